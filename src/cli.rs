@@ -1,0 +1,202 @@
+//! The `hearth` command line.
+//!
+//! Exit codes: 0 ok; 1 invalid input (rules, settings); 2 usage or
+//! internal error (clap's own usage errors exit 2 as well).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Compiled};
+use crate::daemon::App;
+use crate::settings::{LogFormat, Settings};
+
+/// Hearth: text messaging for support groups between sessions.
+#[derive(Debug, Parser)]
+#[command(name = "hearth", version)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon.
+    Run {
+        /// The settings file.
+        #[arg(
+            long,
+            env = "HEARTH_SETTINGS",
+            default_value = "/etc/hearth/hearth.yaml"
+        )]
+        settings: PathBuf,
+        /// Log format; overrides the settings file.
+        #[arg(long, value_enum)]
+        log_format: Option<Format>,
+    },
+    /// Validate a rules directory without running it; print every problem.
+    Check {
+        /// The rules directory.
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Invalid input: exit 1.
+pub const EXIT_INVALID: u8 = 1;
+/// Usage or internal error: exit 2.
+pub const EXIT_INTERNAL: u8 = 2;
+
+pub fn run(args: Args) -> ExitCode {
+    match args.command {
+        Command::Check { dir, format } => check(&dir, format, &mut std::io::stdout().lock()),
+        Command::Run {
+            settings,
+            log_format,
+        } => run_daemon(&settings, log_format),
+    }
+}
+
+/// `hearth check DIR`: prints every diagnostic, then a summary line.
+pub fn check(dir: &Path, format: Format, out: &mut dyn Write) -> ExitCode {
+    let compiled = match config::load_dir(dir) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot read rules directory {}: {e}", dir.display());
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    let written = match format {
+        Format::Text => write_text(&compiled, out),
+        Format::Json => write_json(&compiled, out),
+    };
+    if let Err(e) = written {
+        eprintln!("error: cannot write output: {e}");
+        return ExitCode::from(EXIT_INTERNAL);
+    }
+    if compiled.errors() > 0 {
+        ExitCode::from(EXIT_INVALID)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn write_text(c: &Compiled, out: &mut dyn Write) -> std::io::Result<()> {
+    for d in &c.diagnostics {
+        writeln!(out, "{d}")?;
+    }
+    let problems = format!(
+        "{}, {}",
+        plural(c.errors(), "error"),
+        plural(c.warnings(), "warning")
+    );
+    match &c.rules {
+        Some(rules) => {
+            let counts: Vec<String> = rules
+                .counts()
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(kind, n)| format!("{n} {kind}"))
+                .collect();
+            writeln!(
+                out,
+                "ok: {} ({}); {problems}",
+                plural(c.files.len(), "file"),
+                if counts.is_empty() {
+                    "no rules".to_owned()
+                } else {
+                    counts.join(", ")
+                }
+            )
+        }
+        None => writeln!(
+            out,
+            "invalid: {}; {problems}",
+            plural(c.files.len(), "file")
+        ),
+    }
+}
+
+fn write_json(c: &Compiled, out: &mut dyn Write) -> std::io::Result<()> {
+    let counts: serde_json::Map<String, serde_json::Value> = c
+        .rules
+        .as_ref()
+        .map(|r| {
+            r.counts()
+                .into_iter()
+                .map(|(k, n)| (k.to_owned(), n.into()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let doc = serde_json::json!({
+        "ok": c.rules.is_some(),
+        "errors": c.errors(),
+        "warnings": c.warnings(),
+        "diagnostics": c.diagnostics,
+        "files": c.files,
+        "counts": counts,
+    });
+    serde_json::to_writer_pretty(&mut *out, &doc)?;
+    writeln!(out)
+}
+
+fn run_daemon(settings_path: &Path, log_format: Option<Format>) -> ExitCode {
+    let env = std::env::vars();
+    let settings = match Settings::load(settings_path, env) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let format = match log_format {
+        Some(Format::Json) => LogFormat::Json,
+        Some(Format::Text) => LogFormat::Text,
+        None => settings.log_format,
+    };
+    crate::telemetry::init(format);
+
+    let app = match App::build(settings) {
+        Ok(app) => app,
+        Err(e) => {
+            if let crate::config::reload::StartupError::Invalid { errors, .. } = &e {
+                for d in errors {
+                    eprintln!("{d}");
+                }
+            }
+            tracing::error!("{e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    match runtime.block_on(app.run_until_stopped(CancellationToken::new())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error.cause_chain = ?e, "hearth stopped with an error");
+            ExitCode::from(EXIT_INTERNAL)
+        }
+    }
+}

@@ -1,0 +1,1477 @@
+//! Raw files → [`RuleSet`], reporting every problem with its place.
+//!
+//! One pass per concern, each adding to the same [`Diagnostics`]; nothing
+//! stops at the first error. The rule set exists only when no error was
+//! found, so a half-valid directory can never be applied.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+use serde_saphyr::{MessageFormatter, Spanned};
+use sha2::{Digest, Sha256};
+
+use super::diag::{Diagnostic, Diagnostics, Place, did_you_mean};
+use super::raw::*;
+use super::rules::*;
+use crate::domain::{self, Duration, Phone};
+use crate::engine::script::{Limits, Sandbox, ScriptKind};
+use crate::engine::sms;
+use crate::engine::template::{self, Templates};
+use crate::schedule::{CronSpec, parse_date};
+
+/// One rules file as read from disk; `path` is relative to the directory.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// What compiling a directory produced.
+#[derive(Debug)]
+pub struct Compiled {
+    /// Present only when there was no error.
+    pub rules: Option<RuleSet>,
+    /// Errors and warnings, sorted by place.
+    pub diagnostics: Vec<Diagnostic>,
+    /// SHA-256 of every file read (YAML and scripts), by relative path.
+    pub files: BTreeMap<PathBuf, String>,
+}
+
+impl Compiled {
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// The most segments a template may render to before `check` warns.
+pub const MAX_SEGMENTS: usize = 3;
+
+/// Compiles already-read sources. `dir` is where `script:` paths resolve.
+pub fn compile(dir: &Path, sources: &[Source]) -> Compiled {
+    let mut c = Compiler {
+        dir,
+        diags: Diagnostics::default(),
+        files: sources
+            .iter()
+            .map(|s| (s.path.clone(), sha256_hex(s.text.as_bytes())))
+            .collect(),
+        texts: sources
+            .iter()
+            .map(|s| (s.path.clone(), s.text.as_str()))
+            .collect(),
+        ids: HashMap::new(),
+        sandbox: Sandbox::new(Limits::default()),
+    };
+    let mut parsed = Vec::new();
+    for source in sources {
+        if let Some(file) = c.parse(source) {
+            parsed.push((source.path.clone(), file));
+        }
+    }
+    let rules = c.build(&parsed);
+    let files = std::mem::take(&mut c.files);
+    let has_errors = c.diags.has_errors();
+    Compiled {
+        rules: if has_errors { None } else { rules },
+        diagnostics: c.diags.into_sorted(),
+        files,
+    }
+}
+
+struct Compiler<'a> {
+    dir: &'a Path,
+    diags: Diagnostics,
+    files: BTreeMap<PathBuf, String>,
+    texts: HashMap<PathBuf, &'a str>,
+    /// kind → id → where it is defined.
+    ids: HashMap<&'static str, BTreeMap<String, Place>>,
+    sandbox: Sandbox,
+}
+
+fn rule(kind: &str, id: &str) -> String {
+    format!("{kind} {id}")
+}
+
+/// Hashes a raw definition (its content, not its place) for diffs.
+fn fingerprint<T: Serialize>(item: &T, extra: &str) -> String {
+    let json = serde_json::to_string(item).unwrap_or_default();
+    sha256_hex(format!("{json}\u{0}{extra}").as_bytes())
+}
+
+impl<'a> Compiler<'a> {
+    fn parse(&mut self, source: &Source) -> Option<RawFile> {
+        match serde_saphyr::from_str::<Option<RawFile>>(&source.text) {
+            Ok(file) => Some(file.unwrap_or_default()),
+            Err(e) => {
+                let (line, column) = e
+                    .location()
+                    .map(|l| (l.line(), l.column()))
+                    .unwrap_or((0, 0));
+                let raw = serde_saphyr::DefaultMessageFormatter
+                    .format_message(e.without_snippet())
+                    .into_owned();
+                let (message, hint) = yaml_message(&raw);
+                let d = self
+                    .diags
+                    .error(Place::new(&source.path, line, column), None, message);
+                if let Some(hint) = hint {
+                    d.with_hint(hint);
+                }
+                None
+            }
+        }
+    }
+
+    /// Registers an id; a duplicate is an error naming both places.
+    fn define(&mut self, kind: &'static str, id: &Spanned<String>, path: &Path) -> bool {
+        let at = Place::of(path, id);
+        if id.value.trim().is_empty() {
+            self.diags
+                .error(at, None, format!("{kind} id must not be empty"));
+            return false;
+        }
+        if !valid_id(&id.value) {
+            self.diags
+                .error(
+                    at,
+                    Some(&rule(kind, &id.value)),
+                    format!("invalid {kind} id `{}`", id.value),
+                )
+                .with_hint("ids are letters, digits, `-` and `_`, like `tuesday-anxiety`");
+            return false;
+        }
+        if kind == "segment" && id.value == ALL_SEGMENT {
+            self.diags
+                .error(
+                    at,
+                    Some(&rule(kind, &id.value)),
+                    "segment id `all` is built in and cannot be redefined",
+                )
+                .with_hint("`all` holds every active member; pick another id");
+            return false;
+        }
+        let known = self.ids.entry(kind).or_default();
+        if let Some(first) = known.get(&id.value) {
+            let first = first.clone();
+            self.diags
+                .error(
+                    at,
+                    Some(&rule(kind, &id.value)),
+                    format!("duplicate {kind} id `{}`", id.value),
+                )
+                .with_hint(format!("first defined at {first}"));
+            return false;
+        }
+        known.insert(id.value.clone(), at);
+        true
+    }
+
+    fn known(&self, kind: &'static str, id: &str) -> bool {
+        self.ids.get(kind).is_some_and(|m| m.contains_key(id))
+            || (kind == "segment" && id == ALL_SEGMENT)
+    }
+
+    /// Checks a reference; an unknown one is an error with a suggestion.
+    fn reference(
+        &mut self,
+        kind: &'static str,
+        target: &Spanned<String>,
+        path: &Path,
+        owner: &str,
+    ) -> bool {
+        if self.known(kind, &target.value) {
+            return true;
+        }
+        let mut candidates: Vec<&str> = self
+            .ids
+            .get(kind)
+            .map(|m| m.keys().map(String::as_str).collect())
+            .unwrap_or_default();
+        if kind == "segment" {
+            candidates.push(ALL_SEGMENT);
+        }
+        let hint = did_you_mean(&target.value, candidates.iter().copied()).or_else(|| {
+            (candidates.is_empty()).then(|| format!("no {kind} is defined in this directory"))
+        });
+        let d = self.diags.error(
+            Place::of(path, target),
+            Some(owner),
+            format!("unknown {kind} `{}`", target.value),
+        );
+        if let Some(hint) = hint {
+            d.with_hint(hint);
+        }
+        false
+    }
+
+    fn duration(&mut self, value: &Spanned<String>, path: &Path, owner: &str) -> Option<Duration> {
+        value
+            .value
+            .parse::<Duration>()
+            .map_err(|e| self.diags.error(Place::of(path, value), Some(owner), e))
+            .ok()
+    }
+
+    fn timezone(
+        &mut self,
+        value: &Spanned<String>,
+        path: &Path,
+        owner: &str,
+    ) -> Option<chrono_tz::Tz> {
+        match domain::parse_timezone(&value.value) {
+            Ok(tz) => Some(tz),
+            Err(e) => {
+                let d = self.diags.error(Place::of(path, value), Some(owner), e);
+                match did_you_mean(&value.value, domain::timezone_names()) {
+                    Some(hint) => d.with_hint(hint),
+                    None => d.with_hint("use an IANA name, like `America/New_York`"),
+                };
+                None
+            }
+        }
+    }
+
+    /// Where line/column `(line, column)` of a YAML string value's own text
+    /// stands in the file. A quoted value's text starts one column after
+    /// the quote; the span of a block scalar (`|`) is its first content
+    /// line, and its later lines share that indentation.
+    fn place_in_value(
+        &self,
+        path: &Path,
+        value: &Spanned<String>,
+        line: usize,
+        column: usize,
+    ) -> Place {
+        let start_line = value.referenced.line();
+        let start_col = value.referenced.column();
+        let text = self.texts.get(path).copied().unwrap_or("");
+        let quoted = value
+            .referenced
+            .span()
+            .byte_offset()
+            .and_then(|o| text.get(o as usize..))
+            .and_then(|rest| rest.chars().next())
+            .is_some_and(|c| c == '"' || c == '\'');
+        let (line, column) = (line.max(1) as u64, column.max(1) as u64);
+        match (line, quoted) {
+            (1, true) => Place::new(path, start_line, start_col + column),
+            (1, false) => Place::new(path, start_line, start_col + column - 1),
+            (_, _) => Place::new(path, start_line + line - 1, start_col - 1 + column),
+        }
+    }
+
+    fn build(&mut self, files: &[(PathBuf, RawFile)]) -> Option<RuleSet> {
+        // Pass 1: every id, so references can point forward and across files.
+        for (path, f) in files {
+            for g in &f.groups {
+                self.define("group", &g.value.id, path);
+            }
+            for s in &f.segments {
+                self.define("segment", &s.value.id, path);
+            }
+            for (id, _) in &f.templates.0 {
+                self.define("template", id, path);
+            }
+            for s in &f.schedules {
+                self.define("schedule", &s.value.id, path);
+            }
+            for (id, _) in &f.surveys.0 {
+                self.define("survey", id, path);
+            }
+            for a in &f.alerts {
+                self.define("alert", &a.value.id, path);
+            }
+            for (id, _) in &f.escalations.0 {
+                self.define("escalation", id, path);
+            }
+            for (id, _) in &f.contacts.0 {
+                self.define("contact", id, path);
+            }
+        }
+
+        // Pass 2: compile each kind.
+        let mut inventory = Inventory::new();
+        let mut env = template::environment();
+        let mut template_places: Vec<(String, PathBuf, Spanned<String>)> = Vec::new();
+        let mut used_templates: BTreeSet<String> = BTreeSet::new();
+
+        let mut contacts = BTreeMap::new();
+        for (path, f) in files {
+            for (id, raw) in &f.contacts.0 {
+                if let Some(c) = self.contact(id, raw, path) {
+                    inventory.insert(("contacts", id.value.clone()), fingerprint(raw, ""));
+                    contacts.insert(id.value.clone(), c);
+                }
+            }
+        }
+
+        let mut groups = BTreeMap::new();
+        for (path, f) in files {
+            for g in &f.groups {
+                if let Some(group) = self.group(&g.value, path) {
+                    inventory.insert(("groups", group.id.clone()), fingerprint(&g.value, ""));
+                    groups.insert(group.id.clone(), group);
+                }
+            }
+        }
+
+        let mut segments = BTreeMap::new();
+        for (path, f) in files {
+            for s in &f.segments {
+                if let Some(seg) = self.segment(&s.value, path) {
+                    inventory.insert(("segments", seg.id.clone()), fingerprint(&s.value, ""));
+                    segments.insert(seg.id.clone(), seg);
+                }
+            }
+        }
+
+        for (path, f) in files {
+            for (id, raw) in &f.templates.0 {
+                inventory.insert(("templates", id.value.clone()), fingerprint(raw, ""));
+                if self.add_template(
+                    &mut env,
+                    &id.value,
+                    &raw.body,
+                    path,
+                    &rule("template", &id.value),
+                ) {
+                    template_places.push((id.value.clone(), path.clone(), raw.body.clone()));
+                }
+            }
+        }
+
+        let mut surveys = BTreeMap::new();
+        for (path, f) in files {
+            for (id, raw) in &f.surveys.0 {
+                inventory.insert(("surveys", id.value.clone()), fingerprint(raw, ""));
+                if let Some(s) = self.survey(&id.value, raw, path, &mut env, &mut template_places) {
+                    surveys.insert(s.id.clone(), s);
+                }
+            }
+        }
+
+        let mut schedules = BTreeMap::new();
+        for (path, f) in files {
+            for s in &f.schedules {
+                inventory.insert(
+                    ("schedules", s.value.id.value.clone()),
+                    fingerprint(&s.value, ""),
+                );
+                if let Some(sched) = self.schedule(&s.value, path) {
+                    if let Content::Template(t) = &sched.content {
+                        used_templates.insert(t.clone());
+                    }
+                    schedules.insert(sched.id.clone(), sched);
+                }
+            }
+        }
+
+        let mut alerts = Vec::new();
+        for (path, f) in files {
+            for a in &f.alerts {
+                if let Some((alert, script_hash)) = self.alert(&a.value, path) {
+                    inventory.insert(
+                        ("alerts", alert.id.clone()),
+                        fingerprint(&a.value, &script_hash),
+                    );
+                    if let Some(r) = &alert.reply {
+                        used_templates.insert(r.clone());
+                    }
+                    alerts.push(alert);
+                }
+            }
+        }
+        // Critical first; stable, so file order holds within a severity.
+        alerts.sort_by(|a, b| b.severity.cmp(&a.severity));
+
+        let mut escalations = BTreeMap::new();
+        for (path, f) in files {
+            for (id, raw) in &f.escalations.0 {
+                if let Some(e) = self.escalation(&id.value, raw, path, &contacts, &groups) {
+                    inventory.insert(("escalations", id.value.clone()), fingerprint(raw, ""));
+                    escalations.insert(e.id.clone(), e);
+                }
+            }
+        }
+
+        let mut tests = Vec::new();
+        for (path, f) in files {
+            for t in &f.tests {
+                if let Some(test) = self.test(&t.value, path) {
+                    tests.push(test);
+                }
+            }
+        }
+
+        // Templates: render each against the sample context, measure it.
+        let renderer = Templates::new(env);
+        let sample = template::sample_context();
+        let mut templates = BTreeMap::new();
+        for (name, path, body) in &template_places {
+            let owner = owner_of_template(name);
+            match renderer.render(name, &sample) {
+                Ok(text) => {
+                    let len = sms::measure(&text);
+                    if len.segments > MAX_SEGMENTS {
+                        self.diags
+                            .warning(
+                                Place::of(path, body),
+                                Some(&owner),
+                                format!(
+                                    "{owner} renders to {} SMS segments ({} {} characters); keep it to {MAX_SEGMENTS} or fewer",
+                                    len.segments,
+                                    len.units,
+                                    match len.encoding {
+                                        sms::Encoding::Gsm7 => "GSM-7",
+                                        sms::Encoding::Ucs2 => "UCS-2",
+                                    }
+                                ),
+                            )
+                            .with_hint("long texts cost more, may arrive out of order, and lose readers; an emoji or curly quote forces UCS-2 (70 characters a segment)");
+                    }
+                    if !name.contains('/') {
+                        templates.insert(
+                            name.clone(),
+                            TemplateInfo {
+                                id: name.clone(),
+                                sample_segments: len.segments,
+                            },
+                        );
+                    }
+                }
+                Err(e) => {
+                    let place = match e.line {
+                        Some(line) => self.place_in_value(path, body, line, e.column.unwrap_or(1)),
+                        None => Place::of(path, body),
+                    };
+                    let d =
+                        self.diags
+                            .error(place, Some(&owner), format!("{owner}: {}", e.message));
+                    if let Some(hint) = e.hint {
+                        d.with_hint(hint);
+                    }
+                }
+            }
+        }
+
+        // A template nobody sends is probably a typo elsewhere.
+        for (path, f) in files {
+            for (id, _) in &f.templates.0 {
+                if !used_templates.contains(&id.value) {
+                    self.diags.warning(
+                        Place::of(path, id),
+                        Some(&rule("template", &id.value)),
+                        format!(
+                            "template `{}` is not used by any schedule or alert",
+                            id.value
+                        ),
+                    );
+                }
+            }
+        }
+
+        if self.diags.has_errors() {
+            return None;
+        }
+        Some(RuleSet {
+            groups,
+            segments,
+            templates,
+            schedules,
+            surveys,
+            alerts,
+            escalations,
+            contacts,
+            tests,
+            renderer,
+            sandbox: self.sandbox.clone(),
+            inventory,
+        })
+    }
+
+    fn add_template(
+        &mut self,
+        env: &mut minijinja::Environment<'static>,
+        name: &str,
+        body: &Spanned<String>,
+        path: &Path,
+        owner: &str,
+    ) -> bool {
+        if body.value.trim().is_empty() {
+            self.diags.error(
+                Place::of(path, body),
+                Some(owner),
+                format!("{owner} has an empty body"),
+            );
+            return false;
+        }
+        match Templates::add(env, name, &body.value) {
+            Ok(()) => true,
+            Err(e) => {
+                let place = match e.line {
+                    Some(line) => self.place_in_value(path, body, line, e.column.unwrap_or(1)),
+                    None => Place::of(path, body),
+                };
+                self.diags
+                    .error(place, Some(owner), format!("{owner}: {}", e.message));
+                false
+            }
+        }
+    }
+
+    fn contact(&mut self, id: &Spanned<String>, raw: &RawContact, path: &Path) -> Option<Contact> {
+        let owner = rule("contact", &id.value);
+        let mut ok = true;
+        if raw.sms.is_none() && raw.email.is_none() && raw.webhook.is_none() {
+            self.diags
+                .error(
+                    Place::of(path, id),
+                    Some(&owner),
+                    format!("contact `{}` has no way to reach it", id.value),
+                )
+                .with_hint("give at least one of `sms`, `email` or `webhook`");
+            ok = false;
+        }
+        let sms = raw.sms.as_ref().and_then(|s| {
+            s.value
+                .parse::<Phone>()
+                .map_err(|e| {
+                    ok = false;
+                    self.diags.error(Place::of(path, s), Some(&owner), e);
+                })
+                .ok()
+        });
+        if let Some(email) = &raw.email
+            && !valid_email(&email.value)
+        {
+            ok = false;
+            self.diags.error(
+                Place::of(path, email),
+                Some(&owner),
+                format!("invalid email address `{}`", email.value),
+            );
+        }
+        if let Some(url) = &raw.webhook
+            && !(url.value.starts_with("https://") || url.value.starts_with("http://"))
+        {
+            ok = false;
+            self.diags
+                .error(
+                    Place::of(path, url),
+                    Some(&owner),
+                    format!("invalid webhook URL `{}`", url.value),
+                )
+                .with_hint("use an absolute http:// or https:// URL");
+        }
+        ok.then(|| Contact {
+            id: id.value.clone(),
+            name: raw.name.clone(),
+            sms,
+            email: raw.email.as_ref().map(|e| e.value.clone()),
+            webhook: raw.webhook.as_ref().map(|w| w.value.clone()),
+        })
+    }
+
+    fn group(&mut self, g: &RawGroup, path: &Path) -> Option<Group> {
+        let owner = rule("group", &g.id.value);
+        let timezone = self.timezone(&g.timezone, path, &owner);
+        let sessions = CronSpec::parse(&g.sessions.value.cron.value)
+            .map_err(|e| {
+                self.diags
+                    .error(Place::of(path, &g.sessions.value.cron), Some(&owner), e)
+            })
+            .ok();
+        let duration = self.duration(&g.sessions.value.duration, path, &owner);
+        let mut cancelled = BTreeSet::new();
+        let mut ok = true;
+        for d in &g.sessions.value.cancelled {
+            match parse_date(&d.value) {
+                Ok(date) => {
+                    cancelled.insert(date);
+                }
+                Err(e) => {
+                    ok = false;
+                    self.diags.error(Place::of(path, d), Some(&owner), e);
+                }
+            }
+        }
+        for f in &g.facilitators {
+            ok &= self.reference("contact", f, path, &owner);
+        }
+        if g.name.value.trim().is_empty() {
+            ok = false;
+            self.diags.error(
+                Place::of(path, &g.name),
+                Some(&owner),
+                format!("group `{}` has an empty name", g.id.value),
+            );
+        }
+        Some(Group {
+            id: g.id.value.clone(),
+            name: g.name.value.clone(),
+            timezone: timezone?,
+            sessions: sessions?,
+            duration: duration?,
+            cancelled,
+            facilitators: g.facilitators.iter().map(|f| f.value.clone()).collect(),
+        })
+        .filter(|_| ok)
+    }
+
+    fn segment(&mut self, s: &RawSegment, path: &Path) -> Option<Segment> {
+        let owner = rule("segment", &s.id.value);
+        let mut ok = true;
+        if s.match_.is_none() && s.when.is_none() {
+            self.diags
+                .error(Place::of(path, &s.id), Some(&owner), format!("segment `{}` selects nobody in particular", s.id.value))
+                .with_hint("give `match:` conditions, a `when:` expression, or both; `all` already means everyone");
+            ok = false;
+        }
+        let mut conditions = Vec::new();
+        if let Some(m) = &s.match_ {
+            for (name, cond) in &m.value {
+                match self.condition(name, cond, path, &owner) {
+                    Some(mut c) => conditions.append(&mut c),
+                    None => ok = false,
+                }
+            }
+        }
+        let when = s.when.as_ref().and_then(|w| {
+            self.sandbox
+                .compile_expression(ScriptKind::Segment, &w.value)
+                .map_err(|e| {
+                    let place =
+                        self.place_in_value(path, w, e.line.unwrap_or(1), e.column.unwrap_or(1));
+                    let d = self.diags.error(place, Some(&owner), e.message);
+                    if let Some(h) = e.hint {
+                        d.with_hint(h);
+                    }
+                    ok = false;
+                })
+                .ok()
+        });
+        ok.then(|| Segment {
+            id: s.id.value.clone(),
+            conditions,
+            when,
+        })
+    }
+
+    fn condition(
+        &mut self,
+        name: &str,
+        cond: &Spanned<RawCondition>,
+        path: &Path,
+        owner: &str,
+    ) -> Option<Vec<Condition>> {
+        let at = Place::of(path, cond);
+        let field = if name == "phone" || name.starts_with("phone") {
+            self.diags
+                .error(at, Some(owner), format!("segments cannot match on `{name}`"))
+                .with_hint("phone numbers are kept out of rules and scripts; match on a roster attribute instead");
+            return None;
+        } else if let Some(attr) = name.strip_prefix("attributes.") {
+            Field::Attribute(attr.to_owned())
+        } else if MEMBER_FIELDS.contains(&name) {
+            Field::Member(name.to_owned())
+        } else {
+            Field::Attribute(name.to_owned())
+        };
+        let c = &cond.value;
+        let mut ops = Vec::new();
+        let mut ok = true;
+        if let Some(v) = &c.eq {
+            ops.push(Op::Eq(v.clone()));
+        }
+        for (op_name, list, make) in [
+            ("in", &c.in_, Op::In as fn(Vec<serde_json::Value>) -> Op),
+            ("any_of", &c.any_of, Op::AnyOf),
+            ("all_of", &c.all_of, Op::AllOf),
+        ] {
+            if let Some(list) = list {
+                if list.is_empty() {
+                    ok = false;
+                    self.diags.error(
+                        at.clone(),
+                        Some(owner),
+                        format!("`{op_name}` on `{name}` needs at least one value"),
+                    );
+                }
+                ops.push(make(list.clone()));
+            }
+        }
+        for (op_name, value, make) in [
+            ("lt", &c.lt, Op::Lt as fn(serde_json::Value) -> Op),
+            ("lte", &c.lte, Op::Lte),
+            ("gt", &c.gt, Op::Gt),
+            ("gte", &c.gte, Op::Gte),
+        ] {
+            if let Some(v) = value {
+                let comparable = v.is_number() || v.as_str().is_some_and(|s| parse_date(s).is_ok());
+                if !comparable {
+                    ok = false;
+                    self.diags
+                        .error(
+                            at.clone(),
+                            Some(owner),
+                            format!("`{op_name}` on `{name}` compares with `{v}`, which is not a number or a date"),
+                        )
+                        .with_hint("write a number (`2`) or a date (`2026-01-31`)");
+                }
+                ops.push(make(v.clone()));
+            }
+        }
+        if let Some(e) = c.exists {
+            ops.push(Op::Exists(e));
+        }
+        if ops.is_empty() {
+            self.diags
+                .error(
+                    at,
+                    Some(owner),
+                    format!("condition on `{name}` has no operator"),
+                )
+                .with_hint("use one of eq, in, any_of, all_of, lt, lte, gt, gte, exists");
+            return None;
+        }
+        ok.then(|| {
+            ops.into_iter()
+                .map(|op| Condition {
+                    field: field.clone(),
+                    op,
+                })
+                .collect()
+        })
+    }
+
+    fn survey(
+        &mut self,
+        id: &str,
+        raw: &RawSurvey,
+        path: &Path,
+        env: &mut minijinja::Environment<'static>,
+        places: &mut Vec<(String, PathBuf, Spanned<String>)>,
+    ) -> Option<Survey> {
+        let owner = rule("survey", id);
+        let mut ok = true;
+        if raw.questions.is_empty() {
+            ok = false;
+            let at = self.ids["survey"][id].clone();
+            self.diags
+                .error(at, Some(&owner), format!("survey `{id}` has no questions"));
+        }
+        let mut seen = BTreeSet::new();
+        let mut questions = Vec::new();
+        for q in &raw.questions {
+            let q = &q.value;
+            if !seen.insert(q.id.value.clone()) {
+                ok = false;
+                self.diags.error(
+                    Place::of(path, &q.id),
+                    Some(&owner),
+                    format!("duplicate question id `{}` in survey `{id}`", q.id.value),
+                );
+                continue;
+            }
+            let name = format!("survey/{id}/{}", q.id.value);
+            let qowner = format!("question `{}` of survey `{id}`", q.id.value);
+            if self.add_template(env, &name, &q.ask, path, &qowner) {
+                places.push((name.clone(), path.to_path_buf(), q.ask.clone()));
+            } else {
+                ok = false;
+            }
+            let expect = match &q.expect.value {
+                RawExpect::Number { min, max, integer } => {
+                    if let (Some(lo), Some(hi)) = (min, max)
+                        && lo > hi
+                    {
+                        ok = false;
+                        self.diags.error(
+                            Place::of(path, &q.expect),
+                            Some(&owner),
+                            format!("number range of question `{}` is empty: min {lo} is above max {hi}", q.id.value),
+                        );
+                    }
+                    Expect::Number {
+                        min: *min,
+                        max: *max,
+                        integer: *integer,
+                    }
+                }
+                RawExpect::Choice(options) => {
+                    let distinct: BTreeSet<String> =
+                        options.iter().map(|o| o.trim().to_lowercase()).collect();
+                    if options.is_empty()
+                        || distinct.len() != options.len()
+                        || distinct.contains("")
+                    {
+                        ok = false;
+                        self.diags.error(
+                            Place::of(path, &q.expect),
+                            Some(&owner),
+                            format!("choices of question `{}` must be distinct, non-empty, and at least one", q.id.value),
+                        );
+                    }
+                    Expect::Choice(options.clone())
+                }
+                RawExpect::YesNo => Expect::YesNo,
+                RawExpect::FreeText => Expect::FreeText,
+            };
+            questions.push(Question {
+                id: q.id.value.clone(),
+                ask: name,
+                expect,
+            });
+        }
+        let mut extra =
+            |key: &str, value: &Option<Spanned<String>>, this: &mut Self| -> Option<String> {
+                let v = value.as_ref()?;
+                let name = format!("survey/{id}/{key}");
+                if this.add_template(env, &name, v, path, &format!("{key} of survey `{id}`")) {
+                    places.push((name.clone(), path.to_path_buf(), v.clone()));
+                    Some(name)
+                } else {
+                    ok = false;
+                    None
+                }
+            };
+        let reprompt = extra("reprompt", &raw.reprompt, self);
+        let thanks = extra("thanks", &raw.thanks, self);
+        let expires_after = match &raw.expires_after {
+            Some(e) => self.duration(e, path, &owner),
+            None => Some(Duration::from_secs(24 * 3600)),
+        };
+        if raw.max_reprompts.unwrap_or(0) > 0 && raw.reprompt.is_none() {
+            self.diags
+                .warning(
+                    self.ids["survey"][id].clone(),
+                    Some(&owner),
+                    format!("survey `{id}` re-prompts but has no `reprompt` text; the question is asked again instead"),
+                );
+        }
+        Some(Survey {
+            id: id.to_owned(),
+            questions,
+            reprompt,
+            max_reprompts: raw.max_reprompts.unwrap_or(1),
+            expires_after: expires_after?,
+            thanks,
+        })
+        .filter(|_| ok)
+    }
+
+    fn schedule(&mut self, s: &RawSchedule, path: &Path) -> Option<Schedule> {
+        let owner = rule("schedule", &s.id.value);
+        let at_id = Place::of(path, &s.id);
+        let mut ok = true;
+
+        let segment = match &s.segment {
+            Some(seg) => {
+                ok &= self.reference("segment", seg, path, &owner);
+                seg.value.clone()
+            }
+            None => ALL_SEGMENT.to_owned(),
+        };
+        for g in &s.groups {
+            ok &= self.reference("group", g, path, &owner);
+        }
+        let content = match (&s.template, &s.survey) {
+            (Some(t), None) => {
+                ok &= self.reference("template", t, path, &owner);
+                Some(Content::Template(t.value.clone()))
+            }
+            (None, Some(v)) => {
+                ok &= self.reference("survey", v, path, &owner);
+                Some(Content::Survey(v.value.clone()))
+            }
+            (Some(_), Some(v)) => {
+                self.diags
+                    .error(
+                        Place::of(path, v),
+                        Some(&owner),
+                        format!("schedule `{}` has both `template` and `survey`", s.id.value),
+                    )
+                    .with_hint("a schedule sends one thing; split it into two schedules");
+                None
+            }
+            (None, None) => {
+                self.diags
+                    .error(
+                        at_id.clone(),
+                        Some(&owner),
+                        format!("schedule `{}` sends nothing", s.id.value),
+                    )
+                    .with_hint("give `template:` or `survey:`");
+                None
+            }
+        };
+
+        let timings = [
+            s.cron.is_some(),
+            s.before_session.is_some(),
+            s.after_session.is_some(),
+        ];
+        let timing = match timings.iter().filter(|t| **t).count() {
+            0 => {
+                self.diags
+                    .error(
+                        at_id.clone(),
+                        Some(&owner),
+                        format!("schedule `{}` has no timing", s.id.value),
+                    )
+                    .with_hint("give one of `cron:`, `before_session:` or `after_session:`");
+                None
+            }
+            1 => self.timing(s, path, &owner),
+            _ => {
+                self.diags
+                    .error(
+                        at_id.clone(),
+                        Some(&owner),
+                        format!("schedule `{}` has more than one timing", s.id.value),
+                    )
+                    .with_hint("give only one of `cron:`, `before_session:` or `after_session:`");
+                None
+            }
+        };
+        let expires_after = match &s.expires_after {
+            Some(e) => match self.duration(e, path, &owner) {
+                Some(d) => Some(d),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        Some(Schedule {
+            id: s.id.value.clone(),
+            segment,
+            groups: s.groups.iter().map(|g| g.value.clone()).collect(),
+            content: content?,
+            timing: timing?,
+            expires_after,
+            enabled: s.enabled,
+        })
+        .filter(|_| ok)
+    }
+
+    fn timing(&mut self, s: &RawSchedule, path: &Path, owner: &str) -> Option<Timing> {
+        if let Some(cron) = &s.cron {
+            if let Some(at) = &s.at {
+                self.diags
+                    .error(
+                        Place::of(path, at),
+                        Some(owner),
+                        "`at` goes with `before_session` or `after_session`, not `cron`",
+                    )
+                    .with_hint("put the time of day in the cron pattern, like `0 12 * * THU`");
+                return None;
+            }
+            let spec = CronSpec::parse(&cron.value)
+                .map_err(|e| self.diags.error(Place::of(path, cron), Some(owner), e))
+                .ok();
+            let timezone = match &s.timezone {
+                Some(tz) => Some(self.timezone(tz, path, owner)?),
+                None => None,
+            };
+            let spec = spec?;
+            if let Some(hour) = fixed_hours(spec.pattern())
+                .into_iter()
+                .find(|h| !(8..21).contains(h))
+            {
+                self.diags
+                    .warning(
+                        Place::of(path, cron),
+                        Some(owner),
+                        format!("schedule fires at {hour:02}:xx, inside quiet hours (21:00–08:00)"),
+                    )
+                    .with_hint(
+                        "routine messages are held until quiet hours end; pick a daytime hour",
+                    );
+            }
+            return Some(Timing::Cron { spec, timezone });
+        }
+        if let Some(tz) = &s.timezone {
+            self.diags
+                .error(
+                    Place::of(path, tz),
+                    Some(owner),
+                    "`timezone` goes with `cron`",
+                )
+                .with_hint("session-relative schedules use each group's own timezone");
+            return None;
+        }
+        let (offset_text, before) = match (&s.before_session, &s.after_session) {
+            (Some(b), _) => (b, true),
+            (_, Some(a)) => (a, false),
+            _ => unreachable!("timing() is called with exactly one timing"),
+        };
+        let offset = self.duration(offset_text, path, owner)?;
+        let at = match &s.at {
+            Some(at) => {
+                let time = domain::parse_time_of_day(&at.value)
+                    .map_err(|e| self.diags.error(Place::of(path, at), Some(owner), e))
+                    .ok()?;
+                if offset.whole_days().is_none() {
+                    self.diags
+                        .error(
+                            Place::of(path, offset_text),
+                            Some(owner),
+                            format!(
+                                "with `at`, the offset must be whole days, not `{}`",
+                                offset_text.value
+                            ),
+                        )
+                        .with_hint(
+                            "`before_session: 1d` with `at: \"17:00\"` means 17:00 the day before",
+                        );
+                    return None;
+                }
+                if !(8..21).contains(&chrono::Timelike::hour(&time)) {
+                    self.diags
+                        .warning(
+                            Place::of(path, at),
+                            Some(owner),
+                            format!("`at: {}` is inside quiet hours (21:00–08:00)", at.value),
+                        )
+                        .with_hint(
+                            "routine messages are held until quiet hours end; pick a daytime hour",
+                        );
+                }
+                Some(time)
+            }
+            None => None,
+        };
+        Some(if before {
+            Timing::BeforeSession { offset, at }
+        } else {
+            Timing::AfterSession { offset, at }
+        })
+    }
+
+    /// Returns the alert and the hash of its script file ("" without one).
+    fn alert(&mut self, a: &RawAlert, path: &Path) -> Option<(Alert, String)> {
+        let owner = rule("alert", &a.id.value);
+        let mut ok = true;
+        if a.keywords.is_empty() && a.when.is_none() && a.script.is_none() {
+            self.diags
+                .error(
+                    Place::of(path, &a.id),
+                    Some(&owner),
+                    format!("alert `{}` has nothing to match", a.id.value),
+                )
+                .with_hint("give `keywords:`, a `when:` expression, or a `script:`");
+            ok = false;
+        }
+        let mut keywords = Vec::new();
+        for k in &a.keywords {
+            let kw = k.value.trim().to_lowercase();
+            if kw.is_empty() {
+                ok = false;
+                self.diags
+                    .error(Place::of(path, k), Some(&owner), "empty keyword");
+            } else {
+                keywords.push(kw);
+            }
+        }
+        let when = a.when.as_ref().and_then(|w| {
+            self.sandbox
+                .compile_expression(ScriptKind::Alert, &w.value)
+                .map_err(|e| {
+                    let place =
+                        self.place_in_value(path, w, e.line.unwrap_or(1), e.column.unwrap_or(1));
+                    let d = self.diags.error(place, Some(&owner), e.message);
+                    if let Some(h) = e.hint {
+                        d.with_hint(h);
+                    }
+                    ok = false;
+                })
+                .ok()
+        });
+        let mut script_hash = String::new();
+        let script = match &a.script {
+            Some(s) => match self.script(s, path, &owner) {
+                Some((rel, ast, hash)) => {
+                    script_hash = hash;
+                    Some((rel, ast))
+                }
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(r) = &a.reply {
+            ok &= self.reference("template", r, path, &owner);
+        }
+        if let Some(e) = &a.escalate {
+            ok &= self.reference("escalation", e, path, &owner);
+        }
+        let realert = match &a.realert {
+            Some(r) => match self.duration(r, path, &owner) {
+                Some(d) => Some(d),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        if a.severity == Severity::Critical && a.escalate.is_none() {
+            self.diags
+                .warning(
+                    Place::of(path, &a.id),
+                    Some(&owner),
+                    format!("critical alert `{}` escalates to nobody", a.id.value),
+                )
+                .with_hint("add `escalate:` so a person is told");
+        }
+        let alert = Alert {
+            id: a.id.value.clone(),
+            severity: a.severity,
+            keywords,
+            when,
+            script,
+            reply: a.reply.as_ref().map(|r| r.value.clone()),
+            escalate: a.escalate.as_ref().map(|e| e.value.clone()),
+            realert,
+        };
+        ok.then_some((alert, script_hash))
+    }
+
+    /// Reads and compiles an alert script; errors point into the `.rhai` file.
+    fn script(
+        &mut self,
+        s: &Spanned<String>,
+        path: &Path,
+        owner: &str,
+    ) -> Option<(PathBuf, rhai::AST, String)> {
+        let rel = PathBuf::from(&s.value);
+        let escapes = rel.is_absolute()
+            || rel.components().any(|c| {
+                matches!(
+                    c,
+                    Component::ParentDir | Component::RootDir | Component::Prefix(_)
+                )
+            });
+        if escapes {
+            self.diags
+                .error(Place::of(path, s), Some(owner), format!("script path `{}` leaves the rules directory", s.value))
+                .with_hint("give a path relative to the rules directory, like `scripts/declining_mood.rhai`");
+            return None;
+        }
+        if rel.extension().and_then(|e| e.to_str()) != Some("rhai") {
+            self.diags.error(
+                Place::of(path, s),
+                Some(owner),
+                format!("script `{}` is not a `.rhai` file", s.value),
+            );
+            return None;
+        }
+        let text = match std::fs::read_to_string(self.dir.join(&rel)) {
+            Ok(t) => t,
+            Err(e) => {
+                let known: Vec<String> = self
+                    .files
+                    .keys()
+                    .filter(|p| p.extension().is_some_and(|e| e == "rhai"))
+                    .map(|p| p.display().to_string())
+                    .collect();
+                let d = self.diags.error(
+                    Place::of(path, s),
+                    Some(owner),
+                    format!("cannot read script `{}`: {}", s.value, io_reason(&e)),
+                );
+                if let Some(h) = did_you_mean(&s.value, known.iter().map(String::as_str)) {
+                    d.with_hint(h);
+                }
+                return None;
+            }
+        };
+        let hash = sha256_hex(text.as_bytes());
+        self.files.insert(rel.clone(), hash.clone());
+        match self.sandbox.compile_script(ScriptKind::Alert, &text) {
+            Ok(ast) => Some((rel, ast, hash)),
+            Err(e) => {
+                let d = self.diags.error(
+                    Place::new(
+                        &rel,
+                        e.line.unwrap_or(0) as u64,
+                        e.column.unwrap_or(0) as u64,
+                    ),
+                    Some(owner),
+                    e.message,
+                );
+                if let Some(h) = e.hint {
+                    d.with_hint(h);
+                }
+                None
+            }
+        }
+    }
+
+    fn escalation(
+        &mut self,
+        id: &str,
+        raw: &RawEscalation,
+        path: &Path,
+        contacts: &BTreeMap<String, Contact>,
+        groups: &BTreeMap<String, Group>,
+    ) -> Option<Escalation> {
+        let owner = rule("escalation", id);
+        let mut ok = true;
+        if raw.steps.is_empty() {
+            ok = false;
+            let at = self.ids["escalation"][id].clone();
+            self.diags
+                .error(at, Some(&owner), format!("escalation `{id}` has no steps"));
+        }
+        let mut steps = Vec::new();
+        for (n, step) in raw.steps.iter().enumerate() {
+            let st = &step.value;
+            if st.notify.is_empty() || st.via.is_empty() {
+                ok = false;
+                self.diags.error(
+                    Place::of(path, step),
+                    Some(&owner),
+                    format!(
+                        "step {} of escalation `{id}` needs `notify` and `via`",
+                        n + 1
+                    ),
+                );
+            }
+            let mut targets = Vec::new();
+            for t in &st.notify {
+                let target = if t.value == "group.facilitators" {
+                    Target::GroupFacilitators
+                } else if self.reference("contact", t, path, &owner) {
+                    Target::Contact(t.value.clone())
+                } else {
+                    ok = false;
+                    continue;
+                };
+                // Every named contact must be reachable on every channel.
+                let reached: Vec<&Contact> = match &target {
+                    Target::Contact(c) => contacts.get(c).into_iter().collect(),
+                    Target::GroupFacilitators => groups
+                        .values()
+                        .flat_map(|g| g.facilitators.iter())
+                        .filter_map(|f| contacts.get(f))
+                        .collect(),
+                };
+                for c in reached {
+                    for via in &st.via {
+                        let has = match via.value {
+                            Channel::Sms => c.sms.is_some(),
+                            Channel::Email => c.email.is_some(),
+                            Channel::Webhook => c.webhook.is_some(),
+                        };
+                        if !has {
+                            ok = false;
+                            self.diags.error(
+                                Place::of(path, t),
+                                Some(&owner),
+                                format!(
+                                    "step {} notifies contact `{}` by {}, but it has no {} address",
+                                    n + 1,
+                                    c.id,
+                                    channel_name(via.value),
+                                    channel_name(via.value)
+                                ),
+                            );
+                        }
+                    }
+                }
+                targets.push(target);
+            }
+            let ack = self.duration(&st.ack_within, path, &owner);
+            if let Some(ack) = ack {
+                steps.push(Step {
+                    targets,
+                    via: st.via.iter().map(|v| v.value).collect(),
+                    ack_within: ack,
+                });
+            } else {
+                ok = false;
+            }
+        }
+        ok.then(|| Escalation {
+            id: id.to_owned(),
+            steps,
+            repeat: raw.repeat,
+        })
+    }
+
+    fn test(&mut self, t: &RawTest, path: &Path) -> Option<RuleTest> {
+        let owner = format!("test \"{}\"", t.name.value);
+        let mut ok = true;
+        let start = chrono::DateTime::parse_from_rfc3339(&t.start.value)
+            .map_err(|_| {
+                self.diags
+                    .error(Place::of(path, &t.start), Some(&owner), format!("invalid start instant `{}`", t.start.value))
+                    .with_hint("write an RFC 3339 instant with its offset, like `2026-01-05T09:00:00-05:00`");
+            })
+            .ok();
+        if let Some(tz) = &t.member.timezone {
+            ok &= self.timezone(tz, path, &owner).is_some();
+        }
+        for g in &t.member.groups {
+            ok &= self.reference("group", g, path, &owner);
+        }
+        for (n, step) in t.steps.iter().enumerate() {
+            let st = &step.value;
+            match (&st.advance, &st.reply) {
+                (Some(a), None) => ok &= self.duration(a, path, &owner).is_some(),
+                (None, Some(_)) => {}
+                _ => {
+                    ok = false;
+                    self.diags.error(
+                        Place::of(path, step),
+                        Some(&owner),
+                        format!("step {} needs exactly one of `advance` or `reply`", n + 1),
+                    );
+                }
+            }
+            for m in &st.expect.messages {
+                if !self.known("template", &m.value) && !self.known("survey", &m.value) {
+                    ok = false;
+                    let mut names: Vec<String> = Vec::new();
+                    for kind in ["template", "survey"] {
+                        names.extend(
+                            self.ids
+                                .get(kind)
+                                .into_iter()
+                                .flat_map(|m| m.keys().cloned()),
+                        );
+                    }
+                    let d = self.diags.error(
+                        Place::of(path, m),
+                        Some(&owner),
+                        format!("unknown template or survey `{}`", m.value),
+                    );
+                    if let Some(h) = did_you_mean(&m.value, names.iter().map(String::as_str)) {
+                        d.with_hint(h);
+                    }
+                }
+            }
+            for a in &st.expect.alerts {
+                ok &= self.reference("alert", a, path, &owner);
+            }
+        }
+        Some(RuleTest {
+            name: t.name.value.clone(),
+            file: path.to_path_buf(),
+            start: start?,
+            steps: t.steps.len(),
+        })
+        .filter(|_| ok)
+    }
+}
+
+fn owner_of_template(name: &str) -> String {
+    match name.split('/').collect::<Vec<_>>()[..] {
+        ["survey", survey, "reprompt"] => format!("reprompt of survey `{survey}`"),
+        ["survey", survey, "thanks"] => format!("thanks of survey `{survey}`"),
+        ["survey", survey, question] => format!("question `{question}` of survey `{survey}`"),
+        _ => format!("template `{name}`"),
+    }
+}
+
+fn channel_name(c: Channel) -> &'static str {
+    match c {
+        Channel::Sms => "sms",
+        Channel::Email => "email",
+        Channel::Webhook => "webhook",
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    id.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn valid_email(e: &str) -> bool {
+    match e.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !e.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// The hours a cron pattern fires at, when its hour field is plain numbers.
+fn fixed_hours(pattern: &str) -> Vec<u32> {
+    let Some(hours) = pattern.split_whitespace().nth(1) else {
+        return Vec::new();
+    };
+    hours
+        .split(',')
+        .map(|h| h.parse::<u32>())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_default()
+}
+
+/// Turns serde-saphyr's message into one for a rules author, with a hint.
+fn yaml_message(raw: &str) -> (String, Option<String>) {
+    if let Some(rest) = raw.strip_prefix("duplicate mapping key: ") {
+        let key = rest
+            .split(", set DuplicateKeyPolicy")
+            .next()
+            .unwrap_or(rest);
+        return (
+            format!("duplicate key `{key}`"),
+            Some("each key may appear once in a mapping; remove or rename one".to_owned()),
+        );
+    }
+    if raw.starts_with("unknown field") {
+        return (raw.to_owned(), None);
+    }
+    if raw.contains("tab") && raw.contains("indent") {
+        return (
+            raw.to_owned(),
+            Some("indent YAML with spaces, not tabs".to_owned()),
+        );
+    }
+    (raw.to_owned(), None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_hours_reads_plain_hour_fields_only() {
+        assert_eq!(fixed_hours("0 12 * * THU"), vec![12]);
+        assert_eq!(fixed_hours("0 3,15 * * *"), vec![3, 15]);
+        assert!(fixed_hours("0 */2 * * *").is_empty());
+    }
+
+    #[test]
+    fn ids_are_slugs() {
+        assert!(valid_id("tuesday-anxiety_2"));
+        assert!(!valid_id("tuesday anxiety"));
+        assert!(!valid_id("a/b"));
+    }
+}

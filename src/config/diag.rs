@@ -1,0 +1,218 @@
+//! Diagnostics: one problem found in the rules directory, with its place.
+//!
+//! Rendered as `path:line:column: error: message` (the shape compilers and
+//! editors understand), with an optional `  hint: …` line underneath.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_saphyr::Spanned;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Error,
+    Warning,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Error => "error",
+            Level::Warning => "warning",
+        })
+    }
+}
+
+/// One problem found while loading a rule set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub level: Level,
+    /// Path relative to the rules directory.
+    pub path: PathBuf,
+    /// 1-based; 0 when the problem concerns the whole file.
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+    /// The rule the problem belongs to, e.g. `schedule reminder-day-before`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn is_error(&self) -> bool {
+        self.level == Level::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.level,
+            self.message
+        )?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A place in a file: path plus 1-based line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub path: PathBuf,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl Place {
+    pub fn new(path: &Path, line: u64, column: u64) -> Place {
+        Place {
+            path: path.to_path_buf(),
+            line,
+            column,
+        }
+    }
+
+    pub fn of<T>(path: &Path, spanned: &Spanned<T>) -> Place {
+        Place::new(path, spanned.referenced.line(), spanned.referenced.column())
+    }
+
+    /// Moves to a position inside a value that starts here: `line` and
+    /// `column` are 1-based within the value's own text, as a script or
+    /// template compiler reports them.
+    pub fn inside(&self, line: u64, column: u64, first_line_column: u64) -> Place {
+        if line <= 1 {
+            Place::new(
+                &self.path,
+                self.line,
+                first_line_column + column.saturating_sub(1),
+            )
+        } else {
+            Place::new(&self.path, self.line + line - 1, column.max(1))
+        }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.path.display(), self.line, self.column)
+    }
+}
+
+/// Collects diagnostics while compiling.
+#[derive(Debug, Default)]
+pub struct Diagnostics {
+    pub(crate) items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn error(
+        &mut self,
+        at: Place,
+        rule: Option<&str>,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        self.push(Level::Error, at, rule, message.into())
+    }
+
+    pub fn warning(
+        &mut self,
+        at: Place,
+        rule: Option<&str>,
+        message: impl Into<String>,
+    ) -> &mut Diagnostic {
+        self.push(Level::Warning, at, rule, message.into())
+    }
+
+    fn push(
+        &mut self,
+        level: Level,
+        at: Place,
+        rule: Option<&str>,
+        message: String,
+    ) -> &mut Diagnostic {
+        self.items.push(Diagnostic {
+            level,
+            path: at.path,
+            line: at.line,
+            column: at.column,
+            message,
+            rule: rule.map(str::to_owned),
+            hint: None,
+        });
+        self.items.last_mut().expect("just pushed")
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_error)
+    }
+
+    /// Sorted by file, line and column, as a reader walks the directory.
+    pub fn into_sorted(mut self) -> Vec<Diagnostic> {
+        self.items.sort_by(|a, b| {
+            (&a.path, a.line, a.column, a.level).cmp(&(&b.path, b.line, b.column, b.level))
+        });
+        self.items
+    }
+}
+
+impl Diagnostic {
+    pub fn with_hint(&mut self, hint: impl Into<String>) -> &mut Diagnostic {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// The closest candidate to a misspelt name, if one is close enough to be
+/// what the writer meant.
+pub fn did_you_mean<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(wrong, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!("did you mean `{c}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names_and_not_distant_ones() {
+        let names = ["session-reminder", "crisis-resources"];
+        assert_eq!(
+            did_you_mean("sesion-reminder", names).as_deref(),
+            Some("did you mean `session-reminder`?")
+        );
+        assert_eq!(did_you_mean("weekly-digest", names), None);
+    }
+
+    #[test]
+    fn renders_as_path_line_column_level_message_then_hint() {
+        let mut d = Diagnostics::default();
+        d.error(
+            Place::new(Path::new("a.yaml"), 3, 7),
+            Some("schedule x"),
+            "unknown template `y`",
+        )
+        .with_hint("did you mean `z`?");
+        assert_eq!(
+            d.items[0].to_string(),
+            "a.yaml:3:7: error: unknown template `y`\n  hint: did you mean `z`?"
+        );
+    }
+}

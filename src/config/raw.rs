@@ -1,0 +1,401 @@
+//! The raw rules model: structs that mirror the YAML one to one.
+//!
+//! Nothing here is checked beyond YAML types and unknown keys
+//! (`deny_unknown_fields`); [`super::compile`] turns these into a
+//! [`super::RuleSet`]. Every value a later error may point at is
+//! [`Spanned`], so the error names its line and column.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+/// One `*.yaml` file of the rules directory. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawFile {
+    #[serde(default)]
+    pub groups: Vec<Spanned<RawGroup>>,
+    #[serde(default)]
+    pub segments: Vec<Spanned<RawSegment>>,
+    #[serde(default)]
+    pub templates: Entries<RawTemplate>,
+    #[serde(default)]
+    pub schedules: Vec<Spanned<RawSchedule>>,
+    #[serde(default)]
+    pub surveys: Entries<RawSurvey>,
+    #[serde(default)]
+    pub alerts: Vec<Spanned<RawAlert>>,
+    #[serde(default)]
+    pub escalations: Entries<RawEscalation>,
+    #[serde(default)]
+    pub contacts: Entries<RawContact>,
+    #[serde(default)]
+    pub tests: Vec<Spanned<RawTest>>,
+}
+
+/// A YAML mapping kept in document order, with the location of every key:
+/// `templates:`, `surveys:`, `escalations:` and `contacts:` are keyed by id.
+#[derive(Debug)]
+pub(crate) struct Entries<V>(pub Vec<(Spanned<String>, V)>);
+
+impl<V> Default for Entries<V> {
+    fn default() -> Self {
+        Entries(Vec::new())
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Entries<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntriesVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for EntriesVisitor<V> {
+            type Value = Entries<V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping from id to definition")
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Entries(Vec::new()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<Spanned<String>>()? {
+                    out.push((key, map.next_value()?));
+                }
+                Ok(Entries(out))
+            }
+        }
+        deserializer.deserialize_map(EntriesVisitor(PhantomData))
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGroup {
+    pub id: Spanned<String>,
+    pub name: Spanned<String>,
+    pub timezone: Spanned<String>,
+    pub sessions: Spanned<RawSessions>,
+    #[serde(default)]
+    pub facilitators: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSessions {
+    pub cron: Spanned<String>,
+    pub duration: Spanned<String>,
+    /// Dates (`YYYY-MM-DD`, in the group's timezone) on which no session meets.
+    #[serde(default)]
+    pub cancelled: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSegment {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Field or attribute name → condition; all must hold.
+    #[serde(default, rename = "match")]
+    pub match_: Option<Spanned<BTreeMap<String, Spanned<RawCondition>>>>,
+    /// A Rhai expression over `member`; must be true as well.
+    #[serde(default)]
+    pub when: Option<Spanned<String>>,
+}
+
+/// A `match:` condition: either a scalar (equality) or a mapping of operators,
+/// all of which must hold (`{ gte: 2, lte: 4 }`).
+#[derive(Debug, Default, Serialize)]
+pub(crate) struct RawCondition {
+    pub eq: Option<serde_json::Value>,
+    #[serde(rename = "in")]
+    pub in_: Option<Vec<serde_json::Value>>,
+    pub any_of: Option<Vec<serde_json::Value>>,
+    pub all_of: Option<Vec<serde_json::Value>>,
+    pub lt: Option<serde_json::Value>,
+    pub lte: Option<serde_json::Value>,
+    pub gt: Option<serde_json::Value>,
+    pub gte: Option<serde_json::Value>,
+    pub exists: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConditionOps {
+    eq: Option<serde_json::Value>,
+    #[serde(rename = "in")]
+    in_: Option<Vec<serde_json::Value>>,
+    any_of: Option<Vec<serde_json::Value>>,
+    all_of: Option<Vec<serde_json::Value>>,
+    lt: Option<serde_json::Value>,
+    lte: Option<serde_json::Value>,
+    gt: Option<serde_json::Value>,
+    gte: Option<serde_json::Value>,
+    exists: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for RawCondition {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CondVisitor;
+        impl<'de> Visitor<'de> for CondVisitor {
+            type Value = RawCondition;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a value to compare with, or a mapping of operators (eq, in, any_of, all_of, lt, lte, gt, gte, exists)")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(eq(v.into()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(eq(v.into()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(eq(v.into()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(eq(v.into()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(eq(v.into()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let ops = RawConditionOps::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawCondition {
+                    eq: ops.eq,
+                    in_: ops.in_,
+                    any_of: ops.any_of,
+                    all_of: ops.all_of,
+                    lt: ops.lt,
+                    lte: ops.lte,
+                    gt: ops.gt,
+                    gte: ops.gte,
+                    exists: ops.exists,
+                })
+            }
+        }
+        fn eq(v: serde_json::Value) -> RawCondition {
+            RawCondition {
+                eq: Some(v),
+                ..RawCondition::default()
+            }
+        }
+        deserializer.deserialize_any(CondVisitor)
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTemplate {
+    pub body: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSchedule {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Who receives it; `all` when absent.
+    #[serde(default)]
+    pub segment: Option<Spanned<String>>,
+    /// Restrict to members of these groups (and, for session-relative
+    /// schedules, to these groups' sessions). Every group when absent.
+    #[serde(default)]
+    pub groups: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub template: Option<Spanned<String>>,
+    #[serde(default)]
+    pub survey: Option<Spanned<String>>,
+    #[serde(default)]
+    pub cron: Option<Spanned<String>>,
+    /// IANA timezone of `cron`; the recipient's own timezone when absent.
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    pub before_session: Option<Spanned<String>>,
+    #[serde(default)]
+    pub after_session: Option<Spanned<String>>,
+    /// Local time of day (`HH:MM`) on the day `before_session`/`after_session` lands on.
+    #[serde(default)]
+    pub at: Option<Spanned<String>>,
+    #[serde(default)]
+    pub expires_after: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSurvey {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub questions: Vec<Spanned<RawQuestion>>,
+    #[serde(default)]
+    pub reprompt: Option<Spanned<String>>,
+    #[serde(default)]
+    pub max_reprompts: Option<u32>,
+    #[serde(default)]
+    pub expires_after: Option<Spanned<String>>,
+    /// Sent once every question is answered.
+    #[serde(default)]
+    pub thanks: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawQuestion {
+    pub id: Spanned<String>,
+    pub ask: Spanned<String>,
+    pub expect: Spanned<RawExpect>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum RawExpect {
+    Number {
+        #[serde(default)]
+        min: Option<f64>,
+        #[serde(default)]
+        max: Option<f64>,
+        #[serde(default)]
+        integer: bool,
+    },
+    Choice(Vec<String>),
+    YesNo,
+    FreeText,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAlert {
+    pub id: Spanned<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default = "warning")]
+    pub severity: Severity,
+    #[serde(default)]
+    pub keywords: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub when: Option<Spanned<String>>,
+    #[serde(default)]
+    pub script: Option<Spanned<String>>,
+    #[serde(default)]
+    pub reply: Option<Spanned<String>>,
+    #[serde(default)]
+    pub escalate: Option<Spanned<String>>,
+    #[serde(default)]
+    pub realert: Option<Spanned<String>>,
+}
+
+fn warning() -> Severity {
+    Severity::Warning
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEscalation {
+    pub steps: Vec<Spanned<RawStep>>,
+    /// How many more times the whole sequence runs when nobody acknowledges.
+    #[serde(default)]
+    pub repeat: u32,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStep {
+    pub notify: Vec<Spanned<String>>,
+    pub via: Vec<Spanned<Channel>>,
+    pub ack_within: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Sms,
+    Email,
+    Webhook,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawContact {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub sms: Option<Spanned<String>>,
+    #[serde(default)]
+    pub email: Option<Spanned<String>>,
+    #[serde(default)]
+    pub webhook: Option<Spanned<String>>,
+}
+
+/// A rule unit test (`hearth test` runs these; here they are only validated).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTest {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub member: RawTestMember,
+    /// RFC 3339 instant the test clock starts at.
+    pub start: Spanned<String>,
+    pub steps: Vec<Spanned<RawTestStep>>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTestMember {
+    #[serde(default)]
+    pub first_name: Option<String>,
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub days_since_joined: Option<i64>,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTestStep {
+    /// Move the clock forward by this duration, firing what falls due.
+    #[serde(default)]
+    pub advance: Option<Spanned<String>>,
+    /// The member texts this.
+    #[serde(default)]
+    pub reply: Option<Spanned<String>>,
+    #[serde(default)]
+    pub expect: RawTestExpect,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTestExpect {
+    /// Template or survey ids of the messages sent to the member in this step.
+    #[serde(default)]
+    pub messages: Vec<Spanned<String>>,
+    /// Alert ids raised in this step.
+    #[serde(default)]
+    pub alerts: Vec<Spanned<String>>,
+}

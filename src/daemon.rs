@@ -1,0 +1,252 @@
+//! The daemon: build the app, spawn its subsystems, reload, shut down.
+//!
+//! [`App::build`] does everything that can fail at start-up (settings are
+//! already parsed; the rules directory is loaded here) so a bad
+//! configuration exits before systemd is told READY. [`App::run_until_stopped`]
+//! runs the subsystems under one [`CancellationToken`] and [`TaskTracker`]
+//! until the token is cancelled — by SIGTERM/SIGINT in production, by the
+//! test itself in tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::reload::{self, LiveRules, ReloadOutcome, Trigger};
+use crate::settings::Settings;
+
+/// What systemd hears from us. Production uses [`SystemdNotifier`]; the
+/// notifications are no-ops when `$NOTIFY_SOCKET` is unset.
+pub trait Notifier: Send + Sync + 'static {
+    fn ready(&self, status: &str);
+    fn reloading(&self);
+    fn status(&self, status: &str);
+    fn stopping(&self);
+    fn watchdog(&self);
+}
+
+pub struct SystemdNotifier;
+
+impl Notifier for SystemdNotifier {
+    fn ready(&self, status: &str) {
+        notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(status),
+        ]);
+    }
+    fn reloading(&self) {
+        // Type=notify-reload wants MONOTONIC_USEC with RELOADING=1.
+        match sd_notify::NotifyState::monotonic_usec_now() {
+            Ok(usec) => notify(&[sd_notify::NotifyState::Reloading, usec]),
+            Err(_) => notify(&[sd_notify::NotifyState::Reloading]),
+        }
+    }
+    fn status(&self, status: &str) {
+        notify(&[sd_notify::NotifyState::Status(status)]);
+    }
+    fn stopping(&self) {
+        notify(&[sd_notify::NotifyState::Stopping]);
+    }
+    fn watchdog(&self) {
+        notify(&[sd_notify::NotifyState::Watchdog]);
+    }
+}
+
+fn notify(states: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(states) {
+        tracing::warn!(error.cause_chain = ?e, "cannot notify systemd");
+    }
+}
+
+pub struct App {
+    settings: Settings,
+    rules: Arc<LiveRules>,
+    notifier: Arc<dyn Notifier>,
+}
+
+impl App {
+    /// Loads the rules directory; fails if it does not compile.
+    pub fn build(settings: Settings) -> Result<App, reload::StartupError> {
+        let rules = LiveRules::load(&settings.rules_dir)?;
+        let status = rules.status();
+        for d in &status.last.diagnostics {
+            tracing::warn!(file = %d.path.display(), line = d.line, column = d.column, rule = d.rule.as_deref(), "{}", d.message);
+        }
+        tracing::info!(
+            generation = status.generation,
+            files = status.files.len(),
+            dir = %settings.rules_dir.display(),
+            "rules loaded"
+        );
+        Ok(App {
+            settings,
+            rules: Arc::new(rules),
+            notifier: Arc::new(SystemdNotifier),
+        })
+    }
+
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> App {
+        self.notifier = notifier;
+        self
+    }
+
+    pub fn rules(&self) -> Arc<LiveRules> {
+        self.rules.clone()
+    }
+
+    /// Runs until `shutdown` is cancelled, then drains every subsystem.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let tracker = TaskTracker::new();
+        let (reload_tx, reload_rx) = mpsc::unbounded_channel::<Trigger>();
+
+        // File watcher → reload requests.
+        let (watch_tx, mut watch_rx) = mpsc::unbounded_channel::<()>();
+        let watch = reload::watch_dir(
+            &self.settings.rules_dir,
+            self.settings.reload_debounce,
+            watch_tx,
+        )
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot watch rules directory {}: {e}",
+                self.settings.rules_dir.display()
+            )
+        })?;
+        {
+            let shutdown = shutdown.clone();
+            let reload_tx = reload_tx.clone();
+            let settle = (self.settings.reload_debounce / 8).max(Duration::from_millis(20));
+            tracker.spawn(async move {
+                let _watch = watch;
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        got = watch_rx.recv() => {
+                            if got.is_none() || !reload::coalesce(&mut watch_rx, settle).await {
+                                break;
+                            }
+                            let _ = reload_tx.send(Trigger::Watch);
+                        }
+                    }
+                }
+            });
+        }
+
+        // The one reload path: watcher and SIGHUP both feed it.
+        tracker.spawn(reload_loop(
+            self.rules.clone(),
+            self.notifier.clone(),
+            reload_rx,
+            shutdown.clone(),
+        ));
+
+        // Signals: SIGHUP reloads, SIGTERM/SIGINT stop.
+        {
+            let mut hup = signal(SignalKind::hangup())?;
+            let mut term = signal(SignalKind::terminate())?;
+            let mut int = signal(SignalKind::interrupt())?;
+            let shutdown = shutdown.clone();
+            tracker.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = hup.recv() => { let _ = reload_tx.send(Trigger::Signal); }
+                        _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); shutdown.cancel(); }
+                        _ = int.recv() => { tracing::info!("SIGINT: shutting down"); shutdown.cancel(); }
+                    }
+                }
+            });
+        }
+
+        // Watchdog pings at half the interval systemd asked for.
+        if let Some(interval) = sd_notify::watchdog_enabled() {
+            let notifier = self.notifier.clone();
+            let shutdown = shutdown.clone();
+            tracker.spawn(async move {
+                let mut tick = tokio::time::interval(interval / 2);
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tick.tick() => notifier.watchdog(),
+                    }
+                }
+            });
+        }
+
+        tracker.close();
+        self.notifier.ready(&self.rules.status().summary());
+        tracing::info!(listen = %self.settings.listen, "hearth is running");
+
+        shutdown.cancelled().await;
+        self.notifier.stopping();
+        tracing::info!("stopping: waiting for subsystems");
+        tracker.wait().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn reload_loop(
+    rules: Arc<LiveRules>,
+    notifier: Arc<dyn Notifier>,
+    mut requests: mpsc::UnboundedReceiver<Trigger>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let trigger = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            t = requests.recv() => match t { Some(t) => t, None => break },
+        };
+        // A signal among queued requests forces a recompile.
+        let mut trigger = trigger;
+        while let Ok(t) = requests.try_recv() {
+            if t == Trigger::Signal {
+                trigger = t;
+            }
+        }
+        let signalled = trigger == Trigger::Signal;
+        if signalled {
+            notifier.reloading();
+        }
+        let r = rules.clone();
+        let outcome = match tokio::task::spawn_blocking(move || r.reload(trigger)).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!(error.cause_chain = ?e, "reload task failed");
+                continue;
+            }
+        };
+        log_outcome(&outcome, trigger);
+        let summary = rules.status().summary();
+        if signalled {
+            notifier.ready(&summary);
+        } else {
+            notifier.status(&summary);
+        }
+    }
+}
+
+fn log_outcome(outcome: &ReloadOutcome, trigger: Trigger) {
+    match outcome {
+        ReloadOutcome::Applied { generation, diff } => {
+            tracing::info!(generation, ?trigger, changes = %diff, "rules reloaded");
+        }
+        ReloadOutcome::Unchanged { generation } => {
+            tracing::debug!(generation, ?trigger, "rules unchanged");
+        }
+        ReloadOutcome::Rejected { generation, errors } => {
+            for d in errors {
+                tracing::error!(file = %d.path.display(), line = d.line, column = d.column, rule = d.rule.as_deref(), "{}", d.message);
+            }
+            tracing::error!(
+                serving_generation = generation,
+                errors = errors.len(),
+                ?trigger,
+                "rules reload rejected; previous rules still live"
+            );
+        }
+    }
+}

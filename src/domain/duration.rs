@@ -1,0 +1,156 @@
+//! Human durations as rules write them: `90m`, `1d`, `2h30m`, `1w`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A positive length of time, written with units `w`, `d`, `h`, `m`, `s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Duration {
+    seconds: u64,
+}
+
+impl Duration {
+    pub fn from_secs(seconds: u64) -> Duration {
+        Duration { seconds }
+    }
+
+    pub fn as_secs(self) -> u64 {
+        self.seconds
+    }
+
+    pub fn std(self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.seconds)
+    }
+
+    pub fn chrono(self) -> chrono::TimeDelta {
+        chrono::TimeDelta::seconds(self.seconds as i64)
+    }
+
+    /// Whole days, when the duration is a whole number of days.
+    pub fn whole_days(self) -> Option<u64> {
+        (self.seconds % 86_400 == 0).then_some(self.seconds / 86_400)
+    }
+}
+
+impl FromStr for Duration {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Duration, String> {
+        let bad = || {
+            format!(
+                "invalid duration `{text}`: expected a number and a unit, like `90m`, `2h30m` or `1d` (units: w, d, h, m, s)"
+            )
+        };
+        let s = text.trim();
+        if s.is_empty() {
+            return Err(bad());
+        }
+        let mut total: u64 = 0;
+        let mut digits = String::new();
+        let mut last_unit_rank = usize::MAX;
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+                continue;
+            }
+            let (rank, unit) = match c {
+                'w' => (4, 604_800),
+                'd' => (3, 86_400),
+                'h' => (2, 3_600),
+                'm' => (1, 60),
+                's' => (0, 1),
+                _ => return Err(bad()),
+            };
+            // Units must be given largest first, each at most once.
+            if digits.is_empty() || rank >= last_unit_rank {
+                return Err(bad());
+            }
+            last_unit_rank = rank;
+            let n: u64 = digits.parse().map_err(|_| bad())?;
+            digits.clear();
+            total = n
+                .checked_mul(unit)
+                .and_then(|v| total.checked_add(v))
+                .ok_or_else(bad)?;
+        }
+        if !digits.is_empty() {
+            return Err(format!(
+                "invalid duration `{text}`: the number `{digits}` has no unit (w, d, h, m or s)"
+            ));
+        }
+        if total == 0 {
+            return Err(format!(
+                "invalid duration `{text}`: must be longer than zero"
+            ));
+        }
+        Ok(Duration { seconds: total })
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.seconds;
+        for (unit, len) in [
+            ("w", 604_800),
+            ("d", 86_400),
+            ("h", 3_600),
+            ("m", 60),
+            ("s", 1),
+        ] {
+            if rest >= len {
+                write!(f, "{}{unit}", rest / len)?;
+                rest %= len;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parses a local time of day written `HH:MM` (24-hour).
+pub fn parse_time_of_day(text: &str) -> Result<chrono::NaiveTime, String> {
+    chrono::NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| {
+        format!("invalid time of day `{text}`: expected 24-hour `HH:MM`, like `17:00`")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_forms_rules_use() {
+        for (text, secs) in [
+            ("90m", 5_400),
+            ("1d", 86_400),
+            ("2h30m", 9_000),
+            ("1w2d", 777_600),
+            ("45s", 45),
+        ] {
+            assert_eq!(text.parse::<Duration>().unwrap().as_secs(), secs, "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_durations_with_the_input_echoed() {
+        for text in ["", "90", "m", "1x", "30m2h", "1h1h", "0m", "-5m", "1.5h"] {
+            let err = text.parse::<Duration>().unwrap_err();
+            assert!(err.contains(&format!("`{text}`")), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn displays_in_the_form_it_parses() {
+        for text in ["90m", "1d", "2h30m", "1w2d", "45s"] {
+            let d: Duration = text.parse().unwrap();
+            assert_eq!(d.to_string().parse::<Duration>().unwrap(), d);
+        }
+        assert_eq!("90m".parse::<Duration>().unwrap().to_string(), "1h30m");
+    }
+
+    #[test]
+    fn time_of_day_is_24_hour_hh_mm() {
+        assert_eq!(parse_time_of_day("17:00").unwrap().to_string(), "17:00:00");
+        assert!(parse_time_of_day("5pm").is_err());
+        assert!(parse_time_of_day("25:00").is_err());
+    }
+}

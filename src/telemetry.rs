@@ -1,0 +1,23 @@
+//! Logging: `tracing` to standard error, `info` by default, text or JSON.
+//!
+//! The filter comes from `HEARTH_LOG` (then `RUST_LOG`), in `EnvFilter`
+//! syntax. Standard output is left to the console provider.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::settings::LogFormat;
+
+pub fn init(format: LogFormat) {
+    let filter = std::env::var("HEARTH_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}

@@ -1,0 +1,7 @@
+//! The integration tests: one binary, one module per capability.
+
+mod helpers;
+
+mod daemon;
+mod fixtures;
+mod reload;
