@@ -8,14 +8,13 @@
 //! test itself in tests.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::reload::{self, LiveRules, ReloadOutcome, Trigger};
+use crate::config::reload::{self, LiveRules, ReloadOutcome, RulesWatcher, Trigger};
 use crate::settings::Settings;
 
 /// What systemd hears from us. Production uses [`SystemdNotifier`]; the
@@ -103,32 +102,26 @@ impl App {
         let (reload_tx, reload_rx) = mpsc::unbounded_channel::<Trigger>();
 
         // File watcher → reload requests.
-        let (watch_tx, mut watch_rx) = mpsc::unbounded_channel::<()>();
-        let watch = reload::watch_dir(
-            &self.settings.rules_dir,
-            self.settings.reload_debounce,
-            watch_tx,
-        )
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot watch rules directory {}: {e}",
-                self.settings.rules_dir.display()
-            )
-        })?;
+        let mut watcher =
+            RulesWatcher::start(&self.settings.rules_dir, self.settings.reload_debounce).map_err(
+                |e| {
+                    anyhow::anyhow!(
+                        "cannot watch rules directory {}: {e}",
+                        self.settings.rules_dir.display()
+                    )
+                },
+            )?;
         {
             let shutdown = shutdown.clone();
             let reload_tx = reload_tx.clone();
-            let settle = (self.settings.reload_debounce / 8).max(Duration::from_millis(20));
             tracker.spawn(async move {
-                let _watch = watch;
                 loop {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        got = watch_rx.recv() => {
-                            if got.is_none() || !reload::coalesce(&mut watch_rx, settle).await {
+                        changed = watcher.next_change() => {
+                            if !changed || reload_tx.send(Trigger::Watch).is_err() {
                                 break;
                             }
-                            let _ = reload_tx.send(Trigger::Watch);
                         }
                     }
                 }

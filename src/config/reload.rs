@@ -284,10 +284,22 @@ impl LiveRules {
     }
 }
 
-/// Keeps the directory watch alive; dropping it stops watching.
-pub struct DirWatch {
+/// Watches the rules directory and reports settled changes.
+///
+/// notify-debouncer-full merges the raw events of one path (an editor's
+/// write-rename-chmod) but emits each event once it is older than its
+/// window, so a burst that lasts longer than the window arrives in several
+/// batches. The quiet period is therefore ours: [`RulesWatcher::next_change`]
+/// returns only once `quiet` has passed with no further change.
+pub struct RulesWatcher {
     _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
+    rx: mpsc::UnboundedReceiver<()>,
+    quiet: Duration,
 }
+
+/// notify-debouncer-full's own window: long enough to merge one save's
+/// raw events, short next to the quiet period.
+const MERGE_WINDOW: Duration = Duration::from_millis(20);
 
 /// Whether a changed path can matter: everything but editor droppings.
 /// Dot-names count (Kubernetes swaps its `..data` symlink) even though
@@ -304,22 +316,22 @@ fn relevant(path: &Path) -> bool {
             .any(|ext| name.ends_with(ext)))
 }
 
-/// Watches `dir` recursively; every debounced batch of relevant changes
-/// sends one `()` on `tx`. The receiver coalesces batches (see
-/// [`coalesce`]); the debouncer merges a burst of writes to one file.
-pub fn watch_dir(
-    dir: &Path,
-    debounce: Duration,
-    tx: mpsc::UnboundedSender<()>,
-) -> notify::Result<DirWatch> {
-    let tick = (debounce / 10).max(Duration::from_millis(5));
-    let mut debouncer =
-        new_debouncer(
-            debounce,
-            Some(tick),
+impl RulesWatcher {
+    /// Starts watching `dir` recursively.
+    pub fn start(dir: &Path, quiet: Duration) -> notify::Result<RulesWatcher> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut debouncer = new_debouncer(
+            MERGE_WINDOW,
+            Some(MERGE_WINDOW / 4),
             move |result: DebounceEventResult| match result {
                 Ok(events) => {
-                    if events.iter().any(|e| e.paths.iter().any(|p| relevant(p))) {
+                    // Reading the files (our own reload among them) raises
+                    // access events; only changes count.
+                    let changed = events.iter().any(|e| {
+                        !matches!(e.kind, notify::EventKind::Access(_))
+                            && e.paths.iter().any(|p| relevant(p))
+                    });
+                    if changed {
                         let _ = tx.send(());
                     }
                 }
@@ -332,21 +344,26 @@ pub fn watch_dir(
                 }
             },
         )?;
-    debouncer.watch(dir, RecursiveMode::Recursive)?;
-    Ok(DirWatch {
-        _debouncer: debouncer,
-    })
-}
+        debouncer.watch(dir, RecursiveMode::Recursive)?;
+        Ok(RulesWatcher {
+            _debouncer: debouncer,
+            rx,
+            quiet,
+        })
+    }
 
-/// After one batch arrives, waits until `settle` passes with no further
-/// batch, so changes spread over adjacent debounce ticks cause one reload.
-/// Returns false when the channel closed.
-pub async fn coalesce(rx: &mut mpsc::UnboundedReceiver<()>, settle: Duration) -> bool {
-    loop {
-        match tokio::time::timeout(settle, rx.recv()).await {
-            Ok(Some(())) => continue,
-            Ok(None) => return false,
-            Err(_elapsed) => return true,
+    /// Waits for a change, then until `quiet` passes with no other change,
+    /// so a burst of writes causes one reload. False when the watch ended.
+    pub async fn next_change(&mut self) -> bool {
+        if self.rx.recv().await.is_none() {
+            return false;
+        }
+        loop {
+            match tokio::time::timeout(self.quiet, self.rx.recv()).await {
+                Ok(Some(())) => continue,
+                Ok(None) => return false,
+                Err(_quiet) => return true,
+            }
         }
     }
 }

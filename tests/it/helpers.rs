@@ -1,0 +1,303 @@
+//! Shared test helpers: real temp directories, the real daemon in-process
+//! (`spawn_app`) or as a child process (`spawn_daemon`), typed waits.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hearth::config::reload::{LiveRules, ReloadStatus};
+use hearth::daemon::{App, Notifier};
+use hearth::settings::Settings;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+/// The debounce window tests run with: short, so tests are quick.
+pub const DEBOUNCE: Duration = Duration::from_millis(100);
+
+/// A valid rules file whose reminder text is `body`.
+pub fn rules_yaml(body: &str) -> String {
+    format!(
+        r#"templates:
+  reminder:
+    body: "{body}"
+schedules:
+  - id: weekly
+    template: reminder
+    cron: "0 12 * * THU"
+"#
+    )
+}
+
+/// A second, independent valid rules file.
+pub const EXTRA_YAML: &str = r#"templates:
+  extra:
+    body: "Hi {{ member.first_name }}"
+schedules:
+  - id: extra-weekly
+    template: extra
+    cron: "0 13 * * FRI"
+"#;
+
+/// A file that does not compile: an unknown template reference.
+pub const BROKEN_YAML: &str = r#"schedules:
+  - id: broken
+    template: does-not-exist
+    cron: "0 12 * * THU"
+"#;
+
+pub fn write(path: &Path, text: &str) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, text).unwrap();
+}
+
+/// Writes a sibling temp file and renames it over `path`, as vim, VS Code
+/// and most editors save.
+pub fn rename_save(path: &Path, text: &str) {
+    let tmp = path.with_extension("yaml.tmp-save");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Records what the daemon tells systemd.
+#[derive(Default)]
+pub struct RecordingNotifier {
+    pub events: Mutex<Vec<String>>,
+}
+
+impl Notifier for RecordingNotifier {
+    fn ready(&self, status: &str) {
+        self.events.lock().unwrap().push(format!("READY {status}"));
+    }
+    fn reloading(&self) {
+        self.events.lock().unwrap().push("RELOADING".into());
+    }
+    fn status(&self, status: &str) {
+        self.events.lock().unwrap().push(format!("STATUS {status}"));
+    }
+    fn stopping(&self) {
+        self.events.lock().unwrap().push("STOPPING".into());
+    }
+    fn watchdog(&self) {}
+}
+
+/// The daemon running in-process on a temp rules directory.
+pub struct TestApp {
+    pub dir: TempDir,
+    pub rules: Arc<LiveRules>,
+    pub notifier: Arc<RecordingNotifier>,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub fn rules_dir(&self) -> PathBuf {
+        self.dir.path().join("rules")
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        self.rules.status()
+    }
+
+    /// Waits until the live generation reaches `generation`.
+    pub async fn wait_for_generation(&self, generation: u64) {
+        let mut rx = self.rules.subscribe();
+        let reached =
+            tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|g| *g >= generation)).await;
+        assert!(
+            reached.is_ok(),
+            "generation {generation} never went live; status: {:#?}",
+            self.status()
+        );
+    }
+
+    /// Waits until `attempts` reload attempts were made.
+    pub async fn wait_for_attempts(&self, attempts: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.status().attempts < attempts {
+            assert!(
+                Instant::now() < deadline,
+                "only {} reload attempts; status: {:#?}",
+                self.status().attempts,
+                self.status()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits long enough that any reload already triggered has happened.
+    pub async fn settle(&self) {
+        tokio::time::sleep(DEBOUNCE * 6).await;
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(h) = self.handle.take() {
+            h.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Settings for a deployment in `dir` (rules in `dir/rules`).
+pub fn settings_yaml() -> String {
+    "listen: 127.0.0.1:0\nrules_dir: rules\ndatabase: { path: state/hearth.db }\nprovider: { kind: console }\nreload_debounce: 100ms\n"
+        .to_owned()
+}
+
+/// Starts the daemon in-process on a fresh temp directory whose rules
+/// directory holds `files`.
+pub async fn spawn_app(files: &[(&str, &str)]) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        write(&dir.path().join("rules").join(name), text);
+    }
+    spawn_app_in(dir).await
+}
+
+/// Starts the daemon in-process on a prepared directory (rules in `rules/`).
+pub async fn spawn_app_in(dir: TempDir) -> TestApp {
+    let settings_path = dir.path().join("hearth.yaml");
+    write(&settings_path, &settings_yaml());
+    let settings = Settings::load(&settings_path, std::iter::empty()).unwrap();
+    let notifier = Arc::new(RecordingNotifier::default());
+    let app = App::build(settings)
+        .unwrap()
+        .with_notifier(notifier.clone());
+    let rules = app.rules();
+    let shutdown = CancellationToken::new();
+    let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    // READY is sent once every subsystem (the watcher among them) is up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !notifier
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| e.starts_with("READY"))
+    {
+        assert!(Instant::now() < deadline, "the app never became ready");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    TestApp {
+        dir,
+        rules,
+        notifier,
+        shutdown,
+        handle: Some(handle),
+    }
+}
+
+/// A `hearth run` child process with a fake `$NOTIFY_SOCKET`.
+pub struct Daemon {
+    pub dir: TempDir,
+    pub child: Child,
+    pub notify: UnixDatagram,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.pid(), signal) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Reads notifications until one contains `want`; returns all read.
+    pub fn wait_notify(&self, want: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no notification with {want:?}; saw {seen:?}"
+            );
+            self.notify.set_read_timeout(Some(left)).unwrap();
+            match self.notify.recv(&mut buf) {
+                Ok(n) => {
+                    let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let done = msg.contains(want);
+                    seen.push(msg);
+                    if done {
+                        return seen;
+                    }
+                }
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!("no notification with {want:?} within {timeout:?}; saw {seen:?}")
+                }
+                Err(e) => panic!("notify socket: {e}"),
+            }
+        }
+    }
+
+    /// Waits for the process to exit; `None` if it is still running at the deadline.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Ends the process (if it still runs) and returns what it logged.
+    pub fn stderr(mut self) -> String {
+        use std::io::Read;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut text = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            err.read_to_string(&mut text).unwrap();
+        }
+        text
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `hearth run` on a temp directory with `files` as its rules and
+/// `extra_env` added to its environment.
+pub fn spawn_daemon(files: &[(&str, &str)], extra_env: &[(&str, &str)]) -> Daemon {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        write(&dir.path().join("rules").join(name), text);
+    }
+    write(&dir.path().join("hearth.yaml"), &settings_yaml());
+    let socket_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&socket_path).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.arg("run")
+        .arg("--settings")
+        .arg(dir.path().join("hearth.yaml"))
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .env_remove("HEARTH_SETTINGS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    Daemon { dir, child, notify }
+}

@@ -1,0 +1,192 @@
+//! Hot reload on a real temp directory, through the real watcher.
+
+use std::os::unix::fs::symlink;
+
+use crate::helpers::*;
+
+fn reminder_body(app: &TestApp) -> String {
+    let rules = app.rules.current();
+    rules
+        .renderer
+        .render("reminder", &hearth::engine::template::sample_context())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_good_edit_goes_live_as_a_new_generation() {
+    let app = spawn_app(&[("main.yaml", &rules_yaml("first"))]).await;
+    assert_eq!(app.rules.generation(), 1);
+
+    write(&app.rules_dir().join("main.yaml"), &rules_yaml("second"));
+    app.wait_for_generation(2).await;
+
+    assert_eq!(reminder_body(&app), "second");
+    let status = app.status();
+    assert!(status.last.ok);
+    assert_eq!(status.last.diff.as_deref(), Some("templates: ~reminder"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_edit_keeps_the_old_rules_live_and_records_the_error() {
+    let app = spawn_app(&[("main.yaml", &rules_yaml("good"))]).await;
+
+    write(&app.rules_dir().join("broken.yaml"), BROKEN_YAML);
+    app.wait_for_attempts(2).await;
+
+    let status = app.status();
+    assert_eq!(status.generation, 1, "the broken set must not go live");
+    assert!(!status.last.ok);
+    assert_eq!(status.failures, 1);
+    let rendered: Vec<String> = status
+        .last
+        .diagnostics
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    assert!(
+        rendered
+            .iter()
+            .any(|d| d.starts_with("broken.yaml:3:15: error: unknown template `does-not-exist`")),
+        "{rendered:#?}"
+    );
+    assert!(status.summary().contains("FAILED"), "{}", status.summary());
+    assert_eq!(reminder_body(&app), "good");
+    assert!(!app.rules.current().schedules.contains_key("broken"));
+
+    // Fixing it brings the next generation.
+    write(&app.rules_dir().join("broken.yaml"), EXTRA_YAML);
+    app.wait_for_generation(2).await;
+    assert!(app.rules.current().schedules.contains_key("extra-weekly"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_editor_rename_save_is_picked_up() {
+    let app = spawn_app(&[("main.yaml", &rules_yaml("before"))]).await;
+    rename_save(&app.rules_dir().join("main.yaml"), &rules_yaml("after"));
+    app.wait_for_generation(2).await;
+    assert_eq!(reminder_body(&app), "after");
+
+    // Again, to prove the watch survived the inode swap.
+    rename_save(&app.rules_dir().join("main.yaml"), &rules_yaml("again"));
+    app.wait_for_generation(3).await;
+    assert_eq!(reminder_body(&app), "again");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_file_deleted_and_recreated_is_followed_both_ways() {
+    let app = spawn_app(&[("main.yaml", &rules_yaml("x")), ("extra.yaml", EXTRA_YAML)]).await;
+    assert!(app.rules.current().schedules.contains_key("extra-weekly"));
+
+    std::fs::remove_file(app.rules_dir().join("extra.yaml")).unwrap();
+    app.wait_for_generation(2).await;
+    assert!(!app.rules.current().schedules.contains_key("extra-weekly"));
+    assert_eq!(
+        app.status().last.diff.as_deref(),
+        Some("schedules: -extra-weekly; templates: -extra")
+    );
+
+    write(&app.rules_dir().join("extra.yaml"), EXTRA_YAML);
+    app.wait_for_generation(3).await;
+    assert!(app.rules.current().schedules.contains_key("extra-weekly"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_twenty_writes_in_100ms_reloads_exactly_once() {
+    let app = spawn_app(&[("main.yaml", &rules_yaml("v0"))]).await;
+    let before = app.status().attempts;
+
+    let path = app.rules_dir().join("main.yaml");
+    for i in 1..=20 {
+        write(&path, &rules_yaml(&format!("v{i}")));
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    app.wait_for_generation(2).await;
+    app.settle().await;
+
+    let status = app.status();
+    assert_eq!(status.attempts - before, 1, "{status:#?}");
+    assert_eq!(status.generation, 2);
+    assert_eq!(reminder_body(&app), "v20");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn editor_swap_files_do_not_trigger_a_reload() {
+    let app = spawn_app(&[("main.yaml", &rules_yaml("x"))]).await;
+    let before = app.status().attempts;
+    write(&app.rules_dir().join(".main.yaml.swp"), "\u{0}garbage: [");
+    write(&app.rules_dir().join("main.yaml~"), "garbage: [");
+    write(&app.rules_dir().join("4913"), "");
+    app.settle().await;
+    assert_eq!(app.status().attempts, before);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_touch_without_changes_does_not_make_a_new_generation() {
+    let app = spawn_app(&[("main.yaml", &rules_yaml("same"))]).await;
+    write(&app.rules_dir().join("main.yaml"), &rules_yaml("same"));
+    app.wait_for_attempts(2).await;
+    assert_eq!(app.status().generation, 1);
+    assert!(app.status().last.ok);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_kubernetes_style_symlink_swap_goes_live() {
+    // ConfigMap layout: rules/..data -> ..v1, rules/main.yaml -> ..data/main.yaml.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    write(&rules.join("..v1/main.yaml"), &rules_yaml("from v1"));
+    symlink("..v1", rules.join("..data")).unwrap();
+    symlink("..data/main.yaml", rules.join("main.yaml")).unwrap();
+    let app = spawn_app_in(dir).await;
+    assert_eq!(reminder_body(&app), "from v1");
+    assert_eq!(
+        app.status().files.len(),
+        1,
+        "the ..v1 copy must not be read twice"
+    );
+
+    // Kubelet writes the new version beside it and swaps ..data atomically.
+    write(&rules.join("..v2/main.yaml"), &rules_yaml("from v2"));
+    symlink("..v2", rules.join("..data_tmp")).unwrap();
+    std::fs::rename(rules.join("..data_tmp"), rules.join("..data")).unwrap();
+    std::fs::remove_dir_all(rules.join("..v1")).unwrap();
+
+    app.wait_for_generation(2).await;
+    assert_eq!(reminder_body(&app), "from v2");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stopping_waits_for_subsystems_and_tells_systemd() {
+    let app = spawn_app(&[("main.yaml", &rules_yaml("x"))]).await;
+    let notifier = app.notifier.clone();
+    app.stop().await;
+    let events = notifier.events.lock().unwrap().clone();
+    assert!(
+        events
+            .first()
+            .unwrap()
+            .starts_with("READY rules generation 1 (1 files)"),
+        "{events:?}"
+    );
+    assert_eq!(events.last().unwrap(), "STOPPING");
+}
+
+#[tokio::test]
+async fn a_reload_reading_the_files_does_not_trigger_another_reload() {
+    // Regression: inotify reports our own reads as access events, which
+    // once fed back into the watcher and reloaded every debounce window.
+    let app = spawn_app(&[("main.yaml", &rules_yaml("a"))]).await;
+    write(&app.rules_dir().join("main.yaml"), &rules_yaml("b"));
+    app.wait_for_generation(2).await;
+    app.settle().await;
+    app.settle().await;
+    assert_eq!(app.status().attempts, 2, "{:#?}", app.status());
+}
