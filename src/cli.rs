@@ -160,6 +160,12 @@ fn run_daemon(settings_path: &Path, log_format: Option<Format>) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
+            if matches!(&e, crate::settings::SettingsError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+            {
+                eprintln!(
+                    "  hint: pass --settings FILE (or set HEARTH_SETTINGS); to try Hearth, use --settings examples/clinic/hearth.yaml"
+                );
+            }
             return ExitCode::from(EXIT_INVALID);
         }
     };
