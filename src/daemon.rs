@@ -16,6 +16,21 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::reload::{self, LiveRules, ReloadOutcome, RulesWatcher, Trigger};
 use crate::settings::Settings;
+use crate::store::audit::Verified;
+use crate::store::{Store, StoreError};
+
+/// Why the daemon could not start. Both kinds are the operator's to fix:
+/// the process exits 1.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Rules(#[from] reload::StartupError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The audit trail's actor for what the daemon does by itself.
+pub const DAEMON_ACTOR: &str = "hearth";
 
 /// What systemd hears from us. Production uses [`SystemdNotifier`]; the
 /// notifications are no-ops when `$NOTIFY_SOCKET` is unset.
@@ -63,13 +78,30 @@ fn notify(states: &[sd_notify::NotifyState]) {
 pub struct App {
     settings: Settings,
     rules: Arc<LiveRules>,
+    store: Store,
     notifier: Arc<dyn Notifier>,
 }
 
 impl App {
-    /// Loads the rules directory; fails if it does not compile.
-    pub fn build(settings: Settings) -> Result<App, reload::StartupError> {
+    /// Loads the rules directory and opens the store; fails if the rules
+    /// do not compile or the database cannot be opened with its key.
+    pub async fn build(settings: Settings) -> Result<App, BuildError> {
         let rules = LiveRules::load(&settings.rules_dir)?;
+        let (store, opened) = Store::open(&settings.database)?;
+        if let Some(key) = &opened.generated_key {
+            tracing::warn!(key_file = %key.display(), "generated a new database key; back it up: without it the database cannot be read");
+        }
+        if let Some((from, to)) = opened.migrated {
+            tracing::info!(from, to, "database schema migrated");
+        }
+        match store.audit_verify().await? {
+            Verified::Intact { entries, head } => {
+                tracing::info!(entries, head = %head, "audit trail intact")
+            }
+            Verified::Broken { entry, reason, .. } => {
+                tracing::error!(entry, reason = %reason, "audit trail BROKEN: run `hearth audit verify` and investigate")
+            }
+        }
         let status = rules.status();
         for d in &status.last.diagnostics {
             tracing::warn!(file = %d.path.display(), line = d.line, column = d.column, rule = d.rule.as_deref(), "{}", d.message);
@@ -80,11 +112,23 @@ impl App {
             dir = %settings.rules_dir.display(),
             "rules loaded"
         );
+        record_load(
+            &store,
+            &status.generation,
+            Trigger::Startup,
+            &rules.status(),
+        )
+        .await?;
         Ok(App {
             settings,
             rules: Arc::new(rules),
+            store,
             notifier: Arc::new(SystemdNotifier),
         })
+    }
+
+    pub fn store(&self) -> Store {
+        self.store.clone()
     }
 
     pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> App {
@@ -131,6 +175,7 @@ impl App {
         // The one reload path: watcher and SIGHUP both feed it.
         tracker.spawn(reload_loop(
             self.rules.clone(),
+            self.store.clone(),
             self.notifier.clone(),
             reload_rx,
             shutdown.clone(),
@@ -182,8 +227,38 @@ impl App {
     }
 }
 
+/// Writes a rule-set load (or rejection) to the audit trail.
+async fn record_load(
+    store: &Store,
+    generation: &u64,
+    trigger: Trigger,
+    status: &reload::ReloadStatus,
+) -> Result<(), StoreError> {
+    let detail = if status.last.ok {
+        serde_json::json!({ "generation": generation, "trigger": trigger, "files": status.files, "changes": status.last.diff })
+    } else {
+        let errors = status
+            .last
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .count();
+        serde_json::json!({ "serving_generation": generation, "trigger": trigger, "errors": errors })
+    };
+    let action = if status.last.ok {
+        "rules.load"
+    } else {
+        "rules.reject"
+    };
+    store
+        .audit(DAEMON_ACTOR, action, None, detail)
+        .await
+        .map(|_| ())
+}
+
 async fn reload_loop(
     rules: Arc<LiveRules>,
+    store: Store,
     notifier: Arc<dyn Notifier>,
     mut requests: mpsc::UnboundedReceiver<Trigger>,
     shutdown: CancellationToken,
@@ -213,7 +288,13 @@ async fn reload_loop(
             }
         };
         log_outcome(&outcome, trigger);
-        let summary = rules.status().summary();
+        let status = rules.status();
+        if !matches!(outcome, ReloadOutcome::Unchanged { .. })
+            && let Err(e) = record_load(&store, &status.generation, trigger, &status).await
+        {
+            tracing::error!(error.cause_chain = ?e, "cannot write the rules load to the audit trail");
+        }
+        let summary = status.summary();
         if signalled {
             notifier.ready(&summary);
         } else {

@@ -11,6 +11,7 @@
 //! - [`settings`]: `hearth.yaml` and `HEARTH_*` overrides; secret references.
 //! - [`config`]: the rules directory — parse, compile, validate, reload, watch.
 //! - [`engine`]: the Rhai sandbox, message templates, SMS length.
+//! - [`store`]: the encrypted database: members, consent, audit trail.
 //! - [`schedule`]: cron in IANA timezones and session-relative timing.
 //! - [`domain`]: values that parse rather than validate (durations, phones).
 //! - [`telemetry`]: logging setup.
@@ -22,4 +23,5 @@ pub mod domain;
 pub mod engine;
 pub mod schedule;
 pub mod settings;
+pub mod store;
 pub mod telemetry;

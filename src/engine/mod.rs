@@ -3,7 +3,9 @@
 //! - [`script`]: the sandboxed Rhai engine for `when:` and `script:`.
 //! - [`template`]: strict minijinja templates and their context.
 //! - [`sms`]: GSM-7/UCS-2 segment arithmetic.
+//! - [`segment`]: which members a segment selects.
 
 pub mod script;
+pub mod segment;
 pub mod sms;
 pub mod template;

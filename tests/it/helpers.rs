@@ -164,6 +164,7 @@ pub async fn spawn_app_in(dir: TempDir) -> TestApp {
     let settings = Settings::load(&settings_path, std::iter::empty()).unwrap();
     let notifier = Arc::new(RecordingNotifier::default());
     let app = App::build(settings)
+        .await
         .unwrap()
         .with_notifier(notifier.clone());
     let rules = app.rules();

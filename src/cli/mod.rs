@@ -11,13 +11,26 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Compiled};
-use crate::daemon::App;
+use crate::daemon::{App, BuildError};
 use crate::settings::{LogFormat, Settings};
+
+mod staff;
 
 /// Hearth: text messaging for support groups between sessions.
 #[derive(Debug, Parser)]
 #[command(name = "hearth", version)]
 pub struct Args {
+    /// The settings file (database, rules directory, provider).
+    #[arg(
+        long,
+        global = true,
+        env = "HEARTH_SETTINGS",
+        default_value = "/etc/hearth/hearth.yaml"
+    )]
+    pub settings: PathBuf,
+    /// Who is acting, for the audit trail; defaults to $SUDO_USER or $USER.
+    #[arg(long, global = true)]
+    pub actor: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -26,13 +39,6 @@ pub struct Args {
 pub enum Command {
     /// Run the daemon.
     Run {
-        /// The settings file.
-        #[arg(
-            long,
-            env = "HEARTH_SETTINGS",
-            default_value = "/etc/hearth/hearth.yaml"
-        )]
-        settings: PathBuf,
         /// Log format; overrides the settings file.
         #[arg(long, value_enum)]
         log_format: Option<Format>,
@@ -44,6 +50,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+    /// Members: import the roster, list, show, deactivate, record consent.
+    #[command(subcommand)]
+    Members(staff::MembersCommand),
+    /// Segments: who the live rules' segments select.
+    #[command(subcommand)]
+    Segments(staff::SegmentsCommand),
+    /// The audit trail: verify its hash chain, show its newest entries.
+    #[command(subcommand)]
+    Audit(staff::AuditCommand),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -58,13 +73,33 @@ pub const EXIT_INVALID: u8 = 1;
 pub const EXIT_INTERNAL: u8 = 2;
 
 pub fn run(args: Args) -> ExitCode {
+    let actor = args.actor.clone().unwrap_or_else(default_actor);
     match args.command {
         Command::Check { dir, format } => check(&dir, format, &mut std::io::stdout().lock()),
-        Command::Run {
-            settings,
-            log_format,
-        } => run_daemon(&settings, log_format),
+        Command::Run { log_format } => run_daemon(&args.settings, log_format),
+        Command::Members(cmd) => staff::members(&args.settings, &actor, cmd),
+        Command::Segments(cmd) => staff::segments(&args.settings, cmd),
+        Command::Audit(cmd) => staff::audit(&args.settings, &actor, cmd),
     }
+}
+
+/// `$SUDO_USER`, then `$USER`, then `cli`.
+fn default_actor() -> String {
+    ["SUDO_USER", "USER"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "cli".to_owned())
+}
+
+/// Loads the settings file for a command, reporting failure as exit 1.
+fn load_settings(path: &Path) -> Result<Settings, ExitCode> {
+    Settings::load(path, std::env::vars()).map_err(|e| {
+        eprintln!("error: {e}");
+        if matches!(&e, crate::settings::SettingsError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound) {
+            eprintln!("  hint: pass --settings FILE (or set HEARTH_SETTINGS); to try Hearth, use --settings examples/clinic/hearth.yaml");
+        }
+        ExitCode::from(EXIT_INVALID)
+    })
 }
 
 /// `hearth check DIR`: prints every diagnostic, then a summary line.
@@ -155,19 +190,9 @@ fn write_json(c: &Compiled, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 fn run_daemon(settings_path: &Path, log_format: Option<Format>) -> ExitCode {
-    let env = std::env::vars();
-    let settings = match Settings::load(settings_path, env) {
+    let settings = match load_settings(settings_path) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            if matches!(&e, crate::settings::SettingsError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
-            {
-                eprintln!(
-                    "  hint: pass --settings FILE (or set HEARTH_SETTINGS); to try Hearth, use --settings examples/clinic/hearth.yaml"
-                );
-            }
-            return ExitCode::from(EXIT_INVALID);
-        }
+        Err(code) => return code,
     };
     let format = match log_format {
         Some(Format::Json) => LogFormat::Json,
@@ -176,18 +201,6 @@ fn run_daemon(settings_path: &Path, log_format: Option<Format>) -> ExitCode {
     };
     crate::telemetry::init(format);
 
-    let app = match App::build(settings) {
-        Ok(app) => app,
-        Err(e) => {
-            if let crate::config::reload::StartupError::Invalid { errors, .. } = &e {
-                for d in errors {
-                    eprintln!("{d}");
-                }
-            }
-            tracing::error!("{e}");
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -196,6 +209,22 @@ fn run_daemon(settings_path: &Path, log_format: Option<Format>) -> ExitCode {
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    let app = match runtime.block_on(App::build(settings)) {
+        Ok(app) => app,
+        Err(e) => {
+            if let BuildError::Rules(crate::config::reload::StartupError::Invalid {
+                errors, ..
+            }) = &e
+            {
+                for d in errors {
+                    eprintln!("{d}");
+                }
+            }
+            eprintln!("error: {e}");
+            tracing::error!("cannot start: {e}");
+            return ExitCode::from(EXIT_INVALID);
         }
     };
     match runtime.block_on(app.run_until_stopped(CancellationToken::new())) {

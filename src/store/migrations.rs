@@ -1,0 +1,104 @@
+//! The schema, one migration per version, tracked in `user_version`.
+//!
+//! Never edit a migration that has shipped: add the next one.
+
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations};
+
+const MIGRATIONS: &[M<'static>] = &[
+    // 1: members, groups, consent ledger.
+    M::up(
+        r#"
+CREATE TABLE members (
+    id          INTEGER PRIMARY KEY,
+    external_id TEXT NOT NULL UNIQUE,
+    first_name  TEXT NOT NULL,
+    last_name   TEXT,
+    phone       TEXT NOT NULL UNIQUE,
+    timezone    TEXT NOT NULL,
+    language    TEXT NOT NULL DEFAULT 'en',
+    joined_on   TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'inactive')),
+    attributes  TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(attributes)),
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE group_members (
+    member_id INTEGER NOT NULL REFERENCES members(id) ON DELETE CASCADE,
+    group_id  TEXT NOT NULL,
+    PRIMARY KEY (member_id, group_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX group_members_by_group ON group_members(group_id);
+
+CREATE TABLE consent_events (
+    id        INTEGER PRIMARY KEY,
+    member_id INTEGER NOT NULL REFERENCES members(id),
+    action    TEXT NOT NULL CHECK (action IN ('granted', 'revoked')),
+    channel   TEXT NOT NULL CHECK (channel IN ('sms')),
+    source    TEXT NOT NULL CHECK (source IN ('import', 'keyword', 'staff')),
+    text      TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    at        TEXT NOT NULL
+) STRICT;
+CREATE INDEX consent_events_by_member ON consent_events(member_id, channel, id);
+CREATE TRIGGER consent_events_append_only_update BEFORE UPDATE ON consent_events
+BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END;
+CREATE TRIGGER consent_events_append_only_delete BEFORE DELETE ON consent_events
+BEGIN SELECT RAISE(ABORT, 'the consent ledger is append-only'); END;
+"#,
+    ),
+    // 2: the hash-chained audit trail.
+    M::up(
+        r#"
+CREATE TABLE audit (
+    id        INTEGER PRIMARY KEY,
+    at        TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    action    TEXT NOT NULL,
+    subject   TEXT,
+    detail    TEXT NOT NULL CHECK (json_valid(detail)),
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER audit_append_only_update BEFORE UPDATE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
+BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"#,
+    ),
+];
+
+/// The schema version a fully migrated database has.
+pub const LATEST: usize = MIGRATIONS.len();
+
+fn migrations() -> Migrations<'static> {
+    Migrations::from_slice(MIGRATIONS)
+}
+
+pub fn version(conn: &Connection) -> Result<usize, rusqlite_migration::Error> {
+    Ok(match migrations().current_version(conn)? {
+        rusqlite_migration::SchemaVersion::NoneSet => 0,
+        rusqlite_migration::SchemaVersion::Inside(v)
+        | rusqlite_migration::SchemaVersion::Outside(v) => v.get(),
+    })
+}
+
+pub fn to_latest(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
+    migrations().to_latest(conn)
+}
+
+/// Migrates to an older version; tests use it to build a previous-version
+/// database.
+#[cfg(test)]
+pub fn to_version(conn: &mut Connection, v: usize) -> Result<(), rusqlite_migration::Error> {
+    migrations().to_version(conn, v)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn migrations_are_valid() {
+        super::migrations().validate().unwrap();
+    }
+}
