@@ -299,18 +299,40 @@ impl Settings {
             message,
         };
 
+        // Variables the file names as secrets (`env:HEARTH_TWILIO_TOKEN`) are
+        // not overrides.
+        let referenced: Vec<String> = raw
+            .admin_tokens
+            .iter()
+            .chain(raw.database.as_ref().and_then(|d| d.key.as_ref()))
+            .chain(raw.provider.iter().flat_map(ProviderSettings::secrets))
+            .filter_map(|r| match r {
+                SecretRef::Env(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
         let mut listen = raw.listen.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
         let mut public_url = raw.public_url;
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        // Under systemd, StateDirectory= names a writable folder; the
+        // settings folder (/etc/hearth) is read-only there.
+        let state_dir = env
+            .iter()
+            .find(|(k, _)| k == "STATE_DIRECTORY")
+            .map(|(_, v)| PathBuf::from(v));
         let (mut db_path, mut db_key) = match raw.database {
             Some(d) => (d.path, d.key),
-            None => (PathBuf::from("hearth.db"), None),
+            None => (state_dir.unwrap_or_default().join("hearth.db"), None),
         };
         let mut rules_dir = raw.rules_dir.unwrap_or_else(|| PathBuf::from("rules"));
         let mut log_format = raw.log_format.unwrap_or_default();
         let mut debounce = raw.reload_debounce.unwrap_or_else(|| "200ms".to_owned());
 
         for (name, value) in env {
-            if !name.starts_with("HEARTH_") || ENV_OTHER.contains(&name.as_str()) {
+            if !name.starts_with("HEARTH_")
+                || ENV_OTHER.contains(&name.as_str())
+                || referenced.contains(&name)
+            {
                 continue;
             }
             let bad = |e: String| SettingsError::Env(format!("{name}: {e}"));
@@ -368,6 +390,20 @@ impl Settings {
 }
 
 impl ProviderSettings {
+    /// The secret references this provider holds.
+    fn secrets(&self) -> Vec<&SecretRef> {
+        match self {
+            ProviderSettings::Console { .. } => vec![],
+            ProviderSettings::Twilio { auth_token, .. } => vec![auth_token],
+            ProviderSettings::Kannel {
+                password,
+                callback_secret,
+                ..
+            } => vec![password, callback_secret],
+            ProviderSettings::Webhook { signing_key, .. } => vec![signing_key],
+        }
+    }
+
     fn relative_to(self, base: &Path) -> ProviderSettings {
         match self {
             ProviderSettings::Console { output } => ProviderSettings::Console {
@@ -447,6 +483,12 @@ mod tests {
     }
 
     #[test]
+    fn the_default_database_lives_in_systemds_state_directory() {
+        let s = parse("", &[("STATE_DIRECTORY", "/var/lib/hearth")]).unwrap();
+        assert_eq!(s.database.path, PathBuf::from("/var/lib/hearth/hearth.db"));
+    }
+
+    #[test]
     fn environment_overrides_the_file() {
         let s = parse(
             "listen: 127.0.0.1:9000\nrules_dir: /srv/rules\n",
@@ -467,6 +509,13 @@ mod tests {
         let err = parse("", &[("HEARTH_LISTN", "x")]).unwrap_err().to_string();
         assert!(err.contains("HEARTH_LISTN"), "{err}");
         assert!(err.contains("HEARTH_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn a_hearth_variable_named_by_an_env_reference_is_not_an_unknown_override() {
+        let text = "provider:\n  kind: twilio\n  account_sid: AC1\n  auth_token: env:HEARTH_TWILIO_TOKEN\n";
+        assert!(parse(text, &[("HEARTH_TWILIO_TOKEN", "secret")]).is_ok());
+        assert!(parse("", &[("HEARTH_TWILIO_TOKEN", "secret")]).is_err());
     }
 
     #[test]

@@ -74,6 +74,10 @@ pub const EXIT_INTERNAL: u8 = 2;
 
 pub fn run(args: Args) -> ExitCode {
     let actor = args.actor.clone().unwrap_or_else(default_actor);
+    if !matches!(args.command, Command::Run { .. }) {
+        // `run` picks its format from the settings; the others log as text.
+        crate::telemetry::init(LogFormat::Text);
+    }
     match args.command {
         Command::Check { dir, format } => check(&dir, format, &mut std::io::stdout().lock()),
         Command::Run { log_format } => run_daemon(&args.settings, log_format),
@@ -145,7 +149,13 @@ fn write_text(c: &Compiled, out: &mut dyn Write) -> std::io::Result<()> {
                 .counts()
                 .into_iter()
                 .filter(|(_, n)| *n > 0)
-                .map(|(kind, n)| format!("{n} {kind}"))
+                .map(|(kind, n)| {
+                    if n == 1 {
+                        format!("1 {}", kind.trim_end_matches('s'))
+                    } else {
+                        format!("{n} {kind}")
+                    }
+                })
                 .collect();
             writeln!(
                 out,

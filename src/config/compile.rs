@@ -70,6 +70,8 @@ pub fn compile(dir: &Path, sources: &[Source]) -> Compiled {
             .collect(),
         ids: HashMap::new(),
         sandbox: Sandbox::new(Limits::default()),
+        question_ids: BTreeSet::new(),
+        answer_samples: Vec::new(),
     };
     let mut parsed = Vec::new();
     for source in sources {
@@ -95,6 +97,10 @@ struct Compiler<'a> {
     /// kind → id → where it is defined.
     ids: HashMap<&'static str, BTreeMap<String, Place>>,
     sandbox: Sandbox,
+    /// Every survey question id, for checking `answer("…")` calls.
+    question_ids: BTreeSet<String>,
+    /// Low and high sample answers to every question, for probing scripts.
+    answer_samples: Vec<rhai::Map>,
 }
 
 fn rule(kind: &str, id: &str) -> String {
@@ -119,7 +125,7 @@ impl<'a> Compiler<'a> {
                 let raw = serde_saphyr::DefaultMessageFormatter
                     .format_message(e.without_snippet())
                     .into_owned();
-                let (message, hint) = yaml_message(&raw);
+                let (message, hint, column) = yaml_message(&raw, &source.text, line, column);
                 let d = self
                     .diags
                     .error(Place::new(&source.path, line, column), None, message);
@@ -241,9 +247,16 @@ impl<'a> Compiler<'a> {
     }
 
     /// Where line/column `(line, column)` of a YAML string value's own text
-    /// stands in the file. A quoted value's text starts one column after
-    /// the quote; the span of a block scalar (`|`) is its first content
-    /// line, and its later lines share that indentation.
+    /// stands in the file.
+    ///
+    /// For plain, single-quoted-free and literal (`|`) values the mapping is
+    /// arithmetic: a quoted value's text starts one column after the quote,
+    /// a literal block's span is its first content line and its lines
+    /// share that indentation. Folded (`>`) and multi-line quoted values,
+    /// and escapes (`\"`), break that arithmetic, so the result is checked:
+    /// the offending token must stand there in the file; if it does not, it
+    /// is looked for in the value's own source text, and failing that the
+    /// value's start is named.
     fn place_in_value(
         &self,
         path: &Path,
@@ -254,18 +267,85 @@ impl<'a> Compiler<'a> {
         let start_line = value.referenced.line();
         let start_col = value.referenced.column();
         let text = self.texts.get(path).copied().unwrap_or("");
-        let quoted = value
-            .referenced
-            .span()
-            .byte_offset()
-            .and_then(|o| text.get(o as usize..))
+        let offset = value.referenced.span().byte_offset().map(|o| o as usize);
+        let quoted = offset
+            .and_then(|o| text.get(o..))
             .and_then(|rest| rest.chars().next())
             .is_some_and(|c| c == '"' || c == '\'');
-        let (line, column) = (line.max(1) as u64, column.max(1) as u64);
-        match (line, quoted) {
-            (1, true) => Place::new(path, start_line, start_col + column),
-            (1, false) => Place::new(path, start_line, start_col + column - 1),
-            (_, _) => Place::new(path, start_line + line - 1, start_col - 1 + column),
+        let (l, c) = (line.max(1) as u64, column.max(1) as u64);
+        let naive = match (l, quoted) {
+            (1, true) => Place::new(path, start_line, start_col + c),
+            (1, false) => Place::new(path, start_line, start_col + c - 1),
+            (_, _) => Place::new(path, start_line + l - 1, start_col - 1 + c),
+        };
+        let token = token_at(&value.value, line.max(1), column.max(1));
+        if token.is_empty() || source_at(text, &naive).is_some_and(|s| s.starts_with(token)) {
+            return naive;
+        }
+        // Search the value's source: it spans at most its own length plus
+        // escapes and indentation, so look a little further than that.
+        let Some(start) = offset else {
+            return Place::of(path, value);
+        };
+        let window_end = text.len().min(start + value.value.len() * 2 + 200);
+        let window = text.get(start..window_end).unwrap_or("");
+        // The n-th occurrence of the token in the value is the n-th in its source.
+        let nth = occurrences_before(&value.value, token, line.max(1), column.max(1));
+        match window.match_indices(token).nth(nth) {
+            Some((i, _)) => position_of(text, path, start + i),
+            None => Place::of(path, value),
+        }
+    }
+
+    /// Compiles a `when:` expression and probes it for unknown functions;
+    /// errors point into the YAML value.
+    fn expression(
+        &mut self,
+        kind: ScriptKind,
+        w: &Spanned<String>,
+        path: &Path,
+        owner: &str,
+    ) -> Option<rhai::AST> {
+        let result = self
+            .sandbox
+            .compile_expression(kind, &w.value)
+            .and_then(|ast| {
+                match self
+                    .sandbox
+                    .probe_unknown_functions(kind, &ast, &self.answer_samples)
+                {
+                    Some(e) => Err(e),
+                    None => Ok(ast),
+                }
+            });
+        match result {
+            Ok(ast) => Some(ast),
+            Err(e) => {
+                let place =
+                    self.place_in_value(path, w, e.line.unwrap_or(1), e.column.unwrap_or(1));
+                let d = self.diags.error(place, Some(owner), e.message);
+                if let Some(h) = e.hint {
+                    d.with_hint(h);
+                }
+                None
+            }
+        }
+    }
+
+    /// Warns about `answer("x")` where no survey asks a question `x`.
+    fn check_answer_ids(&mut self, source: &str, at: Place, owner: &str) {
+        for id in answer_ids(source) {
+            if !self.question_ids.contains(&id) {
+                let hint = did_you_mean(&id, self.question_ids.iter().map(String::as_str));
+                let d = self.diags.warning(
+                    at.clone(),
+                    Some(owner),
+                    format!("`answer(\"{id}\")` names a question no survey asks"),
+                );
+                if let Some(h) = hint {
+                    d.with_hint(h);
+                }
+            }
         }
     }
 
@@ -342,7 +422,7 @@ impl<'a> Compiler<'a> {
                     &id.value,
                     &raw.body,
                     path,
-                    &rule("template", &id.value),
+                    &owner_of_template(&id.value),
                 ) {
                     template_places.push((id.value.clone(), path.clone(), raw.body.clone()));
                 }
@@ -359,6 +439,21 @@ impl<'a> Compiler<'a> {
             }
         }
 
+        self.question_ids = surveys
+            .values()
+            .flat_map(|s: &Survey| s.questions.iter().map(|q| q.id.clone()))
+            .collect();
+        self.answer_samples = [true, false]
+            .into_iter()
+            .map(|low| {
+                surveys
+                    .values()
+                    .flat_map(|s| s.questions.iter())
+                    .map(|q| (q.id.as_str().into(), sample_answer(&q.expect, low)))
+                    .collect()
+            })
+            .collect();
+
         let mut schedules = BTreeMap::new();
         for (path, f) in files {
             for s in &f.schedules {
@@ -366,18 +461,27 @@ impl<'a> Compiler<'a> {
                     ("schedules", s.value.id.value.clone()),
                     fingerprint(&s.value, ""),
                 );
+                // Counted as used even when the schedule has another error, so
+                // that error is not joined by a misleading "not used".
+                if let Some(t) = &s.value.template {
+                    used_templates.insert(t.value.clone());
+                }
                 if let Some(sched) = self.schedule(&s.value, path) {
-                    if let Content::Template(t) = &sched.content {
-                        used_templates.insert(t.clone());
-                    }
                     schedules.insert(sched.id.clone(), sched);
                 }
             }
         }
 
         let mut alerts = Vec::new();
+        let mut crisis_replies: Vec<(PathBuf, Spanned<String>, String)> = Vec::new();
         for (path, f) in files {
             for a in &f.alerts {
+                if let Some(r) = &a.value.reply {
+                    used_templates.insert(r.value.clone());
+                    if a.value.severity == Severity::Critical {
+                        crisis_replies.push((path.clone(), r.clone(), a.value.id.value.clone()));
+                    }
+                }
                 if let Some((alert, script_hash)) = self.alert(&a.value, path) {
                     inventory.insert(
                         ("alerts", alert.id.clone()),
@@ -391,7 +495,7 @@ impl<'a> Compiler<'a> {
             }
         }
         // Critical first; stable, so file order holds within a severity.
-        alerts.sort_by(|a, b| b.severity.cmp(&a.severity));
+        alerts.sort_by_key(|a| std::cmp::Reverse(a.severity));
 
         let mut escalations = BTreeMap::new();
         for (path, f) in files {
@@ -463,6 +567,29 @@ impl<'a> Compiler<'a> {
             }
         }
 
+        // A crisis reply goes out before the sender is looked up, so it may
+        // go to a number not on the roster: it cannot use member variables.
+        let no_member = template::unknown_sender_context();
+        for (path, reply, alert) in &crisis_replies {
+            if !renderer.contains(&reply.value) {
+                continue;
+            }
+            if let Err(e) = renderer.render(&reply.value, &no_member) {
+                self.diags
+                    .error(
+                        Place::of(path, reply),
+                        Some(&rule("alert", alert)),
+                        format!(
+                            "critical alert `{alert}` replies with template `{}`, which fails for a sender not on the roster: {}",
+                            reply.value, e.message
+                        ),
+                    )
+                    .with_hint("a crisis reply must reach anyone who texts; write it without member, group or session variables");
+            }
+        }
+
+        self.check_session_times(files, &groups, &schedules);
+
         // A template nobody sends is probably a typo elsewhere.
         for (path, f) in files {
             for (id, _) in &f.templates.0 {
@@ -496,6 +623,65 @@ impl<'a> Compiler<'a> {
             sandbox: self.sandbox.clone(),
             inventory,
         })
+    }
+
+    /// Warns when a session-relative schedule lands inside quiet hours for
+    /// a group it serves, judged on that group's next session.
+    fn check_session_times(
+        &mut self,
+        files: &[(PathBuf, RawFile)],
+        groups: &BTreeMap<String, Group>,
+        schedules: &BTreeMap<String, Schedule>,
+    ) {
+        let now = chrono::Utc::now();
+        for (path, f) in files {
+            for raw in &f.schedules {
+                let Some(s) = schedules.get(&raw.value.id.value) else {
+                    continue;
+                };
+                let (offset, before) = match &s.timing {
+                    Timing::BeforeSession { offset, at: None } => (offset, true),
+                    Timing::AfterSession { offset, at: None } => (offset, false),
+                    _ => continue,
+                };
+                let Some(at) = raw
+                    .value
+                    .before_session
+                    .as_ref()
+                    .or(raw.value.after_session.as_ref())
+                else {
+                    continue;
+                };
+                for g in groups
+                    .values()
+                    .filter(|g| s.groups.is_empty() || s.groups.contains(&g.id))
+                {
+                    let Some(start) = g.sessions.next_after(&now.with_timezone(&g.timezone)) else {
+                        continue;
+                    };
+                    let fire = if before {
+                        start - offset.chrono()
+                    } else {
+                        start + g.duration.chrono() + offset.chrono()
+                    };
+                    let hour = chrono::Timelike::hour(&fire);
+                    if !(8..21).contains(&hour) {
+                        self.diags
+                            .warning(
+                                Place::of(path, at),
+                                Some(&rule("schedule", &s.id)),
+                                format!(
+                                    "schedule `{}` lands at {} for group `{}`, inside quiet hours (21:00–08:00)",
+                                    s.id,
+                                    fire.format("%H:%M"),
+                                    g.id
+                                ),
+                            )
+                            .with_hint("it would be held until morning; use `at:` to pick a daytime hour, or a shorter offset");
+                    }
+                }
+            }
+        }
     }
 
     fn add_template(
@@ -596,6 +782,20 @@ impl<'a> Compiler<'a> {
         for d in &g.sessions.value.cancelled {
             match parse_date(&d.value) {
                 Ok(date) => {
+                    if let (Some(tz), Some(spec)) = (&timezone, &sessions)
+                        && !meets_on(spec, *tz, date)
+                    {
+                        self.diags
+                            .warning(
+                                Place::of(path, d),
+                                Some(&owner),
+                                format!(
+                                    "group `{}` has no session on {date} to cancel",
+                                    g.id.value
+                                ),
+                            )
+                            .with_hint(format!("its sessions follow `{}`", spec.pattern()));
+                    }
                     cancelled.insert(date);
                 }
                 Err(e) => {
@@ -645,20 +845,16 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
-        let when = s.when.as_ref().and_then(|w| {
-            self.sandbox
-                .compile_expression(ScriptKind::Segment, &w.value)
-                .map_err(|e| {
-                    let place =
-                        self.place_in_value(path, w, e.line.unwrap_or(1), e.column.unwrap_or(1));
-                    let d = self.diags.error(place, Some(&owner), e.message);
-                    if let Some(h) = e.hint {
-                        d.with_hint(h);
-                    }
+        let when = match &s.when {
+            Some(w) => match self.expression(ScriptKind::Segment, w, path, &owner) {
+                Some(ast) => Some(ast),
+                None => {
                     ok = false;
-                })
-                .ok()
-        });
+                    None
+                }
+            },
+            None => None,
+        };
         ok.then(|| Segment {
             id: s.id.value.clone(),
             conditions,
@@ -999,7 +1195,10 @@ impl<'a> Compiler<'a> {
                         "routine messages are held until quiet hours end; pick a daytime hour",
                     );
             }
-            return Some(Timing::Cron { spec, timezone });
+            return Some(Timing::Cron {
+                spec: Box::new(spec),
+                timezone,
+            });
         }
         if let Some(tz) = &s.timezone {
             self.diags
@@ -1080,24 +1279,32 @@ impl<'a> Compiler<'a> {
                 ok = false;
                 self.diags
                     .error(Place::of(path, k), Some(&owner), "empty keyword");
+            } else if COMPLIANCE_KEYWORDS.contains(&kw.as_str()) {
+                ok = false;
+                self.diags
+                    .error(
+                        Place::of(path, k),
+                        Some(&owner),
+                        format!("`{}` is a compliance keyword and cannot be an alert keyword", k.value),
+                    )
+                    .with_hint("STOP, START, HELP and their synonyms always opt out, opt in or get help; an alert on them would hijack that");
             } else {
                 keywords.push(kw);
             }
         }
-        let when = a.when.as_ref().and_then(|w| {
-            self.sandbox
-                .compile_expression(ScriptKind::Alert, &w.value)
-                .map_err(|e| {
-                    let place =
-                        self.place_in_value(path, w, e.line.unwrap_or(1), e.column.unwrap_or(1));
-                    let d = self.diags.error(place, Some(&owner), e.message);
-                    if let Some(h) = e.hint {
-                        d.with_hint(h);
-                    }
+        let when = match &a.when {
+            Some(w) => match self.expression(ScriptKind::Alert, w, path, &owner) {
+                Some(ast) => {
+                    self.check_answer_ids(&w.value, Place::of(path, w), &owner);
+                    Some(ast)
+                }
+                None => {
                     ok = false;
-                })
-                .ok()
-        });
+                    None
+                }
+            },
+            None => None,
+        };
         let mut script_hash = String::new();
         let script = match &a.script {
             Some(s) => match self.script(s, path, &owner) {
@@ -1201,8 +1408,24 @@ impl<'a> Compiler<'a> {
         };
         let hash = sha256_hex(text.as_bytes());
         self.files.insert(rel.clone(), hash.clone());
-        match self.sandbox.compile_script(ScriptKind::Alert, &text) {
-            Ok(ast) => Some((rel, ast, hash)),
+        let compiled = self
+            .sandbox
+            .compile_script(ScriptKind::Alert, &text)
+            .and_then(|ast| {
+                match self.sandbox.probe_unknown_functions(
+                    ScriptKind::Alert,
+                    &ast,
+                    &self.answer_samples,
+                ) {
+                    Some(e) => Err(e),
+                    None => Ok(ast),
+                }
+            });
+        match compiled {
+            Ok(ast) => {
+                self.check_answer_ids(&text, Place::new(&rel, 1, 1), owner);
+                Some((rel, ast, hash))
+            }
             Err(e) => {
                 let d = self.diags.error(
                     Place::new(
@@ -1379,6 +1602,131 @@ impl<'a> Compiler<'a> {
     }
 }
 
+/// A typed answer at the low or high end of what a question accepts.
+fn sample_answer(expect: &Expect, low: bool) -> rhai::Dynamic {
+    use rhai::Dynamic;
+    match expect {
+        Expect::Number { min, max, .. } => {
+            let v = if low {
+                min.unwrap_or(0.0)
+            } else {
+                max.unwrap_or(10.0)
+            };
+            if v.fract() == 0.0 {
+                Dynamic::from(v as i64)
+            } else {
+                Dynamic::from(v)
+            }
+        }
+        Expect::Choice(options) => {
+            let pick = if low { options.first() } else { options.last() };
+            Dynamic::from(pick.cloned().unwrap_or_default())
+        }
+        Expect::YesNo => Dynamic::from(low),
+        Expect::FreeText => Dynamic::from(if low {
+            String::new()
+        } else {
+            "sample answer".to_owned()
+        }),
+    }
+}
+
+/// The word (or single symbol) at a 1-based line and column of `text`.
+fn token_at(text: &str, line: usize, column: usize) -> &str {
+    let Some(l) = text.lines().nth(line - 1) else {
+        return "";
+    };
+    let Some((start, _)) = l.char_indices().nth(column - 1) else {
+        return "";
+    };
+    let rest = &l[start..];
+    let word = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    let end = match rest.chars().next() {
+        Some(c) if word(c) => rest.find(|c: char| !word(c)).unwrap_or(rest.len()),
+        Some(c) => c.len_utf8(),
+        None => 0,
+    };
+    &rest[..end]
+}
+
+/// How many times `token` occurs in `text` before the 1-based place.
+fn occurrences_before(text: &str, token: &str, line: usize, column: usize) -> usize {
+    let mut byte = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            byte += l.char_indices().nth(column - 1).map_or(l.len(), |(b, _)| b);
+            break;
+        }
+        byte += l.len();
+    }
+    text[..byte.min(text.len())].matches(token).count()
+}
+
+/// The file text from a place onwards.
+fn source_at<'t>(text: &'t str, at: &Place) -> Option<&'t str> {
+    let line = text.lines().nth((at.line as usize).checked_sub(1)?)?;
+    let (b, _) = line
+        .char_indices()
+        .nth((at.column as usize).checked_sub(1)?)?;
+    Some(&line[b..])
+}
+
+/// The 1-based line and column of a byte offset.
+fn position_of(text: &str, path: &Path, byte: usize) -> Place {
+    let before = &text[..byte.min(text.len())];
+    let line = before.matches('\n').count() as u64 + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) as u64 + 1;
+    Place::new(path, line, column)
+}
+
+/// STOP, START, HELP and their synonyms (CTIA): never alert keywords.
+pub const COMPLIANCE_KEYWORDS: &[&str] = &[
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "optout",
+    "opt-out",
+    "revoke",
+    "start",
+    "unstop",
+    "yes",
+    "subscribe",
+    "help",
+    "info",
+];
+
+/// Whether a group's session pattern has a session on `date` (local).
+fn meets_on(spec: &CronSpec, tz: chrono_tz::Tz, date: chrono::NaiveDate) -> bool {
+    use chrono::TimeZone;
+    let Some(midnight) = tz
+        .from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
+        .earliest()
+    else {
+        return true;
+    };
+    spec.next_after(&(midnight - chrono::TimeDelta::seconds(1)))
+        .is_some_and(|next| next.date_naive() == date)
+}
+
+/// The string literals passed to `answer(…)` in a script.
+fn answer_ids(source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = source;
+    while let Some(i) = rest.find("answer(") {
+        rest = &rest[i + "answer(".len()..];
+        let trimmed = rest.trim_start();
+        if let Some(q) = trimmed.chars().next().filter(|c| *c == '"' || *c == '\'')
+            && let Some(end) = trimmed[1..].find(q)
+        {
+            out.push(trimmed[1..1 + end].to_owned());
+        }
+    }
+    out
+}
+
 fn owner_of_template(name: &str) -> String {
     match name.split('/').collect::<Vec<_>>()[..] {
         ["survey", survey, "reprompt"] => format!("reprompt of survey `{survey}`"),
@@ -1433,8 +1781,16 @@ fn fixed_hours(pattern: &str) -> Vec<u32> {
         .unwrap_or_default()
 }
 
-/// Turns serde-saphyr's message into one for a rules author, with a hint.
-fn yaml_message(raw: &str) -> (String, Option<String>) {
+/// Turns serde-saphyr's message into one for a rules author: names the
+/// key and echoes the value where the parser only named a type, adds a
+/// hint where one helps, and mends the column where it is known to be off.
+/// Returns the message, the hint and the column.
+pub(crate) fn yaml_message(
+    raw: &str,
+    source: &str,
+    line: u64,
+    column: u64,
+) -> (String, Option<String>, u64) {
     if let Some(rest) = raw.strip_prefix("duplicate mapping key: ") {
         let key = rest
             .split(", set DuplicateKeyPolicy")
@@ -1443,18 +1799,74 @@ fn yaml_message(raw: &str) -> (String, Option<String>) {
         return (
             format!("duplicate key `{key}`"),
             Some("each key may appear once in a mapping; remove or rename one".to_owned()),
+            column,
         );
     }
-    if raw.starts_with("unknown field") {
-        return (raw.to_owned(), None);
+    if let Some(rest) = raw.strip_prefix("unknown field `")
+        && let Some((field, expected)) = rest.split_once("`, expected one of ")
+    {
+        let hint = did_you_mean(field, expected.split(", "));
+        return (raw.to_owned(), hint, column);
     }
-    if raw.contains("tab") && raw.contains("indent") {
+    if raw.contains("tabs disallowed") {
+        // The parser names the column after the tab.
         return (
             raw.to_owned(),
             Some("indent YAML with spaces, not tabs".to_owned()),
+            column.saturating_sub(1).max(1),
         );
     }
-    (raw.to_owned(), None)
+    if raw.contains("found a tab") {
+        return (
+            raw.to_owned(),
+            Some("indent YAML with spaces, not tabs; the tab may be on the next line".to_owned()),
+            column,
+        );
+    }
+    if raw.contains("illegal placement of ':'") || raw.contains("mapping values are not allowed") {
+        return (
+            raw.to_owned(),
+            Some("check the indentation of this line and the one above; an unclosed `[` or `{` earlier in the file has the same effect".to_owned()),
+            column,
+        );
+    }
+    let expected = match raw {
+        "invalid boolean" => Some("true or false"),
+        "expected string scalar" => Some("text"),
+        "invalid u8" | "invalid u16" | "invalid u32" | "invalid u64" | "invalid i8"
+        | "invalid i16" | "invalid i32" | "invalid i64" => Some("a whole number"),
+        "invalid f32" | "invalid f64" => Some("a number"),
+        "expected sequence start" => Some("a list, like `[a, b]` or `- a` lines"),
+        "expected mapping start" => Some("a mapping of `key: value` lines"),
+        _ => None,
+    };
+    if let Some(expected) = expected
+        && let Some((key, value)) = key_and_value(source, line, column)
+    {
+        return (
+            format!("invalid value `{value}` for `{key}`: expected {expected}"),
+            None,
+            column,
+        );
+    }
+    if let Some(expected) = expected {
+        return (format!("invalid value: expected {expected}"), None, column);
+    }
+    (raw.to_owned(), None, column)
+}
+
+/// The key a value belongs to and the value's text on its line, read from
+/// the source: `    max_reprompts: twice` at the `t` gives
+/// (`max_reprompts`, `twice`).
+fn key_and_value(source: &str, line: u64, column: u64) -> Option<(String, String)> {
+    let text = source.lines().nth((line as usize).checked_sub(1)?)?;
+    let (at, _) = text.char_indices().nth((column as usize).checked_sub(1)?)?;
+    let before = &text[..at];
+    let colon = before.rfind(':')?;
+    let key = before[..colon].rsplit(['{', ',', ' ', '-']).next()?.trim();
+    let value = text[at..].split(" #").next()?.trim_end();
+    let value = value.strip_suffix(['}', ',']).unwrap_or(value).trim_end();
+    (!key.is_empty() && !value.is_empty()).then(|| (key.to_owned(), value.to_owned()))
 }
 
 #[cfg(test)]
@@ -1466,6 +1878,44 @@ mod tests {
         assert_eq!(fixed_hours("0 12 * * THU"), vec![12]);
         assert_eq!(fixed_hours("0 3,15 * * *"), vec![3, 15]);
         assert!(fixed_hours("0 */2 * * *").is_empty());
+    }
+
+    #[test]
+    fn tokens_and_positions_inside_values() {
+        assert_eq!(token_at("Hi {{ member.frist }}", 1, 7), "member.frist");
+        assert_eq!(token_at("a\nb and c", 2, 3), "and");
+        assert_eq!(token_at("x == (", 1, 6), "(");
+        assert_eq!(occurrences_before("a and b and c", "and", 1, 9), 1);
+        let p = position_of("one\ntwo three", Path::new("f"), 8);
+        assert_eq!((p.line, p.column), (2, 5));
+    }
+
+    #[test]
+    fn type_errors_name_the_key_and_echo_the_value() {
+        let src = "surveys:\n  s:\n    max_reprompts: twice  # no\n  t: { enabled: maybe }\n";
+        assert_eq!(
+            yaml_message("invalid u32", src, 3, 20).0,
+            "invalid value `twice` for `max_reprompts`: expected a whole number"
+        );
+        assert_eq!(
+            yaml_message("invalid boolean", src, 4, 17).0,
+            "invalid value `maybe` for `enabled`: expected true or false"
+        );
+        let (_, hint, _) = yaml_message(
+            "unknown field `expire_after`, expected one of id, expires_after",
+            "",
+            1,
+            1,
+        );
+        assert_eq!(hint.as_deref(), Some("did you mean `expires_after`?"));
+    }
+
+    #[test]
+    fn answer_ids_are_read_from_string_literals() {
+        assert_eq!(
+            answer_ids(r#"answer("mood") <= 3 && answer( 'sleep' ) < 2 || answer(x)"#),
+            vec!["mood", "sleep"]
+        );
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub enum Content {
 pub enum Timing {
     /// `timezone: None` fires in each recipient's own timezone.
     Cron {
-        spec: CronSpec,
+        spec: Box<CronSpec>,
         timezone: Option<Tz>,
     },
     /// `offset` before a session starts; with `at`, at that local time on

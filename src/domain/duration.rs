@@ -28,7 +28,9 @@ impl Duration {
 
     /// Whole days, when the duration is a whole number of days.
     pub fn whole_days(self) -> Option<u64> {
-        (self.seconds % 86_400 == 0).then_some(self.seconds / 86_400)
+        self.seconds
+            .is_multiple_of(86_400)
+            .then_some(self.seconds / 86_400)
     }
 }
 
@@ -61,9 +63,19 @@ impl FromStr for Duration {
                 's' => (0, 1),
                 _ => return Err(bad()),
             };
-            // Units must be given largest first, each at most once.
-            if digits.is_empty() || rank >= last_unit_rank {
+            if digits.is_empty() {
                 return Err(bad());
+            }
+            // Units must be given largest first, each at most once.
+            if rank == last_unit_rank {
+                return Err(format!(
+                    "invalid duration `{text}`: unit `{c}` appears twice"
+                ));
+            }
+            if rank > last_unit_rank {
+                return Err(format!(
+                    "invalid duration `{text}`: give units largest first, like `1h30m`"
+                ));
             }
             last_unit_rank = rank;
             let n: u64 = digits.parse().map_err(|_| bad())?;

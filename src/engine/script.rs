@@ -79,7 +79,7 @@ impl std::fmt::Debug for Sandbox {
 }
 
 thread_local! {
-    static ANSWERS: RefCell<Map> = RefCell::new(Map::new());
+    static ANSWERS: RefCell<Map> = const { RefCell::new(Map::new()) };
 }
 
 impl Sandbox {
@@ -110,10 +110,13 @@ impl Sandbox {
         }
     }
 
+    /// Declares a kind's variables for strict compilation. They must be
+    /// plain variables, not constants: Rhai's optimizer folds a constant's
+    /// value into the script, which would freeze `reply == "hi"` to false.
     fn scope_for(kind: ScriptKind) -> Scope<'static> {
         let mut scope = Scope::new();
         for name in kind.variables() {
-            scope.push_constant_dynamic(*name, Dynamic::UNIT);
+            scope.push_dynamic(*name, Dynamic::UNIT);
         }
         scope
     }
@@ -164,6 +167,117 @@ impl Sandbox {
             value.type_name()
         ))
     }
+}
+
+impl Sandbox {
+    /// Runs a compiled script once on sample values and reports a call to
+    /// a function that does not exist (`answr("mood")`), which Rhai only
+    /// finds at run time. Other run-time errors are not reported: sample
+    /// values cannot stand for every real one.
+    pub fn probe_unknown_functions(
+        &self,
+        kind: ScriptKind,
+        ast: &AST,
+        answer_samples: &[Map],
+    ) -> Option<ScriptError> {
+        // Each sample set once, so `&&`/`||` short-circuits take both ways.
+        let none = [Map::new()];
+        let samples = if answer_samples.is_empty() {
+            &none[..]
+        } else {
+            answer_samples
+        };
+        samples
+            .iter()
+            .find_map(|answers| self.probe_once(kind, ast, answers.clone()))
+    }
+
+    fn probe_once(&self, kind: ScriptKind, ast: &AST, answers: Map) -> Option<ScriptError> {
+        let member = crate::engine::segment::to_dynamic(&sample_member());
+        let vars: Vec<(&str, Dynamic)> = match kind {
+            ScriptKind::Segment => vec![("member", member)],
+            ScriptKind::Alert => vec![
+                ("member", member),
+                ("reply", Dynamic::from("sample reply".to_owned())),
+                ("answers", Dynamic::from_map(Map::new())),
+                ("history", Dynamic::from_array(Vec::new())),
+                ("engagement", Dynamic::from_map(Map::new())),
+            ],
+        };
+        let mut scope = Scope::new();
+        for (name, value) in vars {
+            scope.push_constant_dynamic(name.to_owned(), value);
+        }
+        let previous = ANSWERS.with(|a| std::mem::replace(&mut *a.borrow_mut(), answers));
+        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast);
+        ANSWERS.with(|a| *a.borrow_mut() = previous);
+        let err = result.err()?;
+        let (signature, pos) = innermost_missing_function(&err)?;
+        let name: String = signature
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if name.is_empty() {
+            // An operator on sample values (`() <= 3`), not a misspelling.
+            return None;
+        }
+        Some(ScriptError {
+            message: format!("unknown function `{name}` in script"),
+            hint: crate::config::diag::did_you_mean(&name, KNOWN_FUNCTIONS.iter().copied()),
+            line: pos.line(),
+            column: pos.position(),
+        })
+    }
+}
+
+/// Functions scripts commonly call, for "did you mean" hints.
+const KNOWN_FUNCTIONS: &[&str] = &[
+    "answer",
+    "contains",
+    "len",
+    "type_of",
+    "to_lower",
+    "to_upper",
+    "trim",
+    "starts_with",
+    "ends_with",
+    "index_of",
+    "sub_string",
+    "split",
+    "to_int",
+    "to_float",
+    "parse_int",
+    "parse_float",
+    "abs",
+    "min",
+    "max",
+    "filter",
+    "map",
+    "reduce",
+    "some",
+    "all",
+    "keys",
+    "values",
+    "is_empty",
+    "push",
+];
+
+fn innermost_missing_function(e: &EvalAltResult) -> Option<(String, rhai::Position)> {
+    match e {
+        EvalAltResult::ErrorFunctionNotFound(sig, pos) => Some((sig.clone(), *pos)),
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => innermost_missing_function(inner),
+        _ => None,
+    }
+}
+
+/// A member view with every field, for probing scripts.
+fn sample_member() -> serde_json::Value {
+    serde_json::json!({
+        "id": 1, "external_id": "M-0001", "first_name": "Alex", "last_name": "Rivera",
+        "timezone": "America/New_York", "language": "en", "joined_on": "2026-01-05",
+        "days_since_joined": 12, "status": "active", "groups": ["sample-group"],
+        "attributes": {}
+    })
 }
 
 fn parse_error(e: rhai::ParseError, kind: ScriptKind) -> ScriptError {
@@ -263,6 +377,66 @@ mod tests {
         assert!(
             s.compile_expression(ScriptKind::Alert, "reply == \"x\"")
                 .is_ok()
+        );
+    }
+
+    #[test]
+    fn variables_are_not_folded_to_their_compile_time_placeholders() {
+        // Regression: compiled against constant `()`, these were optimised
+        // into `false`, `"()"` and an error before they ever saw real values.
+        let s = sandbox();
+        let eval = |src: &str, reply: &str| {
+            let ast = s.compile_script(ScriptKind::Alert, src).unwrap();
+            let history = Dynamic::from_array(vec![Dynamic::from(3_i64)]);
+            s.eval_bool(
+                &ast,
+                vec![
+                    ("reply", Dynamic::from(reply.to_owned())),
+                    ("history", history),
+                ],
+                Map::new(),
+            )
+        };
+        assert_eq!(eval("reply == \"hi\"", "hi"), Ok(true));
+        assert_eq!(eval("reply == \"hi\"", "no"), Ok(false));
+        assert_eq!(eval("type_of(history) == \"array\"", ""), Ok(true));
+        assert_eq!(
+            eval("let n = 0; for x in history { n += x; } n == 3", ""),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn probing_finds_misspelt_functions_but_not_operators_on_samples() {
+        let s = sandbox();
+        let ast = s
+            .compile_expression(ScriptKind::Alert, "answr(\"mood\") <= 3")
+            .unwrap();
+        let err = s
+            .probe_unknown_functions(ScriptKind::Alert, &ast, &[])
+            .unwrap();
+        assert_eq!(err.message, "unknown function `answr` in script");
+        assert_eq!(err.hint.as_deref(), Some("did you mean `answer`?"));
+        let ok = s
+            .compile_expression(ScriptKind::Alert, "answer(\"mood\") <= 3")
+            .unwrap();
+        assert!(
+            s.probe_unknown_functions(ScriptKind::Alert, &ok, &[])
+                .is_none()
+        );
+        // Hidden behind a short-circuit on one sample, found on the other.
+        let hidden = s
+            .compile_expression(ScriptKind::Alert, "answer(\"mood\") <= 3 && answr(\"x\")")
+            .unwrap();
+        let low = Map::from_iter([("mood".into(), Dynamic::from(1_i64))]);
+        let high = Map::from_iter([("mood".into(), Dynamic::from(10_i64))]);
+        assert!(
+            s.probe_unknown_functions(ScriptKind::Alert, &hidden, std::slice::from_ref(&high))
+                .is_none()
+        );
+        assert!(
+            s.probe_unknown_functions(ScriptKind::Alert, &hidden, &[high, low])
+                .is_some()
         );
     }
 

@@ -47,9 +47,7 @@ pub fn measure(body: &str) -> SmsLength {
 }
 
 fn segments(units: usize, single: usize, per_part: usize) -> usize {
-    if units == 0 {
-        1
-    } else if units <= single {
+    if units <= single {
         1
     } else {
         units.div_ceil(per_part)

@@ -48,6 +48,24 @@ impl TemplateError {
                 variable_hint(expr.trim()),
             ),
             (ErrorKind::UndefinedError, None) => ("undefined variable".to_owned(), None),
+            (ErrorKind::UnknownFilter, _) => {
+                let name = snippet
+                    .as_ref()
+                    .map(|(_, _, s)| s.trim().to_owned())
+                    .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+                    .or_else(|| {
+                        e.detail()
+                            .and_then(|d| d.strip_prefix("filter "))
+                            .and_then(|d| d.strip_suffix(" is unknown"))
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_default();
+                (
+                    format!("unknown filter `{name}`"),
+                    crate::config::diag::did_you_mean(&name, FILTERS.iter().copied())
+                        .or_else(|| Some(format!("filters: {}", FILTERS.join(", ")))),
+                )
+            }
             (kind, _) => match e.detail() {
                 Some(detail) => (format!("{}: {detail}", kind_text(kind)), None),
                 None => (kind_text(kind).to_owned(), None),
@@ -78,12 +96,39 @@ const VARIABLES: &[&str] = &[
     "session.ends_at",
 ];
 
+/// Filters templates commonly use, for hints.
+const FILTERS: &[&str] = &[
+    "time",
+    "date",
+    "weekday",
+    "upper",
+    "lower",
+    "title",
+    "capitalize",
+    "trim",
+    "default",
+    "length",
+    "replace",
+    "round",
+    "join",
+    "first",
+    "last",
+    "abs",
+];
+
 fn variable_hint(expr: &str) -> Option<String> {
     let name: String = expr
         .chars()
         .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
         .collect();
     crate::config::diag::did_you_mean(&name, VARIABLES.iter().copied())
+        .or_else(|| {
+            // `first_name` alone: the writer forgot the `member.` in front.
+            VARIABLES
+                .iter()
+                .find(|v| v.rsplit('.').next() == Some(name.as_str()))
+                .map(|v| format!("did you mean `{v}`?"))
+        })
         .or_else(|| Some(format!("templates can use {}", VARIABLES.join(", "))))
 }
 
@@ -204,6 +249,12 @@ pub fn sample_context() -> Value {
         ("group", Value::from(group)),
         ("session", Value::from(session)),
     ]))
+}
+
+/// What a reply to an unknown sender has: nothing about a member, group
+/// or session. Crisis replies must render with it.
+pub fn unknown_sender_context() -> Value {
+    Value::from(BTreeMap::<&str, Value>::new())
 }
 
 #[cfg(test)]

@@ -24,6 +24,9 @@ impl CronSpec {
                 "invalid cron pattern `{text}`: expected 5 fields (minute hour day-of-month month day-of-week), found {fields}"
             ));
         }
+        if let Some(problem) = out_of_range(text) {
+            return Err(format!("invalid cron pattern `{text}`: {problem}"));
+        }
         let cron = CronParser::builder()
             .seconds(Seconds::Disallowed)
             .year(Year::Disallowed)
@@ -49,6 +52,32 @@ impl CronSpec {
     pub fn next_after<Tz: TimeZone>(&self, after: &DateTime<Tz>) -> Option<DateTime<Tz>> {
         self.cron.find_next_occurrence(after, false).ok()
     }
+}
+
+/// A number outside its field's range, named in words: croner only says
+/// "number out of bounds".
+fn out_of_range(text: &str) -> Option<String> {
+    const FIELDS: [(&str, u32, u32); 5] = [
+        ("minute", 0, 59),
+        ("hour", 0, 23),
+        ("day of month", 1, 31),
+        ("month", 1, 12),
+        ("day of week", 0, 7),
+    ];
+    for (field, (name, lo, hi)) in text.split_whitespace().zip(FIELDS) {
+        for part in field.split(',') {
+            // The step after `/` is a count, not a value of the field.
+            let values = part.split('/').next().unwrap_or("");
+            for v in values.split('-') {
+                if let Ok(n) = v.parse::<u32>()
+                    && !(lo..=hi).contains(&n)
+                {
+                    return Some(format!("{name} `{n}` is out of range {lo}–{hi}"));
+                }
+            }
+        }
+    }
+    None
 }
 
 fn lowercase_first(s: &str) -> String {
@@ -99,9 +128,15 @@ mod tests {
     fn six_fields_and_garbage_are_rejected() {
         assert!(CronSpec::parse("0 0 18 * * TUE").is_err());
         let err = CronSpec::parse("0 25 * * *").unwrap_err();
+        assert_eq!(
+            err,
+            "invalid cron pattern `0 25 * * *`: hour `25` is out of range 0–23"
+        );
+        assert!(CronSpec::parse("*/15 8-20 1,15 1-12 1-5").is_ok());
         assert!(
-            err.starts_with("invalid cron pattern `0 25 * * *`"),
-            "{err}"
+            CronSpec::parse("0 12 * 13 *")
+                .unwrap_err()
+                .contains("month `13` is out of range 1–12")
         );
     }
 }

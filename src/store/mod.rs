@@ -292,6 +292,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_new_database_migrates_from_empty_to_the_latest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = KeySource::Generated(dir.path().join("h.db.key"));
+        let (conn, report) = open_connection(&dir.path().join("h.db"), &key).unwrap();
+        assert_eq!(report.migrated, Some((0, migrations::LATEST)));
+        assert_eq!(migrations::version(&conn).unwrap(), migrations::LATEST);
+    }
+
+    #[test]
+    fn a_previous_version_database_migrates_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let key = KeySource::Generated(dir.path().join("h.db.key"));
+        {
+            // Build a version-1 database by hand: members, but no audit table.
+            let secret = generate_key_file(&dir.path().join("h.db.key")).unwrap();
+            let mut conn = Connection::open(&path).unwrap();
+            apply_key(&conn, &secret).unwrap();
+            migrations::to_version(&mut conn, 1).unwrap();
+            conn.execute(
+                "INSERT INTO members (external_id, first_name, phone, timezone, joined_on, created_at, updated_at)
+                 VALUES ('M1', 'Ann', '+15555550101', 'UTC', '2026-01-01', 'now', 'now')",
+                [],
+            )
+            .unwrap();
+            assert!(
+                conn.prepare("SELECT * FROM audit").is_err(),
+                "version 1 has no audit table"
+            );
+        }
+        let (conn, report) = open_connection(&path, &key).unwrap();
+        assert_eq!(report.migrated, Some((1, migrations::LATEST)));
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM members", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        let audit: i64 = conn
+            .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(audit, 0);
+    }
+
+    #[test]
     fn the_key_file_sits_beside_the_database() {
         assert_eq!(
             default_key_file(Path::new("/var/lib/hearth/hearth.db")),

@@ -5,3 +5,6 @@ mod helpers;
 mod daemon;
 mod fixtures;
 mod reload;
+mod staff_cli;
+mod store;
+mod systemd;
