@@ -88,6 +88,7 @@ impl Notifier for RecordingNotifier {
 pub struct TestApp {
     pub dir: TempDir,
     pub rules: Arc<LiveRules>,
+    pub store: hearth::store::Store,
     pub notifier: Arc<RecordingNotifier>,
     shutdown: CancellationToken,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
@@ -168,6 +169,7 @@ pub async fn spawn_app_in(dir: TempDir) -> TestApp {
         .unwrap()
         .with_notifier(notifier.clone());
     let rules = app.rules();
+    let store = app.store();
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     // READY is sent once every subsystem (the watcher among them) is up.
@@ -185,6 +187,7 @@ pub async fn spawn_app_in(dir: TempDir) -> TestApp {
     TestApp {
         dir,
         rules,
+        store,
         notifier,
         shutdown,
         handle: Some(handle),

@@ -1,0 +1,399 @@
+//! The staff commands as people run them: the real binary on a temp
+//! deployment (settings, rules, encrypted database).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::helpers::*;
+
+const RULES: &str = r#"
+groups:
+  - id: tuesday-anxiety
+    name: Tuesday Anxiety Support
+    timezone: America/New_York
+    sessions: { cron: "0 18 * * TUE", duration: 90m }
+  - id: thursday-grief
+    name: Thursday Grief Circle
+    timezone: America/Chicago
+    sessions: { cron: "0 17 * * THU", duration: 60m }
+segments:
+  - id: high-support
+    match: { progress_level: { lte: 2 } }
+  - id: ptsd
+    match: { diagnosis: { any_of: [PTSD, C-PTSD] } }
+  - id: spanish
+    match: { language: es }
+  - id: both-diagnoses
+    match: { diagnosis: { all_of: [PTSD, GAD] } }
+  - id: mid-progress
+    match: { progress_level: { gt: 1, lt: 4 } }
+  - id: in-either-group
+    match: { groups: { in: [thursday-grief] } }
+  - id: joined-this-year
+    match: { joined_on: { gte: JOINED_SINCE } }
+  - id: has-cohort
+    match: { cohort: { exists: true } }
+  - id: no-cohort
+    match: { cohort: { exists: false } }
+  - id: veterans
+    when: 'member.days_since_joined > 365'
+  - id: nobody
+    match: { progress_level: { gte: 99 } }
+templates:
+  hello: { body: "Hi {{ member.first_name }}" }
+schedules:
+  - { id: weekly, template: hello, cron: "0 12 * * THU" }
+"#;
+
+const ROSTER: &str = "external_id,first_name,last_name,phone,timezone,language,joined_on,groups,consent,diagnosis,progress_level,cohort
+M-001,Annabelle,Quince,+15555550101,America/New_York,en,JOINED_1,tuesday-anxiety,yes,PTSD;GAD,2,A
+M-002,Bartholomew,Ruiz,+15555550102,America/Chicago,es,JOINED_2,thursday-grief,yes,Grief,4,
+M-003,Cordelia,Stone,+15555550103,America/New_York,en,JOINED_3,tuesday-anxiety;thursday-grief,no,C-PTSD,1,B
+";
+
+/// Join dates relative to today, so day counts hold whenever the test runs.
+fn dated(text: &str) -> String {
+    let today = chrono::Utc::now().date_naive();
+    let ago = |days: i64| (today - chrono::TimeDelta::days(days)).to_string();
+    text.replace("JOINED_SINCE", &ago(100))
+        .replace("JOINED_1", &ago(30))
+        .replace("JOINED_2", &ago(10))
+        .replace("JOINED_3", &ago(900))
+}
+
+const CONSENT: &str = "I agree to receive text messages from Riverside Clinic support groups.";
+
+struct Deployment {
+    dir: tempfile::TempDir,
+}
+
+impl Deployment {
+    fn new() -> Deployment {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("hearth.yaml"), &settings_yaml());
+        write(&dir.path().join("rules/rules.yaml"), &dated(RULES));
+        write(&dir.path().join("roster.csv"), &dated(ROSTER));
+        Deployment { dir }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn hearth(&self, args: &[&str]) -> Output {
+        hearth_in(self.dir.path(), args)
+    }
+
+    fn import(&self) -> Output {
+        let out = self.hearth(&[
+            "members",
+            "import",
+            self.path("roster.csv").to_str().unwrap(),
+            "--consent-text",
+            CONSENT,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        out
+    }
+}
+
+fn hearth_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--settings")
+        .arg(dir.join("hearth.yaml"))
+        .args(["--actor", "staff-tester"])
+        .args(args)
+        .env_remove("HEARTH_SETTINGS")
+        .env("HEARTH_LOG", "info")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        stdout(o),
+        stderr(o)
+    )
+}
+
+#[test]
+fn import_reports_counts_notes_the_new_key_once_and_is_idempotent() {
+    let d = Deployment::new();
+    let first = d.import();
+    assert!(stdout(&first).contains("imported 3 rows: 3 new, 0 updated, 0 unchanged, 0 skipped as invalid; consent: 2 granted, 1 revoked"), "{}", text(&first));
+    assert!(
+        stderr(&first).contains("generated a new database key"),
+        "{}",
+        text(&first)
+    );
+
+    let again = d.import();
+    assert!(
+        stdout(&again).contains("3 rows: 0 new, 0 updated, 3 unchanged"),
+        "{}",
+        text(&again)
+    );
+    assert!(!stderr(&again).contains("generated a new database key"));
+}
+
+#[test]
+fn a_bad_roster_is_rejected_whole_with_every_line_named() {
+    let d = Deployment::new();
+    let bad = format!(
+        "{}M-004,Dora,Tate,555-0104,America/New_York,en,2026-01-01,,yes,,,\nM-005,Ezra,Uhl,+15555550105,America/New_York,en,2026-01-01,tuesday-anxeity,yes,,,\n",
+        dated(ROSTER)
+    );
+    write(&d.path("bad.csv"), &bad);
+    let out = d.hearth(&[
+        "members",
+        "import",
+        d.path("bad.csv").to_str().unwrap(),
+        "--consent-text",
+        CONSENT,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let s = stdout(&out);
+    assert!(
+        s.contains("bad.csv: line 5 (M-004): invalid phone number"),
+        "{s}"
+    );
+    assert!(s.contains("bad.csv: line 6 (M-005): unknown group `tuesday-anxeity` (did you mean `tuesday-anxiety`?)"), "{s}");
+    assert!(
+        s.contains("not imported: 2 of 5 rows are invalid; nothing changed"),
+        "{s}"
+    );
+    let list = d.hearth(&["members", "list"]);
+    assert!(stdout(&list).contains("0 members"), "{}", text(&list));
+
+    let skip = d.hearth(&[
+        "members",
+        "import",
+        d.path("bad.csv").to_str().unwrap(),
+        "--consent-text",
+        CONSENT,
+        "--skip-invalid",
+    ]);
+    assert_eq!(
+        skip.status.code(),
+        Some(1),
+        "invalid rows still fail the command: {}",
+        text(&skip)
+    );
+    assert!(stdout(&skip).contains("3 new"), "{}", text(&skip));
+}
+
+#[test]
+fn phones_are_masked_unless_revealed_and_every_reveal_is_audited() {
+    let d = Deployment::new();
+    d.import();
+    let list = d.hearth(&["members", "list"]);
+    let s = stdout(&list);
+    assert!(s.contains("+1••••••0101"), "{s}");
+    assert!(!s.contains("+15555550101"), "{s}");
+    let show = d.hearth(&["members", "show", "M-002"]);
+    assert!(
+        stdout(&show).contains("phone         +1••••••0102"),
+        "{}",
+        text(&show)
+    );
+    assert!(stdout(&show).contains("granted"), "{}", text(&show));
+
+    let before = stdout(&d.hearth(&["audit", "tail", "-n", "100"]))
+        .lines()
+        .count();
+    let revealed = d.hearth(&["members", "show", "M-002", "--reveal"]);
+    assert!(
+        stdout(&revealed).contains("+15555550102"),
+        "{}",
+        text(&revealed)
+    );
+    let tail = stdout(&d.hearth(&["audit", "tail", "-n", "100"]));
+    assert_eq!(tail.lines().count(), before + 1, "{tail}");
+    let last = tail.lines().last().unwrap();
+    assert!(
+        last.contains("staff-tester")
+            && last.contains("phi.reveal")
+            && last.contains("members show --reveal"),
+        "{last}"
+    );
+}
+
+#[test]
+fn consent_commands_record_to_the_ledger_and_respect_a_members_stop() {
+    let d = Deployment::new();
+    d.import();
+    let revoke = d.hearth(&[
+        "members", "consent", "revoke", "M-001", "--source", "keyword", "--text", "STOP",
+    ]);
+    assert_eq!(revoke.status.code(), Some(0), "{}", text(&revoke));
+    let regrant = d.hearth(&["members", "consent", "grant", "M-001", "--text", CONSENT]);
+    assert_eq!(regrant.status.code(), Some(1), "{}", text(&regrant));
+    assert!(
+        stderr(&regrant).contains("only the member can opt back in"),
+        "{}",
+        text(&regrant)
+    );
+    let unknown = d.hearth(&["members", "consent", "grant", "M-404", "--text", CONSENT]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("not found: member `M-404`"),
+        "{}",
+        text(&unknown)
+    );
+    let show = stdout(&d.hearth(&["members", "show", "M-001"]));
+    assert!(show.contains("consent       revoked (keyword"), "{show}");
+}
+
+#[test]
+fn segments_show_counts_and_ids_for_every_operator() {
+    let d = Deployment::new();
+    d.import();
+    let cases: &[(&str, &[&str])] = &[
+        ("all", &["M-001", "M-002", "M-003"]),
+        ("high-support", &["M-001", "M-003"]),
+        ("ptsd", &["M-001", "M-003"]),
+        ("spanish", &["M-002"]),
+        ("both-diagnoses", &["M-001"]),
+        ("mid-progress", &["M-001"]),
+        ("in-either-group", &["M-002", "M-003"]),
+        ("joined-this-year", &["M-001", "M-002"]),
+        ("has-cohort", &["M-001", "M-003"]),
+        ("no-cohort", &["M-002"]),
+        ("veterans", &["M-003"]),
+    ];
+    for (seg, want) in cases {
+        let out = d.hearth(&["segments", "show", seg]);
+        assert_eq!(out.status.code(), Some(0), "{seg}: {}", text(&out));
+        let s = stdout(&out);
+        let ids: Vec<&str> = s.lines().skip(1).collect();
+        assert_eq!(ids, *want, "{seg}: {s}");
+        assert!(
+            s.starts_with(&format!("segment {seg}: {} active members", want.len())),
+            "{s}"
+        );
+    }
+    let nobody = d.hearth(&["segments", "show", "nobody"]);
+    assert_eq!(nobody.status.code(), Some(0));
+    assert!(
+        stderr(&nobody).contains("warning: segment `nobody` matches nobody"),
+        "{}",
+        text(&nobody)
+    );
+    let typo = d.hearth(&["segments", "show", "high-suport"]);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(
+        stderr(&typo).contains("did you mean `high-support`?"),
+        "{}",
+        text(&typo)
+    );
+
+    // Deactivated members drop out.
+    d.hearth(&["members", "deactivate", "M-003"]);
+    let s = stdout(&d.hearth(&["segments", "show", "veterans"]));
+    assert!(s.starts_with("segment veterans: 0 active members"), "{s}");
+}
+
+#[test]
+fn audit_verify_passes_then_names_the_tampered_entry_with_exit_1() {
+    let d = Deployment::new();
+    d.import();
+    d.hearth(&["members", "deactivate", "M-002"]);
+    let ok = d.hearth(&["audit", "verify"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(
+        stdout(&ok).starts_with("audit trail intact: "),
+        "{}",
+        text(&ok)
+    );
+
+    let key = std::fs::read_to_string(d.path("state/hearth.db.key")).unwrap();
+    let conn = rusqlite::Connection::open(d.path("state/hearth.db")).unwrap();
+    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
+        .unwrap();
+    conn.execute_batch("DROP TRIGGER audit_append_only_update; UPDATE audit SET detail = '{\"rows\":0}' WHERE id = 1;")
+        .unwrap();
+    drop(conn);
+
+    let bad = d.hearth(&["audit", "verify"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(
+        stdout(&bad).contains("audit trail BROKEN at entry 1"),
+        "{}",
+        text(&bad)
+    );
+}
+
+#[test]
+fn a_wrong_key_fails_the_command_with_a_clear_message() {
+    let d = Deployment::new();
+    d.import();
+    std::fs::write(d.path("state/hearth.db.key"), "cd".repeat(32)).unwrap();
+    let out = d.hearth(&["members", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("the key does not decrypt it"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !stderr(&out).contains("file is not a database"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn no_phone_number_or_name_reaches_a_log_line_at_info() {
+    let d = Deployment::new();
+    let import = d.import();
+    let list = d.hearth(&["members", "list", "--reveal"]);
+    let mut daemon = spawn_daemon_in(&d);
+    daemon.wait_notify("READY=1", std::time::Duration::from_secs(20));
+    daemon.signal(libc::SIGTERM);
+    daemon.wait_exit(std::time::Duration::from_secs(5));
+    let logs = format!("{}{}{}", stderr(&import), stderr(&list), daemon.stderr());
+    assert!(
+        logs.contains("audit trail intact"),
+        "the daemon logged at info: {logs}"
+    );
+    for needle in [
+        "5555550101",
+        "5555550102",
+        "Annabelle",
+        "Bartholomew",
+        "Quince",
+        "Ruiz",
+    ] {
+        assert!(!logs.contains(needle), "`{needle}` in logs:\n{logs}");
+    }
+}
+
+fn spawn_daemon_in(d: &Deployment) -> Daemon {
+    let socket = d.path("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["run", "--settings"])
+        .arg(d.path("hearth.yaml"))
+        .env("NOTIFY_SOCKET", &socket)
+        .env("HEARTH_LOG", "info")
+        .env_remove("HEARTH_SETTINGS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    Daemon {
+        dir: tempfile::tempdir().unwrap(),
+        child,
+        notify,
+    }
+}
