@@ -16,6 +16,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::reload::{self, LiveRules, ReloadOutcome, RulesWatcher, Trigger};
 use crate::settings::Settings;
+use crate::dispatch::provider::AnyProvider;
+use crate::dispatch::worker::Dispatcher;
+use crate::intake::IntakeState;
+use crate::pipeline::{Held, InboundHandler, InboundWorker};
 use crate::store::audit::Verified;
 use crate::store::{Store, StoreError};
 
@@ -27,6 +31,10 @@ pub enum BuildError {
     Rules(#[from] reload::StartupError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot set up the provider: {0}")]
+    Provider(String),
+    #[error("cannot listen on {0}: {1}")]
+    Listen(std::net::SocketAddr, std::io::Error),
 }
 
 /// The audit trail's actor for what the daemon does by itself.
@@ -76,10 +84,13 @@ fn notify(states: &[sd_notify::NotifyState]) {
 }
 
 pub struct App {
-    settings: Settings,
+    settings: Arc<Settings>,
     rules: Arc<LiveRules>,
     store: Store,
     notifier: Arc<dyn Notifier>,
+    listener: tokio::net::TcpListener,
+    provider: Arc<AnyProvider>,
+    inbound_handler: Arc<dyn InboundHandler>,
 }
 
 impl App {
@@ -119,12 +130,32 @@ impl App {
             &rules.status(),
         )
         .await?;
+        let provider = AnyProvider::from_settings(&settings).map_err(BuildError::Provider)?;
+        let listener = crate::intake::bind(settings.listen)
+            .await
+            .map_err(|e| BuildError::Listen(settings.listen, e))?;
+        tracing::info!(provider = provider.name(), "provider ready");
         Ok(App {
-            settings,
+            settings: Arc::new(settings),
             rules: Arc::new(rules),
             store,
             notifier: Arc::new(SystemdNotifier),
+            listener,
+            provider: Arc::new(provider),
+            inbound_handler: Arc::new(Held),
         })
+    }
+
+    /// The address the HTTP intake listens on (the real port when the
+    /// settings asked for port 0).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Replaces what inbound texts are handed to (tests; the pipeline).
+    pub fn with_inbound_handler(mut self, handler: Arc<dyn InboundHandler>) -> App {
+        self.inbound_handler = handler;
+        self
     }
 
     pub fn store(&self) -> Store {
@@ -214,9 +245,46 @@ impl App {
             });
         }
 
+        // The intake: provider webhooks and status.
+        let local_addr = self.local_addr();
+        let inbound_wake = Arc::new(tokio::sync::Notify::new());
+        {
+            let tokens = self
+                .settings
+                .admin_tokens
+                .iter()
+                .map(|t| t.resolve())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("cannot read an admin token: {e}"))?;
+            let state = IntakeState {
+                store: self.store.clone(),
+                rules: self.rules.clone(),
+                settings: self.settings.clone(),
+                inbound_wake: inbound_wake.clone(),
+                admin_tokens: Arc::new(tokens),
+            };
+            let router = crate::intake::router(state);
+            let shutdown = shutdown.clone();
+            let listener = self.listener;
+            tracker.spawn(async move {
+                if let Err(e) = crate::intake::serve(listener, router, shutdown.clone()).await {
+                    tracing::error!(error.cause_chain = ?e, "intake server stopped; shutting down");
+                    shutdown.cancel();
+                }
+            });
+        }
+
+        // The dispatcher.
+        let dispatcher = Dispatcher::new(self.store.clone(), self.provider.clone(), self.settings.dispatch.clone());
+        tracker.spawn(dispatcher.run_until_stopped(shutdown.clone()));
+
+        // The inbound queue, handed to the pipeline.
+        let inbound = InboundWorker::new(self.store.clone(), self.inbound_handler.clone(), inbound_wake);
+        tracker.spawn(inbound.run_until_stopped(shutdown.clone()));
+
         tracker.close();
         self.notifier.ready(&self.rules.status().summary());
-        tracing::info!(listen = %self.settings.listen, "hearth is running");
+        tracing::info!(listen = %local_addr, "hearth is running");
 
         shutdown.cancelled().await;
         self.notifier.stopping();

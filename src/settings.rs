@@ -28,6 +28,60 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Quiet period after a file change before the rules are reloaded.
     pub reload_debounce: std::time::Duration,
+    pub dispatch: DispatchSettings,
+    pub intake: IntakeSettings,
+}
+
+/// How the dispatcher sends.
+#[derive(Debug, Clone)]
+pub struct DispatchSettings {
+    /// Routine messages go only between these local times of the
+    /// recipient (default 08:00–21:00); outside, they wait.
+    pub send_window: (chrono::NaiveTime, chrono::NaiveTime),
+    /// SMS segments per second per sender (a US long code does 1).
+    pub segments_per_second: u32,
+    pub burst: u32,
+    /// Attempts before a message is failed.
+    pub max_attempts: u32,
+    pub backoff_initial: std::time::Duration,
+    pub backoff_max: std::time::Duration,
+    /// Per provider request.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for DispatchSettings {
+    fn default() -> Self {
+        DispatchSettings {
+            send_window: (
+                chrono::NaiveTime::from_hms_opt(8, 0, 0).expect("valid"),
+                chrono::NaiveTime::from_hms_opt(21, 0, 0).expect("valid"),
+            ),
+            segments_per_second: 1,
+            burst: 1,
+            max_attempts: 6,
+            backoff_initial: std::time::Duration::from_secs(30),
+            backoff_max: std::time::Duration::from_secs(3600),
+            timeout: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// The HTTP intake (provider webhooks, admin API).
+#[derive(Debug, Clone)]
+pub struct IntakeSettings {
+    /// Largest request body accepted, in bytes.
+    pub max_body: usize,
+    /// Addresses Kannel may call the MO and DLR endpoints from.
+    pub kannel_allow: Vec<std::net::IpAddr>,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        IntakeSettings {
+            max_body: 64 * 1024,
+            kannel_allow: vec![[127, 0, 0, 1].into(), std::net::Ipv6Addr::LOCALHOST.into()],
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -205,6 +259,45 @@ struct RawSettings {
     log_format: Option<LogFormat>,
     #[serde(default)]
     reload_debounce: Option<String>,
+    #[serde(default)]
+    dispatch: Option<RawDispatch>,
+    #[serde(default)]
+    intake: Option<RawIntake>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDispatch {
+    #[serde(default)]
+    send_window: Option<RawWindow>,
+    #[serde(default)]
+    segments_per_second: Option<u32>,
+    #[serde(default)]
+    burst: Option<u32>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    #[serde(default)]
+    backoff_initial: Option<String>,
+    #[serde(default)]
+    backoff_max: Option<String>,
+    #[serde(default)]
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWindow {
+    start: String,
+    end: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIntake {
+    #[serde(default)]
+    max_body: Option<usize>,
+    #[serde(default)]
+    kannel_allow: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -227,7 +320,13 @@ pub const ENV_OVERRIDES: &[&str] = &[
 ];
 
 /// Variables that start with `HEARTH_` but are not settings overrides.
-const ENV_OTHER: &[&str] = &["HEARTH_SETTINGS", "HEARTH_LOG"];
+const ENV_OTHER: &[&str] = &[
+    "HEARTH_SETTINGS",
+    "HEARTH_LOG",
+    "HEARTH_REQUIRE_COMPONENTS",
+    "HEARTH_FAULT_ABORT_AFTER_SENT",
+    "HEARTH_FAULT_ABORT_BEFORE_RECORD",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -291,6 +390,8 @@ impl Settings {
                 admin_tokens: Vec::new(),
                 log_format: None,
                 reload_debounce: None,
+                dispatch: None,
+                intake: None,
             });
         let invalid = |message: String| SettingsError::Invalid {
             path: path.to_owned(),
@@ -365,7 +466,9 @@ impl Settings {
                 "invalid public_url `{url}`: expected an absolute http(s) URL"
             )));
         }
-        let reload_debounce = parse_millis(&debounce).map_err(invalid)?;
+        let reload_debounce = parse_millis(&debounce).map_err(|e| invalid(format!("reload_debounce: {e}")))?;
+        let dispatch = dispatch_settings(raw.dispatch.unwrap_or_default()).map_err(invalid)?;
+        let intake = intake_settings(raw.intake.unwrap_or_default()).map_err(invalid)?;
         Ok(Settings {
             listen,
             public_url,
@@ -385,6 +488,8 @@ impl Settings {
                 .collect(),
             log_format,
             reload_debounce,
+            dispatch,
+            intake,
         })
     }
 }
@@ -443,6 +548,54 @@ impl ProviderSettings {
     }
 }
 
+fn dispatch_settings(raw: RawDispatch) -> Result<DispatchSettings, String> {
+    let mut d = DispatchSettings::default();
+    if let Some(w) = raw.send_window {
+        let start = crate::domain::parse_time_of_day(&w.start).map_err(|e| format!("dispatch.send_window.start: {e}"))?;
+        let end = crate::domain::parse_time_of_day(&w.end).map_err(|e| format!("dispatch.send_window.end: {e}"))?;
+        if start >= end {
+            return Err(format!("dispatch.send_window: start {} must be before end {}", w.start, w.end));
+        }
+        d.send_window = (start, end);
+    }
+    if let Some(n) = raw.segments_per_second {
+        if n == 0 {
+            return Err("dispatch.segments_per_second must be at least 1".into());
+        }
+        d.segments_per_second = n;
+    }
+    if let Some(n) = raw.burst {
+        d.burst = n.max(1);
+    }
+    if let Some(n) = raw.max_attempts {
+        d.max_attempts = n.max(1);
+    }
+    for (name, text, slot) in [
+        ("backoff_initial", raw.backoff_initial, &mut d.backoff_initial),
+        ("backoff_max", raw.backoff_max, &mut d.backoff_max),
+        ("timeout", raw.timeout, &mut d.timeout),
+    ] {
+        if let Some(t) = text {
+            *slot = parse_millis(&t).map_err(|e| format!("dispatch.{name}: {e}"))?;
+        }
+    }
+    Ok(d)
+}
+
+fn intake_settings(raw: RawIntake) -> Result<IntakeSettings, String> {
+    let mut i = IntakeSettings::default();
+    if let Some(n) = raw.max_body {
+        i.max_body = n;
+    }
+    if let Some(list) = raw.kannel_allow {
+        i.kannel_allow = list
+            .iter()
+            .map(|a| a.parse().map_err(|_| format!("intake.kannel_allow: `{a}` is not an IP address")))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(i)
+}
+
 /// `200ms`, or a rules-style duration (`1s`).
 fn parse_millis(text: &str) -> Result<std::time::Duration, String> {
     if let Some(ms) = text.strip_suffix("ms")
@@ -452,7 +605,7 @@ fn parse_millis(text: &str) -> Result<std::time::Duration, String> {
     }
     text.parse::<Duration>()
         .map(Duration::std)
-        .map_err(|e| format!("reload_debounce: {e}"))
+        .map_err(|e| format!("{e} (or milliseconds, like `200ms`)"))
 }
 
 #[cfg(test)]

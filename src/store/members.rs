@@ -180,6 +180,13 @@ pub(crate) fn by_external_id(
     m.map(|m| fill(conn, m)).transpose()
 }
 
+pub(crate) fn by_id(conn: &Connection, id: i64) -> Result<Option<Member>, StoreError> {
+    let m = conn
+        .query_row(&format!("SELECT {COLUMNS} FROM members WHERE id = ?1"), [id], from_row)
+        .optional()?;
+    m.map(|m| fill(conn, m)).transpose()
+}
+
 pub(crate) fn by_phone(conn: &Connection, phone: &Phone) -> Result<Option<Member>, StoreError> {
     let m = conn
         .query_row(

@@ -67,6 +67,57 @@ CREATE TRIGGER audit_append_only_delete BEFORE DELETE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 "#,
     ),
+    // 3: the outbox, the inbound queue, delivery reports.
+    M::up(
+        r#"
+CREATE TABLE outbox (
+    id                  INTEGER PRIMARY KEY,
+    idempotency_key     TEXT NOT NULL UNIQUE,
+    member_id           INTEGER REFERENCES members(id),
+    to_phone            TEXT,
+    body                TEXT NOT NULL,
+    kind                TEXT NOT NULL CHECK (kind IN ('crisis', 'compliance', 'escalation', 'reply', 'scheduled', 'staff')),
+    priority            INTEGER NOT NULL,
+    not_before          TEXT NOT NULL,
+    expires_at          TEXT,
+    attempts            INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at     TEXT NOT NULL,
+    state               TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'sent', 'delivered', 'undelivered', 'failed', 'expired', 'suppressed')),
+    reason              TEXT,
+    provider            TEXT,
+    provider_message_id TEXT,
+    segments            INTEGER NOT NULL,
+    created_at          TEXT NOT NULL,
+    updated_at          TEXT NOT NULL,
+    CHECK (member_id IS NOT NULL OR to_phone IS NOT NULL)
+) STRICT;
+CREATE INDEX outbox_due ON outbox(state, priority, next_attempt_at);
+CREATE INDEX outbox_by_provider_id ON outbox(provider, provider_message_id);
+
+CREATE TABLE delivery_events (
+    id        INTEGER PRIMARY KEY,
+    outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+    report    TEXT NOT NULL,
+    detail    TEXT,
+    at        TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE inbound (
+    id                  INTEGER PRIMARY KEY,
+    provider            TEXT NOT NULL,
+    provider_message_id TEXT NOT NULL,
+    from_phone          TEXT NOT NULL,
+    to_phone            TEXT NOT NULL,
+    body                TEXT NOT NULL,
+    member_id           INTEGER REFERENCES members(id),
+    received_at         TEXT NOT NULL,
+    processed_at        TEXT,
+    outcome             TEXT,
+    UNIQUE (provider, provider_message_id)
+) STRICT;
+CREATE INDEX inbound_unprocessed ON inbound(processed_at, id);
+"#,
+    ),
 ];
 
 /// The schema version a fully migrated database has.

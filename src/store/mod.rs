@@ -17,12 +17,14 @@
 //! - [`consent`]: the append-only consent ledger.
 //! - [`audit`]: the hash-chained audit trail.
 //! - [`import`]: roster CSV parsing and validation.
+//! - [`outbox`]: outbound messages, inbound queue, delivery reports.
 
 pub mod audit;
 pub mod consent;
 pub mod import;
 pub mod members;
 mod migrations;
+pub mod outbox;
 
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -87,6 +87,8 @@ impl Notifier for RecordingNotifier {
 /// The daemon running in-process on a temp rules directory.
 pub struct TestApp {
     pub dir: TempDir,
+    /// The intake's address.
+    pub addr: std::net::SocketAddr,
     pub rules: Arc<LiveRules>,
     pub store: hearth::store::Store,
     pub notifier: Arc<RecordingNotifier>,
@@ -144,7 +146,7 @@ impl TestApp {
 
 /// Settings for a deployment in `dir` (rules in `dir/rules`).
 pub fn settings_yaml() -> String {
-    "listen: 127.0.0.1:0\nrules_dir: rules\ndatabase: { path: state/hearth.db }\nprovider: { kind: console }\nreload_debounce: 100ms\n"
+    "listen: 127.0.0.1:0\nrules_dir: rules\ndatabase: { path: state/hearth.db }\nprovider: { kind: console, output: console.jsonl }\nreload_debounce: 100ms\n"
         .to_owned()
 }
 
@@ -170,6 +172,7 @@ pub async fn spawn_app_in(dir: TempDir) -> TestApp {
         .with_notifier(notifier.clone());
     let rules = app.rules();
     let store = app.store();
+    let addr = app.local_addr();
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     // READY is sent once every subsystem (the watcher among them) is up.
@@ -186,6 +189,7 @@ pub async fn spawn_app_in(dir: TempDir) -> TestApp {
     }
     TestApp {
         dir,
+        addr,
         rules,
         store,
         notifier,

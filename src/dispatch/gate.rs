@@ -1,0 +1,173 @@
+//! The last gate: what is checked immediately before a provider is called.
+//!
+//! Consent and status are read in the same transaction that claimed the
+//! message, so a STOP that arrived after the message was queued still stops
+//! it. Routine messages wait out the recipient's quiet hours in their own
+//! timezone; a time-bound message whose expiry would pass first is expired
+//! with a record, never delivered stale.
+
+use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use crate::store::outbox::Claimed;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Send,
+    /// Never to be sent (no consent, inactive, no number).
+    Suppress(String),
+    /// Not now; try again at `until`.
+    Defer { until: DateTime<Utc>, reason: String },
+    /// Its moment has passed.
+    Expire(String),
+}
+
+/// Decides a claimed message's fate at `now`. `window` is the local send
+/// window (default 08:00–21:00).
+pub fn decide(c: &Claimed, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -> Verdict {
+    let expires = c
+        .row
+        .expires_at
+        .as_deref()
+        .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
+        .map(|e| e.with_timezone(&Utc));
+    if let Some(e) = expires
+        && e <= now
+    {
+        return Verdict::Expire("expired before it could be sent".into());
+    }
+    if c.to.is_none() {
+        return Verdict::Suppress("no phone number to send to".into());
+    }
+    let kind = c.row.kind;
+    if let Some(m) = &c.member {
+        if !m.active {
+            return Verdict::Suppress("member is inactive".into());
+        }
+        if !m.consent && !kind.exempt_from_consent() {
+            return Verdict::Suppress("no current consent (opted out or never consented)".into());
+        }
+    } else if c.row.member_id.is_some() {
+        return Verdict::Suppress("member no longer exists".into());
+    }
+    if kind.exempt_from_quiet_hours() {
+        return Verdict::Send;
+    }
+    let tz: Tz = c
+        .member
+        .as_ref()
+        .and_then(|m| m.timezone.parse().ok())
+        .unwrap_or(chrono_tz::UTC);
+    match next_window_opening(now, tz, window) {
+        None => Verdict::Send,
+        Some(until) => match expires {
+            Some(e) if e <= until => Verdict::Expire(format!(
+                "would only go at {} in the recipient's quiet hours, after it expires",
+                until.with_timezone(&tz).format("%H:%M")
+            )),
+            _ => Verdict::Defer {
+                until,
+                reason: format!("quiet hours for the recipient; waits until {}", until.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")),
+            },
+        },
+    }
+}
+
+/// `None` when `now` is inside the send window in `tz`; otherwise the UTC
+/// instant the window next opens.
+pub fn next_window_opening(now: DateTime<Utc>, tz: Tz, (start, end): (NaiveTime, NaiveTime)) -> Option<DateTime<Utc>> {
+    let local = now.with_timezone(&tz);
+    let t = local.time();
+    if t >= start && t < end {
+        return None;
+    }
+    let day = if t >= end { local.date_naive() + Duration::days(1) } else { local.date_naive() };
+    // On a spring-forward day the opening time may not exist; take the
+    // first instant after the gap.
+    let opening = tz
+        .from_local_datetime(&day.and_time(start))
+        .earliest()
+        .or_else(|| tz.from_local_datetime(&day.and_time(start + Duration::hours(1))).earliest())?;
+    Some(opening.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::outbox::{Kind, MemberGate, OutState, OutboxRow};
+
+    fn claimed(kind: Kind, consent: bool, active: bool, expires: Option<&str>) -> Claimed {
+        Claimed {
+            row: OutboxRow {
+                id: 1,
+                idempotency_key: "k".into(),
+                member_id: Some(7),
+                kind,
+                state: OutState::Sending,
+                reason: None,
+                attempts: 1,
+                segments: 1,
+                not_before: "2026-01-01T00:00:00Z".into(),
+                next_attempt_at: "2026-01-01T00:00:00Z".into(),
+                expires_at: expires.map(str::to_owned),
+                provider: None,
+                provider_message_id: None,
+                created_at: String::new(),
+                updated_at: String::new(),
+                body: "hi".into(),
+            },
+            to: Some("+15555550100".parse().unwrap()),
+            member: Some(MemberGate {
+                id: 7,
+                active,
+                consent,
+                timezone: "America/New_York".into(),
+            }),
+        }
+    }
+
+    fn window() -> (NaiveTime, NaiveTime) {
+        (NaiveTime::from_hms_opt(8, 0, 0).unwrap(), NaiveTime::from_hms_opt(21, 0, 0).unwrap())
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_routine_message_waits_out_the_recipients_night() {
+        // 03:00 in New York (08:00 UTC): waits until 08:00 New York (13:00 UTC).
+        let v = decide(&claimed(Kind::Scheduled, true, true, None), at("2026-01-06T08:00:00Z"), window());
+        match v {
+            Verdict::Defer { until, .. } => assert_eq!(until, at("2026-01-06T13:00:00Z")),
+            other => panic!("{other:?}"),
+        }
+        // 21:30 New York: waits until 08:00 the next day.
+        let v = decide(&claimed(Kind::Scheduled, true, true, None), at("2026-01-07T02:30:00Z"), window());
+        assert!(matches!(v, Verdict::Defer { until, .. } if until == at("2026-01-07T13:00:00Z")));
+        // Noon New York goes now.
+        assert_eq!(decide(&claimed(Kind::Scheduled, true, true, None), at("2026-01-06T17:00:00Z"), window()), Verdict::Send);
+    }
+
+    #[test]
+    fn crisis_and_compliance_go_at_3am_and_without_consent() {
+        for kind in [Kind::Crisis, Kind::Compliance] {
+            assert_eq!(decide(&claimed(kind, false, true, None), at("2026-01-06T08:00:00Z"), window()), Verdict::Send);
+        }
+    }
+
+    #[test]
+    fn no_consent_or_inactive_is_suppressed_at_the_last_gate() {
+        assert!(matches!(decide(&claimed(Kind::Scheduled, false, true, None), at("2026-01-06T17:00:00Z"), window()), Verdict::Suppress(_)));
+        assert!(matches!(decide(&claimed(Kind::Reply, true, false, None), at("2026-01-06T17:00:00Z"), window()), Verdict::Suppress(_)));
+    }
+
+    #[test]
+    fn a_stale_reminder_is_expired_not_sent() {
+        let c = claimed(Kind::Scheduled, true, true, Some("2026-01-06T16:00:00Z"));
+        assert!(matches!(decide(&c, at("2026-01-06T17:00:00Z"), window()), Verdict::Expire(_)));
+        // Deferring past its expiry expires it at once.
+        let c = claimed(Kind::Scheduled, true, true, Some("2026-01-06T10:00:00Z"));
+        assert!(matches!(decide(&c, at("2026-01-06T08:00:00Z"), window()), Verdict::Expire(_)));
+    }
+}

@@ -1,0 +1,144 @@
+//! The HTTP intake: provider webhooks in, status out.
+//!
+//! - [`twilio`]: `POST /webhooks/twilio/sms` and `/webhooks/twilio/status`,
+//!   verified by `X-Twilio-Signature` before anything else.
+//! - [`kannel`]: `/webhooks/kannel/mo` and `/webhooks/kannel/dlr`, verified by
+//!   a shared secret and an address allow-list.
+//! - `GET /healthz` (open) and `GET /status` (admin token): liveness, and
+//!   the rule set's reload status.
+//!
+//! Every inbound text is stored before the answer goes back, so a 200 means
+//! it is safe; a provider retrying the same message id stores nothing new.
+//! Errors choose the status code; a 500 says nothing outside, everything in
+//! the log.
+
+pub mod kannel;
+pub mod twilio;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::reload::LiveRules;
+use crate::settings::Settings;
+use crate::store::outbox::{InboundSms, Received};
+use crate::store::{Store, StoreError};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct IntakeState {
+    pub store: Store,
+    pub rules: Arc<LiveRules>,
+    pub settings: Arc<Settings>,
+    /// Woken after an inbound text is stored, for the pipeline.
+    pub inbound_wake: Arc<Notify>,
+    /// Woken after a delivery report, for anyone waiting on the outbox.
+    pub admin_tokens: Arc<Vec<SecretString>>,
+}
+
+/// Errors at the HTTP edge; the variant picks the status.
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    /// Signature, secret or address check failed. Nothing is stored.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl IntoResponse for IntakeError {
+    fn into_response(self) -> Response {
+        match &self {
+            IntakeError::Forbidden(why) => {
+                tracing::warn!(reason = why, "intake request refused");
+                (StatusCode::FORBIDDEN, "forbidden\n").into_response()
+            }
+            IntakeError::BadRequest(why) => {
+                tracing::warn!(reason = %why, "intake request malformed");
+                (StatusCode::BAD_REQUEST, format!("bad request: {why}\n")).into_response()
+            }
+            IntakeError::Store(e) => {
+                tracing::error!(error.cause_chain = ?e, "intake request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+            }
+        }
+    }
+}
+
+impl IntakeState {
+    /// Stores an inbound text (idempotent on the provider's id) and wakes
+    /// the pipeline. The one path for every provider and `hearth inject`.
+    pub async fn receive(&self, sms: InboundSms) -> Result<Received, StoreError> {
+        let provider = sms.provider.clone();
+        let received = self.store.record_inbound(sms).await?;
+        match received {
+            Received::New(id) => {
+                tracing::info!(inbound_id = id, provider = %provider, "inbound text stored");
+                self.inbound_wake.notify_one();
+            }
+            Received::Duplicate(id) => tracing::info!(inbound_id = id, provider = %provider, "inbound text already stored (provider retry)"),
+        }
+        Ok(received)
+    }
+}
+
+/// Constant-time comparison of two secrets' bytes.
+pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn status(State(state): State<IntakeState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, IntakeError> {
+    let presented = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(IntakeError::Forbidden("missing admin token"))?;
+    let ok = state
+        .admin_tokens
+        .iter()
+        .any(|t| same_secret(t.expose_secret().as_bytes(), presented.as_bytes()));
+    if !ok {
+        return Err(IntakeError::Forbidden("wrong admin token"));
+    }
+    Ok(Json(serde_json::json!({ "rules": state.rules.status() })))
+}
+
+/// The whole router.
+pub fn router(state: IntakeState) -> Router {
+    let limit = state.settings.intake.max_body;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/status", get(status))
+        .merge(twilio::routes())
+        .merge(kannel::routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Binds the listen address (port 0 picks a free port).
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves until `shutdown`, then lets requests in flight finish.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+}

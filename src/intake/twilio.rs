@@ -1,0 +1,9 @@
+//! Twilio webhooks (being written; placeholder with no routes).
+
+use axum::Router;
+
+use super::IntakeState;
+
+pub fn routes() -> Router<IntakeState> {
+    Router::new()
+}
