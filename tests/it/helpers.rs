@@ -162,8 +162,14 @@ pub async fn spawn_app(files: &[(&str, &str)]) -> TestApp {
 
 /// Starts the daemon in-process on a prepared directory (rules in `rules/`).
 pub async fn spawn_app_in(dir: TempDir) -> TestApp {
+    spawn_app_with_settings(dir, &settings_yaml()).await
+}
+
+/// Starts the daemon in-process on a prepared directory with these
+/// settings (YAML; relative paths are relative to the directory).
+pub async fn spawn_app_with_settings(dir: TempDir, settings: &str) -> TestApp {
     let settings_path = dir.path().join("hearth.yaml");
-    write(&settings_path, &settings_yaml());
+    write(&settings_path, settings);
     let settings = Settings::load(&settings_path, std::iter::empty()).unwrap();
     let notifier = Arc::new(RecordingNotifier::default());
     let app = App::build(settings)
@@ -275,6 +281,17 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Stops the process (SIGKILL) and hands back its directory, so a new
+    /// daemon can start on the same database.
+    pub fn kill_keep_dir(mut self) -> TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        dir
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -290,7 +307,15 @@ pub fn spawn_daemon(files: &[(&str, &str)], extra_env: &[(&str, &str)]) -> Daemo
         write(&dir.path().join("rules").join(name), text);
     }
     write(&dir.path().join("hearth.yaml"), &settings_yaml());
+    spawn_daemon_in(dir, extra_env)
+}
+
+/// Starts `hearth run` on a prepared directory (its `hearth.yaml` and
+/// `rules/` already written). Reusing a directory restarts on the same
+/// database.
+pub fn spawn_daemon_in(dir: TempDir, extra_env: &[(&str, &str)]) -> Daemon {
     let socket_path = dir.path().join("notify.sock");
+    let _ = std::fs::remove_file(&socket_path);
     let notify = UnixDatagram::bind(&socket_path).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
     cmd.arg("run")

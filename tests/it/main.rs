@@ -2,6 +2,9 @@
 
 mod helpers;
 
+mod kannel;
+mod twilio;
+
 mod daemon;
 mod fixtures;
 mod reload;
