@@ -333,12 +333,19 @@ impl<'a> Compiler<'a> {
     }
 
     /// Warns about `answer("x")` where no survey asks a question `x`.
-    fn check_answer_ids(&mut self, source: &str, at: Place, owner: &str) {
-        for id in answer_ids(source) {
+    /// `place(line, column)` turns a place inside `source` into a file place.
+    fn check_answer_ids(
+        &mut self,
+        source: &str,
+        place: impl Fn(&Self, usize, usize) -> Place,
+        owner: &str,
+    ) {
+        for (id, line, column) in answer_ids(source) {
             if !self.question_ids.contains(&id) {
                 let hint = did_you_mean(&id, self.question_ids.iter().map(String::as_str));
+                let at = place(self, line, column);
                 let d = self.diags.warning(
-                    at.clone(),
+                    at,
                     Some(owner),
                     format!("`answer(\"{id}\")` names a question no survey asks"),
                 );
@@ -1295,7 +1302,11 @@ impl<'a> Compiler<'a> {
         let when = match &a.when {
             Some(w) => match self.expression(ScriptKind::Alert, w, path, &owner) {
                 Some(ast) => {
-                    self.check_answer_ids(&w.value, Place::of(path, w), &owner);
+                    self.check_answer_ids(
+                        &w.value,
+                        |c, l, col| c.place_in_value(path, w, l, col),
+                        &owner,
+                    );
                     Some(ast)
                 }
                 None => {
@@ -1423,7 +1434,11 @@ impl<'a> Compiler<'a> {
             });
         match compiled {
             Ok(ast) => {
-                self.check_answer_ids(&text, Place::new(&rel, 1, 1), owner);
+                self.check_answer_ids(
+                    &text,
+                    |_, l, col| Place::new(&rel, l as u64, col as u64),
+                    owner,
+                );
                 Some((rel, ast, hash))
             }
             Err(e) => {
@@ -1711,17 +1726,22 @@ fn meets_on(spec: &CronSpec, tz: chrono_tz::Tz, date: chrono::NaiveDate) -> bool
         .is_some_and(|next| next.date_naive() == date)
 }
 
-/// The string literals passed to `answer(…)` in a script.
-fn answer_ids(source: &str) -> Vec<String> {
+/// The string literals passed to `answer(…)` in a script, each with the
+/// 1-based line and column of its `answer`.
+fn answer_ids(source: &str) -> Vec<(String, usize, usize)> {
     let mut out = Vec::new();
-    let mut rest = source;
-    while let Some(i) = rest.find("answer(") {
-        rest = &rest[i + "answer(".len()..];
-        let trimmed = rest.trim_start();
+    let mut from = 0;
+    while let Some(i) = source[from..].find("answer(") {
+        let at = from + i;
+        from = at + "answer(".len();
+        let trimmed = source[from..].trim_start();
         if let Some(q) = trimmed.chars().next().filter(|c| *c == '"' || *c == '\'')
             && let Some(end) = trimmed[1..].find(q)
         {
-            out.push(trimmed[1..1 + end].to_owned());
+            let before = &source[..at];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            out.push((trimmed[1..1 + end].to_owned(), line, column));
         }
     }
     out
@@ -1912,9 +1932,10 @@ mod tests {
 
     #[test]
     fn answer_ids_are_read_from_string_literals() {
+        let ids = answer_ids("answer(\"mood\") <= 3 &&\n  answer( 'sleep' ) < 2 || answer(x)");
         assert_eq!(
-            answer_ids(r#"answer("mood") <= 3 && answer( 'sleep' ) < 2 || answer(x)"#),
-            vec!["mood", "sleep"]
+            ids,
+            vec![("mood".to_owned(), 1, 1), ("sleep".to_owned(), 2, 3)]
         );
     }
 

@@ -292,7 +292,14 @@ fn parse_error(e: rhai::ParseError, kind: ScriptKind) -> ScriptError {
                     }),
             ),
         ),
-        other => (format!("script syntax error: {other}"), None),
+        other => {
+            let text = other.to_string();
+            let hint = ["'and'", "'or'", "'not'"]
+                .iter()
+                .any(|w| text.contains(w))
+                .then(|| "Rhai writes `and`, `or` and `not` as `&&`, `||` and `!`".to_owned());
+            (format!("script syntax error: {other}"), hint)
+        }
     };
     ScriptError {
         message,
