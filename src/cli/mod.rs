@@ -14,6 +14,17 @@ use crate::config::{self, Compiled};
 use crate::daemon::{App, BuildError};
 use crate::settings::{LogFormat, Settings};
 
+/// `Ok` value, or return the exit code.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(code) => return code,
+        }
+    };
+}
+
+mod messaging;
 mod staff;
 
 /// Hearth: text messaging for support groups between sessions.
@@ -59,6 +70,14 @@ pub enum Command {
     /// The audit trail: verify its hash chain, show its newest entries.
     #[command(subcommand)]
     Audit(staff::AuditCommand),
+    /// Queue a message to one member through the same last gate as
+    /// every other send (consent, quiet hours).
+    Send(messaging::SendArgs),
+    /// The outbox: list messages, retry a failed one, cancel a queued one.
+    #[command(subcommand)]
+    Outbox(messaging::OutboxCommand),
+    /// Feed a text into the inbound path as if a member had sent it.
+    Inject(messaging::InjectArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -84,6 +103,9 @@ pub fn run(args: Args) -> ExitCode {
         Command::Members(cmd) => staff::members(&args.settings, &actor, cmd),
         Command::Segments(cmd) => staff::segments(&args.settings, cmd),
         Command::Audit(cmd) => staff::audit(&args.settings, &actor, cmd),
+        Command::Send(a) => messaging::send(&args.settings, &actor, a),
+        Command::Outbox(cmd) => messaging::outbox(&args.settings, &actor, cmd),
+        Command::Inject(a) => messaging::inject(&args.settings, a),
     }
 }
 

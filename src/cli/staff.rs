@@ -93,7 +93,7 @@ pub enum AuditCommand {
 }
 
 /// Opens the store for a command, saying once if a key was generated.
-fn open(settings: &Settings) -> Result<Store, ExitCode> {
+pub(super) fn open(settings: &Settings) -> Result<Store, ExitCode> {
     match Store::open(&settings.database) {
         Ok((store, report)) => {
             if let Some(key) = &report.generated_key {
@@ -124,7 +124,7 @@ fn store_exit(e: &StoreError) -> u8 {
 
 /// The live rules, for group ids and segments. Invalid rules are an error:
 /// staff would otherwise act on rules the daemon refuses.
-fn rules(settings: &Settings) -> Result<RuleSet, ExitCode> {
+pub(super) fn rules(settings: &Settings) -> Result<RuleSet, ExitCode> {
     match config::load_dir(&settings.rules_dir) {
         Ok(c) => match c.rules {
             Some(r) => Ok(r),
@@ -150,7 +150,7 @@ fn rules(settings: &Settings) -> Result<RuleSet, ExitCode> {
     }
 }
 
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
+pub(super) fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -158,16 +158,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .block_on(f)
 }
 
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(code) => return code,
-        }
-    };
-}
-
-fn fail(e: StoreError) -> ExitCode {
+pub(super) fn fail(e: StoreError) -> ExitCode {
     eprintln!("error: {e}");
     ExitCode::from(store_exit(&e))
 }

@@ -251,6 +251,60 @@ pub fn sample_context() -> Value {
     ]))
 }
 
+/// The context a real send renders with: the member's view (no phone),
+/// and, when the message concerns a group, the group and its next session
+/// (in the group's local time). Same shape as [`sample_context`].
+pub fn member_context(
+    member: &serde_json::Value,
+    group: Option<&crate::config::rules::Group>,
+    session_start: Option<chrono::DateTime<chrono_tz::Tz>>,
+) -> Value {
+    let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();
+    ctx.insert("member", json_value(member));
+    if let Some(g) = group {
+        ctx.insert(
+            "group",
+            Value::from(BTreeMap::from([
+                ("id", Value::from(g.id.clone())),
+                ("name", Value::from(g.name.clone())),
+                ("timezone", Value::from(g.timezone.name())),
+            ])),
+        );
+        if let Some(start) = session_start {
+            let end = start + g.duration.chrono();
+            ctx.insert(
+                "session",
+                Value::from(BTreeMap::from([
+                    ("starts_at", Value::from(start.to_rfc3339())),
+                    ("ends_at", Value::from(end.to_rfc3339())),
+                ])),
+            );
+        }
+    }
+    Value::from(ctx)
+}
+
+/// JSON → template value.
+fn json_value(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::from(()),
+        serde_json::Value::Bool(b) => Value::from(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::from(i),
+            None => Value::from(n.as_f64().unwrap_or_default()),
+        },
+        serde_json::Value::String(s) => Value::from(s.clone()),
+        serde_json::Value::Array(items) => {
+            Value::from(items.iter().map(json_value).collect::<Vec<_>>())
+        }
+        serde_json::Value::Object(map) => Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), json_value(v)))
+                .collect::<BTreeMap<String, Value>>(),
+        ),
+    }
+}
+
 /// What a reply to an unknown sender has: nothing about a member, group
 /// or session. Crisis replies must render with it.
 pub fn unknown_sender_context() -> Value {

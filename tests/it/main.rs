@@ -6,6 +6,7 @@ mod kannel;
 mod twilio;
 
 mod daemon;
+mod dispatch;
 mod fixtures;
 mod reload;
 mod staff_cli;
