@@ -200,7 +200,7 @@ pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode
                     r.reason.as_deref().unwrap_or("")
                 );
             }
-            println!("{} messages", rows.len());
+            println!("{} message{}", rows.len(), if rows.len() == 1 { "" } else { "s" });
             ExitCode::SUCCESS
         }
         OutboxCommand::Retry { id } => match block_on(store.outbox_retry(id, actor)) {

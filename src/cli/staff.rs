@@ -281,7 +281,7 @@ pub fn members(settings_path: &Path, actor: &str, cmd: MembersCommand) -> ExitCo
                     m.groups.join(",")
                 );
             }
-            println!("{} members", members.len());
+            println!("{} member{}", members.len(), if members.len() == 1 { "" } else { "s" });
             ExitCode::SUCCESS
         }
         MembersCommand::Show { id, reveal } => {
