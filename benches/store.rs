@@ -1,0 +1,215 @@
+//! Store benchmarks: roster import, segment evaluation, and the same
+//! insert workload in raw rusqlite as the ratio's baseline.
+//!
+//! `cargo bench --bench store`; figures in docs/BENCHMARKS.md.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use hearth::config::rules::{Condition, Field, Op, Segment};
+use hearth::engine::script::{Limits, Sandbox, ScriptKind};
+use hearth::engine::segment;
+use hearth::store::import::{self, ImportOptions};
+use hearth::store::{KeySource, Store};
+
+const MEMBERS: usize = 100_000;
+
+fn roster(n: usize) -> String {
+    let mut csv = String::from(
+        "external_id,first_name,last_name,phone,timezone,language,joined_on,groups,consent,diagnosis,progress_level\n",
+    );
+    for i in 0..n {
+        csv.push_str(&format!(
+            "X{i:06},First{i},Last{i},+1555{i:07},America/New_York,{},2026-0{}-1{},{},yes,{},{}\n",
+            if i % 7 == 0 { "es" } else { "en" },
+            1 + i % 9,
+            i % 10,
+            if i % 2 == 0 {
+                "tuesday-anxiety"
+            } else {
+                "thursday-grief"
+            },
+            if i % 3 == 0 { "PTSD;GAD" } else { "GAD" },
+            i % 5
+        ));
+    }
+    csv
+}
+
+fn groups() -> BTreeSet<String> {
+    ["tuesday-anxiety", "thursday-grief"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Parse + validate + import into a fresh encrypted database.
+fn import_fresh(csv: &str) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open_at(
+        &dir.path().join("h.db"),
+        &KeySource::Generated(dir.path().join("h.db.key")),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let (rows, invalid) =
+        import::parse(csv.as_bytes(), &groups(), chrono::Utc::now().date_naive()).unwrap();
+    assert!(invalid.is_empty());
+    let report = runtime()
+        .block_on(store.import_members(
+            rows,
+            invalid,
+            ImportOptions {
+                skip_invalid: false,
+                consent_text: Some("I agree.".into()),
+                actor: "bench".into(),
+                source_name: "bench.csv".into(),
+            },
+        ))
+        .unwrap();
+    let took = start.elapsed();
+    assert_eq!(report.inserted, csv.lines().count() - 1);
+    took
+}
+
+/// The same rows, inserted with prepared statements and no checks, into
+/// the same kind of encrypted database with the same schema.
+fn raw_insert(csv: &str) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    // Open through the store once so the schema and key are identical.
+    let path = dir.path().join("h.db");
+    let key_file = dir.path().join("h.db.key");
+    drop(Store::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
+        .unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    let start = Instant::now();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut m = tx
+            .prepare(
+                "INSERT INTO members (external_id, first_name, last_name, phone, timezone, language, joined_on, status, attributes, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'active', ?8, 'now', 'now')",
+            )
+            .unwrap();
+        let mut g = tx
+            .prepare("INSERT INTO group_members (member_id, group_id) VALUES (?1, ?2)")
+            .unwrap();
+        let mut c = tx
+            .prepare("INSERT INTO consent_events (member_id, action, channel, source, text, actor, at) VALUES (?1, 'granted', 'sms', 'import', 'I agree.', 'bench', 'now')")
+            .unwrap();
+        for line in csv.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            let attrs = serde_json::json!({ "diagnosis": f[9].split(';').collect::<Vec<_>>(), "progress_level": f[10].parse::<i64>().unwrap() }).to_string();
+            m.execute(rusqlite::params![
+                f[0], f[1], f[2], f[3], f[4], f[5], f[6], attrs
+            ])
+            .unwrap();
+            let id = tx.last_insert_rowid();
+            g.execute(rusqlite::params![id, f[7]]).unwrap();
+            c.execute([id]).unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    start.elapsed()
+}
+
+fn member_views(n: usize) -> Vec<serde_json::Value> {
+    (0..n)
+        .map(|i| {
+            serde_json::json!({
+                "id": i, "external_id": format!("X{i:06}"), "first_name": "F", "language": if i % 7 == 0 { "es" } else { "en" },
+                "days_since_joined": i % 400, "joined_on": "2026-01-01", "status": "active",
+                "groups": [if i % 2 == 0 { "tuesday-anxiety" } else { "thursday-grief" }],
+                "attributes": { "diagnosis": if i % 3 == 0 { vec!["PTSD", "GAD"] } else { vec!["GAD"] }, "progress_level": i % 5 }
+            })
+        })
+        .collect()
+}
+
+fn benches(c: &mut Criterion) {
+    let csv = roster(MEMBERS);
+    let mut group = c.benchmark_group("store");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(1));
+    group.bench_function(
+        "import 100k members (parse, validate, upsert, consent, audit)",
+        |b| b.iter_custom(|iters| (0..iters).map(|_| import_fresh(&csv)).sum()),
+    );
+    group.bench_function(
+        "raw rusqlite insert of the same 100k rows (baseline)",
+        |b| b.iter_custom(|iters| (0..iters).map(|_| raw_insert(&csv)).sum()),
+    );
+    group.finish();
+
+    let views = member_views(MEMBERS);
+    let sandbox = Sandbox::new(Limits::default());
+    let static_seg = Segment {
+        id: "high-support-ptsd".into(),
+        conditions: vec![
+            Condition {
+                field: Field::Attribute("progress_level".into()),
+                op: Op::Lte(2.into()),
+            },
+            Condition {
+                field: Field::Attribute("diagnosis".into()),
+                op: Op::AnyOf(vec!["PTSD".into(), "C-PTSD".into()]),
+            },
+        ],
+        when: None,
+    };
+    let rhai_seg = Segment {
+        id: "new-members".into(),
+        conditions: vec![],
+        when: Some(
+            sandbox
+                .compile_expression(
+                    ScriptKind::Segment,
+                    "member.days_since_joined < 30 && member.attributes.progress_level <= 2",
+                )
+                .unwrap(),
+        ),
+    };
+    let count = |seg: &Segment| {
+        views
+            .iter()
+            .filter(|v| segment::matches(seg, v, &sandbox).unwrap())
+            .count()
+    };
+    assert_eq!(
+        count(&static_seg),
+        (0..MEMBERS).filter(|i| i % 5 <= 2 && i % 3 == 0).count()
+    );
+    assert_eq!(
+        count(&rhai_seg),
+        (0..MEMBERS).filter(|i| i % 400 < 30 && i % 5 <= 2).count()
+    );
+
+    let mut group = c.benchmark_group("segments");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("static match over 100k members", |b| {
+        b.iter(|| count(&static_seg))
+    });
+    group.bench_function("rhai when over 100k members", |b| {
+        b.iter(|| count(&rhai_seg))
+    });
+    group.finish();
+}
+
+criterion_group!(store, benches);
+criterion_main!(store);
