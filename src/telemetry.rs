@@ -7,12 +7,14 @@ use tracing_subscriber::EnvFilter;
 
 use crate::settings::LogFormat;
 
-pub fn init(format: LogFormat) {
+/// `default` is the filter when neither variable is set: `info` for the
+/// daemon, `warn` for one-shot commands whose output is for a person.
+pub fn init(format: LogFormat, default: &str) {
     let filter = std::env::var("HEARTH_LOG")
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("info"));
+        .unwrap_or_else(|| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -95,7 +95,7 @@ pub fn run(args: Args) -> ExitCode {
     let actor = args.actor.clone().unwrap_or_else(default_actor);
     if !matches!(args.command, Command::Run { .. }) {
         // `run` picks its format from the settings; the others log as text.
-        crate::telemetry::init(LogFormat::Text);
+        crate::telemetry::init(LogFormat::Text, "warn");
     }
     match args.command {
         Command::Check { dir, format } => check(&dir, format, &mut std::io::stdout().lock()),
@@ -231,7 +231,7 @@ fn run_daemon(settings_path: &Path, log_format: Option<Format>) -> ExitCode {
         Some(Format::Text) => LogFormat::Text,
         None => settings.log_format,
     };
-    crate::telemetry::init(format);
+    crate::telemetry::init(format, "info");
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

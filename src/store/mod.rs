@@ -83,8 +83,31 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 /// last handle is dropped.
 #[derive(Clone)]
 pub struct Store {
-    jobs: mpsc::Sender<Job>,
+    inner: std::sync::Arc<Writer>,
     path: PathBuf,
+}
+
+/// The writer thread and the way to it. Dropped with the last handle: the
+/// channel closes, the thread closes the connection and ends, and the drop
+/// waits for it. Without that wait a process could exit while SQLCipher
+/// was still working, and OpenSSL's exit handlers freed its state under it
+/// (a segfault at exit, seen in about one CLI run in three).
+struct Writer {
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(t) = self.thread.take() {
+            // A handle dropped by a job on the writer thread itself must
+            // not wait for that thread.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -249,17 +272,23 @@ impl Store {
     pub fn open_at(path: &Path, key: &KeySource) -> Result<(Store, OpenReport), StoreError> {
         let (conn, report) = open_connection(path, key)?;
         let (jobs, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("hearth-store".into())
             .spawn(move || {
                 let mut conn = conn;
                 while let Ok(job) = rx.recv() {
                     job(&mut conn);
                 }
+                if let Err((_, e)) = conn.close() {
+                    tracing::warn!(error.cause_chain = ?e, "closing the database failed");
+                }
             })?;
         Ok((
             Store {
-                jobs,
+                inner: std::sync::Arc::new(Writer {
+                    jobs: Some(jobs),
+                    thread: Some(thread),
+                }),
                 path: path.to_owned(),
             },
             report,
@@ -279,7 +308,10 @@ impl Store {
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let span = tracing::Span::current();
-        self.jobs
+        self.inner
+            .jobs
+            .as_ref()
+            .ok_or(StoreError::Closed)?
             .send(Box::new(move |conn| {
                 let _entered = span.enter();
                 let _ = tx.send(f(conn));
