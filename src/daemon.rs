@@ -15,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::reload::{self, LiveRules, ReloadOutcome, RulesWatcher, Trigger};
-use crate::settings::Settings;
 use crate::dispatch::provider::AnyProvider;
 use crate::dispatch::worker::Dispatcher;
 use crate::intake::IntakeState;
 use crate::pipeline::{Held, InboundHandler, InboundWorker};
+use crate::settings::Settings;
 use crate::store::audit::Verified;
 use crate::store::{Store, StoreError};
 
@@ -149,7 +149,9 @@ impl App {
     /// The address the HTTP intake listens on (the real port when the
     /// settings asked for port 0).
     pub fn local_addr(&self) -> std::net::SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Replaces what inbound texts are handed to (tests; the pipeline).
@@ -275,11 +277,19 @@ impl App {
         }
 
         // The dispatcher.
-        let dispatcher = Dispatcher::new(self.store.clone(), self.provider.clone(), self.settings.dispatch.clone());
+        let dispatcher = Dispatcher::new(
+            self.store.clone(),
+            self.provider.clone(),
+            self.settings.dispatch.clone(),
+        );
         tracker.spawn(dispatcher.run_until_stopped(shutdown.clone()));
 
         // The inbound queue, handed to the pipeline.
-        let inbound = InboundWorker::new(self.store.clone(), self.inbound_handler.clone(), inbound_wake);
+        let inbound = InboundWorker::new(
+            self.store.clone(),
+            self.inbound_handler.clone(),
+            inbound_wake,
+        );
         tracker.spawn(inbound.run_until_stopped(shutdown.clone()));
 
         tracker.close();

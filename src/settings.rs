@@ -466,7 +466,8 @@ impl Settings {
                 "invalid public_url `{url}`: expected an absolute http(s) URL"
             )));
         }
-        let reload_debounce = parse_millis(&debounce).map_err(|e| invalid(format!("reload_debounce: {e}")))?;
+        let reload_debounce =
+            parse_millis(&debounce).map_err(|e| invalid(format!("reload_debounce: {e}")))?;
         let dispatch = dispatch_settings(raw.dispatch.unwrap_or_default()).map_err(invalid)?;
         let intake = intake_settings(raw.intake.unwrap_or_default()).map_err(invalid)?;
         Ok(Settings {
@@ -551,10 +552,15 @@ impl ProviderSettings {
 fn dispatch_settings(raw: RawDispatch) -> Result<DispatchSettings, String> {
     let mut d = DispatchSettings::default();
     if let Some(w) = raw.send_window {
-        let start = crate::domain::parse_time_of_day(&w.start).map_err(|e| format!("dispatch.send_window.start: {e}"))?;
-        let end = crate::domain::parse_time_of_day(&w.end).map_err(|e| format!("dispatch.send_window.end: {e}"))?;
+        let start = crate::domain::parse_time_of_day(&w.start)
+            .map_err(|e| format!("dispatch.send_window.start: {e}"))?;
+        let end = crate::domain::parse_time_of_day(&w.end)
+            .map_err(|e| format!("dispatch.send_window.end: {e}"))?;
         if start >= end {
-            return Err(format!("dispatch.send_window: start {} must be before end {}", w.start, w.end));
+            return Err(format!(
+                "dispatch.send_window: start {} must be before end {}",
+                w.start, w.end
+            ));
         }
         d.send_window = (start, end);
     }
@@ -571,7 +577,11 @@ fn dispatch_settings(raw: RawDispatch) -> Result<DispatchSettings, String> {
         d.max_attempts = n.max(1);
     }
     for (name, text, slot) in [
-        ("backoff_initial", raw.backoff_initial, &mut d.backoff_initial),
+        (
+            "backoff_initial",
+            raw.backoff_initial,
+            &mut d.backoff_initial,
+        ),
         ("backoff_max", raw.backoff_max, &mut d.backoff_max),
         ("timeout", raw.timeout, &mut d.timeout),
     ] {
@@ -590,7 +600,10 @@ fn intake_settings(raw: RawIntake) -> Result<IntakeSettings, String> {
     if let Some(list) = raw.kannel_allow {
         i.kannel_allow = list
             .iter()
-            .map(|a| a.parse().map_err(|_| format!("intake.kannel_allow: `{a}` is not an IP address")))
+            .map(|a| {
+                a.parse()
+                    .map_err(|_| format!("intake.kannel_allow: `{a}` is not an IP address"))
+            })
             .collect::<Result<_, _>>()?;
     }
     Ok(i)

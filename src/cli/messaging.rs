@@ -200,7 +200,11 @@ pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode
                     r.reason.as_deref().unwrap_or("")
                 );
             }
-            println!("{} message{}", rows.len(), if rows.len() == 1 { "" } else { "s" });
+            println!(
+                "{} message{}",
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" }
+            );
             ExitCode::SUCCESS
         }
         OutboxCommand::Retry { id } => match block_on(store.outbox_retry(id, actor)) {

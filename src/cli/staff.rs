@@ -281,7 +281,11 @@ pub fn members(settings_path: &Path, actor: &str, cmd: MembersCommand) -> ExitCo
                     m.groups.join(",")
                 );
             }
-            println!("{} member{}", members.len(), if members.len() == 1 { "" } else { "s" });
+            println!(
+                "{} member{}",
+                members.len(),
+                if members.len() == 1 { "" } else { "s" }
+            );
             ExitCode::SUCCESS
         }
         MembersCommand::Show { id, reveal } => {

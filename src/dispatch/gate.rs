@@ -17,7 +17,10 @@ pub enum Verdict {
     /// Never to be sent (no consent, inactive, no number).
     Suppress(String),
     /// Not now; try again at `until`.
-    Defer { until: DateTime<Utc>, reason: String },
+    Defer {
+        until: DateTime<Utc>,
+        reason: String,
+    },
     /// Its moment has passed.
     Expire(String),
 }
@@ -67,7 +70,10 @@ pub fn decide(c: &Claimed, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -
             )),
             _ => Verdict::Defer {
                 until,
-                reason: format!("quiet hours for the recipient; waits until {}", until.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")),
+                reason: format!(
+                    "quiet hours for the recipient; waits until {}",
+                    until.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z")
+                ),
             },
         },
     }
@@ -75,19 +81,30 @@ pub fn decide(c: &Claimed, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -
 
 /// `None` when `now` is inside the send window in `tz`; otherwise the UTC
 /// instant the window next opens.
-pub fn next_window_opening(now: DateTime<Utc>, tz: Tz, (start, end): (NaiveTime, NaiveTime)) -> Option<DateTime<Utc>> {
+pub fn next_window_opening(
+    now: DateTime<Utc>,
+    tz: Tz,
+    (start, end): (NaiveTime, NaiveTime),
+) -> Option<DateTime<Utc>> {
     let local = now.with_timezone(&tz);
     let t = local.time();
     if t >= start && t < end {
         return None;
     }
-    let day = if t >= end { local.date_naive() + Duration::days(1) } else { local.date_naive() };
+    let day = if t >= end {
+        local.date_naive() + Duration::days(1)
+    } else {
+        local.date_naive()
+    };
     // On a spring-forward day the opening time may not exist; take the
     // first instant after the gap.
     let opening = tz
         .from_local_datetime(&day.and_time(start))
         .earliest()
-        .or_else(|| tz.from_local_datetime(&day.and_time(start + Duration::hours(1))).earliest())?;
+        .or_else(|| {
+            tz.from_local_datetime(&day.and_time(start + Duration::hours(1)))
+                .earliest()
+        })?;
     Some(opening.with_timezone(&Utc))
 }
 
@@ -127,7 +144,10 @@ mod tests {
     }
 
     fn window() -> (NaiveTime, NaiveTime) {
-        (NaiveTime::from_hms_opt(8, 0, 0).unwrap(), NaiveTime::from_hms_opt(21, 0, 0).unwrap())
+        (
+            NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
+            NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
+        )
     }
 
     fn at(s: &str) -> DateTime<Utc> {
@@ -137,37 +157,79 @@ mod tests {
     #[test]
     fn a_routine_message_waits_out_the_recipients_night() {
         // 03:00 in New York (08:00 UTC): waits until 08:00 New York (13:00 UTC).
-        let v = decide(&claimed(Kind::Scheduled, true, true, None), at("2026-01-06T08:00:00Z"), window());
+        let v = decide(
+            &claimed(Kind::Scheduled, true, true, None),
+            at("2026-01-06T08:00:00Z"),
+            window(),
+        );
         match v {
             Verdict::Defer { until, .. } => assert_eq!(until, at("2026-01-06T13:00:00Z")),
             other => panic!("{other:?}"),
         }
         // 21:30 New York: waits until 08:00 the next day.
-        let v = decide(&claimed(Kind::Scheduled, true, true, None), at("2026-01-07T02:30:00Z"), window());
+        let v = decide(
+            &claimed(Kind::Scheduled, true, true, None),
+            at("2026-01-07T02:30:00Z"),
+            window(),
+        );
         assert!(matches!(v, Verdict::Defer { until, .. } if until == at("2026-01-07T13:00:00Z")));
         // Noon New York goes now.
-        assert_eq!(decide(&claimed(Kind::Scheduled, true, true, None), at("2026-01-06T17:00:00Z"), window()), Verdict::Send);
+        assert_eq!(
+            decide(
+                &claimed(Kind::Scheduled, true, true, None),
+                at("2026-01-06T17:00:00Z"),
+                window()
+            ),
+            Verdict::Send
+        );
     }
 
     #[test]
     fn crisis_and_compliance_go_at_3am_and_without_consent() {
         for kind in [Kind::Crisis, Kind::Compliance] {
-            assert_eq!(decide(&claimed(kind, false, true, None), at("2026-01-06T08:00:00Z"), window()), Verdict::Send);
+            assert_eq!(
+                decide(
+                    &claimed(kind, false, true, None),
+                    at("2026-01-06T08:00:00Z"),
+                    window()
+                ),
+                Verdict::Send
+            );
         }
     }
 
     #[test]
     fn no_consent_or_inactive_is_suppressed_at_the_last_gate() {
-        assert!(matches!(decide(&claimed(Kind::Scheduled, false, true, None), at("2026-01-06T17:00:00Z"), window()), Verdict::Suppress(_)));
-        assert!(matches!(decide(&claimed(Kind::Reply, true, false, None), at("2026-01-06T17:00:00Z"), window()), Verdict::Suppress(_)));
+        assert!(matches!(
+            decide(
+                &claimed(Kind::Scheduled, false, true, None),
+                at("2026-01-06T17:00:00Z"),
+                window()
+            ),
+            Verdict::Suppress(_)
+        ));
+        assert!(matches!(
+            decide(
+                &claimed(Kind::Reply, true, false, None),
+                at("2026-01-06T17:00:00Z"),
+                window()
+            ),
+            Verdict::Suppress(_)
+        ));
     }
 
     #[test]
     fn a_stale_reminder_is_expired_not_sent() {
         let c = claimed(Kind::Scheduled, true, true, Some("2026-01-06T16:00:00Z"));
-        assert!(matches!(decide(&c, at("2026-01-06T17:00:00Z"), window()), Verdict::Expire(_)));
+        assert!(matches!(
+            decide(&c, at("2026-01-06T17:00:00Z"), window()),
+            Verdict::Expire(_)
+        ));
         // Deferring past its expiry expires it at once.
         let c = claimed(Kind::Scheduled, true, true, Some("2026-01-06T10:00:00Z"));
-        assert!(matches!(decide(&c, at("2026-01-06T08:00:00Z"), window()), Verdict::Expire(_)));
+        assert!(matches!(
+            decide(&c, at("2026-01-06T08:00:00Z"), window()),
+            Verdict::Expire(_)
+        ));
     }
 }

@@ -11,7 +11,10 @@ use std::time::Duration;
 use crate::domain::Phone;
 use crate::settings::{ProviderSettings, Settings};
 
-use super::providers::{console::ConsoleProvider, kannel::KannelProvider, twilio::TwilioProvider, webhook::WebhookProvider};
+use super::providers::{
+    console::ConsoleProvider, kannel::KannelProvider, twilio::TwilioProvider,
+    webhook::WebhookProvider,
+};
 
 /// A message on its way to a provider.
 #[derive(Clone)]
@@ -46,7 +49,10 @@ pub struct Accepted {
 pub enum SendError {
     /// Timeouts, connection errors, 5xx, 429, carrier throttling.
     #[error("transient: {reason}")]
-    Transient { reason: String, retry_after: Option<Duration> },
+    Transient {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
     /// The number opted out at the provider (Twilio 21610).
     #[error("opted out at the provider: {reason}")]
     OptedOut { reason: String },
@@ -64,7 +70,9 @@ impl SendError {
     }
 
     pub fn permanent(reason: impl Into<String>) -> SendError {
-        SendError::Permanent { reason: reason.into() }
+        SendError::Permanent {
+            reason: reason.into(),
+        }
     }
 }
 
@@ -90,9 +98,15 @@ impl AnyProvider {
     pub fn from_settings(settings: &Settings) -> Result<AnyProvider, String> {
         let timeout = settings.dispatch.timeout;
         Ok(match &settings.provider {
-            ProviderSettings::Console { output } => AnyProvider::Console(ConsoleProvider::new(output.clone())?),
-            p @ ProviderSettings::Twilio { .. } => AnyProvider::Twilio(TwilioProvider::from_settings(p, settings, timeout)?),
-            p @ ProviderSettings::Kannel { .. } => AnyProvider::Kannel(KannelProvider::from_settings(p, settings, timeout)?),
+            ProviderSettings::Console { output } => {
+                AnyProvider::Console(ConsoleProvider::new(output.clone())?)
+            }
+            p @ ProviderSettings::Twilio { .. } => {
+                AnyProvider::Twilio(TwilioProvider::from_settings(p, settings, timeout)?)
+            }
+            p @ ProviderSettings::Kannel { .. } => {
+                AnyProvider::Kannel(KannelProvider::from_settings(p, settings, timeout)?)
+            }
             ProviderSettings::Webhook { url, signing_key } => {
                 AnyProvider::Webhook(WebhookProvider::new(url, signing_key.resolve()?, timeout)?)
             }
@@ -121,7 +135,11 @@ impl AnyProvider {
 /// Classifies an HTTP answer that is not a success the adapter understood:
 /// 408, 425, 429 and 5xx are transient (honouring `Retry-After` seconds),
 /// other 4xx permanent.
-pub fn classify_http(status: reqwest::StatusCode, retry_after: Option<&reqwest::header::HeaderValue>, detail: &str) -> SendError {
+pub fn classify_http(
+    status: reqwest::StatusCode,
+    retry_after: Option<&reqwest::header::HeaderValue>,
+    detail: &str,
+) -> SendError {
     let reason = if detail.is_empty() {
         format!("HTTP {}", status.as_u16())
     } else {
@@ -133,12 +151,26 @@ pub fn classify_http(status: reqwest::StatusCode, retry_after: Option<&reqwest::
             reason,
             retry_after: retry_after
                 .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .map(Duration::from_secs),
+                .and_then(parse_retry_after),
         }
     } else {
         SendError::Permanent { reason }
     }
+}
+
+/// `Retry-After` as seconds (`120`) or an HTTP date
+/// (`Wed, 21 Oct 2026 07:28:00 GMT`).
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    Some(
+        (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// Classifies a request that got no HTTP answer at all.
@@ -189,8 +221,30 @@ mod tests {
                 retry_after: Some(Duration::from_secs(7))
             }
         );
-        assert!(matches!(classify_http(StatusCode::BAD_GATEWAY, None, "x"), SendError::Transient { retry_after: None, .. }));
-        assert!(matches!(classify_http(StatusCode::BAD_REQUEST, None, "x"), SendError::Permanent { .. }));
-        assert!(matches!(classify_http(StatusCode::UNAUTHORIZED, None, "x"), SendError::Permanent { .. }));
+        assert!(matches!(
+            classify_http(StatusCode::BAD_GATEWAY, None, "x"),
+            SendError::Transient {
+                retry_after: None,
+                ..
+            }
+        ));
+        let later = (chrono::Utc::now() + chrono::TimeDelta::seconds(30)).to_rfc2822();
+        let d = parse_retry_after(&later).unwrap();
+        assert!(
+            d > Duration::from_secs(25) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert!(matches!(
+            classify_http(StatusCode::BAD_REQUEST, None, "x"),
+            SendError::Permanent { .. }
+        ));
+        assert!(matches!(
+            classify_http(StatusCode::UNAUTHORIZED, None, "x"),
+            SendError::Permanent { .. }
+        ));
     }
 }

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use tokio::sync::Notify;
+
 use tokio_util::sync::CancellationToken;
 
 use super::gate::{self, Verdict};
@@ -49,9 +49,11 @@ pub struct Dispatcher {
     provider: Arc<AnyProvider>,
     settings: DispatchSettings,
     limiter: DefaultDirectRateLimiter,
-    wake: Arc<Notify>,
     fault: Option<(bool, u64)>,
     sent: std::sync::atomic::AtomicU64,
+    /// How often an idle dispatcher looks for messages queued by other
+    /// processes (`hearth send`); this process's own wake it at once.
+    poll: Duration,
 }
 
 impl Dispatcher {
@@ -68,23 +70,25 @@ impl Dispatcher {
             provider,
             limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
             settings,
-            wake: Arc::new(Notify::new()),
             fault,
             sent: Default::default(),
+            poll: Duration::from_secs(2),
         }
     }
 
-    /// Notify this after enqueueing, to have the message go without waiting
-    /// for the next poll.
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
+    pub fn with_poll(mut self, poll: Duration) -> Dispatcher {
+        self.poll = poll;
+        self
     }
 
     /// Puts messages a crash left in `sending` back in the queue.
     pub async fn recover(&self) -> Result<usize, StoreError> {
         let n = self.store.requeue_interrupted().await?;
         if n > 0 {
-            tracing::warn!(messages = n, "requeued messages interrupted mid-send by the last stop");
+            tracing::warn!(
+                messages = n,
+                "requeued messages interrupted mid-send by the last stop"
+            );
         }
         Ok(n)
     }
@@ -118,12 +122,16 @@ impl Dispatcher {
             Verdict::Send => {}
             Verdict::Suppress(reason) => {
                 tracing::info!(%reason, "message suppressed at the last gate");
-                self.store.settle(id, OutState::Suppressed, Some(reason), None, None).await?;
+                self.store
+                    .settle(id, OutState::Suppressed, Some(reason), None, None)
+                    .await?;
                 return Ok(ExecutionOutcome::Suppressed { id });
             }
             Verdict::Expire(reason) => {
                 tracing::info!(%reason, "message expired");
-                self.store.settle(id, OutState::Expired, Some(reason), None, None).await?;
+                self.store
+                    .settle(id, OutState::Expired, Some(reason), None, None)
+                    .await?;
                 return Ok(ExecutionOutcome::Expired { id });
             }
             Verdict::Defer { until, reason } => {
@@ -148,15 +156,30 @@ impl Dispatcher {
         if let (Some((false, n)), Ok(_)) = (self.fault, &result)
             && self.sent.load(std::sync::atomic::Ordering::SeqCst) + 1 == n
         {
-            tracing::error!("fault injection: aborting after the provider accepted, before recording");
+            tracing::error!(
+                "fault injection: aborting after the provider accepted, before recording"
+            );
             std::process::abort();
         }
         let outcome = match result {
             Ok(accepted) => {
                 self.store
-                    .settle(id, OutState::Sent, None, Some((self.provider.name().to_owned(), accepted.provider_message_id)), None)
+                    .settle(
+                        id,
+                        OutState::Sent,
+                        None,
+                        Some((
+                            self.provider.name().to_owned(),
+                            accepted.provider_message_id,
+                        )),
+                        None,
+                    )
                     .await?;
-                tracing::info!(segments = msg.segments, provider = self.provider.name(), "message sent");
+                tracing::info!(
+                    segments = msg.segments,
+                    provider = self.provider.name(),
+                    "message sent"
+                );
                 let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                 if self.fault == Some((true, n)) {
                     tracing::error!("fault injection: aborting after recording a send");
@@ -164,18 +187,34 @@ impl Dispatcher {
                 }
                 ExecutionOutcome::Sent { id }
             }
-            Err(SendError::Transient { reason, retry_after }) => {
+            Err(SendError::Transient {
+                reason,
+                retry_after,
+            }) => {
                 if claimed.row.attempts >= i64::from(self.settings.max_attempts) {
                     tracing::warn!(%reason, attempts = claimed.row.attempts, "message failed after its last attempt");
                     self.store
-                        .settle(id, OutState::Failed, Some(format!("gave up after {} attempts: {reason}", claimed.row.attempts)), None, None)
+                        .settle(
+                            id,
+                            OutState::Failed,
+                            Some(format!(
+                                "gave up after {} attempts: {reason}",
+                                claimed.row.attempts
+                            )),
+                            None,
+                            None,
+                        )
                         .await?;
                     ExecutionOutcome::Failed { id }
                 } else {
                     let delay = self.backoff(claimed.row.attempts, retry_after);
-                    let at = Utc::now() + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::seconds(60));
+                    let at = Utc::now()
+                        + chrono::TimeDelta::from_std(delay)
+                            .unwrap_or(chrono::TimeDelta::seconds(60));
                     tracing::warn!(%reason, attempts = claimed.row.attempts, retry_in_ms = delay.as_millis() as u64, "send failed; will retry");
-                    self.store.settle(id, OutState::Queued, Some(reason), None, Some(at)).await?;
+                    self.store
+                        .settle(id, OutState::Queued, Some(reason), None, Some(at))
+                        .await?;
                     ExecutionOutcome::Retrying { id, at }
                 }
             }
@@ -186,7 +225,9 @@ impl Dispatcher {
             }
             Err(SendError::Permanent { reason }) => {
                 tracing::warn!(%reason, "send failed permanently");
-                self.store.settle(id, OutState::Failed, Some(reason), None, None).await?;
+                self.store
+                    .settle(id, OutState::Failed, Some(reason), None, None)
+                    .await?;
                 ExecutionOutcome::Failed { id }
             }
         };
@@ -199,7 +240,7 @@ impl Dispatcher {
         if let Err(e) = self.recover().await {
             tracing::error!(error.cause_chain = ?e, "cannot requeue interrupted messages");
         }
-        const POLL: Duration = Duration::from_secs(2);
+        let poll = self.poll;
         loop {
             if shutdown.is_cancelled() {
                 break;
@@ -210,9 +251,11 @@ impl Dispatcher {
             };
             let pause = match outcome {
                 Ok(ExecutionOutcome::EmptyQueue) => match self.store.next_due().await {
-                    Ok(Some(due)) => (due - Utc::now()).to_std().unwrap_or(Duration::ZERO).min(POLL),
-                    Ok(None) => POLL,
-                    Err(_) => POLL,
+                    Ok(Some(due)) => (due - Utc::now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                        .min(poll),
+                    Ok(None) | Err(_) => poll,
                 },
                 Ok(_) => continue,
                 Err(e) => {
@@ -220,9 +263,10 @@ impl Dispatcher {
                     Duration::from_secs(1)
                 }
             };
+            let enqueued = self.store.enqueued();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = self.wake.notified() => {}
+                _ = enqueued.notified() => {}
                 _ = tokio::time::sleep(pause) => {}
             }
         }
@@ -249,7 +293,9 @@ mod tests {
             &crate::store::KeySource::Generated(dir.path().join("h.db.key")),
         )
         .unwrap();
-        let p = Arc::new(AnyProvider::Console(super::super::providers::console::ConsoleProvider::new(None).unwrap()));
+        let p = Arc::new(AnyProvider::Console(
+            super::super::providers::console::ConsoleProvider::new(None).unwrap(),
+        ));
         let d = Dispatcher::new(store, p, dispatcher(30, 600));
         let secs: Vec<u64> = (1..=7).map(|a| d.backoff(a, None).as_secs()).collect();
         assert_eq!(secs, vec![30, 60, 120, 240, 480, 600, 600]);

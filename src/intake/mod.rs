@@ -41,7 +41,7 @@ pub struct IntakeState {
     pub settings: Arc<Settings>,
     /// Woken after an inbound text is stored, for the pipeline.
     pub inbound_wake: Arc<Notify>,
-    /// Woken after a delivery report, for anyone waiting on the outbox.
+    /// Bearer tokens that may read `/status`.
     pub admin_tokens: Arc<Vec<SecretString>>,
 }
 
@@ -87,7 +87,9 @@ impl IntakeState {
                 tracing::info!(inbound_id = id, provider = %provider, "inbound text stored");
                 self.inbound_wake.notify_one();
             }
-            Received::Duplicate(id) => tracing::info!(inbound_id = id, provider = %provider, "inbound text already stored (provider retry)"),
+            Received::Duplicate(id) => {
+                tracing::info!(inbound_id = id, provider = %provider, "inbound text already stored (provider retry)")
+            }
         }
         Ok(received)
     }
@@ -103,7 +105,10 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn status(State(state): State<IntakeState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, IntakeError> {
+async fn status(
+    State(state): State<IntakeState>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, IntakeError> {
     let presented = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -137,8 +142,15 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves until `shutdown`, then lets requests in flight finish.
-pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
 }

@@ -31,7 +31,10 @@ pub enum Handled {
 }
 
 pub trait InboundHandler: Send + Sync + 'static {
-    fn handle<'a>(&'a self, row: &'a InboundRow) -> Pin<Box<dyn Future<Output = Handled> + Send + 'a>>;
+    fn handle<'a>(
+        &'a self,
+        row: &'a InboundRow,
+    ) -> Pin<Box<dyn Future<Output = Handled> + Send + 'a>>;
 }
 
 /// Keeps every row queued: nothing may be dropped before the pipeline can
@@ -39,7 +42,10 @@ pub trait InboundHandler: Send + Sync + 'static {
 pub struct Held;
 
 impl InboundHandler for Held {
-    fn handle<'a>(&'a self, _row: &'a InboundRow) -> Pin<Box<dyn Future<Output = Handled> + Send + 'a>> {
+    fn handle<'a>(
+        &'a self,
+        _row: &'a InboundRow,
+    ) -> Pin<Box<dyn Future<Output = Handled> + Send + 'a>> {
         Box::pin(async { Handled::Held })
     }
 }

@@ -182,7 +182,11 @@ pub(crate) fn by_external_id(
 
 pub(crate) fn by_id(conn: &Connection, id: i64) -> Result<Option<Member>, StoreError> {
     let m = conn
-        .query_row(&format!("SELECT {COLUMNS} FROM members WHERE id = ?1"), [id], from_row)
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM members WHERE id = ?1"),
+            [id],
+            from_row,
+        )
         .optional()?;
     m.map(|m| fill(conn, m)).transpose()
 }

@@ -116,6 +116,18 @@ CREATE TABLE inbound (
     UNIQUE (provider, provider_message_id)
 ) STRICT;
 CREATE INDEX inbound_unprocessed ON inbound(processed_at, id);
+
+-- Reports that arrived before the send they describe was recorded
+-- (a provider can call back faster than we commit its answer).
+CREATE TABLE pending_reports (
+    id                  INTEGER PRIMARY KEY,
+    provider            TEXT NOT NULL,
+    provider_message_id TEXT NOT NULL,
+    report              TEXT NOT NULL,
+    detail              TEXT,
+    at                  TEXT NOT NULL
+) STRICT;
+CREATE INDEX pending_reports_by_id ON pending_reports(provider, provider_message_id);
 "#,
     ),
 ];

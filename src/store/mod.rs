@@ -95,6 +95,8 @@ pub struct Store {
 struct Writer {
     jobs: Option<mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Notified when a message is queued, so the dispatcher need not poll.
+    enqueued: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Writer {
@@ -288,6 +290,7 @@ impl Store {
                 inner: std::sync::Arc::new(Writer {
                     jobs: Some(jobs),
                     thread: Some(thread),
+                    enqueued: Default::default(),
                 }),
                 path: path.to_owned(),
             },
@@ -297,6 +300,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Notified each time a new message is queued in this process.
+    pub fn enqueued(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.inner.enqueued.clone()
     }
 
     /// Runs `f` on the writer thread and awaits its result, carrying the

@@ -133,7 +133,11 @@ impl OutState {
             OutState::Queued => 0,
             OutState::Sending => 1,
             OutState::Sent => 2,
-            OutState::Delivered | OutState::Undelivered | OutState::Failed | OutState::Expired | OutState::Suppressed => 3,
+            OutState::Delivered
+            | OutState::Undelivered
+            | OutState::Failed
+            | OutState::Expired
+            | OutState::Suppressed => 3,
         }
     }
 }
@@ -217,7 +221,10 @@ pub struct Claimed {
 
 impl fmt::Debug for Claimed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Claimed").field("row", &self.row).field("member", &self.member).finish_non_exhaustive()
+        f.debug_struct("Claimed")
+            .field("row", &self.row)
+            .field("member", &self.member)
+            .finish_non_exhaustive()
     }
 }
 
@@ -276,7 +283,9 @@ impl Enqueued {
 
 pub(crate) fn enqueue(conn: &Connection, m: &NewMessage) -> Result<Enqueued, StoreError> {
     if m.member_id.is_none() && m.to.is_none() {
-        return Err(StoreError::Invalid("a message needs a member or a number".into()));
+        return Err(StoreError::Invalid(
+            "a message needs a member or a number".into(),
+        ));
     }
     let now = ts(Utc::now());
     let segments = crate::engine::sms::measure(&m.body).segments as i64;
@@ -298,12 +307,23 @@ pub(crate) fn enqueue(conn: &Connection, m: &NewMessage) -> Result<Enqueued, Sto
             now
         ],
     )?;
-    let id: i64 = conn.query_row("SELECT id FROM outbox WHERE idempotency_key = ?1", [&m.idempotency_key], |r| r.get(0))?;
-    Ok(if inserted == 1 { Enqueued::New(id) } else { Enqueued::Duplicate(id) })
+    let id: i64 = conn.query_row(
+        "SELECT id FROM outbox WHERE idempotency_key = ?1",
+        [&m.idempotency_key],
+        |r| r.get(0),
+    )?;
+    Ok(if inserted == 1 {
+        Enqueued::New(id)
+    } else {
+        Enqueued::Duplicate(id)
+    })
 }
 
 /// Claims the most urgent due message: `queued → sending`, one attempt more.
-pub(crate) fn claim_next(conn: &mut Connection, now: DateTime<Utc>) -> Result<Option<Claimed>, StoreError> {
+pub(crate) fn claim_next(
+    conn: &mut Connection,
+    now: DateTime<Utc>,
+) -> Result<Option<Claimed>, StoreError> {
     let tx = conn.transaction()?;
     let found = tx
         .query_row(
@@ -322,7 +342,10 @@ pub(crate) fn claim_next(conn: &mut Connection, now: DateTime<Utc>) -> Result<Op
     )?;
     r.state = OutState::Sending;
     r.attempts += 1;
-    let own: Option<String> = tx.query_row("SELECT to_phone FROM outbox WHERE id = ?1", [r.id], |x| x.get(0))?;
+    let own: Option<String> =
+        tx.query_row("SELECT to_phone FROM outbox WHERE id = ?1", [r.id], |x| {
+            x.get(0)
+        })?;
     let (to, member) = match r.member_id {
         Some(mid) => match members::by_id(&tx, mid)? {
             Some(m) => (
@@ -353,7 +376,9 @@ pub(crate) fn transition(
     next_attempt: Option<DateTime<Utc>>,
 ) -> Result<bool, StoreError> {
     let now = ts(Utc::now());
-    let current: Option<String> = conn.query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    let current: Option<String> = conn
+        .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
     let Some(current) = current.and_then(|s| OutState::parse(&s)) else {
         return Err(StoreError::NotFound(format!("outbox message #{id}")));
     };
@@ -400,6 +425,9 @@ pub enum Report {
     Delivered,
     Undelivered,
     Failed,
+    /// Failed because the number opted out at the provider (Twilio
+    /// 21610 in a status callback): the member's consent is revoked too.
+    OptedOut,
 }
 
 impl Report {
@@ -408,8 +436,26 @@ impl Report {
             Report::Sent => OutState::Sent,
             Report::Delivered => OutState::Delivered,
             Report::Undelivered => OutState::Undelivered,
-            Report::Failed => OutState::Failed,
+            Report::Failed | Report::OptedOut => OutState::Failed,
         }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Report::OptedOut => "opted_out",
+            other => other.state().as_str(),
+        }
+    }
+
+    fn parse(s: &str) -> Option<Report> {
+        Some(match s {
+            "sent" => Report::Sent,
+            "delivered" => Report::Delivered,
+            "undelivered" => Report::Undelivered,
+            "failed" => Report::Failed,
+            "opted_out" => Report::OptedOut,
+            _ => return None,
+        })
     }
 }
 
@@ -423,7 +469,8 @@ pub enum ReportFor {
 }
 
 /// Applies a delivery report. Returns the message's state afterwards, or
-/// `None` when no such message exists.
+/// `None` when no such message exists (yet: a report by provider id for a
+/// message whose send is not recorded is kept and applied when it is).
 pub(crate) fn apply_report(
     conn: &Connection,
     target: &ReportFor,
@@ -431,7 +478,9 @@ pub(crate) fn apply_report(
     detail: Option<&str>,
 ) -> Result<Option<OutState>, StoreError> {
     let id: Option<i64> = match target {
-        ReportFor::Outbox(id) => conn.query_row("SELECT id FROM outbox WHERE id = ?1", [id], |r| r.get(0)).optional()?,
+        ReportFor::Outbox(id) => conn
+            .query_row("SELECT id FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?,
         ReportFor::ProviderId { provider, id } => conn
             .query_row(
                 "SELECT id FROM outbox WHERE provider = ?1 AND provider_message_id = ?2",
@@ -440,17 +489,86 @@ pub(crate) fn apply_report(
             )
             .optional()?,
     };
-    let Some(id) = id else { return Ok(None) };
-    conn.execute(
-        "INSERT INTO delivery_events (outbox_id, report, detail, at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, report.state().as_str(), detail, ts(Utc::now())],
-    )?;
-    transition(conn, id, report.state(), detail, None, None)?;
-    let state: String = conn.query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))?;
+    let Some(id) = id else {
+        if let ReportFor::ProviderId { provider, id } = target {
+            conn.execute(
+                "INSERT INTO pending_reports (provider, provider_message_id, report, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![provider, id, report.as_str(), detail, ts(Utc::now())],
+            )?;
+        }
+        return Ok(None);
+    };
+    apply_to(conn, id, report, detail)?;
+    let state: String =
+        conn.query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))?;
     Ok(OutState::parse(&state))
 }
 
-pub(crate) fn list(conn: &Connection, state: Option<OutState>, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+fn apply_to(
+    conn: &Connection,
+    id: i64,
+    report: Report,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO delivery_events (outbox_id, report, detail, at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, report.as_str(), detail, ts(Utc::now())],
+    )?;
+    transition(conn, id, report.state(), detail, None, None)?;
+    if report == Report::OptedOut {
+        let member: Option<i64> =
+            conn.query_row("SELECT member_id FROM outbox WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?;
+        if let Some(m) = member {
+            consent::record(
+                conn,
+                m,
+                consent::ConsentAction::Revoked,
+                consent::ConsentSource::Keyword,
+                &format!(
+                    "provider reported the number opted out: {}",
+                    detail.unwrap_or("opted out")
+                ),
+                "hearth",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies reports that arrived before this message's send was recorded.
+fn apply_pending(
+    conn: &Connection,
+    id: i64,
+    provider: &str,
+    provider_message_id: &str,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT report, detail FROM pending_reports WHERE provider = ?1 AND provider_message_id = ?2 ORDER BY id",
+    )?;
+    let pending = stmt
+        .query_map(params![provider, provider_message_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (report, detail) in pending {
+        if let Some(report) = Report::parse(&report) {
+            apply_to(conn, id, report, detail.as_deref())?;
+        }
+    }
+    conn.execute(
+        "DELETE FROM pending_reports WHERE provider = ?1 AND provider_message_id = ?2",
+        params![provider, provider_message_id],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn list(
+    conn: &Connection,
+    state: Option<OutState>,
+    limit: usize,
+) -> Result<Vec<OutboxRow>, StoreError> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {ROW_COLUMNS} FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
     ))?;
@@ -461,17 +579,26 @@ pub(crate) fn list(conn: &Connection, state: Option<OutState>, limit: usize) -> 
 
 pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<OutboxRow>, StoreError> {
     Ok(conn
-        .query_row(&format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = ?1"), [id], row)
+        .query_row(
+            &format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = ?1"),
+            [id],
+            row,
+        )
         .optional()?)
 }
 
 /// When the next queued message falls due, if any.
 pub(crate) fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> {
     let t: Option<String> = conn
-        .query_row("SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'", [], |r| r.get(0))
+        .query_row(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'",
+            [],
+            |r| r.get(0),
+        )
         .optional()?
         .flatten();
-    Ok(t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc)))
+    Ok(t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+        .map(|t| t.with_timezone(&Utc)))
 }
 
 /// An inbound text as a provider handed it over.
@@ -509,7 +636,10 @@ pub struct InboundRow {
 
 impl fmt::Debug for InboundRow {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InboundRow").field("id", &self.id).field("member_id", &self.member_id).finish_non_exhaustive()
+        f.debug_struct("InboundRow")
+            .field("id", &self.id)
+            .field("member_id", &self.member_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -522,7 +652,13 @@ pub enum Received {
 
 pub(crate) fn record_inbound(conn: &Connection, m: &InboundSms) -> Result<Received, StoreError> {
     let member_id: Option<i64> = match m.from.parse::<Phone>() {
-        Ok(p) => conn.query_row("SELECT id FROM members WHERE phone = ?1", [p.as_str()], |r| r.get(0)).optional()?,
+        Ok(p) => conn
+            .query_row(
+                "SELECT id FROM members WHERE phone = ?1",
+                [p.as_str()],
+                |r| r.get(0),
+            )
+            .optional()?,
         Err(_) => None,
     };
     let n = conn.execute(
@@ -582,8 +718,13 @@ pub(crate) fn mark_processed(conn: &Connection, id: i64, outcome: &str) -> Resul
 }
 
 impl Store {
+    /// Queues a message and wakes the dispatcher.
     pub async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
-        self.call(move |c| enqueue(c, &m)).await
+        let q = self.call(move |c| enqueue(c, &m)).await?;
+        if let Enqueued::New(_) = q {
+            self.enqueued().notify_one();
+        }
+        Ok(q)
     }
 
     pub async fn claim_next(&self, now: DateTime<Utc>) -> Result<Option<Claimed>, StoreError> {
@@ -610,6 +751,12 @@ impl Store {
                 provider.as_ref().map(|(p, m)| (p.as_str(), m.as_deref())),
                 next_attempt,
             )?;
+            if moved
+                && state == OutState::Sent
+                && let Some((p, Some(pmid))) = &provider
+            {
+                apply_pending(&tx, id, p, pmid)?;
+            }
             if moved && matches!(state, OutState::Sent | OutState::Failed | OutState::Suppressed | OutState::Expired) {
                 let member: Option<i64> = tx.query_row("SELECT member_id FROM outbox WHERE id = ?1", [id], |r| r.get(0))?;
                 audit::append(
@@ -632,7 +779,10 @@ impl Store {
         self.call(move |c| {
             let tx = c.transaction()?;
             transition(&tx, id, OutState::Failed, Some(&reason), None, None)?;
-            let member: Option<i64> = tx.query_row("SELECT member_id FROM outbox WHERE id = ?1", [id], |r| r.get(0))?;
+            let member: Option<i64> =
+                tx.query_row("SELECT member_id FROM outbox WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })?;
             if let Some(m) = member {
                 consent::record(
                     &tx,
@@ -651,7 +801,12 @@ impl Store {
 
     /// Puts a claimed message back for later without counting the attempt
     /// (quiet hours are not a failure).
-    pub async fn defer(&self, id: i64, until: DateTime<Utc>, reason: String) -> Result<(), StoreError> {
+    pub async fn defer(
+        &self,
+        id: i64,
+        until: DateTime<Utc>,
+        reason: String,
+    ) -> Result<(), StoreError> {
         self.call(move |c| {
             c.execute(
                 "UPDATE outbox SET state = 'queued', attempts = max(attempts - 1, 0), reason = ?2, next_attempt_at = ?3, updated_at = ?4
@@ -667,11 +822,21 @@ impl Store {
         self.call(|c| requeue_interrupted(c)).await
     }
 
-    pub async fn apply_report(&self, target: ReportFor, report: Report, detail: Option<String>) -> Result<Option<OutState>, StoreError> {
-        self.call(move |c| apply_report(c, &target, report, detail.as_deref())).await
+    pub async fn apply_report(
+        &self,
+        target: ReportFor,
+        report: Report,
+        detail: Option<String>,
+    ) -> Result<Option<OutState>, StoreError> {
+        self.call(move |c| apply_report(c, &target, report, detail.as_deref()))
+            .await
     }
 
-    pub async fn outbox(&self, state: Option<OutState>, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+    pub async fn outbox(
+        &self,
+        state: Option<OutState>,
+        limit: usize,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
         self.call(move |c| list(c, state, limit)).await
     }
 
@@ -708,12 +873,29 @@ impl Store {
         let actor = actor.to_owned();
         self.call(move |c| {
             let tx = c.transaction()?;
-            let r = get(&tx, id)?.ok_or_else(|| StoreError::NotFound(format!("outbox message #{id}")))?;
+            let r = get(&tx, id)?
+                .ok_or_else(|| StoreError::NotFound(format!("outbox message #{id}")))?;
             if r.state != OutState::Queued {
-                return Err(StoreError::Invalid(format!("message #{id} is {}; only queued messages can be cancelled", r.state)));
+                return Err(StoreError::Invalid(format!(
+                    "message #{id} is {}; only queued messages can be cancelled",
+                    r.state
+                )));
             }
-            transition(&tx, id, OutState::Suppressed, Some(&format!("cancelled by {actor}")), None, None)?;
-            audit::append(&tx, &actor, "outbox.cancel", r.member_id.map(|m| format!("member:{m}")).as_deref(), serde_json::json!({ "outbox": id }))?;
+            transition(
+                &tx,
+                id,
+                OutState::Suppressed,
+                Some(&format!("cancelled by {actor}")),
+                None,
+                None,
+            )?;
+            audit::append(
+                &tx,
+                &actor,
+                "outbox.cancel",
+                r.member_id.map(|m| format!("member:{m}")).as_deref(),
+                serde_json::json!({ "outbox": id }),
+            )?;
             tx.commit()?;
             Ok(())
         })

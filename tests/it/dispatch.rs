@@ -212,7 +212,7 @@ async fn a_message_to_a_consenting_member_is_sent_once_and_signed() {
     assert_eq!(row.state, OutState::Sent);
     assert_eq!(row.provider.as_deref(), Some("webhook"));
     assert_eq!(row.provider_message_id, Some(format!("gw-{id}")));
-    let sent = &r.gw.received.lock().unwrap()[0].1;
+    let sent = r.gw.received.lock().unwrap()[0].1.clone();
     assert_eq!(sent["to"], "+15555550101");
     assert_eq!(sent["body"], "hello k1");
     let audit = r.store.audit_tail(1).await.unwrap();
@@ -506,5 +506,88 @@ async fn inbound_texts_wait_in_the_store_until_a_handler_takes_them_even_across_
         worker.drain().await.unwrap(),
         0,
         "processed rows are not handed over again"
+    );
+}
+
+#[tokio::test]
+async fn queueing_a_message_wakes_an_idle_dispatcher() {
+    let r = rig(vec![], settings()).await;
+    let Rig {
+        store,
+        gw,
+        dispatcher,
+        _dir,
+    } = r;
+    // With an hour between polls, only the wake-up can send it.
+    let dispatcher = dispatcher.with_poll(Duration::from_secs(3600));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(dispatcher.run_until_stopped(shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let m = store.member("M-1").await.unwrap().unwrap().id;
+    let id = store
+        .enqueue(NewMessage {
+            idempotency_key: "wake".into(),
+            member_id: Some(m),
+            to: None,
+            body: "hi".into(),
+            kind: Kind::Crisis,
+            not_before: Utc::now(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .id();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.outbox_message(id).await.unwrap().unwrap().state != OutState::Sent {
+        assert!(Instant::now() < deadline, "the dispatcher never woke up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(gw.received.lock().unwrap().len(), 1);
+    shutdown.cancel();
+    task.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_report_that_outruns_the_recorded_send_is_applied_when_the_send_is_recorded() {
+    use hearth::store::outbox::{Report, ReportFor};
+    let r = rig(vec![], settings()).await;
+    let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
+    // The gateway will name it gw-{id}; its report arrives first.
+    let early = ReportFor::ProviderId {
+        provider: "webhook".into(),
+        id: format!("gw-{id}"),
+    };
+    assert_eq!(
+        r.store
+            .apply_report(early, Report::Delivered, None)
+            .await
+            .unwrap(),
+        None
+    );
+    r.drain(Duration::from_secs(2)).await;
+    assert_eq!(r.state(id).await.0, OutState::Delivered);
+}
+
+#[tokio::test]
+async fn an_opt_out_reported_by_callback_fails_the_message_and_revokes_consent() {
+    use hearth::store::outbox::{Report, ReportFor};
+    let r = rig(vec![], settings()).await;
+    let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
+    r.drain(Duration::from_secs(2)).await;
+    let s = r
+        .store
+        .apply_report(
+            ReportFor::Outbox(id),
+            Report::OptedOut,
+            Some("twilio error 21610".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, Some(OutState::Failed));
+    let m = r.store.member("M-1").await.unwrap().unwrap();
+    assert!(!m.consent.granted());
+    assert!(
+        m.consent.revoked_by_member(),
+        "only the member's START may undo it"
     );
 }

@@ -71,7 +71,10 @@ impl Deployment {
     fn new() -> Deployment {
         let dir = tempfile::tempdir().unwrap();
         // A 24-hour send window, so what is sent does not depend on the clock.
-        let settings = format!("{}dispatch: {{ send_window: {{ start: \"00:00\", end: \"23:59\" }} }}\n", settings_yaml());
+        let settings = format!(
+            "{}dispatch: {{ send_window: {{ start: \"00:00\", end: \"23:59\" }} }}\n",
+            settings_yaml()
+        );
         write(&dir.path().join("hearth.yaml"), &settings);
         write(&dir.path().join("rules/rules.yaml"), &dated(RULES));
         write(&dir.path().join("roster.csv"), &dated(ROSTER));
@@ -406,9 +409,16 @@ fn send_queues_a_rendered_message_that_the_running_daemon_sends() {
     d.import();
     let out = d.hearth(&["send", "--member", "M-001", "--template", "hello"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(stdout(&out).starts_with("queued message #1 for member M-001"), "{}", text(&out));
+    assert!(
+        stdout(&out).starts_with("queued message #1 for member M-001"),
+        "{}",
+        text(&out)
+    );
     let queued = stdout(&d.hearth(&["outbox", "list", "--state", "queued"]));
-    assert!(queued.contains("staff") && queued.contains("1 message\n"), "{queued}");
+    assert!(
+        queued.contains("staff") && queued.contains("1 message\n"),
+        "{queued}"
+    );
 
     let mut daemon = spawn_daemon_in(&d);
     daemon.wait_notify("READY=1", std::time::Duration::from_secs(20));
@@ -420,7 +430,10 @@ fn send_queues_a_rendered_message_that_the_running_daemon_sends() {
         {
             break l.to_owned();
         }
-        assert!(std::time::Instant::now() < deadline, "nothing reached the console provider");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing reached the console provider"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     };
     let sent: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -443,12 +456,20 @@ fn send_refuses_unknown_templates_and_warns_about_members_without_consent() {
     d.import();
     let typo = d.hearth(&["send", "--member", "M-001", "--template", "helo"]);
     assert_eq!(typo.status.code(), Some(1));
-    assert!(stderr(&typo).contains("did you mean `hello`?"), "{}", text(&typo));
+    assert!(
+        stderr(&typo).contains("did you mean `hello`?"),
+        "{}",
+        text(&typo)
+    );
     let nobody = d.hearth(&["send", "--member", "M-404", "--template", "hello"]);
     assert_eq!(nobody.status.code(), Some(1));
     let no_consent = d.hearth(&["send", "--member", "M-003", "--template", "hello"]);
     assert_eq!(no_consent.status.code(), Some(0));
-    assert!(stderr(&no_consent).contains("has no current consent"), "{}", text(&no_consent));
+    assert!(
+        stderr(&no_consent).contains("has no current consent"),
+        "{}",
+        text(&no_consent)
+    );
 }
 
 #[test]
@@ -458,16 +479,26 @@ fn outbox_cancel_and_retry_move_messages_and_are_audited() {
     d.hearth(&["send", "--member", "M-001", "--template", "hello"]);
     let bad_retry = d.hearth(&["outbox", "retry", "1"]);
     assert_eq!(bad_retry.status.code(), Some(1));
-    assert!(stderr(&bad_retry).contains("only failed, undelivered, expired or suppressed"), "{}", text(&bad_retry));
+    assert!(
+        stderr(&bad_retry).contains("only failed, undelivered, expired or suppressed"),
+        "{}",
+        text(&bad_retry)
+    );
     let cancel = d.hearth(&["outbox", "cancel", "1"]);
     assert_eq!(cancel.status.code(), Some(0), "{}", text(&cancel));
     let list = stdout(&d.hearth(&["outbox", "list"]));
-    assert!(list.contains("suppressed") && list.contains("cancelled by staff-tester"), "{list}");
+    assert!(
+        list.contains("suppressed") && list.contains("cancelled by staff-tester"),
+        "{list}"
+    );
     let retry = d.hearth(&["outbox", "retry", "1"]);
     assert_eq!(retry.status.code(), Some(0), "{}", text(&retry));
     assert!(stdout(&d.hearth(&["outbox", "list", "--state", "queued"])).contains("1 message\n"));
     let tail = stdout(&d.hearth(&["audit", "tail", "-n", "3"]));
-    assert!(tail.contains("outbox.cancel") && tail.contains("outbox.retry"), "{tail}");
+    assert!(
+        tail.contains("outbox.cancel") && tail.contains("outbox.retry"),
+        "{tail}"
+    );
     let missing = d.hearth(&["outbox", "cancel", "99"]);
     assert_eq!(missing.status.code(), Some(1));
 }
@@ -478,10 +509,21 @@ fn inject_stores_a_text_on_the_inbound_path() {
     d.import();
     let out = d.hearth(&["inject", "--from", "+15555550101", "how do I join?"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(stdout(&out).starts_with("stored inbound text #1"), "{}", text(&out));
+    assert!(
+        stdout(&out).starts_with("stored inbound text #1"),
+        "{}",
+        text(&out)
+    );
     let bad = d.hearth(&["inject", "--from", "555-0101", "hi"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(stderr(&bad).contains("invalid phone number"), "{}", text(&bad));
+    assert!(
+        stderr(&bad).contains("invalid phone number"),
+        "{}",
+        text(&bad)
+    );
     let tail = stdout(&d.hearth(&["audit", "tail", "-n", "1"]));
-    assert!(tail.contains("sms.receive") && tail.contains("member:1"), "{tail}");
+    assert!(
+        tail.contains("sms.receive") && tail.contains("member:1"),
+        "{tail}"
+    );
 }

@@ -50,14 +50,29 @@ impl Provider for ConsoleProvider {
                     "body": msg.body,
                     "segments": msg.segments,
                 });
-                let mut f = file.lock().map_err(|_| SendError::transient("console output lock poisoned"))?;
-                writeln!(f, "{line}").map_err(|e| SendError::transient(format!("cannot write console output: {e}")))?;
+                let mut f = file
+                    .lock()
+                    .map_err(|_| SendError::transient("console output lock poisoned"))?;
+                writeln!(f, "{line}").map_err(|e| {
+                    SendError::transient(format!("cannot write console output: {e}"))
+                })?;
             }
             None => {
-                let member = msg.member_id.map(|m| format!(" (member {m})")).unwrap_or_default();
+                let member = msg
+                    .member_id
+                    .map(|m| format!(" (member {m})"))
+                    .unwrap_or_default();
                 let mut out = std::io::stdout().lock();
-                writeln!(out, "[sms #{} to {}{member}] {}", msg.outbox_id, msg.to.masked(), msg.body)
-                    .map_err(|e| SendError::transient(format!("cannot write to standard output: {e}")))?;
+                writeln!(
+                    out,
+                    "[sms #{} to {}{member}] {}",
+                    msg.outbox_id,
+                    msg.to.masked(),
+                    msg.body
+                )
+                .map_err(|e| {
+                    SendError::transient(format!("cannot write to standard output: {e}"))
+                })?;
             }
         }
         Ok(Accepted {

@@ -11,7 +11,9 @@ use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use crate::dispatch::provider::{Accepted, Outgoing, Provider, SendError, classify_http, classify_transport, http_client};
+use crate::dispatch::provider::{
+    Accepted, Outgoing, Provider, SendError, classify_http, classify_transport, http_client,
+};
 
 pub struct WebhookProvider {
     url: String,
@@ -20,9 +22,15 @@ pub struct WebhookProvider {
 }
 
 impl WebhookProvider {
-    pub fn new(url: &str, key: SecretString, timeout: std::time::Duration) -> Result<WebhookProvider, String> {
+    pub fn new(
+        url: &str,
+        key: SecretString,
+        timeout: std::time::Duration,
+    ) -> Result<WebhookProvider, String> {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(format!("webhook provider url `{url}` is not an http(s) URL"));
+            return Err(format!(
+                "webhook provider url `{url}` is not an http(s) URL"
+            ));
         }
         Ok(WebhookProvider {
             url: url.to_owned(),
@@ -61,19 +69,26 @@ impl Provider for WebhookProvider {
             .post(&self.url)
             .header("content-type", "application/json")
             .header("x-hearth-timestamp", ts.to_string())
-            .header("x-hearth-signature", signature(self.key.expose_secret().as_bytes(), ts, &body))
+            .header(
+                "x-hearth-signature",
+                signature(self.key.expose_secret().as_bytes(), ts, &body),
+            )
             .body(body)
             .send()
             .await
             .map_err(|e| classify_transport(&e))?;
         let status = resp.status();
         if status.is_success() {
-            let id = resp
-                .json::<serde_json::Value>()
-                .await
-                .ok()
-                .and_then(|v| v.get("id").map(|id| id.as_str().map(str::to_owned).unwrap_or_else(|| id.to_string())));
-            return Ok(Accepted { provider_message_id: id });
+            let id = resp.json::<serde_json::Value>().await.ok().and_then(|v| {
+                v.get("id").map(|id| {
+                    id.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| id.to_string())
+                })
+            });
+            return Ok(Accepted {
+                provider_message_id: id,
+            });
         }
         let retry_after = resp.headers().get("retry-after").cloned();
         Err(classify_http(status, retry_after.as_ref(), ""))
