@@ -111,6 +111,114 @@ async fn drain(s: &Setup, n: usize) -> Duration {
     took
 }
 
+const INBOUND: usize = 2_000;
+const TOKEN: &str = "bench-auth-token";
+
+/// The real intake (Twilio endpoint, signature check, storage) on loopback.
+async fn intake(dir: &std::path::Path) -> (std::net::SocketAddr, Store) {
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(dir.join("token"), TOKEN).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let yaml = format!(
+        "public_url: http://{addr}\nrules_dir: rules\nprovider: {{ kind: twilio, account_sid: AC00000000000000000000000000000000, auth_token: file:token, from: \"+15555550000\" }}\n"
+    );
+    let settings =
+        hearth::settings::Settings::parse(&yaml, &dir.join("hearth.yaml"), dir, std::iter::empty())
+            .unwrap();
+    let (store, _) = Store::open_at(
+        &dir.join("h.db"),
+        &KeySource::Generated(dir.join("h.db.key")),
+    )
+    .unwrap();
+    let state = hearth::intake::IntakeState {
+        store: store.clone(),
+        rules: Arc::new(hearth::config::reload::LiveRules::load(&dir.join("rules")).unwrap()),
+        settings: Arc::new(settings),
+        inbound_wake: Default::default(),
+        admin_tokens: Default::default(),
+    };
+    let router = hearth::intake::router(state);
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+    });
+    (addr, store)
+}
+
+fn inbound_params(i: usize) -> Vec<(String, String)> {
+    vec![
+        ("MessageSid".into(), format!("SM{i:032}")),
+        ("From".into(), format!("+1555{:07}", i % 5000)),
+        ("To".into(), "+15555550000".into()),
+        (
+            "Body".into(),
+            "I am doing a bit better this week, thanks for asking.".into(),
+        ),
+    ]
+}
+
+/// `n` signed webhooks, eight at a time over keep-alive connections.
+async fn post_inbound(addr: std::net::SocketAddr, n: usize) -> Duration {
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/webhooks/twilio/sms");
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..8 {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.spawn(async move {
+            for i in (worker..n).step_by(8) {
+                let params = inbound_params(i);
+                let sig =
+                    hearth::intake::twilio::expected_signature(TOKEN.as_bytes(), &url, &params);
+                let resp = client
+                    .post(&url)
+                    .header("x-twilio-signature", sig)
+                    .form(&params)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), 200);
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    start.elapsed()
+}
+
+/// The same rows straight into the same kind of encrypted database, one
+/// transaction each (the webhook commits each before answering).
+fn raw_inbound(n: usize) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let key_file = dir.path().join("h.db.key");
+    drop(Store::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
+        .unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    let mut stmt = conn
+        .prepare(
+            "INSERT INTO inbound (provider, provider_message_id, from_phone, to_phone, body, received_at)
+             VALUES ('twilio', ?1, ?2, ?3, ?4, 'now')",
+        )
+        .unwrap();
+    let start = Instant::now();
+    for i in 0..n {
+        let p = inbound_params(i);
+        stmt.execute(rusqlite::params![p[0].1, p[1].1, p[2].1, p[3].1])
+            .unwrap();
+    }
+    start.elapsed()
+}
+
 const THROUGHPUT_MESSAGES: usize = 2_000;
 const RATE: u32 = 50;
 const RATE_MESSAGES: usize = 100;
@@ -134,6 +242,35 @@ fn benches(c: &mut Criterion) {
                 })
                 .sum()
         })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("inbound");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(1));
+    group.throughput(criterion::Throughput::Elements(INBOUND as u64));
+    group.bench_function("2000 signed Twilio webhooks, stored (8 concurrent)", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    rt.block_on(async {
+                        let dir = tempfile::tempdir().unwrap();
+                        let (addr, store) = intake(dir.path()).await;
+                        let took = post_inbound(addr, INBOUND).await;
+                        assert_eq!(
+                            store.unprocessed_inbound(INBOUND + 1).await.unwrap().len(),
+                            INBOUND
+                        );
+                        took
+                    })
+                })
+                .sum()
+        })
+    });
+    group.bench_function("raw SQLite inserts of the same 2000 rows (baseline)", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| raw_inbound(INBOUND)).sum())
     });
     group.finish();
 
