@@ -40,12 +40,11 @@
 //! undelivered, 4 and 8 sent (buffered at / accepted by the SMSC), 16
 //! failed (rejected by the SMSC). A report for an unknown message, or of a
 //! type Hearth does not know, is logged and answered 200 (Kannel would only
-//! retry it). Reports never move a message backwards. A report that
-//! overtakes the dispatcher's record of the send waits for it, up to two
-//! seconds ([`wait_for_send_record`]).
+//! retry it). Reports never move a message backwards; one that overtakes
+//! the dispatcher's record of the send is applied at once, and the store
+//! still records the send when it comes.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -57,7 +56,7 @@ use secrecy::ExposeSecret;
 
 use super::{IntakeError, IntakeState, same_secret};
 use crate::settings::ProviderSettings;
-use crate::store::outbox::{InboundSms, OutState, Report, ReportFor};
+use crate::store::outbox::{InboundSms, Report, ReportFor};
 
 pub const MO_PATH: &str = "/webhooks/kannel/mo";
 pub const DLR_PATH: &str = "/webhooks/kannel/dlr";
@@ -424,28 +423,6 @@ pub fn report_for_type(t: u32) -> Option<(Report, &'static str)> {
     })
 }
 
-/// How long a report that overtook the dispatcher waits for it.
-const OVERTAKE_WAIT: Duration = Duration::from_secs(2);
-
-/// Kannel's first report can arrive before the dispatcher has recorded
-/// Kannel's answer (the report and the `sendsms` answer race). Applied at
-/// once, it would move the message past `sent` and the dispatcher's own
-/// record (provider, audit entry `sms.sent`) would then be refused. So a
-/// report for a message still `sending` waits, briefly and bounded, for
-/// that record; after the wait it is applied regardless.
-async fn wait_for_send_record(state: &IntakeState, id: i64) -> Result<(), IntakeError> {
-    let deadline = Instant::now() + OVERTAKE_WAIT;
-    while Instant::now() < deadline {
-        match state.store.outbox_message(id).await? {
-            Some(row) if row.state == OutState::Sending => {
-                tokio::time::sleep(Duration::from_millis(10)).await
-            }
-            _ => break,
-        }
-    }
-    Ok(())
-}
-
 async fn dlr(state: IntakeState, peer: SocketAddr, params: Params) -> Result<Response, Refusal> {
     authenticate(&state, peer, &params)?;
     let id: i64 = params
@@ -466,7 +443,7 @@ async fn dlr(state: IntakeState, peer: SocketAddr, params: Params) -> Result<Res
         );
         return Ok(taken());
     };
-    wait_for_send_record(&state, id).await?;
+
     match state
         .store
         .apply_report(ReportFor::Outbox(id), report, Some(detail.to_owned()))

@@ -751,13 +751,27 @@ impl Store {
                 provider.as_ref().map(|(p, m)| (p.as_str(), m.as_deref())),
                 next_attempt,
             )?;
+            // A delivery report can overtake the dispatcher's record of the send
+            // (Kannel's DLR races its own sendsms answer). The state stays
+            // where the report put it, but the send happened: record who
+            // took it and audit it all the same.
+            let overtaken = !moved && state == OutState::Sent && {
+                let now: String = tx.query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))?;
+                OutState::parse(&now).is_some_and(|s| s.rank() >= OutState::Sent.rank())
+            };
+            if overtaken && let Some((p, pmid)) = &provider {
+                tx.execute(
+                    "UPDATE outbox SET provider = ?2, provider_message_id = coalesce(?3, provider_message_id) WHERE id = ?1",
+                    params![id, p, pmid],
+                )?;
+            }
             if moved
                 && state == OutState::Sent
                 && let Some((p, Some(pmid))) = &provider
             {
                 apply_pending(&tx, id, p, pmid)?;
             }
-            if moved && matches!(state, OutState::Sent | OutState::Failed | OutState::Suppressed | OutState::Expired) {
+            if (moved || overtaken) && matches!(state, OutState::Sent | OutState::Failed | OutState::Suppressed | OutState::Expired) {
                 let member: Option<i64> = tx.query_row("SELECT member_id FROM outbox WHERE id = ?1", [id], |r| r.get(0))?;
                 audit::append(
                     &tx,
@@ -768,7 +782,7 @@ impl Store {
                 )?;
             }
             tx.commit()?;
-            Ok(moved)
+            Ok(moved || overtaken)
         })
         .await
     }

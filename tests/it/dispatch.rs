@@ -591,3 +591,36 @@ async fn an_opt_out_reported_by_callback_fails_the_message_and_revokes_consent()
         "only the member's START may undo it"
     );
 }
+
+#[tokio::test]
+async fn a_report_that_overtakes_the_recorded_send_still_leaves_the_send_recorded() {
+    use hearth::store::outbox::{Report, ReportFor};
+    let r = rig(vec![], settings()).await;
+    let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
+    // The dispatcher has claimed it and the provider has taken it…
+    let claimed = r.store.claim_next(Utc::now()).await.unwrap().unwrap();
+    assert_eq!(claimed.row.id, id);
+    // …and Kannel's DLR arrives before the dispatcher records the answer.
+    let s = r
+        .store
+        .apply_report(ReportFor::Outbox(id), Report::Delivered, None)
+        .await
+        .unwrap();
+    assert_eq!(s, Some(OutState::Delivered));
+    let recorded = r
+        .store
+        .settle(
+            id,
+            OutState::Sent,
+            None,
+            Some(("kannel".into(), None)),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(recorded);
+    let row = r.store.outbox_message(id).await.unwrap().unwrap();
+    assert_eq!(row.state, OutState::Delivered, "never backwards");
+    assert_eq!(row.provider.as_deref(), Some("kannel"));
+    assert_eq!(r.store.audit_tail(1).await.unwrap()[0].action, "sms.sent");
+}

@@ -1,0 +1,1296 @@
+//! Kannel end to end: a real bearerbox, smsbox and fakesmsc on loopback,
+//! the daemon in-process or as the real binary.
+//!
+//! fakesmsc plays the phone network: one instance (the "sink") receives
+//! every text Kannel delivers and logs `Got message N: <FROM TO TYPE DATA>`;
+//! short-lived ones inject member texts through a second fake SMSC that
+//! carries no outbound traffic.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use hearth::store::Store;
+use hearth::store::import::{self, ImportOptions};
+use hearth::store::outbox::{Kind, NewMessage, OutState};
+
+use crate::helpers::*;
+use harness::{Kannel, MEMBER_PHONE, SECRET, SHORTCODE};
+
+mod harness {
+    //! Starts Kannel on free loopback ports in a temp directory and stops
+    //! it on drop.
+
+    use std::fs::File;
+    use std::io::Read;
+    use std::net::{SocketAddr, TcpListener};
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use tempfile::TempDir;
+
+    pub const BEARERBOX: &str = "/usr/sbin/bearerbox";
+    pub const SMSBOX: &str = "/usr/sbin/smsbox";
+    pub const FAKESMSC: &str = "/usr/lib/kannel/test/fakesmsc";
+
+    pub const USER: &str = "hearth";
+    pub const PASSWORD: &str = "kannel-sendsms-pw";
+    /// The provider's callback secret (URL-safe, as the provider demands).
+    pub const SECRET: &str = "cb-0123456789abcdef0123";
+    /// The clinic's number: `from` of every outbound text.
+    pub const SHORTCODE: &str = "+15555550999";
+    pub const MEMBER_PHONE: &str = "+15555550101";
+    const ADMIN_PASSWORD: &str = "kannel-admin-pw";
+
+    /// Whether Kannel is installed. Missing, it is a failure under
+    /// `HEARTH_REQUIRE_COMPONENTS=1` (CI) and a printed skip otherwise.
+    pub fn available() -> bool {
+        let missing: Vec<&str> = [BEARERBOX, SMSBOX, FAKESMSC]
+            .into_iter()
+            .filter(|p| !Path::new(p).exists())
+            .collect();
+        if missing.is_empty() {
+            return true;
+        }
+        if std::env::var("HEARTH_REQUIRE_COMPONENTS").as_deref() == Ok("1") {
+            panic!(
+                "Kannel is required (HEARTH_REQUIRE_COMPONENTS=1) but {missing:?} is missing\n  hint: apt-get install kannel kannel-extras"
+            );
+        }
+        eprintln!("SKIPPED: Kannel is not installed ({missing:?} missing)");
+        false
+    }
+
+    pub fn free_port() -> u16 {
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// One text as fakesmsc received it from Kannel.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Received {
+        pub from: String,
+        pub to: String,
+        /// `text` (GSM, sent as 7-bit) or `ucs-2`.
+        pub kind: String,
+        pub body: String,
+    }
+
+    pub struct Kannel {
+        pub dir: TempDir,
+        conf: PathBuf,
+        admin_port: u16,
+        mo_port: u16,
+        pub sendsms_port: u16,
+        bearerbox: Option<Child>,
+        smsbox: Option<Child>,
+        sink: Option<Child>,
+        injector: Option<Child>,
+        injections: usize,
+    }
+
+    impl Kannel {
+        /// Generates `kannel.conf` with `mo_url` as the sms-service's
+        /// get-url, and starts bearerbox, smsbox and the sink fakesmsc.
+        pub async fn start(mo_url: &str) -> Kannel {
+            let dir = tempfile::tempdir().unwrap();
+            let conf = dir.path().join("kannel.conf");
+            let ports = Ports {
+                admin: free_port(),
+                smsbox: free_port(),
+                sink: free_port(),
+                mo: free_port(),
+                sendsms: free_port(),
+            };
+            std::fs::write(&conf, conf_text(dir.path(), &ports, mo_url)).unwrap();
+            let mut k = Kannel {
+                dir,
+                conf,
+                admin_port: ports.admin,
+                mo_port: ports.mo,
+                sendsms_port: ports.sendsms,
+                bearerbox: None,
+                smsbox: None,
+                sink: None,
+                injector: None,
+                injections: 0,
+            };
+            k.start_all(ports.sink).await;
+            k
+        }
+
+        /// The conf file as generated.
+        pub fn conf(&self) -> String {
+            std::fs::read_to_string(&self.conf).unwrap()
+        }
+
+        pub fn sendsms_url(&self) -> String {
+            format!("http://127.0.0.1:{}/cgi-bin/sendsms", self.sendsms_port)
+        }
+
+        fn spawn(&self, program: &str, args: &[&str], log: &str) -> Child {
+            let out = File::options()
+                .create(true)
+                .append(true)
+                .open(self.dir.path().join(log))
+                .unwrap();
+            Command::new(program)
+                .args(args)
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().unwrap())
+                .stderr(out)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
+        }
+
+        async fn start_all(&mut self, sink_port: u16) {
+            let conf = self.conf.to_str().unwrap().to_owned();
+            self.bearerbox = Some(self.spawn(BEARERBOX, &[&conf], "bearerbox.out"));
+            self.wait_listening(self.admin_port, "bearerbox's admin port")
+                .await;
+            self.smsbox = Some(self.spawn(SMSBOX, &[&conf], "smsbox.out"));
+            self.wait_listening(self.sendsms_port, "smsbox's sendsms port")
+                .await;
+            let port = sink_port.to_string();
+            // `-m 0`: send nothing, only receive (and log) what Kannel delivers.
+            self.sink = Some(self.spawn(
+                FAKESMSC,
+                &["-H", "127.0.0.1", "-r", &port, "-m", "0", "0 0 text unused"],
+                "sink.log",
+            ));
+            self.wait_status(
+                |s| {
+                    s.lines()
+                        .any(|l| l.contains("[sink]") && l.contains("(online"))
+                },
+                "the sink fakesmsc online",
+            )
+            .await;
+        }
+
+        async fn wait_listening(&self, port: u16, what: &str) {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "{what} never opened; logs:\n{}",
+                    self.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+
+        async fn status(&self) -> String {
+            let url = format!(
+                "http://127.0.0.1:{}/status.txt?password={ADMIN_PASSWORD}",
+                self.admin_port
+            );
+            match reqwest::get(&url).await {
+                Ok(r) => r.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        }
+
+        async fn wait_status(&self, ok: impl Fn(&str) -> bool, what: &str) {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                let status = self.status().await;
+                if ok(&status) {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "never saw {what}; status:\n{status}\nlogs:\n{}",
+                    self.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+
+        /// The tail of every process's output, for failure messages.
+        pub fn logs(&self) -> String {
+            let mut out = String::new();
+            for name in [
+                "bearerbox.out",
+                "smsbox.out",
+                "sink.log",
+                "bearerbox.log",
+                "smsbox.log",
+            ] {
+                let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = &lines[lines.len().saturating_sub(15)..];
+                out.push_str(&format!("--- {name}\n{}\n", tail.join("\n")));
+            }
+            out
+        }
+
+        /// Kills bearerbox (a crash, not a clean stop). smsbox then stops
+        /// serving `sendsms` and the sink loses its link.
+        pub fn kill_bearerbox(&mut self) {
+            stop(&mut self.bearerbox);
+        }
+
+        /// Starts everything again on the same ports and configuration.
+        pub async fn restart(&mut self) {
+            // smsbox hangs in its shutdown once bearerbox is gone, and
+            // the sink has lost its link: start all three afresh.
+            stop(&mut self.injector);
+            stop(&mut self.sink);
+            stop(&mut self.smsbox);
+            stop(&mut self.bearerbox);
+            let sink_port = sink_port(&self.conf());
+            self.start_all(sink_port).await;
+        }
+
+        /// Every text the sink received, in order.
+        pub fn received(&self) -> Vec<Received> {
+            let mut raw = Vec::new();
+            File::open(self.dir.path().join("sink.log"))
+                .and_then(|mut f| f.read_to_end(&mut raw))
+                .unwrap();
+            let text = String::from_utf8_lossy(&raw);
+            text.lines().filter_map(parse_got).collect()
+        }
+
+        /// Waits until the sink received at least `n` texts.
+        pub async fn wait_received(&self, n: usize, timeout: Duration) -> Vec<Received> {
+            let deadline = Instant::now() + timeout;
+            loop {
+                let got = self.received();
+                if got.len() >= n {
+                    return got;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "fakesmsc received {} of {n} texts: {got:#?}\nlogs:\n{}",
+                    got.len(),
+                    self.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+
+        /// A member texts `text` to the clinic: a fakesmsc on the MO-only
+        /// SMSC sends it to bearerbox. `ucs2` sends it as UCS-2.
+        pub async fn inject(&mut self, from: &str, text: &str, ucs2: bool) {
+            // The fake SMSC takes one client at a time.
+            stop(&mut self.injector);
+            self.injections += 1;
+            let log = format!("inject-{}.log", self.injections);
+            let msg = if ucs2 {
+                let bytes: Vec<u8> = text.encode_utf16().flat_map(u16::to_be_bytes).collect();
+                format!("{from} {SHORTCODE} ucs2 {}", url_encode(&bytes))
+            } else {
+                format!("{from} {SHORTCODE} text {text}")
+            };
+            let port = self.mo_port.to_string();
+            self.injector = Some(self.spawn(
+                FAKESMSC,
+                &["-H", "127.0.0.1", "-r", &port, "-m", "1", &msg],
+                &log,
+            ));
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let path = self.dir.path().join(&log);
+            while !std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .contains("sent message 1")
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "fakesmsc never sent the MO; logs:\n{}",
+                    self.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    impl Drop for Kannel {
+        fn drop(&mut self) {
+            stop(&mut self.injector);
+            stop(&mut self.sink);
+            stop(&mut self.smsbox);
+            stop(&mut self.bearerbox);
+        }
+    }
+
+    fn stop(child: &mut Option<Child>) {
+        if let Some(mut c) = child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    struct Ports {
+        admin: u16,
+        smsbox: u16,
+        sink: u16,
+        mo: u16,
+        sendsms: u16,
+    }
+
+    fn sink_port(conf: &str) -> u16 {
+        let after = conf.split("smsc-id = sink").nth(1).unwrap();
+        let line = after.lines().find(|l| l.starts_with("port = ")).unwrap();
+        line["port = ".len()..].trim().parse().unwrap()
+    }
+
+    /// The whole Kannel configuration the tests run.
+    fn conf_text(dir: &Path, p: &Ports, mo_url: &str) -> String {
+        let d = dir.display();
+        format!(
+            r#"# Generated by tests/it/kannel.rs: everything on loopback.
+group = core
+admin-port = {admin}
+admin-password = {ADMIN_PASSWORD}
+admin-allow-ip = "127.0.0.1"
+smsbox-port = {smsbox}
+box-allow-ip = "127.0.0.1"
+log-file = "{d}/bearerbox.log"
+log-level = 0
+access-log = "{d}/access.log"
+dlr-storage = internal
+
+# The phone network, as seen by the clinic's outbound texts.
+group = smsc
+smsc = fake
+smsc-id = sink
+port = {sink}
+connect-allow-ip = "127.0.0.1"
+
+# Member texts come in here; nothing outbound is routed to it.
+group = smsc
+smsc = fake
+smsc-id = mo
+allowed-smsc-id = mo
+port = {mo}
+connect-allow-ip = "127.0.0.1"
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+sendsms-port = {sendsms}
+log-file = "{d}/smsbox.log"
+log-level = 0
+# Retry a failed callback to Hearth (same URL, so the same %I).
+http-request-retry = 5
+http-queue-delay = 1
+
+group = sendsms-user
+username = {USER}
+password = {PASSWORD}
+user-deny-ip = "*.*.*.*"
+user-allow-ip = "127.0.0.1"
+# Long texts go as concatenated parts instead of being cut short.
+max-messages = 10
+concatenation = true
+
+# Every member text goes to Hearth. No reply: Hearth answers with an
+# empty body and max-messages = 0 keeps Kannel from texting anything back.
+group = sms-service
+keyword = default
+catch-all = true
+max-messages = 0
+omit-empty = true
+get-url = "{mo_url}"
+"#,
+            admin = p.admin,
+            smsbox = p.smsbox,
+            sink = p.sink,
+            mo = p.mo,
+            sendsms = p.sendsms,
+        )
+    }
+
+    /// `... Got message 3: <FROM TO TYPE DATA>`.
+    fn parse_got(line: &str) -> Option<Received> {
+        let rest = &line[line.find("Got message ")?..];
+        let inner = &rest[rest.find(": <")? + 3..];
+        let inner = inner.strip_suffix('>')?;
+        let mut parts = inner.splitn(4, ' ');
+        let (from, to, kind, data) = (
+            parts.next()?,
+            parts.next()?,
+            parts.next()?,
+            parts.next().unwrap_or(""),
+        );
+        let body = match kind {
+            // fakesmsc prints UCS-2 URL-encoded, as UTF-16BE bytes.
+            "ucs-2" => {
+                let bytes = url_decode(data.as_bytes());
+                let units: Vec<u16> = bytes
+                    .chunks(2)
+                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
+                    .collect();
+                String::from_utf16(&units).expect("valid UTF-16 from Kannel")
+            }
+            _ => data.to_owned(),
+        };
+        Some(Received {
+            from: from.into(),
+            to: to.into(),
+            kind: kind.into(),
+            body,
+        })
+    }
+
+    fn url_decode(s: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < s.len() {
+            match s[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < s.len() => {
+                    out.push(
+                        u8::from_str_radix(std::str::from_utf8(&s[i + 1..i + 3]).unwrap(), 16)
+                            .unwrap(),
+                    );
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        out
+    }
+
+    pub fn url_encode(bytes: &[u8]) -> String {
+        bytes
+            .iter()
+            .map(|&b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+
+    /// A loopback HTTP hop between smsbox and Hearth that hangs up on
+    /// the first `drop_first` requests after Hearth answered them: smsbox
+    /// sees a failed callback and retries it, exactly as when an answer
+    /// is lost on a real network.
+    pub struct FlakyHop {
+        pub addr: SocketAddr,
+        pub requests: Arc<std::sync::Mutex<Vec<String>>>,
+        dropped: Arc<AtomicUsize>,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl FlakyHop {
+        pub async fn start(upstream: SocketAddr, drop_first: usize) -> FlakyHop {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let dropped = Arc::new(AtomicUsize::new(0));
+            let (reqs, drops) = (requests.clone(), dropped.clone());
+            let task = tokio::spawn(async move {
+                loop {
+                    let Ok((client, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let (reqs, drops) = (reqs.clone(), drops.clone());
+                    tokio::spawn(async move {
+                        let _ = hop(client, upstream, reqs, drops, drop_first).await;
+                    });
+                }
+            });
+            FlakyHop {
+                addr,
+                requests,
+                dropped,
+                task,
+            }
+        }
+
+        pub fn dropped(&self) -> usize {
+            self.dropped.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Drop for FlakyHop {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    async fn hop(
+        mut client: tokio::net::TcpStream,
+        upstream: SocketAddr,
+        reqs: Arc<std::sync::Mutex<Vec<String>>>,
+        drops: Arc<AtomicUsize>,
+        drop_first: usize,
+    ) -> std::io::Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        // One request per connection: the answer says `Connection: close`.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if client.read(&mut byte).await? == 0 {
+                return Ok(());
+            }
+            head.push(byte[0]);
+        }
+        let text = String::from_utf8_lossy(&head).into_owned();
+        reqs.lock()
+            .unwrap()
+            .push(text.lines().next().unwrap_or("").to_owned());
+        let mut forwarded = String::new();
+        for line in text.split("\r\n").filter(|l| !l.is_empty()) {
+            if !line.to_ascii_lowercase().starts_with("connection:") {
+                forwarded.push_str(line);
+                forwarded.push_str("\r\n");
+            }
+        }
+        forwarded.push_str("Connection: close\r\n\r\n");
+        let mut up = tokio::net::TcpStream::connect(upstream).await?;
+        up.write_all(forwarded.as_bytes()).await?;
+        let mut answer = Vec::new();
+        up.read_to_end(&mut answer).await?;
+        if drops.fetch_add(1, Ordering::SeqCst) < drop_first {
+            // Hearth has answered (and stored); smsbox never hears it.
+            return Ok(());
+        }
+        drops.fetch_sub(1, Ordering::SeqCst);
+        client.write_all(&answer).await?;
+        client.shutdown().await
+    }
+}
+
+/// A deployment directory whose provider is the Kannel at `sendsms_url`;
+/// Hearth listens on `port`. `extra` is appended to the settings.
+fn deployment(port: u16, sendsms_url: &str, extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("rules/main.yaml"), &rules_yaml("x"));
+    write(
+        &dir.path().join("kannel-password"),
+        &format!("{}\n", harness::PASSWORD),
+    );
+    write(
+        &dir.path().join("kannel-callback-secret"),
+        &format!("{SECRET}\n"),
+    );
+    write(
+        &dir.path().join("hearth.yaml"),
+        &settings(port, sendsms_url, extra),
+    );
+    dir
+}
+
+fn settings(port: u16, sendsms_url: &str, extra: &str) -> String {
+    format!(
+        r#"listen: 127.0.0.1:{port}
+public_url: http://127.0.0.1:{port}
+rules_dir: rules
+database: {{ path: state/hearth.db }}
+reload_debounce: 100ms
+provider:
+  kind: kannel
+  sendsms_url: {sendsms_url}
+  username: {user}
+  password: file:kannel-password
+  from: "{SHORTCODE}"
+  callback_secret: file:kannel-callback-secret
+intake:
+  kannel_allow: ["127.0.0.1"]
+{extra}"#,
+        user = harness::USER,
+    )
+}
+
+/// The MO URL an operator writes in the sms-service's `get-url`.
+fn mo_url(addr: SocketAddr) -> String {
+    format!(
+        "http://{addr}/webhooks/kannel/mo?secret={SECRET}&id=%I&from=%p&to=%P&text=%b&coding=%c&charset=%C"
+    )
+}
+
+/// An IANA zone where it is now between 10:00 and 18:00, so a routine
+/// text is inside the default 08:00–21:00 send window whenever this runs.
+fn daytime_timezone() -> String {
+    use chrono::Timelike;
+    let utc_hour = chrono::Utc::now().hour() as i32;
+    for offset in -12..=14 {
+        let local = (utc_hour + offset).rem_euclid(24);
+        if (10..=18).contains(&local) {
+            // POSIX-style names invert the sign: Etc/GMT-5 is UTC+5.
+            let name = match offset {
+                0 => "Etc/UTC".to_owned(),
+                o if o > 0 => format!("Etc/GMT-{o}"),
+                o => format!("Etc/GMT+{}", -o),
+            };
+            assert!(name.parse::<chrono_tz::Tz>().is_ok(), "{name}");
+            return name;
+        }
+    }
+    unreachable!("some offset puts any hour in the daytime")
+}
+
+/// Imports one member with recorded consent; returns their id.
+async fn consenting_member(store: &Store, external_id: &str, phone: &str) -> i64 {
+    let csv = format!(
+        "external_id,first_name,phone,timezone,consent\n{external_id},Ann,{phone},{},yes\n",
+        daytime_timezone()
+    );
+    let (rows, invalid) = import::parse(
+        csv.as_bytes(),
+        &BTreeSet::new(),
+        chrono::Utc::now().date_naive(),
+    )
+    .unwrap();
+    assert!(invalid.is_empty(), "{invalid:?}");
+    store
+        .import_members(
+            rows,
+            invalid,
+            ImportOptions {
+                skip_invalid: false,
+                consent_text: Some("I agree to receive texts from the clinic.".into()),
+                actor: "test".into(),
+                source_name: "roster.csv".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store.member(external_id).await.unwrap().unwrap().id
+}
+
+fn message_to_member(key: &str, member_id: i64, body: &str) -> NewMessage {
+    NewMessage {
+        idempotency_key: key.into(),
+        member_id: Some(member_id),
+        to: None,
+        body: body.into(),
+        kind: Kind::Scheduled,
+        not_before: chrono::Utc::now(),
+        expires_at: None,
+    }
+}
+
+/// To a number, not a member: no consent gate, no quiet hours.
+fn message_to_number(
+    key: &str,
+    phone: &str,
+    body: &str,
+    not_before: chrono::DateTime<chrono::Utc>,
+) -> NewMessage {
+    NewMessage {
+        idempotency_key: key.into(),
+        member_id: None,
+        to: Some(phone.parse().unwrap()),
+        body: body.into(),
+        kind: Kind::Escalation,
+        not_before,
+        expires_at: None,
+    }
+}
+
+async fn wait_state(
+    store: &Store,
+    id: i64,
+    want: OutState,
+    timeout: Duration,
+    kannel: Option<&Kannel>,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let row = store.outbox_message(id).await.unwrap().unwrap();
+        if row.state == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "message #{id} is {:?}, not {want:?} ({:?}); logs:\n{}",
+            row.state,
+            row.reason,
+            kannel.map(Kannel::logs).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// The dispatcher polls every 2 s; the first pick-up can take that long.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+const DISPATCH_FAST: &str = "dispatch: { segments_per_second: 20, burst: 5, backoff_initial: 200ms, backoff_max: 1s, max_attempts: 100, timeout: 3s }\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outbox_message_reaches_the_phone_through_kannel_intact_and_goes_sent_then_delivered() {
+    if !harness::available() {
+        return;
+    }
+    let port = harness::free_port();
+    let kannel = Kannel::start(&mo_url(([127, 0, 0, 1], port).into())).await;
+    let app = spawn_app_with_settings(
+        deployment(port, &kannel.sendsms_url(), DISPATCH_FAST),
+        &settings(port, &kannel.sendsms_url(), DISPATCH_FAST),
+    )
+    .await;
+    let member = consenting_member(&app.store, "M-1", MEMBER_PHONE).await;
+
+    let gsm = "Hi Ann, your group meets tomorrow at 18:00 [room 2]. Reply STOP to opt out.";
+    let unicode = "Thinking of you today 🙂 — café at 5?";
+    let a = app
+        .store
+        .enqueue(message_to_member("t1:gsm", member, gsm))
+        .await
+        .unwrap()
+        .id();
+    let b = app
+        .store
+        .enqueue(message_to_member("t1:unicode", member, unicode))
+        .await
+        .unwrap()
+        .id();
+
+    let got = kannel.wait_received(2, PATIENCE).await;
+    let by_body: BTreeMap<&str, &harness::Received> =
+        got.iter().map(|r| (r.body.as_str(), r)).collect();
+    let g = by_body
+        .get(gsm)
+        .unwrap_or_else(|| panic!("GSM text not received intact: {got:#?}"));
+    assert_eq!(
+        (g.from.as_str(), g.to.as_str(), g.kind.as_str()),
+        (SHORTCODE, MEMBER_PHONE, "text")
+    );
+    let u = by_body
+        .get(unicode)
+        .unwrap_or_else(|| panic!("emoji text not received intact: {got:#?}"));
+    assert_eq!(
+        (u.to.as_str(), u.kind.as_str()),
+        (MEMBER_PHONE, "ucs-2"),
+        "sent as UCS-2"
+    );
+
+    for id in [a, b] {
+        wait_state(&app.store, id, OutState::Delivered, PATIENCE, Some(&kannel)).await;
+        let row = app.store.outbox_message(id).await.unwrap().unwrap();
+        assert_eq!(
+            row.provider.as_deref(),
+            Some("kannel"),
+            "the send was recorded: {row:?}"
+        );
+    }
+    // `sent` was a state it passed through: the dispatcher recorded the
+    // send (audited) before Kannel's report moved it on.
+    let audit = app.store.audit_tail(50).await.unwrap();
+    for id in [a, b] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == "sms.sent" && e.detail["outbox"] == id),
+            "no sms.sent audit entry for #{id}: {:?}",
+            audit
+                .iter()
+                .map(|e| (&e.action, &e.detail))
+                .collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(kannel.received().len(), 2, "each text went once");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_text_from_kannel_is_stored_once_even_when_smsbox_retries_the_callback() {
+    if !harness::available() {
+        return;
+    }
+    let port = harness::free_port();
+    // smsbox → hop → Hearth; the hop hangs up on the first callback after
+    // Hearth stored it, so smsbox retries it.
+    let hop = harness::FlakyHop::start(([127, 0, 0, 1], port).into(), 1).await;
+    let mut kannel = Kannel::start(&mo_url(hop.addr)).await;
+    let app = spawn_app_with_settings(
+        deployment(port, &kannel.sendsms_url(), ""),
+        &settings(port, &kannel.sendsms_url(), ""),
+    )
+    .await;
+
+    kannel
+        .inject(MEMBER_PHONE, "I feel  a bit better today", false)
+        .await;
+    let deadline = Instant::now() + PATIENCE;
+    while hop.requests.lock().unwrap().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "smsbox never retried: {:?}\n{}",
+            hop.requests.lock().unwrap(),
+            kannel.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let calls = hop.requests.lock().unwrap().clone();
+    assert_eq!(hop.dropped(), 1);
+    assert_eq!(
+        calls[0], calls[1],
+        "a retry repeats the same URL, id and all"
+    );
+
+    let rows = app.store.unprocessed_inbound(10).await.unwrap();
+    assert_eq!(rows.len(), 1, "stored once: {rows:?}");
+    let sms = &rows[0].sms;
+    assert_eq!(sms.provider, "kannel");
+    assert_eq!(sms.from, MEMBER_PHONE);
+    assert_eq!(sms.to, SHORTCODE);
+    assert_eq!(
+        sms.body, "I feel  a bit better today",
+        "the text as sent, spaces and all"
+    );
+    assert_eq!(
+        sms.provider_message_id.len(),
+        36,
+        "Kannel's UUID: {}",
+        sms.provider_message_id
+    );
+
+    // A UCS-2 text (an emoji) arrives intact.
+    kannel
+        .inject("+15555550102", "still here 🙂 merci", true)
+        .await;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let rows = app.store.unprocessed_inbound(10).await.unwrap();
+        if let Some(r) = rows.iter().find(|r| r.sms.from == "+15555550102") {
+            assert_eq!(r.sms.body, "still here 🙂 merci");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "UCS-2 text never stored; {}",
+            kannel.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(app.store.unprocessed_inbound(10).await.unwrap().len(), 2);
+    app.stop().await;
+}
+
+/// A client that connects from `source` (any 127/8 address is loopback).
+fn client_from(source: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kannel_callbacks_without_the_secret_or_from_a_foreign_address_are_refused_and_store_nothing()
+ {
+    // No Kannel needed: these are the requests a forger would make.
+    let port = harness::free_port();
+    let sendsms = "http://127.0.0.1:9/cgi-bin/sendsms";
+    let app =
+        spawn_app_with_settings(deployment(port, sendsms, ""), &settings(port, sendsms, "")).await;
+    let base = format!("http://127.0.0.1:{port}/webhooks/kannel");
+    let good = "id=0b8c8f7e-4d6a-4a59-9d7e-1c2b3a4d5e6f&from=%2B15555550101&to=%2B15555550999&text=hello&coding=0&charset=UTF-8";
+    let local = client_from([127, 0, 0, 1]);
+    let foreign = client_from([127, 0, 0, 2]);
+
+    for (client, url, why) in [
+        (
+            &local,
+            format!("{base}/mo?secret=forged-0123456789abcdef&{good}"),
+            "forged secret",
+        ),
+        (&local, format!("{base}/mo?{good}"), "no secret"),
+        (
+            &local,
+            format!("{base}/mo?secret={}&{good}", &SECRET[..SECRET.len() - 1]),
+            "secret prefix",
+        ),
+        (
+            &foreign,
+            format!("{base}/mo?secret={SECRET}&{good}"),
+            "address not allowed",
+        ),
+        (
+            &foreign,
+            format!("{base}/dlr?secret={SECRET}&id=1&type=1"),
+            "address not allowed (dlr)",
+        ),
+        (
+            &local,
+            format!("{base}/dlr?secret=nope&id=1&type=1"),
+            "forged secret (dlr)",
+        ),
+    ] {
+        let r = client.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 403, "{why}");
+    }
+    let r = local
+        .post(format!(
+            "{base}/mo?secret=forged-0123456789abcdef&id=abc&from=%2B15555550101"
+        ))
+        .header("content-type", "text/plain; charset=\"UTF-8\"")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "forged secret (post)");
+    assert!(
+        app.store.unprocessed_inbound(10).await.unwrap().is_empty(),
+        "nothing stored"
+    );
+
+    // The right secret from an allowed address is taken, with an empty
+    // body (smsbox would text a body back to the member).
+    let r = local
+        .get(format!("{base}/mo?secret={SECRET}&{good}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "");
+    assert_eq!(app.store.unprocessed_inbound(10).await.unwrap().len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_kannel_callbacks_are_bad_requests_and_reports_for_unknown_messages_are_ignored()
+{
+    let port = harness::free_port();
+    let sendsms = "http://127.0.0.1:9/cgi-bin/sendsms";
+    let app =
+        spawn_app_with_settings(deployment(port, sendsms, ""), &settings(port, sendsms, "")).await;
+    let base = format!("http://127.0.0.1:{port}/webhooks/kannel");
+    let c = reqwest::Client::new();
+    let s = format!("secret={SECRET}");
+    for (url, why) in [
+        (
+            format!("{base}/mo?{s}&from=%2B15555550101&text=hi"),
+            "no id",
+        ),
+        (
+            format!("{base}/mo?{s}&id=%25I&from=%2B15555550101&text=hi"),
+            "an unexpanded %I",
+        ),
+        (format!("{base}/mo?{s}&id=abc&text=hi"), "no sender"),
+        (
+            format!("{base}/mo?{s}&id=abc&from=%2B15555550101"),
+            "no text",
+        ),
+        (format!("{base}/dlr?{s}&id=abc&type=1"), "id not a number"),
+        (format!("{base}/dlr?{s}&id=1"), "no type"),
+        (format!("{base}/dlr?{s}&id=1&type=%25d"), "an unexpanded %d"),
+    ] {
+        let r = c.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{why}");
+    }
+    assert!(app.store.unprocessed_inbound(10).await.unwrap().is_empty());
+    // Kannel would retry a refusal: an unknown message is answered 200.
+    let r = c
+        .get(format!("{base}/dlr?{s}&id=999999&type=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // post-url: the text is the body, in the charset its Content-Type names.
+    let utf16: Vec<u8> = "ok 🙂".encode_utf16().flat_map(u16::to_be_bytes).collect();
+    let r = c
+        .post(format!("{base}/mo?{s}&id=7e0c&from=%2B15555550101"))
+        .header("content-type", "text/plain; charset=\"UTF-16BE\"")
+        .header("x-kannel-to", SHORTCODE)
+        .body(utf16)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let rows = app.store.unprocessed_inbound(10).await.unwrap();
+    assert_eq!(
+        (rows[0].sms.body.as_str(), rows[0].sms.to.as_str()),
+        ("ok 🙂", SHORTCODE)
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delivery_reports_out_of_order_leave_a_delivered_message_delivered() {
+    if !harness::available() {
+        return;
+    }
+    let port = harness::free_port();
+    let kannel = Kannel::start(&mo_url(([127, 0, 0, 1], port).into())).await;
+    let app = spawn_app_with_settings(
+        deployment(port, &kannel.sendsms_url(), DISPATCH_FAST),
+        &settings(port, &kannel.sendsms_url(), DISPATCH_FAST),
+    )
+    .await;
+    let id = app
+        .store
+        .enqueue(message_to_number(
+            "t3:late",
+            MEMBER_PHONE,
+            "Group moved to room 4.",
+            chrono::Utc::now(),
+        ))
+        .await
+        .unwrap()
+        .id();
+    wait_state(&app.store, id, OutState::Delivered, PATIENCE, Some(&kannel)).await;
+
+    // Late (or replayed) reports: accepted by the SMSC, then undelivered.
+    let c = reqwest::Client::new();
+    for kind in [8, 4, 2] {
+        let url = format!(
+            "http://127.0.0.1:{port}/webhooks/kannel/dlr?secret={SECRET}&id={id}&type={kind}"
+        );
+        assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+    }
+    let row = app.store.outbox_message(id).await.unwrap().unwrap();
+    assert_eq!(row.state, OutState::Delivered, "{row:?}");
+    app.stop().await;
+}
+
+/// What a crash test runs: the real binary on a directory whose outbox
+/// already holds `count` messages, Kannel, and the bodies to count.
+struct CrashRig {
+    kannel: Kannel,
+    dir: Option<tempfile::TempDir>,
+    bodies: Vec<String>,
+}
+
+const CRASH_DISPATCH: &str =
+    "dispatch: { segments_per_second: 5, backoff_initial: 200ms, backoff_max: 1s, timeout: 3s }\n";
+
+impl CrashRig {
+    async fn new(count: usize) -> Option<CrashRig> {
+        if !harness::available() {
+            return None;
+        }
+        let port = harness::free_port();
+        let kannel = Kannel::start(&mo_url(([127, 0, 0, 1], port).into())).await;
+        let dir = deployment(port, &kannel.sendsms_url(), CRASH_DISPATCH);
+        let settings =
+            hearth::settings::Settings::load(&dir.path().join("hearth.yaml"), std::iter::empty())
+                .unwrap();
+        let (store, _) = Store::open(&settings.database).unwrap();
+        // One instant for all: they go in id order.
+        let now = chrono::Utc::now();
+        let bodies: Vec<String> = (1..=count)
+            .map(|i| format!("batch message {i:02}"))
+            .collect();
+        for (i, body) in bodies.iter().enumerate() {
+            let phone = format!("+1555555{:04}", 2000 + i);
+            store
+                .enqueue(message_to_number(&format!("crash:{i}"), &phone, body, now))
+                .await
+                .unwrap();
+        }
+        drop(store);
+        Some(CrashRig {
+            kannel,
+            dir: Some(dir),
+            bodies,
+        })
+    }
+
+    fn run(&mut self, env: &[(&str, &str)]) -> Daemon {
+        let daemon = spawn_daemon_in(self.dir.take().unwrap(), env);
+        daemon.wait_notify("READY=1", Duration::from_secs(20));
+        daemon
+    }
+
+    fn keep(&mut self, daemon: Daemon) {
+        self.dir = Some(daemon.kill_keep_dir());
+    }
+
+    /// How many times fakesmsc received each body.
+    fn counts(&self) -> BTreeMap<String, usize> {
+        let mut counts: BTreeMap<String, usize> =
+            self.bodies.iter().map(|b| (b.clone(), 0)).collect();
+        for r in self.kannel.received() {
+            *counts.entry(r.body).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Waits until every body arrived, then a little longer for strays.
+    async fn wait_all(&self) -> BTreeMap<String, usize> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.counts().values().any(|&n| n == 0) {
+            assert!(
+                Instant::now() < deadline,
+                "not all arrived: {:?}\n{}",
+                self.counts(),
+                self.kannel.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        self.counts()
+    }
+
+    /// After the daemon stopped: no message is left unsent.
+    async fn outbox_settled(&self) {
+        let dir = self.dir.as_ref().unwrap();
+        let settings =
+            hearth::settings::Settings::load(&dir.path().join("hearth.yaml"), std::iter::empty())
+                .unwrap();
+        let (store, _) = Store::open(&settings.database).unwrap();
+        for row in store.outbox(None, 100).await.unwrap() {
+            assert!(
+                matches!(row.state, OutState::Sent | OutState::Delivered),
+                "{row:?}"
+            );
+        }
+    }
+}
+
+fn wait_abort(daemon: &mut Daemon) {
+    use std::os::unix::process::ExitStatusExt;
+    let status = daemon
+        .wait_exit(Duration::from_secs(20))
+        .expect("the fault injection aborts the daemon");
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_aborted_right_after_recording_its_seventh_send_sends_every_message_exactly_once_after_restart()
+ {
+    let Some(mut rig) = CrashRig::new(20).await else {
+        return;
+    };
+    let mut daemon = rig.run(&[("HEARTH_FAULT_ABORT_AFTER_SENT", "7")]);
+    wait_abort(&mut daemon);
+    rig.kannel.wait_received(7, PATIENCE).await;
+    rig.keep(daemon);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        rig.kannel.received().len(),
+        7,
+        "aborted mid-batch, after the seventh"
+    );
+
+    let daemon = rig.run(&[]);
+    let counts = rig.wait_all().await;
+    rig.keep(daemon);
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "every message exactly once: {counts:?}"
+    );
+    rig.outbox_settled().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_aborted_between_kannel_accepting_and_recording_sends_only_that_message_twice() {
+    let Some(mut rig) = CrashRig::new(20).await else {
+        return;
+    };
+    let mut daemon = rig.run(&[("HEARTH_FAULT_ABORT_BEFORE_RECORD", "7")]);
+    wait_abort(&mut daemon);
+    rig.kannel.wait_received(7, PATIENCE).await;
+    rig.keep(daemon);
+
+    let daemon = rig.run(&[]);
+    let counts = rig.wait_all().await;
+    rig.keep(daemon);
+    // The documented at-least-once window: the one message in flight.
+    let twice: Vec<&String> = counts
+        .iter()
+        .filter(|(_, n)| **n == 2)
+        .map(|(b, _)| b)
+        .collect();
+    assert_eq!(twice, vec!["batch message 07"], "{counts:?}");
+    assert!(counts.values().all(|&n| n == 1 || n == 2), "{counts:?}");
+    assert_eq!(rig.kannel.received().len(), 21);
+    rig.outbox_settled().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_killed_mid_batch_loses_nothing_and_sends_at_most_one_message_twice() {
+    let Some(mut rig) = CrashRig::new(20).await else {
+        return;
+    };
+    let daemon = rig.run(&[]);
+    rig.kannel.wait_received(6, PATIENCE).await;
+    rig.keep(daemon); // SIGKILL, wherever the dispatcher is
+    let at_kill = rig.kannel.received().len();
+    assert!(
+        at_kill < 20,
+        "killed mid-batch, not after it ({at_kill} sent)"
+    );
+
+    let daemon = rig.run(&[]);
+    let counts = rig.wait_all().await;
+    rig.keep(daemon);
+    let extra: usize = counts.values().map(|n| n - 1).sum();
+    assert!(counts.values().all(|&n| n >= 1), "none lost: {counts:?}");
+    assert!(extra <= 1, "at most one duplicate: {counts:?}");
+    rig.outbox_settled().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_waits_out_a_kannel_outage_and_goes_once_kannel_is_back() {
+    if !harness::available() {
+        return;
+    }
+    let port = harness::free_port();
+    let mut kannel = Kannel::start(&mo_url(([127, 0, 0, 1], port).into())).await;
+    let app = spawn_app_with_settings(
+        deployment(port, &kannel.sendsms_url(), DISPATCH_FAST),
+        &settings(port, &kannel.sendsms_url(), DISPATCH_FAST),
+    )
+    .await;
+    kannel.kill_bearerbox();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let id = app
+        .store
+        .enqueue(message_to_number(
+            "t5:outage",
+            MEMBER_PHONE,
+            "Are you okay? Reply any time.",
+            chrono::Utc::now(),
+        ))
+        .await
+        .unwrap()
+        .id();
+    // Retried (transient), not failed.
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let row = app.store.outbox_message(id).await.unwrap().unwrap();
+        assert_ne!(row.state, OutState::Failed, "{row:?}");
+        if row.attempts >= 3 && row.state == OutState::Queued {
+            assert!(row.reason.is_some(), "{row:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not retried: {row:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(kannel.received().is_empty());
+
+    kannel.restart().await;
+    wait_state(&app.store, id, OutState::Delivered, PATIENCE, Some(&kannel)).await;
+    let got = kannel.received();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert_eq!(got[0].body, "Are you okay? Reply any time.");
+    app.stop().await;
+}
+
+#[test]
+fn the_documented_mo_url_carries_every_escape_hearth_reads() {
+    // Pins the documented MO URL: id (%I), sender (%p), receiver (%P),
+    // the text as received (%b), and its coding and charset.
+    let url = mo_url(([127, 0, 0, 1], 8080).into());
+    for part in [
+        "id=%I",
+        "from=%p",
+        "to=%P",
+        "text=%b",
+        "coding=%c",
+        "charset=%C",
+        "/webhooks/kannel/mo?secret=",
+    ] {
+        assert!(url.contains(part), "{url}");
+    }
+}
