@@ -19,7 +19,8 @@ use crate::domain::Duration;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
-    /// The URL providers call us at (needed to verify Twilio signatures).
+    /// The URL providers call us at: Twilio signs over it and sends status
+    /// callbacks to it; Kannel's DLR URLs point at it (Kannel must reach it).
     pub public_url: Option<String>,
     pub database: DatabaseSettings,
     pub rules_dir: PathBuf,

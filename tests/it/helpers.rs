@@ -209,6 +209,10 @@ pub struct Daemon {
     pub dir: TempDir,
     pub child: Child,
     pub notify: UnixDatagram,
+    /// What the process wrote to standard error, read as it goes so a
+    /// chatty process never blocks on a full pipe.
+    logs: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Daemon {
@@ -270,14 +274,46 @@ impl Daemon {
 
     /// Ends the process (if it still runs) and returns what it logged.
     pub fn stderr(mut self) -> String {
-        use std::io::Read;
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let mut text = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            err.read_to_string(&mut text).unwrap();
+        for r in self.readers.drain(..) {
+            let _ = r.join();
         }
-        text
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Wraps a spawned `hearth run` (stdout and stderr piped): drains both
+    /// pipes in the background, keeping standard error.
+    pub fn new(dir: TempDir, mut child: Child, notify: UnixDatagram) -> Daemon {
+        use std::io::Read;
+        let logs = Arc::new(Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        if let Some(mut err) = child.stderr.take() {
+            let logs = logs.clone();
+            readers.push(std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = err.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    logs.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }));
+        }
+        if let Some(mut out) = child.stdout.take() {
+            readers.push(std::thread::spawn(move || {
+                let _ = std::io::copy(&mut out, &mut std::io::sink());
+            }));
+        }
+        Daemon {
+            dir,
+            child,
+            notify,
+            logs,
+            readers,
+        }
     }
 }
 
@@ -331,5 +367,5 @@ pub fn spawn_daemon_in(dir: TempDir, extra_env: &[(&str, &str)]) -> Daemon {
         cmd.env(k, v);
     }
     let child = cmd.spawn().unwrap();
-    Daemon { dir, child, notify }
+    Daemon::new(dir, child, notify)
 }

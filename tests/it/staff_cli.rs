@@ -396,11 +396,7 @@ fn spawn_daemon_in(d: &Deployment) -> Daemon {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    Daemon {
-        dir: tempfile::tempdir().unwrap(),
-        child,
-        notify,
-    }
+    Daemon::new(tempfile::tempdir().unwrap(), child, notify)
 }
 
 #[test]
