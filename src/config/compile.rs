@@ -55,10 +55,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The most segments a template may render to before `check` warns.
 pub const MAX_SEGMENTS: usize = 3;
 
-/// Compiles already-read sources. `dir` is where `script:` paths resolve.
-pub fn compile(dir: &Path, sources: &[Source]) -> Compiled {
+/// Compiles already-read sources; `scripts` are the directory's `.rhai`
+/// files by relative path, where `script:` references resolve.
+pub fn compile(sources: &[Source], scripts: &BTreeMap<PathBuf, String>) -> Compiled {
     let mut c = Compiler {
-        dir,
+        scripts,
         diags: Diagnostics::default(),
         files: sources
             .iter()
@@ -90,7 +91,7 @@ pub fn compile(dir: &Path, sources: &[Source]) -> Compiled {
 }
 
 struct Compiler<'a> {
-    dir: &'a Path,
+    scripts: &'a BTreeMap<PathBuf, String>,
     diags: Diagnostics,
     files: BTreeMap<PathBuf, String>,
     texts: HashMap<PathBuf, &'a str>,
@@ -1397,19 +1398,23 @@ impl<'a> Compiler<'a> {
             );
             return None;
         }
-        let text = match std::fs::read_to_string(self.dir.join(&rel)) {
-            Ok(t) => t,
-            Err(e) => {
+        // `./scripts/x.rhai` and `scripts/x.rhai` are the same file.
+        let rel: PathBuf = rel
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect();
+        let text = match self.scripts.get(&rel) {
+            Some(t) => t.clone(),
+            None => {
                 let known: Vec<String> = self
-                    .files
+                    .scripts
                     .keys()
-                    .filter(|p| p.extension().is_some_and(|e| e == "rhai"))
                     .map(|p| p.display().to_string())
                     .collect();
                 let d = self.diags.error(
                     Place::of(path, s),
                     Some(owner),
-                    format!("cannot read script `{}`: {}", s.value, io_reason(&e)),
+                    format!("cannot read script `{}`: no such file", s.value),
                 );
                 if let Some(h) = did_you_mean(&s.value, known.iter().map(String::as_str)) {
                     d.with_hint(h);
@@ -1778,14 +1783,6 @@ fn valid_email(e: &str) -> bool {
                 && !e.contains(char::is_whitespace)
         }
         None => false,
-    }
-}
-
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file".to_owned(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
-        _ => e.to_string(),
     }
 }
 

@@ -38,10 +38,37 @@ fn is_rules_file(name: &str) -> bool {
     !is_ignored(name) && (name.ends_with(".yaml") || name.ends_with(".yml"))
 }
 
-/// Reads every rules file under `dir` (recursively, following symlinks,
-/// sorted by path). A file that cannot be read becomes a diagnostic, not a
-/// failure, so `check` still reports everything else.
-pub fn read_dir(dir: &Path) -> Result<(Vec<Source>, Vec<Diagnostic>), std::io::Error> {
+/// The rules directory as read at one moment: every rules file and every
+/// script. Compiling uses only this, so its hashes always describe exactly
+/// what was compiled.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub sources: Vec<Source>,
+    /// `.rhai` files by relative path.
+    pub scripts: std::collections::BTreeMap<PathBuf, String>,
+    /// Files that could not be read.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Snapshot {
+    /// SHA-256 of every file read, by relative path.
+    pub fn hashes(&self) -> std::collections::BTreeMap<PathBuf, String> {
+        self.sources
+            .iter()
+            .map(|s| (s.path.clone(), compile::sha256_hex(s.text.as_bytes())))
+            .chain(
+                self.scripts
+                    .iter()
+                    .map(|(p, t)| (p.clone(), compile::sha256_hex(t.as_bytes()))),
+            )
+            .collect()
+    }
+}
+
+/// Reads every rules file and script under `dir` (recursively, following
+/// symlinks, sorted by path). A file that cannot be read becomes a
+/// diagnostic, not a failure, so `check` still reports everything else.
+pub fn read_dir(dir: &Path) -> Result<Snapshot, std::io::Error> {
     let meta = std::fs::metadata(dir)?;
     if !meta.is_dir() {
         return Err(std::io::Error::new(
@@ -50,6 +77,7 @@ pub fn read_dir(dir: &Path) -> Result<(Vec<Source>, Vec<Diagnostic>), std::io::E
         ));
     }
     let mut sources = Vec::new();
+    let mut scripts = std::collections::BTreeMap::new();
     let mut diags = Diagnostics::default();
     let walker = walkdir::WalkDir::new(dir)
         .follow_links(true)
@@ -69,7 +97,9 @@ pub fn read_dir(dir: &Path) -> Result<(Vec<Source>, Vec<Diagnostic>), std::io::E
                 continue;
             }
         };
-        if !entry.file_type().is_file() || !is_rules_file(&entry.file_name().to_string_lossy()) {
+        let name = entry.file_name().to_string_lossy();
+        let script = !is_ignored(&name) && name.ends_with(".rhai");
+        if !entry.file_type().is_file() || !(script || is_rules_file(&name)) {
             continue;
         }
         let rel: PathBuf = entry
@@ -79,6 +109,9 @@ pub fn read_dir(dir: &Path) -> Result<(Vec<Source>, Vec<Diagnostic>), std::io::E
             .to_path_buf();
         match std::fs::read(entry.path()) {
             Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) if script => {
+                    scripts.insert(rel, text);
+                }
                 Ok(text) => sources.push(Source { path: rel, text }),
                 Err(_) => {
                     diags
@@ -91,22 +124,33 @@ pub fn read_dir(dir: &Path) -> Result<(Vec<Source>, Vec<Diagnostic>), std::io::E
             }
         }
     }
-    Ok((sources, diags.into_sorted()))
+    Ok(Snapshot {
+        sources,
+        scripts,
+        diagnostics: diags.into_sorted(),
+    })
 }
 
 /// Reads and compiles a rules directory: the one path for start-up,
 /// reload, `check` and `test`.
 pub fn load_dir(dir: &Path) -> Result<Compiled, std::io::Error> {
-    let (sources, read_errors) = read_dir(dir)?;
-    let mut compiled = compile::compile(dir, &sources);
-    if !read_errors.is_empty() {
+    Ok(compile_snapshot(&read_dir(dir)?))
+}
+
+/// Compiles a snapshot read with [`read_dir`].
+pub fn compile_snapshot(snapshot: &Snapshot) -> Compiled {
+    let mut compiled = compile::compile(&snapshot.sources, &snapshot.scripts);
+    compiled.files = snapshot.hashes();
+    if !snapshot.diagnostics.is_empty() {
         compiled.rules = None;
-        compiled.diagnostics.extend(read_errors);
+        compiled
+            .diagnostics
+            .extend(snapshot.diagnostics.iter().cloned());
         compiled
             .diagnostics
             .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));
     }
-    Ok(compiled)
+    compiled
 }
 
 #[cfg(test)]

@@ -196,12 +196,12 @@ impl LiveRules {
     /// skipped; a `Signal` always recompiles.
     pub fn reload(&self, trigger: Trigger) -> ReloadOutcome {
         let _serial = self.reload_lock.lock().expect("reload lock");
-        let compiled = super::load_dir(&self.dir);
+        let snapshot = super::read_dir(&self.dir);
         let mut status = self.status.lock().expect("status lock");
         status.attempts += 1;
         let now = Utc::now();
-        let compiled = match compiled {
-            Ok(c) => c,
+        let snapshot = match snapshot {
+            Ok(s) => s,
             Err(e) => {
                 status.failures += 1;
                 let d = Diagnostic {
@@ -226,18 +226,28 @@ impl LiveRules {
                 };
             }
         };
-        if trigger == Trigger::Watch && compiled.files == status.files && compiled.rules.is_some() {
+        // The directory is byte for byte what is live: nothing to compile.
+        if trigger == Trigger::Watch
+            && snapshot.diagnostics.is_empty()
+            && snapshot.hashes() == status.files
+        {
+            let diagnostics = if status.last.ok {
+                std::mem::take(&mut status.last.diagnostics)
+            } else {
+                Vec::new()
+            };
             status.last = Attempt {
                 at: now,
                 trigger,
                 ok: true,
-                diagnostics: compiled.diagnostics,
+                diagnostics,
                 diff: None,
             };
             return ReloadOutcome::Unchanged {
                 generation: status.generation,
             };
         }
+        let compiled = super::compile_snapshot(&snapshot);
         match compiled.rules {
             Some(rules) => {
                 let changes = diff(&self.current.load().inventory, &rules.inventory);
@@ -358,8 +368,11 @@ impl RulesWatcher {
         if self.rx.recv().await.is_none() {
             return false;
         }
+        // The debouncer already waited MERGE_WINDOW; the whole quiet
+        // period is what the operator configured.
+        let quiet = self.quiet.saturating_sub(MERGE_WINDOW).max(MERGE_WINDOW);
         loop {
-            match tokio::time::timeout(self.quiet, self.rx.recv()).await {
+            match tokio::time::timeout(quiet, self.rx.recv()).await {
                 Ok(Some(())) => continue,
                 Ok(None) => return false,
                 Err(_quiet) => return true,
