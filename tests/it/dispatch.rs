@@ -16,7 +16,6 @@ use hearth::dispatch::worker::{Dispatcher, ExecutionOutcome};
 use hearth::pipeline::{Handled, InboundHandler, InboundWorker};
 use hearth::settings::DispatchSettings;
 use hearth::store::consent::{ConsentAction, ConsentSource};
-use hearth::store::import::{self, ImportOptions};
 use hearth::store::outbox::{InboundRow, InboundSms, Kind, NewMessage, OutState};
 use hearth::store::{KeySource, Store};
 
@@ -113,21 +112,7 @@ async fn rig(script: Vec<Answer>, settings: DispatchSettings) -> Rig {
     )
     .unwrap();
     let csv = "external_id,first_name,phone,timezone,consent\nM-1,Ann,+15555550101,America/New_York,yes\nM-2,Bo,+15555550102,Pacific/Kiritimati,yes\n";
-    let (rows, invalid) =
-        import::parse(csv.as_bytes(), &Default::default(), Utc::now().date_naive()).unwrap();
-    store
-        .import_members(
-            rows,
-            invalid,
-            ImportOptions {
-                skip_invalid: false,
-                consent_text: Some("I agree.".into()),
-                actor: "test".into(),
-                source_name: "t.csv".into(),
-            },
-        )
-        .await
-        .unwrap();
+    crate::helpers::import_roster(&store, csv).await;
     let provider = WebhookProvider::new(
         &format!("http://{addr}/send"),
         KEY.to_owned().into(),
@@ -337,31 +322,11 @@ async fn quiet_hours_defer_routine_messages_in_the_recipients_timezone_but_not_c
         chrono::NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
     );
     let r = rig(vec![], s).await;
-    // Put M-1 where it is now 03:00 (Etc/GMT-N is UTC+N).
-    let offset = (3 - chrono::Timelike::hour(&Utc::now()) as i32).rem_euclid(24);
-    let offset = if offset > 14 { offset - 24 } else { offset };
-    let tz = match offset {
-        0 => "Etc/GMT".to_owned(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    };
+    // Put M-1 where it is now 03:00.
+    let tz = crate::helpers::timezone_where_it_is(3);
     let csv =
         format!("external_id,first_name,phone,timezone,consent\nM-1,Ann,+15555550101,{tz},yes\n");
-    let (rows, invalid) =
-        import::parse(csv.as_bytes(), &Default::default(), Utc::now().date_naive()).unwrap();
-    r.store
-        .import_members(
-            rows,
-            invalid,
-            ImportOptions {
-                skip_invalid: false,
-                consent_text: Some("I agree.".into()),
-                actor: "t".into(),
-                source_name: "t".into(),
-            },
-        )
-        .await
-        .unwrap();
+    crate::helpers::import_roster(&r.store, &csv).await;
 
     let routine = r.enqueue("routine", "M-1", Kind::Scheduled).await;
     let crisis = r.enqueue("crisis", "M-1", Kind::Crisis).await;

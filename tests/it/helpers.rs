@@ -16,6 +16,54 @@ use tokio_util::sync::CancellationToken;
 /// The debounce window tests run with: short, so tests are quick.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
 
+/// An IANA zone where the local hour is now `hour` (an `Etc/GMT±N`
+/// zone), so tests about quiet hours hold whenever they run.
+pub fn timezone_where_it_is(hour: i32) -> String {
+    use chrono::Timelike;
+    let offset = (hour - chrono::Utc::now().hour() as i32).rem_euclid(24);
+    let offset = if offset > 14 { offset - 24 } else { offset };
+    // POSIX-style names invert the sign: Etc/GMT-5 is UTC+5.
+    match offset {
+        0 => "Etc/GMT".to_owned(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    }
+}
+
+/// The consent text test rosters grant.
+pub const CONSENT_TEXT: &str = "I agree to receive texts from the clinic.";
+
+/// Imports a roster CSV (no group columns) into `store`, granting consent
+/// where its `consent` column says yes; panics on invalid rows.
+pub async fn import_roster(
+    store: &hearth::store::Store,
+    csv: &str,
+) -> hearth::store::import::ImportReport {
+    use hearth::store::import::{self, ImportOptions};
+    let (rows, invalid) = import::parse(
+        csv.as_bytes(),
+        &Default::default(),
+        chrono::Utc::now().date_naive(),
+    )
+    .unwrap();
+    assert!(invalid.is_empty(), "{invalid:?}");
+    let report = store
+        .import_members(
+            rows,
+            invalid,
+            ImportOptions {
+                skip_invalid: false,
+                consent_text: Some(CONSENT_TEXT.into()),
+                actor: "test".into(),
+                source_name: "roster.csv".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(report.applied, "{report:?}");
+    report
+}
+
 /// A valid rules file whose reminder text is `body`.
 pub fn rules_yaml(body: &str) -> String {
     format!(

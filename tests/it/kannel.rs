@@ -6,12 +6,11 @@
 //! short-lived ones inject member texts through a second fake SMSC that
 //! carries no outbound traffic.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hearth::store::Store;
-use hearth::store::import::{self, ImportOptions};
 use hearth::store::outbox::{Kind, NewMessage, OutState};
 
 use crate::helpers::*;
@@ -618,22 +617,7 @@ fn mo_url(addr: SocketAddr) -> String {
 /// An IANA zone where it is now between 10:00 and 18:00, so a routine
 /// text is inside the default 08:00–21:00 send window whenever this runs.
 fn daytime_timezone() -> String {
-    use chrono::Timelike;
-    let utc_hour = chrono::Utc::now().hour() as i32;
-    for offset in -12..=14 {
-        let local = (utc_hour + offset).rem_euclid(24);
-        if (10..=18).contains(&local) {
-            // POSIX-style names invert the sign: Etc/GMT-5 is UTC+5.
-            let name = match offset {
-                0 => "Etc/UTC".to_owned(),
-                o if o > 0 => format!("Etc/GMT-{o}"),
-                o => format!("Etc/GMT+{}", -o),
-            };
-            assert!(name.parse::<chrono_tz::Tz>().is_ok(), "{name}");
-            return name;
-        }
-    }
-    unreachable!("some offset puts any hour in the daytime")
+    timezone_where_it_is(14)
 }
 
 /// Imports one member with recorded consent; returns their id.
@@ -642,26 +626,7 @@ async fn consenting_member(store: &Store, external_id: &str, phone: &str) -> i64
         "external_id,first_name,phone,timezone,consent\n{external_id},Ann,{phone},{},yes\n",
         daytime_timezone()
     );
-    let (rows, invalid) = import::parse(
-        csv.as_bytes(),
-        &BTreeSet::new(),
-        chrono::Utc::now().date_naive(),
-    )
-    .unwrap();
-    assert!(invalid.is_empty(), "{invalid:?}");
-    store
-        .import_members(
-            rows,
-            invalid,
-            ImportOptions {
-                skip_invalid: false,
-                consent_text: Some("I agree to receive texts from the clinic.".into()),
-                actor: "test".into(),
-                source_name: "roster.csv".into(),
-            },
-        )
-        .await
-        .unwrap();
+    import_roster(store, &csv).await;
     store.member(external_id).await.unwrap().unwrap().id
 }
 

@@ -12,13 +12,12 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{Timelike, Utc};
+use chrono::Utc;
 use hearth::dispatch::provider::{Outgoing, Provider};
 use hearth::dispatch::providers::twilio::TwilioProvider;
 use hearth::intake::twilio::{EMPTY_TWIML, expected_signature};
 use hearth::settings::Settings;
 use hearth::store::Store;
-use hearth::store::import::{self, ImportOptions};
 use hearth::store::outbox::{Kind, NewMessage, OutState, OutboxRow};
 
 use crate::helpers::*;
@@ -275,16 +274,9 @@ fn escalation(key: &str, to: &str, body: &str) -> NewMessage {
     }
 }
 
-/// An IANA zone where it is now about 12:00, so routine messages are
-/// inside the default 08:00–21:00 send window whenever the test runs.
+/// An IANA zone where it is now 12:00, inside the default send window.
 fn midday_timezone() -> String {
-    let offset = 12 - Utc::now().hour() as i32; // -11 ..= 12
-    // Etc/GMT signs are inverted: Etc/GMT-5 is UTC+5.
-    match offset {
-        0 => "Etc/GMT".into(),
-        o if o > 0 => format!("Etc/GMT-{o}"),
-        o => format!("Etc/GMT+{}", -o),
-    }
+    crate::helpers::timezone_where_it_is(12)
 }
 
 /// Imports one consenting member; returns their id.
@@ -293,22 +285,8 @@ async fn import_member(store: &Store, external_id: &str, phone: &str) -> i64 {
         "external_id,first_name,phone,timezone,consent\n{external_id},Annabelle,{phone},{},yes\n",
         midday_timezone()
     );
-    let (rows, invalid) =
-        import::parse(csv.as_bytes(), &Default::default(), Utc::now().date_naive()).unwrap();
-    let report = store
-        .import_members(
-            rows,
-            invalid,
-            ImportOptions {
-                skip_invalid: false,
-                consent_text: Some("I agree to receive texts from the clinic.".into()),
-                actor: "test".into(),
-                source_name: "roster.csv".into(),
-            },
-        )
-        .await
-        .unwrap();
-    assert!(report.applied && report.consent_granted == 1, "{report:?}");
+    let report = crate::helpers::import_roster(store, &csv).await;
+    assert_eq!(report.consent_granted, 1, "{report:?}");
     let member = store.member(external_id).await.unwrap().unwrap();
     assert!(member.consent.granted());
     member.id
