@@ -86,21 +86,6 @@ impl Place {
     pub fn of<T>(path: &Path, spanned: &Spanned<T>) -> Place {
         Place::new(path, spanned.referenced.line(), spanned.referenced.column())
     }
-
-    /// Moves to a position inside a value that starts here: `line` and
-    /// `column` are 1-based within the value's own text, as a script or
-    /// template compiler reports them.
-    pub fn inside(&self, line: u64, column: u64, first_line_column: u64) -> Place {
-        if line <= 1 {
-            Place::new(
-                &self.path,
-                self.line,
-                first_line_column + column.saturating_sub(1),
-            )
-        } else {
-            Place::new(&self.path, self.line + line - 1, column.max(1))
-        }
-    }
 }
 
 impl fmt::Display for Place {
