@@ -689,10 +689,11 @@ const PATIENCE: Duration = Duration::from_secs(15);
 
 const DISPATCH_FAST: &str = "dispatch: { segments_per_second: 20, burst: 5, backoff_initial: 200ms, backoff_max: 1s, max_attempts: 100, timeout: 3s }\n";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn an_outbox_message_reaches_the_phone_through_kannel_intact_and_goes_sent_then_delivered() {
+/// A running Kannel and an in-process daemon sending through it (with
+/// [`DISPATCH_FAST`]); `None` when Kannel is not installed and not required.
+async fn kannel_and_app() -> Option<(Kannel, TestApp)> {
     if !harness::available() {
-        return;
+        return None;
     }
     let port = harness::free_port();
     let kannel = Kannel::start(&mo_url(([127, 0, 0, 1], port).into())).await;
@@ -701,6 +702,14 @@ async fn an_outbox_message_reaches_the_phone_through_kannel_intact_and_goes_sent
         &settings(port, &kannel.sendsms_url(), DISPATCH_FAST),
     )
     .await;
+    Some((kannel, app))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_outbox_message_reaches_the_phone_through_kannel_intact_and_goes_sent_then_delivered() {
+    let Some((kannel, app)) = kannel_and_app().await else {
+        return;
+    };
     let member = consenting_member(&app.store, "M-1", MEMBER_PHONE).await;
 
     let gsm = "Hi Ann, your group meets tomorrow at 18:00 [room 2]. Reply STOP to opt out.";
@@ -980,16 +989,9 @@ async fn malformed_kannel_callbacks_are_bad_requests_and_reports_for_unknown_mes
 
 #[tokio::test(flavor = "multi_thread")]
 async fn delivery_reports_out_of_order_leave_a_delivered_message_delivered() {
-    if !harness::available() {
+    let Some((kannel, app)) = kannel_and_app().await else {
         return;
-    }
-    let port = harness::free_port();
-    let kannel = Kannel::start(&mo_url(([127, 0, 0, 1], port).into())).await;
-    let app = spawn_app_with_settings(
-        deployment(port, &kannel.sendsms_url(), DISPATCH_FAST),
-        &settings(port, &kannel.sendsms_url(), DISPATCH_FAST),
-    )
-    .await;
+    };
     let id = app
         .store
         .enqueue(message_to_number(
@@ -1007,7 +1009,8 @@ async fn delivery_reports_out_of_order_leave_a_delivered_message_delivered() {
     let c = reqwest::Client::new();
     for kind in [8, 4, 2] {
         let url = format!(
-            "http://127.0.0.1:{port}/webhooks/kannel/dlr?secret={SECRET}&id={id}&type={kind}"
+            "http://{}/webhooks/kannel/dlr?secret={SECRET}&id={id}&type={kind}",
+            app.addr
         );
         assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
     }

@@ -274,6 +274,15 @@ fn escalation(key: &str, to: &str, body: &str) -> NewMessage {
     }
 }
 
+/// Queues an escalation-kind message to `to` and returns its outbox id.
+async fn queue(app: &TestApp, key: &str, to: &str, body: &str) -> i64 {
+    app.store
+        .enqueue(escalation(key, to, body))
+        .await
+        .unwrap()
+        .id()
+}
+
 /// An IANA zone where it is now 12:00, inside the default send window.
 fn midday_timezone() -> String {
     crate::helpers::timezone_where_it_is(12)
@@ -448,16 +457,13 @@ async fn a_queued_message_goes_through_the_daemon_to_prism_and_is_recorded_sent_
         return;
     };
     let (app, _) = spawn_twilio_app(&prism.base_url(), "max_attempts: 1").await;
-    let id = app
-        .store
-        .enqueue(escalation(
-            "e2e:1",
-            "+15555550199",
-            "Crisis line for group Tuesday: a facilitator will call you.",
-        ))
-        .await
-        .unwrap()
-        .id();
+    let id = queue(
+        &app,
+        "e2e:1",
+        "+15555550199",
+        "Crisis line for group Tuesday: a facilitator will call you.",
+    )
+    .await;
     let row = wait_for_row(&app.store, id, "settled", settled).await;
     prism.assert_no_violations();
     assert_eq!(
@@ -777,18 +783,8 @@ impl FakeTwilio {
 async fn status_callbacks_out_of_order_never_move_a_message_backwards() {
     let twilio = FakeTwilio::start(vec![]).await;
     let (app, public) = spawn_twilio_app(&twilio.url(), "max_attempts: 1").await;
-    let a = app
-        .store
-        .enqueue(escalation("status:a", "+15555550198", "first"))
-        .await
-        .unwrap()
-        .id();
-    let b = app
-        .store
-        .enqueue(escalation("status:b", "+15555550197", "second"))
-        .await
-        .unwrap()
-        .id();
+    let a = queue(&app, "status:a", "+15555550198", "first").await;
+    let b = queue(&app, "status:b", "+15555550197", "second").await;
     let row_a = wait_for_row(&app.store, a, "sent", |r| r.state == OutState::Sent).await;
     let row_b = wait_for_row(&app.store, b, "sent", |r| r.state == OutState::Sent).await;
     let sid_a = row_a.provider_message_id.clone().unwrap();
@@ -906,12 +902,7 @@ async fn a_429_is_retried_after_its_retry_after_and_the_message_sent_once() {
     throttled.retry_after = Some("1");
     let twilio = FakeTwilio::start(vec![throttled]).await;
     let (app, _) = spawn_twilio_app(&twilio.url(), "backoff_initial: 100ms, backoff_max: 2s").await;
-    let id = app
-        .store
-        .enqueue(escalation("retry:429", "+15555550196", "hello"))
-        .await
-        .unwrap()
-        .id();
+    let id = queue(&app, "retry:429", "+15555550196", "hello").await;
     let row = wait_for_row(&app.store, id, "sent", settled).await;
     assert_eq!(row.state, OutState::Sent, "{row:?}");
     assert_eq!(row.attempts, 2);
@@ -935,12 +926,7 @@ async fn a_429_is_retried_after_its_retry_after_and_the_message_sent_once() {
 async fn a_500_is_retried_and_the_message_sent_once() {
     let twilio = FakeTwilio::start(vec![twilio_error(500, 20500)]).await;
     let (app, _) = spawn_twilio_app(&twilio.url(), "backoff_initial: 100ms, backoff_max: 2s").await;
-    let id = app
-        .store
-        .enqueue(escalation("retry:500", "+15555550195", "hello"))
-        .await
-        .unwrap()
-        .id();
+    let id = queue(&app, "retry:500", "+15555550195", "hello").await;
     let row = wait_for_row(&app.store, id, "sent", settled).await;
     assert_eq!(row.state, OutState::Sent, "{row:?}");
     assert_eq!(row.attempts, 2);
@@ -959,12 +945,7 @@ async fn a_request_that_times_out_is_transient_and_retried() {
         "timeout: 300ms, backoff_initial: 100ms, backoff_max: 2s",
     )
     .await;
-    let id = app
-        .store
-        .enqueue(escalation("retry:timeout", "+15555550194", "hello"))
-        .await
-        .unwrap()
-        .id();
+    let id = queue(&app, "retry:timeout", "+15555550194", "hello").await;
     // First the timeout is recorded as the reason of a requeued message…
     let retrying = wait_for_row(&app.store, id, "requeued after a timeout", |r| {
         r.attempts >= 1 && r.state == OutState::Queued || settled(r)
@@ -987,12 +968,7 @@ async fn a_request_that_times_out_is_transient_and_retried() {
 async fn twilio_21211_fails_the_message_without_a_retry() {
     let twilio = FakeTwilio::start(vec![twilio_error(400, 21211)]).await;
     let (app, _) = spawn_twilio_app(&twilio.url(), "backoff_initial: 100ms, backoff_max: 2s").await;
-    let id = app
-        .store
-        .enqueue(escalation("fail:21211", MEMBER_PHONE, "hello"))
-        .await
-        .unwrap()
-        .id();
+    let id = queue(&app, "fail:21211", MEMBER_PHONE, "hello").await;
     let row = wait_for_row(&app.store, id, "settled", settled).await;
     assert_eq!(row.state, OutState::Failed, "{row:?}");
     assert_eq!(row.attempts, 1);
