@@ -123,13 +123,7 @@ impl App {
             dir = %settings.rules_dir.display(),
             "rules loaded"
         );
-        record_load(
-            &store,
-            &status.generation,
-            Trigger::Startup,
-            &rules.status(),
-        )
-        .await?;
+        record_load(&store, Trigger::Startup, &status).await?;
         let provider = AnyProvider::from_settings(&settings).map_err(BuildError::Provider)?;
         let listener = crate::intake::bind(settings.listen)
             .await
@@ -308,10 +302,10 @@ impl App {
 /// Writes a rule-set load (or rejection) to the audit trail.
 async fn record_load(
     store: &Store,
-    generation: &u64,
     trigger: Trigger,
     status: &reload::ReloadStatus,
 ) -> Result<(), StoreError> {
+    let generation = status.generation;
     let detail = if status.last.ok {
         serde_json::json!({ "generation": generation, "trigger": trigger, "files": status.files, "changes": status.last.diff })
     } else {
@@ -368,7 +362,7 @@ async fn reload_loop(
         log_outcome(&outcome, trigger);
         let status = rules.status();
         if !matches!(outcome, ReloadOutcome::Unchanged { .. })
-            && let Err(e) = record_load(&store, &status.generation, trigger, &status).await
+            && let Err(e) = record_load(&store, trigger, &status).await
         {
             tracing::error!(error.cause_chain = ?e, "cannot write the rules load to the audit trail");
         }

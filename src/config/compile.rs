@@ -56,15 +56,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub const MAX_SEGMENTS: usize = 3;
 
 /// Compiles already-read sources; `scripts` are the directory's `.rhai`
-/// files by relative path, where `script:` references resolve.
-pub fn compile(sources: &[Source], scripts: &BTreeMap<PathBuf, String>) -> Compiled {
+/// files by relative path, where `script:` references resolve. `files` is
+/// left empty: [`super::compile_snapshot`] fills it from the snapshot.
+pub(crate) fn compile(sources: &[Source], scripts: &BTreeMap<PathBuf, String>) -> Compiled {
     let mut c = Compiler {
         scripts,
         diags: Diagnostics::default(),
-        files: sources
-            .iter()
-            .map(|s| (s.path.clone(), sha256_hex(s.text.as_bytes())))
-            .collect(),
         texts: sources
             .iter()
             .map(|s| (s.path.clone(), s.text.as_str()))
@@ -81,19 +78,17 @@ pub fn compile(sources: &[Source], scripts: &BTreeMap<PathBuf, String>) -> Compi
         }
     }
     let rules = c.build(&parsed);
-    let files = std::mem::take(&mut c.files);
     let has_errors = c.diags.has_errors();
     Compiled {
         rules: if has_errors { None } else { rules },
         diagnostics: c.diags.into_sorted(),
-        files,
+        files: BTreeMap::new(),
     }
 }
 
 struct Compiler<'a> {
     scripts: &'a BTreeMap<PathBuf, String>,
     diags: Diagnostics,
-    files: BTreeMap<PathBuf, String>,
     texts: HashMap<PathBuf, &'a str>,
     /// kind → id → where it is defined.
     ids: HashMap<&'static str, BTreeMap<String, Place>>,
@@ -1423,7 +1418,7 @@ impl<'a> Compiler<'a> {
             }
         };
         let hash = sha256_hex(text.as_bytes());
-        self.files.insert(rel.clone(), hash.clone());
+
         let compiled = self
             .sandbox
             .compile_script(ScriptKind::Alert, &text)

@@ -269,14 +269,36 @@ fn check_id(id: &str) -> Result<(), IntakeError> {
     }
 }
 
+/// The query string's parameters.
+fn query_params(query: Option<String>) -> Params {
+    let mut params = Params::default();
+    params.parse(query.unwrap_or_default().as_bytes());
+    params
+}
+
+/// The request's `Content-Type`, whole and as a lower-case MIME type.
+fn content_type(headers: &HeaderMap) -> (&str, String) {
+    let whole = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = whole
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    (whole, mime)
+}
+
+const FORM: &str = "application/x-www-form-urlencoded";
+
 async fn mo_get(
     State(state): State<IntakeState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut params = Params::default();
-    params.parse(query.unwrap_or_default().as_bytes());
-    mo(state, peer, params, None)
+    mo(state, peer, query_params(query), None)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -288,19 +310,9 @@ async fn mo_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut params = Params::default();
-    params.parse(query.unwrap_or_default().as_bytes());
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let text = if mime == "application/x-www-form-urlencoded" {
+    let mut params = query_params(query);
+    let (content_type, mime) = content_type(&headers);
+    let text = if mime == FORM {
         params.parse(&body);
         None
     } else {
@@ -379,9 +391,7 @@ async fn dlr_get(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut params = Params::default();
-    params.parse(query.unwrap_or_default().as_bytes());
-    dlr(state, peer, params)
+    dlr(state, peer, query_params(query))
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }
@@ -393,17 +403,8 @@ async fn dlr_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut params = Params::default();
-    params.parse(query.unwrap_or_default().as_bytes());
-    let form = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| {
-            c.trim()
-                .to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
-        });
-    if form {
+    let mut params = query_params(query);
+    if content_type(&headers).1 == FORM {
         params.parse(&body);
     }
     dlr(state, peer, params)

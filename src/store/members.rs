@@ -243,60 +243,45 @@ pub(crate) fn upsert(conn: &Connection, rec: &MemberRecord) -> Result<Upserted, 
     let now = Utc::now().to_rfc3339();
     let attrs = serde_json::Value::Object(rec.attributes.clone()).to_string();
     let existing = by_external_id(conn, &rec.external_id)?;
-    let id = match &existing {
-        None => {
-            conn.execute(
-                "INSERT INTO members (external_id, first_name, last_name, phone, timezone, language, joined_on, status, attributes, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
-                params![
-                    rec.external_id,
-                    rec.first_name,
-                    rec.last_name,
-                    rec.phone.as_str(),
-                    rec.timezone,
-                    rec.language,
-                    rec.joined_on.to_string(),
-                    rec.status.as_str(),
-                    attrs,
-                    now
-                ],
-            )?;
-            conn.last_insert_rowid()
+    if let Some(m) = &existing {
+        let same = m.first_name == rec.first_name
+            && m.last_name == rec.last_name
+            && m.phone == rec.phone
+            && m.timezone == rec.timezone
+            && m.language == rec.language
+            && m.joined_on == rec.joined_on
+            && m.status == rec.status
+            && m.attributes == rec.attributes
+            && m.groups == sorted(&rec.groups);
+        if same {
+            return Ok(Upserted::Unchanged(m.id));
         }
-        Some(m) => {
-            let same = m.first_name == rec.first_name
-                && m.last_name == rec.last_name
-                && m.phone == rec.phone
-                && m.timezone == rec.timezone
-                && m.language == rec.language
-                && m.joined_on == rec.joined_on
-                && m.status == rec.status
-                && m.attributes == rec.attributes
-                && m.groups == sorted(&rec.groups);
-            if same {
-                return Ok(Upserted::Unchanged(m.id));
-            }
-            conn.execute(
-                "UPDATE members SET first_name = ?2, last_name = ?3, phone = ?4, timezone = ?5, language = ?6,
-                        joined_on = ?7, status = ?8, attributes = ?9, updated_at = ?10
-                 WHERE id = ?1",
-                params![
-                    m.id,
-                    rec.first_name,
-                    rec.last_name,
-                    rec.phone.as_str(),
-                    rec.timezone,
-                    rec.language,
-                    rec.joined_on.to_string(),
-                    rec.status.as_str(),
-                    attrs,
-                    now
-                ],
-            )?;
-            conn.execute("DELETE FROM group_members WHERE member_id = ?1", [m.id])?;
-            m.id
-        }
-    };
+    }
+    let id: i64 = conn.query_row(
+        "INSERT INTO members (external_id, first_name, last_name, phone, timezone, language, joined_on, status, attributes, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+         ON CONFLICT (external_id) DO UPDATE SET
+             first_name = excluded.first_name, last_name = excluded.last_name, phone = excluded.phone,
+             timezone = excluded.timezone, language = excluded.language, joined_on = excluded.joined_on,
+             status = excluded.status, attributes = excluded.attributes, updated_at = excluded.updated_at
+         RETURNING id",
+        params![
+            rec.external_id,
+            rec.first_name,
+            rec.last_name,
+            rec.phone.as_str(),
+            rec.timezone,
+            rec.language,
+            rec.joined_on.to_string(),
+            rec.status.as_str(),
+            attrs,
+            now
+        ],
+        |r| r.get(0),
+    )?;
+    if existing.is_some() {
+        conn.execute("DELETE FROM group_members WHERE member_id = ?1", [id])?;
+    }
     let mut ins = conn.prepare_cached(
         "INSERT OR IGNORE INTO group_members (member_id, group_id) VALUES (?1, ?2)",
     )?;

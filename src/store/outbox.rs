@@ -328,24 +328,23 @@ pub(crate) fn claim_next(
     let found = tx
         .query_row(
             &format!(
-                "SELECT {ROW_COLUMNS} FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1
+                "SELECT {ROW_COLUMNS}, to_phone FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1
                  ORDER BY priority, next_attempt_at, id LIMIT 1"
             ),
             [ts(now)],
-            row,
+            |x| Ok((row(x)?, x.get::<_, Option<String>>(16)?)),
         )
         .optional()?;
-    let Some(mut r) = found else { return Ok(None) };
+    let Some((mut r, own)) = found else {
+        return Ok(None);
+    };
     tx.execute(
         "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
         params![r.id, ts(now)],
     )?;
     r.state = OutState::Sending;
     r.attempts += 1;
-    let own: Option<String> =
-        tx.query_row("SELECT to_phone FROM outbox WHERE id = ?1", [r.id], |x| {
-            x.get(0)
-        })?;
+
     let (to, member) = match r.member_id {
         Some(mid) => match members::by_id(&tx, mid)? {
             Some(m) => (
