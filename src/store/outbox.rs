@@ -724,12 +724,20 @@ pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<OutboxMessage>, S
 
 /// When the next queued message falls due, if any.
 pub(crate) fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> {
+    // One indexed lookup per priority: a plain min() over every queued
+    // row would walk all of them (100k waiting for tomorrow).
+    let per_priority = Kind::ALL
+        .map(|k| {
+            format!(
+                "SELECT (SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued' AND priority = {}) AS t",
+                k.priority()
+            )
+        })
+        .join(" UNION ALL ");
     let t: Option<String> = conn
-        .query_row(
-            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row(&format!("SELECT min(t) FROM ({per_priority})"), [], |r| {
+            r.get(0)
+        })
         .optional()?
         .flatten();
     Ok(t.as_deref().and_then(parse_ts))
