@@ -768,3 +768,128 @@ async fn an_inbound_text_is_audited_by_the_senders_external_id() {
         vec![("sms.receive".into(), Some("member:M-1".into()))]
     );
 }
+
+fn hearth(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--settings")
+        .arg(dir.join("hearth.yaml"))
+        .args(["--actor", "staff-tester"])
+        .args(args)
+        .env_remove("HEARTH_SETTINGS")
+        .env("HEARTH_LOG", "info")
+        .output()
+        .unwrap()
+}
+
+fn out(o: &std::process::Output) -> (Option<i32>, String, String) {
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn outbox_retry_by_filter_says_how_many_and_list_names_members_by_external_id() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::helpers::write(
+        &dir.path().join("hearth.yaml"),
+        &crate::helpers::settings_yaml(),
+    );
+    crate::helpers::write(
+        &dir.path().join("rules/rules.yaml"),
+        "templates:\n  hello: { body: \"Hi\" }\n",
+    );
+    {
+        let db = dir.path().join("state/hearth.db");
+        let (store, _) = Store::open_at(
+            &db,
+            &KeySource::Generated(hearth::store::default_key_file(&db)),
+        )
+        .unwrap();
+        crate::helpers::import_roster(&store, ROSTER).await;
+        let m1 = member_id(&store, "M-1").await;
+        store
+            .enqueue(to_member("to-ann".into(), m1, Kind::Staff, ago(1)))
+            .await
+            .unwrap();
+        let c = store.claim(&a(), Utc::now(), LEASE).await.unwrap().unwrap();
+        store
+            .settle_claim(
+                &c.lease,
+                Outcome::Failed {
+                    reason: "bad".into(),
+                },
+            )
+            .await
+            .unwrap();
+        settled(
+            &store,
+            "n1",
+            Outcome::Failed {
+                reason: "bad".into(),
+            },
+        )
+        .await;
+        settled(
+            &store,
+            "s1",
+            Outcome::Sent {
+                provider: "kannel".into(),
+                provider_message_id: None,
+            },
+        )
+        .await;
+    }
+    let d = dir.path();
+
+    let (code, _, err) = out(&hearth(d, &["outbox", "retry", "--state", "sent"]));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("sent messages are never queued again") && err.contains("\n  hint: "),
+        "{err}"
+    );
+    let (code, _, err) = out(&hearth(d, &["outbox", "retry"]));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("needs message ids or a filter"), "{err}");
+    let (code, _, err) = out(&hearth(
+        d,
+        &["outbox", "retry", "--state", "failed", "--since", "2 hours"],
+    ));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("--since") && err.contains("`2 hours`"),
+        "{err}"
+    );
+
+    let (code, stdout, err) = out(&hearth(
+        d,
+        &["outbox", "retry", "--state", "failed", "--since", "2h"],
+    ));
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(stdout, "2 messages queued again\n");
+
+    let (code, list, _) = out(&hearth(d, &["outbox", "list", "--state", "queued"]));
+    assert_eq!(code, Some(0));
+    assert!(
+        list.contains(" M-1 ") && list.ends_with("2 messages\n"),
+        "{list}"
+    );
+    assert!(!list.contains("5555550"), "never a phone number:\n{list}");
+    let (code, list, _) = out(&hearth(d, &["outbox", "list", "--state", "sent"]));
+    assert_eq!(code, Some(0));
+    assert!(list.ends_with("1 message\n"), "sent stays sent:\n{list}");
+
+    let (code, _, err) = out(&hearth(d, &["outbox", "list", "--kind", "bogus"]));
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("--kind: unknown value `bogus`") && err.contains("hint: one of crisis"),
+        "{err}"
+    );
+
+    let (_, tail, _) = out(&hearth(d, &["audit", "tail", "-n", "2"]));
+    assert!(
+        tail.contains("outbox.retry") && tail.contains("member:M-1"),
+        "{tail}"
+    );
+}
