@@ -893,3 +893,125 @@ async fn outbox_retry_by_filter_says_how_many_and_list_names_members_by_external
         "{tail}"
     );
 }
+
+/// A small xorshift generator: reproducible random operations, no crate.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+async fn states(store: &Store) -> Vec<(i64, OutState)> {
+    let mut all: Vec<(i64, OutState)> = store
+        .list_messages(ListFilter {
+            limit: 1_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.id, m.state))
+        .collect();
+    all.sort_by_key(|(id, _)| *id);
+    all
+}
+
+#[tokio::test]
+async fn random_claims_settles_reports_retries_and_lapses_only_ever_make_allowed_moves() {
+    let (_dir, store) = store_with_roster().await;
+    for i in 0..8 {
+        store
+            .enqueue(to_number(
+                &format!("m{i}"),
+                "+15555550199",
+                Kind::Escalation,
+                ago(1),
+            ))
+            .await
+            .unwrap();
+    }
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut clock = Utc::now();
+    let mut leases = Vec::new();
+    let mut moves = 0;
+    for step in 0..400 {
+        let before = states(&store).await;
+        clock += TimeDelta::seconds(rng.below(20) as i64);
+        let id = 1 + rng.below(8) as i64;
+        let holder = if rng.below(2) == 0 { a() } else { b() };
+        match rng.below(7) {
+            0 | 1 => {
+                if let Some(c) = store.claim(&holder, clock, LEASE).await.unwrap() {
+                    leases.push(c.lease);
+                }
+            }
+            2 | 3 if !leases.is_empty() => {
+                let lease = leases.swap_remove(rng.below(leases.len() as u64) as usize);
+                let outcome = match rng.below(6) {
+                    0 => Outcome::Sent {
+                        provider: "p".into(),
+                        provider_message_id: Some(format!("p{step}")),
+                    },
+                    1 => Outcome::Retry {
+                        at: clock,
+                        reason: "r".into(),
+                    },
+                    2 => Outcome::Defer {
+                        until: clock,
+                        reason: "d".into(),
+                    },
+                    3 => Outcome::Failed { reason: "f".into() },
+                    4 => Outcome::Suppressed { reason: "s".into() },
+                    _ => Outcome::Expired { reason: "e".into() },
+                };
+                store.settle_claim(&lease, outcome).await.unwrap();
+            }
+            4 => {
+                let report = [
+                    Report::Sent,
+                    Report::Delivered,
+                    Report::Undelivered,
+                    Report::Failed,
+                ][rng.below(4) as usize];
+                store
+                    .apply_report(ReportFor::Outbox(id), report, None)
+                    .await
+                    .unwrap();
+            }
+            5 => {
+                let filter = RetryFilter {
+                    ids: vec![id],
+                    ..Default::default()
+                };
+                let _ = store.retry(filter, "staff").await; // refused unless retryable
+            }
+            _ => {
+                if rng.below(2) == 0 {
+                    let _ = store.cancel(id, "staff").await; // refused unless queued
+                } else {
+                    store.expire_leases(clock).await.unwrap();
+                }
+            }
+        }
+        let after = states(&store).await;
+        for ((id, from), (_, to)) in before.iter().zip(&after) {
+            if from != to {
+                assert!(
+                    from.may_move(*to),
+                    "step {step}: message #{id} moved {from} → {to}"
+                );
+                moves += 1;
+            }
+        }
+    }
+    assert!(moves > 100, "the walk exercised the states ({moves} moves)");
+}
