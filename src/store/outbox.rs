@@ -307,8 +307,15 @@ fn release(
 /// The claim: `priority IN (…)` lets SQLite walk `outbox_due` (state,
 /// priority, next_attempt_at) one priority at a time and stop at the first
 /// due row, with no sort: flat however many rows wait for later.
-fn claim_sql() -> String {
-    let priorities = Kind::ALL.map(|k| k.priority().to_string()).join(", ");
+fn claim_sql(kinds: &[Kind]) -> String {
+    let mut priorities: Vec<i64> = kinds.iter().map(|k| k.priority()).collect();
+    priorities.sort_unstable();
+    priorities.dedup();
+    let priorities = priorities
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
     format!(
         "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claims = claims + 1,
                 claimed_by = ?1, lease_until = ?2, updated_at = ?3
@@ -341,14 +348,18 @@ pub(crate) fn claim(
     holder: &InstanceId,
     now: DateTime<Utc>,
     lease_for: chrono::TimeDelta,
+    kinds: &[Kind],
 ) -> Result<Option<ClaimedMessage>, StoreError> {
+    if kinds.is_empty() {
+        return Ok(None);
+    }
     debug_assert!(OutState::Queued.may_move(OutState::Sending));
     let tx = immediate(conn)?;
     release(&tx, now, None)?;
     let until = now + lease_for;
     let claimed = tx
         .query_row(
-            &claim_sql(),
+            &claim_sql(kinds),
             params![holder.as_str(), ts(until), ts(now)],
             |r| Ok((message(r)?, r.get::<_, i64>(20)?)),
         )
@@ -896,7 +907,21 @@ impl OutboxStore for Store {
         lease_for: chrono::TimeDelta,
     ) -> Result<Option<ClaimedMessage>, StoreError> {
         let holder = holder.clone();
-        self.call(move |c| claim(c, &holder, now, lease_for)).await
+        self.call(move |c| claim(c, &holder, now, lease_for, &Kind::ALL))
+            .await
+    }
+
+    async fn claim_of_kinds(
+        &self,
+        holder: &InstanceId,
+        now: DateTime<Utc>,
+        lease_for: chrono::TimeDelta,
+        kinds: &[Kind],
+    ) -> Result<Option<ClaimedMessage>, StoreError> {
+        let holder = holder.clone();
+        let kinds = kinds.to_vec();
+        self.call(move |c| claim(c, &holder, now, lease_for, &kinds))
+            .await
     }
 
     async fn renew(
@@ -1236,7 +1261,7 @@ mod tests {
     #[test]
     fn claiming_walks_the_due_index_without_sorting_the_queue() {
         let (_dir, conn) = fresh();
-        let p = plan(&conn, &claim_sql(), 3);
+        let p = plan(&conn, &claim_sql(&Kind::ALL), 3);
         assert!(
             p.contains("INDEX outbox_due (state=? AND priority=? AND next_attempt_at<?)"),
             "{p}"
@@ -1276,6 +1301,7 @@ mod tests {
             &holder,
             Utc::now(),
             chrono::TimeDelta::seconds(30),
+            &Kind::ALL,
         )
         .unwrap()
         .expect("the interrupted row is claimable again");

@@ -1015,3 +1015,43 @@ async fn random_claims_settles_reports_retries_and_lapses_only_ever_make_allowed
     }
     assert!(moves > 100, "the walk exercised the states ({moves} moves)");
 }
+
+#[tokio::test]
+async fn an_urgent_lane_claims_only_urgent_kinds_however_long_routine_ones_have_waited() {
+    let (_dir, store) = store_with_roster().await;
+    store
+        .enqueue(to_number(
+            "old-routine",
+            "+15555550199",
+            Kind::Scheduled,
+            ago(60),
+        ))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    assert!(
+        store
+            .claim_of_kinds(&a(), now, LEASE, &Kind::URGENT)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let crisis = store
+        .enqueue(to_number("crisis", "+15555550199", Kind::Crisis, ago(1)))
+        .await
+        .unwrap()
+        .id();
+    let c = store
+        .claim_of_kinds(&a(), now, LEASE, &Kind::URGENT)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.message.id, crisis);
+    assert!(
+        store
+            .claim_of_kinds(&a(), now, LEASE, &[])
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
