@@ -626,3 +626,94 @@ fn a_syntax_broken_file_is_skipped_with_one_note_and_no_unknown_references() {
         "got:\n{rendered}"
     );
 }
+
+// Issue 7: quiet hours come from the settings' send window.
+
+fn settings_with_window(dir: &Path, start: &str, end: &str) -> PathBuf {
+    let path = dir.join("hearth.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "database:\n  path: db/hearth.db\nprovider:\n  kind: console\n\
+             dispatch:\n  send_window: {{ start: \"{start}\", end: \"{end}\" }}\n"
+        ),
+    )
+    .expect("write settings");
+    path
+}
+
+#[test]
+fn check_with_settings_judges_quiet_hours_by_their_send_window() {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let settings = settings_with_window(tmp.path(), "06:00", "23:00");
+    let rules = fixture("warnings", "cron-in-quiet-hours");
+    let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["check", "--settings"])
+        .arg(&settings)
+        .arg(&rules)
+        .output()
+        .expect("hearth runs");
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(
+            "rules.yaml:8:11: warning: schedule `weekly-hello` fires at 03:00, inside quiet hours (23:00–06:00)"
+        ),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn a_send_window_covering_the_whole_day_gives_no_quiet_hours_warning() {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let settings = settings_with_window(tmp.path(), "00:00", "23:59");
+    for name in [
+        "cron-in-quiet-hours",
+        "at-in-quiet-hours",
+        "after-session-lands-in-quiet-hours",
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["check", "--settings"])
+            .arg(&settings)
+            .arg(fixture("warnings", name))
+            .output()
+            .expect("hearth runs");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{name}: {}",
+            describe(&output)
+        );
+        assert!(
+            !String::from_utf8_lossy(&output.stdout).contains("quiet hours"),
+            "{name}: {}",
+            describe(&output)
+        );
+    }
+    // The same through the library entry point the daemon's reload uses.
+    let whole_day = hearth::config::CompileOptions {
+        send_window: hearth::config::SendWindow::new(
+            chrono::NaiveTime::MIN,
+            chrono::NaiveTime::MIN,
+        ),
+    };
+    let compiled =
+        hearth::config::load_dir_with(&fixture("warnings", "at-in-quiet-hours"), &whole_day)
+            .expect("read the fixture");
+    assert_eq!(compiled.warnings(), 0, "got:\n{}", rendered(&compiled));
+}
+
+#[test]
+fn check_with_a_settings_file_that_does_not_exist_exits_1_naming_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["check", "--settings", "/nonexistent/hearth.yaml"])
+        .arg(fixture("valid", "every-kind"))
+        .output()
+        .expect("hearth runs");
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("/nonexistent/hearth.yaml"),
+        "{}",
+        describe(&output)
+    );
+}

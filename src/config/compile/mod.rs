@@ -36,6 +36,7 @@ use self::alerts::answer_ids;
 use self::surveys::sample_answer;
 use self::templates::owner_of_template;
 use super::diag::{Diagnostic, Diagnostics, Place};
+use super::options::{CompileOptions, SendWindow};
 use super::raw::*;
 use super::rules::*;
 use crate::domain::{self, Duration};
@@ -82,8 +83,13 @@ pub const MAX_SEGMENTS: usize = 3;
 /// Compiles already-read sources; `scripts` are the directory's `.rhai`
 /// files by relative path, where `script:` references resolve. `files` is
 /// left empty: [`super::compile_snapshot`] fills it from the snapshot.
-pub(crate) fn compile(sources: &[Source], scripts: &BTreeMap<PathBuf, String>) -> Compiled {
+pub(crate) fn compile(
+    sources: &[Source],
+    scripts: &BTreeMap<PathBuf, String>,
+    options: &CompileOptions,
+) -> Compiled {
     let mut c = Compiler {
+        window: options.send_window,
         scripts,
         diags: Diagnostics::default(),
         texts: sources
@@ -125,6 +131,8 @@ fn default_sandbox() -> Sandbox {
 }
 
 struct Compiler<'a> {
+    /// Routine messages outside it are held: quiet-hours warnings.
+    window: SendWindow,
     scripts: &'a BTreeMap<PathBuf, String>,
     diags: Diagnostics,
     texts: HashMap<PathBuf, &'a str>,
