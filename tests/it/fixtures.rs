@@ -509,7 +509,10 @@ fn check_with_json_format_emits_each_diagnostic_with_its_place() {
     assert_eq!(first["line"], 5, "{doc:#}");
     assert_eq!(first["column"], 15, "{doc:#}");
     assert_eq!(first["level"], "error", "{doc:#}");
-    assert_eq!(first["message"], "unknown escalation `crisiss`", "{doc:#}");
+    assert_eq!(
+        first["message"], "alert `crisis-language`: unknown escalation `crisiss`",
+        "{doc:#}"
+    );
     assert_eq!(first["hint"], "did you mean `crisis`?", "{doc:#}");
 }
 
@@ -577,7 +580,9 @@ fn one_bad_schedule_among_good_ones_is_exactly_one_error_and_the_others_are_chec
         .collect();
     assert_eq!(
         errors,
-        ["rules.yaml:20:14: error: invalid value `maybe` for `enabled`: expected true or false"],
+        [
+            "rules.yaml:20:14: error: schedule `midweek`: invalid value `maybe` for `enabled`: expected true or false"
+        ],
         "got:\n{}",
         rendered(&compiled)
     );
@@ -602,7 +607,10 @@ fn a_rule_with_an_unknown_key_still_defines_its_id_for_references() {
         .filter(|d| d.is_error())
         .collect();
     assert!(
-        errors.len() == 1 && errors[0].message.starts_with("unknown field `colour`"),
+        errors.len() == 1
+            && errors[0]
+                .message
+                .starts_with("template `hello`: unknown field `colour`"),
         "got:\n{}",
         rendered(&compiled)
     );

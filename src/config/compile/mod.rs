@@ -112,6 +112,7 @@ pub(crate) fn compile(
         }
     }
     let rules = c.build(&parsed);
+    name_owners(&mut c.diags.items);
     let has_errors = c.diags.has_errors();
     Compiled {
         rules: if has_errors { None } else { rules },
@@ -158,6 +159,36 @@ fn rule(kind: &str, id: &str) -> String {
     format!("{kind} {id}")
 }
 
+/// How a diagnostic's message names its rule: `schedule \`x\``; owners
+/// that are already phrases (`question \`q\` of survey \`s\``,
+/// `test "t"`) as they are.
+fn owner_name(owner: &str) -> String {
+    if owner.contains('`') || owner.contains('"') {
+        return owner.to_owned();
+    }
+    match owner.split_once(' ') {
+        Some((kind, id)) => format!("{kind} `{id}`"),
+        None => owner.to_owned(),
+    }
+}
+
+/// Every diagnostic about a rule names its kind and id: a message that
+/// does not already name its owner is prefixed with it
+/// (`schedule \`midweek-checkin\`: unknown segment \`high-suport\``).
+fn name_owners(items: &mut [Diagnostic]) {
+    for d in items {
+        let Some(owner) = &d.rule else { continue };
+        let name = owner_name(owner);
+        let id_phrase = owner
+            .split_once(' ')
+            .map(|(kind, id)| format!("{kind} id `{id}`"));
+        let named = d.message.contains(&name) || id_phrase.is_some_and(|p| d.message.contains(&p));
+        if !named {
+            d.message = format!("{name}: {}", d.message);
+        }
+    }
+}
+
 /// Hashes a raw definition (its content, not its place) for diffs.
 fn fingerprint<T: Serialize>(item: &T, extra: &str) -> String {
     let json = serde_json::to_string(item).unwrap_or_default();
@@ -179,7 +210,7 @@ impl<'a> Compiler<'a> {
         if file.is_none() || self.diags.items.len() == before {
             // Broken syntax, or a problem no single rule shows: the
             // parser's own message for the file.
-            self.yaml_error(&source.path, &source.text, &e);
+            self.yaml_error(&source.path, &source.text, &e, None);
         }
         if file.is_none() {
             self.unparsed.push(source.path.clone());
