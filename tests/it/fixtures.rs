@@ -725,3 +725,38 @@ fn check_with_a_settings_file_that_does_not_exist_exits_1_naming_it() {
         describe(&output)
     );
 }
+
+#[test]
+fn empty_spaced_and_non_ascii_ids_of_every_kind_are_located_errors_naming_the_kind() {
+    for (fixture_name, kind, count) in [
+        ("invalid-ids-groups", "group", 3),
+        ("invalid-ids-segments", "segment", 3),
+        ("invalid-ids-templates", "template", 3),
+        ("invalid-ids-schedules", "schedule", 3),
+        ("invalid-ids-surveys", "survey", 3),
+        ("invalid-ids-questions", "question", 3),
+        ("invalid-ids-alerts", "alert", 3),
+        ("invalid-ids-escalations", "escalation", 3),
+        ("invalid-ids-contacts", "contact", 3),
+        ("invalid-ids-tests", "test", 2),
+    ] {
+        let compiled = load(&fixture("invalid", fixture_name));
+        let errors: Vec<&Diagnostic> = compiled
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .collect();
+        assert_eq!(
+            errors.len(),
+            count,
+            "{fixture_name}: got:\n{}",
+            rendered(&compiled)
+        );
+        for e in errors {
+            assert!(
+                e.line > 0 && e.column > 0 && e.message.contains(kind),
+                "{fixture_name}: not located or not naming `{kind}`: {e}"
+            );
+        }
+    }
+}

@@ -221,9 +221,15 @@ impl<'a> Compiler<'a> {
     /// Registers an id; a duplicate is an error naming both places.
     fn define(&mut self, kind: &'static str, id: &Spanned<String>, path: &Path) -> bool {
         let at = Place::of(path, id);
+        // A rule with a bad id still exists: references to it are not
+        // "unknown" on top of the one error.
+        if id.value.trim().is_empty() || !valid_id(&id.value) {
+            self.failed_ids.insert((kind, id.value.clone()));
+        }
         if id.value.trim().is_empty() {
             self.diags
-                .error(at, None, format!("{kind} id must not be empty"));
+                .error(at, None, format!("{kind} id must not be empty"))
+                .with_hint("ids are letters, digits, `-` and `_`, like `tuesday-anxiety`");
             return false;
         }
         if !valid_id(&id.value) {
