@@ -11,6 +11,7 @@ mod fixtures;
 mod intake;
 mod outbox;
 mod reload;
+mod rules_fuzz;
 mod staff_cli;
 mod store;
 mod systemd;
