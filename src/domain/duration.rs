@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::Invalid;
+
 /// A positive length of time, written with units `w`, `d`, `h`, `m`, `s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Duration {
@@ -38,6 +40,21 @@ impl FromStr for Duration {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Duration, String> {
+        Duration::parse(text).map_err(String::from)
+    }
+}
+
+impl Duration {
+    /// Parses `90m`, `2h30m`, `1d`; on failure the error's hint is the
+    /// written-out fix where one can be worked out (`2 hours` → `2h`).
+    pub fn parse(text: &str) -> Result<Duration, Invalid> {
+        Duration::parse_strict(text).map_err(|message| {
+            let hint = lenient(text).map(|fixed| format!("write `{fixed}`"));
+            Invalid::new(message).with_hint(hint)
+        })
+    }
+
+    fn parse_strict(text: &str) -> Result<Duration, String> {
         let bad = || {
             format!(
                 "invalid duration `{text}`: expected a number and a unit, like `90m`, `2h30m` or `1d` (units: w, d, h, m, s)"
@@ -99,6 +116,74 @@ impl FromStr for Duration {
     }
 }
 
+/// Reads a duration the way a person might write it (`2 hours`,
+/// `90 minutes`, `1 day`, `30 mins`, `1h 30m`, `2H`, `1.5h`, `30m2h`) and
+/// returns the form rules take, or `None` when the text is not a duration
+/// at all or already parses. Keeps the writer's own numbers when they are
+/// whole and in order (`90 minutes` → `90m`), else normalizes (`1.5h` →
+/// `1h30m`).
+fn lenient(text: &str) -> Option<String> {
+    let lower = text.trim().to_lowercase();
+    let mut parts: Vec<(String, char)> = Vec::new();
+    let mut rest = lower.as_str();
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+        if let Some(after) = rest.strip_prefix("and ") {
+            rest = after;
+            continue;
+        }
+        if rest.is_empty() {
+            break;
+        }
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if number_len == 0 {
+            return None;
+        }
+        let number = &rest[..number_len];
+        rest = rest[number_len..].trim_start();
+        let word_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let word = &rest[..word_len];
+        rest = &rest[word_len..];
+        let unit = match word {
+            "w" | "wk" | "wks" | "week" | "weeks" => 'w',
+            "d" | "day" | "days" => 'd',
+            "h" | "hr" | "hrs" | "hour" | "hours" => 'h',
+            "m" | "min" | "mins" | "minute" | "minutes" => 'm',
+            "s" | "sec" | "secs" | "second" | "seconds" => 's',
+            _ => return None,
+        };
+        parts.push((number.to_owned(), unit));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let seconds_of = |unit: char| match unit {
+        'w' => 604_800.0,
+        'd' => 86_400.0,
+        'h' => 3_600.0,
+        'm' => 60.0,
+        _ => 1.0,
+    };
+    let mut total = 0.0_f64;
+    for (number, unit) in &parts {
+        let n: f64 = number.parse().ok()?;
+        total += n * seconds_of(*unit);
+    }
+    if !(total >= 1.0 && total.fract() == 0.0 && total < 1e15) {
+        return None;
+    }
+    let literal: String = parts.iter().map(|(n, u)| format!("{n}{u}")).collect();
+    let fixed = match Duration::parse_strict(&literal) {
+        Ok(d) if d.as_secs() as f64 == total => literal,
+        _ => Duration::from_secs(total as u64).to_string(),
+    };
+    (fixed != text).then_some(fixed)
+}
+
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut rest = self.seconds;
@@ -147,6 +232,43 @@ mod tests {
         for text in ["", "90", "m", "1x", "30m2h", "1h1h", "0m", "-5m", "1.5h"] {
             let err = text.parse::<Duration>().unwrap_err();
             assert!(err.contains(&format!("`{text}`")), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn durations_written_in_words_get_the_rule_form_as_a_hint() {
+        for (text, fixed) in [
+            ("2 hours", "2h"),
+            ("90 minutes", "90m"),
+            ("1 day", "1d"),
+            ("30 mins", "30m"),
+            ("1 week", "1w"),
+            ("45 seconds", "45s"),
+            ("2 hours 30 minutes", "2h30m"),
+            ("2 hours and 30 minutes", "2h30m"),
+            ("1h 30m", "1h30m"),
+            ("2H", "2h"),
+            ("2hrs", "2h"),
+            ("1.5h", "1h30m"),
+            ("30m2h", "2h30m"),
+            ("1h1h", "2h"),
+        ] {
+            let err = Duration::parse(text).unwrap_err();
+            assert_eq!(
+                err.hint.as_deref(),
+                Some(format!("write `{fixed}`").as_str()),
+                "{text}: {err}"
+            );
+            assert!(err.message.contains(&format!("`{text}`")), "{text}: {err}");
+            assert!(Duration::parse(fixed).is_ok(), "{fixed}");
+        }
+    }
+
+    #[test]
+    fn no_hint_where_the_fix_cannot_be_worked_out() {
+        for text in ["", "90", "soon", "0m", "-5m", "2 fortnights", "0.5s"] {
+            let err = Duration::parse(text).unwrap_err();
+            assert_eq!(err.hint, None, "{text}");
         }
     }
 
