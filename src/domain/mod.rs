@@ -5,11 +5,13 @@
 //! `Phone::parse`, `parse_timezone`) return an [`Invalid`] whose hint is the
 //! fixed input where it can be worked out.
 
+mod address;
 mod duration;
 mod invalid;
 mod phone;
 mod timezone;
 
+pub use address::{parse_email, parse_webhook_url};
 pub use duration::{Duration, parse_time_of_day};
 pub use invalid::Invalid;
 pub use phone::Phone;

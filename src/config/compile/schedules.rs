@@ -120,7 +120,7 @@ impl Compiler<'_> {
                 return None;
             }
             let spec = CronSpec::parse(&cron.value)
-                .map_err(|e| self.diags.error(Place::of(path, cron), Some(owner), e))
+                .map_err(|e| self.invalid(Place::of(path, cron), owner, e))
                 .ok();
             let timezone = match &s.timezone {
                 Some(tz) => Some(self.timezone(tz, path, owner)?),
