@@ -153,6 +153,9 @@ pub(crate) fn yaml_message(
         );
     }
     if raw.contains("illegal placement of ':'") || raw.contains("mapping values are not allowed") {
+        if let Some(found) = misindented_key(source, line) {
+            return found;
+        }
         return (
             raw.to_owned(),
             Some("check the indentation of this line and the one above; an unclosed `[` or `{` earlier in the file has the same effect".to_owned()),
@@ -184,6 +187,63 @@ pub(crate) fn yaml_message(
     (raw.to_owned(), None, column)
 }
 
+/// A `key:` line indented deeper than the key above it, which YAML reads
+/// as the continuation of that key's value: the message says in words
+/// what was found and what the parser expected, the hint shows the line
+/// lined up. `None` when the line above does not explain it.
+fn misindented_key(source: &str, line: u64) -> Option<(String, Option<String>, u64)> {
+    let lines: Vec<&str> = source.lines().collect();
+    let index = (line as usize).checked_sub(1)?;
+    let text = *lines.get(index)?;
+    let indent = text.len() - text.trim_start_matches(' ').len();
+    let (key, _) = text.trim_start().split_once(':')?;
+    if key.is_empty() || key.contains(char::is_whitespace) || key.starts_with(['-', '#']) {
+        return None;
+    }
+    let (above_index, above) = lines[..index]
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))?;
+    let above_indent = above.len() - above.trim_start_matches(' ').len();
+    // The key above starts after any `- ` of a list item.
+    let above_rest = &above[above_indent..];
+    let (key_column, above_key) = match above_rest.strip_prefix("- ") {
+        Some(item) => (above_indent + 2, item),
+        None => (above_indent, above_rest),
+    };
+    let (above_key, above_value) = above_key.split_once(':')?;
+    // A plain value continues onto deeper lines; a bracket, block scalar or
+    // quote left open is a different fault.
+    let value = above_value.trim();
+    let plain = !value.is_empty()
+        && !value.starts_with(['[', '{', '|', '>', '&', '*', '!'])
+        && !((value.starts_with('"') || value.starts_with('\''))
+            && (value.len() < 2 || !value.ends_with(&value[..1])));
+    if indent <= key_column || !plain || above_key.contains(' ') {
+        return None;
+    }
+    let spaces = |n: usize| {
+        if n == 1 {
+            "1 space".to_owned()
+        } else {
+            format!("{n} spaces")
+        }
+    };
+    let message = format!(
+        "`{key}:` is indented {}, deeper than `{above_key}:` on line {} ({}), so YAML reads it as part of `{above_key}`'s value",
+        spaces(indent),
+        above_index + 1,
+        spaces(key_column),
+    );
+    let fixed = format!("{}{}", " ".repeat(key_column), text.trim_start());
+    Some((
+        message,
+        Some(format!("line the keys of one mapping up: `{fixed}`")),
+        indent as u64 + 1,
+    ))
+}
+
 /// The key a value belongs to and the value's text on its line, read from
 /// the source: `    max_reprompts: twice` at the `t` gives
 /// (`max_reprompts`, `twice`).
@@ -210,6 +270,42 @@ mod tests {
         assert_eq!(occurrences_before("a and b and c", "and", 1, 9), 1);
         let p = position_of("one\ntwo three", Path::new("f"), 8);
         assert_eq!((p.line, p.column), (2, 5));
+    }
+
+    #[test]
+    fn a_key_indented_deeper_than_the_one_above_says_what_yaml_expected() {
+        let src = "schedules:\n  - id: weekly-hello\n    template: weekly-hello\n     cron: \"0 12 * * MON\"\n";
+        let (message, hint, column) =
+            yaml_message("mapping values are not allowed in this context", src, 4, 10);
+        assert_eq!(
+            message,
+            "`cron:` is indented 5 spaces, deeper than `template:` on line 3 (4 spaces), so YAML reads it as part of `template`'s value"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("line the keys of one mapping up: `    cron: \"0 12 * * MON\"`")
+        );
+        assert_eq!(column, 6);
+        // Under a list item, the keys line up after the `- `.
+        let src = "groups:\n  - id: tuesday\n      name: Tuesday\n";
+        let (message, hint, _) =
+            yaml_message("mapping values are not allowed in this context", src, 3, 11);
+        assert!(
+            message.contains("deeper than `id:` on line 2 (4 spaces)"),
+            "{message}"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("line the keys of one mapping up: `    name: Tuesday`")
+        );
+        // An unclosed bracket above is a different fault.
+        let (message, _, _) = yaml_message(
+            "mapping values are not allowed in this context",
+            "a:\n  b: [1,\n    c: 2\n",
+            3,
+            6,
+        );
+        assert_eq!(message, "mapping values are not allowed in this context");
     }
 
     #[test]
