@@ -14,8 +14,12 @@ use std::sync::Arc;
 
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Map, Scope};
 
-/// The limits one evaluation runs under.
-#[derive(Debug, Clone, Copy)]
+/// The limits one evaluation runs under. [`Limits::default`] is the one
+/// definition: the compiler builds the rule set's [`Sandbox`] with it,
+/// `hearth check` probes every script in that sandbox, and the daemon
+/// evaluates in the same sandbox, so check and daemon stop a script at
+/// the same point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_operations: u64,
     pub max_call_levels: usize,
@@ -70,6 +74,7 @@ pub struct ScriptError {
 #[derive(Clone)]
 pub struct Sandbox {
     engine: Arc<Engine>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -107,7 +112,13 @@ impl Sandbox {
         });
         Sandbox {
             engine: Arc::new(engine),
+            limits,
         }
+    }
+
+    /// The limits every evaluation in this sandbox runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Declares a kind's variables for strict compilation. They must be
@@ -123,16 +134,20 @@ impl Sandbox {
 
     /// Compiles a single expression (`when:`).
     pub fn compile_expression(&self, kind: ScriptKind, source: &str) -> Result<AST, ScriptError> {
-        self.engine
+        let ast = self
+            .engine
             .compile_expression_with_scope(&Self::scope_for(kind), source)
-            .map_err(|e| parse_error(e, kind))
+            .map_err(|e| parse_error(e, kind))?;
+        out_of_context(kind, source).map_or(Ok(ast), Err)
     }
 
     /// Compiles a whole script file (`script:`); its last value is the result.
     pub fn compile_script(&self, kind: ScriptKind, source: &str) -> Result<AST, ScriptError> {
-        self.engine
+        let ast = self
+            .engine
             .compile_with_scope(&Self::scope_for(kind), source)
-            .map_err(|e| parse_error(e, kind))
+            .map_err(|e| parse_error(e, kind))?;
+        out_of_context(kind, source).map_or(Ok(ast), Err)
     }
 
     /// Evaluates a compiled script to a boolean. `variables` binds the
@@ -170,11 +185,13 @@ impl Sandbox {
 }
 
 impl Sandbox {
-    /// Runs a compiled script once on sample values and reports a call to
-    /// a function that does not exist (`answr("mood")`), which Rhai only
-    /// finds at run time. Other run-time errors are not reported: sample
-    /// values cannot stand for every real one.
-    pub fn probe_unknown_functions(
+    /// Runs a compiled script on sample values, under this sandbox's own
+    /// limits, and reports what Rhai only finds at run time: a call to a
+    /// function that does not exist (`answr("mood")`), and a script that
+    /// breaks a limit on every evaluation (an endless loop, runaway
+    /// recursion, a string that doubles). Other run-time errors are not
+    /// reported: sample values cannot stand for every real one.
+    pub fn probe(
         &self,
         kind: ScriptKind,
         ast: &AST,
@@ -212,6 +229,9 @@ impl Sandbox {
         let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast);
         ANSWERS.with(|a| *a.borrow_mut() = previous);
         let err = result.err()?;
+        if let Some(found) = self.limit_breach(&err) {
+            return Some(found);
+        }
         let (signature, pos) = innermost_missing_function(&err)?;
         let name: String = signature
             .chars()
@@ -228,6 +248,169 @@ impl Sandbox {
             column: pos.position(),
         })
     }
+
+    /// A limit the script broke, named with the limit's value.
+    fn limit_breach(&self, e: &EvalAltResult) -> Option<ScriptError> {
+        let l = self.limits;
+        let (message, hint, pos) = match innermost(e) {
+            EvalAltResult::ErrorTooManyOperations(pos) => (
+                format!(
+                    "script runs past the sandbox's limit of {} operations on sample values, so it would be stopped on every evaluation",
+                    l.max_operations
+                ),
+                "a loop that never ends? give every `loop` and `while` a way out",
+                *pos,
+            ),
+            EvalAltResult::ErrorStackOverflow(pos) => (
+                format!(
+                    "script nests calls deeper than the sandbox's limit of {} on sample values, so it would be stopped on every evaluation",
+                    l.max_call_levels
+                ),
+                "a function that calls itself needs a case where it stops",
+                *pos,
+            ),
+            EvalAltResult::ErrorDataTooLarge(what, pos) => (
+                format!(
+                    "script builds a {} larger than the sandbox allows (strings {} characters, arrays {} items, maps {} keys) on sample values",
+                    ["string", "array", "map"]
+                        .into_iter()
+                        .find(|k| what.to_lowercase().contains(k))
+                        .unwrap_or("value"),
+                    l.max_string_size,
+                    l.max_array_size,
+                    l.max_map_size
+                ),
+                "a string or array that doubles in a loop outgrows any limit; build only what the script needs",
+                *pos,
+            ),
+            _ => return None,
+        };
+        Some(ScriptError {
+            message,
+            hint: Some(hint.to_owned()),
+            line: pos.line(),
+            column: pos.position(),
+        })
+    }
+}
+
+/// The error inside any function-call wrappers.
+fn innermost(e: &EvalAltResult) -> &EvalAltResult {
+    match e {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => innermost(inner),
+        other => other,
+    }
+}
+
+/// Functions that exist only where their context does: `answer(id)` reads
+/// the survey answers an alert is evaluated with.
+const ALERT_ONLY_FUNCTIONS: &[&str] = &["answer"];
+
+/// A call to a function the kind's context does not define, found in the
+/// source (outside strings and comments) so it is caught however the
+/// script branches: `answer("mood")` in a segment, which has no survey.
+fn out_of_context(kind: ScriptKind, source: &str) -> Option<ScriptError> {
+    if kind == ScriptKind::Alert {
+        return None;
+    }
+    let (name, line, column) = calls(source)
+        .into_iter()
+        .find(|(name, _, _)| ALERT_ONLY_FUNCTIONS.contains(&name.as_str()))?;
+    Some(ScriptError {
+        message: format!(
+            "`{name}()` reads survey answers, and a segment's `when:` has none"
+        ),
+        hint: Some(
+            "survey answers reach alerts only; select members here by roster fields and attributes, like `member.attributes.progress_level`"
+                .to_owned(),
+        ),
+        line: Some(line),
+        column: Some(column),
+    })
+}
+
+/// Every plain function call in Rhai source (`name(`, not `.name(` and not
+/// `fn name(`), with its 1-based line and column, skipping strings,
+/// characters and comments.
+fn calls(source: &str) -> Vec<(String, usize, usize)> {
+    let chars: Vec<char> = source.chars().collect();
+    let mut found = Vec::new();
+    let (mut i, mut line, mut column) = (0, 1, 1);
+    let mut previous_word = String::new();
+    let mut previous_char = ' ';
+    let advance = |i: &mut usize, line: &mut usize, column: &mut usize, chars: &[char]| {
+        if chars[*i] == '\n' {
+            *line += 1;
+            *column = 1;
+        } else {
+            *column += 1;
+        }
+        *i += 1;
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                advance(&mut i, &mut line, &mut column, &chars);
+            }
+            continue;
+        }
+        if c == '/' && next == Some('*') {
+            advance(&mut i, &mut line, &mut column, &chars);
+            advance(&mut i, &mut line, &mut column, &chars);
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                advance(&mut i, &mut line, &mut column, &chars);
+            }
+            for _ in 0..2 {
+                if i < chars.len() {
+                    advance(&mut i, &mut line, &mut column, &chars);
+                }
+            }
+            continue;
+        }
+        if matches!(c, '"' | '\'' | '`') {
+            advance(&mut i, &mut line, &mut column, &chars);
+            while i < chars.len() && chars[i] != c {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    advance(&mut i, &mut line, &mut column, &chars);
+                }
+                advance(&mut i, &mut line, &mut column, &chars);
+            }
+            if i < chars.len() {
+                advance(&mut i, &mut line, &mut column, &chars);
+            }
+            previous_char = c;
+            previous_word.clear();
+            continue;
+        }
+        if c.is_alphabetic() || c == '_' {
+            let (start_line, start_column) = (line, column);
+            let mut word = String::new();
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                word.push(chars[i]);
+                advance(&mut i, &mut line, &mut column, &chars);
+            }
+            let mut j = i;
+            while j < chars.len() && chars[j] == ' ' {
+                j += 1;
+            }
+            let is_call =
+                chars.get(j) == Some(&'(') && previous_char != '.' && previous_word != "fn";
+            if is_call {
+                found.push((word.clone(), start_line, start_column));
+            }
+            previous_word = word;
+            previous_char = 'a';
+            continue;
+        }
+        if !c.is_whitespace() {
+            previous_char = c;
+            previous_word.clear();
+        }
+        advance(&mut i, &mut line, &mut column, &chars);
+    }
+    found
 }
 
 /// Functions scripts commonly call, for "did you mean" hints.
@@ -418,18 +601,13 @@ mod tests {
         let ast = s
             .compile_expression(ScriptKind::Alert, "answr(\"mood\") <= 3")
             .unwrap();
-        let err = s
-            .probe_unknown_functions(ScriptKind::Alert, &ast, &[])
-            .unwrap();
+        let err = s.probe(ScriptKind::Alert, &ast, &[]).unwrap();
         assert_eq!(err.message, "unknown function `answr` in script");
         assert_eq!(err.hint.as_deref(), Some("did you mean `answer`?"));
         let ok = s
             .compile_expression(ScriptKind::Alert, "answer(\"mood\") <= 3")
             .unwrap();
-        assert!(
-            s.probe_unknown_functions(ScriptKind::Alert, &ok, &[])
-                .is_none()
-        );
+        assert!(s.probe(ScriptKind::Alert, &ok, &[]).is_none());
         // Hidden behind a short-circuit on one sample, found on the other.
         let hidden = s
             .compile_expression(ScriptKind::Alert, "answer(\"mood\") <= 3 && answr(\"x\")")
@@ -437,13 +615,114 @@ mod tests {
         let low = Map::from_iter([("mood".into(), Dynamic::from(1_i64))]);
         let high = Map::from_iter([("mood".into(), Dynamic::from(10_i64))]);
         assert!(
-            s.probe_unknown_functions(ScriptKind::Alert, &hidden, std::slice::from_ref(&high))
+            s.probe(ScriptKind::Alert, &hidden, std::slice::from_ref(&high))
                 .is_none()
         );
+        assert!(s.probe(ScriptKind::Alert, &hidden, &[high, low]).is_some());
+    }
+
+    #[test]
+    fn probing_stops_an_endless_loop_runaway_recursion_and_string_doubling() {
+        let s = sandbox();
+        for (source, wanted, line) in [
+            (
+                "let x = 0;\nloop { x += 1; }\ntrue",
+                "limit of 50000 operations",
+                2,
+            ),
+            (
+                "let n = member.days_since_joined;\nwhile n > 0 { n += 1; }\nn > 3",
+                "limit of 50000 operations",
+                2,
+            ),
+            (
+                "fn f(n) { f(n + 1) }\nf(0)",
+                "deeper than the sandbox's limit of 16",
+                2,
+            ),
+            (
+                "let s = \"x\";\nfor i in 0..20 { s += s; }\ntrue",
+                "builds a string larger than the sandbox allows",
+                2,
+            ),
+        ] {
+            let ast = s.compile_script(ScriptKind::Alert, source).unwrap();
+            let err = s
+                .probe(ScriptKind::Alert, &ast, &[])
+                .unwrap_or_else(|| panic!("not caught: {source}"));
+            assert!(err.message.contains(wanted), "{source}: {}", err.message);
+            assert!(err.message.contains("sample values"), "{}", err.message);
+            assert_eq!(err.line, Some(line), "{source}");
+            assert!(err.hint.is_some());
+        }
+        // A bounded loop within the limits is fine.
+        let ast = s
+            .compile_script(
+                ScriptKind::Alert,
+                "let n = 0; for i in 0..100 { n += i; } n > 3",
+            )
+            .unwrap();
+        assert!(s.probe(ScriptKind::Alert, &ast, &[]).is_none());
+    }
+
+    #[test]
+    fn the_probe_runs_under_the_sandboxs_own_limits() {
+        let tight = Sandbox::new(Limits {
+            max_operations: 100,
+            ..Limits::default()
+        });
+        assert_eq!(tight.limits().max_operations, 100);
+        let ast = tight
+            .compile_script(
+                ScriptKind::Alert,
+                "let n = 0; for i in 0..200 { n += i; } n > 3",
+            )
+            .unwrap();
+        let err = tight.probe(ScriptKind::Alert, &ast, &[]).unwrap();
         assert!(
-            s.probe_unknown_functions(ScriptKind::Alert, &hidden, &[high, low])
-                .is_some()
+            err.message.contains("limit of 100 operations"),
+            "{}",
+            err.message
         );
+        assert!(sandbox().probe(ScriptKind::Alert, &ast, &[]).is_none());
+    }
+
+    #[test]
+    fn answer_in_a_segment_is_an_error_however_the_script_branches() {
+        let s = sandbox();
+        let err = s
+            .compile_expression(
+                ScriptKind::Segment,
+                "member.days_since_joined > 9999 && answer(\"mood\") <= 3",
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "`answer()` reads survey answers, and a segment's `when:` has none"
+        );
+        assert_eq!((err.line, err.column), (Some(1), Some(36)));
+        assert!(
+            s.compile_expression(ScriptKind::Alert, "answer(\"mood\") <= 3")
+                .is_ok()
+        );
+        // Strings, comments and methods named `answer` are not calls of it.
+        for ok in [
+            "member.first_name == \"answer(x)\"",
+            "member.attributes.answer == 1 // answer(\"mood\")",
+            "member.groups.contains(\"answer\")",
+        ] {
+            assert!(
+                s.compile_expression(ScriptKind::Segment, ok).is_ok(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn calls_are_found_outside_strings_comments_and_definitions() {
+        let found: Vec<(String, usize, usize)> =
+            calls("fn helper(x) { x }\n/* answer(1) */ let a = 'a';\nhelper (\"f(\") + x.len()");
+        assert_eq!(found, vec![("helper".to_owned(), 3, 1)]);
     }
 
     #[test]

@@ -283,15 +283,12 @@ impl<'a> Compiler<'a> {
         let result = self
             .sandbox
             .compile_expression(kind, &w.value)
-            .and_then(|ast| {
-                match self
-                    .sandbox
-                    .probe_unknown_functions(kind, &ast, &self.answer_samples)
-                {
+            .and_then(
+                |ast| match self.sandbox.probe(kind, &ast, &self.answer_samples) {
                     Some(e) => Err(e),
                     None => Ok(ast),
-                }
-            });
+                },
+            );
         match result {
             Ok(ast) => Some(ast),
             Err(e) => {
