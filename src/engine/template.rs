@@ -346,7 +346,7 @@ impl Templates {
         if body.len() > MAX_SOURCE_BYTES {
             return Err(TemplateError {
                 message: format!(
-                    "template is {} bytes long, above the limit of {MAX_SOURCE_BYTES}",
+                    "source is {} bytes long, above the limit of {MAX_SOURCE_BYTES}",
                     body.len()
                 ),
                 line: None,
@@ -591,7 +591,7 @@ mod tests {
         let err = compile(&body).unwrap_err();
         assert_eq!(
             err.message,
-            "template is 2049 bytes long, above the limit of 2048"
+            "source is 2049 bytes long, above the limit of 2048"
         );
         assert!(compile(&"a".repeat(MAX_SOURCE_BYTES)).is_ok());
     }

@@ -34,7 +34,7 @@ impl CronSpec {
                 "invalid cron pattern `{text}`: expected 5 fields (minute hour day-of-month month day-of-week), found {fields}"
             ));
         }
-        if let Some(problem) = out_of_range(text) {
+        if let Some(problem) = out_of_range(text).or_else(|| unknown_name(text)) {
             return Err(format!("invalid cron pattern `{text}`: {problem}"));
         }
         let cron = CronParser::builder()
@@ -113,6 +113,31 @@ const MONTHS: [&str; 12] = [
     "november",
     "december",
 ];
+
+/// A word in the month or day-of-week field that is not a three-letter
+/// name, said in words: croner reads `MONDAY` as `1DAY` and names a `D`.
+fn unknown_name(text: &str) -> Option<String> {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    for (index, field, names) in [(3, "month", &MONTHS[..]), (4, "day of week", &DAYS[..])] {
+        let value = fields.get(index)?;
+        let word = value
+            .split(|c: char| !c.is_alphabetic())
+            // `L` is croner's "last" (`5L`, the last Friday).
+            .find(|w| {
+                !w.is_empty()
+                    && !w.eq_ignore_ascii_case("l")
+                    && !names.iter().any(|n| n[..3].eq_ignore_ascii_case(w))
+            });
+        if let Some(word) = word {
+            let short: Vec<String> = names.iter().map(|n| n[..3].to_uppercase()).collect();
+            return Some(format!(
+                "{field} `{word}` is not one of {}",
+                short.join(", ")
+            ));
+        }
+    }
+    None
+}
 
 /// `MONDAY-Fri,tues` → `MON-FRI,TUE`: each run of letters that starts a
 /// name (at least its first three letters, or `weds`) becomes the name's
@@ -241,6 +266,7 @@ mod tests {
             ("0 9 1 January *", "0 9 1 JAN *"),
         ] {
             let err = CronSpec::parse(text).unwrap_err();
+            assert!(err.message.contains("is not one of"), "{err}");
             assert_eq!(
                 err.hint.as_deref(),
                 Some(format!("day and month names are three letters: `{fixed}`").as_str()),
@@ -271,6 +297,8 @@ mod tests {
             "invalid cron pattern `0 25 * * *`: hour `25` is out of range 0–23"
         );
         assert!(CronSpec::parse("*/15 8-20 1,15 1-12 1-5").is_ok());
+        assert!(CronSpec::parse("0 18 * jan-mar mon-fri").is_ok());
+        assert!(CronSpec::parse("0 18 * * 5L").is_ok());
         assert!(
             CronSpec::parse("0 12 * 13 *")
                 .unwrap_err()
