@@ -203,11 +203,50 @@ impl fmt::Display for Duration {
     }
 }
 
-/// Parses a local time of day written `HH:MM` (24-hour).
-pub fn parse_time_of_day(text: &str) -> Result<chrono::NaiveTime, String> {
+/// Parses a local time of day written `HH:MM` (24-hour). The hint gives
+/// the 24-hour form of `5pm`, `5:30 PM`, `noon`, `1700` or `17:00:00`.
+pub fn parse_time_of_day(text: &str) -> Result<chrono::NaiveTime, Invalid> {
     chrono::NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| {
-        format!("invalid time of day `{text}`: expected 24-hour `HH:MM`, like `17:00`")
+        Invalid::new(format!(
+            "invalid time of day `{text}`: expected 24-hour `HH:MM`, like `17:00`"
+        ))
+        .with_hint(time_hint(text).map(|t| format!("write `{}`", t.format("%H:%M"))))
     })
+}
+
+fn time_hint(text: &str) -> Option<chrono::NaiveTime> {
+    let t = text.trim().to_lowercase().replace('.', "");
+    match t.as_str() {
+        "noon" | "midday" => return chrono::NaiveTime::from_hms_opt(12, 0, 0),
+        "midnight" => return chrono::NaiveTime::from_hms_opt(0, 0, 0),
+        _ => {}
+    }
+    let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+    let (clock, half) = match (compact.strip_suffix("am"), compact.strip_suffix("pm")) {
+        (Some(c), _) => (c, Some(0)),
+        (_, Some(c)) => (c, Some(12)),
+        _ => (compact.as_str(), None),
+    };
+    let (hour, minute) = match clock.split_once([':', 'h']) {
+        Some((h, m)) => (h, m.get(..2).unwrap_or(m)),
+        None if half.is_none() && clock.len() == 4 && clock.is_ascii() => {
+            (&clock[..2], &clock[2..])
+        }
+        None => (clock, "0"),
+    };
+    let mut hour: u32 = hour.parse().ok()?;
+    let minute: u32 = if minute.is_empty() {
+        0
+    } else {
+        minute.parse().ok()?
+    };
+    if let Some(offset) = half {
+        if !(1..=12).contains(&hour) {
+            return None;
+        }
+        hour = hour % 12 + offset;
+    }
+    chrono::NaiveTime::from_hms_opt(hour, minute, 0)
 }
 
 #[cfg(test)]
@@ -279,6 +318,30 @@ mod tests {
             assert_eq!(d.to_string().parse::<Duration>().unwrap(), d);
         }
         assert_eq!("90m".parse::<Duration>().unwrap().to_string(), "1h30m");
+    }
+
+    #[test]
+    fn other_ways_of_writing_a_time_get_the_24_hour_form_as_a_hint() {
+        for (text, fixed) in [
+            ("5pm", "17:00"),
+            ("5:30 PM", "17:30"),
+            ("9 a.m.", "09:00"),
+            ("noon", "12:00"),
+            ("1700", "17:00"),
+            ("17:00:00", "17:00"),
+            ("17h", "17:00"),
+        ] {
+            let err = parse_time_of_day(text).unwrap_err();
+            assert_eq!(
+                err.hint.as_deref(),
+                Some(format!("write `{fixed}`").as_str()),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_time_of_day("25:00").unwrap_err().hint, None);
+        assert_eq!(parse_time_of_day("soon").unwrap_err().hint, None);
+        assert_eq!(parse_time_of_day("1é2").unwrap_err().hint, None);
+        assert_eq!(parse_time_of_day("13pm").unwrap_err().hint, None);
     }
 
     #[test]

@@ -165,7 +165,7 @@ impl Compiler<'_> {
         let at = match &s.at {
             Some(at) => {
                 let time = domain::parse_time_of_day(&at.value)
-                    .map_err(|e| self.diags.error(Place::of(path, at), Some(owner), e))
+                    .map_err(|e| self.invalid(Place::of(path, at), owner, e))
                     .ok()?;
                 if offset.whole_days().is_none() {
                     self.diags
