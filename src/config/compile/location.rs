@@ -152,6 +152,11 @@ pub(crate) fn yaml_message(
             column,
         );
     }
+    if raw.contains("did not find expected '-' indicator")
+        && let Some(found) = key_beside_list_item(source, line)
+    {
+        return found;
+    }
     if raw.contains("illegal placement of ':'") || raw.contains("mapping values are not allowed") {
         if let Some(found) = misindented_key(source, line) {
             return found;
@@ -182,9 +187,51 @@ pub(crate) fn yaml_message(
         );
     }
     if let Some(expected) = expected {
+        if matches!(raw, "expected mapping start" | "expected sequence start")
+            && let Some(found) = nothing_nested(source, line, expected)
+        {
+            return found;
+        }
         return (format!("invalid value: expected {expected}"), None, column);
     }
     (raw.to_owned(), None, column)
+}
+
+/// `key:` with nothing after it, and the next line level with it rather
+/// than indented under it: YAML read the key as empty.
+fn nothing_nested(
+    source: &str,
+    line: u64,
+    expected: &str,
+) -> Option<(String, Option<String>, u64)> {
+    let lines: Vec<&str> = source.lines().collect();
+    let index = (line as usize).checked_sub(1)?;
+    let text = *lines.get(index)?;
+    let indent = text.len() - text.trim_start_matches(' ').len();
+    let key = text.trim().strip_suffix(':')?;
+    if key.is_empty() || key.contains(':') {
+        return None;
+    }
+    let (next_index, next) = lines
+        .iter()
+        .enumerate()
+        .skip(index + 1)
+        .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))?;
+    let next_indent = next.len() - next.trim_start_matches(' ').len();
+    if next_indent != indent {
+        return None;
+    }
+    let fixed = format!("{}{}", " ".repeat(indent + 2), next.trim_start());
+    Some((
+        format!(
+            "`{key}:` has nothing under it: line {} is level with it, not indented under it, so YAML found no value where it expected {expected}",
+            next_index + 1
+        ),
+        Some(format!(
+            "indent what belongs to `{key}:` further, like `{fixed}`"
+        )),
+        indent as u64 + 1,
+    ))
 }
 
 /// A `key:` line indented deeper than the key above it, which YAML reads
@@ -240,6 +287,59 @@ fn misindented_key(source: &str, line: u64) -> Option<(String, Option<String>, u
     Some((
         message,
         Some(format!("line the keys of one mapping up: `{fixed}`")),
+        indent as u64 + 1,
+    ))
+}
+
+/// A `key:` line in a block list that lines up neither with the `-` of
+/// the item above (a new item) nor with that item's keys: what the parser
+/// expected, in words, and the line lined up with the item's keys.
+fn key_beside_list_item(source: &str, line: u64) -> Option<(String, Option<String>, u64)> {
+    let lines: Vec<&str> = source.lines().collect();
+    let index = (line as usize).checked_sub(1)?;
+    let text = *lines.get(index)?;
+    let indent = text.len() - text.trim_start_matches(' ').len();
+    let (key, _) = text.trim_start().split_once(':')?;
+    if key.is_empty() || key.contains(char::is_whitespace) || key.starts_with(['-', '#']) {
+        return None;
+    }
+    let (item_index, item) = lines[..index].iter().enumerate().rev().find(|(_, l)| {
+        let dash = l.len() - l.trim_start_matches(' ').len();
+        dash <= indent && l[dash..].starts_with("- ")
+    })?;
+    let dash = item.len() - item.trim_start_matches(' ').len();
+    let keys = dash + 2;
+    if indent >= keys {
+        return None;
+    }
+    let spaces = |n: usize| {
+        if n == 1 {
+            "1 space".to_owned()
+        } else {
+            format!("{n} spaces")
+        }
+    };
+    let message = if indent == dash {
+        format!(
+            "`{key}:` is indented {}, level with the `-` of the list item on line {}, where YAML expected the next item to start with `- `",
+            spaces(indent),
+            item_index + 1
+        )
+    } else {
+        format!(
+            "`{key}:` is indented {}, between the `-` of the list item on line {} ({}) and its keys ({}): YAML expected a new item `- ` or a key lined up with the others",
+            spaces(indent),
+            item_index + 1,
+            spaces(dash),
+            spaces(keys)
+        )
+    };
+    let fixed = format!("{}{}", " ".repeat(keys), text.trim_start());
+    Some((
+        message,
+        Some(format!(
+            "to keep it in that item, line it up with its keys: `{fixed}`"
+        )),
         indent as u64 + 1,
     ))
 }
@@ -306,6 +406,47 @@ mod tests {
             6,
         );
         assert_eq!(message, "mapping values are not allowed in this context");
+    }
+
+    #[test]
+    fn a_key_beside_a_list_item_says_what_yaml_expected() {
+        let raw = "while parsing a block collection, did not find expected '-' indicator";
+        let src = "schedules:\n  - id: weekly-hello\n    template: weekly-hello\n   cron: \"0 12 * * MON\"\n";
+        let (message, hint, column) = yaml_message(raw, src, 4, 4);
+        assert_eq!(
+            message,
+            "`cron:` is indented 3 spaces, between the `-` of the list item on line 2 (2 spaces) and its keys (4 spaces): YAML expected a new item `- ` or a key lined up with the others"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("to keep it in that item, line it up with its keys: `    cron: \"0 12 * * MON\"`")
+        );
+        assert_eq!(column, 4);
+        let src = "schedules:\n  - id: weekly-hello\n  template: weekly-hello\n";
+        let (message, hint, _) = yaml_message(raw, src, 3, 3);
+        assert_eq!(
+            message,
+            "`template:` is indented 2 spaces, level with the `-` of the list item on line 2, where YAML expected the next item to start with `- `"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("to keep it in that item, line it up with its keys: `    template: weekly-hello`")
+        );
+    }
+
+    #[test]
+    fn a_key_with_its_contents_level_with_it_says_what_yaml_expected() {
+        let src = "templates:\n  weekly-hello:\n  body: \"Hi\"\n";
+        let (message, hint, column) = yaml_message("expected mapping start", src, 2, 15);
+        assert_eq!(
+            message,
+            "`weekly-hello:` has nothing under it: line 3 is level with it, not indented under it, so YAML found no value where it expected a mapping of `key: value` lines"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("indent what belongs to `weekly-hello:` further, like `    body: \"Hi\"`")
+        );
+        assert_eq!(column, 3);
     }
 
     #[test]
