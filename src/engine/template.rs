@@ -586,6 +586,55 @@ mod tests {
     }
 
     #[test]
+    fn delimiter_repair_never_panics_and_its_fixed_line_compiles() {
+        const PIECES: &[&str] = &[
+            "{{",
+            "}}",
+            "{",
+            "}",
+            "{%",
+            "%}",
+            "%",
+            " ",
+            "x",
+            "member.first_name",
+            "if x",
+            "endif",
+            "é",
+            "🙂",
+            "\"",
+            "'",
+            "|",
+            "-",
+        ];
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut hinted = 0;
+        for _ in 0..10_000 {
+            let n = next() % 10;
+            let body: String = (0..n)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let Err(err) = compile(&body) else { continue };
+            if let Some(fixed) = err
+                .hint
+                .as_deref()
+                .and_then(|h| h.strip_prefix("balance the delimiters: `"))
+                .and_then(|h| h.strip_suffix('`'))
+            {
+                assert!(compile(fixed).is_ok(), "`{body}` -> `{fixed}`");
+                hinted += 1;
+            }
+        }
+        assert!(hinted >= 20, "only {hinted} repairs were tried");
+    }
+
+    #[test]
     fn a_template_source_above_the_cap_is_refused() {
         let body = "a".repeat(MAX_SOURCE_BYTES + 1);
         let err = compile(&body).unwrap_err();
