@@ -138,7 +138,7 @@ impl Sandbox {
             .engine
             .compile_expression_with_scope(&Self::scope_for(kind), source)
             .map_err(|e| parse_error(e, kind))?;
-        out_of_context(kind, source).map_or(Ok(ast), Err)
+        static_check(kind, source).map_or(Ok(ast), Err)
     }
 
     /// Compiles a whole script file (`script:`); its last value is the result.
@@ -147,7 +147,7 @@ impl Sandbox {
             .engine
             .compile_with_scope(&Self::scope_for(kind), source)
             .map_err(|e| parse_error(e, kind))?;
-        out_of_context(kind, source).map_or(Ok(ast), Err)
+        static_check(kind, source).map_or(Ok(ast), Err)
     }
 
     /// Evaluates a compiled script to a boolean. `variables` binds the
@@ -306,39 +306,54 @@ fn innermost(e: &EvalAltResult) -> &EvalAltResult {
 /// the survey answers an alert is evaluated with.
 const ALERT_ONLY_FUNCTIONS: &[&str] = &["answer"];
 
-/// A call to a function the kind's context does not define, found in the
-/// source (outside strings and comments) so it is caught however the
-/// script branches: `answer("mood")` in a segment, which has no survey.
-fn out_of_context(kind: ScriptKind, source: &str) -> Option<ScriptError> {
-    if kind == ScriptKind::Alert {
-        return None;
+/// What compiles but cannot work, found in the source (outside strings
+/// and comments) so it is caught however the script branches: a call to a
+/// function the kind's context does not define (`answer("mood")` in a
+/// segment, which has no survey), and a member field that does not exist.
+fn static_check(kind: ScriptKind, source: &str) -> Option<ScriptError> {
+    if kind != ScriptKind::Alert
+        && let Some((name, line, column)) = calls(source)
+            .into_iter()
+            .find(|(name, _, _)| ALERT_ONLY_FUNCTIONS.contains(&name.as_str()))
+    {
+        return Some(ScriptError {
+            message: format!("`{name}()` reads survey answers, and a segment's `when:` has none"),
+            hint: Some(
+                "survey answers reach alerts only; select members here by roster fields and attributes, like `member.attributes.progress_level`"
+                    .to_owned(),
+            ),
+            line: Some(line),
+            column: Some(column),
+        });
     }
-    let (name, line, column) = calls(source)
-        .into_iter()
-        .find(|(name, _, _)| ALERT_ONLY_FUNCTIONS.contains(&name.as_str()))?;
+    let (name, line, column) = unknown_member_fields(source).into_iter().next()?;
     Some(ScriptError {
-        message: format!(
-            "`{name}()` reads survey answers, and a segment's `when:` has none"
-        ),
-        hint: Some(
-            "survey answers reach alerts only; select members here by roster fields and attributes, like `member.attributes.progress_level`"
-                .to_owned(),
-        ),
+        message: format!("`member.{name}` is not a member field, so it would always be `()`"),
+        hint: crate::text::did_you_mean(&name, MEMBER_VIEW_FIELDS.iter().copied()).or_else(|| {
+            Some(format!(
+                "for a roster attribute write `member.attributes.{name}`"
+            ))
+        }),
         line: Some(line),
         column: Some(column),
     })
 }
 
-/// Every plain function call in Rhai source (`name(`, not `.name(` and not
-/// `fn name(`), with its 1-based line and column, skipping strings,
-/// characters and comments.
-fn calls(source: &str) -> Vec<(String, usize, usize)> {
+/// A word or punctuation character of Rhai source, with its 1-based place.
+#[derive(Debug, Clone, PartialEq)]
+struct Token {
+    text: String,
+    line: usize,
+    column: usize,
+}
+
+/// The words and punctuation of Rhai source, skipping strings, characters,
+/// comments and white space (a string stands as one `"` token).
+fn tokens(source: &str) -> Vec<Token> {
     let chars: Vec<char> = source.chars().collect();
     let mut found = Vec::new();
     let (mut i, mut line, mut column) = (0, 1, 1);
-    let mut previous_word = String::new();
-    let mut previous_char = ' ';
-    let advance = |i: &mut usize, line: &mut usize, column: &mut usize, chars: &[char]| {
+    let advance = |i: &mut usize, line: &mut usize, column: &mut usize| {
         if chars[*i] == '\n' {
             *line += 1;
             *column = 1;
@@ -352,66 +367,120 @@ fn calls(source: &str) -> Vec<(String, usize, usize)> {
         let next = chars.get(i + 1).copied();
         if c == '/' && next == Some('/') {
             while i < chars.len() && chars[i] != '\n' {
-                advance(&mut i, &mut line, &mut column, &chars);
+                advance(&mut i, &mut line, &mut column);
             }
-            continue;
-        }
-        if c == '/' && next == Some('*') {
-            advance(&mut i, &mut line, &mut column, &chars);
-            advance(&mut i, &mut line, &mut column, &chars);
+        } else if c == '/' && next == Some('*') {
+            advance(&mut i, &mut line, &mut column);
+            advance(&mut i, &mut line, &mut column);
             while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
-                advance(&mut i, &mut line, &mut column, &chars);
+                advance(&mut i, &mut line, &mut column);
             }
             for _ in 0..2 {
                 if i < chars.len() {
-                    advance(&mut i, &mut line, &mut column, &chars);
+                    advance(&mut i, &mut line, &mut column);
                 }
             }
-            continue;
-        }
-        if matches!(c, '"' | '\'' | '`') {
-            advance(&mut i, &mut line, &mut column, &chars);
+        } else if matches!(c, '"' | '\'' | '`') {
+            found.push(Token {
+                text: "\"".to_owned(),
+                line,
+                column,
+            });
+            advance(&mut i, &mut line, &mut column);
             while i < chars.len() && chars[i] != c {
                 if chars[i] == '\\' && i + 1 < chars.len() {
-                    advance(&mut i, &mut line, &mut column, &chars);
+                    advance(&mut i, &mut line, &mut column);
                 }
-                advance(&mut i, &mut line, &mut column, &chars);
+                advance(&mut i, &mut line, &mut column);
             }
             if i < chars.len() {
-                advance(&mut i, &mut line, &mut column, &chars);
+                advance(&mut i, &mut line, &mut column);
             }
-            previous_char = c;
-            previous_word.clear();
-            continue;
-        }
-        if c.is_alphabetic() || c == '_' {
+        } else if c.is_alphanumeric() || c == '_' {
             let (start_line, start_column) = (line, column);
             let mut word = String::new();
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
                 word.push(chars[i]);
-                advance(&mut i, &mut line, &mut column, &chars);
+                advance(&mut i, &mut line, &mut column);
             }
-            let mut j = i;
-            while j < chars.len() && chars[j] == ' ' {
-                j += 1;
+            found.push(Token {
+                text: word,
+                line: start_line,
+                column: start_column,
+            });
+        } else {
+            if !c.is_whitespace() {
+                found.push(Token {
+                    text: c.to_string(),
+                    line,
+                    column,
+                });
             }
-            let is_call =
-                chars.get(j) == Some(&'(') && previous_char != '.' && previous_word != "fn";
-            if is_call {
-                found.push((word.clone(), start_line, start_column));
-            }
-            previous_word = word;
-            previous_char = 'a';
-            continue;
+            advance(&mut i, &mut line, &mut column);
         }
-        if !c.is_whitespace() {
-            previous_char = c;
-            previous_word.clear();
-        }
-        advance(&mut i, &mut line, &mut column, &chars);
     }
     found
 }
+
+fn is_word(t: &Token) -> bool {
+    t.text.starts_with(|c: char| c.is_alphabetic() || c == '_')
+}
+
+/// Every plain function call in Rhai source (`name(`, not `.name(` and not
+/// `fn name(`), with its 1-based line and column, outside strings and
+/// comments.
+fn calls(source: &str) -> Vec<(String, usize, usize)> {
+    let tokens = tokens(source);
+    tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            let before = i.checked_sub(1).and_then(|b| tokens.get(b));
+            is_word(t)
+                && tokens.get(i + 1).is_some_and(|n| n.text == "(")
+                && !before.is_some_and(|b| b.text == "." || b.text == "fn")
+        })
+        .map(|(_, t)| (t.text.clone(), t.line, t.column))
+        .collect()
+}
+
+/// `member.NAME` where NAME is not a field of the member view: Rhai reads
+/// it as `()`, so the script would quietly compare nothing. With the name
+/// and the place of NAME.
+fn unknown_member_fields(source: &str) -> Vec<(String, usize, usize)> {
+    let tokens = tokens(source);
+    tokens
+        .windows(3)
+        .enumerate()
+        .filter(|(i, w)| {
+            let before = i.checked_sub(1).and_then(|b| tokens.get(b));
+            w[0].text == "member"
+                && before.is_none_or(|b| b.text != ".")
+                && w[1].text == "."
+                && is_word(&w[2])
+                && !MEMBER_VIEW_FIELDS.contains(&w[2].text.as_str())
+                // `member.x(` is a method call, like `member.keys()`.
+                && tokens.get(i + 3).is_none_or(|n| n.text != "(")
+        })
+        .map(|(_, w)| (w[2].text.clone(), w[2].line, w[2].column))
+        .collect()
+}
+
+/// The fields of the member a script sees: the member fields segments
+/// match on, and `attributes`.
+const MEMBER_VIEW_FIELDS: &[&str] = &[
+    "id",
+    "external_id",
+    "first_name",
+    "last_name",
+    "language",
+    "timezone",
+    "status",
+    "joined_on",
+    "days_since_joined",
+    "groups",
+    "attributes",
+];
 
 /// Functions scripts commonly call, for "did you mean" hints.
 const KNOWN_FUNCTIONS: &[&str] = &[
@@ -710,6 +779,46 @@ mod tests {
             "member.first_name == \"answer(x)\"",
             "member.attributes.answer == 1 // answer(\"mood\")",
             "member.groups.contains(\"answer\")",
+        ] {
+            assert!(
+                s.compile_expression(ScriptKind::Segment, ok).is_ok(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_member_field_that_does_not_exist_is_an_error() {
+        let s = sandbox();
+        for kind in [ScriptKind::Segment, ScriptKind::Alert] {
+            let err = s
+                .compile_expression(
+                    kind,
+                    "member.language == \"es\" || member.days_since_join < 30",
+                )
+                .unwrap_err();
+            assert_eq!(
+                err.message,
+                "`member.days_since_join` is not a member field, so it would always be `()`"
+            );
+            assert_eq!(
+                err.hint.as_deref(),
+                Some("did you mean `days_since_joined`?")
+            );
+            assert_eq!((err.line, err.column), (Some(1), Some(35)));
+        }
+        let err = s
+            .compile_expression(ScriptKind::Segment, "member.progress_level < 3")
+            .unwrap_err();
+        assert_eq!(
+            err.hint.as_deref(),
+            Some("for a roster attribute write `member.attributes.progress_level`")
+        );
+        for ok in [
+            "member.attributes.anything > 2",
+            "member.groups.contains(\"tuesday\")",
+            "member.keys().len() > 0",
+            "\"member.nope\" != member.first_name",
         ] {
             assert!(
                 s.compile_expression(ScriptKind::Segment, ok).is_ok(),
