@@ -326,6 +326,9 @@ fn static_check(kind: ScriptKind, source: &str) -> Option<ScriptError> {
             column: Some(column),
         });
     }
+    if let Some(found) = mismatched_comparison(source) {
+        return Some(found);
+    }
     let (name, line, column) = unknown_member_fields(source).into_iter().next()?;
     Some(ScriptError {
         message: format!("`member.{name}` is not a member field, so it would always be `()`"),
@@ -464,6 +467,68 @@ fn unknown_member_fields(source: &str) -> Vec<(String, usize, usize)> {
         })
         .map(|(_, w)| (w[2].text.clone(), w[2].line, w[2].column))
         .collect()
+}
+
+/// `member.FIELD OP LITERAL` where the literal's type cannot compare with
+/// the field's: Rhai answers `false` to a comparison across types (`"2026-01-05"
+/// < 30`), so the script would quietly never hold.
+fn mismatched_comparison(source: &str) -> Option<ScriptError> {
+    use super::segment::{FieldType, field_type};
+    let tokens = tokens(source);
+    let text = |i: usize| tokens.get(i).map_or("", |t| t.text.as_str());
+    for (i, t) in tokens.iter().enumerate() {
+        if t.text != "member" || (i > 0 && text(i - 1) == ".") || text(i + 1) != "." {
+            continue;
+        }
+        let field = text(i + 2);
+        if field == "attributes" || !MEMBER_VIEW_FIELDS.contains(&field) {
+            continue;
+        }
+        let (op, rhs) = match (text(i + 3), text(i + 4)) {
+            ("<" | ">", "=") | ("=" | "!", "=") => {
+                (format!("{}{}", text(i + 3), text(i + 4)), i + 5)
+            }
+            ("<" | ">", _) => (text(i + 3).to_owned(), i + 4),
+            _ => continue,
+        };
+        let literal = match text(rhs) {
+            "\"" => "text",
+            "true" | "false" => "a boolean",
+            t if t.starts_with(|c: char| c.is_ascii_digit()) => "a number",
+            _ => continue,
+        };
+        let ordering = op.starts_with(['<', '>']);
+        let Some(ty) = field_type(&crate::engine::rules::Field::Member(field.to_owned())) else {
+            continue;
+        };
+        let (noun, hint) = match (ty, literal) {
+            (FieldType::Number, "a number") | (FieldType::Date | FieldType::Text, "text") => continue,
+            (FieldType::Date, _) => (
+                "a date",
+                "for a number of days compare `member.days_since_joined`; for a date write it in quotes, like `\"2026-01-31\"`".to_owned(),
+            ),
+            (FieldType::Number, _) => ("a number", "write the number without quotes, like `30`".to_owned()),
+            (FieldType::Text, _) => ("text", "write the text in quotes, like `\"en\"`".to_owned()),
+            (FieldType::TextList, _) => (
+                "a list",
+                format!("to test membership write `member.{field}.contains(\"...\")`"),
+            ),
+        };
+        // A list compares with nothing, and equals no text; `==` with a
+        // number or boolean is left to the other checks.
+        if ty == FieldType::TextList && !ordering && literal != "text" {
+            continue;
+        }
+        return Some(ScriptError {
+            message: format!(
+                "`member.{field} {op} ...` compares {noun} with {literal}, which Rhai answers `false` every time"
+            ),
+            hint: Some(hint),
+            line: Some(t.line),
+            column: Some(t.column),
+        });
+    }
+    None
 }
 
 /// The fields of the member a script sees: the member fields segments
@@ -819,6 +884,50 @@ mod tests {
             "member.groups.contains(\"tuesday\")",
             "member.keys().len() > 0",
             "\"member.nope\" != member.first_name",
+        ] {
+            assert!(
+                s.compile_expression(ScriptKind::Segment, ok).is_ok(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_comparison_across_types_with_a_member_field_is_an_error() {
+        let s = sandbox();
+        for (source, message) in [
+            (
+                "member.joined_on < 30",
+                "`member.joined_on < ...` compares a date with a number, which Rhai answers `false` every time",
+            ),
+            (
+                "member.language == \"es\" && member.days_since_joined >= \"30\"",
+                "`member.days_since_joined >= ...` compares a number with text, which Rhai answers `false` every time",
+            ),
+            (
+                "member.external_id == 1001",
+                "`member.external_id == ...` compares text with a number, which Rhai answers `false` every time",
+            ),
+            (
+                "member.groups == \"tuesday\"",
+                "`member.groups == ...` compares a list with text, which Rhai answers `false` every time",
+            ),
+        ] {
+            let err = s
+                .compile_expression(ScriptKind::Segment, source)
+                .unwrap_err();
+            assert_eq!(err.message, message, "{source}");
+        }
+        // The premise: plain Rhai answers such a comparison `false`, no error.
+        let plain = rhai::Engine::new();
+        assert!(!plain.eval::<bool>("\"2026-01-05\" < 30").unwrap());
+        assert!(!plain.eval::<bool>("12 >= \"30\"").unwrap());
+        for ok in [
+            "member.joined_on < \"2026-01-31\"",
+            "member.days_since_joined < 30",
+            "member.language != \"en\"",
+            "member.groups.contains(\"tuesday\")",
+            "member.attributes.level < 3",
         ] {
             assert!(
                 s.compile_expression(ScriptKind::Segment, ok).is_ok(),
