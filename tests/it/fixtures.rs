@@ -523,3 +523,43 @@ fn check_of_a_directory_that_does_not_exist_exits_2() {
         describe(&output)
     );
 }
+
+// Issue 7: directories that used to panic the compiler (exit 101).
+
+fn assert_checks_without_a_panic(name: &str, located: &str) {
+    let dir = fixture("invalid", name);
+    let output = hearth_check(&[path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.lines().any(|l| l == located),
+        "missing {located:?}\n{}",
+        describe(&output)
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("panicked"),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn regression_issue_7_an_escalation_with_a_spaced_id_and_no_steps_is_two_located_errors_not_a_panic()
+ {
+    assert_checks_without_a_panic(
+        "escalation-spaced-id-without-steps",
+        "rules.yaml:1:16: error: escalation `on call` has no steps",
+    );
+}
+
+#[test]
+fn regression_issue_7_a_survey_with_an_invalid_id_is_located_errors_not_a_panic() {
+    assert_checks_without_a_panic(
+        "survey-spaced-id-without-questions",
+        "rules.yaml:2:3: error: survey `mood check` has no questions",
+    );
+    assert_checks_without_a_panic(
+        "survey-spaced-id-reprompts-without-text",
+        "rules.yaml:2:3: error: invalid survey id `mood check`",
+    );
+}

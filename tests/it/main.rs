@@ -11,6 +11,7 @@ mod fixtures;
 mod hints;
 mod intake;
 mod reload;
+mod rules_fuzz;
 mod staff_cli;
 mod store;
 mod systemd;

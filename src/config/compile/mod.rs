@@ -88,7 +88,7 @@ pub(crate) fn compile(sources: &[Source], scripts: &BTreeMap<PathBuf, String>) -
             .map(|s| (s.path.clone(), s.text.as_str()))
             .collect(),
         ids: HashMap::new(),
-        sandbox: Sandbox::new(Limits::default()),
+        sandbox: default_sandbox(),
         question_ids: BTreeSet::new(),
         answer_samples: Vec::new(),
     };
@@ -105,6 +105,16 @@ pub(crate) fn compile(sources: &[Source], scripts: &BTreeMap<PathBuf, String>) -
         diagnostics: c.diags.into_sorted(),
         files: BTreeMap::new(),
     }
+}
+
+/// The sandbox every compile shares: building a Rhai engine is the
+/// largest fixed cost of a compile, and the engine is immutable once built
+/// (a rule set holds a clone of the `Arc`).
+fn default_sandbox() -> Sandbox {
+    static SANDBOX: std::sync::OnceLock<Sandbox> = std::sync::OnceLock::new();
+    SANDBOX
+        .get_or_init(|| Sandbox::new(Limits::default()))
+        .clone()
 }
 
 struct Compiler<'a> {
@@ -411,7 +421,7 @@ impl<'a> Compiler<'a> {
         for (path, f) in files {
             for (id, raw) in &f.surveys.0 {
                 inventory.insert(("surveys", id.value.clone()), fingerprint(raw, ""));
-                if let Some(s) = self.survey(&id.value, raw, path, &mut env, &mut template_places) {
+                if let Some(s) = self.survey(id, raw, path, &mut env, &mut template_places) {
                     surveys.insert(s.id.clone(), s);
                 }
             }
@@ -478,7 +488,7 @@ impl<'a> Compiler<'a> {
         let mut escalations = BTreeMap::new();
         for (path, f) in files {
             for (id, raw) in &f.escalations.0 {
-                if let Some(e) = self.escalation(&id.value, raw, path, &contacts, &groups) {
+                if let Some(e) = self.escalation(id, raw, path, &contacts, &groups) {
                     inventory.insert(("escalations", id.value.clone()), fingerprint(raw, ""));
                     escalations.insert(e.id.clone(), e);
                 }
