@@ -77,7 +77,7 @@ fn check_prints_each_hint_on_its_own_line_under_its_error() {
     let text = format!("{stdout}{stderr}");
     let error_line = text
         .lines()
-        .position(|l| l.contains("error: invalid duration `2 hours`"))
+        .position(|l| l.contains("error: group `tuesday-anxiety`: invalid duration `2 hours`"))
         .unwrap_or_else(|| panic!("no duration error in:\n{text}"));
     assert_eq!(
         text.lines().nth(error_line + 1),

@@ -238,7 +238,7 @@ impl Compiler<'_> {
     /// rules file, if it does not.
     fn part_error(&mut self, path: &Path, text: &str, start: usize, end: usize) {
         if let Err(e) = parse_part::<Option<RawFile>>(text, start, end) {
-            self.yaml_error(path, text, &e);
+            self.yaml_error(path, text, &e, None);
         }
     }
 
@@ -263,10 +263,14 @@ impl Compiler<'_> {
             match parse_part::<Spanned<T>>(text, item.start, item.end) {
                 Ok(rule) => into.push(rule),
                 Err(e) => {
-                    self.yaml_error(path, text, &e);
                     self.items_failed.insert(kind);
-                    if let Ok(IdOnly { id }) = parse_part::<IdOnly>(text, item.start, item.end) {
-                        self.failed_ids.insert((kind, id.value));
+                    let id = parse_part::<IdOnly>(text, item.start, item.end)
+                        .ok()
+                        .map(|i| i.id.value);
+                    let owner = id.as_ref().map(|id| super::rule(kind, id));
+                    self.yaml_error(path, text, &e, owner.as_deref());
+                    if let Some(id) = id {
+                        self.failed_ids.insert((kind, id));
                     }
                 }
             }
@@ -293,20 +297,29 @@ impl Compiler<'_> {
             match parse_part::<Entries<T>>(text, k.start, v.end) {
                 Ok(entries) => into.0.extend(entries.0),
                 Err(e) => {
-                    self.yaml_error(path, text, &e);
                     self.items_failed.insert(kind);
-                    if let Ok(ids) = parse_part::<Entries<IgnoredAny>>(text, k.start, v.end) {
-                        for (id, _) in ids.0 {
-                            self.failed_ids.insert((kind, id.value));
-                        }
+                    let ids = parse_part::<Entries<IgnoredAny>>(text, k.start, v.end)
+                        .map(|ids| ids.0)
+                        .unwrap_or_default();
+                    let owner = ids.first().map(|(id, _)| super::rule(kind, &id.value));
+                    self.yaml_error(path, text, &e, owner.as_deref());
+                    for (id, _) in ids {
+                        self.failed_ids.insert((kind, id.value));
                     }
                 }
             }
         }
     }
 
-    /// Reports a serde-saphyr error at its place, in words for a rules author.
-    pub(super) fn yaml_error(&mut self, path: &Path, text: &str, e: &serde_saphyr::Error) {
+    /// Reports a serde-saphyr error at its place, in words for a rules
+    /// author, naming the rule it is in when that is known.
+    pub(super) fn yaml_error(
+        &mut self,
+        path: &Path,
+        text: &str,
+        e: &serde_saphyr::Error,
+        owner: Option<&str>,
+    ) {
         use serde_saphyr::MessageFormatter;
         let (line, column) = e
             .location()
@@ -318,7 +331,7 @@ impl Compiler<'_> {
         let (message, hint, column) = super::location::yaml_message(&raw, text, line, column);
         let d = self
             .diags
-            .error(Place::new(path, line, column), None, message);
+            .error(Place::new(path, line, column), owner, message);
         if let Some(hint) = hint {
             d.with_hint(hint);
         }
