@@ -760,3 +760,35 @@ fn empty_spaced_and_non_ascii_ids_of_every_kind_are_located_errors_naming_the_ki
         }
     }
 }
+
+#[test]
+fn a_rule_checked_on_its_own_still_points_inside_its_values() {
+    // The schedule's unknown key sends the file down the rule-by-rule
+    // path; the alert's script error must still land on `answr`.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "schedules:\n  - id: weekly\n    colour: blue\n    cron: \"0 12 * * THU\"\n\
+         alerts:\n  - id: low-mood\n    when: 'answr(\"mood\") <= 3'\n",
+    )
+    .expect("write rules");
+    let compiled = load(dir.path());
+    let lines: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(first_line)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l
+                .starts_with("rules.yaml:3:5: error: schedule `weekly`: unknown field `colour`"))
+            && lines.contains(
+                &"rules.yaml:7:12: error: alert `low-mood`: unknown function `answr` in script"
+                    .to_owned()
+            ),
+        "got:\n{}",
+        rendered(&compiled)
+    );
+}
