@@ -189,14 +189,21 @@ impl Sandbox {
     /// limits, and reports what Rhai only finds at run time: a call to a
     /// function that does not exist (`answr("mood")`), and a script that
     /// breaks a limit on every evaluation (an endless loop, runaway
-    /// recursion, a string that doubles). Other run-time errors are not
-    /// reported: sample values cannot stand for every real one.
+    /// recursion, a string that doubles), and an `answer("id")` compared
+    /// with a literal of another type than the question's answers (Rhai
+    /// answers `false` to that, every time). `source` is the text `ast` was
+    /// compiled from. Other run-time errors are not reported: sample values
+    /// cannot stand for every real one.
     pub fn probe(
         &self,
         kind: ScriptKind,
         ast: &AST,
+        source: &str,
         answer_samples: &[Map],
     ) -> Option<ScriptError> {
+        if let Some(found) = mismatched_answer(source, answer_samples) {
+            return Some(found);
+        }
         // Each sample set once, so `&&`/`||` short-circuits take both ways.
         let none = [Map::new()];
         let samples = if answer_samples.is_empty() {
@@ -350,8 +357,8 @@ struct Token {
     column: usize,
 }
 
-/// The words and punctuation of Rhai source, skipping strings, characters,
-/// comments and white space (a string stands as one `"` token).
+/// The words and punctuation of Rhai source, skipping comments and white
+/// space; a string or character literal is one token, `"` and its text.
 fn tokens(source: &str) -> Vec<Token> {
     let chars: Vec<char> = source.chars().collect();
     let mut found = Vec::new();
@@ -384,21 +391,25 @@ fn tokens(source: &str) -> Vec<Token> {
                 }
             }
         } else if matches!(c, '"' | '\'' | '`') {
-            found.push(Token {
-                text: "\"".to_owned(),
-                line,
-                column,
-            });
+            // A string stands as one token: `"` and its raw text.
+            let (start_line, start_column) = (line, column);
+            let mut text = String::from('"');
             advance(&mut i, &mut line, &mut column);
             while i < chars.len() && chars[i] != c {
                 if chars[i] == '\\' && i + 1 < chars.len() {
                     advance(&mut i, &mut line, &mut column);
                 }
+                text.push(chars[i]);
                 advance(&mut i, &mut line, &mut column);
             }
             if i < chars.len() {
                 advance(&mut i, &mut line, &mut column);
             }
+            found.push(Token {
+                text,
+                line: start_line,
+                column: start_column,
+            });
         } else if c.is_alphanumeric() || c == '_' {
             let (start_line, start_column) = (line, column);
             let mut word = String::new();
@@ -492,7 +503,7 @@ fn mismatched_comparison(source: &str) -> Option<ScriptError> {
             _ => continue,
         };
         let literal = match text(rhs) {
-            "\"" => "text",
+            t if t.starts_with('"') => "text",
             "true" | "false" => "a boolean",
             t if t.starts_with(|c: char| c.is_ascii_digit()) => "a number",
             _ => continue,
@@ -524,6 +535,65 @@ fn mismatched_comparison(source: &str) -> Option<ScriptError> {
                 "`member.{field} {op} ...` compares {noun} with {literal}, which Rhai answers `false` every time"
             ),
             hint: Some(hint),
+            line: Some(t.line),
+            column: Some(t.column),
+        });
+    }
+    None
+}
+
+/// `answer("id") OP LITERAL` where the question's answers (as the samples
+/// give them: a number, the text of a choice or free text, `true`/`false`
+/// for yes/no) cannot compare with the literal.
+fn mismatched_answer(source: &str, answer_samples: &[Map]) -> Option<ScriptError> {
+    let tokens = tokens(source);
+    let text = |i: usize| tokens.get(i).map_or("", |t| t.text.as_str());
+    for (i, t) in tokens.iter().enumerate() {
+        if t.text != "answer" || (i > 0 && text(i - 1) == ".") || text(i + 1) != "(" {
+            continue;
+        }
+        let Some(id) = text(i + 2).strip_prefix('"') else {
+            continue;
+        };
+        if text(i + 3) != ")" {
+            continue;
+        }
+        let (op, rhs) = match (text(i + 4), text(i + 5)) {
+            ("<" | ">", "=") | ("=" | "!", "=") => {
+                (format!("{}{}", text(i + 4), text(i + 5)), i + 6)
+            }
+            ("<" | ">", _) => (text(i + 4).to_owned(), i + 5),
+            _ => continue,
+        };
+        let literal = match text(rhs) {
+            r if r.starts_with('"') => "text",
+            "true" | "false" => "a boolean",
+            r if r.starts_with(|c: char| c.is_ascii_digit()) => "a number",
+            _ => continue,
+        };
+        let Some(sample) = answer_samples.iter().find_map(|m| m.get(id)) else {
+            continue;
+        };
+        let (answer, hint) = if sample.is_int() || sample.is_float() {
+            ("a number", "compare it with a number, like `3`")
+        } else if sample.is_bool() {
+            ("a boolean", "a yes/no answer is `true` or `false`")
+        } else if sample.is_string() {
+            (
+                "text",
+                "compare it with text in quotes, like one of the question's choices",
+            )
+        } else {
+            continue;
+        };
+        if answer == literal {
+            continue;
+        }
+        return Some(ScriptError {
+            message: format!(
+                "`answer(\"{id}\") {op} ...` compares {answer} (how question `{id}` is answered) with {literal}, which Rhai answers `false` every time"
+            ),
+            hint: Some(hint.to_owned()),
             line: Some(t.line),
             column: Some(t.column),
         });
@@ -735,13 +805,13 @@ mod tests {
         let ast = s
             .compile_expression(ScriptKind::Alert, "answr(\"mood\") <= 3")
             .unwrap();
-        let err = s.probe(ScriptKind::Alert, &ast, &[]).unwrap();
+        let err = s.probe(ScriptKind::Alert, &ast, "", &[]).unwrap();
         assert_eq!(err.message, "unknown function `answr` in script");
         assert_eq!(err.hint.as_deref(), Some("did you mean `answer`?"));
         let ok = s
             .compile_expression(ScriptKind::Alert, "answer(\"mood\") <= 3")
             .unwrap();
-        assert!(s.probe(ScriptKind::Alert, &ok, &[]).is_none());
+        assert!(s.probe(ScriptKind::Alert, &ok, "", &[]).is_none());
         // Hidden behind a short-circuit on one sample, found on the other.
         let hidden = s
             .compile_expression(ScriptKind::Alert, "answer(\"mood\") <= 3 && answr(\"x\")")
@@ -749,10 +819,13 @@ mod tests {
         let low = Map::from_iter([("mood".into(), Dynamic::from(1_i64))]);
         let high = Map::from_iter([("mood".into(), Dynamic::from(10_i64))]);
         assert!(
-            s.probe(ScriptKind::Alert, &hidden, std::slice::from_ref(&high))
+            s.probe(ScriptKind::Alert, &hidden, "", std::slice::from_ref(&high))
                 .is_none()
         );
-        assert!(s.probe(ScriptKind::Alert, &hidden, &[high, low]).is_some());
+        assert!(
+            s.probe(ScriptKind::Alert, &hidden, "", &[high, low])
+                .is_some()
+        );
     }
 
     #[test]
@@ -782,7 +855,7 @@ mod tests {
         ] {
             let ast = s.compile_script(ScriptKind::Alert, source).unwrap();
             let err = s
-                .probe(ScriptKind::Alert, &ast, &[])
+                .probe(ScriptKind::Alert, &ast, "", &[])
                 .unwrap_or_else(|| panic!("not caught: {source}"));
             assert!(err.message.contains(wanted), "{source}: {}", err.message);
             assert!(err.message.contains("sample values"), "{}", err.message);
@@ -796,7 +869,7 @@ mod tests {
                 "let n = 0; for i in 0..100 { n += i; } n > 3",
             )
             .unwrap();
-        assert!(s.probe(ScriptKind::Alert, &ast, &[]).is_none());
+        assert!(s.probe(ScriptKind::Alert, &ast, "", &[]).is_none());
     }
 
     #[test]
@@ -812,13 +885,13 @@ mod tests {
                 "let n = 0; for i in 0..200 { n += i; } n > 3",
             )
             .unwrap();
-        let err = tight.probe(ScriptKind::Alert, &ast, &[]).unwrap();
+        let err = tight.probe(ScriptKind::Alert, &ast, "", &[]).unwrap();
         assert!(
             err.message.contains("limit of 100 operations"),
             "{}",
             err.message
         );
-        assert!(sandbox().probe(ScriptKind::Alert, &ast, &[]).is_none());
+        assert!(sandbox().probe(ScriptKind::Alert, &ast, "", &[]).is_none());
     }
 
     #[test]
@@ -931,6 +1004,48 @@ mod tests {
         ] {
             assert!(
                 s.compile_expression(ScriptKind::Segment, ok).is_ok(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_compared_with_a_literal_of_another_type_is_an_error() {
+        let s = sandbox();
+        let samples = [Map::from_iter([
+            ("mood".into(), Dynamic::from(1_i64)),
+            ("feeling".into(), Dynamic::from("good".to_owned())),
+            ("ok".into(), Dynamic::from(true)),
+        ])];
+        for (source, message) in [
+            (
+                "answer(\"feeling\") <= 3",
+                "`answer(\"feeling\") <= ...` compares text (how question `feeling` is answered) with a number, which Rhai answers `false` every time",
+            ),
+            (
+                "member.days_since_joined < 30 && answer(\"mood\") == \"3\"",
+                "`answer(\"mood\") == ...` compares a number (how question `mood` is answered) with text, which Rhai answers `false` every time",
+            ),
+            (
+                "answer(\"ok\") == \"yes\"",
+                "`answer(\"ok\") == ...` compares a boolean (how question `ok` is answered) with text, which Rhai answers `false` every time",
+            ),
+        ] {
+            let ast = s.compile_expression(ScriptKind::Alert, source).unwrap();
+            let err = s
+                .probe(ScriptKind::Alert, &ast, source, &samples)
+                .unwrap_or_else(|| panic!("not caught: {source}"));
+            assert_eq!(err.message, message);
+        }
+        for ok in [
+            "answer(\"mood\") <= 3",
+            "answer(\"feeling\") == \"good\"",
+            "answer(\"ok\") == false",
+            "answer(\"unasked\") == 3",
+        ] {
+            let ast = s.compile_expression(ScriptKind::Alert, ok).unwrap();
+            assert!(
+                s.probe(ScriptKind::Alert, &ast, ok, &samples).is_none(),
                 "{ok}"
             );
         }

@@ -176,7 +176,7 @@ impl Compiler<'_> {
             .and_then(|ast| {
                 match self
                     .sandbox
-                    .probe(ScriptKind::Alert, &ast, &self.answer_samples)
+                    .probe(ScriptKind::Alert, &ast, &text, &self.answer_samples)
                 {
                     Some(e) => Err(e),
                     None => Ok(ast),

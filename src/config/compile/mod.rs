@@ -390,12 +390,15 @@ impl<'a> Compiler<'a> {
         let result = self
             .sandbox
             .compile_expression(kind, &w.value)
-            .and_then(
-                |ast| match self.sandbox.probe(kind, &ast, &self.answer_samples) {
+            .and_then(|ast| {
+                match self
+                    .sandbox
+                    .probe(kind, &ast, &w.value, &self.answer_samples)
+                {
                     Some(e) => Err(e),
                     None => Ok(ast),
-                },
-            );
+                }
+            });
         match result {
             Ok(ast) => Some(ast),
             Err(e) => {
