@@ -7,7 +7,13 @@
 //! hits a limit fails that one evaluation with an error; the daemon goes on.
 //!
 //! Variables are strict: a script may only name the variables of its kind
-//! ([`ScriptKind`]), so `membr.progress_level` fails `hearth check`.
+//! ([`ScriptKind`]), so `membr.progress_level` fails `hearth check`. What
+//! compiles but cannot work is refused too, from the source: `answer()` in
+//! a segment, a `member.NAME` that is not a field, a member field compared
+//! with a literal of another type (Rhai answers `false` across types).
+//! [`Sandbox::probe`] then runs each script on sample values under the
+//! same limits the daemon uses: an unknown function, an endless loop,
+//! runaway recursion or a doubling string is an error at check.
 
 use std::cell::RefCell;
 use std::sync::Arc;
