@@ -501,12 +501,34 @@ fn mismatched_comparison(source: &str) -> Option<ScriptError> {
         if field == "attributes" || !MEMBER_VIEW_FIELDS.contains(&field) {
             continue;
         }
-        let (op, rhs) = match (text(i + 3), text(i + 4)) {
+        // `member.FIELD OP LITERAL`, or `LITERAL OP member.FIELD`.
+        let after = match (text(i + 3), text(i + 4)) {
             ("<" | ">", "=") | ("=" | "!", "=") => {
-                (format!("{}{}", text(i + 3), text(i + 4)), i + 5)
+                Some((format!("{}{}", text(i + 3), text(i + 4)), i + 5))
             }
-            ("<" | ">", _) => (text(i + 3).to_owned(), i + 4),
-            _ => continue,
+            ("<" | ">", _) => Some((text(i + 3).to_owned(), i + 4)),
+            _ => None,
+        };
+        let before = || {
+            if matches!(text(i + 3), "." | "(" | "[") {
+                return None;
+            }
+            let j = i.checked_sub(1)?;
+            match (text(j.checked_sub(1)?), text(j)) {
+                ("<" | ">" | "=" | "!", "=") => {
+                    Some((format!("{}=", text(j - 1)), j.checked_sub(2)?))
+                }
+                (_, "<" | ">") => Some((text(j).to_owned(), j.checked_sub(1)?)),
+                _ => None,
+            }
+        };
+        let (fragment, op, rhs) = match after
+            .map(|a| (true, a))
+            .or_else(|| before().map(|b| (false, b)))
+        {
+            Some((true, (op, rhs))) => (format!("member.{field} {op} ..."), op, rhs),
+            Some((false, (op, rhs))) => (format!("... {op} member.{field}"), op, rhs),
+            None => continue,
         };
         let literal = match text(rhs) {
             t if t.starts_with('"') => "text",
@@ -538,7 +560,7 @@ fn mismatched_comparison(source: &str) -> Option<ScriptError> {
         }
         return Some(ScriptError {
             message: format!(
-                "`member.{field} {op} ...` compares {noun} with {literal}, which Rhai answers `false` every time"
+                "`{fragment}` compares {noun} with {literal}, which Rhai answers `false` every time"
             ),
             hint: Some(hint),
             line: Some(t.line),
@@ -991,6 +1013,14 @@ mod tests {
                 "member.groups == \"tuesday\"",
                 "`member.groups == ...` compares a list with text, which Rhai answers `false` every time",
             ),
+            (
+                "30 >= member.joined_on",
+                "`... >= member.joined_on` compares a date with a number, which Rhai answers `false` every time",
+            ),
+            (
+                "member.language == \"es\" && \"30\" < member.days_since_joined",
+                "`... < member.days_since_joined` compares a number with text, which Rhai answers `false` every time",
+            ),
         ] {
             let err = s
                 .compile_expression(ScriptKind::Segment, source)
@@ -1007,6 +1037,9 @@ mod tests {
             "member.language != \"en\"",
             "member.groups.contains(\"tuesday\")",
             "member.attributes.level < 3",
+            "30 > member.days_since_joined",
+            "3 < member.groups.len()",
+            "\"2026-01-01\" <= member.joined_on",
         ] {
             assert!(
                 s.compile_expression(ScriptKind::Segment, ok).is_ok(),
