@@ -1091,6 +1091,57 @@ mod tests {
     }
 
     #[test]
+    fn the_source_checks_never_panic_on_arbitrary_text() {
+        const PIECES: &[&str] = &[
+            "member",
+            ".",
+            "answer",
+            "(",
+            ")",
+            "\"",
+            "'",
+            "`",
+            "\\",
+            "<",
+            ">",
+            "=",
+            "!",
+            "30",
+            "joined_on",
+            "groups",
+            "fn",
+            " ",
+            "\n",
+            "/",
+            "*",
+            "é",
+            "🙂",
+            "x",
+            "\"mood\"",
+        ];
+        let samples = [Map::from_iter([("mood".into(), Dynamic::from(1_i64))])];
+        let mut state: u64 = 0xD1B5_4A32_D192_ED03;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut found = 0;
+        for _ in 0..5_000 {
+            let n = next() % 12;
+            let source: String = (0..n)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            for kind in [ScriptKind::Segment, ScriptKind::Alert] {
+                found += usize::from(static_check(kind, &source).is_some());
+            }
+            found += usize::from(mismatched_answer(&source, &samples).is_some());
+        }
+        assert!(found > 0, "no input was flagged at all");
+    }
+
+    #[test]
     fn calls_are_found_outside_strings_comments_and_definitions() {
         let found: Vec<(String, usize, usize)> =
             calls("fn helper(x) { x }\n/* answer(1) */ let a = 'a';\nhelper (\"f(\") + x.len()");
