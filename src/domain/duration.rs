@@ -3,6 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::Invalid;
+
 /// A positive length of time, written with units `w`, `d`, `h`, `m`, `s`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Duration {
@@ -38,6 +40,21 @@ impl FromStr for Duration {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Duration, String> {
+        Duration::parse(text).map_err(String::from)
+    }
+}
+
+impl Duration {
+    /// Parses `90m`, `2h30m`, `1d`; on failure the error's hint is the
+    /// written-out fix where one can be worked out (`2 hours` → `2h`).
+    pub fn parse(text: &str) -> Result<Duration, Invalid> {
+        Duration::parse_strict(text).map_err(|message| {
+            let hint = lenient(text).map(|fixed| format!("write `{fixed}`"));
+            Invalid::new(message).with_hint(hint)
+        })
+    }
+
+    fn parse_strict(text: &str) -> Result<Duration, String> {
         let bad = || {
             format!(
                 "invalid duration `{text}`: expected a number and a unit, like `90m`, `2h30m` or `1d` (units: w, d, h, m, s)"
@@ -99,6 +116,74 @@ impl FromStr for Duration {
     }
 }
 
+/// Reads a duration the way a person might write it (`2 hours`,
+/// `90 minutes`, `1 day`, `30 mins`, `1h 30m`, `2H`, `1.5h`, `30m2h`) and
+/// returns the form rules take, or `None` when the text is not a duration
+/// at all or already parses. Keeps the writer's own numbers when they are
+/// whole and in order (`90 minutes` → `90m`), else normalizes (`1.5h` →
+/// `1h30m`).
+fn lenient(text: &str) -> Option<String> {
+    let lower = text.trim().to_lowercase();
+    let mut parts: Vec<(String, char)> = Vec::new();
+    let mut rest = lower.as_str();
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
+        if let Some(after) = rest.strip_prefix("and ") {
+            rest = after;
+            continue;
+        }
+        if rest.is_empty() {
+            break;
+        }
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if number_len == 0 {
+            return None;
+        }
+        let number = &rest[..number_len];
+        rest = rest[number_len..].trim_start();
+        let word_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let word = &rest[..word_len];
+        rest = &rest[word_len..];
+        let unit = match word {
+            "w" | "wk" | "wks" | "week" | "weeks" => 'w',
+            "d" | "day" | "days" => 'd',
+            "h" | "hr" | "hrs" | "hour" | "hours" => 'h',
+            "m" | "min" | "mins" | "minute" | "minutes" => 'm',
+            "s" | "sec" | "secs" | "second" | "seconds" => 's',
+            _ => return None,
+        };
+        parts.push((number.to_owned(), unit));
+    }
+    if parts.is_empty() {
+        return None;
+    }
+    let seconds_of = |unit: char| match unit {
+        'w' => 604_800.0,
+        'd' => 86_400.0,
+        'h' => 3_600.0,
+        'm' => 60.0,
+        _ => 1.0,
+    };
+    let mut total = 0.0_f64;
+    for (number, unit) in &parts {
+        let n: f64 = number.parse().ok()?;
+        total += n * seconds_of(*unit);
+    }
+    if !(total >= 1.0 && total.fract() == 0.0 && total < 1e15) {
+        return None;
+    }
+    let literal: String = parts.iter().map(|(n, u)| format!("{n}{u}")).collect();
+    let fixed = match Duration::parse_strict(&literal) {
+        Ok(d) if d.as_secs() as f64 == total => literal,
+        _ => Duration::from_secs(total as u64).to_string(),
+    };
+    (fixed != text).then_some(fixed)
+}
+
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut rest = self.seconds;
@@ -118,11 +203,50 @@ impl fmt::Display for Duration {
     }
 }
 
-/// Parses a local time of day written `HH:MM` (24-hour).
-pub fn parse_time_of_day(text: &str) -> Result<chrono::NaiveTime, String> {
+/// Parses a local time of day written `HH:MM` (24-hour). The hint gives
+/// the 24-hour form of `5pm`, `5:30 PM`, `noon`, `1700` or `17:00:00`.
+pub fn parse_time_of_day(text: &str) -> Result<chrono::NaiveTime, Invalid> {
     chrono::NaiveTime::parse_from_str(text.trim(), "%H:%M").map_err(|_| {
-        format!("invalid time of day `{text}`: expected 24-hour `HH:MM`, like `17:00`")
+        Invalid::new(format!(
+            "invalid time of day `{text}`: expected 24-hour `HH:MM`, like `17:00`"
+        ))
+        .with_hint(time_hint(text).map(|t| format!("write `{}`", t.format("%H:%M"))))
     })
+}
+
+fn time_hint(text: &str) -> Option<chrono::NaiveTime> {
+    let t = text.trim().to_lowercase().replace('.', "");
+    match t.as_str() {
+        "noon" | "midday" => return chrono::NaiveTime::from_hms_opt(12, 0, 0),
+        "midnight" => return chrono::NaiveTime::from_hms_opt(0, 0, 0),
+        _ => {}
+    }
+    let compact: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+    let (clock, half) = match (compact.strip_suffix("am"), compact.strip_suffix("pm")) {
+        (Some(c), _) => (c, Some(0)),
+        (_, Some(c)) => (c, Some(12)),
+        _ => (compact.as_str(), None),
+    };
+    let (hour, minute) = match clock.split_once([':', 'h']) {
+        Some((h, m)) => (h, m.get(..2).unwrap_or(m)),
+        None if half.is_none() && clock.len() == 4 && clock.is_ascii() => {
+            (&clock[..2], &clock[2..])
+        }
+        None => (clock, "0"),
+    };
+    let mut hour: u32 = hour.parse().ok()?;
+    let minute: u32 = if minute.is_empty() {
+        0
+    } else {
+        minute.parse().ok()?
+    };
+    if let Some(offset) = half {
+        if !(1..=12).contains(&hour) {
+            return None;
+        }
+        hour = hour % 12 + offset;
+    }
+    chrono::NaiveTime::from_hms_opt(hour, minute, 0)
 }
 
 #[cfg(test)]
@@ -151,12 +275,73 @@ mod tests {
     }
 
     #[test]
+    fn durations_written_in_words_get_the_rule_form_as_a_hint() {
+        for (text, fixed) in [
+            ("2 hours", "2h"),
+            ("90 minutes", "90m"),
+            ("1 day", "1d"),
+            ("30 mins", "30m"),
+            ("1 week", "1w"),
+            ("45 seconds", "45s"),
+            ("2 hours 30 minutes", "2h30m"),
+            ("2 hours and 30 minutes", "2h30m"),
+            ("1h 30m", "1h30m"),
+            ("2H", "2h"),
+            ("2hrs", "2h"),
+            ("1.5h", "1h30m"),
+            ("30m2h", "2h30m"),
+            ("1h1h", "2h"),
+        ] {
+            let err = Duration::parse(text).unwrap_err();
+            assert_eq!(
+                err.hint.as_deref(),
+                Some(format!("write `{fixed}`").as_str()),
+                "{text}: {err}"
+            );
+            assert!(err.message.contains(&format!("`{text}`")), "{text}: {err}");
+            assert!(Duration::parse(fixed).is_ok(), "{fixed}");
+        }
+    }
+
+    #[test]
+    fn no_hint_where_the_fix_cannot_be_worked_out() {
+        for text in ["", "90", "soon", "0m", "-5m", "2 fortnights", "0.5s"] {
+            let err = Duration::parse(text).unwrap_err();
+            assert_eq!(err.hint, None, "{text}");
+        }
+    }
+
+    #[test]
     fn displays_in_the_form_it_parses() {
         for text in ["90m", "1d", "2h30m", "1w2d", "45s"] {
             let d: Duration = text.parse().unwrap();
             assert_eq!(d.to_string().parse::<Duration>().unwrap(), d);
         }
         assert_eq!("90m".parse::<Duration>().unwrap().to_string(), "1h30m");
+    }
+
+    #[test]
+    fn other_ways_of_writing_a_time_get_the_24_hour_form_as_a_hint() {
+        for (text, fixed) in [
+            ("5pm", "17:00"),
+            ("5:30 PM", "17:30"),
+            ("9 a.m.", "09:00"),
+            ("noon", "12:00"),
+            ("1700", "17:00"),
+            ("17:00:00", "17:00"),
+            ("17h", "17:00"),
+        ] {
+            let err = parse_time_of_day(text).unwrap_err();
+            assert_eq!(
+                err.hint.as_deref(),
+                Some(format!("write `{fixed}`").as_str()),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_time_of_day("25:00").unwrap_err().hint, None);
+        assert_eq!(parse_time_of_day("soon").unwrap_err().hint, None);
+        assert_eq!(parse_time_of_day("1é2").unwrap_err().hint, None);
+        assert_eq!(parse_time_of_day("13pm").unwrap_err().hint, None);
     }
 
     #[test]

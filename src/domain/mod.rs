@@ -1,22 +1,19 @@
 //! Domain values that parse, not validate: once built, they are valid.
 //!
 //! Each parser's error is a lowercase sentence that echoes the input, fit to
-//! follow `path:line:column: error:`.
+//! follow `path:line:column: error:`; the typed parsers (`Duration::parse`,
+//! `Phone::parse`, `parse_timezone`) return an [`Invalid`] whose hint is the
+//! fixed input where it can be worked out.
 
+mod address;
 mod duration;
+mod invalid;
 pub mod message;
 mod phone;
+mod timezone;
 
+pub use address::{parse_email, parse_webhook_url};
 pub use duration::{Duration, parse_time_of_day};
+pub use invalid::Invalid;
 pub use phone::Phone;
-
-/// Parses an IANA timezone name (`America/New_York`).
-pub fn parse_timezone(name: &str) -> Result<chrono_tz::Tz, String> {
-    name.parse::<chrono_tz::Tz>()
-        .map_err(|_| format!("unknown timezone `{name}`"))
-}
-
-/// The timezone names, for "did you mean" hints.
-pub fn timezone_names() -> impl Iterator<Item = &'static str> {
-    chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())
-}
+pub use timezone::{parse_timezone, timezone_names};

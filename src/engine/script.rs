@@ -7,15 +7,25 @@
 //! hits a limit fails that one evaluation with an error; the daemon goes on.
 //!
 //! Variables are strict: a script may only name the variables of its kind
-//! ([`ScriptKind`]), so `membr.progress_level` fails `hearth check`.
+//! ([`ScriptKind`]), so `membr.progress_level` fails `hearth check`. What
+//! compiles but cannot work is refused too, from the source: `answer()` in
+//! a segment, a `member.NAME` that is not a field, a member field compared
+//! with a literal of another type (Rhai answers `false` across types).
+//! [`Sandbox::probe`] then runs each script on sample values under the
+//! same limits the daemon uses: an unknown function, an endless loop,
+//! runaway recursion or a doubling string is an error at check.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 
 use rhai::{AST, Dynamic, Engine, EvalAltResult, Map, Scope};
 
-/// The limits one evaluation runs under.
-#[derive(Debug, Clone, Copy)]
+/// The limits one evaluation runs under. [`Limits::default`] is the one
+/// definition: the compiler builds the rule set's [`Sandbox`] with it,
+/// `hearth check` probes every script in that sandbox, and the daemon
+/// evaluates in the same sandbox, so check and daemon stop a script at
+/// the same point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_operations: u64,
     pub max_call_levels: usize,
@@ -70,6 +80,7 @@ pub struct ScriptError {
 #[derive(Clone)]
 pub struct Sandbox {
     engine: Arc<Engine>,
+    limits: Limits,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -107,7 +118,13 @@ impl Sandbox {
         });
         Sandbox {
             engine: Arc::new(engine),
+            limits,
         }
+    }
+
+    /// The limits every evaluation in this sandbox runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Declares a kind's variables for strict compilation. They must be
@@ -123,16 +140,20 @@ impl Sandbox {
 
     /// Compiles a single expression (`when:`).
     pub fn compile_expression(&self, kind: ScriptKind, source: &str) -> Result<AST, ScriptError> {
-        self.engine
+        let ast = self
+            .engine
             .compile_expression_with_scope(&Self::scope_for(kind), source)
-            .map_err(|e| parse_error(e, kind))
+            .map_err(|e| parse_error(e, kind))?;
+        static_check(kind, source).map_or(Ok(ast), Err)
     }
 
     /// Compiles a whole script file (`script:`); its last value is the result.
     pub fn compile_script(&self, kind: ScriptKind, source: &str) -> Result<AST, ScriptError> {
-        self.engine
+        let ast = self
+            .engine
             .compile_with_scope(&Self::scope_for(kind), source)
-            .map_err(|e| parse_error(e, kind))
+            .map_err(|e| parse_error(e, kind))?;
+        static_check(kind, source).map_or(Ok(ast), Err)
     }
 
     /// Evaluates a compiled script to a boolean. `variables` binds the
@@ -170,16 +191,25 @@ impl Sandbox {
 }
 
 impl Sandbox {
-    /// Runs a compiled script once on sample values and reports a call to
-    /// a function that does not exist (`answr("mood")`), which Rhai only
-    /// finds at run time. Other run-time errors are not reported: sample
-    /// values cannot stand for every real one.
-    pub fn probe_unknown_functions(
+    /// Runs a compiled script on sample values, under this sandbox's own
+    /// limits, and reports what Rhai only finds at run time: a call to a
+    /// function that does not exist (`answr("mood")`), and a script that
+    /// breaks a limit on every evaluation (an endless loop, runaway
+    /// recursion, a string that doubles), and an `answer("id")` compared
+    /// with a literal of another type than the question's answers (Rhai
+    /// answers `false` to that, every time). `source` is the text `ast` was
+    /// compiled from. Other run-time errors are not reported: sample values
+    /// cannot stand for every real one.
+    pub fn probe(
         &self,
         kind: ScriptKind,
         ast: &AST,
+        source: &str,
         answer_samples: &[Map],
     ) -> Option<ScriptError> {
+        if let Some(found) = mismatched_answer(source, answer_samples) {
+            return Some(found);
+        }
         // Each sample set once, so `&&`/`||` short-circuits take both ways.
         let none = [Map::new()];
         let samples = if answer_samples.is_empty() {
@@ -212,6 +242,9 @@ impl Sandbox {
         let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast);
         ANSWERS.with(|a| *a.borrow_mut() = previous);
         let err = result.err()?;
+        if let Some(found) = self.limit_breach(&err) {
+            return Some(found);
+        }
         let (signature, pos) = innermost_missing_function(&err)?;
         let name: String = signature
             .chars()
@@ -228,7 +261,389 @@ impl Sandbox {
             column: pos.position(),
         })
     }
+
+    /// A limit the script broke, named with the limit's value.
+    fn limit_breach(&self, e: &EvalAltResult) -> Option<ScriptError> {
+        let l = self.limits;
+        let (message, hint, pos) = match innermost(e) {
+            EvalAltResult::ErrorTooManyOperations(pos) => (
+                format!(
+                    "script runs past the sandbox's limit of {} operations on sample values, so it would be stopped on every evaluation",
+                    l.max_operations
+                ),
+                "a loop that never ends? give every `loop` and `while` a way out",
+                *pos,
+            ),
+            EvalAltResult::ErrorStackOverflow(pos) => (
+                format!(
+                    "script nests calls deeper than the sandbox's limit of {} on sample values, so it would be stopped on every evaluation",
+                    l.max_call_levels
+                ),
+                "a function that calls itself needs a case where it stops",
+                *pos,
+            ),
+            EvalAltResult::ErrorDataTooLarge(what, pos) => (
+                format!(
+                    "script builds a {} larger than the sandbox allows (strings {} characters, arrays {} items, maps {} keys) on sample values",
+                    ["string", "array", "map"]
+                        .into_iter()
+                        .find(|k| what.to_lowercase().contains(k))
+                        .unwrap_or("value"),
+                    l.max_string_size,
+                    l.max_array_size,
+                    l.max_map_size
+                ),
+                "a string or array that doubles in a loop outgrows any limit; build only what the script needs",
+                *pos,
+            ),
+            _ => return None,
+        };
+        Some(ScriptError {
+            message,
+            hint: Some(hint.to_owned()),
+            line: pos.line(),
+            column: pos.position(),
+        })
+    }
 }
+
+/// The error inside any function-call wrappers.
+fn innermost(e: &EvalAltResult) -> &EvalAltResult {
+    match e {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => innermost(inner),
+        other => other,
+    }
+}
+
+/// Functions that exist only where their context does: `answer(id)` reads
+/// the survey answers an alert is evaluated with.
+const ALERT_ONLY_FUNCTIONS: &[&str] = &["answer"];
+
+/// What compiles but cannot work, found in the source (outside strings
+/// and comments) so it is caught however the script branches: a call to a
+/// function the kind's context does not define (`answer("mood")` in a
+/// segment, which has no survey), and a member field that does not exist.
+fn static_check(kind: ScriptKind, source: &str) -> Option<ScriptError> {
+    if kind != ScriptKind::Alert
+        && let Some((name, line, column)) = calls(source)
+            .into_iter()
+            .find(|(name, _, _)| ALERT_ONLY_FUNCTIONS.contains(&name.as_str()))
+    {
+        return Some(ScriptError {
+            message: format!("`{name}()` reads survey answers, and a segment's `when:` has none"),
+            hint: Some(
+                "survey answers reach alerts only; select members here by roster fields and attributes, like `member.attributes.progress_level`"
+                    .to_owned(),
+            ),
+            line: Some(line),
+            column: Some(column),
+        });
+    }
+    if let Some(found) = mismatched_comparison(source) {
+        return Some(found);
+    }
+    let (name, line, column) = unknown_member_fields(source).into_iter().next()?;
+    Some(ScriptError {
+        message: format!("`member.{name}` is not a member field, so it would always be `()`"),
+        hint: crate::text::did_you_mean(&name, MEMBER_VIEW_FIELDS.iter().copied()).or_else(|| {
+            Some(format!(
+                "for a roster attribute write `member.attributes.{name}`"
+            ))
+        }),
+        line: Some(line),
+        column: Some(column),
+    })
+}
+
+/// A word or punctuation character of Rhai source, with its 1-based place.
+#[derive(Debug, Clone, PartialEq)]
+struct Token {
+    text: String,
+    line: usize,
+    column: usize,
+}
+
+/// The words and punctuation of Rhai source, skipping comments and white
+/// space; a string or character literal is one token, `"` and its text.
+fn tokens(source: &str) -> Vec<Token> {
+    let chars: Vec<char> = source.chars().collect();
+    let mut found = Vec::new();
+    let (mut i, mut line, mut column) = (0, 1, 1);
+    let advance = |i: &mut usize, line: &mut usize, column: &mut usize| {
+        if chars[*i] == '\n' {
+            *line += 1;
+            *column = 1;
+        } else {
+            *column += 1;
+        }
+        *i += 1;
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < chars.len() && chars[i] != '\n' {
+                advance(&mut i, &mut line, &mut column);
+            }
+        } else if c == '/' && next == Some('*') {
+            advance(&mut i, &mut line, &mut column);
+            advance(&mut i, &mut line, &mut column);
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
+                advance(&mut i, &mut line, &mut column);
+            }
+            for _ in 0..2 {
+                if i < chars.len() {
+                    advance(&mut i, &mut line, &mut column);
+                }
+            }
+        } else if matches!(c, '"' | '\'' | '`') {
+            // A string stands as one token: `"` and its raw text.
+            let (start_line, start_column) = (line, column);
+            let mut text = String::from('"');
+            advance(&mut i, &mut line, &mut column);
+            while i < chars.len() && chars[i] != c {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    advance(&mut i, &mut line, &mut column);
+                }
+                text.push(chars[i]);
+                advance(&mut i, &mut line, &mut column);
+            }
+            if i < chars.len() {
+                advance(&mut i, &mut line, &mut column);
+            }
+            found.push(Token {
+                text,
+                line: start_line,
+                column: start_column,
+            });
+        } else if c.is_alphanumeric() || c == '_' {
+            let (start_line, start_column) = (line, column);
+            let mut word = String::new();
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                word.push(chars[i]);
+                advance(&mut i, &mut line, &mut column);
+            }
+            found.push(Token {
+                text: word,
+                line: start_line,
+                column: start_column,
+            });
+        } else {
+            if !c.is_whitespace() {
+                found.push(Token {
+                    text: c.to_string(),
+                    line,
+                    column,
+                });
+            }
+            advance(&mut i, &mut line, &mut column);
+        }
+    }
+    found
+}
+
+fn is_word(t: &Token) -> bool {
+    t.text.starts_with(|c: char| c.is_alphabetic() || c == '_')
+}
+
+/// Every plain function call in Rhai source (`name(`, not `.name(` and not
+/// `fn name(`), with its 1-based line and column, outside strings and
+/// comments.
+fn calls(source: &str) -> Vec<(String, usize, usize)> {
+    let tokens = tokens(source);
+    tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            let before = i.checked_sub(1).and_then(|b| tokens.get(b));
+            is_word(t)
+                && tokens.get(i + 1).is_some_and(|n| n.text == "(")
+                && !before.is_some_and(|b| b.text == "." || b.text == "fn")
+        })
+        .map(|(_, t)| (t.text.clone(), t.line, t.column))
+        .collect()
+}
+
+/// `member.NAME` where NAME is not a field of the member view: Rhai reads
+/// it as `()`, so the script would quietly compare nothing. With the name
+/// and the place of NAME.
+fn unknown_member_fields(source: &str) -> Vec<(String, usize, usize)> {
+    let tokens = tokens(source);
+    tokens
+        .windows(3)
+        .enumerate()
+        .filter(|(i, w)| {
+            let before = i.checked_sub(1).and_then(|b| tokens.get(b));
+            w[0].text == "member"
+                && before.is_none_or(|b| b.text != ".")
+                && w[1].text == "."
+                && is_word(&w[2])
+                && !MEMBER_VIEW_FIELDS.contains(&w[2].text.as_str())
+                // `member.x(` is a method call, like `member.keys()`.
+                && tokens.get(i + 3).is_none_or(|n| n.text != "(")
+        })
+        .map(|(_, w)| (w[2].text.clone(), w[2].line, w[2].column))
+        .collect()
+}
+
+/// `member.FIELD OP LITERAL` where the literal's type cannot compare with
+/// the field's: Rhai answers `false` to a comparison across types (`"2026-01-05"
+/// < 30`), so the script would quietly never hold.
+fn mismatched_comparison(source: &str) -> Option<ScriptError> {
+    use super::segment::{FieldType, field_type};
+    let tokens = tokens(source);
+    let text = |i: usize| tokens.get(i).map_or("", |t| t.text.as_str());
+    for (i, t) in tokens.iter().enumerate() {
+        if t.text != "member" || (i > 0 && text(i - 1) == ".") || text(i + 1) != "." {
+            continue;
+        }
+        let field = text(i + 2);
+        if field == "attributes" || !MEMBER_VIEW_FIELDS.contains(&field) {
+            continue;
+        }
+        // `member.FIELD OP LITERAL`, or `LITERAL OP member.FIELD`.
+        let after = match (text(i + 3), text(i + 4)) {
+            ("<" | ">", "=") | ("=" | "!", "=") => {
+                Some((format!("{}{}", text(i + 3), text(i + 4)), i + 5))
+            }
+            ("<" | ">", _) => Some((text(i + 3).to_owned(), i + 4)),
+            _ => None,
+        };
+        let before = || {
+            if matches!(text(i + 3), "." | "(" | "[") {
+                return None;
+            }
+            let j = i.checked_sub(1)?;
+            match (text(j.checked_sub(1)?), text(j)) {
+                ("<" | ">" | "=" | "!", "=") => {
+                    Some((format!("{}=", text(j - 1)), j.checked_sub(2)?))
+                }
+                (_, "<" | ">") => Some((text(j).to_owned(), j.checked_sub(1)?)),
+                _ => None,
+            }
+        };
+        let (fragment, op, rhs) = match after
+            .map(|a| (true, a))
+            .or_else(|| before().map(|b| (false, b)))
+        {
+            Some((true, (op, rhs))) => (format!("member.{field} {op} ..."), op, rhs),
+            Some((false, (op, rhs))) => (format!("... {op} member.{field}"), op, rhs),
+            None => continue,
+        };
+        let literal = match text(rhs) {
+            t if t.starts_with('"') => "text",
+            "true" | "false" => "a boolean",
+            t if t.starts_with(|c: char| c.is_ascii_digit()) => "a number",
+            _ => continue,
+        };
+        let ordering = op.starts_with(['<', '>']);
+        let Some(ty) = field_type(&crate::engine::rules::Field::Member(field.to_owned())) else {
+            continue;
+        };
+        let (noun, hint) = match (ty, literal) {
+            (FieldType::Number, "a number") | (FieldType::Date | FieldType::Text, "text") => continue,
+            (FieldType::Date, _) => (
+                "a date",
+                "for a number of days compare `member.days_since_joined`; for a date write it in quotes, like `\"2026-01-31\"`".to_owned(),
+            ),
+            (FieldType::Number, _) => ("a number", "write the number without quotes, like `30`".to_owned()),
+            (FieldType::Text, _) => ("text", "write the text in quotes, like `\"en\"`".to_owned()),
+            (FieldType::TextList, _) => (
+                "a list",
+                format!("to test membership write `member.{field}.contains(\"...\")`"),
+            ),
+        };
+        // A list compares with nothing, and equals no text; `==` with a
+        // number or boolean is left to the other checks.
+        if ty == FieldType::TextList && !ordering && literal != "text" {
+            continue;
+        }
+        return Some(ScriptError {
+            message: format!(
+                "`{fragment}` compares {noun} with {literal}, which Rhai answers `false` every time"
+            ),
+            hint: Some(hint),
+            line: Some(t.line),
+            column: Some(t.column),
+        });
+    }
+    None
+}
+
+/// `answer("id") OP LITERAL` where the question's answers (as the samples
+/// give them: a number, the text of a choice or free text, `true`/`false`
+/// for yes/no) cannot compare with the literal.
+fn mismatched_answer(source: &str, answer_samples: &[Map]) -> Option<ScriptError> {
+    let tokens = tokens(source);
+    let text = |i: usize| tokens.get(i).map_or("", |t| t.text.as_str());
+    for (i, t) in tokens.iter().enumerate() {
+        if t.text != "answer" || (i > 0 && text(i - 1) == ".") || text(i + 1) != "(" {
+            continue;
+        }
+        let Some(id) = text(i + 2).strip_prefix('"') else {
+            continue;
+        };
+        if text(i + 3) != ")" {
+            continue;
+        }
+        let (op, rhs) = match (text(i + 4), text(i + 5)) {
+            ("<" | ">", "=") | ("=" | "!", "=") => {
+                (format!("{}{}", text(i + 4), text(i + 5)), i + 6)
+            }
+            ("<" | ">", _) => (text(i + 4).to_owned(), i + 5),
+            _ => continue,
+        };
+        let literal = match text(rhs) {
+            r if r.starts_with('"') => "text",
+            "true" | "false" => "a boolean",
+            r if r.starts_with(|c: char| c.is_ascii_digit()) => "a number",
+            _ => continue,
+        };
+        let Some(sample) = answer_samples.iter().find_map(|m| m.get(id)) else {
+            continue;
+        };
+        let (answer, hint) = if sample.is_int() || sample.is_float() {
+            ("a number", "compare it with a number, like `3`")
+        } else if sample.is_bool() {
+            ("a boolean", "a yes/no answer is `true` or `false`")
+        } else if sample.is_string() {
+            (
+                "text",
+                "compare it with text in quotes, like one of the question's choices",
+            )
+        } else {
+            continue;
+        };
+        if answer == literal {
+            continue;
+        }
+        return Some(ScriptError {
+            message: format!(
+                "`answer(\"{id}\") {op} ...` compares {answer} (how question `{id}` is answered) with {literal}, which Rhai answers `false` every time"
+            ),
+            hint: Some(hint.to_owned()),
+            line: Some(t.line),
+            column: Some(t.column),
+        });
+    }
+    None
+}
+
+/// The fields of the member a script sees: the member fields segments
+/// match on, and `attributes`.
+const MEMBER_VIEW_FIELDS: &[&str] = &[
+    "id",
+    "external_id",
+    "first_name",
+    "last_name",
+    "language",
+    "timezone",
+    "status",
+    "joined_on",
+    "days_since_joined",
+    "groups",
+    "attributes",
+];
 
 /// Functions scripts commonly call, for "did you mean" hints.
 const KNOWN_FUNCTIONS: &[&str] = &[
@@ -418,18 +833,13 @@ mod tests {
         let ast = s
             .compile_expression(ScriptKind::Alert, "answr(\"mood\") <= 3")
             .unwrap();
-        let err = s
-            .probe_unknown_functions(ScriptKind::Alert, &ast, &[])
-            .unwrap();
+        let err = s.probe(ScriptKind::Alert, &ast, "", &[]).unwrap();
         assert_eq!(err.message, "unknown function `answr` in script");
         assert_eq!(err.hint.as_deref(), Some("did you mean `answer`?"));
         let ok = s
             .compile_expression(ScriptKind::Alert, "answer(\"mood\") <= 3")
             .unwrap();
-        assert!(
-            s.probe_unknown_functions(ScriptKind::Alert, &ok, &[])
-                .is_none()
-        );
+        assert!(s.probe(ScriptKind::Alert, &ok, "", &[]).is_none());
         // Hidden behind a short-circuit on one sample, found on the other.
         let hidden = s
             .compile_expression(ScriptKind::Alert, "answer(\"mood\") <= 3 && answr(\"x\")")
@@ -437,13 +847,305 @@ mod tests {
         let low = Map::from_iter([("mood".into(), Dynamic::from(1_i64))]);
         let high = Map::from_iter([("mood".into(), Dynamic::from(10_i64))]);
         assert!(
-            s.probe_unknown_functions(ScriptKind::Alert, &hidden, std::slice::from_ref(&high))
+            s.probe(ScriptKind::Alert, &hidden, "", std::slice::from_ref(&high))
                 .is_none()
         );
         assert!(
-            s.probe_unknown_functions(ScriptKind::Alert, &hidden, &[high, low])
+            s.probe(ScriptKind::Alert, &hidden, "", &[high, low])
                 .is_some()
         );
+    }
+
+    #[test]
+    fn probing_stops_an_endless_loop_runaway_recursion_and_string_doubling() {
+        let s = sandbox();
+        for (source, wanted, line) in [
+            (
+                "let x = 0;\nloop { x += 1; }\ntrue",
+                "limit of 50000 operations",
+                2,
+            ),
+            (
+                "let n = member.days_since_joined;\nwhile n > 0 { n += 1; }\nn > 3",
+                "limit of 50000 operations",
+                2,
+            ),
+            (
+                "fn f(n) { f(n + 1) }\nf(0)",
+                "deeper than the sandbox's limit of 16",
+                2,
+            ),
+            (
+                "let s = \"x\";\nfor i in 0..20 { s += s; }\ntrue",
+                "builds a string larger than the sandbox allows",
+                2,
+            ),
+        ] {
+            let ast = s.compile_script(ScriptKind::Alert, source).unwrap();
+            let err = s
+                .probe(ScriptKind::Alert, &ast, "", &[])
+                .unwrap_or_else(|| panic!("not caught: {source}"));
+            assert!(err.message.contains(wanted), "{source}: {}", err.message);
+            assert!(err.message.contains("sample values"), "{}", err.message);
+            assert_eq!(err.line, Some(line), "{source}");
+            assert!(err.hint.is_some());
+        }
+        // A bounded loop within the limits is fine.
+        let ast = s
+            .compile_script(
+                ScriptKind::Alert,
+                "let n = 0; for i in 0..100 { n += i; } n > 3",
+            )
+            .unwrap();
+        assert!(s.probe(ScriptKind::Alert, &ast, "", &[]).is_none());
+    }
+
+    #[test]
+    fn the_probe_runs_under_the_sandboxs_own_limits() {
+        let tight = Sandbox::new(Limits {
+            max_operations: 100,
+            ..Limits::default()
+        });
+        assert_eq!(tight.limits().max_operations, 100);
+        let ast = tight
+            .compile_script(
+                ScriptKind::Alert,
+                "let n = 0; for i in 0..200 { n += i; } n > 3",
+            )
+            .unwrap();
+        let err = tight.probe(ScriptKind::Alert, &ast, "", &[]).unwrap();
+        assert!(
+            err.message.contains("limit of 100 operations"),
+            "{}",
+            err.message
+        );
+        assert!(sandbox().probe(ScriptKind::Alert, &ast, "", &[]).is_none());
+    }
+
+    #[test]
+    fn answer_in_a_segment_is_an_error_however_the_script_branches() {
+        let s = sandbox();
+        let err = s
+            .compile_expression(
+                ScriptKind::Segment,
+                "member.days_since_joined > 9999 && answer(\"mood\") <= 3",
+            )
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "`answer()` reads survey answers, and a segment's `when:` has none"
+        );
+        assert_eq!((err.line, err.column), (Some(1), Some(36)));
+        assert!(
+            s.compile_expression(ScriptKind::Alert, "answer(\"mood\") <= 3")
+                .is_ok()
+        );
+        // Strings, comments and methods named `answer` are not calls of it.
+        for ok in [
+            "member.first_name == \"answer(x)\"",
+            "member.attributes.answer == 1 // answer(\"mood\")",
+            "member.groups.contains(\"answer\")",
+        ] {
+            assert!(
+                s.compile_expression(ScriptKind::Segment, ok).is_ok(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_member_field_that_does_not_exist_is_an_error() {
+        let s = sandbox();
+        for kind in [ScriptKind::Segment, ScriptKind::Alert] {
+            let err = s
+                .compile_expression(
+                    kind,
+                    "member.language == \"es\" || member.days_since_join < 30",
+                )
+                .unwrap_err();
+            assert_eq!(
+                err.message,
+                "`member.days_since_join` is not a member field, so it would always be `()`"
+            );
+            assert_eq!(
+                err.hint.as_deref(),
+                Some("did you mean `days_since_joined`?")
+            );
+            assert_eq!((err.line, err.column), (Some(1), Some(35)));
+        }
+        let err = s
+            .compile_expression(ScriptKind::Segment, "member.progress_level < 3")
+            .unwrap_err();
+        assert_eq!(
+            err.hint.as_deref(),
+            Some("for a roster attribute write `member.attributes.progress_level`")
+        );
+        for ok in [
+            "member.attributes.anything > 2",
+            "member.groups.contains(\"tuesday\")",
+            "member.keys().len() > 0",
+            "\"member.nope\" != member.first_name",
+        ] {
+            assert!(
+                s.compile_expression(ScriptKind::Segment, ok).is_ok(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_comparison_across_types_with_a_member_field_is_an_error() {
+        let s = sandbox();
+        for (source, message) in [
+            (
+                "member.joined_on < 30",
+                "`member.joined_on < ...` compares a date with a number, which Rhai answers `false` every time",
+            ),
+            (
+                "member.language == \"es\" && member.days_since_joined >= \"30\"",
+                "`member.days_since_joined >= ...` compares a number with text, which Rhai answers `false` every time",
+            ),
+            (
+                "member.external_id == 1001",
+                "`member.external_id == ...` compares text with a number, which Rhai answers `false` every time",
+            ),
+            (
+                "member.groups == \"tuesday\"",
+                "`member.groups == ...` compares a list with text, which Rhai answers `false` every time",
+            ),
+            (
+                "30 >= member.joined_on",
+                "`... >= member.joined_on` compares a date with a number, which Rhai answers `false` every time",
+            ),
+            (
+                "member.language == \"es\" && \"30\" < member.days_since_joined",
+                "`... < member.days_since_joined` compares a number with text, which Rhai answers `false` every time",
+            ),
+        ] {
+            let err = s
+                .compile_expression(ScriptKind::Segment, source)
+                .unwrap_err();
+            assert_eq!(err.message, message, "{source}");
+        }
+        // The premise: plain Rhai answers such a comparison `false`, no error.
+        let plain = rhai::Engine::new();
+        assert!(!plain.eval::<bool>("\"2026-01-05\" < 30").unwrap());
+        assert!(!plain.eval::<bool>("12 >= \"30\"").unwrap());
+        for ok in [
+            "member.joined_on < \"2026-01-31\"",
+            "member.days_since_joined < 30",
+            "member.language != \"en\"",
+            "member.groups.contains(\"tuesday\")",
+            "member.attributes.level < 3",
+            "30 > member.days_since_joined",
+            "3 < member.groups.len()",
+            "\"2026-01-01\" <= member.joined_on",
+        ] {
+            assert!(
+                s.compile_expression(ScriptKind::Segment, ok).is_ok(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_answer_compared_with_a_literal_of_another_type_is_an_error() {
+        let s = sandbox();
+        let samples = [Map::from_iter([
+            ("mood".into(), Dynamic::from(1_i64)),
+            ("feeling".into(), Dynamic::from("good".to_owned())),
+            ("ok".into(), Dynamic::from(true)),
+        ])];
+        for (source, message) in [
+            (
+                "answer(\"feeling\") <= 3",
+                "`answer(\"feeling\") <= ...` compares text (how question `feeling` is answered) with a number, which Rhai answers `false` every time",
+            ),
+            (
+                "member.days_since_joined < 30 && answer(\"mood\") == \"3\"",
+                "`answer(\"mood\") == ...` compares a number (how question `mood` is answered) with text, which Rhai answers `false` every time",
+            ),
+            (
+                "answer(\"ok\") == \"yes\"",
+                "`answer(\"ok\") == ...` compares a boolean (how question `ok` is answered) with text, which Rhai answers `false` every time",
+            ),
+        ] {
+            let ast = s.compile_expression(ScriptKind::Alert, source).unwrap();
+            let err = s
+                .probe(ScriptKind::Alert, &ast, source, &samples)
+                .unwrap_or_else(|| panic!("not caught: {source}"));
+            assert_eq!(err.message, message);
+        }
+        for ok in [
+            "answer(\"mood\") <= 3",
+            "answer(\"feeling\") == \"good\"",
+            "answer(\"ok\") == false",
+            "answer(\"unasked\") == 3",
+        ] {
+            let ast = s.compile_expression(ScriptKind::Alert, ok).unwrap();
+            assert!(
+                s.probe(ScriptKind::Alert, &ast, ok, &samples).is_none(),
+                "{ok}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_source_checks_never_panic_on_arbitrary_text() {
+        const PIECES: &[&str] = &[
+            "member",
+            ".",
+            "answer",
+            "(",
+            ")",
+            "\"",
+            "'",
+            "`",
+            "\\",
+            "<",
+            ">",
+            "=",
+            "!",
+            "30",
+            "joined_on",
+            "groups",
+            "fn",
+            " ",
+            "\n",
+            "/",
+            "*",
+            "é",
+            "🙂",
+            "x",
+            "\"mood\"",
+        ];
+        let samples = [Map::from_iter([("mood".into(), Dynamic::from(1_i64))])];
+        let mut state: u64 = 0xD1B5_4A32_D192_ED03;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut found = 0;
+        for _ in 0..5_000 {
+            let n = next() % 12;
+            let source: String = (0..n)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            for kind in [ScriptKind::Segment, ScriptKind::Alert] {
+                found += usize::from(static_check(kind, &source).is_some());
+            }
+            found += usize::from(mismatched_answer(&source, &samples).is_some());
+        }
+        assert!(found > 0, "no input was flagged at all");
+    }
+
+    #[test]
+    fn calls_are_found_outside_strings_comments_and_definitions() {
+        let found: Vec<(String, usize, usize)> =
+            calls("fn helper(x) { x }\n/* answer(1) */ let a = 'a';\nhelper (\"f(\") + x.len()");
+        assert_eq!(found, vec![("helper".to_owned(), 3, 1)]);
     }
 
     #[test]

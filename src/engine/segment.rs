@@ -55,6 +55,167 @@ pub fn holds(c: &Condition, view: &Value) -> bool {
     }
 }
 
+/// What a member field holds, as [`crate::store::members::Member::view`]
+/// writes it. Roster attributes have no type the rules can know: each
+/// cell is typed on import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Number,
+    /// `YYYY-MM-DD`.
+    Date,
+    Text,
+    /// A list of text (`groups`).
+    TextList,
+}
+
+impl FieldType {
+    fn noun(self) -> &'static str {
+        match self {
+            FieldType::Number => "a number",
+            FieldType::Date => "a date",
+            FieldType::Text => "text",
+            FieldType::TextList => "a list of text",
+        }
+    }
+}
+
+/// The type of a member field; `None` for roster attributes.
+pub fn field_type(field: &Field) -> Option<FieldType> {
+    let Field::Member(name) = field else {
+        return None;
+    };
+    Some(match name.as_str() {
+        "id" | "days_since_joined" => FieldType::Number,
+        "joined_on" => FieldType::Date,
+        "groups" => FieldType::TextList,
+        _ => FieldType::Text,
+    })
+}
+
+/// A condition that can never hold because its value cannot compare with
+/// its field (a date field against a number, text ordered with `lt`, a
+/// number field against a word), known before any member is seen. Returns
+/// the message (naming operator, field and value) and a hint.
+pub fn never_holds(c: &Condition) -> Option<(String, String)> {
+    let name = match &c.field {
+        Field::Member(n) | Field::Attribute(n) => n.as_str(),
+    };
+    let (op, values): (&str, Vec<&Value>) = match &c.op {
+        Op::Eq(v) => ("eq", vec![v]),
+        Op::In(l) => ("in", l.iter().collect()),
+        Op::AnyOf(l) => ("any_of", l.iter().collect()),
+        Op::AllOf(l) => ("all_of", l.iter().collect()),
+        Op::Lt(v) => ("lt", vec![v]),
+        Op::Lte(v) => ("lte", vec![v]),
+        Op::Gt(v) => ("gt", vec![v]),
+        Op::Gte(v) => ("gte", vec![v]),
+        Op::Exists(_) => return None,
+    };
+    let ordering = matches!(op, "lt" | "lte" | "gt" | "gte");
+    // Any field: a list, a map or nothing is no value to compare with.
+    if let Some(v) = values
+        .iter()
+        .find(|v| v.is_array() || v.is_object() || v.is_null())
+    {
+        let hint = match v {
+            Value::Null => "to select members without it, write `exists: false`",
+            Value::Array(_) if op == "eq" => "to match any of several values, use `in` or `any_of`",
+            _ => "compare with a single number, date or word",
+        };
+        return Some((
+            format!("`{op}` on `{name}` compares with `{v}`, which is not a single value"),
+            hint.to_owned(),
+        ));
+    }
+    let ty = field_type(&c.field)?;
+    let is_date = |v: &Value| {
+        v.as_str()
+            .is_some_and(|s| chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok())
+    };
+    let is_number = |v: &Value| as_number(v).is_some();
+    let mismatch = |v: &Value, hint: &str| {
+        Some((
+            format!(
+                "`{op}` on `{name}` compares {} with `{v}`, so it never matches",
+                ty.noun()
+            ),
+            hint.to_owned(),
+        ))
+    };
+    match ty {
+        FieldType::Date => {
+            if let Some(v) = values.iter().find(|v| !is_date(v)) {
+                let hint = if is_number(v) && ordering {
+                    format!(
+                        "write a date, like `2026-01-31`; for a number of days use `days_since_joined: {{ {op}: {v} }}`"
+                    )
+                } else {
+                    "write a date, like `2026-01-31`".to_owned()
+                };
+                return mismatch(v, &hint);
+            }
+        }
+        FieldType::Number => {
+            if let Some(v) = values.iter().find(|v| !is_number(v)) {
+                let hint = if is_date(v) && name == "days_since_joined" {
+                    format!("write a number of days; for a date use `joined_on: {{ {op}: {v} }}`")
+                } else {
+                    "write a number, like `30`".to_owned()
+                };
+                return mismatch(v, &hint);
+            }
+        }
+        FieldType::Text | FieldType::TextList => {
+            if ordering {
+                return Some((
+                    format!(
+                        "`{op}` on `{name}` orders {}, so it never matches",
+                        ty.noun()
+                    ),
+                    "match text with `eq`, `in`, `any_of` or `all_of`".to_owned(),
+                ));
+            }
+            if let Some(v) = values.iter().find(|v| v.is_boolean()) {
+                return mismatch(v, "write the text to match, like `en`");
+            }
+        }
+    }
+    // A member has one value of a scalar field, so two different ones
+    // can never all hold.
+    if op == "all_of" && ty != FieldType::TextList {
+        let mut distinct: Vec<&Value> = Vec::new();
+        for v in &values {
+            if !distinct.iter().any(|d| same(d, v)) {
+                distinct.push(v);
+            }
+        }
+        if distinct.len() > 1 {
+            return Some((
+                format!(
+                    "`all_of` on `{name}` asks for several values of a field a member has one of, so it never matches"
+                ),
+                format!("to select members with any of them, use `in` on `{name}`"),
+            ));
+        }
+    }
+    None
+}
+
+/// A name the writer probably meant as a member field (`joined` for
+/// `joined_on`); without `attributes.` in front, a name that is not a
+/// member field is read as a roster attribute.
+pub fn near_member_field(name: &str) -> Option<&'static str> {
+    use super::rules::MEMBER_FIELDS;
+    if MEMBER_FIELDS.contains(&name) {
+        return None;
+    }
+    MEMBER_FIELDS
+        .iter()
+        .copied()
+        .filter(|f| strsim::jaro_winkler(name, f) >= 0.85 || f.starts_with(&format!("{name}_")))
+        .max_by(|a, b| strsim::jaro_winkler(name, a).total_cmp(&strsim::jaro_winkler(name, b)))
+}
+
 /// A list field's elements, or a scalar as a list of one.
 fn elements(v: &Value) -> Box<dyn Iterator<Item = &Value> + '_> {
     match v {
@@ -209,6 +370,102 @@ mod tests {
         for (i, (c, want)) in cases.iter().enumerate() {
             assert_eq!(holds(c, &v), *want, "case {i}: {c:?}");
         }
+    }
+
+    #[test]
+    fn comparisons_that_cannot_hold_are_named_before_any_member_is_seen() {
+        let member = |n: &str| Field::Member(n.into());
+        for (c, message) in [
+            (
+                cond(member("joined_on"), Op::Lt(json!(30))),
+                "`lt` on `joined_on` compares a date with `30`, so it never matches",
+            ),
+            (
+                cond(member("joined_on"), Op::Eq(json!("last year"))),
+                "`eq` on `joined_on` compares a date with `\"last year\"`, so it never matches",
+            ),
+            (
+                cond(member("days_since_joined"), Op::Gte(json!("2026-01-01"))),
+                "`gte` on `days_since_joined` compares a number with `\"2026-01-01\"`, so it never matches",
+            ),
+            (
+                cond(
+                    member("days_since_joined"),
+                    Op::In(vec![json!("new"), json!("old")]),
+                ),
+                "`in` on `days_since_joined` compares a number with `\"new\"`, so it never matches",
+            ),
+            (
+                cond(member("language"), Op::Lt(json!(3))),
+                "`lt` on `language` orders text, so it never matches",
+            ),
+            (
+                cond(member("groups"), Op::Gt(json!(1))),
+                "`gt` on `groups` orders a list of text, so it never matches",
+            ),
+            (
+                cond(member("language"), Op::Eq(json!(true))),
+                "`eq` on `language` compares text with `true`, so it never matches",
+            ),
+            (
+                cond(
+                    member("language"),
+                    Op::AllOf(vec![json!("en"), json!("es")]),
+                ),
+                "`all_of` on `language` asks for several values of a field a member has one of, so it never matches",
+            ),
+            (
+                cond(attr("diagnosis"), Op::Eq(json!(["PTSD", "GAD"]))),
+                "`eq` on `diagnosis` compares with `[\"PTSD\",\"GAD\"]`, which is not a single value",
+            ),
+            (
+                cond(attr("cohort"), Op::Eq(Value::Null)),
+                "`eq` on `cohort` compares with `null`, which is not a single value",
+            ),
+        ] {
+            let (got, _hint) = never_holds(&c).unwrap_or_else(|| panic!("passed: {c:?}"));
+            assert_eq!(got, message);
+            // What never holds at compile time never holds on a member.
+            assert!(!holds(&c, &view()), "{c:?}");
+        }
+        let (_, hint) = never_holds(&cond(member("joined_on"), Op::Lt(json!(30)))).unwrap();
+        assert_eq!(
+            hint,
+            "write a date, like `2026-01-31`; for a number of days use `days_since_joined: { lt: 30 }`"
+        );
+    }
+
+    #[test]
+    fn comparisons_that_can_hold_pass() {
+        let member = |n: &str| Field::Member(n.into());
+        for c in [
+            cond(member("joined_on"), Op::Gte(json!("2026-11-01"))),
+            cond(member("days_since_joined"), Op::Lt(json!(30))),
+            cond(member("days_since_joined"), Op::Eq(json!("12"))),
+            cond(member("external_id"), Op::Eq(json!(1001))),
+            cond(member("groups"), Op::AllOf(vec![json!("a"), json!("b")])),
+            cond(
+                member("language"),
+                Op::AllOf(vec![json!("es"), json!("es")]),
+            ),
+            cond(attr("progress_level"), Op::Lt(json!(3))),
+            cond(attr("cohort"), Op::Eq(json!(true))),
+            cond(attr("missing"), Op::Exists(false)),
+        ] {
+            assert_eq!(never_holds(&c), None, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn names_close_to_a_member_field_are_found() {
+        assert_eq!(near_member_field("joined"), Some("joined_on"));
+        assert_eq!(
+            near_member_field("days_since_join"),
+            Some("days_since_joined")
+        );
+        assert_eq!(near_member_field("langauge"), Some("language"));
+        assert_eq!(near_member_field("progress_level"), None);
+        assert_eq!(near_member_field("language"), None);
     }
 
     #[test]

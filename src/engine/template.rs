@@ -4,6 +4,11 @@
 //! string in a patient's text. `hearth check` renders every template against
 //! [`sample_context`], which has exactly the variables a real send provides,
 //! so a misspelt variable fails the check rather than a send.
+//!
+//! Templates are bounded: a body's source is at most [`MAX_SOURCE_BYTES`],
+//! what it renders to at most [`MAX_RENDERED_CHARS`] (checked while it
+//! renders, so a runaway loop stops there), and `range()` gives at most
+//! [`MAX_RANGE`] numbers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +16,16 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset};
 use minijinja::value::{Object, Value};
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
+
+/// The longest template source, in bytes: a text message's body with room
+/// for template syntax.
+pub const MAX_SOURCE_BYTES: usize = 2_048;
+
+/// The longest rendered message, in characters: ten GSM-7 SMS segments.
+pub const MAX_RENDERED_CHARS: usize = 1_600;
+
+/// The most numbers `range()` gives in a template.
+pub const MAX_RANGE: u32 = 1_000;
 
 /// Every template of a rule set, compiled once.
 #[derive(Debug, Clone)]
@@ -151,7 +166,149 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("time", time_filter);
     env.add_filter("date", date_filter);
     env.add_filter("weekday", weekday_filter);
+    env.add_function("range", bounded_range);
     env
+}
+
+/// minijinja's `range`, capped at [`MAX_RANGE`] numbers: no text message
+/// needs more, and a bound keeps nested loops from running for minutes.
+fn bounded_range(lower: u32, upper: Option<u32>, step: Option<u32>) -> Result<Vec<u32>, Error> {
+    let (start, end) = match upper {
+        Some(upper) => (lower, upper),
+        None => (0, lower),
+    };
+    let step = step.unwrap_or(1);
+    if step == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            "range's step must not be 0",
+        ));
+    }
+    let count = end.saturating_sub(start).div_ceil(step);
+    if count > MAX_RANGE {
+        return Err(Error::new(
+            ErrorKind::InvalidOperation,
+            format!("range of {count} numbers is above the template limit of {MAX_RANGE}"),
+        ));
+    }
+    Ok((start..end).step_by(step as usize).collect())
+}
+
+/// A writer that refuses to grow past the rendered-length cap, so a
+/// template stops as soon as it is too long instead of after.
+struct Capped {
+    out: Vec<u8>,
+    overflowed: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Four bytes is the longest UTF-8 character; the exact count in
+        // characters is taken once rendering is done.
+        if self.out.len() + buf.len() > MAX_RENDERED_CHARS * 4 {
+            self.overflowed = true;
+            return Err(std::io::Error::other("template output too long"));
+        }
+        self.out.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn too_long(chars: Option<usize>) -> TemplateError {
+    let size = match chars {
+        Some(n) => format!("{n} characters"),
+        None => format!("more than {} characters", MAX_RENDERED_CHARS * 4),
+    };
+    TemplateError {
+        message: format!(
+            "renders to {size}, above the limit of {MAX_RENDERED_CHARS} (10 SMS segments)"
+        ),
+        line: None,
+        column: None,
+        hint: Some("shorten the text, or bound the loop that repeats it".to_owned()),
+    }
+}
+
+/// For a template that does not compile: the body with its `{{ ... }}`
+/// and `{% ... %}` delimiters balanced, when one half-closed or half-opened
+/// delimiter was the fault (`{{ x }` → `{{ x }}`) and the fixed body
+/// compiles. Returns the fixed line.
+fn balanced_delimiters(body: &str) -> Option<(String, usize, usize)> {
+    let fixed = balance(body)?;
+    let mut env = environment();
+    env.add_template_owned("fixed".to_owned(), fixed.clone())
+        .ok()?;
+    body.lines()
+        .zip(fixed.lines())
+        .enumerate()
+        .find(|(_, (a, b))| a != b)
+        .map(|(i, (a, b))| {
+            let column = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+            (b.trim().to_owned(), i + 1, column + 1)
+        })
+}
+
+fn balance(body: &str) -> Option<String> {
+    let mut out = String::with_capacity(body.len() + 2);
+    let mut rest = body;
+    let mut changed = false;
+    while !rest.is_empty() {
+        let opener = ["{{", "{%"]
+            .iter()
+            .filter_map(|o| rest.find(o).map(|i| (i, *o)))
+            .min();
+        let stray_close = rest
+            .find("}}")
+            .filter(|c| opener.is_none_or(|(i, _)| *c < i));
+        if let Some(close) = stray_close {
+            // `{ x }}`: a close with no opener; the `{` before it wants doubling.
+            let open = rest[..close].rfind('{')?;
+            if changed {
+                return None;
+            }
+            changed = true;
+            out.push_str(&rest[..open]);
+            out.push_str("{{");
+            out.push_str(&rest[open + 1..close + 2]);
+            rest = &rest[close + 2..];
+            continue;
+        }
+        let Some((start, open)) = opener else {
+            out.push_str(rest);
+            break;
+        };
+        let close = if open == "{{" { "}}" } else { "%}" };
+        let inner_start = start + 2;
+        let next_open = ["{{", "{%"]
+            .iter()
+            .filter_map(|o| rest[inner_start..].find(o))
+            .min()
+            .map_or(rest.len(), |i| inner_start + i);
+        match rest[inner_start..next_open].find(close) {
+            Some(i) => {
+                let end = inner_start + i + 2;
+                out.push_str(&rest[..end]);
+                rest = &rest[end..];
+            }
+            None => {
+                // `{{ x }` or `{% if x }`: a single `}` was meant to close it.
+                let i = rest[inner_start..next_open].find('}')?;
+                if changed {
+                    return None;
+                }
+                changed = true;
+                let at = inner_start + i;
+                out.push_str(&rest[..at]);
+                out.push_str(close);
+                rest = &rest[at + 1..];
+            }
+        }
+    }
+    changed.then_some(out)
 }
 
 fn parse_instant(value: &str) -> Result<DateTime<FixedOffset>, Error> {
@@ -186,8 +343,40 @@ impl Templates {
         name: &str,
         body: &str,
     ) -> Result<(), TemplateError> {
+        if body.len() > MAX_SOURCE_BYTES {
+            return Err(TemplateError {
+                message: format!(
+                    "source is {} bytes long, above the limit of {MAX_SOURCE_BYTES}",
+                    body.len()
+                ),
+                line: None,
+                column: None,
+                hint: Some(
+                    "a text message is read on a phone; shorten it or split it into two messages"
+                        .to_owned(),
+                ),
+            });
+        }
         env.add_template_owned(name.to_owned(), body.to_owned())
-            .map_err(|e| TemplateError::from_minijinja(&e, Some(body)))
+            .map_err(|e| {
+                let mut err = TemplateError::from_minijinja(&e, Some(body));
+                if e.kind() == ErrorKind::SyntaxError
+                    && let Some((fixed, _, _)) = balanced_delimiters(body)
+                {
+                    err.hint = Some(format!("balance the delimiters: `{fixed}`"));
+                }
+                err
+            })?;
+        // `{ x }}` compiles, as text: the member would get the braces.
+        if let Some((fixed, line, column)) = balanced_delimiters(body) {
+            return Err(TemplateError {
+                message: "`}}` with no `{{` before it would be sent as typed".to_owned(),
+                line: Some(line),
+                column: Some(column),
+                hint: Some(format!("balance the delimiters: `{fixed}`")),
+            });
+        }
+        Ok(())
     }
 
     pub fn new(env: Environment<'static>) -> Templates {
@@ -201,10 +390,23 @@ impl Templates {
             .env
             .get_template(name)
             .map_err(|e| TemplateError::from_minijinja(&e, None))?;
-        template
-            .render(context)
-            .map(|s| s.trim().to_owned())
-            .map_err(|e| TemplateError::from_minijinja(&e, Some(template.source())))
+        let mut out = Capped {
+            out: Vec::new(),
+            overflowed: false,
+        };
+        if let Err(e) = template.render_captured_to(context, &mut out) {
+            return Err(if out.overflowed {
+                too_long(None)
+            } else {
+                TemplateError::from_minijinja(&e, Some(template.source()))
+            });
+        }
+        let text = String::from_utf8_lossy(&out.out).trim().to_owned();
+        let chars = text.chars().count();
+        if chars > MAX_RENDERED_CHARS {
+            return Err(too_long(Some(chars)));
+        }
+        Ok(text)
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -347,6 +549,135 @@ mod tests {
         let err = compile("line one\nHi {{ member.first_name }").unwrap_err();
         assert_eq!(err.line, Some(2));
         assert!(err.message.contains("syntax error"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_unbalanced_delimiter_gets_the_fixed_text_as_a_hint() {
+        for (body, fixed) in [
+            (
+                "Hi {{ member.first_name }, see you soon.",
+                "Hi {{ member.first_name }}, see you soon.",
+            ),
+            (
+                "line one\nHi { member.first_name }}!",
+                "Hi {{ member.first_name }}!",
+            ),
+            (
+                "{% if member.language == \"es\" }Hola{% else %}Hi{% endif %}",
+                "{% if member.language == \"es\" %}Hola{% else %}Hi{% endif %}",
+            ),
+        ] {
+            let err = compile(body).unwrap_err();
+            assert!(
+                err.message.contains("syntax error") || err.message.contains("no `{{`"),
+                "{body}: {}",
+                err.message
+            );
+            assert_eq!(
+                err.hint.as_deref(),
+                Some(format!("balance the delimiters: `{fixed}`").as_str()),
+                "{body}: {}",
+                err.message
+            );
+            assert!(compile(fixed).is_ok(), "{fixed}");
+        }
+        // Two faults: no single fix to show.
+        assert_eq!(compile("{{ a } and {{ b }").unwrap_err().hint, None);
+    }
+
+    #[test]
+    fn delimiter_repair_never_panics_and_its_fixed_line_compiles() {
+        const PIECES: &[&str] = &[
+            "{{",
+            "}}",
+            "{",
+            "}",
+            "{%",
+            "%}",
+            "%",
+            " ",
+            "x",
+            "member.first_name",
+            "if x",
+            "endif",
+            "é",
+            "🙂",
+            "\"",
+            "'",
+            "|",
+            "-",
+        ];
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut hinted = 0;
+        for _ in 0..10_000 {
+            let n = next() % 10;
+            let body: String = (0..n)
+                .map(|_| PIECES[(next() % PIECES.len() as u64) as usize])
+                .collect();
+            let Err(err) = compile(&body) else { continue };
+            if let Some(fixed) = err
+                .hint
+                .as_deref()
+                .and_then(|h| h.strip_prefix("balance the delimiters: `"))
+                .and_then(|h| h.strip_suffix('`'))
+            {
+                assert!(compile(fixed).is_ok(), "`{body}` -> `{fixed}`");
+                hinted += 1;
+            }
+        }
+        assert!(hinted >= 20, "only {hinted} repairs were tried");
+    }
+
+    #[test]
+    fn a_template_source_above_the_cap_is_refused() {
+        let body = "a".repeat(MAX_SOURCE_BYTES + 1);
+        let err = compile(&body).unwrap_err();
+        assert_eq!(
+            err.message,
+            "source is 2049 bytes long, above the limit of 2048"
+        );
+        assert!(compile(&"a".repeat(MAX_SOURCE_BYTES)).is_ok());
+    }
+
+    #[test]
+    fn rendering_stops_at_the_cap_even_inside_a_loop() {
+        let t = compile(
+            "{% for i in range(1000) %}{% for j in range(1000) %}x{% endfor %}{% endfor %}",
+        )
+        .unwrap();
+        let err = t.render("t", &sample_context()).unwrap_err();
+        assert!(
+            err.message.starts_with("renders to more than"),
+            "{}",
+            err.message
+        );
+        let t = compile("{% for i in range(161) %}0123456789{% endfor %}").unwrap();
+        let err = t.render("t", &sample_context()).unwrap_err();
+        assert_eq!(
+            err.message,
+            "renders to 1610 characters, above the limit of 1600 (10 SMS segments)"
+        );
+        let t = compile("{% for i in range(160) %}0123456789{% endfor %}").unwrap();
+        assert_eq!(t.render("t", &sample_context()).unwrap().len(), 1_600);
+    }
+
+    #[test]
+    fn range_is_bounded_so_nested_loops_end() {
+        let t = compile("{% for i in range(100000) %}{% endfor %}").unwrap();
+        let err = t.render("t", &sample_context()).unwrap_err();
+        assert!(
+            err.message.contains("above the template limit of 1000"),
+            "{}",
+            err.message
+        );
+        let t = compile("{{ range(3) | join(\",\") }} {{ range(2, 8, 3) | join(\",\") }}").unwrap();
+        assert_eq!(t.render("t", &sample_context()).unwrap(), "0,1,2 2,5");
     }
 
     #[test]

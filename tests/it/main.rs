@@ -8,6 +8,7 @@ mod twilio;
 mod daemon;
 mod dispatch;
 mod fixtures;
+mod hints;
 mod intake;
 mod outbox;
 mod reload;

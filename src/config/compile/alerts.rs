@@ -174,11 +174,10 @@ impl Compiler<'_> {
             .sandbox
             .compile_script(ScriptKind::Alert, &text)
             .and_then(|ast| {
-                match self.sandbox.probe_unknown_functions(
-                    ScriptKind::Alert,
-                    &ast,
-                    &self.answer_samples,
-                ) {
+                match self
+                    .sandbox
+                    .probe(ScriptKind::Alert, &ast, &text, &self.answer_samples)
+                {
                     Some(e) => Err(e),
                     None => Ok(ast),
                 }

@@ -8,7 +8,7 @@ use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::RawContact;
 use crate::config::rules::Contact;
-use crate::domain::Phone;
+use crate::domain::{self, Phone};
 
 impl Compiler<'_> {
     pub(super) fn contact(
@@ -30,35 +30,24 @@ impl Compiler<'_> {
             ok = false;
         }
         let sms = raw.sms.as_ref().and_then(|s| {
-            s.value
-                .parse::<Phone>()
+            Phone::parse(&s.value)
                 .map_err(|e| {
                     ok = false;
-                    self.diags.error(Place::of(path, s), Some(&owner), e);
+                    self.invalid(Place::of(path, s), &owner, e);
                 })
                 .ok()
         });
         if let Some(email) = &raw.email
-            && !valid_email(&email.value)
+            && let Err(e) = domain::parse_email(&email.value)
         {
             ok = false;
-            self.diags.error(
-                Place::of(path, email),
-                Some(&owner),
-                format!("invalid email address `{}`", email.value),
-            );
+            self.invalid(Place::of(path, email), &owner, e);
         }
         if let Some(url) = &raw.webhook
-            && !(url.value.starts_with("https://") || url.value.starts_with("http://"))
+            && let Err(e) = domain::parse_webhook_url(&url.value)
         {
             ok = false;
-            self.diags
-                .error(
-                    Place::of(path, url),
-                    Some(&owner),
-                    format!("invalid webhook URL `{}`", url.value),
-                )
-                .with_hint("use an absolute http:// or https:// URL");
+            self.invalid(Place::of(path, url), &owner, e);
         }
         ok.then(|| Contact {
             id: id.value.clone(),
@@ -67,17 +56,5 @@ impl Compiler<'_> {
             email: raw.email.as_ref().map(|e| e.value.clone()),
             webhook: raw.webhook.as_ref().map(|w| w.value.clone()),
         })
-    }
-}
-
-pub(super) fn valid_email(e: &str) -> bool {
-    match e.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !e.contains(char::is_whitespace)
-        }
-        None => false,
     }
 }

@@ -14,10 +14,7 @@ impl Compiler<'_> {
         let owner = rule("group", &g.id.value);
         let timezone = self.timezone(&g.timezone, path, &owner);
         let sessions = CronSpec::parse(&g.sessions.value.cron.value)
-            .map_err(|e| {
-                self.diags
-                    .error(Place::of(path, &g.sessions.value.cron), Some(&owner), e)
-            })
+            .map_err(|e| self.invalid(Place::of(path, &g.sessions.value.cron), &owner, e))
             .ok();
         let duration = self.duration(&g.sessions.value.duration, path, &owner);
         let mut cancelled = BTreeSet::new();

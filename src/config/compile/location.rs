@@ -175,7 +175,15 @@ pub(crate) fn yaml_message(
             column,
         );
     }
+    if raw.contains("did not find expected '-' indicator")
+        && let Some(found) = key_beside_list_item(source, line)
+    {
+        return found;
+    }
     if raw.contains("illegal placement of ':'") || raw.contains("mapping values are not allowed") {
+        if let Some(found) = misindented_key(source, line) {
+            return found;
+        }
         return (
             raw.to_owned(),
             Some("check the indentation of this line and the one above; an unclosed `[` or `{` earlier in the file has the same effect".to_owned()),
@@ -202,9 +210,161 @@ pub(crate) fn yaml_message(
         );
     }
     if let Some(expected) = expected {
+        if matches!(raw, "expected mapping start" | "expected sequence start")
+            && let Some(found) = nothing_nested(source, line, expected)
+        {
+            return found;
+        }
         return (format!("invalid value: expected {expected}"), None, column);
     }
     (raw.to_owned(), None, column)
+}
+
+/// `key:` with nothing after it, and the next line level with it rather
+/// than indented under it: YAML read the key as empty.
+fn nothing_nested(
+    source: &str,
+    line: u64,
+    expected: &str,
+) -> Option<(String, Option<String>, u64)> {
+    let lines: Vec<&str> = source.lines().collect();
+    let index = (line as usize).checked_sub(1)?;
+    let text = *lines.get(index)?;
+    let indent = text.len() - text.trim_start_matches(' ').len();
+    let key = text.trim().strip_suffix(':')?;
+    if key.is_empty() || key.contains(':') {
+        return None;
+    }
+    let (next_index, next) = lines
+        .iter()
+        .enumerate()
+        .skip(index + 1)
+        .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))?;
+    let next_indent = next.len() - next.trim_start_matches(' ').len();
+    if next_indent != indent {
+        return None;
+    }
+    let fixed = format!("{}{}", " ".repeat(indent + 2), next.trim_start());
+    Some((
+        format!(
+            "`{key}:` has nothing under it: line {} is level with it, not indented under it, so YAML found no value where it expected {expected}",
+            next_index + 1
+        ),
+        Some(format!(
+            "indent what belongs to `{key}:` further, like `{fixed}`"
+        )),
+        indent as u64 + 1,
+    ))
+}
+
+/// A `key:` line indented deeper than the key above it, which YAML reads
+/// as the continuation of that key's value: the message says in words
+/// what was found and what the parser expected, the hint shows the line
+/// lined up. `None` when the line above does not explain it.
+fn misindented_key(source: &str, line: u64) -> Option<(String, Option<String>, u64)> {
+    let lines: Vec<&str> = source.lines().collect();
+    let index = (line as usize).checked_sub(1)?;
+    let text = *lines.get(index)?;
+    let indent = text.len() - text.trim_start_matches(' ').len();
+    let (key, _) = text.trim_start().split_once(':')?;
+    if key.is_empty() || key.contains(char::is_whitespace) || key.starts_with(['-', '#']) {
+        return None;
+    }
+    let (above_index, above) = lines[..index]
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))?;
+    let above_indent = above.len() - above.trim_start_matches(' ').len();
+    // The key above starts after any `- ` of a list item.
+    let above_rest = &above[above_indent..];
+    let (key_column, above_key) = match above_rest.strip_prefix("- ") {
+        Some(item) => (above_indent + 2, item),
+        None => (above_indent, above_rest),
+    };
+    let (above_key, above_value) = above_key.split_once(':')?;
+    // A plain value continues onto deeper lines; a bracket, block scalar or
+    // quote left open is a different fault.
+    let value = above_value.trim();
+    let plain = !value.is_empty()
+        && !value.starts_with(['[', '{', '|', '>', '&', '*', '!'])
+        && !((value.starts_with('"') || value.starts_with('\''))
+            && (value.len() < 2 || !value.ends_with(&value[..1])));
+    if indent <= key_column || !plain || above_key.contains(' ') {
+        return None;
+    }
+    let spaces = |n: usize| {
+        if n == 1 {
+            "1 space".to_owned()
+        } else {
+            format!("{n} spaces")
+        }
+    };
+    let message = format!(
+        "`{key}:` is indented {}, deeper than `{above_key}:` on line {} ({}), so YAML reads it as part of `{above_key}`'s value",
+        spaces(indent),
+        above_index + 1,
+        spaces(key_column),
+    );
+    let fixed = format!("{}{}", " ".repeat(key_column), text.trim_start());
+    Some((
+        message,
+        Some(format!("line the keys of one mapping up: `{fixed}`")),
+        indent as u64 + 1,
+    ))
+}
+
+/// A `key:` line in a block list that lines up neither with the `-` of
+/// the item above (a new item) nor with that item's keys: what the parser
+/// expected, in words, and the line lined up with the item's keys.
+fn key_beside_list_item(source: &str, line: u64) -> Option<(String, Option<String>, u64)> {
+    let lines: Vec<&str> = source.lines().collect();
+    let index = (line as usize).checked_sub(1)?;
+    let text = *lines.get(index)?;
+    let indent = text.len() - text.trim_start_matches(' ').len();
+    let (key, _) = text.trim_start().split_once(':')?;
+    if key.is_empty() || key.contains(char::is_whitespace) || key.starts_with(['-', '#']) {
+        return None;
+    }
+    let (item_index, item) = lines[..index].iter().enumerate().rev().find(|(_, l)| {
+        let dash = l.len() - l.trim_start_matches(' ').len();
+        dash <= indent && l[dash..].starts_with("- ")
+    })?;
+    let dash = item.len() - item.trim_start_matches(' ').len();
+    let keys = dash + 2;
+    if indent >= keys {
+        return None;
+    }
+    let spaces = |n: usize| {
+        if n == 1 {
+            "1 space".to_owned()
+        } else {
+            format!("{n} spaces")
+        }
+    };
+    let message = if indent == dash {
+        format!(
+            "`{key}:` is indented {}, level with the `-` of the list item on line {}, where YAML expected the next item to start with `- `",
+            spaces(indent),
+            item_index + 1
+        )
+    } else {
+        format!(
+            "`{key}:` is indented {}, between the `-` of the list item on line {} ({}) and its keys ({}): YAML expected a new item `- ` or a key lined up with the others",
+            spaces(indent),
+            item_index + 1,
+            spaces(dash),
+            spaces(keys)
+        )
+    };
+    let fixed = format!("{}{}", " ".repeat(keys), text.trim_start());
+    Some((
+        message,
+        Some(format!(
+            "to keep it in that item, line it up with its keys: `{fixed}`"
+        )),
+        indent as u64 + 1,
+    ))
 }
 
 /// The key a value belongs to and the value's text on its line, read from
@@ -236,6 +396,83 @@ mod tests {
         assert_eq!(byte_of("one\ntwo three", 2, 5), Some(8));
         assert_eq!(byte_of("é\nab", 1, 2), Some(2));
         assert_eq!(byte_of("one", 0, 1), None);
+    }
+
+    #[test]
+    fn a_key_indented_deeper_than_the_one_above_says_what_yaml_expected() {
+        let src = "schedules:\n  - id: weekly-hello\n    template: weekly-hello\n     cron: \"0 12 * * MON\"\n";
+        let (message, hint, column) =
+            yaml_message("mapping values are not allowed in this context", src, 4, 10);
+        assert_eq!(
+            message,
+            "`cron:` is indented 5 spaces, deeper than `template:` on line 3 (4 spaces), so YAML reads it as part of `template`'s value"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("line the keys of one mapping up: `    cron: \"0 12 * * MON\"`")
+        );
+        assert_eq!(column, 6);
+        // Under a list item, the keys line up after the `- `.
+        let src = "groups:\n  - id: tuesday\n      name: Tuesday\n";
+        let (message, hint, _) =
+            yaml_message("mapping values are not allowed in this context", src, 3, 11);
+        assert!(
+            message.contains("deeper than `id:` on line 2 (4 spaces)"),
+            "{message}"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("line the keys of one mapping up: `    name: Tuesday`")
+        );
+        // An unclosed bracket above is a different fault.
+        let (message, _, _) = yaml_message(
+            "mapping values are not allowed in this context",
+            "a:\n  b: [1,\n    c: 2\n",
+            3,
+            6,
+        );
+        assert_eq!(message, "mapping values are not allowed in this context");
+    }
+
+    #[test]
+    fn a_key_beside_a_list_item_says_what_yaml_expected() {
+        let raw = "while parsing a block collection, did not find expected '-' indicator";
+        let src = "schedules:\n  - id: weekly-hello\n    template: weekly-hello\n   cron: \"0 12 * * MON\"\n";
+        let (message, hint, column) = yaml_message(raw, src, 4, 4);
+        assert_eq!(
+            message,
+            "`cron:` is indented 3 spaces, between the `-` of the list item on line 2 (2 spaces) and its keys (4 spaces): YAML expected a new item `- ` or a key lined up with the others"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("to keep it in that item, line it up with its keys: `    cron: \"0 12 * * MON\"`")
+        );
+        assert_eq!(column, 4);
+        let src = "schedules:\n  - id: weekly-hello\n  template: weekly-hello\n";
+        let (message, hint, _) = yaml_message(raw, src, 3, 3);
+        assert_eq!(
+            message,
+            "`template:` is indented 2 spaces, level with the `-` of the list item on line 2, where YAML expected the next item to start with `- `"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("to keep it in that item, line it up with its keys: `    template: weekly-hello`")
+        );
+    }
+
+    #[test]
+    fn a_key_with_its_contents_level_with_it_says_what_yaml_expected() {
+        let src = "templates:\n  weekly-hello:\n  body: \"Hi\"\n";
+        let (message, hint, column) = yaml_message("expected mapping start", src, 2, 15);
+        assert_eq!(
+            message,
+            "`weekly-hello:` has nothing under it: line 3 is level with it, not indented under it, so YAML found no value where it expected a mapping of `key: value` lines"
+        );
+        assert_eq!(
+            hint.as_deref(),
+            Some("indent what belongs to `weekly-hello:` further, like `    body: \"Hi\"`")
+        );
+        assert_eq!(column, 3);
     }
 
     #[test]

@@ -347,11 +347,17 @@ impl<'a> Compiler<'a> {
         false
     }
 
+    /// Reports a domain parser's error at `at`, with its hint when it has one.
+    fn invalid(&mut self, at: Place, owner: &str, e: domain::Invalid) {
+        let d = self.diags.error(at, Some(owner), e.message);
+        if let Some(hint) = e.hint {
+            d.with_hint(hint);
+        }
+    }
+
     fn duration(&mut self, value: &Spanned<String>, path: &Path, owner: &str) -> Option<Duration> {
-        value
-            .value
-            .parse::<Duration>()
-            .map_err(|e| self.diags.error(Place::of(path, value), Some(owner), e))
+        Duration::parse(&value.value)
+            .map_err(|e| self.invalid(Place::of(path, value), owner, e))
             .ok()
     }
 
@@ -364,11 +370,13 @@ impl<'a> Compiler<'a> {
         match domain::parse_timezone(&value.value) {
             Ok(tz) => Some(tz),
             Err(e) => {
-                let d = self.diags.error(Place::of(path, value), Some(owner), e);
-                match did_you_mean(&value.value, domain::timezone_names()) {
-                    Some(hint) => d.with_hint(hint),
-                    None => d.with_hint("use an IANA name, like `America/New_York`"),
-                };
+                let hint = e
+                    .hint
+                    .or_else(|| did_you_mean(&value.value, domain::timezone_names()))
+                    .unwrap_or_else(|| "use an IANA name, like `America/New_York`".to_owned());
+                self.diags
+                    .error(Place::of(path, value), Some(owner), e.message)
+                    .with_hint(hint);
                 None
             }
         }
@@ -389,7 +397,7 @@ impl<'a> Compiler<'a> {
             .and_then(|ast| {
                 match self
                     .sandbox
-                    .probe_unknown_functions(kind, &ast, &self.answer_samples)
+                    .probe(kind, &ast, &w.value, &self.answer_samples)
                 {
                     Some(e) => Err(e),
                     None => Ok(ast),

@@ -120,7 +120,7 @@ impl Compiler<'_> {
                 return None;
             }
             let spec = CronSpec::parse(&cron.value)
-                .map_err(|e| self.diags.error(Place::of(path, cron), Some(owner), e))
+                .map_err(|e| self.invalid(Place::of(path, cron), owner, e))
                 .ok();
             let timezone = match &s.timezone {
                 Some(tz) => Some(self.timezone(tz, path, owner)?),
@@ -171,7 +171,7 @@ impl Compiler<'_> {
         let at = match &s.at {
             Some(at) => {
                 let time = domain::parse_time_of_day(&at.value)
-                    .map_err(|e| self.diags.error(Place::of(path, at), Some(owner), e))
+                    .map_err(|e| self.invalid(Place::of(path, at), owner, e))
                     .ok()?;
                 if offset.whole_days().is_none() {
                     self.diags

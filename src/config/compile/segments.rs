@@ -9,6 +9,7 @@ use crate::config::diag::Place;
 use crate::config::raw::{RawCondition, RawSegment};
 use crate::config::rules::{Condition, Field, MEMBER_FIELDS, Op, Segment};
 use crate::engine::script::ScriptKind;
+use crate::engine::segment;
 use crate::schedule::parse_date;
 
 impl Compiler<'_> {
@@ -124,13 +125,39 @@ impl Compiler<'_> {
                 .with_hint("use one of eq, in, any_of, all_of, lt, lte, gt, gte, exists");
             return None;
         }
-        ok.then(|| {
-            ops.into_iter()
-                .map(|op| Condition {
-                    field: field.clone(),
-                    op,
-                })
-                .collect()
-        })
+        let conditions: Vec<Condition> = ops
+            .into_iter()
+            .map(|op| Condition {
+                field: field.clone(),
+                op,
+            })
+            .collect();
+        // Values that cannot compare with the field (a date field against a
+        // number): checked once each value has the right shape.
+        if ok {
+            for c in &conditions {
+                if let Some((message, hint)) = segment::never_holds(c) {
+                    ok = false;
+                    self.diags
+                        .error(at.clone(), Some(owner), message)
+                        .with_hint(hint);
+                }
+            }
+        }
+        if let Field::Attribute(attr) = &field
+            && attr == name
+            && let Some(meant) = segment::near_member_field(name)
+        {
+            self.diags
+                .warning(
+                    at,
+                    Some(owner),
+                    format!("`{name}` is not a member field, so it is read as a roster attribute"),
+                )
+                .with_hint(format!(
+                    "did you mean `{meant}`? write `attributes.{name}` if the roster has a `{name}` column"
+                ));
+        }
+        ok.then_some(conditions)
     }
 }

@@ -73,11 +73,13 @@ impl Compiler<'_> {
                         && lo > hi
                     {
                         ok = false;
-                        self.diags.error(
-                            Place::of(path, &q.expect),
-                            Some(&owner),
-                            format!("number range of question `{}` is empty: min {lo} is above max {hi}", q.id.value),
-                        );
+                        self.diags
+                            .error(
+                                Place::of(path, &q.expect),
+                                Some(&owner),
+                                format!("number range of question `{}` is empty: min {lo} is above max {hi}", q.id.value),
+                            )
+                            .with_hint(format!("swap them: `min: {hi}, max: {lo}`"));
                     }
                     Expect::Number {
                         min: *min,

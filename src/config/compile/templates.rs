@@ -33,8 +33,12 @@ impl Compiler<'_> {
                     Some(line) => self.place_in_value(path, body, line, e.column.unwrap_or(1)),
                     None => Place::of(path, body),
                 };
-                self.diags
+                let d = self
+                    .diags
                     .error(place, Some(owner), format!("{owner}: {}", e.message));
+                if let Some(hint) = e.hint {
+                    d.with_hint(hint);
+                }
                 false
             }
         }
