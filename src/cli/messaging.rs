@@ -14,8 +14,8 @@ use super::staff::{block_on, fail, open, rules};
 use super::{EXIT_INVALID, load_settings};
 use crate::domain::Phone;
 use crate::engine::template;
-use crate::store::StoreError;
 use crate::store::outbox::{InboundSms, Kind, NewMessage, OutState, Received};
+use crate::store::{OpenMode, StoreError};
 
 #[derive(Debug, clap::Args)]
 pub struct SendArgs {
@@ -71,7 +71,7 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
         }
         return ExitCode::from(EXIT_INVALID);
     }
-    let store = tri!(open(&settings));
+    let store = tri!(open(&settings, OpenMode::Existing));
     let member = match block_on(store.member(&args.member)) {
         Ok(Some(m)) => m,
         Ok(None) => return fail(StoreError::NotFound(format!("member `{}`", args.member))),
@@ -159,7 +159,7 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
 
 pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode {
     let settings = tri!(load_settings(settings_path));
-    let store = tri!(open(&settings));
+    let store = tri!(open(&settings, OpenMode::Existing));
     match cmd {
         OutboxCommand::List { state, limit } => {
             let state = match state.as_deref().map(|s| OutState::parse(s).ok_or(s)) {
@@ -230,7 +230,7 @@ pub fn inject(settings_path: &Path, args: InjectArgs) -> ExitCode {
         eprintln!("error: --from: {e}");
         return ExitCode::from(EXIT_INVALID);
     }
-    let store = tri!(open(&settings));
+    let store = tri!(open(&settings, OpenMode::Existing));
     let sms = InboundSms {
         provider: "inject".into(),
         provider_message_id: format!(

@@ -4,6 +4,7 @@
 //! follow `path:line:column: error:`.
 
 mod duration;
+pub mod member;
 mod phone;
 
 pub use duration::{Duration, parse_time_of_day};

@@ -130,6 +130,18 @@ CREATE TABLE pending_reports (
 CREATE INDEX pending_reports_by_id ON pending_reports(provider, provider_message_id);
 "#,
     ),
+    // 4: where start-up's audit check last stopped, so the next start
+    // verifies only the entries written since.
+    M::up(
+        r#"
+CREATE TABLE audit_checkpoint (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    entry INTEGER NOT NULL,
+    hash  TEXT NOT NULL,
+    at    TEXT NOT NULL
+) STRICT;
+"#,
+    ),
 ];
 
 /// The schema version a fully migrated database has.

@@ -1,0 +1,22 @@
+//! The store's interface, one trait per aggregate, in domain types and
+//! `DateTime<Utc>`. A backend (SQLite today, PostgreSQL later) implements
+//! every trait; nothing here names a database crate, and every failure is
+//! a backend-neutral [`StoreError`](crate::store::StoreError).
+//!
+//! - [`MemberStore`]: members, groups, the roster import.
+//! - [`ConsentStore`]: the append-only consent ledger.
+//! - [`AuditStore`]: the hash-chained audit trail and its checkpoint.
+//!
+//! The outbox and inbound queue (`OutboxStore`, `InboundStore`) join these
+//! in `traits/outbox.rs` and `traits/inbound.rs`.
+//!
+//! The methods return `Send` futures so a daemon can hold the store as a
+//! generic parameter and spawn work on it.
+
+mod audit;
+mod consent;
+mod members;
+
+pub use audit::AuditStore;
+pub use consent::ConsentStore;
+pub use members::MemberStore;
