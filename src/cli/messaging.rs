@@ -14,7 +14,7 @@ use super::staff::{block_on, fail, open, rules};
 use super::{EXIT_INVALID, load_settings};
 use crate::domain::Phone;
 use crate::engine::template;
-use crate::store::outbox::{InboundSms, Kind, NewMessage, OutState, Received};
+use crate::store::outbox::{Enqueued, InboundSms, Kind, NewMessage, OutState, Received};
 use crate::store::{OpenMode, StoreError};
 
 #[derive(Debug, clap::Args)]
@@ -29,6 +29,10 @@ pub struct SendArgs {
     /// defaults to the member's first group.
     #[arg(long)]
     group: Option<String>,
+    /// A key that makes a retry safe: a second send with the same key
+    /// queues nothing and says so (exit 0).
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,12 +121,23 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let message = NewMessage {
-        idempotency_key: format!(
+    // Without a key every send is new; with one, a retry finds the first.
+    let idempotency_key = match &args.idempotency_key {
+        Some(k) if k.trim().is_empty() => {
+            eprintln!(
+                "error: --idempotency-key is empty\n  hint: pass a key unique to this send, e.g. a ticket or job id"
+            );
+            return ExitCode::from(EXIT_INVALID);
+        }
+        Some(k) => format!("staff:key:{k}"),
+        None => format!(
             "staff:{actor}:{}:{}",
             member.id,
             now.timestamp_nanos_opt().unwrap_or_default()
         ),
+    };
+    let message = NewMessage {
+        idempotency_key,
         member_id: Some(member.id),
         to: None,
         body,
@@ -130,19 +145,18 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
         not_before: now,
         expires_at: None,
     };
-    match block_on(store.enqueue(message)) {
-        Ok(q) => {
-            if let Err(e) = block_on(store.audit(
-                actor,
-                "sms.queue",
-                Some(&format!("member:{}", member.id)),
-                serde_json::json!({ "outbox": q.id(), "template": args.template }),
-            )) {
-                return fail(e);
-            }
+    // The message and its audit entry are one transaction: a send that
+    // fails has queued nothing, so a retry cannot send twice.
+    let queued = block_on(store.enqueue_audited(
+        message,
+        actor,
+        "sms.queue",
+        serde_json::json!({ "template": args.template }),
+    ));
+    match queued {
+        Ok(Enqueued::New(id)) => {
             println!(
-                "queued message #{} for member {}; the running daemon sends it if they have consent and it is not quiet hours for them",
-                q.id(),
+                "queued message #{id} for member {}; the running daemon sends it if they have consent and it is not quiet hours for them",
                 member.external_id
             );
             if !member.consent.granted() {
@@ -151,6 +165,13 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
                     member.external_id
                 );
             }
+            ExitCode::SUCCESS
+        }
+        Ok(Enqueued::Duplicate(id)) => {
+            println!(
+                "already queued as message #{id} under idempotency key `{}`; nothing new queued",
+                args.idempotency_key.as_deref().unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

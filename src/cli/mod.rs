@@ -70,6 +70,9 @@ pub enum Command {
     /// The audit trail: verify its hash chain, show its newest entries.
     #[command(subcommand)]
     Audit(staff::AuditCommand),
+    /// The database itself: a full integrity check.
+    #[command(subcommand)]
+    Db(staff::DbCommand),
     /// Queue a message to one member through the same last gate as
     /// every other send (consent, quiet hours).
     Send(messaging::SendArgs),
@@ -103,6 +106,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Members(cmd) => staff::members(&args.settings, &actor, cmd),
         Command::Segments(cmd) => staff::segments(&args.settings, cmd),
         Command::Audit(cmd) => staff::audit(&args.settings, &actor, cmd),
+        Command::Db(cmd) => staff::db(&args.settings, cmd),
         Command::Send(a) => messaging::send(&args.settings, &actor, a),
         Command::Outbox(cmd) => messaging::outbox(&args.settings, &actor, cmd),
         Command::Inject(a) => messaging::inject(&args.settings, a),
@@ -256,7 +260,11 @@ fn run_daemon(settings_path: &Path, log_format: Option<Format>) -> ExitCode {
             }
             eprintln!("error: {e}");
             tracing::error!("cannot start: {e}");
-            return ExitCode::from(EXIT_INVALID);
+            // A store fault exits as it does in every staff command.
+            return ExitCode::from(match &e {
+                BuildError::Store(e) => staff::store_exit(e),
+                _ => EXIT_INVALID,
+            });
         }
     };
     match runtime.block_on(app.run_until_stopped(CancellationToken::new())) {

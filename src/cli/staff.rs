@@ -82,6 +82,13 @@ pub enum SegmentsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Full integrity check (every page and index) and the whole audit
+    /// chain; exit 1 naming each problem.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Walk the hash chain; exit 1 naming the first broken entry.
     Verify,
@@ -528,5 +535,58 @@ pub fn audit(settings_path: &Path, _actor: &str, cmd: AuditCommand) -> ExitCode 
             }
             Err(e) => fail(e),
         },
+    }
+}
+
+/// `hearth db check`: `integrity_check` and the whole audit chain.
+pub fn db(settings_path: &Path, cmd: DbCommand) -> ExitCode {
+    let settings = tri!(load_settings(settings_path));
+    let DbCommand::Check = cmd;
+    let store = tri!(open(&settings, OpenMode::Inspect));
+    let path = settings.database.path.display();
+    let problems = match block_on(store.integrity_check()) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("database {path}: integrity check failed: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let mut ok = problems.is_empty();
+    if ok {
+        println!("database {path}: integrity ok");
+    } else {
+        println!(
+            "database {path}: {} integrity problem{}:",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        for p in &problems {
+            println!("  {p}");
+        }
+    }
+    match block_on(store.audit_verify()) {
+        Ok(Verified::Intact { entries, head }) => {
+            println!("audit trail intact: {entries} entries, head {head}")
+        }
+        Ok(Verified::Broken {
+            entry,
+            reason,
+            checked,
+        }) => {
+            ok = false;
+            println!(
+                "audit trail BROKEN at entry {entry}: {reason} ({checked} entries before it check out)"
+            );
+        }
+        Err(e) => {
+            ok = false;
+            println!("audit trail cannot be read: {e}");
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        println!("  hint: restore the database from a backup; keep this copy for investigation");
+        ExitCode::from(EXIT_INVALID)
     }
 }

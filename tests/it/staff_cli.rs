@@ -523,3 +523,317 @@ fn inject_stores_a_text_on_the_inbound_path() {
         "{tail}"
     );
 }
+
+/// What is wrong with the database, and how to make it so.
+struct Fault {
+    name: &'static str,
+    make: fn(&Deployment),
+    /// What the `error:` line must say.
+    says: &'static str,
+}
+
+fn db_file(d: &Deployment) -> std::path::PathBuf {
+    d.path("state/hearth.db")
+}
+
+const FAULTS: &[Fault] = &[
+    Fault {
+        name: "missing database",
+        make: |d| std::fs::remove_file(db_file(d)).unwrap(),
+        says: "does not exist",
+    },
+    Fault {
+        name: "zero-byte database",
+        make: |d| std::fs::write(db_file(d), b"").unwrap(),
+        says: "is empty (zero bytes)",
+    },
+    Fault {
+        name: "truncated mid-page",
+        make: |d| {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(db_file(d))
+                .unwrap();
+            let len = f.metadata().unwrap().len();
+            f.set_len(len - 1000).unwrap();
+        },
+        says: "the file was cut short",
+    },
+    Fault {
+        name: "truncated at a page boundary",
+        make: |d| {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(db_file(d))
+                .unwrap();
+            let len = f.metadata().unwrap().len();
+            assert!(len >= 4 * 4096, "a database of {len} bytes");
+            f.set_len((len / 4096 / 2) * 4096).unwrap();
+        },
+        says: "is damaged",
+    },
+    Fault {
+        name: "a damaged page",
+        make: |d| {
+            use std::io::{Seek, Write};
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(db_file(d))
+                .unwrap();
+            let len = f.metadata().unwrap().len();
+            f.seek(std::io::SeekFrom::Start(len - 4096 + 200)).unwrap();
+            f.write_all(&[0x5a; 64]).unwrap();
+        },
+        says: "is damaged",
+    },
+    Fault {
+        name: "wrong key",
+        make: |d| std::fs::write(d.path("state/hearth.db.key"), "cd".repeat(32)).unwrap(),
+        says: "the key does not decrypt it",
+    },
+    Fault {
+        name: "missing key file",
+        make: |d| std::fs::remove_file(d.path("state/hearth.db.key")).unwrap(),
+        says: "its key file",
+    },
+];
+
+const COMMANDS: &[&[&str]] = &[
+    &["run"],
+    &["members", "list"],
+    &["members", "show", "M-001"],
+    &["members", "deactivate", "M-002"],
+    &["segments", "show", "high-support"],
+    &["audit", "verify"],
+    &["audit", "tail"],
+    &["outbox", "list"],
+    &["send", "--member", "M-001", "--template", "hello"],
+    &["inject", "--from", "+15555550101", "hello"],
+];
+
+/// The `error:` line and what follows it (the hint).
+fn error_lines(o: &Output) -> String {
+    let err = stderr(o);
+    let start = err
+        .find("error: ")
+        .unwrap_or_else(|| panic!("no error line: {}", text(o)));
+    err[start..]
+        .lines()
+        .take_while(|l| l.starts_with("error: ") || l.starts_with("  hint: "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_database_fault_exits_1_with_the_same_message_in_run_and_every_staff_command() {
+    for fault in FAULTS {
+        let d = Deployment::new();
+        d.import();
+        (fault.make)(&d);
+        let before = std::fs::metadata(db_file(&d)).map(|m| m.len()).ok();
+        let mut first: Option<String> = None;
+        for cmd in COMMANDS {
+            if fault.name == "missing database" && cmd[0] == "run" {
+                // `run` creates the database on first start, by design.
+                continue;
+            }
+            let out = d.hearth(cmd);
+            let what = format!("{} × `hearth {}`", fault.name, cmd.join(" "));
+            assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
+            let lines = error_lines(&out);
+            assert!(lines.contains(fault.says), "{what}: {lines}");
+            assert!(lines.contains("hint: "), "{what}: {lines}");
+            match &first {
+                None => first = Some(lines),
+                Some(f) => assert_eq!(&lines, f, "{what}: not the same message"),
+            }
+            // Only Hearth's own words on stderr: no SQLCipher log lines.
+            for l in stderr(&out).lines() {
+                assert!(
+                    !l.contains("CORE") && !l.contains("sqlcipher") && !l.contains("hmac"),
+                    "{what}: raw SQLCipher log line `{l}`"
+                );
+            }
+            // Nothing was created or replaced.
+            assert_eq!(
+                std::fs::metadata(db_file(&d)).map(|m| m.len()).ok(),
+                before,
+                "{what}: the database file changed"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_second_daemon_on_the_same_database_refuses_to_start_and_staff_commands_still_work() {
+    let d = Deployment::new();
+    d.import();
+    let mut first = spawn_daemon_in(&d);
+    first.wait_notify("READY=1", std::time::Duration::from_secs(20));
+
+    let second = d.hearth(&["run"]);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let lines = error_lines(&second);
+    assert!(
+        lines.contains("is in use by another hearth daemon") && lines.contains("hearth.db.lock"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("hint: stop the other daemon first"),
+        "{lines}"
+    );
+
+    // Staff commands do not take the daemon's lock.
+    let list = d.hearth(&["members", "list"]);
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list));
+    let deactivate = d.hearth(&["members", "deactivate", "M-002"]);
+    assert_eq!(deactivate.status.code(), Some(0), "{}", text(&deactivate));
+
+    // The lock goes with the process: once the first daemon stops, the
+    // next one starts.
+    first.signal(libc::SIGTERM);
+    first.wait_exit(std::time::Duration::from_secs(5));
+    std::fs::remove_file(d.path("notify.sock")).unwrap();
+    let mut again = spawn_daemon_in(&d);
+    again.wait_notify("READY=1", std::time::Duration::from_secs(20));
+    again.signal(libc::SIGTERM);
+    again.wait_exit(std::time::Duration::from_secs(5));
+}
+
+fn queued_count(d: &Deployment) -> String {
+    let out = d.hearth(&["outbox", "list", "--state", "queued", "--limit", "100"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    stdout(&out)
+}
+
+#[test]
+fn six_concurrent_sends_all_exit_0_and_queue_six_messages() {
+    let d = Deployment::new();
+    d.import();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_hearth"))
+                .arg("--settings")
+                .arg(d.path("hearth.yaml"))
+                .args(["--actor", "staff-tester"])
+                .args(["send", "--member", "M-001", "--template", "hello"])
+                .env_remove("HEARTH_SETTINGS")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(
+            stdout(&out).starts_with("queued message #"),
+            "{}",
+            text(&out)
+        );
+    }
+    let queued = queued_count(&d);
+    assert!(queued.contains("6 messages\n"), "{queued}");
+    // Each message has its audit entry: the pairs were written together.
+    let tail = stdout(&d.hearth(&["audit", "tail", "-n", "50"]));
+    assert_eq!(tail.matches("sms.queue").count(), 6, "{tail}");
+}
+
+#[test]
+fn the_same_idempotency_key_twice_queues_one_message_and_says_so() {
+    let d = Deployment::new();
+    d.import();
+    let send = |key: &str| {
+        d.hearth(&[
+            "send",
+            "--member",
+            "M-001",
+            "--template",
+            "hello",
+            "--idempotency-key",
+            key,
+        ])
+    };
+    let first = send("job-42");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(
+        stdout(&first).starts_with("queued message #1 for member M-001"),
+        "{}",
+        text(&first)
+    );
+    let retry = send("job-42");
+    assert_eq!(retry.status.code(), Some(0), "{}", text(&retry));
+    assert_eq!(
+        stdout(&retry),
+        "already queued as message #1 under idempotency key `job-42`; nothing new queued\n"
+    );
+    let queued = queued_count(&d);
+    assert!(queued.contains("1 message\n"), "{queued}");
+    let tail = stdout(&d.hearth(&["audit", "tail", "-n", "50"]));
+    assert_eq!(tail.matches("sms.queue").count(), 1, "{tail}");
+
+    let other = send("job-43");
+    assert!(
+        stdout(&other).starts_with("queued message #2"),
+        "{}",
+        text(&other)
+    );
+    let empty = send(" ");
+    assert_eq!(empty.status.code(), Some(1), "{}", text(&empty));
+}
+
+#[test]
+fn db_check_reports_integrity_and_the_whole_audit_chain_and_exits_1_on_a_problem() {
+    let d = Deployment::new();
+    d.import();
+    let ok = d.hearth(&["db", "check"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(stdout(&ok).contains(": integrity ok\n"), "{}", text(&ok));
+    assert!(
+        stdout(&ok).contains("audit trail intact: "),
+        "{}",
+        text(&ok)
+    );
+
+    let key = std::fs::read_to_string(d.path("state/hearth.db.key")).unwrap();
+    let conn = rusqlite::Connection::open(db_file(&d)).unwrap();
+    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
+        .unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_append_only_update; UPDATE audit SET actor = 'x' WHERE id = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let broken = d.hearth(&["db", "check"]);
+    assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
+    assert!(
+        stdout(&broken).contains("audit trail BROKEN at entry 1"),
+        "{}",
+        text(&broken)
+    );
+
+    // A damaged page: other commands refuse to open; `db check` reports.
+    (FAULTS
+        .iter()
+        .find(|f| f.name == "a damaged page")
+        .unwrap()
+        .make)(&d);
+    let damaged = d.hearth(&["db", "check"]);
+    assert_eq!(damaged.status.code(), Some(1), "{}", text(&damaged));
+    assert!(
+        !stdout(&damaged).contains("integrity ok"),
+        "{}",
+        text(&damaged)
+    );
+
+    let missing = Deployment::new();
+    let out = missing.hearth(&["db", "check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        error_lines(&out).contains("does not exist"),
+        "{}",
+        text(&out)
+    );
+    assert!(!db_file(&missing).exists());
+}

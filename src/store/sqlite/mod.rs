@@ -28,6 +28,7 @@ pub mod consent;
 mod import;
 pub mod members;
 mod migrations;
+mod send;
 mod traits;
 
 use std::fs::{File, OpenOptions};
@@ -84,6 +85,10 @@ pub enum OpenMode {
     Create,
     /// Every other staff command: the database must exist.
     Existing,
+    /// `hearth db check`: the database must exist; opening skips the quick
+    /// check and migrations, since the command reports on the database as
+    /// it is.
+    Inspect,
 }
 
 /// What opening the store did, for the one-time notices.
@@ -214,7 +219,7 @@ fn check_file(path: &Path, mode: OpenMode) -> Result<bool, StoreError> {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return match mode {
-                OpenMode::Existing => Err(StoreError::Missing {
+                OpenMode::Existing | OpenMode::Inspect => Err(StoreError::Missing {
                     path: path.to_owned(),
                 }),
                 OpenMode::Daemon | OpenMode::Create => Ok(false),
@@ -364,6 +369,9 @@ fn open_checked(
     // another writer there (busy timeout) instead of failing half-way.
     conn.set_transaction_behavior(TransactionBehavior::Immediate);
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    if mode == OpenMode::Inspect {
+        return Ok((conn, report, secret));
+    }
     if exists {
         quick_check(&conn, path)?;
     }
@@ -472,7 +480,7 @@ impl Store {
         key: &KeySource,
         mode: OpenMode,
     ) -> Result<(Store, OpenReport), StoreError> {
-        if mode != OpenMode::Existing
+        if matches!(mode, OpenMode::Daemon | OpenMode::Create)
             && let Some(dir) = path
                 .parent()
                 .filter(|d| !d.as_os_str().is_empty() && !d.exists())
@@ -483,7 +491,7 @@ impl Store {
         // The lock first: a second daemon must not even migrate.
         let lock = match mode {
             OpenMode::Daemon => Some(Arc::new(lock(path)?)),
-            OpenMode::Create | OpenMode::Existing => None,
+            OpenMode::Create | OpenMode::Existing | OpenMode::Inspect => None,
         };
         let (conn, report, secret) = open_checked(path, key, mode)?;
         let readers = Arc::new(Readers {
