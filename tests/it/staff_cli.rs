@@ -357,20 +357,159 @@ fn a_wrong_key_fails_the_command_with_a_clear_message() {
     );
 }
 
+/// A loopback stand-in for Twilio's Messages API: answers 201 with a sid
+/// and keeps each request's form, which is where what is sent shows up.
+struct FakeTwilio {
+    url: String,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl FakeTwilio {
+    fn start() -> FakeTwilio {
+        use std::sync::{Arc, Mutex};
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sent: Arc<Mutex<Vec<String>>> = Arc::default();
+        let router = axum::Router::new()
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                axum::routing::post(
+                    |axum::extract::State(sent): axum::extract::State<Arc<Mutex<Vec<String>>>>,
+                     body: String| async move {
+                        let mut sent = sent.lock().unwrap();
+                        sent.push(body);
+                        (
+                            axum::http::StatusCode::CREATED,
+                            axum::Json(serde_json::json!({
+                                "sid": format!("SM{:032x}", sent.len()),
+                                "status": "queued"
+                            })),
+                        )
+                    },
+                ),
+            )
+            .with_state(sent.clone());
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        runtime.spawn(async move { axum::serve(listener, router).await.unwrap() });
+        FakeTwilio {
+            url,
+            sent,
+            _runtime: runtime,
+        }
+    }
+}
+
+const TWILIO_TOKEN: &str = "test-auth-token-0123456789";
+
 #[test]
-fn no_phone_number_or_name_reaches_a_log_line_at_info() {
+fn no_phone_number_name_or_body_reaches_a_log_line_through_a_real_send_and_a_real_inbound_text() {
+    // The daemon logs JSON at its default level (info) to stderr; what it
+    // sends goes to the provider (here a loopback Twilio), never to a log.
+    // Every stderr line must parse as a JSON log record, so provider or
+    // console output cannot be mistaken for a log line or hide in one.
+    let twilio = FakeTwilio::start();
     let d = Deployment::new();
-    let import = d.import();
-    let list = d.hearth(&["members", "list", "--reveal"]);
-    let mut daemon = spawn_daemon_in(&d);
-    daemon.wait_notify("READY=1", std::time::Duration::from_secs(20));
-    daemon.signal(libc::SIGTERM);
-    daemon.wait_exit(std::time::Duration::from_secs(5));
-    let logs = format!("{}{}{}", stderr(&import), stderr(&list), daemon.stderr());
-    assert!(
-        logs.contains("audit trail intact"),
-        "the daemon logged at info: {logs}"
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write(&d.path("twilio-token"), &format!("{TWILIO_TOKEN}\n"));
+    write(
+        &d.path("hearth.yaml"),
+        &format!(
+            "listen: 127.0.0.1:{port}
+public_url: http://127.0.0.1:{port}
+rules_dir: rules
+database: {{ path: state/hearth.db }}
+log_format: json
+provider: {{ kind: twilio, account_sid: AC0123456789abcdef0123456789abcdef, auth_token: file:twilio-token, from: \"+15555550000\", base_url: \"{}\" }}
+dispatch: {{ send_window: {{ start: \"00:00\", end: \"23:59\" }} }}
+",
+            twilio.url
+        ),
     );
+    let import = d.import();
+    let socket = d.path("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["run", "--settings"])
+        .arg(d.path("hearth.yaml"))
+        .env("NOTIFY_SOCKET", &socket)
+        .env_remove("HEARTH_LOG")
+        .env_remove("HEARTH_SETTINGS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon::new(tempfile::tempdir().unwrap(), child, notify);
+    daemon.wait_notify("READY=1", std::time::Duration::from_secs(20));
+
+    // A real send: the CLI queues it, the daemon's dispatcher sends it.
+    let send = d.hearth(&["send", "--member", "M-001", "--template", "hello"]);
+    assert_eq!(send.status.code(), Some(0), "{}", text(&send));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while twilio.sent.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing reached the provider"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sent = twilio.sent.lock().unwrap()[0].clone();
+    assert!(
+        sent.contains("Hi+Annabelle") && sent.contains("5555550101"),
+        "{sent}"
+    );
+
+    // A real inbound text: a signed Twilio webhook to the daemon.
+    let params = [
+        ("MessageSid", "SM00000000000000000000000000000001"),
+        ("From", "+15555550101"),
+        ("To", "+15555550000"),
+        ("Body", "Feeling anxious about Tuesday"),
+    ];
+    let url = format!("http://127.0.0.1:{port}/webhooks/twilio/sms");
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let signature =
+        hearth::intake::twilio::expected_signature(TWILIO_TOKEN.as_bytes(), &url, &owned);
+    let status = twilio._runtime.block_on(async {
+        reqwest::Client::new()
+            .post(&url)
+            .header("x-twilio-signature", signature)
+            .form(&params)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+
+    daemon.signal(libc::SIGTERM);
+    daemon.wait_exit(std::time::Duration::from_secs(10));
+    let logs = daemon.stderr();
+    for line in logs.lines() {
+        let record: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(record.get("level").is_some(), "{line}");
+    }
+    for event in ["message sent", "inbound text stored"] {
+        assert!(
+            logs.contains(event),
+            "`{event}` not logged at info:\n{logs}"
+        );
+    }
+    let everything = format!("{}{}{logs}", stderr(&import), stderr(&send));
     for needle in [
         "5555550101",
         "5555550102",
@@ -378,8 +517,14 @@ fn no_phone_number_or_name_reaches_a_log_line_at_info() {
         "Bartholomew",
         "Quince",
         "Ruiz",
+        "Hi Annabelle",
+        "anxious",
+        "Tuesday",
     ] {
-        assert!(!logs.contains(needle), "`{needle}` in logs:\n{logs}");
+        assert!(
+            !everything.contains(needle),
+            "`{needle}` in logs:\n{everything}"
+        );
     }
 }
 
