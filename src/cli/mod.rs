@@ -1,7 +1,9 @@
 //! The `hearth` command line.
 //!
-//! Exit codes: 0 ok; 1 invalid input (rules, settings); 2 usage or
-//! internal error (clap's own usage errors exit 2 as well).
+//! Exit codes: 0 ok; 1 invalid input (rules, settings) or a database
+//! fault (missing, empty, damaged, wrong key, in use by another daemon),
+//! the same in `run` and every staff command; 2 usage or internal error
+//! (clap's own usage errors exit 2 as well).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -149,7 +149,8 @@ pub(crate) fn upsert(
             return Ok(Upserted::Unchanged(m.id));
         }
     }
-    let attrs = serde_json::Value::Object(rec.attributes.clone()).to_string();
+    let attrs = serde_json::to_string(&rec.attributes)
+        .map_err(|e| StoreError::Invalid(format!("member {}: {e}", rec.external_id)))?;
     let mut up = conn.prepare_cached(
         "INSERT INTO members (external_id, first_name, last_name, phone, timezone, language, joined_on, status, attributes, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)

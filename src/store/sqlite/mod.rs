@@ -323,15 +323,14 @@ fn quiet(conn: &Connection) {
     let _ = conn.query_row("PRAGMA cipher_log_level = NONE", [], |_| Ok(()));
 }
 
-/// Opens (creating if the mode allows) and migrates the write connection,
-/// then runs `PRAGMA quick_check`. Blocking.
-pub fn open_connection(
-    path: &Path,
-    key: &KeySource,
-) -> Result<(Connection, OpenReport), StoreError> {
+/// Opens (creating if needed) and migrates a connection; tests use it.
+#[cfg(test)]
+fn open_connection(path: &Path, key: &KeySource) -> Result<(Connection, OpenReport), StoreError> {
     open_checked(path, key, OpenMode::Create).map(|(c, r, _)| (c, r))
 }
 
+/// Opens (creating if the mode allows) the write connection, runs
+/// `PRAGMA quick_check` on an existing database and migrates it. Blocking.
 fn open_checked(
     path: &Path,
     key: &KeySource,
