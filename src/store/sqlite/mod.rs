@@ -46,7 +46,9 @@ use crate::store::StoreError;
 
 /// How long a write waits for another process's writer before `Busy`.
 const BUSY_WAIT: Duration = Duration::from_secs(30);
-/// Read-only connections kept open for reuse.
+/// Read-only connections: at most this many reads run at once, each on a
+/// connection kept open for reuse (opening one derives the key, which is
+/// slow for a passphrase).
 const READERS: usize = 4;
 /// SQLCipher's page size (its default): a file that is not a whole number
 /// of pages was cut short.
@@ -119,6 +121,9 @@ struct Readers {
     path: PathBuf,
     secret: SecretString,
     idle: Mutex<Vec<Connection>>,
+    /// One permit per connection: a read waits for a free one rather than
+    /// opening more.
+    permits: Arc<tokio::sync::Semaphore>,
 }
 
 /// The writer thread and the way to it. Dropped with the last handle: the
@@ -497,6 +502,7 @@ impl Store {
             path: path.to_owned(),
             secret,
             idle: Mutex::new(Vec::new()),
+            permits: Arc::new(tokio::sync::Semaphore::new(READERS)),
         });
         let (jobs, rx) = mpsc::channel::<Job>();
         let thread = std::thread::Builder::new()
@@ -563,9 +569,19 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let readers = self.readers.clone();
+        // The permit goes with the blocking task, so a cancelled caller
+        // cannot let a fifth connection open while the read still runs.
+        let permit = self
+            .readers
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
+            let _permit = permit;
             let conn = readers.take()?;
             let out = f(&conn);
             readers.give_back(conn);
@@ -598,10 +614,10 @@ impl Readers {
     }
 
     fn give_back(&self, conn: Connection) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < READERS {
-            idle.push(conn);
-        }
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
     }
 }
 
