@@ -44,6 +44,9 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::settings::{DatabaseSettings, SecretRef};
 use crate::store::StoreError;
 
+/// The schema version a fully migrated database has.
+pub const SCHEMA_VERSION: usize = migrations::LATEST;
+
 /// How long a write waits for another process's writer before `Busy`.
 const BUSY_WAIT: Duration = Duration::from_secs(30);
 /// Read-only connections: at most this many reads run at once, each on a
