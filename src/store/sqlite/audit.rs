@@ -161,6 +161,18 @@ fn walk(conn: &Connection, from: i64, prev: &str) -> Result<Verified, StoreError
 
 /// The last entry start-up verified, and its hash.
 fn checkpoint(conn: &Connection) -> Result<Option<(i64, String)>, StoreError> {
+    // `hearth db check` reads a database as it is, possibly not yet
+    // migrated to having a checkpoint.
+    let table: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_checkpoint'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if table.is_none() {
+        return Ok(None);
+    }
     Ok(conn
         .query_row(
             "SELECT entry, hash FROM audit_checkpoint WHERE id = 1",
