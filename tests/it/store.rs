@@ -667,7 +667,7 @@ fn big_roster(n: usize) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lookups_answer_and_inbound_texts_are_stored_while_a_100k_member_import_runs() {
+async fn lookups_answer_during_a_100k_member_import_and_texts_sent_meanwhile_are_all_stored() {
     use hearth::store::outbox::InboundSms;
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
