@@ -17,10 +17,10 @@ use tokio_util::task::TaskTracker;
 use crate::config::reload::{self, LiveRules, ReloadOutcome, RulesWatcher, Trigger};
 use crate::dispatch::provider::AnyProvider;
 use crate::dispatch::worker::Dispatcher;
+use crate::domain::member::AuditVerified as Verified;
 use crate::intake::IntakeState;
 use crate::pipeline::{Held, InboundHandler, InboundWorker};
 use crate::settings::Settings;
-use crate::store::audit::Verified;
 use crate::store::{OpenMode, Store, StoreError};
 
 /// Why the daemon could not start. Both kinds are the operator's to fix:

@@ -11,12 +11,12 @@ use clap::Subcommand;
 
 use super::{EXIT_INTERNAL, EXIT_INVALID, load_settings};
 use crate::config::{self, RuleSet};
+use crate::domain::member::{
+    AuditVerified as Verified, ConsentAction, ConsentSource, Member, MemberStatus, Recorded,
+};
 use crate::engine::segment;
 use crate::settings::Settings;
-use crate::store::audit::Verified;
-use crate::store::consent::{ConsentAction, ConsentSource, Recorded};
 use crate::store::import::{self, ImportOptions};
-use crate::store::members::{Member, MemberStatus};
 use crate::store::{OpenMode, Store, StoreError};
 
 #[derive(Debug, Subcommand)]
