@@ -756,6 +756,32 @@ const COMMANDS: &[&[&str]] = &[
     &["inject", "--from", "+15555550101", "hello"],
 ];
 
+/// Runs a command that must exit; one still running after 30 s (a daemon
+/// that started on a faulty database) is killed and fails the test.
+fn bounded(d: &Deployment, args: &[&str], what: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--settings")
+        .arg(d.path("hearth.yaml"))
+        .args(["--actor", "staff-tester"])
+        .args(args)
+        .env_remove("HEARTH_SETTINGS")
+        .env("HEARTH_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("{what}: still running after 30 s: {}", text(&out));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// The `error:` line and what follows it (the hint).
 fn error_lines(o: &Output) -> String {
     let err = stderr(o);
@@ -782,8 +808,8 @@ fn every_database_fault_exits_1_with_the_same_message_in_run_and_every_staff_com
                 // `run` creates the database on first start, by design.
                 continue;
             }
-            let out = d.hearth(cmd);
             let what = format!("{} × `hearth {}`", fault.name, cmd.join(" "));
+            let out = bounded(&d, cmd, &what);
             assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
             let lines = error_lines(&out);
             assert!(lines.contains(fault.says), "{what}: {lines}");

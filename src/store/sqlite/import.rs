@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
+use rusqlite::Connection;
 
 use super::{Store, audit, consent, members};
 use crate::domain::member::{ConsentAction, ConsentSource, Member, Recorded, Upserted};
@@ -30,14 +31,25 @@ impl Store {
                 "rows grant consent, but no consent text was given\n  hint: pass --consent-text with the exact words members agreed to".into(),
             ));
         }
+        // The stored roster, read once on a read connection before the
+        // write transaction, so the write lock is held only for writing
+        // (a re-import of an unchanged roster writes almost nothing). If
+        // anything changed in between, the transaction reads it again.
+        let snapshot = self
+            .read(|c| Ok((roster_version(c)?, members::list(c, None)?)))
+            .await?;
         self.call(move |conn| {
             let tx = conn.transaction()?;
             let mut report = ImportReport {
                 rows: rows.len() + invalid.len(),
                 ..ImportReport::default()
             };
-            // The stored roster, once: lookups below are in memory.
-            let stored = members::list(&tx, None)?;
+            let (version, stored) = snapshot;
+            let stored = if roster_version(&tx)? == version {
+                stored
+            } else {
+                members::list(&tx, None)?
+            };
             let by_phone: HashMap<&str, &Member> =
                 stored.iter().map(|m| (m.phone.as_str(), m)).collect();
             let by_ext: HashMap<&str, &Member> =
@@ -147,4 +159,15 @@ impl Store {
         })
         .await
     }
+}
+
+/// What changes whenever the roster or anyone's consent does: the member
+/// count and newest update, the group rows, the newest consent event.
+fn roster_version(conn: &Connection) -> Result<(i64, Option<String>, i64, i64), StoreError> {
+    Ok(conn.query_row(
+        "SELECT (SELECT count(*) FROM members), (SELECT max(updated_at) FROM members),
+                (SELECT count(*) FROM group_members), (SELECT coalesce(max(id), 0) FROM consent_events)",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?)
 }

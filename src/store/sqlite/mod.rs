@@ -136,6 +136,10 @@ struct Readers {
 /// (a segfault at exit, seen in about one CLI run in three).
 struct Writer {
     jobs: Option<mpsc::Sender<Job>>,
+    /// Closed before the write connection, so the writer closes last and
+    /// checkpoints the WAL into the database file (a read-only connection
+    /// closing last cannot, and would leave the data in the `-wal` file).
+    readers: Arc<Readers>,
     thread: Option<std::thread::JoinHandle<()>>,
     /// Notified when a message is queued, so the dispatcher need not poll.
     enqueued: Arc<tokio::sync::Notify>,
@@ -143,6 +147,11 @@ struct Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        self.readers
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         drop(self.jobs.take());
         if let Some(t) = self.thread.take() {
             // A handle dropped by a job on the writer thread itself must
@@ -523,6 +532,7 @@ impl Store {
             Store {
                 inner: Arc::new(Writer {
                     jobs: Some(jobs),
+                    readers: readers.clone(),
                     thread: Some(thread),
                     enqueued: Default::default(),
                 }),
