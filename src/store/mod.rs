@@ -30,7 +30,7 @@ pub use traits::{AuditStore, ConsentStore, MemberStore};
 /// A store failure, the same whatever the backend.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database {} does not exist\n  hint: check `database.path` in the settings; `hearth run` creates the database on first start", path.display())]
+    #[error("database {} does not exist\n  hint: check `database.path` in the settings; `hearth run` and `hearth members import` create it when it is new", path.display())]
     Missing { path: PathBuf },
     #[error("database {} is empty (zero bytes); refusing to replace it with a new database\n  hint: restore it from a backup, or move it away to start afresh", path.display())]
     Empty { path: PathBuf },
