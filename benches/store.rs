@@ -1,5 +1,6 @@
 //! Store benchmarks: roster import, segment evaluation, and the same
-//! insert workload in raw rusqlite as the ratio's baseline.
+//! insert workload in raw rusqlite as the ratio's baseline; inbound texts
+//! stored while a 100k import runs, beside the same without one.
 //!
 //! `cargo bench --bench store`; figures in docs/BENCHMARKS.md.
 
@@ -11,6 +12,7 @@ use hearth::config::rules::{Condition, Field, Op, Segment};
 use hearth::engine::script::{Limits, Sandbox, ScriptKind};
 use hearth::engine::segment;
 use hearth::store::import::{self, ImportOptions};
+use hearth::store::outbox::InboundSms;
 use hearth::store::{KeySource, Store};
 
 const MEMBERS: usize = 100_000;
@@ -125,6 +127,78 @@ fn raw_insert(csv: &str) -> Duration {
     start.elapsed()
 }
 
+/// Texts stored, one after another as webhooks arrive, per benchmark
+/// iteration.
+const TEXTS: usize = 200;
+
+/// The time to store `TEXTS` inbound texts, one after another as webhooks
+/// arrive, in a store that holds a 100k roster. With `during_import`, a
+/// second 100k import starts first and texts are stored for as long as it
+/// runs; the time is the import's duration scaled to `TEXTS` at the rate
+/// achieved (a text that waits for the import's commit counts its wait).
+fn inbound_texts(csv: &str, second: &str, during_import: bool) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open_at(
+        &dir.path().join("h.db"),
+        &KeySource::Generated(dir.path().join("h.db.key")),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let today = chrono::Utc::now().date_naive();
+    let opts = || ImportOptions {
+        skip_invalid: false,
+        consent_text: Some("I agree.".into()),
+        actor: "bench".into(),
+        source_name: "bench.csv".into(),
+    };
+    let (rows, invalid) = import::parse(csv.as_bytes(), &groups(), today).unwrap();
+    rt.block_on(store.import_members(rows, invalid, opts()))
+        .unwrap();
+    let (rows, invalid) = import::parse(second.as_bytes(), &groups(), today).unwrap();
+    rt.block_on(async {
+        let importing = during_import.then(|| {
+            let store = store.clone();
+            tokio::spawn(async move { store.import_members(rows, invalid, opts()).await })
+        });
+        let text = |i: usize| InboundSms {
+            provider: "bench".into(),
+            provider_message_id: format!("t{i}"),
+            from: "+15550000001".into(),
+            to: "+10000000000".into(),
+            body: "hello".into(),
+        };
+        let start = Instant::now();
+        match importing {
+            None => {
+                for i in 0..TEXTS {
+                    store.record_inbound(text(i)).await.unwrap();
+                }
+                start.elapsed()
+            }
+            Some(importing) => {
+                let mut stored = 0;
+                let mut longest = Duration::ZERO;
+                while !importing.is_finished() {
+                    let one = Instant::now();
+                    store.record_inbound(text(stored)).await.unwrap();
+                    longest = longest.max(one.elapsed());
+                    stored += 1;
+                }
+                importing.await.unwrap().unwrap();
+                eprintln!(
+                    "  {stored} texts stored during a {:.2?} import; the longest single wait {longest:.2?}",
+                    start.elapsed()
+                );
+                start.elapsed() * TEXTS as u32 / stored.max(1) as u32
+            }
+        }
+    })
+}
+
 fn member_views(n: usize) -> Vec<serde_json::Value> {
     (0..n)
         .map(|i| {
@@ -152,6 +226,28 @@ fn benches(c: &mut Criterion) {
     group.bench_function(
         "raw rusqlite insert of the same 100k rows (baseline)",
         |b| b.iter_custom(|iters| (0..iters).map(|_| raw_insert(&csv)).sum()),
+    );
+    group.finish();
+
+    // A second roster of other members, imported over the first.
+    let second = roster(MEMBERS)
+        .replace("\nX", "\nY")
+        .replace(",+1555", ",+1556");
+    let mut group = c.benchmark_group("intake");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(1));
+    group.bench_function("store 200 inbound texts (no import running)", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| inbound_texts(&csv, &second, false))
+                .sum()
+        })
+    });
+    group.bench_function(
+        "store 200 inbound texts at the rate achieved while a 100k-member import runs",
+        |b| b.iter_custom(|iters| (0..iters).map(|_| inbound_texts(&csv, &second, true)).sum()),
     );
     group.finish();
 

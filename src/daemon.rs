@@ -17,11 +17,11 @@ use tokio_util::task::TaskTracker;
 use crate::config::reload::{self, LiveRules, ReloadOutcome, RulesWatcher, Trigger};
 use crate::dispatch::provider::AnyProvider;
 use crate::dispatch::worker::Dispatcher;
+use crate::domain::member::AuditVerified as Verified;
 use crate::intake::IntakeState;
 use crate::pipeline::{Held, InboundHandler, InboundWorker};
 use crate::settings::Settings;
-use crate::store::audit::Verified;
-use crate::store::{Store, StoreError};
+use crate::store::{OpenMode, Store, StoreError};
 
 /// Why the daemon could not start. Both kinds are the operator's to fix:
 /// the process exits 1.
@@ -98,16 +98,18 @@ impl App {
     /// do not compile or the database cannot be opened with its key.
     pub async fn build(settings: Settings) -> Result<App, BuildError> {
         let rules = LiveRules::load(&settings.rules_dir)?;
-        let (store, opened) = Store::open(&settings.database)?;
+        let (store, opened) = Store::open_as(&settings.database, OpenMode::Daemon)?;
         if let Some(key) = &opened.generated_key {
             tracing::warn!(key_file = %key.display(), "generated a new database key; back it up: without it the database cannot be read");
         }
         if let Some((from, to)) = opened.migrated {
             tracing::info!(from, to, "database schema migrated");
         }
-        match store.audit_verify().await? {
+        // Only the entries written since the last start: the whole walk
+        // is `hearth audit verify` / `hearth db check`.
+        match store.audit_verify_since_checkpoint().await? {
             Verified::Intact { entries, head } => {
-                tracing::info!(entries, head = %head, "audit trail intact")
+                tracing::info!(new_entries = entries, head = %head, "audit trail intact")
             }
             Verified::Broken { entry, reason, .. } => {
                 tracing::error!(entry, reason = %reason, "audit trail BROKEN: run `hearth audit verify` and investigate")

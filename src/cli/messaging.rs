@@ -14,10 +14,11 @@ use super::staff::{block_on, fail, open, rules};
 use super::{EXIT_INVALID, load_settings};
 use crate::domain::Phone;
 use crate::engine::template;
-use crate::store::StoreError;
-use crate::store::outbox::{InboundSms, Kind, NewMessage, OutState, Received};
+use crate::domain::message::IdempotencyKey;
+use crate::store::outbox::{Enqueued, InboundSms, Kind, NewMessage, OutState, Received};
 use crate::store::traits::OutboxStore;
 use crate::store::traits::outbox::{ListFilter, RetryFilter};
+use crate::store::{OpenMode, StoreError};
 
 #[derive(Debug, clap::Args)]
 pub struct SendArgs {
@@ -31,6 +32,10 @@ pub struct SendArgs {
     /// defaults to the member's first group.
     #[arg(long)]
     group: Option<String>,
+    /// A key that makes a retry safe: a second send with the same key
+    /// queues nothing and says so (exit 0).
+    #[arg(long, value_name = "KEY")]
+    idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,7 +94,7 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
         }
         return ExitCode::from(EXIT_INVALID);
     }
-    let store = tri!(open(&settings));
+    let store = tri!(open(&settings, OpenMode::Existing));
     let member = match block_on(store.member(&args.member)) {
         Ok(Some(m)) => m,
         Ok(None) => return fail(StoreError::NotFound(format!("member `{}`", args.member))),
@@ -135,13 +140,18 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    // Without a key every send is new; with one, a retry finds the first.
+    let idempotency_key = match IdempotencyKey::staff(args.idempotency_key.as_deref()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!(
+                "error: --idempotency-key: {e}\n  hint: pass a key unique to this send, e.g. a ticket or job id"
+            );
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
     let message = NewMessage {
-        idempotency_key: format!(
-            "staff:{actor}:{}:{}",
-            member.id,
-            now.timestamp_nanos_opt().unwrap_or_default()
-        )
-        .into(),
+        idempotency_key,
         member_id: Some(member.id),
         to: None,
         body,
@@ -149,19 +159,18 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
         not_before: now,
         expires_at: None,
     };
-    match block_on(store.enqueue(message)) {
-        Ok(q) => {
-            if let Err(e) = block_on(store.audit(
-                actor,
-                "sms.queue",
-                Some(&format!("member:{}", member.id)),
-                serde_json::json!({ "outbox": q.id(), "template": args.template }),
-            )) {
-                return fail(e);
-            }
+    // The message and its audit entry are one transaction: a send that
+    // fails has queued nothing, so a retry cannot send twice.
+    let queued = block_on(store.enqueue_audited(
+        message,
+        actor,
+        "sms.queue",
+        serde_json::json!({ "template": args.template }),
+    ));
+    match queued {
+        Ok(Enqueued::New(id)) => {
             println!(
-                "queued message #{} for member {}; the running daemon sends it if they have consent and it is not quiet hours for them",
-                q.id(),
+                "queued message #{id} for member {}; the running daemon sends it if they have consent and it is not quiet hours for them",
                 member.external_id
             );
             if !member.consent.granted() {
@@ -170,6 +179,13 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
                     member.external_id
                 );
             }
+            ExitCode::SUCCESS
+        }
+        Ok(Enqueued::Duplicate(id)) => {
+            println!(
+                "already queued as message #{id} under idempotency key `{}`; nothing new queued",
+                args.idempotency_key.as_deref().unwrap_or_default()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
@@ -207,7 +223,7 @@ pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode
                 &OutState::names()
             ));
             let kind = tri!(choice("--kind", kind.as_deref(), Kind::parse, &kinds()));
-            let store = tri!(open(&settings));
+            let store = tri!(open(&settings, OpenMode::Existing));
             let rows = match block_on(store.list_messages(ListFilter { state, kind, limit })) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
@@ -293,7 +309,7 @@ pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode
                 );
                 return ExitCode::from(EXIT_INVALID);
             }
-            let store = tri!(open(&settings));
+            let store = tri!(open(&settings, OpenMode::Existing));
             match block_on(store.retry(filter, actor)) {
                 Ok(n) => {
                     println!("{n} message{} queued again", if n == 1 { "" } else { "s" });
@@ -303,7 +319,7 @@ pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode
             }
         }
         OutboxCommand::Cancel { id } => {
-            let store = tri!(open(&settings));
+            let store = tri!(open(&settings, OpenMode::Existing));
             match block_on(store.cancel(id, actor)) {
                 Ok(()) => {
                     println!("message #{id} cancelled");
@@ -321,7 +337,7 @@ pub fn inject(settings_path: &Path, args: InjectArgs) -> ExitCode {
         eprintln!("error: --from: {e}");
         return ExitCode::from(EXIT_INVALID);
     }
-    let store = tri!(open(&settings));
+    let store = tri!(open(&settings, OpenMode::Existing));
     let sms = InboundSms {
         provider: "inject".into(),
         provider_message_id: format!(

@@ -1,7 +1,9 @@
 //! The `hearth` command line.
 //!
-//! Exit codes: 0 ok; 1 invalid input (rules, settings); 2 usage or
-//! internal error (clap's own usage errors exit 2 as well).
+//! Exit codes: 0 ok; 1 invalid input (rules, settings) or a database
+//! fault (missing, empty, damaged, wrong key, in use by another daemon),
+//! the same in `run` and every staff command; 2 usage or internal error
+//! (clap's own usage errors exit 2 as well).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -70,6 +72,9 @@ pub enum Command {
     /// The audit trail: verify its hash chain, show its newest entries.
     #[command(subcommand)]
     Audit(staff::AuditCommand),
+    /// The database itself: a full integrity check.
+    #[command(subcommand)]
+    Db(staff::DbCommand),
     /// Queue a message to one member through the same last gate as
     /// every other send (consent, quiet hours).
     Send(messaging::SendArgs),
@@ -106,6 +111,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Members(cmd) => staff::members(&args.settings, &actor, cmd),
         Command::Segments(cmd) => staff::segments(&args.settings, cmd),
         Command::Audit(cmd) => staff::audit(&args.settings, &actor, cmd),
+        Command::Db(cmd) => staff::db(&args.settings, cmd),
         Command::Send(a) => messaging::send(&args.settings, &actor, a),
         Command::Outbox(cmd) => messaging::outbox(&args.settings, &actor, cmd),
         Command::Inject(a) => messaging::inject(&args.settings, a),
@@ -291,7 +297,11 @@ fn run_daemon(settings_path: &Path, log_format: Option<Format>) -> ExitCode {
             }
             eprintln!("error: {e}");
             tracing::error!("cannot start: {e}");
-            return ExitCode::from(EXIT_INVALID);
+            // A store fault exits as it does in every staff command.
+            return ExitCode::from(match &e {
+                BuildError::Store(e) => staff::store_exit(e),
+                _ => EXIT_INVALID,
+            });
         }
     };
     match runtime.block_on(app.run_until_stopped(CancellationToken::new())) {

@@ -11,13 +11,13 @@ use clap::Subcommand;
 
 use super::{EXIT_INTERNAL, EXIT_INVALID, load_settings};
 use crate::config::{self, RuleSet};
+use crate::domain::member::{
+    AuditVerified as Verified, ConsentAction, ConsentSource, Member, MemberStatus, Recorded,
+};
 use crate::engine::segment;
 use crate::settings::Settings;
-use crate::store::audit::Verified;
-use crate::store::consent::{ConsentAction, ConsentSource, Recorded};
 use crate::store::import::{self, ImportOptions};
-use crate::store::members::{Member, MemberStatus};
-use crate::store::{Store, StoreError};
+use crate::store::{OpenMode, Store, StoreError};
 
 #[derive(Debug, Subcommand)]
 pub enum MembersCommand {
@@ -82,6 +82,13 @@ pub enum SegmentsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Full integrity check (every page and index) and the whole audit
+    /// chain; exit 1 naming each problem.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Walk the hash chain; exit 1 naming the first broken entry.
     Verify,
@@ -93,8 +100,10 @@ pub enum AuditCommand {
 }
 
 /// Opens the store for a command, saying once if a key was generated.
-pub(super) fn open(settings: &Settings) -> Result<Store, ExitCode> {
-    match Store::open(&settings.database) {
+/// Only a command that may create the database passes `Create`; the rest
+/// refuse a missing one, naming its path.
+pub(super) fn open(settings: &Settings, mode: OpenMode) -> Result<Store, ExitCode> {
+    match Store::open_as(&settings.database, mode) {
         Ok((store, report)) => {
             if let Some(key) = &report.generated_key {
                 eprintln!(
@@ -111,14 +120,14 @@ pub(super) fn open(settings: &Settings) -> Result<Store, ExitCode> {
     }
 }
 
-fn store_exit(e: &StoreError) -> u8 {
-    match e {
-        StoreError::WrongKey { .. }
-        | StoreError::MissingKeyFile { .. }
-        | StoreError::Key(_)
-        | StoreError::Invalid(_)
-        | StoreError::NotFound(_) => EXIT_INVALID,
-        _ => EXIT_INTERNAL,
+/// The exit code for a store error, the same in `run` and every staff
+/// command: a fault in the database or its key, or bad input, is 1;
+/// anything else (busy past the wait, disk full, a backend failure) is 2.
+pub(crate) fn store_exit(e: &StoreError) -> u8 {
+    if e.is_open_fault() || matches!(e, StoreError::Invalid(_) | StoreError::NotFound(_)) {
+        EXIT_INVALID
+    } else {
+        EXIT_INTERNAL
     }
 }
 
@@ -205,7 +214,7 @@ pub fn members(settings_path: &Path, actor: &str, cmd: MembersCommand) -> ExitCo
                     ExitCode::from(EXIT_INVALID)
                 };
             }
-            let store = tri!(open(&settings));
+            let store = tri!(open(&settings, OpenMode::Create));
             let opts = ImportOptions {
                 skip_invalid,
                 consent_text,
@@ -252,7 +261,7 @@ pub fn members(settings_path: &Path, actor: &str, cmd: MembersCommand) -> ExitCo
             }
         }
         MembersCommand::List { group, reveal } => {
-            let store = tri!(open(&settings));
+            let store = tri!(open(&settings, OpenMode::Existing));
             let members = match block_on(store.members(group.as_deref())) {
                 Ok(m) => m,
                 Err(e) => return fail(e),
@@ -289,7 +298,7 @@ pub fn members(settings_path: &Path, actor: &str, cmd: MembersCommand) -> ExitCo
             ExitCode::SUCCESS
         }
         MembersCommand::Show { id, reveal } => {
-            let store = tri!(open(&settings));
+            let store = tri!(open(&settings, OpenMode::Existing));
             let m = match block_on(store.member(&id)) {
                 Ok(Some(m)) => m,
                 Ok(None) => return fail(StoreError::NotFound(format!("member `{id}`"))),
@@ -333,7 +342,7 @@ pub fn members(settings_path: &Path, actor: &str, cmd: MembersCommand) -> ExitCo
             ExitCode::SUCCESS
         }
         MembersCommand::Deactivate { id } => {
-            let store = tri!(open(&settings));
+            let store = tri!(open(&settings, OpenMode::Existing));
             match block_on(store.deactivate(&id, actor)) {
                 Ok(true) => {
                     println!("member {id} is now inactive");
@@ -358,7 +367,7 @@ pub fn members(settings_path: &Path, actor: &str, cmd: MembersCommand) -> ExitCo
                     return ExitCode::from(EXIT_INVALID);
                 }
             };
-            let store = tri!(open(&settings));
+            let store = tri!(open(&settings, OpenMode::Existing));
             match block_on(store.record_consent(&args.id, action, source, &args.text, actor)) {
                 Ok(Recorded::Changed) => {
                     println!(
@@ -446,7 +455,7 @@ fn show_selected(
     rules: &RuleSet,
     seg: Option<&config::rules::Segment>,
 ) -> ExitCode {
-    let store = tri!(open(settings));
+    let store = tri!(open(settings, OpenMode::Existing));
     let members = match block_on(store.members(None)) {
         Ok(m) => m,
         Err(e) => return fail(e),
@@ -490,7 +499,7 @@ fn show_selected(
 
 pub fn audit(settings_path: &Path, _actor: &str, cmd: AuditCommand) -> ExitCode {
     let settings = tri!(load_settings(settings_path));
-    let store = tri!(open(&settings));
+    let store = tri!(open(&settings, OpenMode::Existing));
     match cmd {
         AuditCommand::Verify => match block_on(store.audit_verify()) {
             Ok(Verified::Intact { entries, head }) => {
@@ -526,5 +535,58 @@ pub fn audit(settings_path: &Path, _actor: &str, cmd: AuditCommand) -> ExitCode 
             }
             Err(e) => fail(e),
         },
+    }
+}
+
+/// `hearth db check`: `integrity_check` and the whole audit chain.
+pub fn db(settings_path: &Path, cmd: DbCommand) -> ExitCode {
+    let settings = tri!(load_settings(settings_path));
+    let DbCommand::Check = cmd;
+    let store = tri!(open(&settings, OpenMode::Inspect));
+    let path = settings.database.path.display();
+    let problems = match block_on(store.integrity_check()) {
+        Ok(p) => p,
+        Err(e) => {
+            println!("database {path}: integrity check failed: {e}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let mut ok = problems.is_empty();
+    if ok {
+        println!("database {path}: integrity ok");
+    } else {
+        println!(
+            "database {path}: {} integrity problem{}:",
+            problems.len(),
+            if problems.len() == 1 { "" } else { "s" }
+        );
+        for p in &problems {
+            println!("  {p}");
+        }
+    }
+    match block_on(store.audit_verify()) {
+        Ok(Verified::Intact { entries, head }) => {
+            println!("audit trail intact: {entries} entries, head {head}")
+        }
+        Ok(Verified::Broken {
+            entry,
+            reason,
+            checked,
+        }) => {
+            ok = false;
+            println!(
+                "audit trail BROKEN at entry {entry}: {reason} ({checked} entries before it check out)"
+            );
+        }
+        Err(e) => {
+            ok = false;
+            println!("audit trail cannot be read: {e}");
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        println!("  hint: restore the database from a backup; keep this copy for investigation");
+        ExitCode::from(EXIT_INVALID)
     }
 }

@@ -8,6 +8,7 @@
 mod address;
 mod duration;
 mod invalid;
+pub mod member;
 pub mod message;
 mod phone;
 mod timezone;

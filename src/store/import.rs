@@ -7,7 +7,9 @@
 //! `a;b;c` as a list, anything else as text). Every bad row is reported
 //! with its line number and reason; the import is all-or-nothing unless
 //! the caller skips invalid rows. Importing the same file again changes
-//! nothing.
+//! nothing, and a row without a `status` keeps the member's current
+//! status (a deactivated member stays inactive unless the row says
+//! `active`).
 //!
 //! Error messages name the line and external id, never the phone number
 //! or the name, so they can be pasted into a ticket.
@@ -18,10 +20,8 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
-use super::consent::{self, ConsentAction, ConsentSource, Recorded};
-use super::members::{self, MemberRecord, MemberStatus, Upserted};
-use super::{Store, StoreError, audit};
 use crate::config::diag::did_you_mean;
+use crate::domain::member::{MemberRecord, MemberStatus};
 use crate::domain::{self, Phone};
 
 /// One valid row.
@@ -238,9 +238,16 @@ pub fn parse(
                 }
             },
         };
-        let status = MemberStatus::parse(get("status"))
-            .map_err(|e| row_errors.push(e))
-            .ok();
+        // An empty or absent status says nothing: a re-import keeps the
+        // status a member has, so it never reactivates someone staff
+        // deactivated. Only an explicit `active` does.
+        let status = match get("status") {
+            "" => Some(None),
+            s => MemberStatus::parse(s)
+                .map(Some)
+                .map_err(|e| row_errors.push(e))
+                .ok(),
+        };
         let member_groups = split_list(get("groups"));
         for g in &member_groups {
             if !groups.contains(g) {
@@ -333,124 +340,6 @@ pub struct ImportOptions {
     pub actor: String,
     /// For the audit trail: the file's name (not its path).
     pub source_name: String,
-}
-
-impl Store {
-    /// Imports parsed rows in one transaction (all or nothing).
-    pub async fn import_members(
-        &self,
-        rows: Vec<ImportRow>,
-        mut invalid: Vec<RowError>,
-        opts: ImportOptions,
-    ) -> Result<ImportReport, StoreError> {
-        let grants = rows.iter().any(|r| r.consent == Some(true));
-        if grants
-            && opts
-                .consent_text
-                .as_deref()
-                .is_none_or(|t| t.trim().is_empty())
-        {
-            return Err(StoreError::Invalid(
-                "rows grant consent, but no consent text was given\n  hint: pass --consent-text with the exact words members agreed to".into(),
-            ));
-        }
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let mut report = ImportReport {
-                rows: rows.len() + invalid.len(),
-                ..ImportReport::default()
-            };
-            // A phone number may belong to one member only.
-            let mut valid = Vec::with_capacity(rows.len());
-            for row in rows {
-                match members::by_phone(&tx, &row.record.phone)? {
-                    Some(other) if other.external_id != row.record.external_id => {
-                        invalid.push(RowError {
-                            line: row.line,
-                            external_id: Some(row.record.external_id.clone()),
-                            reason: format!(
-                                "duplicate phone number (already member `{}`)",
-                                other.external_id
-                            ),
-                        })
-                    }
-                    _ => valid.push(row),
-                }
-            }
-            invalid.sort_by_key(|e| e.line);
-            report.invalid = invalid;
-            if !report.invalid.is_empty() && !opts.skip_invalid {
-                return Ok(report);
-            }
-            let mut changed_ids = Vec::new();
-            for row in &valid {
-                let up = members::upsert(&tx, &row.record)?;
-                match up {
-                    Upserted::Inserted(id) => {
-                        report.inserted += 1;
-                        changed_ids.push(id);
-                    }
-                    Upserted::Updated(id) => {
-                        report.updated += 1;
-                        changed_ids.push(id);
-                    }
-                    Upserted::Unchanged(_) => report.unchanged += 1,
-                }
-                let (action, text) = match row.consent {
-                    Some(true) => (
-                        ConsentAction::Granted,
-                        opts.consent_text.clone().unwrap_or_default(),
-                    ),
-                    Some(false) => (
-                        ConsentAction::Revoked,
-                        "roster import: consent column says no".to_owned(),
-                    ),
-                    None => continue,
-                };
-                match consent::record(
-                    &tx,
-                    up.id(),
-                    action,
-                    ConsentSource::Import,
-                    &text,
-                    &opts.actor,
-                )? {
-                    Recorded::Changed if action == ConsentAction::Granted => {
-                        report.consent_granted += 1
-                    }
-                    Recorded::Changed => report.consent_revoked += 1,
-                    Recorded::RefusedAfterOptOut => report.consent_kept_opted_out += 1,
-                    Recorded::AlreadySo => {}
-                }
-            }
-            let anything =
-                report.inserted + report.updated + report.consent_granted + report.consent_revoked
-                    > 0;
-            if anything || !report.invalid.is_empty() {
-                audit::append(
-                    &tx,
-                    &opts.actor,
-                    "members.import",
-                    None,
-                    serde_json::json!({
-                        "file": opts.source_name,
-                        "rows": report.rows,
-                        "inserted": report.inserted,
-                        "updated": report.updated,
-                        "unchanged": report.unchanged,
-                        "invalid": report.invalid.len(),
-                        "consent_granted": report.consent_granted,
-                        "consent_revoked": report.consent_revoked,
-                        "members": changed_ids,
-                    }),
-                )?;
-            }
-            tx.commit()?;
-            report.applied = true;
-            Ok(report)
-        })
-        .await
-    }
 }
 
 /// The file name to record for an import, without its directories.

@@ -357,20 +357,159 @@ fn a_wrong_key_fails_the_command_with_a_clear_message() {
     );
 }
 
+/// A loopback stand-in for Twilio's Messages API: answers 201 with a sid
+/// and keeps each request's form, which is where what is sent shows up.
+struct FakeTwilio {
+    url: String,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl FakeTwilio {
+    fn start() -> FakeTwilio {
+        use std::sync::{Arc, Mutex};
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let sent: Arc<Mutex<Vec<String>>> = Arc::default();
+        let router = axum::Router::new()
+            .route(
+                "/2010-04-01/Accounts/{sid}/Messages.json",
+                axum::routing::post(
+                    |axum::extract::State(sent): axum::extract::State<Arc<Mutex<Vec<String>>>>,
+                     body: String| async move {
+                        let mut sent = sent.lock().unwrap();
+                        sent.push(body);
+                        (
+                            axum::http::StatusCode::CREATED,
+                            axum::Json(serde_json::json!({
+                                "sid": format!("SM{:032x}", sent.len()),
+                                "status": "queued"
+                            })),
+                        )
+                    },
+                ),
+            )
+            .with_state(sent.clone());
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        runtime.spawn(async move { axum::serve(listener, router).await.unwrap() });
+        FakeTwilio {
+            url,
+            sent,
+            _runtime: runtime,
+        }
+    }
+}
+
+const TWILIO_TOKEN: &str = "test-auth-token-0123456789";
+
 #[test]
-fn no_phone_number_or_name_reaches_a_log_line_at_info() {
+fn no_phone_number_name_or_body_reaches_a_log_line_through_a_real_send_and_a_real_inbound_text() {
+    // The daemon logs JSON at its default level (info) to stderr; what it
+    // sends goes to the provider (here a loopback Twilio), never to a log.
+    // Every stderr line must parse as a JSON log record, so provider or
+    // console output cannot be mistaken for a log line or hide in one.
+    let twilio = FakeTwilio::start();
     let d = Deployment::new();
-    let import = d.import();
-    let list = d.hearth(&["members", "list", "--reveal"]);
-    let mut daemon = spawn_daemon_in(&d);
-    daemon.wait_notify("READY=1", std::time::Duration::from_secs(20));
-    daemon.signal(libc::SIGTERM);
-    daemon.wait_exit(std::time::Duration::from_secs(5));
-    let logs = format!("{}{}{}", stderr(&import), stderr(&list), daemon.stderr());
-    assert!(
-        logs.contains("audit trail intact"),
-        "the daemon logged at info: {logs}"
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    write(&d.path("twilio-token"), &format!("{TWILIO_TOKEN}\n"));
+    write(
+        &d.path("hearth.yaml"),
+        &format!(
+            "listen: 127.0.0.1:{port}
+public_url: http://127.0.0.1:{port}
+rules_dir: rules
+database: {{ path: state/hearth.db }}
+log_format: json
+provider: {{ kind: twilio, account_sid: AC0123456789abcdef0123456789abcdef, auth_token: file:twilio-token, from: \"+15555550000\", base_url: \"{}\" }}
+dispatch: {{ send_window: {{ start: \"00:00\", end: \"23:59\" }} }}
+",
+            twilio.url
+        ),
     );
+    let import = d.import();
+    let socket = d.path("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["run", "--settings"])
+        .arg(d.path("hearth.yaml"))
+        .env("NOTIFY_SOCKET", &socket)
+        .env_remove("HEARTH_LOG")
+        .env_remove("HEARTH_SETTINGS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon::new(tempfile::tempdir().unwrap(), child, notify);
+    daemon.wait_notify("READY=1", std::time::Duration::from_secs(20));
+
+    // A real send: the CLI queues it, the daemon's dispatcher sends it.
+    let send = d.hearth(&["send", "--member", "M-001", "--template", "hello"]);
+    assert_eq!(send.status.code(), Some(0), "{}", text(&send));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while twilio.sent.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing reached the provider"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let sent = twilio.sent.lock().unwrap()[0].clone();
+    assert!(
+        sent.contains("Hi+Annabelle") && sent.contains("5555550101"),
+        "{sent}"
+    );
+
+    // A real inbound text: a signed Twilio webhook to the daemon.
+    let params = [
+        ("MessageSid", "SM00000000000000000000000000000001"),
+        ("From", "+15555550101"),
+        ("To", "+15555550000"),
+        ("Body", "Feeling anxious about Tuesday"),
+    ];
+    let url = format!("http://127.0.0.1:{port}/webhooks/twilio/sms");
+    let owned: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let signature =
+        hearth::intake::twilio::expected_signature(TWILIO_TOKEN.as_bytes(), &url, &owned);
+    let status = twilio._runtime.block_on(async {
+        reqwest::Client::new()
+            .post(&url)
+            .header("x-twilio-signature", signature)
+            .form(&params)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status, 200);
+
+    daemon.signal(libc::SIGTERM);
+    daemon.wait_exit(std::time::Duration::from_secs(10));
+    let logs = daemon.stderr();
+    for line in logs.lines() {
+        let record: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(record.get("level").is_some(), "{line}");
+    }
+    for event in ["message sent", "inbound text stored"] {
+        assert!(
+            logs.contains(event),
+            "`{event}` not logged at info:\n{logs}"
+        );
+    }
+    let everything = format!("{}{}{logs}", stderr(&import), stderr(&send));
     for needle in [
         "5555550101",
         "5555550102",
@@ -378,8 +517,14 @@ fn no_phone_number_or_name_reaches_a_log_line_at_info() {
         "Bartholomew",
         "Quince",
         "Ruiz",
+        "Hi Annabelle",
+        "anxious",
+        "Tuesday",
     ] {
-        assert!(!logs.contains(needle), "`{needle}` in logs:\n{logs}");
+        assert!(
+            !everything.contains(needle),
+            "`{needle}` in logs:\n{everything}"
+        );
     }
 }
 
@@ -522,4 +667,344 @@ fn inject_stores_a_text_on_the_inbound_path() {
         tail.contains("sms.receive") && tail.contains("member:M-001"),
         "{tail}"
     );
+}
+
+/// What is wrong with the database, and how to make it so.
+struct Fault {
+    name: &'static str,
+    make: fn(&Deployment),
+    /// What the `error:` line must say.
+    says: &'static str,
+}
+
+fn db_file(d: &Deployment) -> std::path::PathBuf {
+    d.path("state/hearth.db")
+}
+
+const FAULTS: &[Fault] = &[
+    Fault {
+        name: "missing database",
+        make: |d| std::fs::remove_file(db_file(d)).unwrap(),
+        says: "does not exist",
+    },
+    Fault {
+        name: "zero-byte database",
+        make: |d| std::fs::write(db_file(d), b"").unwrap(),
+        says: "is empty (zero bytes)",
+    },
+    Fault {
+        name: "truncated mid-page",
+        make: |d| {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(db_file(d))
+                .unwrap();
+            let len = f.metadata().unwrap().len();
+            f.set_len(len - 1000).unwrap();
+        },
+        says: "the file was cut short",
+    },
+    Fault {
+        name: "truncated at a page boundary",
+        make: |d| {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(db_file(d))
+                .unwrap();
+            let len = f.metadata().unwrap().len();
+            assert!(len >= 4 * 4096, "a database of {len} bytes");
+            f.set_len((len / 4096 / 2) * 4096).unwrap();
+        },
+        says: "is damaged",
+    },
+    Fault {
+        name: "a damaged page",
+        make: |d| {
+            use std::io::{Seek, Write};
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(db_file(d))
+                .unwrap();
+            let len = f.metadata().unwrap().len();
+            f.seek(std::io::SeekFrom::Start(len - 4096 + 200)).unwrap();
+            f.write_all(&[0x5a; 64]).unwrap();
+        },
+        says: "is damaged",
+    },
+    Fault {
+        name: "wrong key",
+        make: |d| std::fs::write(d.path("state/hearth.db.key"), "cd".repeat(32)).unwrap(),
+        says: "the key does not decrypt it",
+    },
+    Fault {
+        name: "missing key file",
+        make: |d| std::fs::remove_file(d.path("state/hearth.db.key")).unwrap(),
+        says: "its key file",
+    },
+];
+
+const COMMANDS: &[&[&str]] = &[
+    &["run"],
+    &["members", "list"],
+    &["members", "show", "M-001"],
+    &["members", "deactivate", "M-002"],
+    &["segments", "show", "high-support"],
+    &["audit", "verify"],
+    &["audit", "tail"],
+    &["outbox", "list"],
+    &["send", "--member", "M-001", "--template", "hello"],
+    &["inject", "--from", "+15555550101", "hello"],
+];
+
+/// Runs a command that must exit; one still running after 30 s (a daemon
+/// that started on a faulty database) is killed and fails the test.
+fn bounded(d: &Deployment, args: &[&str], what: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--settings")
+        .arg(d.path("hearth.yaml"))
+        .args(["--actor", "staff-tester"])
+        .args(args)
+        .env_remove("HEARTH_SETTINGS")
+        .env("HEARTH_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("{what}: still running after 30 s: {}", text(&out));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The `error:` line and what follows it (the hint).
+fn error_lines(o: &Output) -> String {
+    let err = stderr(o);
+    let start = err
+        .find("error: ")
+        .unwrap_or_else(|| panic!("no error line: {}", text(o)));
+    err[start..]
+        .lines()
+        .take_while(|l| l.starts_with("error: ") || l.starts_with("  hint: "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn every_database_fault_exits_1_with_the_same_message_in_run_and_every_staff_command() {
+    for fault in FAULTS {
+        let d = Deployment::new();
+        d.import();
+        (fault.make)(&d);
+        let before = std::fs::metadata(db_file(&d)).map(|m| m.len()).ok();
+        let mut first: Option<String> = None;
+        for cmd in COMMANDS {
+            if fault.name == "missing database" && cmd[0] == "run" {
+                // `run` creates the database on first start, by design.
+                continue;
+            }
+            let what = format!("{} × `hearth {}`", fault.name, cmd.join(" "));
+            let out = bounded(&d, cmd, &what);
+            assert_eq!(out.status.code(), Some(1), "{what}: {}", text(&out));
+            let lines = error_lines(&out);
+            assert!(lines.contains(fault.says), "{what}: {lines}");
+            assert!(lines.contains("hint: "), "{what}: {lines}");
+            match &first {
+                None => first = Some(lines),
+                Some(f) => assert_eq!(&lines, f, "{what}: not the same message"),
+            }
+            // Only Hearth's own words on stderr: no SQLCipher log lines.
+            for l in stderr(&out).lines() {
+                assert!(
+                    !l.contains("CORE") && !l.contains("sqlcipher") && !l.contains("hmac"),
+                    "{what}: raw SQLCipher log line `{l}`"
+                );
+            }
+            // Nothing was created or replaced.
+            assert_eq!(
+                std::fs::metadata(db_file(&d)).map(|m| m.len()).ok(),
+                before,
+                "{what}: the database file changed"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_second_daemon_on_the_same_database_refuses_to_start_and_staff_commands_still_work() {
+    let d = Deployment::new();
+    d.import();
+    let mut first = spawn_daemon_in(&d);
+    first.wait_notify("READY=1", std::time::Duration::from_secs(20));
+
+    let second = d.hearth(&["run"]);
+    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    let lines = error_lines(&second);
+    assert!(
+        lines.contains("is in use by another hearth daemon") && lines.contains("hearth.db.lock"),
+        "{lines}"
+    );
+    assert!(
+        lines.contains("hint: stop the other daemon first"),
+        "{lines}"
+    );
+
+    // Staff commands do not take the daemon's lock.
+    let list = d.hearth(&["members", "list"]);
+    assert_eq!(list.status.code(), Some(0), "{}", text(&list));
+    let deactivate = d.hearth(&["members", "deactivate", "M-002"]);
+    assert_eq!(deactivate.status.code(), Some(0), "{}", text(&deactivate));
+
+    // The lock goes with the process: once the first daemon stops, the
+    // next one starts.
+    first.signal(libc::SIGTERM);
+    first.wait_exit(std::time::Duration::from_secs(5));
+    std::fs::remove_file(d.path("notify.sock")).unwrap();
+    let mut again = spawn_daemon_in(&d);
+    again.wait_notify("READY=1", std::time::Duration::from_secs(20));
+    again.signal(libc::SIGTERM);
+    again.wait_exit(std::time::Duration::from_secs(5));
+}
+
+fn queued_count(d: &Deployment) -> String {
+    let out = d.hearth(&["outbox", "list", "--state", "queued", "--limit", "100"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    stdout(&out)
+}
+
+#[test]
+fn six_concurrent_sends_all_exit_0_and_queue_six_messages() {
+    let d = Deployment::new();
+    d.import();
+    let children: Vec<_> = (0..6)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_hearth"))
+                .arg("--settings")
+                .arg(d.path("hearth.yaml"))
+                .args(["--actor", "staff-tester"])
+                .args(["send", "--member", "M-001", "--template", "hello"])
+                .env_remove("HEARTH_SETTINGS")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(
+            stdout(&out).starts_with("queued message #"),
+            "{}",
+            text(&out)
+        );
+    }
+    let queued = queued_count(&d);
+    assert!(queued.contains("6 messages\n"), "{queued}");
+    // Each message has its audit entry: the pairs were written together.
+    let tail = stdout(&d.hearth(&["audit", "tail", "-n", "50"]));
+    assert_eq!(tail.matches("sms.queue").count(), 6, "{tail}");
+}
+
+#[test]
+fn the_same_idempotency_key_twice_queues_one_message_and_says_so() {
+    let d = Deployment::new();
+    d.import();
+    let send = |key: &str| {
+        d.hearth(&[
+            "send",
+            "--member",
+            "M-001",
+            "--template",
+            "hello",
+            "--idempotency-key",
+            key,
+        ])
+    };
+    let first = send("job-42");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert!(
+        stdout(&first).starts_with("queued message #1 for member M-001"),
+        "{}",
+        text(&first)
+    );
+    let retry = send("job-42");
+    assert_eq!(retry.status.code(), Some(0), "{}", text(&retry));
+    assert_eq!(
+        stdout(&retry),
+        "already queued as message #1 under idempotency key `job-42`; nothing new queued\n"
+    );
+    let queued = queued_count(&d);
+    assert!(queued.contains("1 message\n"), "{queued}");
+    let tail = stdout(&d.hearth(&["audit", "tail", "-n", "50"]));
+    assert_eq!(tail.matches("sms.queue").count(), 1, "{tail}");
+
+    let other = send("job-43");
+    assert!(
+        stdout(&other).starts_with("queued message #2"),
+        "{}",
+        text(&other)
+    );
+    let empty = send(" ");
+    assert_eq!(empty.status.code(), Some(1), "{}", text(&empty));
+}
+
+#[test]
+fn db_check_reports_integrity_and_the_whole_audit_chain_and_exits_1_on_a_problem() {
+    let d = Deployment::new();
+    d.import();
+    let ok = d.hearth(&["db", "check"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(stdout(&ok).contains(": integrity ok\n"), "{}", text(&ok));
+    assert!(
+        stdout(&ok).contains("audit trail intact: "),
+        "{}",
+        text(&ok)
+    );
+
+    let key = std::fs::read_to_string(d.path("state/hearth.db.key")).unwrap();
+    let conn = rusqlite::Connection::open(db_file(&d)).unwrap();
+    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
+        .unwrap();
+    conn.execute_batch(
+        "DROP TRIGGER audit_append_only_update; UPDATE audit SET actor = 'x' WHERE id = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let broken = d.hearth(&["db", "check"]);
+    assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
+    assert!(
+        stdout(&broken).contains("audit trail BROKEN at entry 1"),
+        "{}",
+        text(&broken)
+    );
+
+    // A damaged page: other commands refuse to open; `db check` reports.
+    (FAULTS
+        .iter()
+        .find(|f| f.name == "a damaged page")
+        .unwrap()
+        .make)(&d);
+    let damaged = d.hearth(&["db", "check"]);
+    assert_eq!(damaged.status.code(), Some(1), "{}", text(&damaged));
+    assert!(
+        !stdout(&damaged).contains("integrity ok"),
+        "{}",
+        text(&damaged)
+    );
+
+    let missing = Deployment::new();
+    let out = missing.hearth(&["db", "check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        error_lines(&out).contains("does not exist"),
+        "{}",
+        text(&out)
+    );
+    assert!(!db_file(&missing).exists());
 }

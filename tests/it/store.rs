@@ -60,7 +60,10 @@ async fn a_new_database_gets_a_0600_key_file_and_reopens_with_it() {
     let (store, report) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     let key_file = dir.path().join("state/hearth.db.key");
     assert_eq!(report.generated_key.as_deref(), Some(key_file.as_path()));
-    assert_eq!(report.migrated, Some((0, 4)));
+    assert_eq!(
+        report.migrated,
+        Some((0, hearth::store::sqlite::SCHEMA_VERSION))
+    );
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let db_mode = std::fs::metadata(db_path(dir.path()))
@@ -401,7 +404,7 @@ async fn editing_an_old_audit_row_is_caught_by_verify() {
     let Verified::Intact { entries, .. } = store.audit_verify().await.unwrap() else {
         panic!("a fresh chain must verify")
     };
-    assert!(entries >= 5, "{entries}");
+    assert_eq!(entries, 3, "one entry for the whole import, then two");
     drop(store);
 
     // The append-only trigger stops a casual edit…
@@ -437,10 +440,12 @@ async fn deleting_an_audit_row_is_caught_by_verify() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     import_text(&store, ROSTER).await;
-    store
-        .audit("staff-1", "phi.reveal", None, serde_json::json!({}))
-        .await
-        .unwrap();
+    for _ in 0..2 {
+        store
+            .audit("staff-1", "phi.reveal", None, serde_json::json!({}))
+            .await
+            .unwrap();
+    }
     drop(store);
     let conn = raw_connection(dir.path());
     conn.execute_batch("DROP TRIGGER audit_append_only_delete; DELETE FROM audit WHERE id = 2;")
@@ -531,4 +536,203 @@ async fn the_daemon_records_each_rule_set_load_in_the_audit_trail() {
             == 64
     );
     app.stop().await;
+}
+
+#[tokio::test]
+async fn reimporting_a_roster_never_reactivates_a_member_staff_deactivated_unless_its_row_says_active()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    import_text(&store, ROSTER).await;
+    assert!(store.deactivate("M-002", "staff-1").await.unwrap());
+
+    // The same roster again (no status column): M-002 stays inactive and
+    // nothing counts as changed.
+    let again = import_text(&store, ROSTER).await;
+    assert_eq!((again.updated, again.unchanged), (0, 3), "{again:?}");
+    let m = store.member("M-002").await.unwrap().unwrap();
+    assert_eq!(m.status, hearth::domain::member::MemberStatus::Inactive);
+
+    // An edited row with an empty status cell keeps it inactive too.
+    let edited = ROSTER
+        .replace("consent,diagnosis", "consent,status,diagnosis")
+        .replace("yes,PTSD", "yes,,PTSD")
+        .replace(
+            "Ruiz,+15555550102,America/Chicago,es,2026-11-01,thursday-grief,yes,Grief",
+            "Ruiz,+15555550102,America/Chicago,en,2026-11-01,thursday-grief,yes,,Grief",
+        )
+        .replace("no,C-PTSD", "no,,C-PTSD");
+    let r = import_text(&store, &edited).await;
+    assert_eq!(r.updated, 1, "{r:?}");
+    let m = store.member("M-002").await.unwrap().unwrap();
+    assert_eq!(m.language, "en");
+    assert_eq!(m.status, hearth::domain::member::MemberStatus::Inactive);
+
+    // Only a row that says `active` brings them back.
+    let active = edited.replace(
+        "en,2026-11-01,thursday-grief,yes,,Grief",
+        "en,2026-11-01,thursday-grief,yes,active,Grief",
+    );
+    let r = import_text(&store, &active).await;
+    assert_eq!(r.updated, 1, "{r:?}");
+    let m = store.member("M-002").await.unwrap().unwrap();
+    assert_eq!(m.status, hearth::domain::member::MemberStatus::Active);
+}
+
+#[tokio::test]
+async fn startup_verifies_only_audit_entries_since_its_checkpoint_and_audit_verify_walks_them_all()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    import_text(&store, ROSTER).await;
+    for _ in 0..3 {
+        store
+            .audit("staff-1", "phi.reveal", None, serde_json::json!({}))
+            .await
+            .unwrap();
+    }
+    let walked = |v: Verified| match v {
+        Verified::Intact { entries, .. } => entries,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        walked(store.audit_verify_since_checkpoint().await.unwrap()),
+        4
+    );
+    // Nothing new: nothing walked.
+    assert_eq!(
+        walked(store.audit_verify_since_checkpoint().await.unwrap()),
+        0
+    );
+    store
+        .audit("staff-1", "phi.reveal", None, serde_json::json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        walked(store.audit_verify_since_checkpoint().await.unwrap()),
+        1
+    );
+    drop(store);
+
+    // An edit before the checkpoint is not start-up's to find (it walks
+    // only new entries), but the full walk finds it.
+    let conn = raw_connection(dir.path());
+    conn.execute_batch(
+        "DROP TRIGGER audit_append_only_update; UPDATE audit SET actor = 'x' WHERE id = 2;",
+    )
+    .unwrap();
+    drop(conn);
+    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    assert_eq!(
+        walked(store.audit_verify_since_checkpoint().await.unwrap()),
+        0
+    );
+    assert!(matches!(
+        store.audit_verify().await.unwrap(),
+        Verified::Broken { entry: 2, .. }
+    ));
+    drop(store);
+
+    // Cutting verified entries off the end is found at start-up.
+    let conn = raw_connection(dir.path());
+    conn.execute_batch("DROP TRIGGER audit_append_only_delete; DELETE FROM audit WHERE id = 5;")
+        .unwrap();
+    drop(conn);
+    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    match store.audit_verify_since_checkpoint().await.unwrap() {
+        Verified::Broken { entry, reason, .. } => {
+            assert_eq!(entry, 5);
+            assert!(reason.contains("cut off the end"), "{reason}");
+        }
+        other => panic!("a cut-off end not caught: {other:?}"),
+    }
+}
+
+/// `n` members `B000000…`, all valid, in one of the two groups.
+fn big_roster(n: usize) -> String {
+    let mut csv =
+        String::from("external_id,first_name,phone,timezone,groups,consent,progress_level\n");
+    for i in 0..n {
+        csv.push_str(&format!(
+            "B{i:06},Member{i},+1666{i:07},America/New_York,{},yes,{}\n",
+            if i % 2 == 0 {
+                "tuesday-anxiety"
+            } else {
+                "thursday-grief"
+            },
+            i % 5
+        ));
+    }
+    csv
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_answer_during_a_100k_member_import_and_texts_sent_meanwhile_are_all_stored() {
+    use hearth::store::outbox::InboundSms;
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    import_text(&store, ROSTER).await;
+    let csv = big_roster(100_000);
+    let (rows, invalid) =
+        import::parse(csv.as_bytes(), &groups(), chrono::Utc::now().date_naive()).unwrap();
+    assert!(invalid.is_empty());
+
+    let importing = tokio::spawn({
+        let store = store.clone();
+        async move {
+            store
+                .import_members(rows, invalid, opts(Some("I agree.")))
+                .await
+                .unwrap()
+        }
+    });
+    // What a webhook does: look the sender up, store the text. Count the
+    // lookups that answer while the import is still running.
+    let phone: hearth::domain::Phone = "+15555550101".parse().unwrap();
+    let mut answered_during_import = 0;
+    let mut texts = 0;
+    while !importing.is_finished() {
+        let m = store.member_by_phone(&phone).await.unwrap().unwrap();
+        assert_eq!(m.external_id, "M-001");
+        if !importing.is_finished() {
+            answered_during_import += 1;
+        }
+        if texts < 20 {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .record_inbound(InboundSms {
+                        provider: "test".into(),
+                        provider_message_id: format!("during-import-{texts}"),
+                        from: "+15555550101".into(),
+                        to: "+10000000000".into(),
+                        body: "hello".into(),
+                    })
+                    .await
+                    .unwrap()
+            });
+            texts += 1;
+        }
+    }
+    let report = importing.await.unwrap();
+    assert_eq!(report.inserted, 100_000);
+    // Queued behind the import's write, at most one lookup could seem to
+    // answer "during" it (the one that waited for its end).
+    assert!(
+        answered_during_import >= 10,
+        "{answered_during_import} lookups answered while the import ran: reads queued behind the write"
+    );
+    // Every text sent during the import is stored, none lost.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let stored = store.unprocessed_inbound(100).await.unwrap().len();
+        if stored == texts {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{stored} of {texts} texts stored"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

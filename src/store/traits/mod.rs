@@ -1,9 +1,26 @@
-//! What a store backend offers, one trait per aggregate, in domain types
-//! and `DateTime<Utc>` with the backend-neutral [`StoreError`](super::StoreError).
-//! The SQLite [`Store`](super::Store) implements them all today.
+//! The store's interface, one trait per aggregate, in domain types and
+//! `DateTime<Utc>`. A backend (SQLite today, PostgreSQL later) implements
+//! every trait; nothing here names a database crate, and every failure is
+//! a backend-neutral [`StoreError`](crate::store::StoreError).
+//!
+//! - [`MemberStore`]: members, groups, the roster import.
+//! - [`ConsentStore`]: the append-only consent ledger.
+//! - [`AuditStore`]: the hash-chained audit trail and its checkpoint.
+//!
+//! - [`OutboxStore`]: outbound messages, leases, delivery reports.
+//! - [`InboundStore`]: the queue of received texts.
+//!
+//! The methods return `Send` futures so a daemon can hold the store as a
+//! generic parameter and spawn work on it.
 
+mod audit;
+mod consent;
 pub mod inbound;
+mod members;
 pub mod outbox;
 
+pub use audit::AuditStore;
+pub use consent::ConsentStore;
 pub use inbound::InboundStore;
+pub use members::MemberStore;
 pub use outbox::OutboxStore;

@@ -1,132 +1,16 @@
-//! Members: who they are, which groups they belong to, their attributes.
-//!
-//! A member's public handle is the clinic's external id (from the EHR or
-//! roster); logs and the audit trail use the internal numeric id. Names and
-//! phone numbers are PHI: `Debug` on [`Member`] shows neither.
+//! Members in SQLite: who they are, which groups they belong to, their
+//! attributes. The types are [`crate::domain::member`]'s.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::consent::{self, ConsentState};
-use super::{Store, StoreError};
+use super::Store;
+use super::consent;
 use crate::domain::Phone;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MemberStatus {
-    Active,
-    Inactive,
-}
-
-impl MemberStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MemberStatus::Active => "active",
-            MemberStatus::Inactive => "inactive",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<MemberStatus, String> {
-        match s.trim().to_lowercase().as_str() {
-            "active" | "" => Ok(MemberStatus::Active),
-            "inactive" => Ok(MemberStatus::Inactive),
-            other => Err(format!(
-                "invalid status `{other}`: expected `active` or `inactive`"
-            )),
-        }
-    }
-}
-
-/// A member as stored, with current consent derived from the ledger.
-#[derive(Clone, PartialEq)]
-pub struct Member {
-    pub id: i64,
-    pub external_id: String,
-    pub first_name: String,
-    pub last_name: Option<String>,
-    pub phone: Phone,
-    pub timezone: String,
-    pub language: String,
-    pub joined_on: NaiveDate,
-    pub status: MemberStatus,
-    pub groups: Vec<String>,
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-    pub consent: ConsentState,
-}
-
-impl fmt::Debug for Member {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Member")
-            .field("id", &self.id)
-            .field("external_id", &self.external_id)
-            .field("status", &self.status)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Member {
-    pub fn days_since_joined(&self, today: NaiveDate) -> i64 {
-        (today - self.joined_on).num_days()
-    }
-
-    /// Everything rules and scripts may see: no phone number.
-    pub fn view(&self, today: NaiveDate) -> serde_json::Value {
-        serde_json::json!({
-            "id": self.id,
-            "external_id": self.external_id,
-            "first_name": self.first_name,
-            "last_name": self.last_name,
-            "timezone": self.timezone,
-            "language": self.language,
-            "joined_on": self.joined_on.to_string(),
-            "days_since_joined": self.days_since_joined(today),
-            "status": self.status.as_str(),
-            "groups": self.groups,
-            "attributes": self.attributes,
-        })
-    }
-}
-
-/// A member's fields as an import or staff edit gives them.
-#[derive(Clone, PartialEq)]
-pub struct MemberRecord {
-    pub external_id: String,
-    pub first_name: String,
-    pub last_name: Option<String>,
-    pub phone: Phone,
-    pub timezone: String,
-    pub language: String,
-    pub joined_on: NaiveDate,
-    pub status: MemberStatus,
-    pub groups: Vec<String>,
-    pub attributes: serde_json::Map<String, serde_json::Value>,
-}
-
-impl fmt::Debug for MemberRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemberRecord")
-            .field("external_id", &self.external_id)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upserted {
-    Inserted(i64),
-    Updated(i64),
-    Unchanged(i64),
-}
-
-impl Upserted {
-    pub fn id(self) -> i64 {
-        match self {
-            Upserted::Inserted(id) | Upserted::Updated(id) | Upserted::Unchanged(id) => id,
-        }
-    }
-}
+pub use crate::domain::member::{ConsentState, Member, MemberRecord, MemberStatus, Upserted};
+use crate::store::StoreError;
 
 const COLUMNS: &str = "id, external_id, first_name, last_name, phone, timezone, language, joined_on, status, attributes";
 
@@ -239,25 +123,35 @@ pub(crate) fn list(conn: &Connection, group: Option<&str>) -> Result<Vec<Member>
 }
 
 /// Inserts or updates by external id; reports whether anything changed.
-pub(crate) fn upsert(conn: &Connection, rec: &MemberRecord) -> Result<Upserted, StoreError> {
-    let now = Utc::now().to_rfc3339();
-    let attrs = serde_json::Value::Object(rec.attributes.clone()).to_string();
-    let existing = by_external_id(conn, &rec.external_id)?;
-    if let Some(m) = &existing {
+/// `existing` is the member as stored (looked up by the caller), if any. A
+/// record without a status keeps the stored one (new members are active).
+pub(crate) fn upsert(
+    conn: &Connection,
+    rec: &MemberRecord,
+    existing: Option<&Member>,
+    now: &str,
+) -> Result<Upserted, StoreError> {
+    let status = rec
+        .status
+        .or(existing.map(|m| m.status))
+        .unwrap_or(MemberStatus::Active);
+    if let Some(m) = existing {
         let same = m.first_name == rec.first_name
             && m.last_name == rec.last_name
             && m.phone == rec.phone
             && m.timezone == rec.timezone
             && m.language == rec.language
             && m.joined_on == rec.joined_on
-            && m.status == rec.status
+            && m.status == status
             && m.attributes == rec.attributes
             && m.groups == sorted(&rec.groups);
         if same {
             return Ok(Upserted::Unchanged(m.id));
         }
     }
-    let id: i64 = conn.query_row(
+    let attrs = serde_json::to_string(&rec.attributes)
+        .map_err(|e| StoreError::Invalid(format!("member {}: {e}", rec.external_id)))?;
+    let mut up = conn.prepare_cached(
         "INSERT INTO members (external_id, first_name, last_name, phone, timezone, language, joined_on, status, attributes, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
          ON CONFLICT (external_id) DO UPDATE SET
@@ -265,6 +159,8 @@ pub(crate) fn upsert(conn: &Connection, rec: &MemberRecord) -> Result<Upserted, 
              timezone = excluded.timezone, language = excluded.language, joined_on = excluded.joined_on,
              status = excluded.status, attributes = excluded.attributes, updated_at = excluded.updated_at
          RETURNING id",
+    )?;
+    let id: i64 = up.query_row(
         params![
             rec.external_id,
             rec.first_name,
@@ -273,14 +169,15 @@ pub(crate) fn upsert(conn: &Connection, rec: &MemberRecord) -> Result<Upserted, 
             rec.timezone,
             rec.language,
             rec.joined_on.to_string(),
-            rec.status.as_str(),
+            status.as_str(),
             attrs,
             now
         ],
         |r| r.get(0),
     )?;
     if existing.is_some() {
-        conn.execute("DELETE FROM group_members WHERE member_id = ?1", [id])?;
+        conn.prepare_cached("DELETE FROM group_members WHERE member_id = ?1")?
+            .execute([id])?;
     }
     let mut ins = conn.prepare_cached(
         "INSERT OR IGNORE INTO group_members (member_id, group_id) VALUES (?1, ?2)",
@@ -332,22 +229,22 @@ pub(crate) fn sendable_ids(conn: &Connection) -> Result<Vec<i64>, StoreError> {
 impl Store {
     pub async fn member(&self, external_id: &str) -> Result<Option<Member>, StoreError> {
         let id = external_id.to_owned();
-        self.call(move |c| by_external_id(c, &id)).await
+        self.read(move |c| by_external_id(c, &id)).await
     }
 
     pub async fn member_by_phone(&self, phone: &Phone) -> Result<Option<Member>, StoreError> {
         let phone = phone.clone();
-        self.call(move |c| by_phone(c, &phone)).await
+        self.read(move |c| by_phone(c, &phone)).await
     }
 
     pub async fn members(&self, group: Option<&str>) -> Result<Vec<Member>, StoreError> {
         let group = group.map(str::to_owned);
-        self.call(move |c| list(c, group.as_deref())).await
+        self.read(move |c| list(c, group.as_deref())).await
     }
 
     /// Ids of active members with current consent.
     pub async fn sendable_member_ids(&self) -> Result<Vec<i64>, StoreError> {
-        self.call(|c| sendable_ids(c)).await
+        self.read(sendable_ids).await
     }
 
     /// Marks a member inactive (audited). False when already inactive.

@@ -6,127 +6,41 @@
 //! roster import or staff grant does not override it.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, StoreError, audit, members};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConsentAction {
-    Granted,
-    Revoked,
-}
-
-/// Where a consent event came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ConsentSource {
-    /// The clinic's roster import.
-    Import,
-    /// The member texted a keyword (STOP, START).
-    Keyword,
-    /// A staff member recorded it.
-    Staff,
-}
-
-impl ConsentSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConsentSource::Import => "import",
-            ConsentSource::Keyword => "keyword",
-            ConsentSource::Staff => "staff",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<ConsentSource, String> {
-        match s {
-            "import" => Ok(ConsentSource::Import),
-            "keyword" => Ok(ConsentSource::Keyword),
-            "staff" => Ok(ConsentSource::Staff),
-            _ => Err(format!(
-                "invalid consent source `{s}`: expected import, keyword or staff"
-            )),
-        }
-    }
-}
-
-impl ConsentAction {
-    fn as_str(self) -> &'static str {
-        match self {
-            ConsentAction::Granted => "granted",
-            ConsentAction::Revoked => "revoked",
-        }
-    }
-}
-
-/// A member's current SMS consent, derived from the ledger.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ConsentState {
-    /// The newest event, if any; no event means no consent.
-    pub last: Option<ConsentEvent>,
-}
-
-impl ConsentState {
-    pub fn granted(&self) -> bool {
-        self.last
-            .as_ref()
-            .is_some_and(|e| e.action == ConsentAction::Granted)
-    }
-
-    /// Revoked by the member's own text: only the member can undo it.
-    pub fn revoked_by_member(&self) -> bool {
-        self.last.as_ref().is_some_and(|e| {
-            e.action == ConsentAction::Revoked && e.source == ConsentSource::Keyword
-        })
-    }
-}
-
-impl fmt::Display for ConsentState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.last {
-            None => f.write_str("none"),
-            Some(e) => write!(
-                f,
-                "{} ({}, {})",
-                e.action.as_str(),
-                e.source.as_str(),
-                &e.at[..10.min(e.at.len())]
-            ),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct ConsentEvent {
-    pub id: i64,
-    pub action: ConsentAction,
-    pub source: ConsentSource,
-    pub text: String,
-    pub actor: String,
-    pub at: String,
-}
+use super::{Store, audit, members};
+pub use crate::domain::member::{
+    ConsentAction, ConsentEvent, ConsentSource, ConsentState, Recorded,
+};
+use crate::store::StoreError;
 
 fn event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, ConsentEvent)> {
     let action: String = row.get(2)?;
     let source: String = row.get(3)?;
+    let at: String = row.get(6)?;
+    let bad = |i: usize, e: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
+    };
     Ok((
         row.get(1)?,
         ConsentEvent {
             id: row.get(0)?,
-            action: if action == "granted" {
-                ConsentAction::Granted
-            } else {
-                ConsentAction::Revoked
-            },
-            source: ConsentSource::parse(&source).unwrap_or(ConsentSource::Staff),
+            action: ConsentAction::parse(&action).map_err(|e| bad(2, e))?,
+            source: ConsentSource::parse(&source).map_err(|e| bad(3, e))?,
             text: row.get(4)?,
             actor: row.get(5)?,
-            at: row.get(6)?,
+            at: parse_time(&at).map_err(|e| bad(6, e))?,
         },
     ))
+}
+
+/// A stored RFC 3339 timestamp.
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("invalid timestamp `{s}`: {e}"))
 }
 
 pub(crate) fn current(conn: &Connection, member_id: i64) -> Result<ConsentState, StoreError> {
@@ -168,21 +82,39 @@ pub(crate) fn history(conn: &Connection, member_id: i64) -> Result<Vec<ConsentEv
         .collect::<Result<Vec<_>, _>>()?)
 }
 
-/// What recording a consent change did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recorded {
-    /// A new ledger row.
-    Changed,
-    /// Consent already stood that way; nothing written.
-    AlreadySo,
-    /// A grant that would override the member's own STOP; refused.
-    RefusedAfterOptOut,
-}
-
 /// Appends a consent event (and an audit entry) unless it changes nothing.
 pub(crate) fn record(
     conn: &Connection,
     member_id: i64,
+    action: ConsentAction,
+    source: ConsentSource,
+    text: &str,
+    actor: &str,
+) -> Result<Recorded, StoreError> {
+    let now = current(conn, member_id)?;
+    let r = record_unaudited(conn, member_id, &now, action, source, text, actor)?;
+    if r == Recorded::Changed {
+        audit::append(
+            conn,
+            actor,
+            match action {
+                ConsentAction::Granted => "consent.grant",
+                ConsentAction::Revoked => "consent.revoke",
+            },
+            Some(&format!("member:{member_id}")),
+            serde_json::json!({ "channel": "sms", "source": source.as_str() }),
+        )?;
+    }
+    Ok(r)
+}
+
+/// Appends a consent event given the member's current consent, without an
+/// audit entry: a batch (roster import) audits all its changes in one
+/// entry.
+pub(crate) fn record_unaudited(
+    conn: &Connection,
+    member_id: i64,
+    now: &ConsentState,
     action: ConsentAction,
     source: ConsentSource,
     text: &str,
@@ -194,7 +126,6 @@ pub(crate) fn record(
                 .into(),
         ));
     }
-    let now = current(conn, member_id)?;
     let already = match action {
         ConsentAction::Granted => now.granted(),
         ConsentAction::Revoked => now
@@ -211,28 +142,18 @@ pub(crate) fn record(
     {
         return Ok(Recorded::RefusedAfterOptOut);
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO consent_events (member_id, action, channel, source, text, actor, at)
          VALUES (?1, ?2, 'sms', ?3, ?4, ?5, ?6)",
-        params![
-            member_id,
-            action.as_str(),
-            source.as_str(),
-            text,
-            actor,
-            Utc::now().to_rfc3339()
-        ],
-    )?;
-    audit::append(
-        conn,
+    )?
+    .execute(params![
+        member_id,
+        action.as_str(),
+        source.as_str(),
+        text,
         actor,
-        match action {
-            ConsentAction::Granted => "consent.grant",
-            ConsentAction::Revoked => "consent.revoke",
-        },
-        Some(&format!("member:{member_id}")),
-        serde_json::json!({ "channel": "sms", "source": source.as_str() }),
-    )?;
+        Utc::now().to_rfc3339()
+    ])?;
     Ok(Recorded::Changed)
 }
 
@@ -263,7 +184,7 @@ impl Store {
         external_id: &str,
     ) -> Result<Vec<ConsentEvent>, StoreError> {
         let ext = external_id.to_owned();
-        self.call(move |c| {
+        self.read(move |c| {
             let m = members::by_external_id(c, &ext)?
                 .ok_or_else(|| StoreError::NotFound(format!("member `{ext}`")))?;
             history(c, m.id)

@@ -19,11 +19,12 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-pub use super::traits::outbox::MemberGate;
-use super::traits::outbox::{
+pub use crate::store::traits::outbox::MemberGate;
+use crate::store::traits::outbox::{
     ClaimedMessage, InstanceId, Lease, ListFilter, OutboxStore, Outcome, RetryFilter, Settled,
 };
-use super::{Store, StoreError, audit, consent, members};
+use super::{Store, audit, consent, members};
+use crate::store::StoreError;
 use crate::domain::Phone;
 pub use crate::domain::message::{
     Enqueued, IdempotencyKey, InboundRow, InboundSms, Kind, NewMessage, OutState, OutboxMessage,

@@ -130,7 +130,19 @@ CREATE TABLE pending_reports (
 CREATE INDEX pending_reports_by_id ON pending_reports(provider, provider_message_id);
 "#,
     ),
-    // 4: claims are leases (who holds one, until when, which claim), and a
+    // 4: where start-up's audit check last stopped, so the next start
+    // verifies only the entries written since.
+    M::up(
+        r#"
+CREATE TABLE audit_checkpoint (
+    id    INTEGER PRIMARY KEY CHECK (id = 1),
+    entry INTEGER NOT NULL,
+    hash  TEXT NOT NULL,
+    at    TEXT NOT NULL
+) STRICT;
+"#,
+    ),
+    // 5: claims are leases (who holds one, until when, which claim), and a
     // row whose lease lapsed mid-send is marked possibly sent. Rows left
     // `sending` by an earlier version have no lease: the first claim after
     // the upgrade returns them to the queue, possibly sent.

@@ -9,8 +9,9 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::outbox::{get_ts, ts};
-use super::traits::inbound::InboundStore;
-use super::{Store, StoreError, audit};
+use crate::store::traits::inbound::InboundStore;
+use super::{Store, audit};
+use crate::store::StoreError;
 use crate::domain::Phone;
 use crate::domain::message::{InboundRow, InboundSms, Received};
 
