@@ -18,6 +18,7 @@
 //! - [`schedule`]: cron in IANA timezones and session-relative timing.
 //! - [`domain`]: values that parse rather than validate (durations, phones).
 //! - [`telemetry`]: logging setup.
+//! - [`text`]: `did_you_mean` and `sha256_hex`, a leaf every layer may use.
 
 pub mod cli;
 pub mod config;
@@ -31,3 +32,4 @@ pub mod schedule;
 pub mod settings;
 pub mod store;
 pub mod telemetry;
+pub mod text;

@@ -158,33 +158,12 @@ impl Diagnostic {
     }
 }
 
-/// The closest candidate to a misspelt name, if one is close enough to be
-/// what the writer meant.
-pub fn did_you_mean<'a>(
-    wrong: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(wrong, c), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| format!("did you mean `{c}`?"))
-}
+/// Kept here for callers outside `config`; the helper lives in [`crate::text`].
+pub use crate::text::did_you_mean;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn suggests_close_names_and_not_distant_ones() {
-        let names = ["session-reminder", "crisis-resources"];
-        assert_eq!(
-            did_you_mean("sesion-reminder", names).as_deref(),
-            Some("did you mean `session-reminder`?")
-        );
-        assert_eq!(did_you_mean("weekly-digest", names), None);
-    }
 
     #[test]
     fn renders_as_path_line_column_level_message_then_hint() {

@@ -13,6 +13,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
+pub use crate::engine::rules::{Channel, Severity};
+
 /// One `*.yaml` file of the rules directory. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -273,14 +275,6 @@ pub(crate) enum RawExpect {
     FreeText,
 }
 
-#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAlert {
@@ -322,14 +316,6 @@ pub(crate) struct RawStep {
     pub notify: Vec<Spanned<String>>,
     pub via: Vec<Spanned<Channel>>,
     pub ack_within: Spanned<String>,
-}
-
-#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Sms,
-    Email,
-    Webhook,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -4,7 +4,9 @@
 //! - [`template`]: strict minijinja templates and their context.
 //! - [`sms`]: GSM-7/UCS-2 segment arithmetic.
 //! - [`segment`]: which members a segment selects.
+//! - [`rules`]: the compiled, immutable rule set (built by `config`).
 
+pub mod rules;
 pub mod script;
 pub mod segment;
 pub mod sms;

@@ -223,7 +223,7 @@ impl Sandbox {
         }
         Some(ScriptError {
             message: format!("unknown function `{name}` in script"),
-            hint: crate::config::diag::did_you_mean(&name, KNOWN_FUNCTIONS.iter().copied()),
+            hint: crate::text::did_you_mean(&name, KNOWN_FUNCTIONS.iter().copied()),
             line: pos.line(),
             column: pos.position(),
         })
@@ -286,10 +286,9 @@ fn parse_error(e: rhai::ParseError, kind: ScriptKind) -> ScriptError {
         rhai::ParseErrorType::VariableUndefined(name) => (
             format!("undefined variable `{name}` in script"),
             Some(
-                crate::config::diag::did_you_mean(name, kind.variables().iter().copied())
-                    .unwrap_or_else(|| {
-                        format!("scripts here can use: {}", kind.variables().join(", "))
-                    }),
+                crate::text::did_you_mean(name, kind.variables().iter().copied()).unwrap_or_else(
+                    || format!("scripts here can use: {}", kind.variables().join(", ")),
+                ),
             ),
         ),
         other => {

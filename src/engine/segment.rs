@@ -8,8 +8,8 @@
 use rhai::{Dynamic, Map};
 use serde_json::Value;
 
+use super::rules::{ALL_SEGMENT, Condition, Field, Op, Segment};
 use super::script::Sandbox;
-use crate::config::rules::{ALL_SEGMENT, Condition, Field, Op, Segment};
 
 /// Whether the segment selects the member described by `view`
 /// (see [`crate::store::members::Member::view`]).

@@ -62,7 +62,7 @@ impl TemplateError {
                     .unwrap_or_default();
                 (
                     format!("unknown filter `{name}`"),
-                    crate::config::diag::did_you_mean(&name, FILTERS.iter().copied())
+                    crate::text::did_you_mean(&name, FILTERS.iter().copied())
                         .or_else(|| Some(format!("filters: {}", FILTERS.join(", ")))),
                 )
             }
@@ -121,7 +121,7 @@ fn variable_hint(expr: &str) -> Option<String> {
         .chars()
         .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
         .collect();
-    crate::config::diag::did_you_mean(&name, VARIABLES.iter().copied())
+    crate::text::did_you_mean(&name, VARIABLES.iter().copied())
         .or_else(|| {
             // `first_name` alone: the writer forgot the `member.` in front.
             VARIABLES
@@ -256,7 +256,7 @@ pub fn sample_context() -> Value {
 /// (in the group's local time). Same shape as [`sample_context`].
 pub fn member_context(
     member: &serde_json::Value,
-    group: Option<&crate::config::rules::Group>,
+    group: Option<&super::rules::Group>,
     session_start: Option<chrono::DateTime<chrono_tz::Tz>>,
 ) -> Value {
     let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();

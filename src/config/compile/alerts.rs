@@ -1,0 +1,266 @@
+//! `alerts:`: keywords, `when:` expressions and `script:` files.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde_saphyr::Spanned;
+
+use super::{Compiler, rule};
+use crate::config::diag::Place;
+use crate::config::raw::RawAlert;
+use crate::config::rules::{Alert, Severity};
+use crate::engine::script::ScriptKind;
+use crate::text::{did_you_mean, sha256_hex};
+
+impl Compiler<'_> {
+    /// Returns the alert and the hash of its script file ("" without one).
+    pub(super) fn alert(&mut self, a: &RawAlert, path: &Path) -> Option<(Alert, String)> {
+        let owner = rule("alert", &a.id.value);
+        let mut ok = true;
+        if a.keywords.is_empty() && a.when.is_none() && a.script.is_none() {
+            self.diags
+                .error(
+                    Place::of(path, &a.id),
+                    Some(&owner),
+                    format!("alert `{}` has nothing to match", a.id.value),
+                )
+                .with_hint("give `keywords:`, a `when:` expression, or a `script:`");
+            ok = false;
+        }
+        let mut keywords = Vec::new();
+        for k in &a.keywords {
+            let kw = k.value.trim().to_lowercase();
+            if kw.is_empty() {
+                ok = false;
+                self.diags
+                    .error(Place::of(path, k), Some(&owner), "empty keyword");
+            } else if COMPLIANCE_KEYWORDS.contains(&kw.as_str()) {
+                ok = false;
+                self.diags
+                    .error(
+                        Place::of(path, k),
+                        Some(&owner),
+                        format!("`{}` is a compliance keyword and cannot be an alert keyword", k.value),
+                    )
+                    .with_hint("STOP, START, HELP and their synonyms always opt out, opt in or get help; an alert on them would hijack that");
+            } else {
+                keywords.push(kw);
+            }
+        }
+        let when = match &a.when {
+            Some(w) => match self.expression(ScriptKind::Alert, w, path, &owner) {
+                Some(ast) => {
+                    self.check_answer_ids(
+                        &w.value,
+                        |c, l, col| c.place_in_value(path, w, l, col),
+                        &owner,
+                    );
+                    Some(ast)
+                }
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut script_hash = String::new();
+        let script = match &a.script {
+            Some(s) => match self.script(s, path, &owner) {
+                Some((rel, ast, hash)) => {
+                    script_hash = hash;
+                    Some((rel, ast))
+                }
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(r) = &a.reply {
+            ok &= self.reference("template", r, path, &owner);
+        }
+        if let Some(e) = &a.escalate {
+            ok &= self.reference("escalation", e, path, &owner);
+        }
+        let realert = match &a.realert {
+            Some(r) => match self.duration(r, path, &owner) {
+                Some(d) => Some(d),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        if a.severity == Severity::Critical && a.escalate.is_none() {
+            self.diags
+                .warning(
+                    Place::of(path, &a.id),
+                    Some(&owner),
+                    format!("critical alert `{}` escalates to nobody", a.id.value),
+                )
+                .with_hint("add `escalate:` so a person is told");
+        }
+        let alert = Alert {
+            id: a.id.value.clone(),
+            severity: a.severity,
+            keywords,
+            when,
+            script,
+            reply: a.reply.as_ref().map(|r| r.value.clone()),
+            escalate: a.escalate.as_ref().map(|e| e.value.clone()),
+            realert,
+        };
+        ok.then_some((alert, script_hash))
+    }
+
+    /// Reads and compiles an alert script; errors point into the `.rhai` file.
+    pub(super) fn script(
+        &mut self,
+        s: &Spanned<String>,
+        path: &Path,
+        owner: &str,
+    ) -> Option<(PathBuf, rhai::AST, String)> {
+        let rel = PathBuf::from(&s.value);
+        let escapes = rel.is_absolute()
+            || rel.components().any(|c| {
+                matches!(
+                    c,
+                    Component::ParentDir | Component::RootDir | Component::Prefix(_)
+                )
+            });
+        if escapes {
+            self.diags
+                .error(Place::of(path, s), Some(owner), format!("script path `{}` leaves the rules directory", s.value))
+                .with_hint("give a path relative to the rules directory, like `scripts/declining_mood.rhai`");
+            return None;
+        }
+        if rel.extension().and_then(|e| e.to_str()) != Some("rhai") {
+            self.diags.error(
+                Place::of(path, s),
+                Some(owner),
+                format!("script `{}` is not a `.rhai` file", s.value),
+            );
+            return None;
+        }
+        // `./scripts/x.rhai` and `scripts/x.rhai` are the same file.
+        let rel: PathBuf = rel
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect();
+        let text = match self.scripts.get(&rel) {
+            Some(t) => t.clone(),
+            None => {
+                let known: Vec<String> = self
+                    .scripts
+                    .keys()
+                    .map(|p| p.display().to_string())
+                    .collect();
+                let d = self.diags.error(
+                    Place::of(path, s),
+                    Some(owner),
+                    format!("cannot read script `{}`: no such file", s.value),
+                );
+                if let Some(h) = did_you_mean(&s.value, known.iter().map(String::as_str)) {
+                    d.with_hint(h);
+                }
+                return None;
+            }
+        };
+        let hash = sha256_hex(text.as_bytes());
+
+        let compiled = self
+            .sandbox
+            .compile_script(ScriptKind::Alert, &text)
+            .and_then(|ast| {
+                match self.sandbox.probe_unknown_functions(
+                    ScriptKind::Alert,
+                    &ast,
+                    &self.answer_samples,
+                ) {
+                    Some(e) => Err(e),
+                    None => Ok(ast),
+                }
+            });
+        match compiled {
+            Ok(ast) => {
+                self.check_answer_ids(
+                    &text,
+                    |_, l, col| Place::new(&rel, l as u64, col as u64),
+                    owner,
+                );
+                Some((rel, ast, hash))
+            }
+            Err(e) => {
+                let d = self.diags.error(
+                    Place::new(
+                        &rel,
+                        e.line.unwrap_or(0) as u64,
+                        e.column.unwrap_or(0) as u64,
+                    ),
+                    Some(owner),
+                    e.message,
+                );
+                if let Some(h) = e.hint {
+                    d.with_hint(h);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// STOP, START, HELP and their synonyms (CTIA): never alert keywords.
+pub const COMPLIANCE_KEYWORDS: &[&str] = &[
+    "stop",
+    "stopall",
+    "unsubscribe",
+    "cancel",
+    "end",
+    "quit",
+    "optout",
+    "opt-out",
+    "revoke",
+    "start",
+    "unstop",
+    "yes",
+    "subscribe",
+    "help",
+    "info",
+];
+
+/// The string literals passed to `answer(…)` in a script, each with the
+/// 1-based line and column of its `answer`.
+pub(super) fn answer_ids(source: &str) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = source[from..].find("answer(") {
+        let at = from + i;
+        from = at + "answer(".len();
+        let trimmed = source[from..].trim_start();
+        if let Some(q) = trimmed.chars().next().filter(|c| *c == '"' || *c == '\'')
+            && let Some(end) = trimmed[1..].find(q)
+        {
+            let before = &source[..at];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            out.push((trimmed[1..1 + end].to_owned(), line, column));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_ids_are_read_from_string_literals() {
+        let ids = answer_ids("answer(\"mood\") <= 3 &&\n  answer( 'sleep' ) < 2 || answer(x)");
+        assert_eq!(
+            ids,
+            vec![("mood".to_owned(), 1, 1), ("sleep".to_owned(), 2, 3)]
+        );
+    }
+}

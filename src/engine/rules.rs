@@ -1,0 +1,272 @@
+//! The compiled, immutable rule set the daemon runs on.
+//!
+//! Built only by [`crate::config::compile`], and only when the whole
+//! directory compiled without an error: every reference here resolves,
+//! every script and template is compiled, every cron pattern parsed.
+//!
+//! These types live in `engine` (not `config`) because the engine
+//! evaluates them and `config` builds them: `config` depends on `engine`,
+//! never the other way round. [`crate::config::rules`] re-exports them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use chrono::{NaiveDate, NaiveTime};
+use chrono_tz::Tz;
+use rhai::AST;
+
+use serde::{Deserialize, Serialize};
+
+use super::script::Sandbox;
+use super::template::Templates;
+use crate::domain::{Duration, Phone};
+use crate::schedule::CronSpec;
+
+/// The id of the built-in segment that holds every active member.
+pub const ALL_SEGMENT: &str = "all";
+
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    pub groups: BTreeMap<String, Group>,
+    pub segments: BTreeMap<String, Segment>,
+    pub templates: BTreeMap<String, TemplateInfo>,
+    pub schedules: BTreeMap<String, Schedule>,
+    pub surveys: BTreeMap<String, Survey>,
+    /// Critical alerts first, then in the order the files list them.
+    pub alerts: Vec<Alert>,
+    pub escalations: BTreeMap<String, Escalation>,
+    pub contacts: BTreeMap<String, Contact>,
+    pub tests: Vec<RuleTest>,
+    pub renderer: Templates,
+    pub sandbox: Sandbox,
+    /// Every rule by kind and id with a fingerprint of its definition, for
+    /// diffs between reloads.
+    pub inventory: Inventory,
+}
+
+/// `(kind, id) → fingerprint`.
+pub type Inventory = BTreeMap<(&'static str, String), String>;
+
+impl RuleSet {
+    /// How many rules of each kind, for summaries.
+    pub fn counts(&self) -> Vec<(&'static str, usize)> {
+        vec![
+            ("groups", self.groups.len()),
+            ("segments", self.segments.len()),
+            ("templates", self.templates.len()),
+            ("schedules", self.schedules.len()),
+            ("surveys", self.surveys.len()),
+            ("alerts", self.alerts.len()),
+            ("escalations", self.escalations.len()),
+            ("contacts", self.contacts.len()),
+            ("tests", self.tests.len()),
+        ]
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub timezone: Tz,
+    pub sessions: CronSpec,
+    pub duration: Duration,
+    pub cancelled: BTreeSet<NaiveDate>,
+    /// Contact ids.
+    pub facilitators: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub id: String,
+    pub conditions: Vec<Condition>,
+    pub when: Option<AST>,
+}
+
+/// A member field or roster attribute compared with a value.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub field: Field,
+    pub op: Op,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Field {
+    /// One of [`MEMBER_FIELDS`].
+    Member(String),
+    /// A free roster attribute (`diagnosis`, `progress_level`, …).
+    Attribute(String),
+}
+
+/// The member fields segments and scripts may see. The phone number is
+/// deliberately not one of them.
+pub const MEMBER_FIELDS: &[&str] = &[
+    "id",
+    "external_id",
+    "first_name",
+    "last_name",
+    "language",
+    "timezone",
+    "status",
+    "joined_on",
+    "days_since_joined",
+    "groups",
+];
+
+#[derive(Debug, Clone)]
+pub enum Op {
+    Eq(serde_json::Value),
+    In(Vec<serde_json::Value>),
+    AnyOf(Vec<serde_json::Value>),
+    AllOf(Vec<serde_json::Value>),
+    Lt(serde_json::Value),
+    Lte(serde_json::Value),
+    Gt(serde_json::Value),
+    Gte(serde_json::Value),
+    Exists(bool),
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateInfo {
+    pub id: String,
+    /// SMS segments of the body rendered against the sample context.
+    pub sample_segments: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub id: String,
+    pub segment: String,
+    /// Empty: every group.
+    pub groups: Vec<String>,
+    pub content: Content,
+    pub timing: Timing,
+    pub expires_after: Option<Duration>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Template(String),
+    Survey(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum Timing {
+    /// `timezone: None` fires in each recipient's own timezone.
+    Cron {
+        spec: Box<CronSpec>,
+        timezone: Option<Tz>,
+    },
+    /// `offset` before a session starts; with `at`, at that local time on
+    /// the day `offset` (whole days) before the session's date.
+    BeforeSession {
+        offset: Duration,
+        at: Option<NaiveTime>,
+    },
+    /// `offset` after a session ends; with `at`, at that local time on the
+    /// day `offset` (whole days) after the session's date.
+    AfterSession {
+        offset: Duration,
+        at: Option<NaiveTime>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Survey {
+    pub id: String,
+    pub questions: Vec<Question>,
+    /// Template name of the re-prompt, if any.
+    pub reprompt: Option<String>,
+    pub max_reprompts: u32,
+    pub expires_after: Duration,
+    pub thanks: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Question {
+    pub id: String,
+    /// Template name of the question text.
+    pub ask: String,
+    pub expect: Expect,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+        integer: bool,
+    },
+    Choice(Vec<String>),
+    YesNo,
+    FreeText,
+}
+
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub id: String,
+    pub severity: Severity,
+    /// Lower-cased, trimmed.
+    pub keywords: Vec<String>,
+    pub when: Option<AST>,
+    pub script: Option<(PathBuf, AST)>,
+    pub reply: Option<String>,
+    pub escalate: Option<String>,
+    pub realert: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Escalation {
+    pub id: String,
+    pub steps: Vec<Step>,
+    pub repeat: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub targets: Vec<Target>,
+    pub via: Vec<Channel>,
+    pub ack_within: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Contact(String),
+    /// The facilitators of the group the alert's member belongs to.
+    GroupFacilitators,
+}
+
+#[derive(Debug, Clone)]
+pub struct Contact {
+    pub id: String,
+    pub name: Option<String>,
+    pub sms: Option<Phone>,
+    pub email: Option<String>,
+    pub webhook: Option<String>,
+}
+
+/// A rule unit test, validated; `hearth test` runs it.
+#[derive(Debug, Clone)]
+pub struct RuleTest {
+    pub name: String,
+    pub file: PathBuf,
+    pub start: chrono::DateTime<chrono::FixedOffset>,
+    pub steps: usize,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Sms,
+    Email,
+    Webhook,
+}
