@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::CronSpec;
-use crate::config::rules::Group;
+use crate::engine::rules::Group;
 
 /// One meeting of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,26 @@ impl Session {
             2..=6 => format!("on {}", self.local_starts_at.format("%A")),
             _ => format!("on {}", self.local_starts_at.format("%A, %B %-d")),
         }
+    }
+}
+
+/// The "now" `hearth check` judges rules at, so its output never depends
+/// on the wall clock: Monday 2026-01-05, 17:00 in New York.
+pub fn sample_now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_767_650_400, 0).unwrap_or_default()
+}
+
+/// A sample session, the Tuesday after [`sample_now`] at 18:00 in New
+/// York for 90 minutes: what templates render against at check.
+pub fn sample_session() -> Session {
+    let tz = chrono_tz::America::New_York;
+    let start = sample_now().with_timezone(&tz) + TimeDelta::hours(25);
+    let end = start + TimeDelta::minutes(90);
+    Session {
+        starts_at: start.with_timezone(&Utc),
+        ends_at: end.with_timezone(&Utc),
+        local_starts_at: start,
+        local_ends_at: end,
     }
 }
 
@@ -211,6 +231,17 @@ mod tests {
         let next = sessions(&g, now).next().unwrap();
         assert_eq!(next.local_date().to_string(), "2026-01-13");
         assert_eq!(next.when(now), "on Tuesday, January 13");
+    }
+
+    #[test]
+    fn the_sample_session_is_the_tuesday_after_the_sample_now() {
+        assert_eq!(sample_now().to_rfc3339(), "2026-01-05T22:00:00+00:00");
+        let s = sample_session();
+        assert_eq!(s.local_starts_at.to_rfc3339(), "2026-01-06T18:00:00-05:00");
+        assert_eq!(s.local_ends_at.to_rfc3339(), "2026-01-06T19:30:00-05:00");
+        assert_eq!(s.when(sample_now()), "tomorrow");
+        let g = group("0 18 * * TUE", &[]);
+        assert_eq!(sessions(&g, sample_now()).next(), Some(s));
     }
 
     #[test]
