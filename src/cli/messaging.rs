@@ -25,8 +25,11 @@ pub struct SendArgs {
     /// The template to render for them.
     #[arg(long)]
     template: String,
-    /// The group whose name and next session the template may use;
-    /// defaults to the member's first group.
+    /// The group whose name and next session the template may use: one
+    /// of the member's groups (another is refused); defaults to the
+    /// member's first group. The session is the group's next one that has
+    /// not started, cancelled dates skipped; `session.when` names its day
+    /// (`today`, `tomorrow`, `on Thursday`).
     #[arg(long)]
     group: Option<String>,
 }

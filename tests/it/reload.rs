@@ -102,6 +102,8 @@ async fn a_burst_of_twenty_writes_in_100ms_reloads_exactly_once() {
     let path = app.rules_dir().join("main.yaml");
     for i in 1..=20 {
         write(&path, &rules_yaml(&format!("v{i}")));
+        // The spacing of the burst is what is under test: writes 5 ms
+        // apart, each inside the quiet window of the one before.
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     app.wait_for_generation(2).await;
