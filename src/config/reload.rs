@@ -128,7 +128,7 @@ pub enum StartupError {
     },
     #[error("rules directory {} holds no rules: hearth would run with nothing to do\n  hint: put at least one *.yaml rules file in it (see docs/RULES.md), or point `rules_dir` at the right directory", dir.display())]
     Empty { dir: PathBuf },
-    #[error("the rules compiler crashed on {}: {message}\n  hint: this is a bug in hearth; `hearth check {}` shows the same, please report it with the rules directory", dir.display(), dir.display())]
+    #[error("the rules compiler crashed on {}: {message}\n  hint: this is a bug in hearth, not in the rules: please report it with the rules directory", dir.display())]
     Crashed { dir: PathBuf, message: String },
 }
 
@@ -645,6 +645,76 @@ impl RulesWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compiler_panic_becomes_an_error_message_not_a_crash() {
+        let hook: CompileHook = Arc::new(|_| panic!("boom at {}", 42));
+        let err = compile_guarded(&Snapshot::default(), Some(hook)).unwrap_err();
+        assert_eq!(err, "boom at 42");
+    }
+
+    #[test]
+    fn a_directory_without_rules_does_not_load_and_says_which() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("empty.yaml"), "# nothing yet\n").unwrap();
+        let err = LiveRules::load(dir.path()).unwrap_err();
+        assert!(matches!(err, StartupError::Empty { .. }), "{err:?}");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "rules directory {} holds no rules",
+                dir.path().display()
+            )),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_poisoned_lock_is_still_usable() {
+        let m = Arc::new(Mutex::new(1));
+        let m2 = m.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = m2.lock().unwrap();
+            panic!("poison it");
+        })
+        .join();
+        assert!(m.is_poisoned());
+        *lock(&m) += 1;
+        assert_eq!(*lock(&m), 2);
+    }
+
+    fn event(kind: notify::EventKind, path: &str) -> notify_debouncer_full::DebouncedEvent {
+        notify_debouncer_full::DebouncedEvent::new(
+            notify::Event::new(kind).add_path(PathBuf::from(path)),
+            std::time::Instant::now(),
+        )
+    }
+
+    #[test]
+    fn only_the_directory_and_its_own_entry_count_in_the_parents_events() {
+        use notify::EventKind::{Access, Create, Modify, Remove};
+        use notify::event::{AccessKind, CreateKind, DataChange, ModifyKind, RemoveKind};
+        let dir = Path::new("/srv/hearth/rules");
+        // A sibling in the parent (the database, a log) is not ours.
+        let sibling = event(Create(CreateKind::File), "/srv/hearth/console.jsonl");
+        assert!(classify(dir, &[sibling]).is_none());
+        // Nor is a sibling whose name merely starts the same.
+        let lookalike = event(Create(CreateKind::Folder), "/srv/hearth/rules-old");
+        assert!(classify(dir, &[lookalike]).is_none());
+        // Reads are not changes.
+        let read = event(Access(AccessKind::Any), "/srv/hearth/rules/main.yaml");
+        assert!(classify(dir, &[read]).is_none());
+        // A file inside is a change, not a new directory.
+        let edit = event(
+            Modify(ModifyKind::Data(DataChange::Any)),
+            "/srv/hearth/rules/main.yaml",
+        );
+        assert!(!classify(dir, &[edit]).unwrap().entry);
+        // The directory's own entry coming or going means a new watch.
+        for kind in [Create(CreateKind::Folder), Remove(RemoveKind::Folder)] {
+            let own = event(kind, "/srv/hearth/rules");
+            assert!(classify(dir, &[own]).unwrap().entry);
+        }
+    }
 
     #[test]
     fn editor_droppings_do_not_trigger_but_dot_names_do() {
