@@ -656,6 +656,8 @@ mod tests {
     #[test]
     fn a_directory_without_rules_does_not_load_and_says_which() {
         let dir = tempfile::tempdir().unwrap();
+        let err = LiveRules::load(dir.path()).unwrap_err();
+        assert!(matches!(err, StartupError::Empty { .. }), "{err:?}");
         std::fs::write(dir.path().join("empty.yaml"), "# nothing yet\n").unwrap();
         let err = LiveRules::load(dir.path()).unwrap_err();
         assert!(matches!(err, StartupError::Empty { .. }), "{err:?}");
