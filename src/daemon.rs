@@ -97,7 +97,7 @@ impl App {
     /// Loads the rules directory and opens the store; fails if the rules
     /// do not compile or the database cannot be opened with its key.
     pub async fn build(settings: Settings) -> Result<App, BuildError> {
-        let rules = LiveRules::load(&settings.rules_dir)?;
+        let rules = LiveRules::load_with(&settings.rules_dir, rules_compiler(&settings))?;
         let (store, opened) = Store::open(&settings.database)?;
         if let Some(key) = &opened.generated_key {
             tracing::warn!(key_file = %key.display(), "generated a new database key; back it up: without it the database cannot be read");
@@ -297,6 +297,11 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// How the daemon compiles its rules, at start and on every reload.
+fn rules_compiler(_settings: &Settings) -> reload::Compile {
+    Arc::new(crate::config::compile_snapshot)
 }
 
 /// Writes a rule-set load (or rejection) to the audit trail.

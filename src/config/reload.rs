@@ -154,13 +154,21 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
+/// How a snapshot is compiled: [`super::compile_snapshot`] with the
+/// daemon's own inputs (such as its send window) bound in.
+pub type Compile = Arc<dyn Fn(&Snapshot) -> Compiled + Send + Sync>;
+
 /// Compiles a snapshot, turning a compiler panic into an error message.
-fn compile_guarded(snapshot: &Snapshot, hook: Option<CompileHook>) -> Result<Compiled, String> {
+fn compile_guarded(
+    compile: &Compile,
+    snapshot: &Snapshot,
+    hook: Option<CompileHook>,
+) -> Result<Compiled, String> {
     catch_unwind(AssertUnwindSafe(|| {
         if let Some(hook) = hook {
             hook(snapshot);
         }
-        super::compile_snapshot(snapshot)
+        compile(snapshot)
     }))
     .map_err(|payload| panic_message(payload.as_ref()))
 }
@@ -193,6 +201,7 @@ pub struct LiveRules {
     /// The number of reload attempts, for those who wait on one.
     attempts_tx: watch::Sender<u64>,
     compile_hook: Mutex<Option<CompileHook>>,
+    compile: Compile,
 }
 
 impl std::fmt::Debug for LiveRules {
@@ -209,15 +218,22 @@ impl LiveRules {
     /// A directory without a single rule is an error too: it is far more
     /// likely a wrong path or a failed deployment than an intent.
     pub fn load(dir: &Path) -> Result<LiveRules, StartupError> {
+        LiveRules::load_with(dir, Arc::new(super::compile_snapshot))
+    }
+
+    /// [`LiveRules::load`], compiling this and every later reload with
+    /// `compile`.
+    pub fn load_with(dir: &Path, compile: Compile) -> Result<LiveRules, StartupError> {
         let snapshot = super::read_dir(dir).map_err(|source| StartupError::Unreadable {
             dir: dir.to_owned(),
             source,
         })?;
-        let compiled =
-            compile_guarded(&snapshot, None).map_err(|message| StartupError::Crashed {
+        let compiled = compile_guarded(&compile, &snapshot, None).map_err(|message| {
+            StartupError::Crashed {
                 dir: dir.to_owned(),
                 message,
-            })?;
+            }
+        })?;
         let Some(rules) = compiled.rules else {
             return Err(StartupError::Invalid {
                 dir: dir.to_owned(),
@@ -252,6 +268,7 @@ impl LiveRules {
             generation_tx: watch::channel(1).0,
             attempts_tx: watch::channel(1).0,
             compile_hook: Mutex::new(None),
+            compile,
         })
     }
 
@@ -344,7 +361,7 @@ impl LiveRules {
             }
         }
         let hook = lock(&self.compile_hook).clone();
-        let compiled = match compile_guarded(&snapshot, hook) {
+        let compiled = match compile_guarded(&self.compile, &snapshot, hook) {
             Ok(c) => c,
             Err(message) => {
                 let d = dir_error(
@@ -649,7 +666,8 @@ mod tests {
     #[test]
     fn a_compiler_panic_becomes_an_error_message_not_a_crash() {
         let hook: CompileHook = Arc::new(|_| panic!("boom at {}", 42));
-        let err = compile_guarded(&Snapshot::default(), Some(hook)).unwrap_err();
+        let compile: Compile = Arc::new(super::super::compile_snapshot);
+        let err = compile_guarded(&compile, &Snapshot::default(), Some(hook)).unwrap_err();
         assert_eq!(err, "boom at 42");
     }
 
