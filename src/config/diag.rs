@@ -14,6 +14,8 @@ use serde_saphyr::Spanned;
 pub enum Level {
     Error,
     Warning,
+    /// Neither wrong nor suspicious: what could not be checked, and why.
+    Note,
 }
 
 impl fmt::Display for Level {
@@ -21,6 +23,7 @@ impl fmt::Display for Level {
         f.write_str(match self {
             Level::Error => "error",
             Level::Warning => "warning",
+            Level::Note => "note",
         })
     }
 }
@@ -117,6 +120,10 @@ impl Diagnostics {
         message: impl Into<String>,
     ) -> &mut Diagnostic {
         self.push(Level::Warning, at, rule, message.into())
+    }
+
+    pub fn note(&mut self, at: Place, rule: Option<&str>, message: impl Into<String>) {
+        self.push(Level::Note, at, rule, message.into());
     }
 
     fn push(

@@ -523,3 +523,106 @@ fn check_of_a_directory_that_does_not_exist_exits_2() {
         describe(&output)
     );
 }
+
+// Issue 7: directories that used to panic the compiler (exit 101).
+
+fn assert_checks_without_a_panic(name: &str, located: &str) {
+    let dir = fixture("invalid", name);
+    let output = hearth_check(&[path_arg(&dir)]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.lines().any(|l| l == located),
+        "missing {located:?}\n{}",
+        describe(&output)
+    );
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("panicked"),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn regression_issue_7_an_escalation_with_a_spaced_id_and_no_steps_is_two_located_errors_not_a_panic()
+ {
+    assert_checks_without_a_panic(
+        "escalation-spaced-id-without-steps",
+        "rules.yaml:1:16: error: escalation `on call` has no steps",
+    );
+}
+
+#[test]
+fn regression_issue_7_a_survey_with_an_invalid_id_is_located_errors_not_a_panic() {
+    assert_checks_without_a_panic(
+        "survey-spaced-id-without-questions",
+        "rules.yaml:2:3: error: survey `mood check` has no questions",
+    );
+    assert_checks_without_a_panic(
+        "survey-spaced-id-reprompts-without-text",
+        "rules.yaml:2:3: error: invalid survey id `mood check`",
+    );
+}
+
+// Issue 7: one bad rule never hides the others.
+
+#[test]
+fn one_bad_schedule_among_good_ones_is_exactly_one_error_and_the_others_are_checked() {
+    let compiled = load(&fixture("invalid", "one-bad-schedule-among-good-ones"));
+    let errors: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(first_line)
+        .collect();
+    assert_eq!(
+        errors,
+        ["rules.yaml:20:14: error: invalid value `maybe` for `enabled`: expected true or false"],
+        "got:\n{}",
+        rendered(&compiled)
+    );
+    // The good rules of the same file were compiled: had the file been
+    // dropped, `weekly-note` would read as unused or unknown.
+    assert_eq!(compiled.warnings(), 0, "got:\n{}", rendered(&compiled));
+}
+
+#[test]
+fn a_rule_with_an_unknown_key_still_defines_its_id_for_references() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "templates:\n  hello:\n    body: \"Hi. Reply STOP to opt out.\"\n    colour: blue\n\
+         schedules:\n  - id: weekly\n    template: hello\n    cron: \"0 12 * * THU\"\n",
+    )
+    .expect("write rules");
+    let compiled = load(dir.path());
+    let errors: Vec<&Diagnostic> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .collect();
+    assert!(
+        errors.len() == 1 && errors[0].message.starts_with("unknown field `colour`"),
+        "got:\n{}",
+        rendered(&compiled)
+    );
+}
+
+#[test]
+fn a_syntax_broken_file_is_skipped_with_one_note_and_no_unknown_references() {
+    let compiled = load(&fixture("invalid", "syntax-broken-file-referenced"));
+    let rendered = rendered(&compiled);
+    assert!(!rendered.contains("unknown"), "got:\n{rendered}");
+    assert_eq!(compiled.errors(), 1, "got:\n{rendered}");
+    let notes: Vec<&Diagnostic> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.level == hearth::config::Level::Note)
+        .collect();
+    assert_eq!(notes.len(), 1, "got:\n{rendered}");
+    assert!(
+        notes[0].message.contains("segment `high-support`")
+            && notes[0].message.contains("template `session-reminder`"),
+        "got:\n{rendered}"
+    );
+}

@@ -10,6 +10,7 @@ mod dispatch;
 mod fixtures;
 mod intake;
 mod reload;
+mod rules_fuzz;
 mod sessions;
 mod staff_cli;
 mod store;

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use serde_saphyr::Spanned;
+
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::RawEscalation;
@@ -11,17 +13,18 @@ use crate::config::rules::{Channel, Contact, Escalation, Group, Step, Target};
 impl Compiler<'_> {
     pub(super) fn escalation(
         &mut self,
-        id: &str,
+        id_at: &Spanned<String>,
         raw: &RawEscalation,
         path: &Path,
         contacts: &BTreeMap<String, Contact>,
         groups: &BTreeMap<String, Group>,
     ) -> Option<Escalation> {
+        let id = id_at.value.as_str();
         let owner = rule("escalation", id);
         let mut ok = true;
         if raw.steps.is_empty() {
             ok = false;
-            let at = self.ids["escalation"][id].clone();
+            let at = Place::of(path, id_at);
             self.diags
                 .error(at, Some(&owner), format!("escalation `{id}` has no steps"));
         }

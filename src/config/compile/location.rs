@@ -40,7 +40,7 @@ impl Compiler<'_> {
         let naive = match (l, quoted) {
             (1, true) => Place::new(path, start_line, start_col + c),
             (1, false) => Place::new(path, start_line, start_col + c - 1),
-            (_, _) => Place::new(path, start_line + l - 1, start_col - 1 + c),
+            (_, _) => Place::new(path, start_line + l - 1, (start_col + c).saturating_sub(1)),
         };
         let token = token_at(&value.value, line.max(1), column.max(1));
         if token.is_empty() || source_at(text, &naive).is_some_and(|s| s.starts_with(token)) {
@@ -64,10 +64,10 @@ impl Compiler<'_> {
 
 /// The word (or single symbol) at a 1-based line and column of `text`.
 pub(super) fn token_at(text: &str, line: usize, column: usize) -> &str {
-    let Some(l) = text.lines().nth(line - 1) else {
+    let Some(l) = line.checked_sub(1).and_then(|n| text.lines().nth(n)) else {
         return "";
     };
-    let Some((start, _)) = l.char_indices().nth(column - 1) else {
+    let Some((start, _)) = column.checked_sub(1).and_then(|n| l.char_indices().nth(n)) else {
         return "";
     };
     let rest = &l[start..];
@@ -85,7 +85,10 @@ pub(super) fn occurrences_before(text: &str, token: &str, line: usize, column: u
     let mut byte = 0;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i + 1 == line {
-            byte += l.char_indices().nth(column - 1).map_or(l.len(), |(b, _)| b);
+            byte += column
+                .checked_sub(1)
+                .and_then(|n| l.char_indices().nth(n))
+                .map_or(l.len(), |(b, _)| b);
             break;
         }
         byte += l.len();

@@ -16,6 +16,7 @@ mod alerts;
 mod contacts;
 mod escalations;
 mod groups;
+mod items;
 mod lint;
 mod location;
 mod rule_tests;
@@ -28,11 +29,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_saphyr::{MessageFormatter, Spanned};
+use serde_saphyr::Spanned;
 
 pub use self::alerts::COMPLIANCE_KEYWORDS;
 use self::alerts::answer_ids;
-use self::location::yaml_message;
 use self::surveys::sample_answer;
 use self::templates::owner_of_template;
 use super::diag::{Diagnostic, Diagnostics, Place};
@@ -69,7 +69,10 @@ impl Compiled {
     }
 
     pub fn warnings(&self) -> usize {
-        self.diagnostics.len() - self.errors()
+        self.diagnostics
+            .iter()
+            .filter(|d| d.level == super::diag::Level::Warning)
+            .count()
     }
 }
 
@@ -88,9 +91,13 @@ pub(crate) fn compile(sources: &[Source], scripts: &BTreeMap<PathBuf, String>) -
             .map(|s| (s.path.clone(), s.text.as_str()))
             .collect(),
         ids: HashMap::new(),
-        sandbox: Sandbox::new(Limits::default()),
+        sandbox: default_sandbox(),
         question_ids: BTreeSet::new(),
         answer_samples: Vec::new(),
+        unparsed: Vec::new(),
+        unchecked: BTreeSet::new(),
+        items_failed: BTreeSet::new(),
+        failed_ids: items::FailedIds::new(),
     };
     let mut parsed = Vec::new();
     for source in sources {
@@ -107,6 +114,16 @@ pub(crate) fn compile(sources: &[Source], scripts: &BTreeMap<PathBuf, String>) -
     }
 }
 
+/// The sandbox every compile shares: building a Rhai engine is the
+/// largest fixed cost of a compile, and the engine is immutable once built
+/// (a rule set holds a clone of the `Arc`).
+fn default_sandbox() -> Sandbox {
+    static SANDBOX: std::sync::OnceLock<Sandbox> = std::sync::OnceLock::new();
+    SANDBOX
+        .get_or_init(|| Sandbox::new(Limits::default()))
+        .clone()
+}
+
 struct Compiler<'a> {
     scripts: &'a BTreeMap<PathBuf, String>,
     diags: Diagnostics,
@@ -118,6 +135,15 @@ struct Compiler<'a> {
     question_ids: BTreeSet<String>,
     /// Low and high sample answers to every question, for probing scripts.
     answer_samples: Vec<rhai::Map>,
+    /// Files skipped because their YAML syntax is broken.
+    unparsed: Vec<PathBuf>,
+    /// References not checked because they may point into `unparsed`.
+    unchecked: BTreeSet<String>,
+    /// Kinds of which some rule failed to parse.
+    items_failed: BTreeSet<&'static str>,
+    /// Ids of rules that failed to parse: they exist, so references to
+    /// them are not unknown.
+    failed_ids: items::FailedIds,
 }
 
 fn rule(kind: &str, id: &str) -> String {
@@ -131,27 +157,26 @@ fn fingerprint<T: Serialize>(item: &T, extra: &str) -> String {
 }
 
 impl<'a> Compiler<'a> {
+    /// Parses one file. When it fails as a whole, it is parsed again rule
+    /// by rule ([`items`]), so one bad rule is reported at its place and
+    /// the others are still compiled and checked. Only a file whose YAML
+    /// syntax is broken is skipped (`None`).
     fn parse(&mut self, source: &Source) -> Option<RawFile> {
-        match serde_saphyr::from_str::<Option<RawFile>>(&source.text) {
-            Ok(file) => Some(file.unwrap_or_default()),
-            Err(e) => {
-                let (line, column) = e
-                    .location()
-                    .map(|l| (l.line(), l.column()))
-                    .unwrap_or((0, 0));
-                let raw = serde_saphyr::DefaultMessageFormatter
-                    .format_message(e.without_snippet())
-                    .into_owned();
-                let (message, hint, column) = yaml_message(&raw, &source.text, line, column);
-                let d = self
-                    .diags
-                    .error(Place::new(&source.path, line, column), None, message);
-                if let Some(hint) = hint {
-                    d.with_hint(hint);
-                }
-                None
-            }
+        let e = match serde_saphyr::from_str::<Option<RawFile>>(&source.text) {
+            Ok(file) => return Some(file.unwrap_or_default()),
+            Err(e) => e,
+        };
+        let before = self.diags.items.len();
+        let file = self.parse_items(&source.path, &source.text);
+        if file.is_none() || self.diags.items.len() == before {
+            // Broken syntax, or a problem no single rule shows: the
+            // parser's own message for the file.
+            self.yaml_error(&source.path, &source.text, &e);
         }
+        if file.is_none() {
+            self.unparsed.push(source.path.clone());
+        }
+        file
     }
 
     /// Registers an id; a duplicate is an error naming both places.
@@ -201,6 +226,40 @@ impl<'a> Compiler<'a> {
     fn known(&self, kind: &'static str, id: &str) -> bool {
         self.ids.get(kind).is_some_and(|m| m.contains_key(id))
             || (kind == "segment" && id == ALL_SEGMENT)
+            || self.failed_ids.contains(&(kind, id.to_owned()))
+    }
+
+    /// Whether an unknown id may be defined in a file that could not be
+    /// parsed; if so it is noted once at the end instead of reported.
+    fn maybe_unparsed(&mut self, kind: &'static str, id: &str) -> bool {
+        if self.unparsed.is_empty() {
+            return false;
+        }
+        self.unchecked.insert(format!("{kind} `{id}`"));
+        true
+    }
+
+    /// One note naming what could not be checked because a file could not
+    /// be parsed.
+    fn note_unchecked(&mut self) {
+        let (Some(first), false) = (self.unparsed.first(), self.unchecked.is_empty()) else {
+            return;
+        };
+        let files: Vec<String> = self
+            .unparsed
+            .iter()
+            .map(|p| format!("`{}`", p.display()))
+            .collect();
+        let names: Vec<&str> = self.unchecked.iter().map(String::as_str).collect();
+        self.diags.note(
+            Place::new(first, 0, 0),
+            None,
+            format!(
+                "not checked: {} may be defined in {}, which could not be parsed",
+                names.join(", "),
+                files.join(", ")
+            ),
+        );
     }
 
     /// Checks a reference; an unknown one is an error with a suggestion.
@@ -213,6 +272,9 @@ impl<'a> Compiler<'a> {
     ) -> bool {
         if self.known(kind, &target.value) {
             return true;
+        }
+        if self.maybe_unparsed(kind, &target.value) {
+            return false;
         }
         let mut candidates: Vec<&str> = self
             .ids
@@ -406,7 +468,7 @@ impl<'a> Compiler<'a> {
         for (path, f) in files {
             for (id, raw) in &f.surveys.0 {
                 inventory.insert(("surveys", id.value.clone()), fingerprint(raw, ""));
-                if let Some(s) = self.survey(&id.value, raw, path, &mut env, &mut template_places) {
+                if let Some(s) = self.survey(id, raw, path, &mut env, &mut template_places) {
                     surveys.insert(s.id.clone(), s);
                 }
             }
@@ -473,7 +535,7 @@ impl<'a> Compiler<'a> {
         let mut escalations = BTreeMap::new();
         for (path, f) in files {
             for (id, raw) in &f.escalations.0 {
-                if let Some(e) = self.escalation(&id.value, raw, path, &contacts, &groups) {
+                if let Some(e) = self.escalation(id, raw, path, &contacts, &groups) {
                     inventory.insert(("escalations", id.value.clone()), fingerprint(raw, ""));
                     escalations.insert(e.id.clone(), e);
                 }
@@ -563,8 +625,12 @@ impl<'a> Compiler<'a> {
 
         self.check_session_times(files, &groups, &schedules);
 
-        // A template nobody sends is probably a typo elsewhere.
-        for (path, f) in files {
+        // A template nobody sends is probably a typo elsewhere; unless a
+        // schedule or alert that may send it could not be read.
+        let senders_unread = !self.unparsed.is_empty()
+            || self.items_failed.contains("schedule")
+            || self.items_failed.contains("alert");
+        for (path, f) in files.iter().filter(|_| !senders_unread) {
             for (id, _) in &f.templates.0 {
                 if !used_templates.contains(&id.value) {
                     self.diags.warning(
@@ -579,6 +645,7 @@ impl<'a> Compiler<'a> {
             }
         }
 
+        self.note_unchecked();
         if self.diags.has_errors() {
             return None;
         }

@@ -40,7 +40,10 @@ impl Compiler<'_> {
                 }
             }
             for m in &st.expect.messages {
-                if !self.known("template", &m.value) && !self.known("survey", &m.value) {
+                if !self.known("template", &m.value)
+                    && !self.known("survey", &m.value)
+                    && !self.maybe_unparsed("template or survey", &m.value)
+                {
                     ok = false;
                     let mut names: Vec<String> = Vec::new();
                     for kind in ["template", "survey"] {

@@ -14,17 +14,18 @@ use crate::domain::Duration;
 impl Compiler<'_> {
     pub(super) fn survey(
         &mut self,
-        id: &str,
+        id_at: &Spanned<String>,
         raw: &RawSurvey,
         path: &Path,
         env: &mut minijinja::Environment<'static>,
         places: &mut Vec<(String, PathBuf, Spanned<String>)>,
     ) -> Option<Survey> {
+        let id = id_at.value.as_str();
         let owner = rule("survey", id);
         let mut ok = true;
         if raw.questions.is_empty() {
             ok = false;
-            let at = self.ids["survey"][id].clone();
+            let at = Place::of(path, id_at);
             self.diags
                 .error(at, Some(&owner), format!("survey `{id}` has no questions"));
         }
@@ -112,7 +113,7 @@ impl Compiler<'_> {
         if raw.max_reprompts.unwrap_or(0) > 0 && raw.reprompt.is_none() {
             self.diags
                 .warning(
-                    self.ids["survey"][id].clone(),
+                    Place::of(path, id_at),
                     Some(&owner),
                     format!("survey `{id}` re-prompts but has no `reprompt` text; the question is asked again instead"),
                 );
