@@ -98,7 +98,10 @@ pub fn run(args: Args) -> ExitCode {
         crate::telemetry::init(LogFormat::Text, "warn");
     }
     match args.command {
-        Command::Check { dir, format } => check(&dir, format, &mut std::io::stdout().lock()),
+        Command::Check { dir, format } => {
+            let options = tri!(check_options(&args.settings));
+            check_with(&dir, format, &options, &mut std::io::stdout().lock())
+        }
         Command::Run { log_format } => run_daemon(&args.settings, log_format),
         Command::Members(cmd) => staff::members(&args.settings, &actor, cmd),
         Command::Segments(cmd) => staff::segments(&args.settings, cmd),
@@ -128,9 +131,41 @@ fn load_settings(path: &Path) -> Result<Settings, ExitCode> {
     })
 }
 
-/// `hearth check DIR`: prints every diagnostic, then a summary line.
+/// The settings file `--settings` names by default.
+const DEFAULT_SETTINGS: &str = "/etc/hearth/hearth.yaml";
+
+/// What `check` judges the rules against: the settings' send window when
+/// settings are given (`--settings`, `HEARTH_SETTINGS`) or the default
+/// file exists; 08:00–21:00 otherwise. Given settings that cannot be
+/// loaded are an error (exit 1).
+fn check_options(settings: &Path) -> Result<config::CompileOptions, ExitCode> {
+    let implicit =
+        settings == Path::new(DEFAULT_SETTINGS) && std::env::var_os("HEARTH_SETTINGS").is_none();
+    if implicit && !settings.exists() {
+        return Ok(config::CompileOptions::default());
+    }
+    let s = load_settings(settings)?;
+    let (start, end) = s.dispatch.send_window;
+    Ok(config::CompileOptions {
+        send_window: config::SendWindow::new(start, end),
+    })
+}
+
+/// `hearth check DIR` with the default options: prints every diagnostic,
+/// then a summary line.
 pub fn check(dir: &Path, format: Format, out: &mut dyn Write) -> ExitCode {
-    let compiled = match config::load_dir(dir) {
+    check_with(dir, format, &config::CompileOptions::default(), out)
+}
+
+/// `hearth check DIR [--settings FILE]`: prints every diagnostic, then a
+/// summary line. Exit 0 valid, 1 invalid, 2 unreadable.
+pub fn check_with(
+    dir: &Path,
+    format: Format,
+    options: &config::CompileOptions,
+    out: &mut dyn Write,
+) -> ExitCode {
+    let compiled = match config::load_dir_with(dir, options) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: cannot read rules directory {}: {e}", dir.display());

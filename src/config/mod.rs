@@ -11,6 +11,7 @@
 pub mod compile;
 pub mod diag;
 pub mod diff;
+mod options;
 pub(crate) mod raw;
 pub mod reload;
 pub mod rules;
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 pub use compile::{Compiled, Source};
 pub use diag::{Diagnostic, Level};
+pub use options::{CompileOptions, SendWindow};
 pub use rules::RuleSet;
 
 use diag::{Diagnostics, Place};
@@ -131,15 +133,27 @@ pub fn read_dir(dir: &Path) -> Result<Snapshot, std::io::Error> {
     })
 }
 
-/// Reads and compiles a rules directory: the one path for start-up,
-/// reload, `check` and `test`.
+/// Reads and compiles a rules directory with the default
+/// [`CompileOptions`] (send window 08:00–21:00).
 pub fn load_dir(dir: &Path) -> Result<Compiled, std::io::Error> {
-    Ok(compile_snapshot(&read_dir(dir)?))
+    load_dir_with(dir, &CompileOptions::default())
+}
+
+/// Reads and compiles a rules directory: the one path for start-up,
+/// reload, `check` and `test`. `options` carry what the rules are judged
+/// against (the settings' send window).
+pub fn load_dir_with(dir: &Path, options: &CompileOptions) -> Result<Compiled, std::io::Error> {
+    Ok(compile_snapshot_with(&read_dir(dir)?, options))
+}
+
+/// Compiles a snapshot read with [`read_dir`], with the default options.
+pub fn compile_snapshot(snapshot: &Snapshot) -> Compiled {
+    compile_snapshot_with(snapshot, &CompileOptions::default())
 }
 
 /// Compiles a snapshot read with [`read_dir`].
-pub fn compile_snapshot(snapshot: &Snapshot) -> Compiled {
-    let mut compiled = compile::compile(&snapshot.sources, &snapshot.scripts);
+pub fn compile_snapshot_with(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
+    let mut compiled = compile::compile(&snapshot.sources, &snapshot.scripts, options);
     compiled.files = snapshot.hashes();
     if !snapshot.diagnostics.is_empty() {
         compiled.rules = None;

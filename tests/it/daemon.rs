@@ -103,7 +103,9 @@ fn invalid_rules_at_start_exit_1_without_ready_and_print_every_error() {
     );
     let stderr = daemon.stderr();
     assert!(
-        stderr.contains("broken.yaml:3:15: error: unknown template `does-not-exist`"),
+        stderr.contains(
+            "broken.yaml:3:15: error: schedule `broken`: unknown template `does-not-exist`"
+        ),
         "{stderr}"
     );
 }

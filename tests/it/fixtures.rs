@@ -509,7 +509,10 @@ fn check_with_json_format_emits_each_diagnostic_with_its_place() {
     assert_eq!(first["line"], 5, "{doc:#}");
     assert_eq!(first["column"], 15, "{doc:#}");
     assert_eq!(first["level"], "error", "{doc:#}");
-    assert_eq!(first["message"], "unknown escalation `crisiss`", "{doc:#}");
+    assert_eq!(
+        first["message"], "alert `crisis-language`: unknown escalation `crisiss`",
+        "{doc:#}"
+    );
     assert_eq!(first["hint"], "did you mean `crisis`?", "{doc:#}");
 }
 
@@ -577,7 +580,9 @@ fn one_bad_schedule_among_good_ones_is_exactly_one_error_and_the_others_are_chec
         .collect();
     assert_eq!(
         errors,
-        ["rules.yaml:20:14: error: invalid value `maybe` for `enabled`: expected true or false"],
+        [
+            "rules.yaml:20:14: error: schedule `midweek`: invalid value `maybe` for `enabled`: expected true or false"
+        ],
         "got:\n{}",
         rendered(&compiled)
     );
@@ -602,7 +607,10 @@ fn a_rule_with_an_unknown_key_still_defines_its_id_for_references() {
         .filter(|d| d.is_error())
         .collect();
     assert!(
-        errors.len() == 1 && errors[0].message.starts_with("unknown field `colour`"),
+        errors.len() == 1
+            && errors[0]
+                .message
+                .starts_with("template `hello`: unknown field `colour`"),
         "got:\n{}",
         rendered(&compiled)
     );
@@ -624,5 +632,163 @@ fn a_syntax_broken_file_is_skipped_with_one_note_and_no_unknown_references() {
         notes[0].message.contains("segment `high-support`")
             && notes[0].message.contains("template `session-reminder`"),
         "got:\n{rendered}"
+    );
+}
+
+// Issue 7: quiet hours come from the settings' send window.
+
+fn settings_with_window(dir: &Path, start: &str, end: &str) -> PathBuf {
+    let path = dir.join("hearth.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "database:\n  path: db/hearth.db\nprovider:\n  kind: console\n\
+             dispatch:\n  send_window: {{ start: \"{start}\", end: \"{end}\" }}\n"
+        ),
+    )
+    .expect("write settings");
+    path
+}
+
+#[test]
+fn check_with_settings_judges_quiet_hours_by_their_send_window() {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let settings = settings_with_window(tmp.path(), "06:00", "23:00");
+    let rules = fixture("warnings", "cron-in-quiet-hours");
+    let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["check", "--settings"])
+        .arg(&settings)
+        .arg(&rules)
+        .output()
+        .expect("hearth runs");
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains(
+            "rules.yaml:8:11: warning: schedule `weekly-hello` fires at 03:00, inside quiet hours (23:00–06:00)"
+        ),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn a_send_window_covering_the_whole_day_gives_no_quiet_hours_warning() {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let settings = settings_with_window(tmp.path(), "00:00", "23:59");
+    for name in [
+        "cron-in-quiet-hours",
+        "at-in-quiet-hours",
+        "after-session-lands-in-quiet-hours",
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+            .args(["check", "--settings"])
+            .arg(&settings)
+            .arg(fixture("warnings", name))
+            .output()
+            .expect("hearth runs");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{name}: {}",
+            describe(&output)
+        );
+        assert!(
+            !String::from_utf8_lossy(&output.stdout).contains("quiet hours"),
+            "{name}: {}",
+            describe(&output)
+        );
+    }
+    // The same through the library entry point the daemon's reload uses.
+    let whole_day = hearth::config::CompileOptions {
+        send_window: hearth::config::SendWindow::new(
+            chrono::NaiveTime::MIN,
+            chrono::NaiveTime::MIN,
+        ),
+    };
+    let compiled =
+        hearth::config::load_dir_with(&fixture("warnings", "at-in-quiet-hours"), &whole_day)
+            .expect("read the fixture");
+    assert_eq!(compiled.warnings(), 0, "got:\n{}", rendered(&compiled));
+}
+
+#[test]
+fn check_with_a_settings_file_that_does_not_exist_exits_1_naming_it() {
+    let output = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(["check", "--settings", "/nonexistent/hearth.yaml"])
+        .arg(fixture("valid", "every-kind"))
+        .output()
+        .expect("hearth runs");
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("/nonexistent/hearth.yaml"),
+        "{}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn empty_spaced_and_non_ascii_ids_of_every_kind_are_located_errors_naming_the_kind() {
+    for (fixture_name, kind, count) in [
+        ("invalid-ids-groups", "group", 3),
+        ("invalid-ids-segments", "segment", 3),
+        ("invalid-ids-templates", "template", 3),
+        ("invalid-ids-schedules", "schedule", 3),
+        ("invalid-ids-surveys", "survey", 3),
+        ("invalid-ids-questions", "question", 3),
+        ("invalid-ids-alerts", "alert", 3),
+        ("invalid-ids-escalations", "escalation", 3),
+        ("invalid-ids-contacts", "contact", 3),
+        ("invalid-ids-tests", "test", 2),
+    ] {
+        let compiled = load(&fixture("invalid", fixture_name));
+        let errors: Vec<&Diagnostic> = compiled
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .collect();
+        assert_eq!(
+            errors.len(),
+            count,
+            "{fixture_name}: got:\n{}",
+            rendered(&compiled)
+        );
+        for e in errors {
+            assert!(
+                e.line > 0 && e.column > 0 && e.message.contains(kind),
+                "{fixture_name}: not located or not naming `{kind}`: {e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_rule_checked_on_its_own_still_points_inside_its_values() {
+    // The schedule's unknown key sends the file down the rule-by-rule
+    // path; the alert's script error must still land on `answr`.
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(
+        dir.path().join("rules.yaml"),
+        "schedules:\n  - id: weekly\n    colour: blue\n    cron: \"0 12 * * THU\"\n\
+         alerts:\n  - id: low-mood\n    when: 'answr(\"mood\") <= 3'\n",
+    )
+    .expect("write rules");
+    let compiled = load(dir.path());
+    let lines: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(first_line)
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l
+                .starts_with("rules.yaml:3:5: error: schedule `weekly`: unknown field `colour`"))
+            && lines.contains(
+                &"rules.yaml:7:12: error: alert `low-mood`: unknown function `answr` in script"
+                    .to_owned()
+            ),
+        "got:\n{}",
+        rendered(&compiled)
     );
 }

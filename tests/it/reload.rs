@@ -45,9 +45,9 @@ async fn a_bad_edit_keeps_the_old_rules_live_and_records_the_error() {
         .map(|d| d.to_string())
         .collect();
     assert!(
-        rendered
-            .iter()
-            .any(|d| d.starts_with("broken.yaml:3:15: error: unknown template `does-not-exist`")),
+        rendered.iter().any(|d| d.starts_with(
+            "broken.yaml:3:15: error: schedule `broken`: unknown template `does-not-exist`"
+        )),
         "{rendered:#?}"
     );
     assert!(status.summary().contains("FAILED"), "{}", status.summary());

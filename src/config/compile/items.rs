@@ -4,9 +4,8 @@
 //! The file's YAML syntax is read first (granit's event parser, the one
 //! serde-saphyr uses). If the syntax is broken the file is skipped. If it
 //! is sound, each top-level section and then each rule in it is
-//! deserialized on its own, from a copy of the file in which everything
-//! outside that rule is blanked to spaces: lines, columns and byte offsets
-//! stay those of the real file, so every place reported is right. A rule
+//! deserialized on its own, from a document holding only that rule at its
+//! own lines and columns, so every place reported is right. A rule
 //! that fails is reported at its place; the others are kept and compiled.
 
 use std::collections::BTreeSet;
@@ -145,19 +144,21 @@ fn node(text: &str, events: &[(Event<'_>, Span)], at: &mut usize) -> Option<Node
     }
 }
 
-/// The file with everything outside `start..end` blanked: newlines stay,
-/// every other character becomes as many spaces as it has bytes.
+/// A document holding only `start..end` of the file, at the same lines
+/// and columns: as many newlines as come before it, then one space for
+/// every character before it on its line. Its size is the rule's, not the
+/// file's, so parsing every rule of a large file stays linear.
 fn masked(text: &str, start: usize, end: usize) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, c) in text.char_indices() {
-        if (start..end).contains(&i) || c == '\n' || c == '\r' {
-            out.push(c);
-        } else {
-            for _ in 0..c.len_utf8() {
-                out.push(' ');
-            }
-        }
-    }
+    let (Some(before), Some(part)) = (text.get(..start), text.get(start..end)) else {
+        return String::new();
+    };
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let newlines = before.matches('\n').count();
+    let columns = before[line_start..].chars().count();
+    let mut out = String::with_capacity(newlines + columns + part.len());
+    out.extend(std::iter::repeat_n('\n', newlines));
+    out.extend(std::iter::repeat_n(' ', columns));
+    out.push_str(part);
     out
 }
 
@@ -238,7 +239,7 @@ impl Compiler<'_> {
     /// rules file, if it does not.
     fn part_error(&mut self, path: &Path, text: &str, start: usize, end: usize) {
         if let Err(e) = parse_part::<Option<RawFile>>(text, start, end) {
-            self.yaml_error(path, text, &e);
+            self.yaml_error(path, text, &e, None);
         }
     }
 
@@ -263,10 +264,14 @@ impl Compiler<'_> {
             match parse_part::<Spanned<T>>(text, item.start, item.end) {
                 Ok(rule) => into.push(rule),
                 Err(e) => {
-                    self.yaml_error(path, text, &e);
                     self.items_failed.insert(kind);
-                    if let Ok(IdOnly { id }) = parse_part::<IdOnly>(text, item.start, item.end) {
-                        self.failed_ids.insert((kind, id.value));
+                    let id = parse_part::<IdOnly>(text, item.start, item.end)
+                        .ok()
+                        .map(|i| i.id.value);
+                    let owner = id.as_ref().map(|id| super::rule(kind, id));
+                    self.yaml_error(path, text, &e, owner.as_deref());
+                    if let Some(id) = id {
+                        self.failed_ids.insert((kind, id));
                     }
                 }
             }
@@ -293,20 +298,29 @@ impl Compiler<'_> {
             match parse_part::<Entries<T>>(text, k.start, v.end) {
                 Ok(entries) => into.0.extend(entries.0),
                 Err(e) => {
-                    self.yaml_error(path, text, &e);
                     self.items_failed.insert(kind);
-                    if let Ok(ids) = parse_part::<Entries<IgnoredAny>>(text, k.start, v.end) {
-                        for (id, _) in ids.0 {
-                            self.failed_ids.insert((kind, id.value));
-                        }
+                    let ids = parse_part::<Entries<IgnoredAny>>(text, k.start, v.end)
+                        .map(|ids| ids.0)
+                        .unwrap_or_default();
+                    let owner = ids.first().map(|(id, _)| super::rule(kind, &id.value));
+                    self.yaml_error(path, text, &e, owner.as_deref());
+                    for (id, _) in ids {
+                        self.failed_ids.insert((kind, id.value));
                     }
                 }
             }
         }
     }
 
-    /// Reports a serde-saphyr error at its place, in words for a rules author.
-    pub(super) fn yaml_error(&mut self, path: &Path, text: &str, e: &serde_saphyr::Error) {
+    /// Reports a serde-saphyr error at its place, in words for a rules
+    /// author, naming the rule it is in when that is known.
+    pub(super) fn yaml_error(
+        &mut self,
+        path: &Path,
+        text: &str,
+        e: &serde_saphyr::Error,
+        owner: Option<&str>,
+    ) {
         use serde_saphyr::MessageFormatter;
         let (line, column) = e
             .location()
@@ -318,7 +332,7 @@ impl Compiler<'_> {
         let (message, hint, column) = super::location::yaml_message(&raw, text, line, column);
         let d = self
             .diags
-            .error(Place::new(path, line, column), None, message);
+            .error(Place::new(path, line, column), owner, message);
         if let Some(hint) = hint {
             d.with_hint(hint);
         }
@@ -333,11 +347,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn masking_keeps_every_line_and_byte_offset() {
-        let text = "a: é\nbb: 2\n";
-        let m = masked(text, 6, 11);
-        assert_eq!(m.len(), text.len());
-        assert_eq!(m, "     \nbb: 2\n");
+    fn a_part_keeps_its_lines_and_columns() {
+        let text = "a: é\nbb: 2\nc: [x, é, y]\n";
+        assert_eq!(masked(text, 6, 11), "\nbb: 2");
+        let y = text.rfind('y').expect("a y");
+        assert_eq!(masked(text, y, y + 1), "\n\n          y");
     }
 
     #[test]

@@ -52,17 +52,17 @@ impl Compiler<'_> {
                     } else {
                         start + g.duration.chrono() + offset.chrono()
                     };
-                    let hour = chrono::Timelike::hour(&fire);
-                    if !(8..21).contains(&hour) {
+                    if !self.window.contains(fire.time()) {
                         self.diags
                             .warning(
                                 Place::of(path, at),
                                 Some(&rule("schedule", &s.id)),
                                 format!(
-                                    "schedule `{}` lands at {} for group `{}`, inside quiet hours (21:00–08:00)",
+                                    "schedule `{}` lands at {} for group `{}`, inside quiet hours ({})",
                                     s.id,
                                     fire.format("%H:%M"),
-                                    g.id
+                                    g.id,
+                                    self.window.quiet_hours()
                                 ),
                             )
                             .with_hint("it would be held until morning; use `at:` to pick a daytime hour, or a shorter offset");
@@ -73,16 +73,32 @@ impl Compiler<'_> {
     }
 }
 
-/// The hours a cron pattern fires at, when its hour field is plain numbers.
-pub(super) fn fixed_hours(pattern: &str) -> Vec<u32> {
-    let Some(hours) = pattern.split_whitespace().nth(1) else {
+/// The local times a cron pattern fires at, when its hour field is plain
+/// numbers: each hour at each plain minute (or at minute 0 when the minute
+/// field is a range or step). Empty when the hours are not plain.
+pub(super) fn fixed_times(pattern: &str) -> Vec<chrono::NaiveTime> {
+    let mut fields = pattern.split_whitespace();
+    let (Some(minutes), Some(hours)) = (fields.next(), fields.next()) else {
         return Vec::new();
     };
+    let plain = |field: &str, max: u32| -> Option<Vec<u32>> {
+        field
+            .split(',')
+            .map(|v| v.parse::<u32>().ok().filter(|v| *v <= max))
+            .collect()
+    };
+    let Some(hours) = plain(hours, 23) else {
+        return Vec::new();
+    };
+    let minutes = plain(minutes, 59).unwrap_or_else(|| vec![0]);
     hours
-        .split(',')
-        .map(|h| h.parse::<u32>())
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap_or_default()
+        .iter()
+        .flat_map(|h| {
+            minutes
+                .iter()
+                .filter_map(move |m| chrono::NaiveTime::from_hms_opt(*h, *m, 0))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -90,9 +106,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fixed_hours_reads_plain_hour_fields_only() {
-        assert_eq!(fixed_hours("0 12 * * THU"), vec![12]);
-        assert_eq!(fixed_hours("0 3,15 * * *"), vec![3, 15]);
-        assert!(fixed_hours("0 */2 * * *").is_empty());
+    fn fixed_times_read_plain_hour_fields_only() {
+        let t = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).expect("a time");
+        assert_eq!(fixed_times("0 12 * * THU"), vec![t(12, 0)]);
+        assert_eq!(fixed_times("30 3,15 * * *"), vec![t(3, 30), t(15, 30)]);
+        assert_eq!(fixed_times("*/5 9 * * *"), vec![t(9, 0)]);
+        assert!(fixed_times("0 */2 * * *").is_empty());
+        assert!(fixed_times("0 25 * * *").is_empty());
     }
 }

@@ -31,7 +31,10 @@ impl Compiler<'_> {
         let start_line = value.referenced.line();
         let start_col = value.referenced.column();
         let text = self.texts.get(path).copied().unwrap_or("");
-        let offset = value.referenced.span().byte_offset().map(|o| o as usize);
+        // From line and column rather than the span's byte offset: a rule
+        // parsed on its own ([`super::items`]) keeps its lines and columns
+        // but not its byte offsets.
+        let offset = byte_of(text, start_line, start_col);
         let quoted = offset
             .and_then(|o| text.get(o..))
             .and_then(|rest| rest.chars().next())
@@ -103,6 +106,23 @@ pub(super) fn source_at<'t>(text: &'t str, at: &Place) -> Option<&'t str> {
         .char_indices()
         .nth((at.column as usize).checked_sub(1)?)?;
     Some(&line[b..])
+}
+
+/// The byte offset of a 1-based line and (character) column.
+pub(super) fn byte_of(text: &str, line: u64, column: u64) -> Option<usize> {
+    let line_index = usize::try_from(line).ok()?.checked_sub(1)?;
+    let line_start = if line_index == 0 {
+        0
+    } else {
+        text.match_indices('\n').nth(line_index - 1)?.0 + 1
+    };
+    let rest = text.get(line_start..)?;
+    let column_index = usize::try_from(column).ok()?.checked_sub(1)?;
+    match rest.char_indices().nth(column_index) {
+        Some((b, _)) => Some(line_start + b),
+        None if column_index == rest.chars().count() => Some(text.len()),
+        None => None,
+    }
 }
 
 /// The 1-based line and column of a byte offset.
@@ -213,6 +233,9 @@ mod tests {
         assert_eq!(occurrences_before("a and b and c", "and", 1, 9), 1);
         let p = position_of("one\ntwo three", Path::new("f"), 8);
         assert_eq!((p.line, p.column), (2, 5));
+        assert_eq!(byte_of("one\ntwo three", 2, 5), Some(8));
+        assert_eq!(byte_of("é\nab", 1, 2), Some(2));
+        assert_eq!(byte_of("one", 0, 1), None);
     }
 
     #[test]

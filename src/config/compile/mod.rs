@@ -36,6 +36,7 @@ use self::alerts::answer_ids;
 use self::surveys::sample_answer;
 use self::templates::owner_of_template;
 use super::diag::{Diagnostic, Diagnostics, Place};
+use super::options::{CompileOptions, SendWindow};
 use super::raw::*;
 use super::rules::*;
 use crate::domain::{self, Duration};
@@ -82,8 +83,13 @@ pub const MAX_SEGMENTS: usize = 3;
 /// Compiles already-read sources; `scripts` are the directory's `.rhai`
 /// files by relative path, where `script:` references resolve. `files` is
 /// left empty: [`super::compile_snapshot`] fills it from the snapshot.
-pub(crate) fn compile(sources: &[Source], scripts: &BTreeMap<PathBuf, String>) -> Compiled {
+pub(crate) fn compile(
+    sources: &[Source],
+    scripts: &BTreeMap<PathBuf, String>,
+    options: &CompileOptions,
+) -> Compiled {
     let mut c = Compiler {
+        window: options.send_window,
         scripts,
         diags: Diagnostics::default(),
         texts: sources
@@ -106,6 +112,7 @@ pub(crate) fn compile(sources: &[Source], scripts: &BTreeMap<PathBuf, String>) -
         }
     }
     let rules = c.build(&parsed);
+    name_owners(&mut c.diags.items);
     let has_errors = c.diags.has_errors();
     Compiled {
         rules: if has_errors { None } else { rules },
@@ -125,6 +132,8 @@ fn default_sandbox() -> Sandbox {
 }
 
 struct Compiler<'a> {
+    /// Routine messages outside it are held: quiet-hours warnings.
+    window: SendWindow,
     scripts: &'a BTreeMap<PathBuf, String>,
     diags: Diagnostics,
     texts: HashMap<PathBuf, &'a str>,
@@ -150,6 +159,36 @@ fn rule(kind: &str, id: &str) -> String {
     format!("{kind} {id}")
 }
 
+/// How a diagnostic's message names its rule: `schedule \`x\``; owners
+/// that are already phrases (`question \`q\` of survey \`s\``,
+/// `test "t"`) as they are.
+fn owner_name(owner: &str) -> String {
+    if owner.contains('`') || owner.contains('"') {
+        return owner.to_owned();
+    }
+    match owner.split_once(' ') {
+        Some((kind, id)) => format!("{kind} `{id}`"),
+        None => owner.to_owned(),
+    }
+}
+
+/// Every diagnostic about a rule names its kind and id: a message that
+/// does not already name its owner is prefixed with it
+/// (`schedule \`midweek-checkin\`: unknown segment \`high-suport\``).
+fn name_owners(items: &mut [Diagnostic]) {
+    for d in items {
+        let Some(owner) = &d.rule else { continue };
+        let name = owner_name(owner);
+        let id_phrase = owner
+            .split_once(' ')
+            .map(|(kind, id)| format!("{kind} id `{id}`"));
+        let named = d.message.contains(&name) || id_phrase.is_some_and(|p| d.message.contains(&p));
+        if !named {
+            d.message = format!("{name}: {}", d.message);
+        }
+    }
+}
+
 /// Hashes a raw definition (its content, not its place) for diffs.
 fn fingerprint<T: Serialize>(item: &T, extra: &str) -> String {
     let json = serde_json::to_string(item).unwrap_or_default();
@@ -171,7 +210,7 @@ impl<'a> Compiler<'a> {
         if file.is_none() || self.diags.items.len() == before {
             // Broken syntax, or a problem no single rule shows: the
             // parser's own message for the file.
-            self.yaml_error(&source.path, &source.text, &e);
+            self.yaml_error(&source.path, &source.text, &e, None);
         }
         if file.is_none() {
             self.unparsed.push(source.path.clone());
@@ -182,9 +221,15 @@ impl<'a> Compiler<'a> {
     /// Registers an id; a duplicate is an error naming both places.
     fn define(&mut self, kind: &'static str, id: &Spanned<String>, path: &Path) -> bool {
         let at = Place::of(path, id);
+        // A rule with a bad id still exists: references to it are not
+        // "unknown" on top of the one error.
+        if id.value.trim().is_empty() || !valid_id(&id.value) {
+            self.failed_ids.insert((kind, id.value.clone()));
+        }
         if id.value.trim().is_empty() {
             self.diags
-                .error(at, None, format!("{kind} id must not be empty"));
+                .error(at, None, format!("{kind} id must not be empty"))
+                .with_hint("ids are letters, digits, `-` and `_`, like `tuesday-anxiety`");
             return false;
         }
         if !valid_id(&id.value) {

@@ -12,6 +12,18 @@ impl Compiler<'_> {
     pub(super) fn test(&mut self, t: &RawTest, path: &Path) -> Option<RuleTest> {
         let owner = format!("test \"{}\"", t.name.value);
         let mut ok = true;
+        if t.name.value.trim().is_empty() {
+            ok = false;
+            self.diags
+                .error(
+                    Place::of(path, &t.name),
+                    Some(&owner),
+                    "test name must not be empty",
+                )
+                .with_hint(
+                    "name the test for what it proves, like `crisis language raises the alert`",
+                );
+        }
         let start = chrono::DateTime::parse_from_rfc3339(&t.start.value)
             .map_err(|_| {
                 self.diags

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::lint::fixed_hours;
+use super::lint::fixed_times;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::RawSchedule;
@@ -127,15 +127,20 @@ impl Compiler<'_> {
                 None => None,
             };
             let spec = spec?;
-            if let Some(hour) = fixed_hours(spec.pattern())
+            if let Some(time) = fixed_times(spec.pattern())
                 .into_iter()
-                .find(|h| !(8..21).contains(h))
+                .find(|t| !self.window.contains(*t))
             {
                 self.diags
                     .warning(
                         Place::of(path, cron),
                         Some(owner),
-                        format!("schedule fires at {hour:02}:xx, inside quiet hours (21:00–08:00)"),
+                        format!(
+                            "schedule `{}` fires at {}, inside quiet hours ({})",
+                            s.id.value,
+                            time.format("%H:%M"),
+                            self.window.quiet_hours()
+                        ),
                     )
                     .with_hint(
                         "routine messages are held until quiet hours end; pick a daytime hour",
@@ -183,12 +188,17 @@ impl Compiler<'_> {
                         );
                     return None;
                 }
-                if !(8..21).contains(&chrono::Timelike::hour(&time)) {
+                if !self.window.contains(time) {
                     self.diags
                         .warning(
                             Place::of(path, at),
                             Some(owner),
-                            format!("`at: {}` is inside quiet hours (21:00–08:00)", at.value),
+                            format!(
+                                "schedule `{}`: `at: {}` is inside quiet hours ({})",
+                                s.id.value,
+                                at.value,
+                                self.window.quiet_hours()
+                            ),
                         )
                         .with_hint(
                             "routine messages are held until quiet hours end; pick a daytime hour",

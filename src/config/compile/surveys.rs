@@ -33,6 +33,24 @@ impl Compiler<'_> {
         let mut questions = Vec::new();
         for q in &raw.questions {
             let q = &q.value;
+            if q.id.value.trim().is_empty() || !super::valid_id(&q.id.value) {
+                ok = false;
+                let what = if q.id.value.trim().is_empty() {
+                    "a question id must not be empty".to_owned()
+                } else {
+                    format!("invalid question id `{}`", q.id.value)
+                };
+                self.diags
+                    .error(
+                        Place::of(path, &q.id),
+                        Some(&owner),
+                        format!("survey `{id}`: {what}"),
+                    )
+                    .with_hint(
+                        "ids are letters, digits, `-` and `_`, like `mood` or `sleep_hours`",
+                    );
+                continue;
+            }
             if !seen.insert(q.id.value.clone()) {
                 ok = false;
                 self.diags.error(
