@@ -299,9 +299,14 @@ impl App {
     }
 }
 
-/// How the daemon compiles its rules, at start and on every reload.
-fn rules_compiler(_settings: &Settings) -> reload::Compile {
-    Arc::new(crate::config::compile_snapshot)
+/// How the daemon compiles its rules, at start and on every reload: judged
+/// against the settings' send window, as `hearth check --settings` does.
+fn rules_compiler(settings: &Settings) -> reload::Compile {
+    let (start, end) = settings.dispatch.send_window;
+    let options = crate::config::CompileOptions {
+        send_window: crate::config::SendWindow::new(start, end),
+    };
+    Arc::new(move |snapshot| crate::config::compile_snapshot_with(snapshot, &options))
 }
 
 /// Writes a rule-set load (or rejection) to the audit trail.

@@ -352,3 +352,56 @@ async fn swapping_the_parents_symlink_moves_the_watch_to_the_new_release() {
 fn root_of(app: &TestApp) -> std::path::PathBuf {
     app.dir.path().to_owned()
 }
+
+/// Rules with a follow-up landing at 21:30, after an 18:00 session.
+const LATE_FOLLOW_UP: &str = r#"groups:
+  - id: evening
+    name: Evening Group
+    timezone: America/New_York
+    sessions: { cron: "0 18 * * TUE", duration: 90m }
+templates:
+  follow-up: { body: "How was {{ group.name }}?" }
+schedules:
+  - { id: after, template: follow-up, after_session: 2h }
+"#;
+
+fn quiet_hours_warnings(app: &TestApp) -> Vec<String> {
+    app.status()
+        .last
+        .diagnostics
+        .iter()
+        .map(|d| d.to_string())
+        .filter(|d| d.contains("quiet hours"))
+        .collect()
+}
+
+#[tokio::test]
+async fn reloads_judge_quiet_hours_by_the_settings_send_window() {
+    // The default window (08:00–21:00): 21:30 is quiet, at start and on reload.
+    let app = spawn_app(&[("main.yaml", LATE_FOLLOW_UP)]).await;
+    assert_eq!(quiet_hours_warnings(&app).len(), 1, "{:#?}", app.status());
+    write(
+        &app.rules_dir().join("main.yaml"),
+        &LATE_FOLLOW_UP.replace("How was", "How did you find"),
+    );
+    app.wait_for_generation(2).await;
+    assert_eq!(quiet_hours_warnings(&app).len(), 1, "{:#?}", app.status());
+    app.stop().await;
+
+    // A clinic that sends all day: no quiet hours, no warning.
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("rules/main.yaml"), LATE_FOLLOW_UP);
+    let settings = format!(
+        "{}dispatch: {{ send_window: {{ start: \"00:00\", end: \"23:59\" }} }}\n",
+        settings_yaml()
+    );
+    let app = spawn_app_with_settings(dir, &settings).await;
+    assert_eq!(quiet_hours_warnings(&app), Vec::<String>::new());
+    write(
+        &app.rules_dir().join("main.yaml"),
+        &LATE_FOLLOW_UP.replace("How was", "How did you find"),
+    );
+    app.wait_for_generation(2).await;
+    assert_eq!(quiet_hours_warnings(&app), Vec::<String>::new());
+    app.stop().await;
+}
