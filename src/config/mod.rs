@@ -2,7 +2,9 @@
 //!
 //! - [`raw`]: structs mirroring the YAML (`deny_unknown_fields`, spans).
 //! - [`compile`]: raw files → [`RuleSet`], every problem as a [`Diagnostic`].
-//! - [`rules`]: the immutable compiled rule set.
+//! - [`rules`]: the immutable compiled rule set (defined in
+//!   [`crate::engine::rules`], which evaluates it; re-exported here).
+//! - [`CompileOptions`]: inputs from outside the directory (the send window).
 //! - [`diff`]: what changed between two rule sets.
 //! - [`reload`]: the live rule set, its reload path and status, the watcher.
 //!

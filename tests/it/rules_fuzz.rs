@@ -5,7 +5,8 @@
 //! break YAML (drop, duplicate and retype keys; swap values between fields;
 //! empty, spaced and non-ASCII ids; truncated files; cross-file
 //! duplicates; junk bytes; broken scripts) and compiles each result through
-//! the path `hearth check` takes ([`compile_snapshot`]). Every outcome must
+//! the path `hearth check` takes ([`compile_snapshot_with`], under a
+//! random send window). Every outcome must
 //! be valid: no panic, rules present exactly when there is no error, every
 //! diagnostic naming a file of the directory and a message.
 //!
@@ -19,7 +20,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hearth::config::{Compiled, Snapshot, Source, compile_snapshot, read_dir};
+use hearth::config::{
+    CompileOptions, Compiled, SendWindow, Snapshot, Source, compile_snapshot_with, read_dir,
+};
 
 /// At least this many mutated directories per run.
 const ITERATIONS: u64 = 10_000;
@@ -372,9 +375,29 @@ fn clone_snapshot(s: &Snapshot) -> Snapshot {
     }
 }
 
-/// One mutated directory built from `seed`, with the list of mutations.
-fn case(bases: &[Snapshot], seed: u64) -> (Snapshot, Vec<String>) {
+/// A send window: mostly the default, sometimes the whole day, a window
+/// that wraps midnight, or an odd one.
+fn window(rng: &mut Rng) -> SendWindow {
+    let t = |h, m| chrono::NaiveTime::from_hms_opt(h, m, 0).unwrap_or(chrono::NaiveTime::MIN);
+    match rng.below(6) {
+        0 => SendWindow::new(t(0, 0), t(0, 0)),
+        1 => SendWindow::new(t(0, 0), t(23, 59)),
+        2 => SendWindow::new(t(22, 0), t(6, 0)),
+        3 => SendWindow::new(
+            t(rng.below(24) as u32, rng.below(60) as u32),
+            t(rng.below(24) as u32, rng.below(60) as u32),
+        ),
+        _ => SendWindow::default(),
+    }
+}
+
+/// One mutated directory built from `seed`, with the options it is
+/// compiled with and the list of mutations.
+fn case(bases: &[Snapshot], seed: u64) -> (Snapshot, CompileOptions, Vec<String>) {
     let mut rng = Rng::new(seed);
+    let options = CompileOptions {
+        send_window: window(&mut rng),
+    };
     let mut set = clone_snapshot(&bases[rng.below(bases.len())]);
     // A quarter of the cases keep the whole directory; the rest a random
     // part of it (at least one file), so that ten thousand cases stay
@@ -390,7 +413,7 @@ fn case(bases: &[Snapshot], seed: u64) -> (Snapshot, Vec<String>) {
     }
     let count = 1 + rng.below(3);
     let done = (0..count).map(|_| mutate(&mut rng, &mut set)).collect();
-    (set, done)
+    (set, options, done)
 }
 
 /// What is wrong with an outcome, if anything.
@@ -448,8 +471,8 @@ fn run_cases(bases: &[Snapshot], seeds: impl Iterator<Item = u64>) -> (Vec<Strin
     let mut failures = Vec::new();
     let mut with_errors = 0;
     for seed in seeds {
-        let (set, done) = case(bases, seed);
-        match catch_unwind(AssertUnwindSafe(|| compile_snapshot(&set))) {
+        let (set, options, done) = case(bases, seed);
+        match catch_unwind(AssertUnwindSafe(|| compile_snapshot_with(&set, &options))) {
             Ok(compiled) => {
                 if compiled.errors() > 0 {
                     with_errors += 1;
@@ -525,7 +548,7 @@ fn mutated_rule_sets_through_the_real_binary_exit_0_or_1() {
     let first = env_u64("HEARTH_FUZZ_SEED").unwrap_or(DEFAULT_SEED) ^ 0xB1;
     for i in 0..BINARY_RUNS {
         let seed = first.wrapping_add(i);
-        let (set, done) = case(&bases, seed);
+        let (set, _, done) = case(&bases, seed);
         let dir = tempfile::tempdir().expect("a temp dir");
         let write = |rel: &Path, text: &str| {
             let path = dir.path().join(rel);

@@ -7,10 +7,14 @@
 //! This module holds the compiler's state, the id registry and the
 //! passes; each document kind compiles in its own file:
 //!
-//! - [`groups`], [`segments`], [`templates`], [`schedules`], [`surveys`],
-//!   [`alerts`], [`escalations`], [`contacts`], [`rule_tests`];
-//! - [`location`]: places inside values, YAML parser messages;
-//! - [`lint`]: warnings that look across rules (quiet hours, length, use).
+//! - `groups`, `segments`, `templates`, `schedules`, `surveys`,
+//!   `alerts`, `escalations`, `contacts`, `rule_tests`;
+//! - `items`: a file that fails as a whole, parsed again rule by rule;
+//! - `location`: places inside values, YAML parser messages;
+//! - `lint`: quiet hours of session-relative schedules, cron times.
+//!
+//! Template length, crisis replies and unused templates are judged at the
+//! end of `Compiler::build`, once every rule is compiled.
 
 mod alerts;
 mod contacts;
