@@ -97,7 +97,7 @@ impl App {
     /// Loads the rules directory and opens the store; fails if the rules
     /// do not compile or the database cannot be opened with its key.
     pub async fn build(settings: Settings) -> Result<App, BuildError> {
-        let rules = LiveRules::load(&settings.rules_dir)?;
+        let rules = LiveRules::load_with(&settings.rules_dir, rules_compiler(&settings))?;
         let (store, opened) = Store::open_as(&settings.database, OpenMode::Daemon)?;
         if let Some(key) = &opened.generated_key {
             tracing::warn!(key_file = %key.display(), "generated a new database key; back it up: without it the database cannot be read");
@@ -301,6 +301,16 @@ impl App {
     }
 }
 
+/// How the daemon compiles its rules, at start and on every reload: judged
+/// against the settings' send window, as `hearth check --settings` does.
+fn rules_compiler(settings: &Settings) -> reload::Compile {
+    let (start, end) = settings.dispatch.send_window;
+    let options = crate::config::CompileOptions {
+        send_window: crate::config::SendWindow::new(start, end),
+    };
+    Arc::new(move |snapshot| crate::config::compile_snapshot_with(snapshot, &options))
+}
+
 /// Writes a rule-set load (or rejection) to the audit trail.
 async fn record_load(
     store: &Store,
@@ -354,22 +364,30 @@ async fn reload_loop(
             notifier.reloading();
         }
         let r = rules.clone();
-        let outcome = match tokio::task::spawn_blocking(move || r.reload(trigger)).await {
-            Ok(o) => o,
+        // `reload` catches a compiler panic itself; a panic anywhere else
+        // in it ends only this task, and the loop goes on: no lock it
+        // holds can be poisoned into failing later reloads or `/status`.
+        let outcome = tokio::task::spawn_blocking(move || r.reload(trigger)).await;
+        let crashed = match &outcome {
+            Ok(outcome) => {
+                log_outcome(outcome, trigger);
+                matches!(outcome, ReloadOutcome::Crashed { .. })
+            }
             Err(e) => {
-                tracing::error!(error.cause_chain = ?e, "reload task failed");
-                continue;
+                tracing::error!(error.cause_chain = ?e, ?trigger, "rules reload crashed; previous rules still live");
+                true
             }
         };
-        log_outcome(&outcome, trigger);
         let status = rules.status();
-        if !matches!(outcome, ReloadOutcome::Unchanged { .. })
+        if !matches!(outcome, Ok(ReloadOutcome::Unchanged { .. }))
             && let Err(e) = record_load(&store, trigger, &status).await
         {
             tracing::error!(error.cause_chain = ?e, "cannot write the rules load to the audit trail");
         }
+        // Whatever happened, systemd hears that we are ready again: a
+        // reload never leaves the unit in RELOADING.
         let summary = status.summary();
-        if signalled {
+        if signalled || crashed {
             notifier.ready(&summary);
         } else {
             notifier.status(&summary);
@@ -384,6 +402,17 @@ fn log_outcome(outcome: &ReloadOutcome, trigger: Trigger) {
         }
         ReloadOutcome::Unchanged { generation } => {
             tracing::debug!(generation, ?trigger, "rules unchanged");
+        }
+        ReloadOutcome::Crashed {
+            generation,
+            message,
+        } => {
+            tracing::error!(
+                serving_generation = generation,
+                ?trigger,
+                panic = %message,
+                "the rules compiler crashed; previous rules still live (a bug in hearth: please report it)"
+            );
         }
         ReloadOutcome::Rejected { generation, errors } => {
             for d in errors {

@@ -28,8 +28,11 @@ pub struct SendArgs {
     /// The template to render for them.
     #[arg(long)]
     template: String,
-    /// The group whose name and next session the template may use;
-    /// defaults to the member's first group.
+    /// The group whose name and next session the template may use: one
+    /// of the member's groups (another is refused); defaults to the
+    /// member's first group. The session is the group's next one that has
+    /// not started, cancelled dates skipped; `session.when` names its day
+    /// (`today`, `tomorrow`, `on Thursday`).
     #[arg(long)]
     group: Option<String>,
     /// A key that makes a retry safe: a second send with the same key
@@ -109,24 +112,46 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
             Some(g) => Some(g),
             None => {
                 eprintln!("error: unknown group `{g}`");
+                if let Some(h) =
+                    crate::text::did_you_mean(g, rules.groups.keys().map(String::as_str))
+                {
+                    eprintln!("  hint: {h}");
+                }
                 return ExitCode::from(EXIT_INVALID);
             }
         },
         None => None,
     };
-    let now = chrono::Utc::now();
-    let session = group.and_then(|g| {
-        let mut t = now.with_timezone(&g.timezone);
-        // The next session that is not cancelled.
-        for _ in 0..60 {
-            t = g.sessions.next_after(&t)?;
-            if !g.cancelled.contains(&t.date_naive()) {
-                return Some(t);
-            }
+    // A group's reminder to someone outside it would tell them when a
+    // group they are not in meets.
+    if let Some(g) = group
+        && !member.groups.contains(&g.id)
+    {
+        eprintln!(
+            "error: member {} is not in group `{}`",
+            member.external_id, g.id
+        );
+        if member.groups.is_empty() {
+            eprintln!("  hint: member {} is in no group", member.external_id);
+        } else {
+            eprintln!(
+                "  hint: member {} is in {}",
+                member.external_id,
+                member
+                    .groups
+                    .iter()
+                    .map(|g| format!("`{g}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
-        None
-    });
-    let ctx = template::member_context(&member.view(now.date_naive()), group, session);
+        return ExitCode::from(EXIT_INVALID);
+    }
+    let now = chrono::Utc::now();
+    // The next session that has not started, from the one calendar.
+    let session = group.and_then(|g| crate::schedule::sessions(g, now).next());
+    let ctx =
+        template::member_context(&member.view(now.date_naive()), group, session.as_ref(), now);
     let body = match rules.renderer.render(&args.template, &ctx) {
         Ok(b) => b,
         Err(e) => {

@@ -109,6 +109,7 @@ const VARIABLES: &[&str] = &[
     "group.timezone",
     "session.starts_at",
     "session.ends_at",
+    "session.when",
 ];
 
 /// Filters templates commonly use, for hints.
@@ -442,24 +443,43 @@ pub fn sample_context() -> Value {
         ("name", Value::from("Tuesday Anxiety Support")),
         ("timezone", Value::from("America/New_York")),
     ]);
-    let session: BTreeMap<&str, Value> = BTreeMap::from([
-        ("starts_at", Value::from("2026-01-06T18:00:00-05:00")),
-        ("ends_at", Value::from("2026-01-06T19:30:00-05:00")),
-    ]);
+    let session = session_value(
+        &crate::schedule::calendar::sample_session(),
+        crate::schedule::calendar::sample_now(),
+    );
     Value::from(BTreeMap::from([
         ("member", Value::from(member)),
         ("group", Value::from(group)),
-        ("session", Value::from(session)),
+        ("session", session),
+    ]))
+}
+
+/// A session as templates see it, for a message sent at `now`: its start
+/// and end in the group's local time, and `when` (`today`, `tomorrow`,
+/// `on Thursday`, ...; see [`crate::schedule::Session::when`]).
+pub fn session_value(
+    session: &crate::schedule::Session,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    Value::from(BTreeMap::from([
+        (
+            "starts_at",
+            Value::from(session.local_starts_at.to_rfc3339()),
+        ),
+        ("ends_at", Value::from(session.local_ends_at.to_rfc3339())),
+        ("when", Value::from(session.when(now))),
     ]))
 }
 
 /// The context a real send renders with: the member's view (no phone),
 /// and, when the message concerns a group, the group and its next session
-/// (in the group's local time). Same shape as [`sample_context`].
+/// (in the group's local time, named as seen at `now`). Same shape as
+/// [`sample_context`].
 pub fn member_context(
     member: &serde_json::Value,
     group: Option<&super::rules::Group>,
-    session_start: Option<chrono::DateTime<chrono_tz::Tz>>,
+    session: Option<&crate::schedule::Session>,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Value {
     let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();
     ctx.insert("member", json_value(member));
@@ -472,15 +492,8 @@ pub fn member_context(
                 ("timezone", Value::from(g.timezone.name())),
             ])),
         );
-        if let Some(start) = session_start {
-            let end = start + g.duration.chrono();
-            ctx.insert(
-                "session",
-                Value::from(BTreeMap::from([
-                    ("starts_at", Value::from(start.to_rfc3339())),
-                    ("ends_at", Value::from(end.to_rfc3339())),
-                ])),
-            );
+        if let Some(session) = session {
+            ctx.insert("session", session_value(session, now));
         }
     }
     Value::from(ctx)

@@ -5,6 +5,10 @@
 //! parsed by croner and evaluated in an IANA timezone, so "18:00 every
 //! Tuesday in New York" stays 18:00 local across daylight-saving changes.
 
+pub mod calendar;
+
+pub use calendar::{Session, sessions};
+
 use chrono::{DateTime, NaiveDate, TimeZone};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};

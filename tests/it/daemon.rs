@@ -1,14 +1,16 @@
 //! The `hearth` binary as systemd runs it: a child process with a fake
 //! `$NOTIFY_SOCKET`, driven by real signals.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::helpers::*;
 
 const STARTUP: Duration = Duration::from_secs(20);
+/// How long a stopping daemon may take before the test calls it hung.
+const STOP: Duration = Duration::from_secs(10);
 
 #[test]
-fn ready_reaches_the_notify_socket_and_sigterm_exits_zero_within_a_second() {
+fn ready_reaches_the_notify_socket_and_sigterm_exits_zero() {
     let mut daemon = spawn_daemon(&[("main.yaml", &rules_yaml("x"))], &[]);
     let seen = daemon.wait_notify("READY=1", STARTUP);
     let ready = seen.last().unwrap();
@@ -17,13 +19,13 @@ fn ready_reaches_the_notify_socket_and_sigterm_exits_zero_within_a_second() {
         "{ready}"
     );
 
-    let sent = Instant::now();
     daemon.signal(libc::SIGTERM);
-    let status = daemon.wait_exit(Duration::from_secs(1));
-    let took = sent.elapsed();
-    let status = status.unwrap_or_else(|| panic!("still running {took:?} after SIGTERM"));
+    // A deadline for a hang, not a speed test: how fast it stops is not
+    // asserted here.
+    let status = daemon.wait_exit(STOP);
+    let status = status.unwrap_or_else(|| panic!("still running {STOP:?} after SIGTERM"));
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
-    daemon.wait_notify("STOPPING=1", Duration::from_secs(1));
+    daemon.wait_notify("STOPPING=1", STOP);
 }
 
 #[test]
@@ -31,7 +33,7 @@ fn sigint_also_drains_and_exits_zero() {
     let mut daemon = spawn_daemon(&[("main.yaml", &rules_yaml("x"))], &[]);
     daemon.wait_notify("READY=1", STARTUP);
     daemon.signal(libc::SIGINT);
-    let status = daemon.wait_exit(Duration::from_secs(1)).expect("exited");
+    let status = daemon.wait_exit(STOP).expect("exited");
     assert_eq!(status.code(), Some(0));
 }
 
@@ -79,7 +81,7 @@ fn the_watchdog_is_pinged_when_systemd_asks_for_it() {
         &[("WATCHDOG_USEC", "200000")],
     );
     daemon.wait_notify("READY=1", STARTUP);
-    daemon.wait_notify("WATCHDOG=1", Duration::from_secs(2));
+    daemon.wait_notify("WATCHDOG=1", Duration::from_secs(10));
 }
 
 #[test]
@@ -166,4 +168,34 @@ fn json_logs_are_one_object_per_line() {
             "{line}"
         );
     }
+}
+
+#[test]
+fn an_empty_rules_directory_at_start_exits_1_naming_it_without_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir.path().join("hearth.yaml"), &settings_yaml());
+    // A file without a single rule is no better than none.
+    write(&dir.path().join("rules/empty.yaml"), "# nothing yet\n");
+    let mut daemon = spawn_daemon_in(dir, &[]);
+    let status = daemon.wait_exit(STARTUP).expect("exited");
+    assert_eq!(status.code(), Some(1));
+    let mut buf = [0u8; 256];
+    daemon.notify.set_nonblocking(true).unwrap();
+    assert!(
+        daemon.notify.recv(&mut buf).is_err(),
+        "nothing may reach systemd"
+    );
+    let rules = daemon.dir.path().join("rules");
+    let stderr = daemon.stderr();
+    assert!(
+        stderr.contains(&format!(
+            "error: rules directory {} holds no rules",
+            rules.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("  hint: put at least one *.yaml rules file in it"),
+        "{stderr}"
+    );
 }

@@ -16,11 +16,34 @@ use tokio_util::sync::CancellationToken;
 /// The debounce window tests run with: short, so tests are quick.
 pub const DEBOUNCE: Duration = Duration::from_millis(100);
 
-/// An IANA zone where the local hour is now `hour` (an `Etc/GMT±N`
-/// zone), so tests about quiet hours hold whenever they run.
+/// An IANA zone (`Etc/GMT±N`) where the local time is now within half an
+/// hour of `hour`:00, so tests about quiet hours hold whenever they run.
+///
+/// Whole-hour zones keep the UTC minute, so no zone can promise that the
+/// hour stays `hour` for long when the minute is late: picking by the
+/// current hour alone (as this once did) gave a zone where `hour` ended
+/// seconds later, and a test crossing that boundary failed. Instead the
+/// zone is the one whose local time is nearest to `hour`:00, between
+/// (`hour`-1):30 and `hour`:30 now, and so, for the next 30 minutes, never
+/// further than an hour from `hour`:00. Callers ask for an hour at least
+/// 90 minutes away from the edge that matters (3 for "quiet at night", 12
+/// or 14 for "inside the default 08:00–21:00 window"). If the clock
+/// crosses a half hour while the zone is picked, it is picked again.
 pub fn timezone_where_it_is(hour: i32) -> String {
+    loop {
+        let before = chrono::Utc::now();
+        let zone = zone_nearest(hour, before);
+        if zone_nearest(hour, chrono::Utc::now()) == zone {
+            return zone;
+        }
+    }
+}
+
+fn zone_nearest(hour: i32, now: chrono::DateTime<chrono::Utc>) -> String {
     use chrono::Timelike;
-    let offset = (hour - chrono::Utc::now().hour() as i32).rem_euclid(24);
+    // The UTC hour nearest to now: 10:40 counts as 11.
+    let utc_hour = (now.hour() as i32 + i32::from(now.minute() >= 30)) % 24;
+    let offset = (hour - utc_hour).rem_euclid(24);
     let offset = if offset > 14 { offset - 24 } else { offset };
     // POSIX-style names invert the sign: Etc/GMT-5 is UTC+5.
     match offset {
@@ -111,23 +134,61 @@ pub fn rename_save(path: &Path, text: &str) {
 }
 
 /// Records what the daemon tells systemd.
-#[derive(Default)]
 pub struct RecordingNotifier {
     pub events: Mutex<Vec<String>>,
+    /// The number of events so far, for waiting on the next one.
+    count: tokio::sync::watch::Sender<usize>,
+}
+
+impl Default for RecordingNotifier {
+    fn default() -> Self {
+        RecordingNotifier {
+            events: Mutex::new(Vec::new()),
+            count: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl RecordingNotifier {
+    fn push(&self, event: String) {
+        let mut events = self.events.lock().unwrap();
+        events.push(event);
+        self.count.send_replace(events.len());
+    }
+
+    /// Waits until an event satisfies `want`; returns it.
+    pub async fn wait_for(&self, want: impl Fn(&str) -> bool) -> String {
+        let mut rx = self.count.subscribe();
+        let found = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(e) = self.events.lock().unwrap().iter().find(|e| want(e)) {
+                    return e.clone();
+                }
+                rx.changed().await.unwrap();
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| {
+            panic!(
+                "no such notification; saw {:?}",
+                self.events.lock().unwrap()
+            )
+        })
+    }
 }
 
 impl Notifier for RecordingNotifier {
     fn ready(&self, status: &str) {
-        self.events.lock().unwrap().push(format!("READY {status}"));
+        self.push(format!("READY {status}"));
     }
     fn reloading(&self) {
-        self.events.lock().unwrap().push("RELOADING".into());
+        self.push("RELOADING".into());
     }
     fn status(&self, status: &str) {
-        self.events.lock().unwrap().push(format!("STATUS {status}"));
+        self.push(format!("STATUS {status}"));
     }
     fn stopping(&self) {
-        self.events.lock().unwrap().push("STOPPING".into());
+        self.push("STOPPING".into());
     }
     fn watchdog(&self) {}
 }
@@ -167,21 +228,38 @@ impl TestApp {
 
     /// Waits until `attempts` reload attempts were made.
     pub async fn wait_for_attempts(&self, attempts: u64) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.status().attempts < attempts {
-            assert!(
-                Instant::now() < deadline,
-                "only {} reload attempts; status: {:#?}",
-                self.status().attempts,
-                self.status()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let mut rx = self.rules.subscribe_attempts();
+        let reached =
+            tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|a| *a >= attempts)).await;
+        assert!(
+            reached.is_ok(),
+            "only {} reload attempts; status: {:#?}",
+            self.status().attempts,
+            self.status()
+        );
     }
 
-    /// Waits long enough that any reload already triggered has happened.
+    /// Waits out several quiet windows, for tests that assert a reload did
+    /// *not* happen. Absence has no event to wait on, so this sleep is the
+    /// thing under test: anything the watcher was going to report would
+    /// have been reported within one window (plus the merge window).
     pub async fn settle(&self) {
         tokio::time::sleep(DEBOUNCE * 6).await;
+    }
+
+    /// The admin token of [`settings_with_admin_token`].
+    pub const ADMIN_TOKEN: &str = "test-admin-token";
+
+    /// `GET /status` with the admin token: the HTTP status and the body.
+    pub async fn get_status(&self) -> (u16, serde_json::Value) {
+        let resp = reqwest::Client::new()
+            .get(format!("http://{}/status", self.addr))
+            .bearer_auth(Self::ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let code = resp.status().as_u16();
+        (code, resp.json().await.unwrap_or_default())
     }
 
     pub async fn stop(mut self) {
@@ -196,6 +274,16 @@ impl TestApp {
 pub fn settings_yaml() -> String {
     "listen: 127.0.0.1:0\nrules_dir: rules\ndatabase: { path: state/hearth.db }\nprovider: { kind: console, output: console.jsonl }\nreload_debounce: 100ms\n"
         .to_owned()
+}
+
+/// Writes the admin token file into `dir`; returns [`settings_yaml`] with
+/// `/status` open to [`TestApp::ADMIN_TOKEN`].
+pub fn settings_with_admin_token(dir: &Path) -> String {
+    write(
+        &dir.join("admin-token"),
+        &format!("{}\n", TestApp::ADMIN_TOKEN),
+    );
+    format!("{}admin_tokens: [file:admin-token]\n", settings_yaml())
 }
 
 /// Starts the daemon in-process on a fresh temp directory whose rules
@@ -230,17 +318,7 @@ pub async fn spawn_app_with_settings(dir: TempDir, settings: &str) -> TestApp {
     let shutdown = CancellationToken::new();
     let handle = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     // READY is sent once every subsystem (the watcher among them) is up.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !notifier
-        .events
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|e| e.starts_with("READY"))
-    {
-        assert!(Instant::now() < deadline, "the app never became ready");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    notifier.wait_for(|e| e.starts_with("READY")).await;
     TestApp {
         dir,
         addr,

@@ -23,7 +23,7 @@ impl Compiler<'_> {
             match parse_date(&d.value) {
                 Ok(date) => {
                     if let (Some(tz), Some(spec)) = (&timezone, &sessions)
-                        && !meets_on(spec, *tz, date)
+                        && !crate::schedule::calendar::meets_on(spec, *tz, date)
                     {
                         self.diags
                             .warning(
@@ -66,17 +66,4 @@ impl Compiler<'_> {
         })
         .filter(|_| ok)
     }
-}
-
-/// Whether a group's session pattern has a session on `date` (local).
-pub(super) fn meets_on(spec: &CronSpec, tz: chrono_tz::Tz, date: chrono::NaiveDate) -> bool {
-    use chrono::TimeZone;
-    let Some(midnight) = tz
-        .from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
-        .earliest()
-    else {
-        return true;
-    };
-    spec.next_after(&(midnight - chrono::TimeDelta::seconds(1)))
-        .is_some_and(|next| next.date_naive() == date)
 }

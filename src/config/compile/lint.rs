@@ -7,17 +7,20 @@ use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::RawFile;
 use crate::config::rules::*;
+use crate::schedule::calendar;
 
 impl Compiler<'_> {
     /// Warns when a session-relative schedule lands inside quiet hours for
-    /// a group it serves, judged on that group's next session.
+    /// a group it serves, judged on that group's first session after
+    /// [`calendar::sample_now`], never the wall clock, so `check` says the
+    /// same whenever it runs.
     pub(super) fn check_session_times(
         &mut self,
         files: &[(PathBuf, RawFile)],
         groups: &BTreeMap<String, Group>,
         schedules: &BTreeMap<String, Schedule>,
     ) {
-        let now = chrono::Utc::now();
+        let now = calendar::sample_now();
         for (path, f) in files {
             for raw in &f.schedules {
                 let Some(s) = schedules.get(&raw.value.id.value) else {
@@ -40,7 +43,8 @@ impl Compiler<'_> {
                     .values()
                     .filter(|g| s.groups.is_empty() || s.groups.contains(&g.id))
                 {
-                    let Some(start) = g.sessions.next_after(&now.with_timezone(&g.timezone)) else {
+                    let Some(start) = calendar::sessions(g, now).next().map(|s| s.local_starts_at)
+                    else {
                         continue;
                     };
                     let fire = if before {
