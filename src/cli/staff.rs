@@ -267,7 +267,7 @@ pub fn members(settings_path: &Path, actor: &str, cmd: MembersCommand) -> ExitCo
                 Err(e) => return fail(e),
             };
             if reveal {
-                let ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+                let ids: Vec<String> = members.iter().map(|m| m.external_id.clone()).collect();
                 if let Err(e) = block_on(reveal_audit(&store, actor, "members list --reveal", ids))
                 {
                     return fail(e);
@@ -309,7 +309,7 @@ pub fn members(settings_path: &Path, actor: &str, cmd: MembersCommand) -> ExitCo
                     &store,
                     actor,
                     "members show --reveal",
-                    vec![m.id],
+                    vec![m.external_id.clone()],
                 ))
             {
                 return fail(e);
@@ -413,7 +413,7 @@ async fn reveal_audit(
     store: &Store,
     actor: &str,
     command: &str,
-    ids: Vec<i64>,
+    ids: Vec<String>,
 ) -> Result<i64, StoreError> {
     store
         .audit(

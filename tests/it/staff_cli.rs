@@ -228,8 +228,9 @@ fn phones_are_masked_unless_revealed_and_every_reveal_is_audited() {
     assert!(
         last.contains("staff-tester")
             && last.contains("phi.reveal")
-            && last.contains("members show --reveal"),
-        "{last}"
+            && last.contains("members show --reveal")
+            && last.contains("M-002"),
+        "the reveal names the member by external id: {last}"
     );
 }
 
@@ -257,6 +258,29 @@ fn consent_commands_record_to_the_ledger_and_respect_a_members_stop() {
     );
     let show = stdout(&d.hearth(&["members", "show", "M-001"]));
     assert!(show.contains("consent       revoked (keyword"), "{show}");
+}
+
+#[test]
+fn the_audit_trail_names_members_by_external_id_for_consent_and_deactivation() {
+    let d = Deployment::new();
+    d.import();
+    let revoke = d.hearth(&[
+        "members", "consent", "revoke", "M-001", "--source", "keyword", "--text", "STOP",
+    ]);
+    assert_eq!(revoke.status.code(), Some(0), "{}", text(&revoke));
+    let off = d.hearth(&["members", "deactivate", "M-003"]);
+    assert_eq!(off.status.code(), Some(0), "{}", text(&off));
+    let tail = stdout(&d.hearth(&["audit", "tail", "-n", "2"]));
+    let lines: Vec<&str> = tail.lines().collect();
+    assert_eq!(lines.len(), 2, "{tail}");
+    assert!(
+        lines[0].contains("consent.revoke") && lines[0].contains("member:M-001"),
+        "{tail}"
+    );
+    assert!(
+        lines[1].contains("member.deactivate") && lines[1].contains("member:M-003"),
+        "{tail}"
+    );
 }
 
 #[test]

@@ -101,7 +101,7 @@ pub(crate) fn record(
                 ConsentAction::Granted => "consent.grant",
                 ConsentAction::Revoked => "consent.revoke",
             },
-            Some(&format!("member:{member_id}")),
+            super::outbox::subject(conn, Some(member_id))?.as_deref(),
             serde_json::json!({ "channel": "sms", "source": source.as_str() }),
         )?;
     }

@@ -9,11 +9,11 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::outbox::{get_ts, ts};
-use crate::store::traits::inbound::InboundStore;
 use super::{Store, audit};
-use crate::store::StoreError;
 use crate::domain::Phone;
 use crate::domain::message::{InboundRow, InboundSms, Received};
+use crate::store::StoreError;
+use crate::store::traits::inbound::InboundStore;
 
 pub(crate) fn record(conn: &mut Connection, m: &InboundSms) -> Result<Received, StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

@@ -260,7 +260,7 @@ impl Store {
                     &tx,
                     &actor,
                     "member.deactivate",
-                    Some(&format!("member:{}", m.id)),
+                    Some(&format!("member:{}", m.external_id)),
                     serde_json::json!({}),
                 )?;
             }

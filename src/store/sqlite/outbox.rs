@@ -19,16 +19,16 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-pub use crate::store::traits::outbox::MemberGate;
-use crate::store::traits::outbox::{
-    ClaimedMessage, InstanceId, Lease, ListFilter, OutboxStore, Outcome, RetryFilter, Settled,
-};
 use super::{Store, audit, consent, members};
-use crate::store::StoreError;
 use crate::domain::Phone;
 pub use crate::domain::message::{
     Enqueued, IdempotencyKey, InboundRow, InboundSms, Kind, NewMessage, OutState, OutboxMessage,
     Received, Report, ReportFor,
+};
+use crate::store::StoreError;
+pub use crate::store::traits::outbox::MemberGate;
+use crate::store::traits::outbox::{
+    ClaimedMessage, InstanceId, Lease, ListFilter, OutboxStore, Outcome, RetryFilter, Settled,
 };
 
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -101,7 +101,10 @@ fn message(r: &rusqlite::Row<'_>) -> rusqlite::Result<(OutboxMessage, Option<Str
 }
 
 /// `member:<external id>` for audit subjects, as everywhere else.
-fn subject(conn: &Connection, member_id: Option<i64>) -> Result<Option<String>, StoreError> {
+pub(crate) fn subject(
+    conn: &Connection,
+    member_id: Option<i64>,
+) -> Result<Option<String>, StoreError> {
     let Some(m) = member_id else { return Ok(None) };
     let ext: Option<String> = conn
         .query_row("SELECT external_id FROM members WHERE id = ?1", [m], |r| {

@@ -30,7 +30,7 @@ impl Store {
                         &tx,
                         &actor,
                         &action,
-                        m.member_id.map(|id| format!("member:{id}")).as_deref(),
+                        crate::store::outbox::subject(&tx, m.member_id)?.as_deref(),
                         detail,
                     )?;
                 }
