@@ -10,13 +10,17 @@
 //! - [`daemon`]: build the app, spawn subsystems, signals, systemd, shutdown.
 //! - [`settings`]: `hearth.yaml` and `HEARTH_*` overrides; secret references.
 //! - [`config`]: the rules directory — parse, compile, validate, reload, watch.
-//! - [`engine`]: the Rhai sandbox, message templates, SMS length.
+//! - [`engine`]: the compiled rule types, the Rhai sandbox, message
+//!   templates, segments, SMS length (depends on `domain`, never on `config`).
 //! - [`dispatch`]: the outbox worker, the last gate, the SMS gateways.
 //! - [`intake`]: the HTTP server: provider webhooks, status.
 //! - [`pipeline`]: the queue of stored inbound texts and its worker.
-//! - [`store`]: the encrypted database: members, consent, audit trail.
-//! - [`schedule`]: cron in IANA timezones and session-relative timing.
-//! - [`domain`]: values that parse rather than validate (durations, phones).
+//! - [`store`]: traits per aggregate (members, consent, audit, outbox,
+//!   inbound) and today's backend, encrypted SQLite under `store::sqlite`.
+//! - [`schedule`]: cron in IANA timezones and the one session calendar.
+//! - [`domain`]: values that parse rather than validate (durations, phones,
+//!   timezones, addresses) and the records every layer shares (members,
+//!   messages, idempotency keys); no I/O.
 //! - [`telemetry`]: logging setup.
 //! - [`text`]: `did_you_mean` and `sha256_hex`, a leaf every layer may use.
 
