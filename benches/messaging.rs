@@ -124,6 +124,12 @@ const TOKEN: &str = "bench-auth-token";
 /// The real intake (Twilio endpoint, signature check, storage) on loopback.
 async fn intake(dir: &std::path::Path) -> (std::net::SocketAddr, Store) {
     std::fs::create_dir_all(dir.join("rules")).unwrap();
+    // An empty rules directory is refused at start; one template suffices.
+    std::fs::write(
+        dir.join("rules/messages.yaml"),
+        "templates:\n  hello:\n    body: \"Hello\"\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("token"), TOKEN).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
