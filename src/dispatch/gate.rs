@@ -5,6 +5,12 @@
 //! it. Routine messages wait out the recipient's quiet hours in their own
 //! timezone; a time-bound message whose expiry would pass first is expired
 //! with a record, never delivered stale.
+//!
+//! A message addressed only by number is checked against the member who
+//! has that number (the worker resolves it before the gate); a routine one
+//! with no member behind the number has no consent to check and is
+//! suppressed. A member whose timezone cannot be read is held (fail
+//! closed), never sent on UTC's clock.
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -23,10 +29,21 @@ pub enum Verdict {
     },
     /// Its moment has passed.
     Expire(String),
+    /// The member's data cannot be trusted to send now (an unreadable
+    /// timezone): held until `until`, counted and logged by member id.
+    Hold {
+        until: DateTime<Utc>,
+        reason: String,
+    },
 }
 
+/// How long a message held for bad member data waits before it is looked
+/// at again.
+pub const HOLD: Duration = Duration::hours(1);
+
 /// Decides a claimed message's fate at `now`. `window` is the local send
-/// window (default 08:00–21:00).
+/// window (default 08:00–21:00; an end of 00:00 means midnight, so
+/// 00:00–00:00 is the whole day).
 pub fn decide(c: &Claimed, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -> Verdict {
     let expires = c
         .row
@@ -52,15 +69,31 @@ pub fn decide(c: &Claimed, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -
         }
     } else if c.row.member_id.is_some() {
         return Verdict::Suppress("member no longer exists".into());
+    } else if !kind.exempt_from_consent() {
+        return Verdict::Suppress(format!(
+            "no member has this number, so there is no consent to check for a {} message",
+            kind.as_str()
+        ));
     }
     if kind.exempt_from_quiet_hours() {
         return Verdict::Send;
     }
-    let tz: Tz = c
-        .member
-        .as_ref()
-        .and_then(|m| m.timezone.parse().ok())
-        .unwrap_or(chrono_tz::UTC);
+    let tz: Tz = match &c.member {
+        Some(m) => match m.timezone.parse() {
+            Ok(tz) => tz,
+            Err(_) => {
+                return Verdict::Hold {
+                    until: now + HOLD,
+                    reason: format!(
+                        "member timezone `{}` is not a timezone, so quiet hours cannot be checked; held until it is fixed",
+                        m.timezone
+                    ),
+                };
+            }
+        },
+        // Only exempt kinds reach here without a member.
+        None => chrono_tz::UTC,
+    };
     match next_window_opening(now, tz, window) {
         None => Verdict::Send,
         Some(until) => match expires {
@@ -88,10 +121,12 @@ pub fn next_window_opening(
 ) -> Option<DateTime<Utc>> {
     let local = now.with_timezone(&tz);
     let t = local.time();
-    if t >= start && t < end {
+    // An end of 00:00 is midnight: the window runs to the end of the day.
+    let all_evening = end == NaiveTime::MIN;
+    if t >= start && (all_evening || t < end) {
         return None;
     }
-    let day = if t >= end {
+    let day = if !all_evening && t >= end {
         local.date_naive() + Duration::days(1)
     } else {
         local.date_naive()
@@ -216,6 +251,74 @@ mod tests {
             ),
             Verdict::Suppress(_)
         ));
+    }
+
+    #[test]
+    fn a_whole_day_window_never_defers() {
+        let whole_day = (NaiveTime::MIN, NaiveTime::MIN);
+        for at_utc in [
+            "2026-01-06T08:00:00Z",
+            "2026-01-06T04:59:59Z",
+            "2026-01-06T05:00:00Z",
+        ] {
+            assert_eq!(
+                decide(
+                    &claimed(Kind::Scheduled, true, true, None),
+                    at(at_utc),
+                    whole_day
+                ),
+                Verdict::Send,
+                "{at_utc}"
+            );
+        }
+        // 20:00 to midnight: 23:30 New York goes, 03:00 waits until 20:00.
+        let evening = (NaiveTime::from_hms_opt(20, 0, 0).unwrap(), NaiveTime::MIN);
+        assert_eq!(
+            decide(
+                &claimed(Kind::Scheduled, true, true, None),
+                at("2026-01-07T04:30:00Z"),
+                evening
+            ),
+            Verdict::Send
+        );
+        assert!(matches!(
+            decide(&claimed(Kind::Scheduled, true, true, None), at("2026-01-06T08:00:00Z"), evening),
+            Verdict::Defer { until, .. } if until == at("2026-01-07T01:00:00Z")
+        ));
+    }
+
+    #[test]
+    fn an_unreadable_member_timezone_holds_the_message_instead_of_using_utc() {
+        let mut c = claimed(Kind::Scheduled, true, true, None);
+        c.member.as_mut().unwrap().timezone = "Mars/Olympus".into();
+        let now = at("2026-01-06T17:00:00Z");
+        match decide(&c, now, window()) {
+            Verdict::Hold { until, reason } => {
+                assert_eq!(until, now + HOLD);
+                assert!(reason.contains("Mars/Olympus"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Crisis does not wait on quiet hours, so it does not need the zone.
+        let mut c = claimed(Kind::Crisis, true, true, None);
+        c.member.as_mut().unwrap().timezone = "Mars/Olympus".into();
+        assert_eq!(decide(&c, now, window()), Verdict::Send);
+    }
+
+    #[test]
+    fn a_routine_message_to_a_number_no_member_has_is_suppressed_but_crisis_goes() {
+        let mut c = claimed(Kind::Reply, true, true, None);
+        c.row.member_id = None;
+        c.member = None;
+        let now = at("2026-01-06T17:00:00Z");
+        match decide(&c, now, window()) {
+            Verdict::Suppress(reason) => {
+                assert!(reason.contains("no member has this number"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        c.row.kind = Kind::Crisis;
+        assert_eq!(decide(&c, now, window()), Verdict::Send);
     }
 
     #[test]

@@ -21,6 +21,7 @@
 
 pub mod audit;
 pub mod consent;
+mod dispatch_support;
 pub mod import;
 pub mod members;
 mod migrations;
