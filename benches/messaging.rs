@@ -65,7 +65,7 @@ async fn setup(n: usize, rate: u32) -> Setup {
     for i in 0..n {
         store
             .enqueue(NewMessage {
-                idempotency_key: format!("bench:{i}"),
+                idempotency_key: format!("bench:{i}").into(),
                 member_id: None,
                 to: Some(format!("+1555{i:07}").parse().unwrap()),
                 body: "Your group meets tomorrow at 6:00 PM. Reply STOP to opt out.".into(),

@@ -16,6 +16,8 @@ use crate::domain::Phone;
 use crate::engine::template;
 use crate::store::StoreError;
 use crate::store::outbox::{InboundSms, Kind, NewMessage, OutState, Received};
+use crate::store::traits::OutboxStore;
+use crate::store::traits::outbox::{ListFilter, RetryFilter};
 
 #[derive(Debug, clap::Args)]
 pub struct SendArgs {
@@ -33,15 +35,31 @@ pub struct SendArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
-    /// The newest messages, optionally in one state.
+    /// The newest messages, optionally of one state and kind.
     List {
         #[arg(long)]
         state: Option<String>,
+        #[arg(long)]
+        kind: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    /// Queue a failed, undelivered, expired or suppressed message again.
-    Retry { id: i64 },
+    /// Queue failed, undelivered, expired or suppressed messages again:
+    /// by id, or by a filter (`--state failed --since 2h`, `--kind`).
+    /// Sent and delivered messages are never queued again.
+    Retry {
+        /// Message ids (with a filter, only those that match it).
+        ids: Vec<i64>,
+        /// Only messages in this state (failed, undelivered, expired, suppressed).
+        #[arg(long)]
+        state: Option<String>,
+        /// Only messages of this kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only messages that reached their state within this long (`2h`, `1d`).
+        #[arg(long)]
+        since: Option<String>,
+    },
     /// Stop a queued message from being sent.
     Cancel { id: i64 },
 }
@@ -122,7 +140,8 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
             "staff:{actor}:{}:{}",
             member.id,
             now.timestamp_nanos_opt().unwrap_or_default()
-        ),
+        )
+        .into(),
         member_id: Some(member.id),
         to: None,
         body,
@@ -157,47 +176,73 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
     }
 }
 
+/// Parses `--state`/`--kind` values, naming the flag and the choices.
+fn choice<T>(
+    flag: &str,
+    value: Option<&str>,
+    parse: fn(&str) -> Option<T>,
+    names: &str,
+) -> Result<Option<T>, ExitCode> {
+    match value {
+        None => Ok(None),
+        Some(v) => parse(v).map(Some).ok_or_else(|| {
+            eprintln!("error: {flag}: unknown value `{v}`\n  hint: one of {names}");
+            ExitCode::from(EXIT_INVALID)
+        }),
+    }
+}
+
+fn kinds() -> String {
+    Kind::ALL.map(Kind::as_str).join(", ")
+}
+
 pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode {
     let settings = tri!(load_settings(settings_path));
-    let store = tri!(open(&settings));
     match cmd {
-        OutboxCommand::List { state, limit } => {
-            let state = match state.as_deref().map(|s| OutState::parse(s).ok_or(s)) {
-                None => None,
-                Some(Ok(s)) => Some(s),
-                Some(Err(s)) => {
-                    eprintln!(
-                        "error: unknown state `{s}`\n  hint: queued, sending, sent, delivered, undelivered, failed, expired, suppressed"
-                    );
-                    return ExitCode::from(EXIT_INVALID);
-                }
-            };
-            let rows = match block_on(store.outbox(state, limit)) {
+        OutboxCommand::List { state, kind, limit } => {
+            let state = tri!(choice(
+                "--state",
+                state.as_deref(),
+                OutState::parse,
+                &OutState::names()
+            ));
+            let kind = tri!(choice("--kind", kind.as_deref(), Kind::parse, &kinds()));
+            let store = tri!(open(&settings));
+            let rows = match block_on(store.list_messages(ListFilter { state, kind, limit })) {
                 Ok(r) => r,
                 Err(e) => return fail(e),
             };
             println!(
-                "{:>6} {:<11} {:<10} {:>7} {:>4} {:>3} {:<24} REASON",
+                "{:>6} {:<11} {:<10} {:<12} {:>4} {:>3} {:<24} REASON",
                 "ID", "STATE", "KIND", "MEMBER", "TRY", "SEG", "NEXT/UPDATED"
             );
             for r in &rows {
                 let when = if r.state == OutState::Queued {
-                    &r.next_attempt_at
+                    r.next_attempt_at
                 } else {
-                    &r.updated_at
+                    r.updated_at
                 };
+                // Members by external id, as everywhere; a number-only
+                // message shows `-` (never the number).
+                let member = match (&r.member_external_id, r.member_id) {
+                    (Some(ext), _) => ext.clone(),
+                    (None, Some(id)) => format!("#{id}"),
+                    (None, None) => "-".into(),
+                };
+                let mut reason = r.reason.clone().unwrap_or_default();
+                if r.possibly_sent {
+                    reason = format!("[possibly sent] {reason}");
+                }
                 println!(
-                    "{:>6} {:<11} {:<10} {:>7} {:>4} {:>3} {:<24} {}",
+                    "{:>6} {:<11} {:<10} {:<12} {:>4} {:>3} {:<24} {}",
                     r.id,
                     r.state.as_str(),
                     r.kind.as_str(),
-                    r.member_id
-                        .map(|m| m.to_string())
-                        .unwrap_or_else(|| "-".into()),
+                    member,
                     r.attempts,
                     r.segments,
-                    when,
-                    r.reason.as_deref().unwrap_or("")
+                    when.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    reason.trim_end()
                 );
             }
             println!(
@@ -207,20 +252,66 @@ pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode
             );
             ExitCode::SUCCESS
         }
-        OutboxCommand::Retry { id } => match block_on(store.outbox_retry(id, actor)) {
-            Ok(()) => {
-                println!("message #{id} queued again");
-                ExitCode::SUCCESS
+        OutboxCommand::Retry {
+            ids,
+            state,
+            kind,
+            since,
+        } => {
+            let state = tri!(choice(
+                "--state",
+                state.as_deref(),
+                OutState::parse,
+                &OutState::names()
+            ));
+            if let Some(s) = state
+                && !s.retryable()
+            {
+                eprintln!(
+                    "error: --state {s}: {s} messages are never queued again\n  hint: retry failed, undelivered, expired or suppressed messages"
+                );
+                return ExitCode::from(EXIT_INVALID);
             }
-            Err(e) => fail(e),
-        },
-        OutboxCommand::Cancel { id } => match block_on(store.outbox_cancel(id, actor)) {
-            Ok(()) => {
-                println!("message #{id} cancelled");
-                ExitCode::SUCCESS
+            let kind = tri!(choice("--kind", kind.as_deref(), Kind::parse, &kinds()));
+            let since = match since.as_deref().map(str::parse::<crate::domain::Duration>) {
+                None => None,
+                Some(Ok(d)) => Some(chrono::Utc::now() - d.chrono()),
+                Some(Err(e)) => {
+                    eprintln!("error: --since: {e}");
+                    return ExitCode::from(EXIT_INVALID);
+                }
+            };
+            let filter = RetryFilter {
+                ids,
+                state,
+                kind,
+                since,
+            };
+            if filter.is_empty() {
+                eprintln!(
+                    "error: outbox retry needs message ids or a filter\n  hint: `hearth outbox retry 12 13`, or `hearth outbox retry --state failed --since 2h`"
+                );
+                return ExitCode::from(EXIT_INVALID);
             }
-            Err(e) => fail(e),
-        },
+            let store = tri!(open(&settings));
+            match block_on(store.retry(filter, actor)) {
+                Ok(n) => {
+                    println!("{n} message{} queued again", if n == 1 { "" } else { "s" });
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        OutboxCommand::Cancel { id } => {
+            let store = tri!(open(&settings));
+            match block_on(store.cancel(id, actor)) {
+                Ok(()) => {
+                    println!("message #{id} cancelled");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! follow `path:line:column: error:`.
 
 mod duration;
+pub mod message;
 mod phone;
 
 pub use duration::{Duration, parse_time_of_day};

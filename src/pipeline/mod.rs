@@ -5,7 +5,9 @@
 //! start, and whenever a text arrives (or every few seconds, for texts
 //! stored by another process such as `hearth inject`), the worker hands
 //! each unprocessed row to the [`InboundHandler`] and marks it processed
-//! only when the handler says so.
+//! only when the handler says so. It reads the queue in pages by id (a
+//! cursor: the next page starts after the last row seen), so rows a
+//! handler holds back never hide newer ones, however many there are.
 //!
 //! The pipeline itself (crisis check, STOP/START/HELP, surveys, alerts)
 //! plugs in as a handler; until it exists, [`Held`] keeps every row queued.
@@ -18,8 +20,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::domain::message::InboundRow;
 use crate::store::Store;
-use crate::store::outbox::InboundRow;
+use crate::store::traits::InboundStore;
 
 /// What a handler did with a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +58,7 @@ pub struct InboundWorker {
     handler: Arc<dyn InboundHandler>,
     wake: Arc<Notify>,
     poll: Duration,
+    page: usize,
 }
 
 impl InboundWorker {
@@ -64,17 +68,35 @@ impl InboundWorker {
             handler,
             wake,
             poll: Duration::from_secs(2),
+            page: 500,
         }
     }
 
-    /// Hands every queued row to the handler once; returns how many were
-    /// processed.
+    /// How many rows one read of the queue returns (500 by default).
+    pub fn with_page(mut self, page: usize) -> InboundWorker {
+        self.page = page.max(1);
+        self
+    }
+
+    /// Hands every queued row to the handler once, oldest first, a page
+    /// at a time; returns how many were processed. Held rows stay queued
+    /// for the next drain and do not stop this one.
     pub async fn drain(&self) -> Result<usize, crate::store::StoreError> {
         let mut done = 0;
-        for row in self.store.unprocessed_inbound(500).await? {
-            if let Handled::Processed(outcome) = self.handler.handle(&row).await {
-                self.store.mark_inbound_processed(row.id, &outcome).await?;
-                done += 1;
+        let mut cursor = 0;
+        loop {
+            let page = self.store.unprocessed_after(cursor, self.page).await?;
+            let Some(last) = page.last() else { break };
+            cursor = last.id;
+            let full = page.len() == self.page;
+            for row in page {
+                if let Handled::Processed(outcome) = self.handler.handle(&row).await {
+                    self.store.mark_inbound_processed(row.id, &outcome).await?;
+                    done += 1;
+                }
+            }
+            if !full {
+                break;
             }
         }
         Ok(done)

@@ -130,6 +130,20 @@ CREATE TABLE pending_reports (
 CREATE INDEX pending_reports_by_id ON pending_reports(provider, provider_message_id);
 "#,
     ),
+    // 4: claims are leases (who holds one, until when, which claim), and a
+    // row whose lease lapsed mid-send is marked possibly sent. Rows left
+    // `sending` by an earlier version have no lease: the first claim after
+    // the upgrade returns them to the queue, possibly sent.
+    M::up(
+        r#"
+ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+ALTER TABLE outbox ADD COLUMN lease_until TEXT;
+ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN possibly_sent INTEGER NOT NULL DEFAULT 0 CHECK (possibly_sent IN (0, 1));
+CREATE INDEX outbox_leases ON outbox(lease_until) WHERE state = 'sending';
+CREATE INDEX outbox_by_state_changed ON outbox(state, updated_at);
+"#,
+    ),
 ];
 
 /// The schema version a fully migrated database has.

@@ -23,9 +23,11 @@ pub mod audit;
 pub mod consent;
 mod dispatch_support;
 pub mod import;
+pub mod inbound;
 pub mod members;
 mod migrations;
 pub mod outbox;
+pub mod traits;
 
 use std::fs::OpenOptions;
 use std::io::Write;

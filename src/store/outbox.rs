@@ -1,179 +1,972 @@
-//! The outbox, the inbound queue, and delivery reports.
+//! The outbox and delivery reports, in SQLite.
 //!
 //! Every outbound text is a row here before any provider is called,
-//! unique on its idempotency key; the dispatcher claims due rows one at a
-//! time (`queued → sending`), and records what the provider said. States
-//! only move forward ([`OutState::rank`]), so a late or repeated delivery
-//! report cannot undo a later one. Every inbound text is a row before the
-//! webhook answers, unique on the provider's message id; rows not yet
-//! processed are the pipeline's queue and survive restarts.
+//! unique on its idempotency key. A dispatcher claims the most urgent due
+//! row under a lease (`claimed_by`, `lease_until`) with one
+//! `UPDATE … RETURNING`, and settles it with what the provider said.
+//! Every state change goes through [`set_state`], which checks the move
+//! against [`OutState::may_move`] and writes it as a compare-and-set on
+//! the state it read, so nothing moves backwards and two writers cannot
+//! both move one row. A lease that lapses returns the row to `queued`,
+//! marked possibly sent, with an audit entry.
+//!
+//! Write transactions are `IMMEDIATE`: they take the write lock up front,
+//! so a concurrent writer (a staff command, another daemon) waits on the
+//! busy timeout instead of failing half-way.
 
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+pub use super::traits::outbox::MemberGate;
+use super::traits::outbox::{
+    ClaimedMessage, InstanceId, Lease, ListFilter, OutboxStore, Outcome, RetryFilter, Settled,
+};
 use super::{Store, StoreError, audit, consent, members};
 use crate::domain::Phone;
+pub use crate::domain::message::{
+    Enqueued, IdempotencyKey, InboundRow, InboundSms, Kind, NewMessage, OutState, OutboxMessage,
+    Received, Report, ReportFor,
+};
 
-/// What kind of message, which fixes its priority and which gates apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// Crisis resources: first, exempt from consent and quiet hours.
-    Crisis,
-    /// STOP/START/HELP answers: exempt from consent and quiet hours.
-    Compliance,
-    /// Facilitators' escalation notices: exempt from quiet hours.
-    Escalation,
-    /// A reply to a member's text (survey follow-ups).
-    Reply,
-    /// Scheduled reminders, check-ins, surveys.
-    Scheduled,
-    /// Sent by staff with `hearth send`.
-    Staff,
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Crisis => "crisis",
-            Kind::Compliance => "compliance",
-            Kind::Escalation => "escalation",
-            Kind::Reply => "reply",
-            Kind::Scheduled => "scheduled",
-            Kind::Staff => "staff",
-        }
-    }
+pub(crate) fn parse_ts(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
 
-    pub fn parse(s: &str) -> Option<Kind> {
-        Some(match s {
-            "crisis" => Kind::Crisis,
-            "compliance" => Kind::Compliance,
-            "escalation" => Kind::Escalation,
-            "reply" => Kind::Reply,
-            "scheduled" => Kind::Scheduled,
-            "staff" => Kind::Staff,
-            _ => return None,
+fn bad(i: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
+}
+
+pub(crate) fn get_ts(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let s: String = r.get(i)?;
+    parse_ts(&s).ok_or_else(|| bad(i, format!("not a timestamp: `{s}`")))
+}
+
+fn get_opt_ts(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    let s: Option<String> = r.get(i)?;
+    s.map(|s| parse_ts(&s).ok_or_else(|| bad(i, format!("not a timestamp: `{s}`"))))
+        .transpose()
+}
+
+/// The columns [`message`] reads, in order; the 20th is the member's
+/// external id (from a join, or NULL).
+const COLUMNS: &str = "outbox.id, outbox.idempotency_key, outbox.member_id, outbox.kind, outbox.state, outbox.reason,
+    outbox.attempts, outbox.segments, outbox.not_before, outbox.next_attempt_at, outbox.expires_at,
+    outbox.provider, outbox.provider_message_id, outbox.possibly_sent, outbox.claimed_by, outbox.lease_until,
+    outbox.created_at, outbox.updated_at, outbox.body, outbox.to_phone";
+
+/// `RETURNING` cannot name the table; the same columns bare.
+const RETURNING: &str = "id, idempotency_key, member_id, kind, state, reason, attempts, segments, not_before,
+    next_attempt_at, expires_at, provider, provider_message_id, possibly_sent, claimed_by, lease_until,
+    created_at, updated_at, body, to_phone";
+
+/// A row as read with [`COLUMNS`], plus its own number (`to_phone`).
+fn message(r: &rusqlite::Row<'_>) -> rusqlite::Result<(OutboxMessage, Option<String>)> {
+    let kind: String = r.get(3)?;
+    let state: String = r.get(4)?;
+    Ok((
+        OutboxMessage {
+            id: r.get(0)?,
+            idempotency_key: IdempotencyKey::from_stored(r.get(1)?),
+            member_id: r.get(2)?,
+            member_external_id: None,
+            kind: Kind::parse(&kind).ok_or_else(|| bad(3, format!("unknown kind `{kind}`")))?,
+            state: OutState::parse(&state)
+                .ok_or_else(|| bad(4, format!("unknown state `{state}`")))?,
+            reason: r.get(5)?,
+            attempts: r.get(6)?,
+            segments: r.get(7)?,
+            not_before: get_ts(r, 8)?,
+            next_attempt_at: get_ts(r, 9)?,
+            expires_at: get_opt_ts(r, 10)?,
+            provider: r.get(11)?,
+            provider_message_id: r.get(12)?,
+            possibly_sent: r.get(13)?,
+            claimed_by: r.get(14)?,
+            lease_until: get_opt_ts(r, 15)?,
+            created_at: get_ts(r, 16)?,
+            updated_at: get_ts(r, 17)?,
+            body: r.get(18)?,
+        },
+        r.get(19)?,
+    ))
+}
+
+/// `member:<external id>` for audit subjects, as everywhere else.
+fn subject(conn: &Connection, member_id: Option<i64>) -> Result<Option<String>, StoreError> {
+    let Some(m) = member_id else { return Ok(None) };
+    let ext: Option<String> = conn
+        .query_row("SELECT external_id FROM members WHERE id = ?1", [m], |r| {
+            r.get(0)
         })
-    }
-
-    /// Lower goes first: crisis > compliance > escalation > replies > the rest.
-    pub fn priority(self) -> i64 {
-        match self {
-            Kind::Crisis => 0,
-            Kind::Compliance => 1,
-            Kind::Escalation => 2,
-            Kind::Reply => 3,
-            Kind::Staff => 4,
-            Kind::Scheduled => 5,
-        }
-    }
-
-    /// Sent even without current consent (a STOP confirmation, crisis
-    /// resources in answer to the person's own text).
-    pub fn exempt_from_consent(self) -> bool {
-        matches!(self, Kind::Crisis | Kind::Compliance | Kind::Escalation)
-    }
-
-    /// Sent even in the recipient's quiet hours.
-    pub fn exempt_from_quiet_hours(self) -> bool {
-        matches!(self, Kind::Crisis | Kind::Compliance | Kind::Escalation)
-    }
+        .optional()?;
+    Ok(Some(format!(
+        "member:{}",
+        ext.unwrap_or_else(|| format!("#{m}"))
+    )))
 }
 
-/// Where an outbound message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OutState {
-    Queued,
-    Sending,
-    /// The provider accepted it.
-    Sent,
-    Delivered,
-    Undelivered,
-    Failed,
-    /// Its moment passed before it could go (`expires_after`).
-    Expired,
-    /// The last gate stopped it (no consent, inactive, cancelled).
-    Suppressed,
+fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
-impl OutState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutState::Queued => "queued",
-            OutState::Sending => "sending",
-            OutState::Sent => "sent",
-            OutState::Delivered => "delivered",
-            OutState::Undelivered => "undelivered",
-            OutState::Failed => "failed",
-            OutState::Expired => "expired",
-            OutState::Suppressed => "suppressed",
+/// `'a', 'b'` for an SQL `IN` list of states.
+fn in_list(states: impl Iterator<Item = OutState>) -> String {
+    states
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What else changes with a state.
+#[derive(Default)]
+struct Change<'a> {
+    reason: Option<&'a str>,
+    provider: Option<(&'a str, Option<&'a str>)>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    /// Added to `attempts` (a deferral gives its attempt back).
+    attempts: i64,
+    possibly_sent: bool,
+    clear_expiry: bool,
+}
+
+/// The one place a message's state changes (claims excepted, which are
+/// one `UPDATE … RETURNING` of `queued → sending` checked against the same
+/// rule): refuses a move the rule does not allow, and writes only if the
+/// row is still in `from`. Returns whether it moved.
+fn set_state(
+    conn: &Connection,
+    id: i64,
+    from: OutState,
+    to: OutState,
+    change: &Change<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    if !from.may_move(to) {
+        return Err(StoreError::Invalid(format!(
+            "outbox message #{id} cannot move from {from} to {to}"
+        )));
+    }
+    let n = conn.execute(
+        "UPDATE outbox SET state = ?3, reason = ?4, updated_at = ?5,
+                provider = coalesce(?6, provider), provider_message_id = coalesce(?7, provider_message_id),
+                next_attempt_at = coalesce(?8, next_attempt_at), attempts = max(attempts + ?9, 0),
+                lease_until = NULL, possibly_sent = possibly_sent OR ?10,
+                expires_at = CASE WHEN ?11 THEN NULL ELSE expires_at END
+         WHERE id = ?1 AND state = ?2",
+        params![
+            id,
+            from.as_str(),
+            to.as_str(),
+            change.reason,
+            ts(now),
+            change.provider.map(|p| p.0),
+            change.provider.and_then(|p| p.1),
+            change.next_attempt_at.map(ts),
+            change.attempts,
+            change.possibly_sent,
+            change.clear_expiry,
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+fn state_of(conn: &Connection, id: i64) -> Result<OutState, StoreError> {
+    let s: Option<String> = conn
+        .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?;
+    let s = s.ok_or_else(|| StoreError::NotFound(format!("outbox message #{id}")))?;
+    OutState::parse(&s)
+        .ok_or_else(|| StoreError::Invalid(format!("outbox message #{id} has unknown state `{s}`")))
+}
+
+fn check(m: &NewMessage) -> Result<(), StoreError> {
+    if m.member_id.is_none() && m.to.is_none() {
+        return Err(StoreError::Invalid(format!(
+            "message `{}` needs a member or a number",
+            m.idempotency_key
+        )));
+    }
+    Ok(())
+}
+
+const INSERT: &str = "INSERT INTO outbox (idempotency_key, member_id, to_phone, body, kind, priority, not_before, expires_at,
+                             attempts, next_attempt_at, state, segments, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?7, 'queued', ?9, ?10, ?10)
+         ON CONFLICT (idempotency_key) DO NOTHING";
+
+fn insert(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    m: &NewMessage,
+    now: &str,
+) -> Result<usize, StoreError> {
+    let segments = crate::engine::sms::measure(&m.body).segments as i64;
+    Ok(stmt.execute(params![
+        m.idempotency_key.as_str(),
+        m.member_id,
+        m.to.as_ref().map(Phone::as_str),
+        m.body,
+        m.kind.as_str(),
+        m.kind.priority(),
+        ts(m.not_before),
+        m.expires_at.map(ts),
+        segments,
+        now
+    ])?)
+}
+
+pub(crate) fn enqueue(conn: &Connection, m: &NewMessage) -> Result<Enqueued, StoreError> {
+    check(m)?;
+    let inserted = insert(&mut conn.prepare_cached(INSERT)?, m, &ts(Utc::now()))?;
+    let id: i64 = conn.query_row(
+        "SELECT id FROM outbox WHERE idempotency_key = ?1",
+        [m.idempotency_key.as_str()],
+        |r| r.get(0),
+    )?;
+    Ok(if inserted == 1 {
+        Enqueued::New(id)
+    } else {
+        Enqueued::Duplicate(id)
+    })
+}
+
+/// Inserts a batch in one transaction, skipping existing keys; returns
+/// how many were new.
+pub(crate) fn enqueue_batch(
+    conn: &mut Connection,
+    batch: &[NewMessage],
+) -> Result<usize, StoreError> {
+    for m in batch {
+        check(m)?;
+    }
+    let tx = immediate(conn)?;
+    let now = ts(Utc::now());
+    let mut new = 0;
+    {
+        let mut stmt = tx.prepare_cached(INSERT)?;
+        for m in batch {
+            new += insert(&mut stmt, m, &now)?;
         }
     }
+    tx.commit()?;
+    Ok(new)
+}
 
-    pub fn parse(s: &str) -> Option<OutState> {
-        Some(match s {
-            "queued" => OutState::Queued,
-            "sending" => OutState::Sending,
-            "sent" => OutState::Sent,
-            "delivered" => OutState::Delivered,
-            "undelivered" => OutState::Undelivered,
-            "failed" => OutState::Failed,
-            "expired" => OutState::Expired,
-            "suppressed" => OutState::Suppressed,
-            _ => return None,
+/// Returns lapsed leases' messages to the queue (those of `only` when
+/// given, whatever their lease): possibly sent, due now, audited.
+fn release(
+    conn: &Connection,
+    now: DateTime<Utc>,
+    only: Option<&InstanceId>,
+) -> Result<usize, StoreError> {
+    debug_assert!(OutState::Sending.may_move(OutState::Queued));
+    let lapsed: Vec<(i64, Option<i64>, Option<String>)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, member_id, claimed_by FROM outbox
+             WHERE state = 'sending'
+               AND CASE WHEN ?2 IS NULL THEN lease_until IS NULL OR lease_until < ?1 ELSE claimed_by = ?2 END",
+        )?;
+        stmt.query_map(params![ts(now), only.map(InstanceId::as_str)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?
+    };
+    let mut n = 0;
+    for (id, member, holder) in lapsed {
+        let holder = holder.unwrap_or_else(|| "an earlier version".into());
+        let reason = format!(
+            "the claim by {holder} ended before the send was recorded; it may have been sent"
+        );
+        let change = Change {
+            reason: Some(&reason),
+            next_attempt_at: Some(now),
+            possibly_sent: true,
+            ..Change::default()
+        };
+        if set_state(conn, id, OutState::Sending, OutState::Queued, &change, now)? {
+            audit::append(
+                conn,
+                "hearth",
+                "outbox.lease_lapsed",
+                subject(conn, member)?.as_deref(),
+                serde_json::json!({ "outbox": id, "claimed_by": holder }),
+            )?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Claims the most urgent due message under a lease: one
+/// `UPDATE … RETURNING` on the best `queued` row, then the gate's reads,
+/// in one transaction.
+pub(crate) fn claim(
+    conn: &mut Connection,
+    holder: &InstanceId,
+    now: DateTime<Utc>,
+    lease_for: chrono::TimeDelta,
+) -> Result<Option<ClaimedMessage>, StoreError> {
+    debug_assert!(OutState::Queued.may_move(OutState::Sending));
+    let tx = immediate(conn)?;
+    release(&tx, now, None)?;
+    let until = now + lease_for;
+    // `priority IN (…)` lets SQLite walk `outbox_due` (state, priority,
+    // next_attempt_at) one priority at a time and stop at the first due
+    // row: flat however many rows wait for later.
+    let priorities = Kind::ALL.map(|k| k.priority().to_string()).join(", ");
+    let claimed = tx
+        .query_row(
+            &format!(
+                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claims = claims + 1,
+                        claimed_by = ?1, lease_until = ?2, updated_at = ?3
+                 WHERE id = (SELECT id FROM outbox
+                             WHERE state = 'queued' AND priority IN ({priorities}) AND next_attempt_at <= ?3
+                             ORDER BY priority, next_attempt_at, id LIMIT 1)
+                 RETURNING {RETURNING}, claims"
+            ),
+            params![holder.as_str(), ts(until), ts(now)],
+            |r| Ok((message(r)?, r.get::<_, i64>(20)?)),
+        )
+        .optional()?;
+    let Some(((mut message, own), token)) = claimed else {
+        tx.commit()?;
+        return Ok(None);
+    };
+    // The member: the row's own, or whoever holds a number-only row's number.
+    let member = match message.member_id {
+        Some(mid) => members::by_id(&tx, mid)?,
+        None => match own.as_deref().map(str::parse::<Phone>) {
+            Some(Ok(p)) => members::by_phone(&tx, &p)?,
+            _ => None,
+        },
+    };
+    let to = match (message.member_id, &member) {
+        (Some(_), Some(m)) => Some(m.phone.clone()),
+        (Some(_), None) => None,
+        (None, _) => own.and_then(|p| p.parse().ok()),
+    };
+    if message.member_id.is_some() {
+        message.member_external_id = member.as_ref().map(|m| m.external_id.clone());
+    }
+    tx.commit()?;
+    Ok(Some(ClaimedMessage {
+        lease: Lease {
+            outbox_id: message.id,
+            holder: holder.clone(),
+            token,
+            until,
+        },
+        message,
+        to,
+        member: member.map(|m| MemberGate {
+            id: m.id,
+            active: m.status == members::MemberStatus::Active,
+            consent: m.consent.granted(),
+            timezone: m.timezone.clone(),
+        }),
+    }))
+}
+
+pub(crate) fn renew(
+    conn: &Connection,
+    lease: &Lease,
+    until: DateTime<Utc>,
+) -> Result<Option<Lease>, StoreError> {
+    let n = conn.execute(
+        "UPDATE outbox SET lease_until = ?4
+         WHERE id = ?1 AND state = 'sending' AND claimed_by = ?2 AND claims = ?3",
+        params![
+            lease.outbox_id,
+            lease.holder.as_str(),
+            lease.token,
+            ts(until)
+        ],
+    )?;
+    Ok((n == 1).then(|| Lease {
+        until,
+        ..lease.clone()
+    }))
+}
+
+fn audit_outcome(
+    conn: &Connection,
+    id: i64,
+    member: Option<i64>,
+    state: OutState,
+    reason: Option<&str>,
+    provider: Option<&str>,
+) -> Result<(), StoreError> {
+    audit::append(
+        conn,
+        "hearth",
+        &format!("sms.{}", state.as_str()),
+        subject(conn, member)?.as_deref(),
+        serde_json::json!({ "outbox": id, "reason": reason, "provider": provider }),
+    )?;
+    Ok(())
+}
+
+/// Records `outcome` for a message now in `from` (a `sending` row under
+/// this lease, or, for a send, any row the rule lets become `sent`).
+fn record(
+    conn: &Connection,
+    id: i64,
+    member: Option<i64>,
+    from: OutState,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let to = outcome.state();
+    let moved = match outcome {
+        Outcome::Sent {
+            provider,
+            provider_message_id,
+        } => {
+            let moved = set_state(
+                conn,
+                id,
+                from,
+                to,
+                &Change {
+                    provider: Some((provider, provider_message_id.as_deref())),
+                    ..Change::default()
+                },
+                now,
+            )?;
+            if moved {
+                if let Some(pmid) = provider_message_id {
+                    apply_pending(conn, id, provider, pmid)?;
+                }
+                audit_outcome(conn, id, member, to, None, Some(provider))?;
+            }
+            moved
+        }
+        Outcome::Retry { at, reason } => set_state(
+            conn,
+            id,
+            from,
+            to,
+            &Change {
+                reason: Some(reason),
+                next_attempt_at: Some(*at),
+                ..Change::default()
+            },
+            now,
+        )?,
+        Outcome::Defer { until, reason } => set_state(
+            conn,
+            id,
+            from,
+            to,
+            &Change {
+                reason: Some(reason),
+                next_attempt_at: Some(*until),
+                attempts: -1,
+                ..Change::default()
+            },
+            now,
+        )?,
+        Outcome::Failed { reason }
+        | Outcome::OptedOut { reason }
+        | Outcome::Suppressed { reason }
+        | Outcome::Expired { reason } => {
+            let moved = set_state(
+                conn,
+                id,
+                from,
+                to,
+                &Change {
+                    reason: Some(reason),
+                    ..Change::default()
+                },
+                now,
+            )?;
+            if moved {
+                if let (Outcome::OptedOut { reason }, Some(m)) = (outcome, member) {
+                    revoke_for_provider_opt_out(conn, m, reason)?;
+                }
+                audit_outcome(conn, id, member, to, Some(reason), None)?;
+            }
+            moved
+        }
+    };
+    Ok(moved)
+}
+
+fn revoke_for_provider_opt_out(
+    conn: &Connection,
+    member: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
+    consent::record(
+        conn,
+        member,
+        consent::ConsentAction::Revoked,
+        consent::ConsentSource::Keyword,
+        &format!("provider reported the number opted out: {reason}"),
+        "hearth",
+    )?;
+    Ok(())
+}
+
+pub(crate) fn settle(
+    conn: &mut Connection,
+    lease: &Lease,
+    outcome: &Outcome,
+    now: DateTime<Utc>,
+) -> Result<Settled, StoreError> {
+    let tx = immediate(conn)?;
+    let id = lease.outbox_id;
+    type Row = (String, Option<String>, i64, Option<String>, Option<i64>);
+    let row: Option<Row> = tx
+        .query_row(
+            "SELECT state, claimed_by, claims, provider, member_id FROM outbox WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    let (state, holder, token, provider, member) =
+        row.ok_or_else(|| StoreError::NotFound(format!("outbox message #{id}")))?;
+    let state = OutState::parse(&state).ok_or_else(|| {
+        StoreError::Invalid(format!("outbox message #{id} has unknown state `{state}`"))
+    })?;
+    let ours = holder.as_deref() == Some(lease.holder.as_str()) && token == lease.token;
+    let to = outcome.state();
+    let settled = match outcome {
+        // The provider has it: record that whoever holds the row now, so
+        // it is not sent again.
+        Outcome::Sent {
+            provider: p,
+            provider_message_id: pmid,
+        } => {
+            if state.may_move(to) {
+                record(&tx, id, member, state, outcome, now)?;
+                Settled::Recorded(to)
+            } else if provider.is_none() && state.rank() > OutState::Sent.rank() {
+                // A delivery report overtook the record of the send: the
+                // state stays where the report put it; note who took it.
+                tx.execute(
+                    "UPDATE outbox SET provider = ?2, provider_message_id = coalesce(?3, provider_message_id), updated_at = ?4 WHERE id = ?1",
+                    params![id, p, pmid, ts(now)],
+                )?;
+                if let Some(pmid) = pmid {
+                    apply_pending(&tx, id, p, pmid)?;
+                }
+                audit_outcome(&tx, id, member, to, None, Some(p))?;
+                Settled::Recorded(state)
+            } else {
+                Settled::AlreadyRecorded(state)
+            }
+        }
+        _ if ours && state == OutState::Sending => {
+            record(&tx, id, member, state, outcome, now)?;
+            Settled::Recorded(to)
+        }
+        _ if ours => Settled::AlreadyRecorded(state),
+        _ => Settled::LeaseLost(state),
+    };
+    tx.commit()?;
+    Ok(settled)
+}
+
+/// Applies a delivery report. Returns the message's state afterwards, or
+/// `None` when no such message exists (yet: a report by provider id for a
+/// message whose send is not recorded is kept and applied when it is).
+pub(crate) fn apply_report(
+    conn: &mut Connection,
+    target: &ReportFor,
+    report: Report,
+    detail: Option<&str>,
+) -> Result<Option<OutState>, StoreError> {
+    let tx = immediate(conn)?;
+    let id: Option<i64> = match target {
+        ReportFor::Outbox(id) => tx
+            .query_row("SELECT id FROM outbox WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?,
+        ReportFor::ProviderId { provider, id } => tx
+            .query_row(
+                "SELECT id FROM outbox WHERE provider = ?1 AND provider_message_id = ?2",
+                params![provider, id],
+                |r| r.get(0),
+            )
+            .optional()?,
+    };
+    let Some(id) = id else {
+        if let ReportFor::ProviderId { provider, id } = target {
+            tx.execute(
+                "INSERT INTO pending_reports (provider, provider_message_id, report, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![provider, id, report.as_str(), detail, ts(Utc::now())],
+            )?;
+        }
+        tx.commit()?;
+        return Ok(None);
+    };
+    apply_to(&tx, id, report, detail)?;
+    let state = state_of(&tx, id)?;
+    tx.commit()?;
+    Ok(Some(state))
+}
+
+/// Records a report and moves the message if the rule allows; a report
+/// that would move it backwards is kept in `delivery_events` only.
+fn apply_to(
+    conn: &Connection,
+    id: i64,
+    report: Report,
+    detail: Option<&str>,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    conn.execute(
+        "INSERT INTO delivery_events (outbox_id, report, detail, at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, report.as_str(), detail, ts(now)],
+    )?;
+    let from = state_of(conn, id)?;
+    if from.may_move(report.state()) {
+        set_state(
+            conn,
+            id,
+            from,
+            report.state(),
+            &Change {
+                reason: detail,
+                ..Change::default()
+            },
+            now,
+        )?;
+    }
+    if report == Report::OptedOut {
+        let member: Option<i64> =
+            conn.query_row("SELECT member_id FROM outbox WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })?;
+        if let Some(m) = member {
+            revoke_for_provider_opt_out(conn, m, detail.unwrap_or("opted out"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Applies reports that arrived before this message's send was recorded.
+fn apply_pending(
+    conn: &Connection,
+    id: i64,
+    provider: &str,
+    provider_message_id: &str,
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT report, detail FROM pending_reports WHERE provider = ?1 AND provider_message_id = ?2 ORDER BY id",
+    )?;
+    let pending = stmt
+        .query_map(params![provider, provider_message_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (report, detail) in pending {
+        if let Some(report) = Report::parse(&report) {
+            apply_to(conn, id, report, detail.as_deref())?;
+        }
+    }
+    conn.execute(
+        "DELETE FROM pending_reports WHERE provider = ?1 AND provider_message_id = ?2",
+        params![provider, provider_message_id],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn list(
+    conn: &Connection,
+    filter: &ListFilter,
+) -> Result<Vec<OutboxMessage>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS}, members.external_id FROM outbox LEFT JOIN members ON members.id = outbox.member_id
+         WHERE (?1 IS NULL OR outbox.state = ?1) AND (?2 IS NULL OR outbox.kind = ?2)
+         ORDER BY outbox.id DESC LIMIT ?3"
+    ))?;
+    Ok(stmt
+        .query_map(
+            params![
+                filter.state.map(OutState::as_str),
+                filter.kind.map(Kind::as_str),
+                filter.limit as i64
+            ],
+            |r| {
+                let (mut m, _) = message(r)?;
+                m.member_external_id = r.get(20)?;
+                Ok(m)
+            },
+        )?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<OutboxMessage>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!(
+                "SELECT {COLUMNS}, members.external_id FROM outbox LEFT JOIN members ON members.id = outbox.member_id
+                 WHERE outbox.id = ?1"
+            ),
+            [id],
+            |r| {
+                let (mut m, _) = message(r)?;
+                m.member_external_id = r.get(20)?;
+                Ok(m)
+            },
+        )
+        .optional()?)
+}
+
+/// When the next queued message falls due, if any.
+pub(crate) fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let t: Option<String> = conn
+        .query_row(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(t.as_deref().and_then(parse_ts))
+}
+
+/// Staff's retry: every retryable message matching the filter goes back
+/// to the queue, due now, its expiry lifted; one audit entry each. Named
+/// ids must exist and be retryable, or nothing is written.
+pub(crate) fn retry(
+    conn: &mut Connection,
+    filter: &RetryFilter,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    if filter.is_empty() {
+        return Err(StoreError::Invalid(
+            "name the messages to retry: ids, or a filter (state, kind, since)".into(),
+        ));
+    }
+    if let Some(s) = filter.state
+        && !s.retryable()
+    {
+        return Err(StoreError::Invalid(format!(
+            "{s} messages are never retried; only failed, undelivered, expired or suppressed messages can be"
+        )));
+    }
+    let tx = immediate(conn)?;
+    let retryable = in_list(OutState::ALL.into_iter().filter(|s| s.retryable()));
+    let mut chosen: Vec<(i64, OutState, Option<i64>)> = Vec::new();
+    let matches = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, String, Option<i64>)> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    };
+    let conditions = "(?1 IS NULL OR state = ?1) AND (?2 IS NULL OR kind = ?2) AND (?3 IS NULL OR updated_at >= ?3)";
+    let args = (
+        filter.state.map(OutState::as_str),
+        filter.kind.map(Kind::as_str),
+        filter.since.map(ts),
+    );
+    if filter.ids.is_empty() {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT id, state, member_id FROM outbox WHERE state IN ({retryable}) AND {conditions} ORDER BY id"
+        ))?;
+        for r in stmt.query_map(params![args.0, args.1, args.2], matches)? {
+            let (id, state, member) = r?;
+            chosen.extend(OutState::parse(&state).map(|s| (id, s, member)));
+        }
+    } else {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT id, state, member_id FROM outbox WHERE id = ?4 AND {conditions}"
+        ))?;
+        for &id in &filter.ids {
+            let found = stmt
+                .query_row(params![args.0, args.1, args.2, id], matches)
+                .optional()?;
+            let Some((_, state, member)) = found else {
+                if get(&tx, id)?.is_none() {
+                    return Err(StoreError::NotFound(format!("outbox message #{id}")));
+                }
+                continue; // exists, but not matching the other conditions
+            };
+            let state = OutState::parse(&state).ok_or_else(|| {
+                StoreError::Invalid(format!("outbox message #{id} has unknown state `{state}`"))
+            })?;
+            if !state.retryable() {
+                return Err(StoreError::Invalid(format!(
+                    "message #{id} is {state}; only failed, undelivered, expired or suppressed messages can be retried"
+                )));
+            }
+            chosen.push((id, state, member));
+        }
+    }
+    let reason = format!("retried by {actor}");
+    let mut n = 0;
+    for (id, from, member) in chosen {
+        let change = Change {
+            reason: Some(&reason),
+            next_attempt_at: Some(now),
+            clear_expiry: true,
+            ..Change::default()
+        };
+        if set_state(&tx, id, from, OutState::Queued, &change, now)? {
+            audit::append(
+                &tx,
+                actor,
+                "outbox.retry",
+                subject(&tx, member)?.as_deref(),
+                serde_json::json!({ "outbox": id, "from": from.as_str() }),
+            )?;
+            n += 1;
+        }
+    }
+    tx.commit()?;
+    Ok(n)
+}
+
+pub(crate) fn cancel(conn: &mut Connection, id: i64, actor: &str) -> Result<(), StoreError> {
+    let tx = immediate(conn)?;
+    let r = get(&tx, id)?.ok_or_else(|| StoreError::NotFound(format!("outbox message #{id}")))?;
+    if r.state != OutState::Queued {
+        return Err(StoreError::Invalid(format!(
+            "message #{id} is {}; only queued messages can be cancelled",
+            r.state
+        )));
+    }
+    let reason = format!("cancelled by {actor}");
+    let change = Change {
+        reason: Some(&reason),
+        ..Change::default()
+    };
+    set_state(
+        &tx,
+        id,
+        OutState::Queued,
+        OutState::Suppressed,
+        &change,
+        Utc::now(),
+    )?;
+    audit::append(
+        &tx,
+        actor,
+        "outbox.cancel",
+        subject(&tx, r.member_id)?.as_deref(),
+        serde_json::json!({ "outbox": id }),
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+impl OutboxStore for Store {
+    async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
+        let q = self.call(move |c| enqueue(c, &m)).await?;
+        if let Enqueued::New(_) = q {
+            self.enqueued().notify_one();
+        }
+        Ok(q)
+    }
+
+    async fn enqueue_batch(&self, batch: Vec<NewMessage>) -> Result<usize, StoreError> {
+        let n = self.call(move |c| enqueue_batch(c, &batch)).await?;
+        if n > 0 {
+            self.enqueued().notify_one();
+        }
+        Ok(n)
+    }
+
+    async fn claim(
+        &self,
+        holder: &InstanceId,
+        now: DateTime<Utc>,
+        lease_for: chrono::TimeDelta,
+    ) -> Result<Option<ClaimedMessage>, StoreError> {
+        let holder = holder.clone();
+        self.call(move |c| claim(c, &holder, now, lease_for)).await
+    }
+
+    async fn renew(
+        &self,
+        lease: &Lease,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Lease>, StoreError> {
+        let lease = lease.clone();
+        self.call(move |c| renew(c, &lease, until)).await
+    }
+
+    async fn settle_claim(&self, lease: &Lease, outcome: Outcome) -> Result<Settled, StoreError> {
+        let lease = lease.clone();
+        self.call(move |c| settle(c, &lease, &outcome, Utc::now()))
+            .await
+    }
+
+    async fn release_own_claims(&self, holder: &InstanceId) -> Result<usize, StoreError> {
+        let holder = holder.clone();
+        self.call(move |c| {
+            let tx = immediate(c)?;
+            let n = release(&tx, Utc::now(), Some(&holder))?;
+            tx.commit()?;
+            Ok(n)
         })
+        .await
     }
 
-    /// How far along a message is; a report may only raise it.
-    pub fn rank(self) -> u8 {
-        match self {
-            OutState::Queued => 0,
-            OutState::Sending => 1,
-            OutState::Sent => 2,
-            OutState::Delivered
-            | OutState::Undelivered
-            | OutState::Failed
-            | OutState::Expired
-            | OutState::Suppressed => 3,
+    async fn expire_leases(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
+        self.call(move |c| {
+            let tx = immediate(c)?;
+            let n = release(&tx, now, None)?;
+            tx.commit()?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn apply_report(
+        &self,
+        target: ReportFor,
+        report: Report,
+        detail: Option<String>,
+    ) -> Result<Option<OutState>, StoreError> {
+        self.call(move |c| apply_report(c, &target, report, detail.as_deref()))
+            .await
+    }
+
+    async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.call(|c| next_due(c)).await
+    }
+
+    async fn list_messages(&self, filter: ListFilter) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.call(move |c| list(c, &filter)).await
+    }
+
+    async fn message(&self, id: i64) -> Result<Option<OutboxMessage>, StoreError> {
+        self.call(move |c| get(c, id)).await
+    }
+
+    async fn retry(&self, filter: RetryFilter, actor: &str) -> Result<usize, StoreError> {
+        let actor = actor.to_owned();
+        let n = self
+            .call(move |c| retry(c, &filter, &actor, Utc::now()))
+            .await?;
+        if n > 0 {
+            self.enqueued().notify_one();
         }
+        Ok(n)
+    }
+
+    async fn cancel(&self, id: i64, actor: &str) -> Result<(), StoreError> {
+        let actor = actor.to_owned();
+        self.call(move |c| cancel(c, id, &actor)).await
     }
 }
 
-impl fmt::Display for OutState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+// ---------------------------------------------------------------------
+// The dispatcher's previous interface, kept so the tree builds until the
+// dispatcher moves to the lease API above (helper `dispatch`); each is a
+// thin wrapper over it. Remove this section once nothing calls it.
+// ---------------------------------------------------------------------
 
-/// A message to put in the outbox.
-#[derive(Clone)]
-pub struct NewMessage {
-    /// Unique: `schedule:ID:INSTANT:member:N`, `reply:INBOUND_ID:…`, …
-    pub idempotency_key: String,
-    /// The member it goes to; `None` for a contact or an unknown sender.
-    pub member_id: Option<i64>,
-    /// The number, when it does not go to a member.
-    pub to: Option<Phone>,
-    pub body: String,
-    pub kind: Kind,
-    pub not_before: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-impl fmt::Debug for NewMessage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("NewMessage")
-            .field("idempotency_key", &self.idempotency_key)
-            .field("member_id", &self.member_id)
-            .field("kind", &self.kind)
-            .finish_non_exhaustive()
-    }
-}
-
-/// One outbox row, as listed.
+/// One outbox row, as the previous interface listed it (text timestamps).
 #[derive(Clone, serde::Serialize)]
 pub struct OutboxRow {
     pub id: i64,
@@ -208,14 +1001,34 @@ impl fmt::Debug for OutboxRow {
     }
 }
 
-/// A claimed message with everything the last gate needs, read in the
-/// same transaction that claimed it.
+impl From<OutboxMessage> for OutboxRow {
+    fn from(m: OutboxMessage) -> OutboxRow {
+        OutboxRow {
+            id: m.id,
+            idempotency_key: m.idempotency_key.as_str().to_owned(),
+            member_id: m.member_id,
+            kind: m.kind,
+            state: m.state,
+            reason: m.reason,
+            attempts: m.attempts,
+            segments: m.segments,
+            not_before: ts(m.not_before),
+            next_attempt_at: ts(m.next_attempt_at),
+            expires_at: m.expires_at.map(ts),
+            provider: m.provider,
+            provider_message_id: m.provider_message_id,
+            created_at: ts(m.created_at),
+            updated_at: ts(m.updated_at),
+            body: m.body,
+        }
+    }
+}
+
+/// A claimed message, as the previous interface returned it.
 #[derive(Clone)]
 pub struct Claimed {
     pub row: OutboxRow,
-    /// The number to send to: the member's current phone, or the row's own.
     pub to: Option<Phone>,
-    /// For a member: active, consent now, and timezone.
     pub member: Option<MemberGate>,
 }
 
@@ -228,510 +1041,66 @@ impl fmt::Debug for Claimed {
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct MemberGate {
-    pub id: i64,
-    pub active: bool,
-    pub consent: bool,
-    pub timezone: String,
-}
-
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-const ROW_COLUMNS: &str = "id, idempotency_key, member_id, kind, state, reason, attempts, segments, not_before, next_attempt_at, expires_at, provider, provider_message_id, created_at, updated_at, body";
-
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
-    let kind: String = r.get(3)?;
-    let state: String = r.get(4)?;
-    Ok(OutboxRow {
-        id: r.get(0)?,
-        idempotency_key: r.get(1)?,
-        member_id: r.get(2)?,
-        kind: Kind::parse(&kind).unwrap_or(Kind::Staff),
-        state: OutState::parse(&state).unwrap_or(OutState::Failed),
-        reason: r.get(5)?,
-        attempts: r.get(6)?,
-        segments: r.get(7)?,
-        not_before: r.get(8)?,
-        next_attempt_at: r.get(9)?,
-        expires_at: r.get(10)?,
-        provider: r.get(11)?,
-        provider_message_id: r.get(12)?,
-        created_at: r.get(13)?,
-        updated_at: r.get(14)?,
-        body: r.get(15)?,
-    })
-}
-
-/// The outcome of putting a message in the outbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Enqueued {
-    New(i64),
-    /// A message with that idempotency key was already there.
-    Duplicate(i64),
-}
-
-impl Enqueued {
-    pub fn id(self) -> i64 {
-        match self {
-            Enqueued::New(id) | Enqueued::Duplicate(id) => id,
-        }
-    }
-}
-
-pub(crate) fn enqueue(conn: &Connection, m: &NewMessage) -> Result<Enqueued, StoreError> {
-    if m.member_id.is_none() && m.to.is_none() {
-        return Err(StoreError::Invalid(
-            "a message needs a member or a number".into(),
-        ));
-    }
-    let now = ts(Utc::now());
-    let segments = crate::engine::sms::measure(&m.body).segments as i64;
-    let inserted = conn.execute(
-        "INSERT INTO outbox (idempotency_key, member_id, to_phone, body, kind, priority, not_before, expires_at,
-                             attempts, next_attempt_at, state, segments, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?7, 'queued', ?9, ?10, ?10)
-         ON CONFLICT (idempotency_key) DO NOTHING",
-        params![
-            m.idempotency_key,
-            m.member_id,
-            m.to.as_ref().map(Phone::as_str),
-            m.body,
-            m.kind.as_str(),
-            m.kind.priority(),
-            ts(m.not_before),
-            m.expires_at.map(ts),
-            segments,
-            now
-        ],
-    )?;
-    let id: i64 = conn.query_row(
-        "SELECT id FROM outbox WHERE idempotency_key = ?1",
-        [&m.idempotency_key],
-        |r| r.get(0),
-    )?;
-    Ok(if inserted == 1 {
-        Enqueued::New(id)
-    } else {
-        Enqueued::Duplicate(id)
-    })
-}
-
-/// Claims the most urgent due message: `queued → sending`, one attempt more.
-pub(crate) fn claim_next(
-    conn: &mut Connection,
-    now: DateTime<Utc>,
-) -> Result<Option<Claimed>, StoreError> {
-    let tx = conn.transaction()?;
-    let found = tx
-        .query_row(
-            &format!(
-                "SELECT {ROW_COLUMNS}, to_phone FROM outbox WHERE state = 'queued' AND next_attempt_at <= ?1
-                 ORDER BY priority, next_attempt_at, id LIMIT 1"
-            ),
-            [ts(now)],
-            |x| Ok((row(x)?, x.get::<_, Option<String>>(16)?)),
-        )
-        .optional()?;
-    let Some((mut r, own)) = found else {
-        return Ok(None);
-    };
-    tx.execute(
-        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE id = ?1",
-        params![r.id, ts(now)],
-    )?;
-    r.state = OutState::Sending;
-    r.attempts += 1;
-
-    let (to, member) = match r.member_id {
-        Some(mid) => match members::by_id(&tx, mid)? {
-            Some(m) => (
-                Some(m.phone.clone()),
-                Some(MemberGate {
-                    id: m.id,
-                    active: m.status == members::MemberStatus::Active,
-                    consent: m.consent.granted(),
-                    timezone: m.timezone.clone(),
-                }),
-            ),
-            None => (None, None),
-        },
-        None => (own.and_then(|p| p.parse().ok()), None),
-    };
-    tx.commit()?;
-    Ok(Some(Claimed { row: r, to, member }))
-}
-
-/// Moves a message on, recording why; returns false if it had already
-/// moved past `state` (never backwards).
-pub(crate) fn transition(
-    conn: &Connection,
-    id: i64,
-    state: OutState,
-    reason: Option<&str>,
-    provider: Option<(&str, Option<&str>)>,
-    next_attempt: Option<DateTime<Utc>>,
-) -> Result<bool, StoreError> {
-    let now = ts(Utc::now());
-    let current: Option<String> = conn
-        .query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))
-        .optional()?;
-    let Some(current) = current.and_then(|s| OutState::parse(&s)) else {
-        return Err(StoreError::NotFound(format!("outbox message #{id}")));
-    };
-    // Requeueing (retry) is the one move back, and only from `sending`
-    // or by staff from a final state; everything else only moves forward.
-    let allowed = match state {
-        OutState::Queued => true,
-        _ => state.rank() > current.rank() || (current == OutState::Sent && state.rank() == 3),
-    };
-    if !allowed {
-        return Ok(false);
-    }
-    conn.execute(
-        "UPDATE outbox SET state = ?2, reason = ?3, updated_at = ?4,
-                provider = coalesce(?5, provider), provider_message_id = coalesce(?6, provider_message_id),
-                next_attempt_at = coalesce(?7, next_attempt_at)
-         WHERE id = ?1",
-        params![
-            id,
-            state.as_str(),
-            reason,
-            now,
-            provider.map(|p| p.0),
-            provider.and_then(|p| p.1),
-            next_attempt.map(ts)
-        ],
-    )?;
-    Ok(true)
-}
-
-/// Messages left in `sending` by a crash go back to the queue.
-pub(crate) fn requeue_interrupted(conn: &Connection) -> Result<usize, StoreError> {
-    Ok(conn.execute(
-        "UPDATE outbox SET state = 'queued', reason = 'interrupted while sending; sent again', updated_at = ?1
-         WHERE state = 'sending'",
-        [ts(Utc::now())],
-    )?)
-}
-
-/// A delivery report from a provider, in Hearth's terms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Report {
-    Sent,
-    Delivered,
-    Undelivered,
-    Failed,
-    /// Failed because the number opted out at the provider (Twilio
-    /// 21610 in a status callback): the member's consent is revoked too.
-    OptedOut,
-}
-
-impl Report {
-    fn state(self) -> OutState {
-        match self {
-            Report::Sent => OutState::Sent,
-            Report::Delivered => OutState::Delivered,
-            Report::Undelivered => OutState::Undelivered,
-            Report::Failed | Report::OptedOut => OutState::Failed,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Report::OptedOut => "opted_out",
-            other => other.state().as_str(),
-        }
-    }
-
-    fn parse(s: &str) -> Option<Report> {
-        Some(match s {
-            "sent" => Report::Sent,
-            "delivered" => Report::Delivered,
-            "undelivered" => Report::Undelivered,
-            "failed" => Report::Failed,
-            "opted_out" => Report::OptedOut,
-            _ => return None,
-        })
-    }
-}
-
-/// Which message a report is about.
-#[derive(Debug, Clone)]
-pub enum ReportFor {
-    /// Our outbox id (Kannel puts it in the DLR URL).
-    Outbox(i64),
-    /// The provider's message id (Twilio's MessageSid).
-    ProviderId { provider: String, id: String },
-}
-
-/// Applies a delivery report. Returns the message's state afterwards, or
-/// `None` when no such message exists (yet: a report by provider id for a
-/// message whose send is not recorded is kept and applied when it is).
-pub(crate) fn apply_report(
-    conn: &Connection,
-    target: &ReportFor,
-    report: Report,
-    detail: Option<&str>,
-) -> Result<Option<OutState>, StoreError> {
-    let id: Option<i64> = match target {
-        ReportFor::Outbox(id) => conn
-            .query_row("SELECT id FROM outbox WHERE id = ?1", [id], |r| r.get(0))
-            .optional()?,
-        ReportFor::ProviderId { provider, id } => conn
-            .query_row(
-                "SELECT id FROM outbox WHERE provider = ?1 AND provider_message_id = ?2",
-                params![provider, id],
-                |r| r.get(0),
-            )
-            .optional()?,
-    };
-    let Some(id) = id else {
-        if let ReportFor::ProviderId { provider, id } = target {
-            conn.execute(
-                "INSERT INTO pending_reports (provider, provider_message_id, report, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![provider, id, report.as_str(), detail, ts(Utc::now())],
-            )?;
-        }
-        return Ok(None);
-    };
-    apply_to(conn, id, report, detail)?;
-    let state: String =
-        conn.query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))?;
-    Ok(OutState::parse(&state))
-}
-
-fn apply_to(
-    conn: &Connection,
-    id: i64,
-    report: Report,
-    detail: Option<&str>,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO delivery_events (outbox_id, report, detail, at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, report.as_str(), detail, ts(Utc::now())],
-    )?;
-    transition(conn, id, report.state(), detail, None, None)?;
-    if report == Report::OptedOut {
-        let member: Option<i64> =
-            conn.query_row("SELECT member_id FROM outbox WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })?;
-        if let Some(m) = member {
-            consent::record(
-                conn,
-                m,
-                consent::ConsentAction::Revoked,
-                consent::ConsentSource::Keyword,
-                &format!(
-                    "provider reported the number opted out: {}",
-                    detail.unwrap_or("opted out")
-                ),
-                "hearth",
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// Applies reports that arrived before this message's send was recorded.
-fn apply_pending(
-    conn: &Connection,
-    id: i64,
-    provider: &str,
-    provider_message_id: &str,
-) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT report, detail FROM pending_reports WHERE provider = ?1 AND provider_message_id = ?2 ORDER BY id",
-    )?;
-    let pending = stmt
-        .query_map(params![provider, provider_message_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    for (report, detail) in pending {
-        if let Some(report) = Report::parse(&report) {
-            apply_to(conn, id, report, detail.as_deref())?;
-        }
-    }
-    conn.execute(
-        "DELETE FROM pending_reports WHERE provider = ?1 AND provider_message_id = ?2",
-        params![provider, provider_message_id],
-    )?;
-    Ok(())
-}
-
-pub(crate) fn list(
-    conn: &Connection,
-    state: Option<OutState>,
-    limit: usize,
-) -> Result<Vec<OutboxRow>, StoreError> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {ROW_COLUMNS} FROM outbox WHERE (?1 IS NULL OR state = ?1) ORDER BY id DESC LIMIT ?2"
-    ))?;
-    Ok(stmt
-        .query_map(params![state.map(OutState::as_str), limit as i64], row)?
-        .collect::<Result<Vec<_>, _>>()?)
-}
-
-pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<OutboxRow>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {ROW_COLUMNS} FROM outbox WHERE id = ?1"),
-            [id],
-            row,
-        )
-        .optional()?)
-}
-
-/// When the next queued message falls due, if any.
-pub(crate) fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let t: Option<String> = conn
-        .query_row(
-            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?
-        .flatten();
-    Ok(t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-        .map(|t| t.with_timezone(&Utc)))
-}
-
-/// An inbound text as a provider handed it over.
-#[derive(Clone)]
-pub struct InboundSms {
-    /// `twilio`, `kannel`, `inject`.
-    pub provider: String,
-    /// The provider's id for it; retries of one webhook carry the same.
-    pub provider_message_id: String,
-    /// The sender as the provider gave it (E.164 normally, but short codes
-    /// and alphanumeric senders exist).
-    pub from: String,
-    pub to: String,
-    pub body: String,
-}
-
-impl fmt::Debug for InboundSms {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InboundSms")
-            .field("provider", &self.provider)
-            .field("provider_message_id", &self.provider_message_id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A stored inbound text waiting for the pipeline.
-#[derive(Clone)]
-pub struct InboundRow {
-    pub id: i64,
-    pub sms: InboundSms,
-    /// The member whose phone sent it, if any.
-    pub member_id: Option<i64>,
-    pub received_at: String,
-}
-
-impl fmt::Debug for InboundRow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InboundRow")
-            .field("id", &self.id)
-            .field("member_id", &self.member_id)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Received {
-    New(i64),
-    /// The provider sent it before (a retried webhook): nothing stored.
-    Duplicate(i64),
-}
-
-pub(crate) fn record_inbound(conn: &Connection, m: &InboundSms) -> Result<Received, StoreError> {
-    let member_id: Option<i64> = match m.from.parse::<Phone>() {
-        Ok(p) => conn
-            .query_row(
-                "SELECT id FROM members WHERE phone = ?1",
-                [p.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?,
-        Err(_) => None,
-    };
-    let n = conn.execute(
-        "INSERT INTO inbound (provider, provider_message_id, from_phone, to_phone, body, member_id, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-         ON CONFLICT (provider, provider_message_id) DO NOTHING",
-        params![m.provider, m.provider_message_id, m.from, m.to, m.body, member_id, ts(Utc::now())],
-    )?;
-    let id: i64 = conn.query_row(
-        "SELECT id FROM inbound WHERE provider = ?1 AND provider_message_id = ?2",
-        params![m.provider, m.provider_message_id],
-        |r| r.get(0),
-    )?;
-    if n == 1 {
-        audit::append(
-            conn,
-            "hearth",
-            "sms.receive",
-            member_id.map(|m| format!("member:{m}")).as_deref(),
-            serde_json::json!({ "inbound": id, "provider": m.provider }),
-        )?;
-        Ok(Received::New(id))
-    } else {
-        Ok(Received::Duplicate(id))
-    }
-}
-
-pub(crate) fn unprocessed(conn: &Connection, limit: usize) -> Result<Vec<InboundRow>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT id, provider, provider_message_id, from_phone, to_phone, body, member_id, received_at
-         FROM inbound WHERE processed_at IS NULL ORDER BY id LIMIT ?1",
-    )?;
-    Ok(stmt
-        .query_map([limit as i64], |r| {
-            Ok(InboundRow {
-                id: r.get(0)?,
-                sms: InboundSms {
-                    provider: r.get(1)?,
-                    provider_message_id: r.get(2)?,
-                    from: r.get(3)?,
-                    to: r.get(4)?,
-                    body: r.get(5)?,
-                },
-                member_id: r.get(6)?,
-                received_at: r.get(7)?,
-            })
-        })?
-        .collect::<Result<Vec<_>, _>>()?)
-}
-
-pub(crate) fn mark_processed(conn: &Connection, id: i64, outcome: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE inbound SET processed_at = ?2, outcome = ?3 WHERE id = ?1 AND processed_at IS NULL",
-        params![id, ts(Utc::now()), outcome],
-    )?;
-    Ok(())
-}
+/// How long the previous interface's claims last.
+const LEGACY_LEASE: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
 impl Store {
-    /// Queues a message and wakes the dispatcher.
+    /// The current holder's lease on a message, for the previous
+    /// interface's id-only calls.
+    async fn lease_of(&self, id: i64) -> Result<Lease, StoreError> {
+        self.call(move |c| {
+            let (holder, token): (Option<String>, i64) = c
+                .query_row(
+                    "SELECT claimed_by, claims FROM outbox WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("outbox message #{id}")))?;
+            Ok(Lease {
+                outbox_id: id,
+                holder: InstanceId::new(holder.unwrap_or_else(|| "-".into()))
+                    .map_err(StoreError::Invalid)?,
+                token,
+                until: Utc::now(),
+            })
+        })
+        .await
+    }
+
+    /// Queues a message and wakes the dispatcher ([`OutboxStore::enqueue`]).
     pub async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
-        let q = self.call(move |c| enqueue(c, &m)).await?;
-        if let Enqueued::New(_) = q {
-            self.enqueued().notify_one();
-        }
-        Ok(q)
+        OutboxStore::enqueue(self, m).await
     }
 
+    /// [`OutboxStore::apply_report`].
+    pub async fn apply_report(
+        &self,
+        target: ReportFor,
+        report: Report,
+        detail: Option<String>,
+    ) -> Result<Option<OutState>, StoreError> {
+        OutboxStore::apply_report(self, target, report, detail).await
+    }
+
+    /// [`OutboxStore::next_due`].
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        OutboxStore::next_due(self).await
+    }
+
+    /// Previous interface: a claim by this host, leased for ten minutes.
     pub async fn claim_next(&self, now: DateTime<Utc>) -> Result<Option<Claimed>, StoreError> {
-        self.call(move |c| claim_next(c, now)).await
+        let claimed = self
+            .claim(&InstanceId::for_this_host(), now, LEGACY_LEASE)
+            .await?;
+        Ok(claimed.map(|c| Claimed {
+            row: c.message.into(),
+            to: c.to,
+            member: c.member,
+        }))
     }
 
-    /// Records the dispatcher's outcome for a claimed message (and, for a
-    /// send, the audit entry).
+    /// Previous interface: settle by id with a state; `true` if recorded.
     pub async fn settle(
         &self,
         id: i64,
@@ -740,191 +1109,91 @@ impl Store {
         provider: Option<(String, Option<String>)>,
         next_attempt: Option<DateTime<Utc>>,
     ) -> Result<bool, StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction()?;
-            let moved = transition(
-                &tx,
-                id,
-                state,
-                reason.as_deref(),
-                provider.as_ref().map(|(p, m)| (p.as_str(), m.as_deref())),
-                next_attempt,
-            )?;
-            // A delivery report can overtake the dispatcher's record of the send
-            // (Kannel's DLR races its own sendsms answer). The state stays
-            // where the report put it, but the send happened: record who
-            // took it and audit it all the same.
-            let overtaken = !moved && state == OutState::Sent && {
-                let now: String = tx.query_row("SELECT state FROM outbox WHERE id = ?1", [id], |r| r.get(0))?;
-                OutState::parse(&now).is_some_and(|s| s.rank() >= OutState::Sent.rank())
-            };
-            if overtaken && let Some((p, pmid)) = &provider {
-                tx.execute(
-                    "UPDATE outbox SET provider = ?2, provider_message_id = coalesce(?3, provider_message_id) WHERE id = ?1",
-                    params![id, p, pmid],
-                )?;
+        let reason_text = reason.unwrap_or_default();
+        let outcome = match state {
+            OutState::Sent => {
+                let (provider, provider_message_id) =
+                    provider.unwrap_or_else(|| ("unknown".into(), None));
+                Outcome::Sent {
+                    provider,
+                    provider_message_id,
+                }
             }
-            if moved
-                && state == OutState::Sent
-                && let Some((p, Some(pmid))) = &provider
-            {
-                apply_pending(&tx, id, p, pmid)?;
+            OutState::Queued => Outcome::Retry {
+                at: next_attempt.unwrap_or_else(Utc::now),
+                reason: reason_text,
+            },
+            OutState::Failed => Outcome::Failed {
+                reason: reason_text,
+            },
+            OutState::Suppressed => Outcome::Suppressed {
+                reason: reason_text,
+            },
+            OutState::Expired => Outcome::Expired {
+                reason: reason_text,
+            },
+            other => {
+                return Err(StoreError::Invalid(format!(
+                    "a claim cannot be settled as {other}"
+                )));
             }
-            if (moved || overtaken) && matches!(state, OutState::Sent | OutState::Failed | OutState::Suppressed | OutState::Expired) {
-                let member: Option<i64> = tx.query_row("SELECT member_id FROM outbox WHERE id = ?1", [id], |r| r.get(0))?;
-                audit::append(
-                    &tx,
-                    "hearth",
-                    &format!("sms.{}", state.as_str()),
-                    member.map(|m| format!("member:{m}")).as_deref(),
-                    serde_json::json!({ "outbox": id, "reason": reason, "provider": provider.as_ref().map(|p| &p.0) }),
-                )?;
-            }
-            tx.commit()?;
-            Ok(moved || overtaken)
-        })
-        .await
+        };
+        let lease = self.lease_of(id).await?;
+        Ok(matches!(
+            self.settle_claim(&lease, outcome).await?,
+            Settled::Recorded(_)
+        ))
     }
 
-    /// A provider said the number opted out (Twilio 21610): fail the
-    /// message and revoke the member's consent, as if they texted STOP.
+    /// Previous interface: a provider opt-out by id.
     pub async fn provider_opt_out(&self, id: i64, reason: String) -> Result<(), StoreError> {
-        self.call(move |c| {
-            let tx = c.transaction()?;
-            transition(&tx, id, OutState::Failed, Some(&reason), None, None)?;
-            let member: Option<i64> =
-                tx.query_row("SELECT member_id FROM outbox WHERE id = ?1", [id], |r| {
-                    r.get(0)
-                })?;
-            if let Some(m) = member {
-                consent::record(
-                    &tx,
-                    m,
-                    consent::ConsentAction::Revoked,
-                    consent::ConsentSource::Keyword,
-                    &format!("provider reported the number opted out: {reason}"),
-                    "hearth",
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+        let lease = self.lease_of(id).await?;
+        self.settle_claim(&lease, Outcome::OptedOut { reason })
+            .await?;
+        Ok(())
     }
 
-    /// Puts a claimed message back for later without counting the attempt
-    /// (quiet hours are not a failure).
+    /// Previous interface: a deferral by id.
     pub async fn defer(
         &self,
         id: i64,
         until: DateTime<Utc>,
         reason: String,
     ) -> Result<(), StoreError> {
-        self.call(move |c| {
-            c.execute(
-                "UPDATE outbox SET state = 'queued', attempts = max(attempts - 1, 0), reason = ?2, next_attempt_at = ?3, updated_at = ?4
-                 WHERE id = ?1 AND state = 'sending'",
-                params![id, reason, ts(until), ts(Utc::now())],
-            )?;
-            Ok(())
-        })
-        .await
+        let lease = self.lease_of(id).await?;
+        self.settle_claim(&lease, Outcome::Defer { until, reason })
+            .await?;
+        Ok(())
     }
 
+    /// Previous interface, new meaning: this host's own claims from its
+    /// previous run, and lapsed leases, go back to the queue (possibly
+    /// sent). Other daemons' live claims are left alone.
     pub async fn requeue_interrupted(&self) -> Result<usize, StoreError> {
-        self.call(|c| requeue_interrupted(c)).await
+        let own = self
+            .release_own_claims(&InstanceId::for_this_host())
+            .await?;
+        Ok(own + self.expire_leases(Utc::now()).await?)
     }
 
-    pub async fn apply_report(
-        &self,
-        target: ReportFor,
-        report: Report,
-        detail: Option<String>,
-    ) -> Result<Option<OutState>, StoreError> {
-        self.call(move |c| apply_report(c, &target, report, detail.as_deref()))
-            .await
-    }
-
+    /// Previous interface: the newest messages, optionally in one state.
     pub async fn outbox(
         &self,
         state: Option<OutState>,
         limit: usize,
     ) -> Result<Vec<OutboxRow>, StoreError> {
-        self.call(move |c| list(c, state, limit)).await
+        let rows = self
+            .list_messages(ListFilter {
+                state,
+                kind: None,
+                limit,
+            })
+            .await?;
+        Ok(rows.into_iter().map(OutboxRow::from).collect())
     }
 
+    /// Previous interface: one message.
     pub async fn outbox_message(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
-        self.call(move |c| get(c, id)).await
-    }
-
-    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        self.call(|c| next_due(c)).await
-    }
-
-    /// Staff: send a failed, expired or suppressed message again (audited).
-    pub async fn outbox_retry(&self, id: i64, actor: &str) -> Result<(), StoreError> {
-        let actor = actor.to_owned();
-        self.call(move |c| {
-            let tx = c.transaction()?;
-            let r = get(&tx, id)?.ok_or_else(|| StoreError::NotFound(format!("outbox message #{id}")))?;
-            if !matches!(r.state, OutState::Failed | OutState::Expired | OutState::Suppressed | OutState::Undelivered) {
-                return Err(StoreError::Invalid(format!("message #{id} is {}; only failed, undelivered, expired or suppressed messages can be retried", r.state)));
-            }
-            tx.execute(
-                "UPDATE outbox SET state = 'queued', reason = ?2, next_attempt_at = ?3, expires_at = NULL, updated_at = ?3 WHERE id = ?1",
-                params![id, format!("retried by {actor}"), ts(Utc::now())],
-            )?;
-            audit::append(&tx, &actor, "outbox.retry", r.member_id.map(|m| format!("member:{m}")).as_deref(), serde_json::json!({ "outbox": id }))?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Staff: stop a queued message (audited).
-    pub async fn outbox_cancel(&self, id: i64, actor: &str) -> Result<(), StoreError> {
-        let actor = actor.to_owned();
-        self.call(move |c| {
-            let tx = c.transaction()?;
-            let r = get(&tx, id)?
-                .ok_or_else(|| StoreError::NotFound(format!("outbox message #{id}")))?;
-            if r.state != OutState::Queued {
-                return Err(StoreError::Invalid(format!(
-                    "message #{id} is {}; only queued messages can be cancelled",
-                    r.state
-                )));
-            }
-            transition(
-                &tx,
-                id,
-                OutState::Suppressed,
-                Some(&format!("cancelled by {actor}")),
-                None,
-                None,
-            )?;
-            audit::append(
-                &tx,
-                &actor,
-                "outbox.cancel",
-                r.member_id.map(|m| format!("member:{m}")).as_deref(),
-                serde_json::json!({ "outbox": id }),
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
-    pub async fn record_inbound(&self, m: InboundSms) -> Result<Received, StoreError> {
-        self.call(move |c| record_inbound(c, &m)).await
-    }
-
-    pub async fn unprocessed_inbound(&self, limit: usize) -> Result<Vec<InboundRow>, StoreError> {
-        self.call(move |c| unprocessed(c, limit)).await
-    }
-
-    pub async fn mark_inbound_processed(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
-        let outcome = outcome.to_owned();
-        self.call(move |c| mark_processed(c, id, &outcome)).await
+        Ok(OutboxStore::message(self, id).await?.map(OutboxRow::from))
     }
 }

@@ -519,7 +519,7 @@ fn inject_stores_a_text_on_the_inbound_path() {
     );
     let tail = stdout(&d.hearth(&["audit", "tail", "-n", "1"]));
     assert!(
-        tail.contains("sms.receive") && tail.contains("member:1"),
+        tail.contains("sms.receive") && tail.contains("member:M-001"),
         "{tail}"
     );
 }

@@ -1,0 +1,133 @@
+//! The inbound queue, in SQLite.
+//!
+//! Every inbound text is a row before the webhook answers, unique on the
+//! provider's message id; rows not yet processed are the pipeline's queue
+//! and survive restarts. The pipeline reads them in pages by id (a cursor),
+//! so rows it holds back never hide newer ones.
+
+use chrono::Utc;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::outbox::{get_ts, ts};
+use super::traits::inbound::InboundStore;
+use super::{Store, StoreError, audit};
+use crate::domain::Phone;
+use crate::domain::message::{InboundRow, InboundSms, Received};
+
+pub(crate) fn record(conn: &mut Connection, m: &InboundSms) -> Result<Received, StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let member: Option<(i64, String)> = match m.from.parse::<Phone>() {
+        Ok(p) => tx
+            .query_row(
+                "SELECT id, external_id FROM members WHERE phone = ?1",
+                [p.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?,
+        Err(_) => None,
+    };
+    let n = tx.execute(
+        "INSERT INTO inbound (provider, provider_message_id, from_phone, to_phone, body, member_id, received_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT (provider, provider_message_id) DO NOTHING",
+        params![
+            m.provider,
+            m.provider_message_id,
+            m.from,
+            m.to,
+            m.body,
+            member.as_ref().map(|m| m.0),
+            ts(Utc::now())
+        ],
+    )?;
+    let id: i64 = tx.query_row(
+        "SELECT id FROM inbound WHERE provider = ?1 AND provider_message_id = ?2",
+        params![m.provider, m.provider_message_id],
+        |r| r.get(0),
+    )?;
+    let received = if n == 1 {
+        audit::append(
+            &tx,
+            "hearth",
+            "sms.receive",
+            member.map(|(_, ext)| format!("member:{ext}")).as_deref(),
+            serde_json::json!({ "inbound": id, "provider": m.provider }),
+        )?;
+        Received::New(id)
+    } else {
+        Received::Duplicate(id)
+    };
+    tx.commit()?;
+    Ok(received)
+}
+
+pub(crate) fn unprocessed_after(
+    conn: &Connection,
+    after: i64,
+    limit: usize,
+) -> Result<Vec<InboundRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, provider, provider_message_id, from_phone, to_phone, body, member_id, received_at
+         FROM inbound WHERE processed_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    Ok(stmt
+        .query_map(params![after, limit as i64], |r| {
+            Ok(InboundRow {
+                id: r.get(0)?,
+                sms: InboundSms {
+                    provider: r.get(1)?,
+                    provider_message_id: r.get(2)?,
+                    from: r.get(3)?,
+                    to: r.get(4)?,
+                    body: r.get(5)?,
+                },
+                member_id: r.get(6)?,
+                received_at: get_ts(r, 7)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+pub(crate) fn mark_processed(conn: &Connection, id: i64, outcome: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE inbound SET processed_at = ?2, outcome = ?3 WHERE id = ?1 AND processed_at IS NULL",
+        params![id, ts(Utc::now()), outcome],
+    )?;
+    Ok(())
+}
+
+impl InboundStore for Store {
+    async fn record_inbound(&self, sms: InboundSms) -> Result<Received, StoreError> {
+        self.call(move |c| record(c, &sms)).await
+    }
+
+    async fn unprocessed_after(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<InboundRow>, StoreError> {
+        self.call(move |c| unprocessed_after(c, after, limit)).await
+    }
+
+    async fn mark_inbound_processed(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
+        let outcome = outcome.to_owned();
+        self.call(move |c| mark_processed(c, id, &outcome)).await
+    }
+}
+
+/// The same operations without importing the trait (the intake and the
+/// pipeline call these).
+impl Store {
+    pub async fn record_inbound(&self, sms: InboundSms) -> Result<Received, StoreError> {
+        InboundStore::record_inbound(self, sms).await
+    }
+
+    pub async fn mark_inbound_processed(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
+        InboundStore::mark_inbound_processed(self, id, outcome).await
+    }
+
+    /// The oldest `limit` unprocessed texts (the first page).
+    pub async fn unprocessed_inbound(&self, limit: usize) -> Result<Vec<InboundRow>, StoreError> {
+        InboundStore::unprocessed_after(self, 0, limit).await
+    }
+}
