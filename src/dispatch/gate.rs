@@ -15,7 +15,7 @@
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::store::outbox::Claimed;
+use crate::store::traits::outbox::ClaimedMessage;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -44,13 +44,8 @@ pub const HOLD: Duration = Duration::hours(1);
 /// Decides a claimed message's fate at `now`. `window` is the local send
 /// window (default 08:00–21:00; an end of 00:00 means midnight, so
 /// 00:00–00:00 is the whole day).
-pub fn decide(c: &Claimed, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -> Verdict {
-    let expires = c
-        .row
-        .expires_at
-        .as_deref()
-        .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
-        .map(|e| e.with_timezone(&Utc));
+pub fn decide(c: &ClaimedMessage, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -> Verdict {
+    let expires = c.message.expires_at;
     if let Some(e) = expires
         && e <= now
     {
@@ -59,7 +54,7 @@ pub fn decide(c: &Claimed, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -
     if c.to.is_none() {
         return Verdict::Suppress("no phone number to send to".into());
     }
-    let kind = c.row.kind;
+    let kind = c.message.kind;
     if let Some(m) = &c.member {
         if !m.active {
             return Verdict::Suppress("member is inactive".into());
@@ -67,7 +62,7 @@ pub fn decide(c: &Claimed, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -
         if !m.consent && !kind.exempt_from_consent() {
             return Verdict::Suppress("no current consent (opted out or never consented)".into());
         }
-    } else if c.row.member_id.is_some() {
+    } else if c.message.member_id.is_some() {
         return Verdict::Suppress("member no longer exists".into());
     } else if !kind.exempt_from_consent() {
         return Verdict::Suppress(format!(
@@ -146,26 +141,38 @@ pub fn next_window_opening(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::outbox::{Kind, MemberGate, OutState, OutboxRow};
+    use crate::domain::message::{IdempotencyKey, Kind, OutState, OutboxMessage};
+    use crate::store::traits::outbox::{InstanceId, Lease, MemberGate};
 
-    fn claimed(kind: Kind, consent: bool, active: bool, expires: Option<&str>) -> Claimed {
-        Claimed {
-            row: OutboxRow {
+    fn claimed(kind: Kind, consent: bool, active: bool, expires: Option<&str>) -> ClaimedMessage {
+        let t0 = at("2026-01-01T00:00:00Z");
+        ClaimedMessage {
+            lease: Lease {
+                outbox_id: 1,
+                holder: InstanceId::new("test").unwrap(),
+                token: 1,
+                until: t0,
+            },
+            message: OutboxMessage {
                 id: 1,
-                idempotency_key: "k".into(),
+                idempotency_key: IdempotencyKey::from_stored("k".into()),
                 member_id: Some(7),
+                member_external_id: Some("M-7".into()),
                 kind,
                 state: OutState::Sending,
                 reason: None,
                 attempts: 1,
                 segments: 1,
-                not_before: "2026-01-01T00:00:00Z".into(),
-                next_attempt_at: "2026-01-01T00:00:00Z".into(),
-                expires_at: expires.map(str::to_owned),
+                not_before: t0,
+                next_attempt_at: t0,
+                expires_at: expires.map(at),
                 provider: None,
                 provider_message_id: None,
-                created_at: String::new(),
-                updated_at: String::new(),
+                possibly_sent: false,
+                claimed_by: Some("test".into()),
+                lease_until: Some(t0),
+                created_at: t0,
+                updated_at: t0,
                 body: "hi".into(),
             },
             to: Some("+15555550100".parse().unwrap()),
@@ -308,7 +315,7 @@ mod tests {
     #[test]
     fn a_routine_message_to_a_number_no_member_has_is_suppressed_but_crisis_goes() {
         let mut c = claimed(Kind::Reply, true, true, None);
-        c.row.member_id = None;
+        c.message.member_id = None;
         c.member = None;
         let now = at("2026-01-06T17:00:00Z");
         match decide(&c, now, window()) {
@@ -317,7 +324,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        c.row.kind = Kind::Crisis;
+        c.message.kind = Kind::Crisis;
         assert_eq!(decide(&c, now, window()), Verdict::Send);
     }
 

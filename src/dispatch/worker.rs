@@ -29,10 +29,16 @@
 //! ([`Counters::ambiguous_resends`]); a second ambiguous outcome for the
 //! same message is recorded as possibly sent and not sent a third time.
 //!
+//! **Claims are leases** held by this daemon's [`InstanceId`] for
+//! `2 × timeout + 60 s`, renewed right before the provider call. A
+//! message whose lease lapsed while it was being sent comes back marked
+//! *possibly sent*: it is reconciled with the provider where possible
+//! before it is sent again, and counted as a possible duplicate where not.
+//!
 //! **Recording outcomes.** A store error while recording (a full disk) is
-//! retried with backoff until it succeeds, so a row is never left in
-//! `sending` while the process lives; the next start's recovery is the
-//! backstop if the process dies first.
+//! retried with backoff until it succeeds (settling is idempotent), so a
+//! row is never left in `sending` while the process lives; the lease is
+//! the backstop if the process dies first.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -49,8 +55,9 @@ use tokio_util::task::TaskTracker;
 use super::gate::{self, Verdict};
 use super::provider::{AnyProvider, Outgoing, Reconciled, SendError};
 use crate::settings::DispatchSettings;
-use crate::store::members::MemberStatus;
-use crate::store::outbox::{Claimed, MemberGate, OutState};
+use crate::store::traits::outbox::{
+    ClaimedMessage, InstanceId, Lease, OutboxStore, Outcome, Settled,
+};
 use crate::store::{Store, StoreError};
 
 /// What one step of the dispatcher did.
@@ -99,8 +106,8 @@ pub enum ExecutionOutcome {
 /// Running counts, for `/status` and the tests.
 #[derive(Debug, Default)]
 pub struct Counters {
-    /// Ambiguous sends sent again without a way to check (a possible
-    /// duplicate each).
+    /// Ambiguous or possibly-sent messages sent again without a way to
+    /// check (a possible duplicate each).
     pub ambiguous_resends: AtomicU64,
     /// Ambiguous sends the provider's records showed were sent.
     pub reconciled_sent: AtomicU64,
@@ -237,6 +244,8 @@ impl Breaker {
 
 struct Inner {
     store: Store,
+    holder: InstanceId,
+    lease_for: chrono::TimeDelta,
     provider: Arc<AnyProvider>,
     settings: DispatchSettings,
     limiter: DefaultDirectRateLimiter,
@@ -266,9 +275,14 @@ impl Dispatcher {
     pub fn new(store: Store, provider: Arc<AnyProvider>, settings: DispatchSettings) -> Dispatcher {
         let per_second = NonZeroU32::new(settings.segments_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.burst).unwrap_or(NonZeroU32::MIN);
+        let lease_for = chrono::TimeDelta::from_std(settings.timeout.saturating_mul(2))
+            .unwrap_or(chrono::TimeDelta::minutes(5))
+            + chrono::TimeDelta::seconds(60);
         Dispatcher {
             inner: Arc::new(Inner {
                 store,
+                holder: InstanceId::for_this_host(),
+                lease_for,
                 provider,
                 limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
                 breaker: Breaker::new(&settings),
@@ -289,6 +303,15 @@ impl Dispatcher {
         self
     }
 
+    /// Holds claims as `holder` (default: this host's name). Takes effect
+    /// only before the dispatcher is shared (right after `new`).
+    pub fn with_instance(mut self, holder: InstanceId) -> Dispatcher {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.holder = holder;
+        }
+        self
+    }
+
     /// The running counts (they stay readable after the dispatcher is
     /// handed to `run_until_stopped`).
     pub fn counters(&self) -> Arc<Counters> {
@@ -302,13 +325,19 @@ impl Dispatcher {
         self.inner.fail_records.store(n, Ordering::SeqCst);
     }
 
-    /// Puts messages a crash left in `sending` back in the queue.
+    /// Takes back what this instance's previous run left `sending` (a
+    /// crash): queued again, marked possibly sent. Other daemons' claims
+    /// are left to their leases.
     pub async fn recover(&self) -> Result<usize, StoreError> {
-        let n = self.inner.store.requeue_interrupted().await?;
+        let n = self
+            .inner
+            .store
+            .release_own_claims(&self.inner.holder)
+            .await?;
         if n > 0 {
             tracing::warn!(
                 messages = n,
-                "requeued messages interrupted mid-send by the last stop"
+                "requeued messages the last run left mid-send (possibly sent: reconciled before sending where the provider allows)"
             );
         }
         Ok(n)
@@ -322,7 +351,7 @@ impl Dispatcher {
                 until: until.unwrap_or_else(|| Instant::now() + Duration::from_millis(50)),
             });
         }
-        let Some(claimed) = self.inner.store.claim_next(Utc::now()).await? else {
+        let Some(claimed) = self.inner.claim().await? else {
             self.inner.breaker.abandon(admitted);
             return Ok(ExecutionOutcome::EmptyQueue);
         };
@@ -397,9 +426,9 @@ impl Dispatcher {
                 inner.breaker.abandon(admitted);
                 return Step::Wait(self.poll);
             }
-            (Some(_), _) => inner.store.claim_next(Utc::now()).await,
+            (Some(_), _) => inner.claim().await,
             (None, Some(_)) => match inner.store.urgent_due(Utc::now()).await {
-                Ok(true) => inner.store.claim_next(Utc::now()).await,
+                Ok(true) => inner.claim().await,
                 Ok(false) => Ok(None),
                 Err(e) => Err(e),
             },
@@ -421,7 +450,7 @@ impl Dispatcher {
                 return Step::Wait(Duration::from_secs(1));
             }
         };
-        let is_urgent = claimed.row.kind.exempt_from_quiet_hours();
+        let is_urgent = claimed.message.kind.exempt_from_quiet_hours();
         // Urgent messages take the urgent lane when it is free, so the
         // routine slots stay for routine sends.
         let permit: Permit = match (is_urgent, urgent_permit, routine_permit) {
@@ -475,83 +504,51 @@ impl Inner {
         }
     }
 
-    /// Resolves a message addressed only by number to the member who has
-    /// that number, so the gate checks that member's consent.
-    async fn resolve_member(&self, c: &mut Claimed) -> Result<(), StoreError> {
-        if c.row.member_id.is_some() || c.member.is_some() {
-            return Ok(());
-        }
-        let Some(to) = &c.to else { return Ok(()) };
-        if let Some(m) = self.store.member_by_phone(to).await? {
-            c.member = Some(MemberGate {
-                id: m.id,
-                active: m.status == MemberStatus::Active,
-                consent: m.consent.granted(),
-                timezone: m.timezone.clone(),
-            });
-        }
-        Ok(())
+    async fn claim(&self) -> Result<Option<ClaimedMessage>, StoreError> {
+        self.store
+            .claim(&self.holder, Utc::now(), self.lease_for)
+            .await
     }
 
     /// Gate, rate limit, send, record: one claimed message to its outcome.
     /// Never returns before the outcome is recorded.
-    #[tracing::instrument(skip_all, fields(outbox_id = claimed.row.id, member_id))]
+    #[tracing::instrument(skip_all, fields(outbox_id = claimed.message.id, member_id))]
     async fn execute(
         &self,
-        mut claimed: Claimed,
+        claimed: ClaimedMessage,
         admitted: Admit,
         stop: Stop<'_>,
     ) -> ExecutionOutcome {
-        let id = claimed.row.id;
-        if let Err(e) = self.resolve_member(&mut claimed).await {
-            tracing::warn!(error.cause_chain = ?e, "cannot look up the member for a number; retrying shortly");
-            self.breaker.abandon(admitted);
-            let at = Utc::now() + chrono::TimeDelta::seconds(5);
-            self.record(Record::Defer {
-                id,
-                until: at,
-                reason: "could not look up the recipient; will try again".into(),
-            })
-            .await;
-            return ExecutionOutcome::Deferred { id, until: at };
-        }
-        if let Some(m) = claimed
-            .row
+        let id = claimed.message.id;
+        let mut lease = claimed.lease.clone();
+        // For a number-only message, the member who has the number.
+        let member_id = claimed
+            .message
             .member_id
-            .or(claimed.member.as_ref().map(|m| m.id))
-        {
+            .or(claimed.member.as_ref().map(|m| m.id));
+        if let Some(m) = member_id {
             tracing::Span::current().record("member_id", m);
         }
-        let now = Utc::now();
-        match gate::decide(&claimed, now, self.settings.send_window) {
+        match gate::decide(&claimed, Utc::now(), self.settings.send_window) {
             Verdict::Send => {}
             verdict => {
                 self.breaker.abandon(admitted);
-                return self.settle_verdict(id, &claimed, verdict).await;
+                return self.settle_verdict(&lease, &claimed, verdict).await;
             }
         }
         let Some(to) = claimed.to.clone() else {
             // The gate suppresses a message with no number; never reached.
             self.breaker.abandon(admitted);
-            self.record(Record::Settle {
-                id,
-                state: OutState::Suppressed,
-                reason: Some("no phone number to send to".into()),
-                provider: None,
-                next: None,
-            })
-            .await;
+            let reason = "no phone number to send to".to_owned();
+            self.record(&lease, Outcome::Suppressed { reason }).await;
             return ExecutionOutcome::Suppressed { id };
         };
         let msg = Outgoing {
             outbox_id: id,
-            member_id: claimed
-                .row
-                .member_id
-                .or(claimed.member.as_ref().map(|m| m.id)),
+            member_id,
             to,
-            segments: claimed.row.segments.max(1) as usize,
-            body: claimed.row.body.clone(),
+            segments: claimed.message.segments.max(1) as usize,
+            body: claimed.message.body.clone(),
         };
         // Each segment is one unit of the sender's rate. Stopping while
         // waiting hands the message back unsent.
@@ -568,14 +565,56 @@ impl Inner {
                     _ = wait => {}
                     _ = token.cancelled() => {
                         self.breaker.abandon(admitted);
-                        self.record(Record::Defer {
-                            id,
+                        let outcome = Outcome::Defer {
                             until: Utc::now(),
                             reason: "handed back unsent when the dispatcher stopped".into(),
-                        })
-                        .await;
+                        };
+                        self.record(&lease, outcome).await;
                         return ExecutionOutcome::Released { id };
                     }
+                }
+            }
+        }
+        // The lease must outlast the provider call (and a reconciliation).
+        match self.store.renew(&lease, Utc::now() + self.lease_for).await {
+            Ok(Some(renewed)) => lease = renewed,
+            Ok(None) => {
+                // Lapsed and taken back while waiting: no longer ours.
+                self.breaker.abandon(admitted);
+                tracing::warn!("the claim lapsed before sending; left to whoever holds it now");
+                return ExecutionOutcome::Released { id };
+            }
+            Err(e) => {
+                tracing::warn!(error.cause_chain = ?e, "cannot renew the claim; sending under the original lease");
+            }
+        }
+        // A message whose earlier send may have gone through: ask first.
+        if claimed.message.possibly_sent {
+            let since = claimed.message.updated_at - chrono::TimeDelta::days(1);
+            match self.provider.reconcile(&msg, since).await {
+                Ok(Reconciled::Found(accepted)) => {
+                    self.counters
+                        .reconciled_sent
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.breaker.abandon(admitted);
+                    tracing::warn!(
+                        "an interrupted send reached the provider after all: recorded as sent, not sent again"
+                    );
+                    let outcome = Outcome::Sent {
+                        provider: self.provider.name().to_owned(),
+                        provider_message_id: accepted.provider_message_id,
+                    };
+                    self.record(&lease, outcome).await;
+                    return ExecutionOutcome::Sent { id };
+                }
+                Ok(Reconciled::NotFound) => {}
+                Ok(Reconciled::Unsupported) | Err(_) => {
+                    self.counters
+                        .ambiguous_resends
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        "an interrupted send may have gone through and cannot be checked; sending again (a possible duplicate)"
+                    );
                 }
             }
         }
@@ -598,17 +637,11 @@ impl Inner {
         match result {
             Ok(accepted) => {
                 self.breaker.success();
-                self.record(Record::Settle {
-                    id,
-                    state: OutState::Sent,
-                    reason: None,
-                    provider: Some((
-                        self.provider.name().to_owned(),
-                        accepted.provider_message_id,
-                    )),
-                    next: None,
-                })
-                .await;
+                let outcome = Outcome::Sent {
+                    provider: self.provider.name().to_owned(),
+                    provider_message_id: accepted.provider_message_id,
+                };
+                self.record(&lease, outcome).await;
                 tracing::info!(
                     segments = msg.segments,
                     provider = self.provider.name(),
@@ -627,40 +660,35 @@ impl Inner {
                 retry_after,
             }) => {
                 let throttled = reason.starts_with("HTTP 429");
-                if self.breaker.failure(retry_after, throttled, Instant::now()) {
-                    self.counters.breaker_opened.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%reason, "provider paused: sending stops until it answers again");
-                }
-                self.retry_or_give_up(&claimed, reason, retry_after).await
+                self.provider_failed(&reason, retry_after, throttled);
+                self.retry_or_give_up(&lease, &claimed, reason, retry_after)
+                    .await
             }
             Err(SendError::Ambiguous { reason }) => {
                 // No answer in time: as much a sign of trouble as a 5xx.
-                if self.breaker.failure(None, false, Instant::now()) {
-                    self.counters.breaker_opened.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(%reason, "provider paused: sending stops until it answers again");
-                }
-                self.retry_or_give_up(&claimed, reason, None).await
+                self.provider_failed(&reason, None, false);
+                self.retry_or_give_up(&lease, &claimed, reason, None).await
             }
             Err(SendError::OptedOut { reason }) => {
                 self.breaker.success();
                 tracing::warn!(%reason, "provider reports the number opted out; consent revoked");
-                self.record(Record::OptOut { id, reason }).await;
+                self.record(&lease, Outcome::OptedOut { reason }).await;
                 ExecutionOutcome::OptedOut { id }
             }
             Err(SendError::Permanent { reason }) => {
                 // The provider answered: it is up.
                 self.breaker.success();
                 tracing::warn!(%reason, "send failed permanently");
-                self.record(Record::Settle {
-                    id,
-                    state: OutState::Failed,
-                    reason: Some(reason),
-                    provider: None,
-                    next: None,
-                })
-                .await;
+                self.record(&lease, Outcome::Failed { reason }).await;
                 ExecutionOutcome::Failed { id }
             }
+        }
+    }
+
+    fn provider_failed(&self, reason: &str, retry_after: Option<Duration>, throttled: bool) {
+        if self.breaker.failure(retry_after, throttled, Instant::now()) {
+            self.counters.breaker_opened.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%reason, "provider paused: sending stops until it answers again");
         }
     }
 
@@ -668,7 +696,7 @@ impl Inner {
     /// message be sent once more (counted) unless it already was.
     async fn after_ambiguous(
         &self,
-        claimed: &Claimed,
+        claimed: &ClaimedMessage,
         msg: &Outgoing,
         started: DateTime<Utc>,
         reason: String,
@@ -693,7 +721,7 @@ impl Inner {
             }
         }
         let again = claimed
-            .row
+            .message
             .reason
             .as_deref()
             .is_some_and(|r| r.starts_with(AMBIGUOUS));
@@ -719,104 +747,64 @@ impl Inner {
     /// fall past the message's expiry or the retry horizon.
     async fn retry_or_give_up(
         &self,
-        claimed: &Claimed,
+        lease: &Lease,
+        claimed: &ClaimedMessage,
         reason: String,
         retry_after: Option<Duration>,
     ) -> ExecutionOutcome {
-        let id = claimed.row.id;
-        let delay = self.backoff(claimed.row.attempts, retry_after);
+        let m = &claimed.message;
+        let id = m.id;
+        let delay = self.backoff(m.attempts, retry_after);
         let at = Utc::now()
             + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::seconds(60));
-        let parse = |s: &str| {
-            DateTime::parse_from_rfc3339(s)
-                .ok()
-                .map(|t| t.with_timezone(&Utc))
-        };
-        let horizon = claimed.row.created_at.as_str();
-        let horizon = parse(horizon).map(|t| {
-            t + chrono::TimeDelta::from_std(self.settings.retry_horizon)
-                .unwrap_or(chrono::TimeDelta::days(1))
-        });
-        let expires = claimed.row.expires_at.as_deref().and_then(parse);
-        if let Some(e) = expires
+        let horizon = m.created_at
+            + chrono::TimeDelta::from_std(self.settings.retry_horizon)
+                .unwrap_or(chrono::TimeDelta::days(1));
+        if let Some(e) = m.expires_at
             && at >= e
         {
             tracing::warn!(%reason, "provider errors until the message's expiry; expired");
-            self.record(Record::Settle {
-                id,
-                state: OutState::Expired,
-                reason: Some(format!("expired while the provider was failing: {reason}")),
-                provider: None,
-                next: None,
-            })
-            .await;
+            let reason = format!("expired while the provider was failing: {reason}");
+            self.record(lease, Outcome::Expired { reason }).await;
             return ExecutionOutcome::Expired { id };
         }
-        if let Some(h) = horizon
-            && at >= h
-        {
-            tracing::warn!(%reason, attempts = claimed.row.attempts, "message failed: provider errors for the whole retry horizon");
-            self.record(Record::Settle {
-                id,
-                state: OutState::Failed,
-                reason: Some(format!(
-                    "gave up after {} attempts over the retry horizon ({}): {reason}",
-                    claimed.row.attempts,
-                    humantime(self.settings.retry_horizon)
-                )),
-                provider: None,
-                next: None,
-            })
-            .await;
+        if at >= horizon {
+            tracing::warn!(%reason, attempts = m.attempts, "message failed: provider errors for the whole retry horizon");
+            let reason = format!(
+                "gave up after {} attempts over the retry horizon ({}): {reason}",
+                m.attempts,
+                humantime(self.settings.retry_horizon)
+            );
+            self.record(lease, Outcome::Failed { reason }).await;
             return ExecutionOutcome::Failed { id };
         }
-        tracing::warn!(%reason, attempts = claimed.row.attempts, retry_in_ms = delay.as_millis() as u64, "send failed; will retry");
-        self.record(Record::Settle {
-            id,
-            state: OutState::Queued,
-            reason: Some(reason),
-            provider: None,
-            next: Some(at),
-        })
-        .await;
+        tracing::warn!(%reason, attempts = m.attempts, retry_in_ms = delay.as_millis() as u64, "send failed; will retry");
+        self.record(lease, Outcome::Retry { at, reason }).await;
         ExecutionOutcome::Retrying { id, at }
     }
 
     async fn settle_verdict(
         &self,
-        id: i64,
-        claimed: &Claimed,
+        lease: &Lease,
+        claimed: &ClaimedMessage,
         verdict: Verdict,
     ) -> ExecutionOutcome {
+        let id = claimed.message.id;
         match verdict {
             Verdict::Send => unreachable!("handled by the caller"),
             Verdict::Suppress(reason) => {
                 tracing::info!(%reason, "message suppressed at the last gate");
-                self.record(Record::Settle {
-                    id,
-                    state: OutState::Suppressed,
-                    reason: Some(reason),
-                    provider: None,
-                    next: None,
-                })
-                .await;
+                self.record(lease, Outcome::Suppressed { reason }).await;
                 ExecutionOutcome::Suppressed { id }
             }
             Verdict::Expire(reason) => {
                 tracing::info!(%reason, "message expired");
-                self.record(Record::Settle {
-                    id,
-                    state: OutState::Expired,
-                    reason: Some(reason),
-                    provider: None,
-                    next: None,
-                })
-                .await;
+                self.record(lease, Outcome::Expired { reason }).await;
                 ExecutionOutcome::Expired { id }
             }
             Verdict::Defer { until, reason } => {
                 tracing::debug!(%until, "message deferred");
-                self.record(Record::Defer { id, until, reason }).await;
+                self.record(lease, Outcome::Defer { until, reason }).await;
                 ExecutionOutcome::Deferred { id, until }
             }
             Verdict::Hold { until, reason } => {
@@ -829,7 +817,7 @@ impl Inner {
                     %until,
                     "member timezone cannot be read; message held (fix the member's timezone)"
                 );
-                self.record(Record::Defer { id, until, reason }).await;
+                self.record(lease, Outcome::Defer { until, reason }).await;
                 ExecutionOutcome::Held { id, until }
             }
         }
@@ -837,11 +825,12 @@ impl Inner {
 
     /// Records an outcome, retrying store errors with backoff (up to 5 s
     /// apart) until it is stored: a claimed row is never left in `sending`
-    /// while the process lives.
-    async fn record(&self, r: Record) {
+    /// while the process lives. Settling is idempotent, so a write that
+    /// landed before its error was reported is not recorded twice.
+    async fn record(&self, lease: &Lease, outcome: Outcome) {
         let mut delay = Duration::from_millis(50);
         loop {
-            match self.try_record(&r).await {
+            match self.try_record(lease, outcome.clone()).await {
                 Ok(()) => return,
                 Err(e) => {
                     self.counters.record_retries.fetch_add(1, Ordering::Relaxed);
@@ -857,7 +846,7 @@ impl Inner {
         }
     }
 
-    async fn try_record(&self, r: &Record) -> Result<(), StoreError> {
+    async fn try_record(&self, lease: &Lease, outcome: Outcome) -> Result<(), StoreError> {
         #[cfg(feature = "fault-injection")]
         if self
             .fail_records
@@ -868,21 +857,10 @@ impl Inner {
                 "fault injection: the store refused the write".into(),
             ));
         }
-        match r.clone() {
-            Record::Settle {
-                id,
-                state,
-                reason,
-                provider,
-                next,
-            } => self
-                .store
-                .settle(id, state, reason, provider, next)
-                .await
-                .map(drop),
-            Record::Defer { id, until, reason } => self.store.defer(id, until, reason).await,
-            Record::OptOut { id, reason } => self.store.provider_opt_out(id, reason).await,
+        if let Settled::LeaseLost(now) = self.store.settle_claim(lease, outcome).await? {
+            tracing::warn!(state = %now, "the claim lapsed before its outcome was recorded; the message moved on");
         }
+        Ok(())
     }
 }
 
@@ -901,26 +879,6 @@ fn humantime(d: Duration) -> String {
     } else {
         format!("{s}s")
     }
-}
-
-#[derive(Clone)]
-enum Record {
-    Settle {
-        id: i64,
-        state: OutState,
-        reason: Option<String>,
-        provider: Option<(String, Option<String>)>,
-        next: Option<DateTime<Utc>>,
-    },
-    Defer {
-        id: i64,
-        until: DateTime<Utc>,
-        reason: String,
-    },
-    OptOut {
-        id: i64,
-        reason: String,
-    },
 }
 
 #[cfg(test)]
