@@ -518,8 +518,27 @@ async fn queueing_a_message_wakes_an_idle_dispatcher() {
     let dispatcher = dispatcher.with_poll(Duration::from_secs(3600));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(dispatcher.run_until_stopped(shutdown.clone()));
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let m = store.member("M-1").await.unwrap().unwrap().id;
+    // A first message, sent: the dispatcher has then found the queue empty
+    // and is idle.
+    let first = store
+        .enqueue(NewMessage {
+            idempotency_key: "first".into(),
+            member_id: Some(m),
+            to: None,
+            body: "hi".into(),
+            kind: Kind::Crisis,
+            not_before: Utc::now(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .id();
+    until("the first message to be sent", || {
+        let store = store.clone();
+        async move { store.outbox_message(first).await.unwrap().unwrap().state == OutState::Sent }
+    })
+    .await;
     let id = store
         .enqueue(NewMessage {
             idempotency_key: "wake".into(),
@@ -538,7 +557,7 @@ async fn queueing_a_message_wakes_an_idle_dispatcher() {
         assert!(Instant::now() < deadline, "the dispatcher never woke up");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(gw.received.lock().unwrap().len(), 1);
+    assert_eq!(gw.received.lock().unwrap().len(), 2);
     shutdown.cancel();
     task.await.unwrap();
 }

@@ -1206,7 +1206,8 @@ async fn a_daemon_aborted_right_after_recording_its_seventh_send_sends_every_mes
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_daemon_aborted_between_kannel_accepting_and_recording_sends_at_most_that_message_twice() {
+async fn a_daemon_aborted_between_kannel_accepting_and_recording_sends_at_most_that_message_twice()
+{
     let Some(mut rig) = CrashRig::new(20).await else {
         return;
     };
@@ -1314,7 +1315,23 @@ async fn a_message_waits_out_a_kannel_outage_and_goes_once_kannel_is_back() {
     )
     .await;
     kannel.kill_bearerbox();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // smsbox stops taking texts once bearerbox is gone.
+    let probe = reqwest::Client::builder()
+        .timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + PATIENCE;
+    // (Up, it answers even a request without credentials; down, it
+    // refuses the connection, hangs, or answers 5xx.)
+    while probe
+        .get(kannel.sendsms_url())
+        .send()
+        .await
+        .is_ok_and(|r| !r.status().is_server_error())
+    {
+        assert!(Instant::now() < deadline, "smsbox still takes texts");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 
     let id = app
         .store
