@@ -1,8 +1,12 @@
 //! Messaging benchmarks: dispatcher throughput to a loopback provider,
 //! accuracy of the configured rate limit, inbound webhook throughput with
-//! storage beside raw SQLite inserts of the same rows.
+//! storage beside raw SQLite inserts of the same rows; the outbox's
+//! `enqueue_batch` of 100k rows beside a raw batched insert of the same
+//! rows, and claim latency with 1k vs 100k rows queued for tomorrow.
 //!
-//! `cargo bench --bench messaging`; figures in docs/BENCHMARKS.md.
+//! `cargo bench --bench messaging` (only the outbox: `-- outbox`); figures
+//! in docs/BENCHMARKS.md. Under `cargo test --benches` each runs once on
+//! small inputs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,8 +17,11 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hearth::dispatch::provider::AnyProvider;
 use hearth::dispatch::providers::webhook::WebhookProvider;
 use hearth::dispatch::worker::{Dispatcher, ExecutionOutcome};
+use hearth::domain::message::IdempotencyKey;
 use hearth::settings::DispatchSettings;
 use hearth::store::outbox::{Kind, NewMessage};
+use hearth::store::traits::OutboxStore;
+use hearth::store::traits::outbox::{InstanceId, Outcome};
 use hearth::store::{KeySource, Store};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -219,6 +226,207 @@ fn raw_inbound(n: usize) -> Duration {
     start.elapsed()
 }
 
+/// `cargo bench` passes `--bench`; a test run of the benches does not.
+fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// A fresh encrypted database through the store (schema, key, pragmas);
+/// its directory, path and raw key.
+fn fresh_db() -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let key_file = dir.path().join("h.db.key");
+    drop(Store::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
+    let key = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    (dir, path, key)
+}
+
+/// `n` scheduled messages of one fan-out, to non-member numbers.
+fn fan_out(n: usize, fire: chrono::DateTime<Utc>) -> Vec<NewMessage> {
+    (0..n)
+        .map(|i| NewMessage {
+            idempotency_key: IdempotencyKey::scheduled("reminder-day-before", fire, i as i64),
+            member_id: None,
+            to: Some(format!("+1555{i:07}").parse().unwrap()),
+            body: "Your group meets tomorrow at 6:00 PM. Reply STOP to opt out.".into(),
+            kind: Kind::Scheduled,
+            not_before: fire,
+            expires_at: None,
+        })
+        .collect()
+}
+
+/// The same rows as [`fan_out`], inserted raw: one transaction, one
+/// prepared statement, values computed beforehand.
+fn raw_outbox_insert(n: usize, fire: chrono::DateTime<Utc>) -> Duration {
+    let (_dir, path, key) = fresh_db();
+    let mut conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "key", format!("x'{key}'"))
+        .unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    let at = fire.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let rows: Vec<NewMessage> = fan_out(n, fire);
+    let start = Instant::now();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut stmt = tx
+            .prepare(
+                "INSERT INTO outbox (idempotency_key, to_phone, body, kind, priority, not_before, next_attempt_at,
+                                     state, segments, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, 'scheduled', 5, ?4, ?4, 'queued', 1, ?4, ?4)",
+            )
+            .unwrap();
+        for m in &rows {
+            stmt.execute(rusqlite::params![
+                m.idempotency_key.as_str(),
+                m.to.as_ref().unwrap().as_str(),
+                m.body,
+                at
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    start.elapsed()
+}
+
+/// A store with `waiting` messages queued for tomorrow.
+async fn store_with_tomorrow(waiting: usize) -> (tempfile::TempDir, Store) {
+    let (dir, path, _) = fresh_db();
+    let (store, _) =
+        Store::open_at(&path, &KeySource::Generated(dir.path().join("h.db.key"))).unwrap();
+    let tomorrow = Utc::now() + chrono::TimeDelta::days(1);
+    store
+        .enqueue_batch(fan_out(waiting, tomorrow))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+fn outbox(c: &mut Criterion) {
+    let rt = runtime();
+    let rows = if bench_mode() { 100_000 } else { 1_000 };
+    let mut group = c.benchmark_group("outbox enqueue");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30))
+        .warm_up_time(Duration::from_secs(1));
+    group.throughput(criterion::Throughput::Elements(rows as u64));
+    group.bench_function(format!("enqueue_batch of {rows} rows"), |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    rt.block_on(async {
+                        let (dir, path, _) = fresh_db();
+                        let (store, _) = Store::open_at(
+                            &path,
+                            &KeySource::Generated(dir.path().join("h.db.key")),
+                        )
+                        .unwrap();
+                        let batch = fan_out(rows, Utc::now());
+                        let start = Instant::now();
+                        let new = store.enqueue_batch(batch).await.unwrap();
+                        let took = start.elapsed();
+                        assert_eq!(new, rows);
+                        took
+                    })
+                })
+                .sum()
+        })
+    });
+    group.bench_function(
+        format!("raw batched INSERT of the same {rows} rows (baseline)"),
+        |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| raw_outbox_insert(rows, Utc::now()))
+                    .sum()
+            })
+        },
+    );
+    group.finish();
+
+    let mut group = c.benchmark_group("outbox claim");
+    group
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(5))
+        .warm_up_time(Duration::from_secs(1));
+    let holder = InstanceId::new("bench").unwrap();
+    let lease = chrono::TimeDelta::seconds(60);
+    let sizes: &[usize] = if bench_mode() {
+        &[1_000, 100_000]
+    } else {
+        &[10, 1_000]
+    };
+    for &waiting in sizes {
+        let (_dir, store) = rt.block_on(store_with_tomorrow(waiting));
+        // A due message is queued (not timed), claimed (timed) and settled
+        // (not timed), so every claim finds exactly one due row.
+        group.bench_function(
+            format!("claim the one due message, {waiting} queued for tomorrow"),
+            |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut total = Duration::ZERO;
+                        for i in 0..iters {
+                            let key = IdempotencyKey::staff(None).unwrap();
+                            store
+                                .enqueue(NewMessage {
+                                    idempotency_key: key,
+                                    member_id: None,
+                                    to: Some("+15550000001".parse().unwrap()),
+                                    body: format!("due {i}"),
+                                    kind: Kind::Scheduled,
+                                    not_before: Utc::now() - chrono::TimeDelta::seconds(1),
+                                    expires_at: None,
+                                })
+                                .await
+                                .unwrap();
+                            let start = Instant::now();
+                            let c = store.claim(&holder, Utc::now(), lease).await.unwrap();
+                            total += start.elapsed();
+                            let c = c.expect("one due message");
+                            store
+                                .settle_claim(
+                                    &c.lease,
+                                    Outcome::Sent {
+                                        provider: "bench".into(),
+                                        provider_message_id: None,
+                                    },
+                                )
+                                .await
+                                .unwrap();
+                        }
+                        total
+                    })
+                })
+            },
+        );
+        group.bench_function(
+            format!("claim with nothing due, {waiting} queued for tomorrow"),
+            |b| {
+                b.iter(|| {
+                    rt.block_on(async {
+                        assert!(
+                            store
+                                .claim(&holder, Utc::now(), lease)
+                                .await
+                                .unwrap()
+                                .is_none()
+                        );
+                    })
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
 const THROUGHPUT_MESSAGES: usize = 2_000;
 const RATE: u32 = 50;
 const RATE_MESSAGES: usize = 100;
@@ -292,5 +500,5 @@ fn benches(c: &mut Criterion) {
     );
 }
 
-criterion_group!(messaging, benches);
+criterion_group!(messaging, benches, outbox);
 criterion_main!(messaging);

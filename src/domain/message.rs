@@ -38,6 +38,10 @@ impl Kind {
         Kind::Staff,
     ];
 
+    /// The kinds exempt from quiet hours and consent, which a dispatcher
+    /// sends in their own lane.
+    pub const URGENT: [Kind; 3] = [Kind::Crisis, Kind::Compliance, Kind::Escalation];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Crisis => "crisis",

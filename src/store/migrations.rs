@@ -140,7 +140,6 @@ ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
 ALTER TABLE outbox ADD COLUMN lease_until TEXT;
 ALTER TABLE outbox ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE outbox ADD COLUMN possibly_sent INTEGER NOT NULL DEFAULT 0 CHECK (possibly_sent IN (0, 1));
-CREATE INDEX outbox_leases ON outbox(lease_until) WHERE state = 'sending';
 CREATE INDEX outbox_by_state_changed ON outbox(state, updated_at);
 "#,
     ),

@@ -304,6 +304,42 @@ fn release(
     Ok(n)
 }
 
+/// The claim: `priority IN (…)` lets SQLite walk `outbox_due` (state,
+/// priority, next_attempt_at) one priority at a time and stop at the first
+/// due row, with no sort: flat however many rows wait for later.
+fn claim_sql(kinds: &[Kind]) -> String {
+    let mut priorities: Vec<i64> = kinds.iter().map(|k| k.priority()).collect();
+    priorities.sort_unstable();
+    priorities.dedup();
+    let priorities = priorities
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claims = claims + 1,
+                claimed_by = ?1, lease_until = ?2, updated_at = ?3
+         WHERE id = (SELECT id FROM outbox
+                     WHERE state = 'queued' AND priority IN ({priorities}) AND next_attempt_at <= ?3
+                     ORDER BY priority, next_attempt_at, id LIMIT 1)
+         RETURNING {RETURNING}, claims"
+    )
+}
+
+/// When the next queued message is due: one indexed lookup per priority
+/// (a plain min() over every queued row would walk all of them).
+fn next_due_sql() -> String {
+    let per_priority = Kind::ALL
+        .map(|k| {
+            format!(
+                "SELECT (SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued' AND priority = {}) AS t",
+                k.priority()
+            )
+        })
+        .join(" UNION ALL ");
+    format!("SELECT min(t) FROM ({per_priority})")
+}
+
 /// Claims the most urgent due message under a lease: one
 /// `UPDATE … RETURNING` on the best `queued` row, then the gate's reads,
 /// in one transaction.
@@ -312,25 +348,18 @@ pub(crate) fn claim(
     holder: &InstanceId,
     now: DateTime<Utc>,
     lease_for: chrono::TimeDelta,
+    kinds: &[Kind],
 ) -> Result<Option<ClaimedMessage>, StoreError> {
+    if kinds.is_empty() {
+        return Ok(None);
+    }
     debug_assert!(OutState::Queued.may_move(OutState::Sending));
     let tx = immediate(conn)?;
     release(&tx, now, None)?;
     let until = now + lease_for;
-    // `priority IN (…)` lets SQLite walk `outbox_due` (state, priority,
-    // next_attempt_at) one priority at a time and stop at the first due
-    // row: flat however many rows wait for later.
-    let priorities = Kind::ALL.map(|k| k.priority().to_string()).join(", ");
     let claimed = tx
         .query_row(
-            &format!(
-                "UPDATE outbox SET state = 'sending', attempts = attempts + 1, claims = claims + 1,
-                        claimed_by = ?1, lease_until = ?2, updated_at = ?3
-                 WHERE id = (SELECT id FROM outbox
-                             WHERE state = 'queued' AND priority IN ({priorities}) AND next_attempt_at <= ?3
-                             ORDER BY priority, next_attempt_at, id LIMIT 1)
-                 RETURNING {RETURNING}, claims"
-            ),
+            &claim_sql(kinds),
             params![holder.as_str(), ts(until), ts(now)],
             |r| Ok((message(r)?, r.get::<_, i64>(20)?)),
         )
@@ -725,11 +754,7 @@ pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<OutboxMessage>, S
 /// When the next queued message falls due, if any.
 pub(crate) fn next_due(conn: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> {
     let t: Option<String> = conn
-        .query_row(
-            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'queued'",
-            [],
-            |r| r.get(0),
-        )
+        .query_row(&next_due_sql(), [], |r| r.get(0))
         .optional()?
         .flatten();
     Ok(t.as_deref().and_then(parse_ts))
@@ -882,7 +907,21 @@ impl OutboxStore for Store {
         lease_for: chrono::TimeDelta,
     ) -> Result<Option<ClaimedMessage>, StoreError> {
         let holder = holder.clone();
-        self.call(move |c| claim(c, &holder, now, lease_for)).await
+        self.call(move |c| claim(c, &holder, now, lease_for, &Kind::ALL))
+            .await
+    }
+
+    async fn claim_of_kinds(
+        &self,
+        holder: &InstanceId,
+        now: DateTime<Utc>,
+        lease_for: chrono::TimeDelta,
+        kinds: &[Kind],
+    ) -> Result<Option<ClaimedMessage>, StoreError> {
+        let holder = holder.clone();
+        let kinds = kinds.to_vec();
+        self.call(move |c| claim(c, &holder, now, lease_for, &kinds))
+            .await
     }
 
     async fn renew(
@@ -1195,5 +1234,79 @@ impl Store {
     /// Previous interface: one message.
     pub async fn outbox_message(&self, id: i64) -> Result<Option<OutboxRow>, StoreError> {
         Ok(OutboxStore::message(self, id).await?.map(OutboxRow::from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fresh() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = super::super::KeySource::Generated(dir.path().join("h.db.key"));
+        let (conn, _) = super::super::open_connection(&dir.path().join("h.db"), &key).unwrap();
+        (dir, conn)
+    }
+
+    fn plan(conn: &Connection, sql: &str, args: usize) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; args];
+        stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("\n")
+    }
+
+    #[test]
+    fn claiming_walks_the_due_index_without_sorting_the_queue() {
+        let (_dir, conn) = fresh();
+        let p = plan(&conn, &claim_sql(&Kind::ALL), 3);
+        assert!(
+            p.contains("INDEX outbox_due (state=? AND priority=? AND next_attempt_at<?)"),
+            "{p}"
+        );
+        assert!(!p.contains("TEMP B-TREE"), "no sort of the due rows:\n{p}");
+        let p = plan(&conn, &next_due_sql(), 0);
+        assert!(
+            p.contains("INDEX outbox_due (state=? AND priority=?)"),
+            "{p}"
+        );
+        assert!(!p.contains("SCAN outbox"), "{p}");
+    }
+
+    #[test]
+    fn a_row_left_sending_by_a_version_without_leases_returns_to_the_queue_possibly_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        {
+            let secret = super::super::generate_key_file(&dir.path().join("h.db.key")).unwrap();
+            let mut conn = Connection::open(&path).unwrap();
+            super::super::apply_key(&conn, &secret).unwrap();
+            super::super::migrations::to_version(&mut conn, 3).unwrap();
+            conn.execute(
+                "INSERT INTO outbox (idempotency_key, to_phone, body, kind, priority, not_before, next_attempt_at,
+                                     state, segments, created_at, updated_at)
+                 VALUES ('k', '+15555550199', 'hi', 'escalation', 2, '2026-01-01T00:00:00.000Z',
+                         '2026-01-01T00:00:00.000Z', 'sending', 1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')",
+                [],
+            )
+            .unwrap();
+        }
+        let key = super::super::KeySource::Generated(dir.path().join("h.db.key"));
+        let (mut conn, _) = super::super::open_connection(&path, &key).unwrap();
+        let holder = InstanceId::new("after-upgrade").unwrap();
+        let c = claim(
+            &mut conn,
+            &holder,
+            Utc::now(),
+            chrono::TimeDelta::seconds(30),
+            &Kind::ALL,
+        )
+        .unwrap()
+        .expect("the interrupted row is claimable again");
+        assert!(c.message.possibly_sent);
+        assert_eq!(c.message.attempts, 1);
+        assert!(c.message.reason.unwrap().contains("an earlier version"));
     }
 }

@@ -9,6 +9,7 @@ mod daemon;
 mod dispatch;
 mod fixtures;
 mod intake;
+mod outbox;
 mod reload;
 mod staff_cli;
 mod store;

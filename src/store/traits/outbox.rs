@@ -223,6 +223,17 @@ pub trait OutboxStore: Send + Sync {
         lease_for: chrono::TimeDelta,
     ) -> impl Future<Output = Result<Option<ClaimedMessage>, StoreError>> + Send;
 
+    /// [`claim`](OutboxStore::claim), but only messages of these kinds
+    /// (e.g. [`Kind::URGENT`] for a lane that never waits behind routine
+    /// sends): one query, so two daemons cannot both take one message.
+    fn claim_of_kinds(
+        &self,
+        holder: &InstanceId,
+        now: DateTime<Utc>,
+        lease_for: chrono::TimeDelta,
+        kinds: &[Kind],
+    ) -> impl Future<Output = Result<Option<ClaimedMessage>, StoreError>> + Send;
+
     /// Extends a lease while the provider call runs; `None` if it is no
     /// longer held (lapsed and taken back).
     fn renew(
