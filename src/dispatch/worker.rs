@@ -54,6 +54,7 @@ use tokio_util::task::TaskTracker;
 
 use super::gate::{self, Verdict};
 use super::provider::{AnyProvider, Outgoing, Reconciled, SendError};
+use crate::domain::message::Kind;
 use crate::settings::DispatchSettings;
 use crate::store::traits::outbox::{
     ClaimedMessage, InstanceId, Lease, OutboxStore, Outcome, Settled,
@@ -427,11 +428,7 @@ impl Dispatcher {
                 return Step::Wait(self.poll);
             }
             (Some(_), _) => inner.claim().await,
-            (None, Some(_)) => match inner.store.urgent_due(Utc::now()).await {
-                Ok(true) => inner.claim().await,
-                Ok(false) => Ok(None),
-                Err(e) => Err(e),
-            },
+            (None, Some(_)) => inner.claim_urgent().await,
         };
         let claimed = match claim {
             Ok(Some(c)) => c,
@@ -450,14 +447,14 @@ impl Dispatcher {
                 return Step::Wait(Duration::from_secs(1));
             }
         };
-        let is_urgent = claimed.message.kind.exempt_from_quiet_hours();
+        let is_urgent = Kind::URGENT.contains(&claimed.message.kind);
         // Urgent messages take the urgent lane when it is free, so the
         // routine slots stay for routine sends.
         let permit: Permit = match (is_urgent, urgent_permit, routine_permit) {
             (true, Some(u), _) => Permit::Held(u),
             (_, _, Some(r)) => Permit::Held(r),
-            // A routine message claimed with only the urgent lane free
-            // (cannot happen with one claimer; handled all the same).
+            // A routine message with only the urgent lane free cannot be
+            // claimed (claim_of_kinds); handled all the same.
             (false, _, None) => Permit::Later(routine.clone()),
             (true, None, None) => Permit::Later(urgent.clone()),
         };
@@ -507,6 +504,13 @@ impl Inner {
     async fn claim(&self) -> Result<Option<ClaimedMessage>, StoreError> {
         self.store
             .claim(&self.holder, Utc::now(), self.lease_for)
+            .await
+    }
+
+    /// The urgent lane's claim: crisis, compliance and escalation only.
+    async fn claim_urgent(&self) -> Result<Option<ClaimedMessage>, StoreError> {
+        self.store
+            .claim_of_kinds(&self.holder, Utc::now(), self.lease_for, &Kind::URGENT)
             .await
     }
 

@@ -21,7 +21,6 @@
 
 pub mod audit;
 pub mod consent;
-mod dispatch_support;
 pub mod import;
 pub mod inbound;
 pub mod members;
