@@ -27,6 +27,8 @@ enum Answer {
     Status(u16),
     RetryAfter(u16, u64),
     Sleep(Duration),
+    /// Waits for `release`, then answers with this status.
+    Held(u16),
 }
 
 #[derive(Default)]
@@ -80,6 +82,10 @@ async fn gateway(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes
             [("retry-after", secs.to_string())],
         )
             .into_response(),
+        Some(Answer::Held(code)) => {
+            gw.release.notified().await;
+            StatusCode::from_u16(code).unwrap().into_response()
+        }
         Some(Answer::Sleep(d)) => {
             tokio::time::sleep(d).await;
             axum::Json(serde_json::json!({ "id": "late" })).into_response()
@@ -908,4 +914,41 @@ async fn a_message_to_a_bare_number_is_checked_against_the_member_who_has_it() {
     // Crisis resources go to whoever texted, member or not.
     assert_eq!(r.state(crisis).await.0, OutState::Sent);
     assert_eq!(r.requests(), 2);
+}
+
+#[tokio::test]
+async fn a_provider_error_after_a_delivery_report_never_takes_the_message_back_to_the_queue() {
+    let r = rig(vec![Answer::Held(503)], settings()).await;
+    let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
+    let Rig {
+        store,
+        gw,
+        dispatcher,
+        _dir,
+    } = r;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(dispatcher.run_until_stopped(shutdown.clone()));
+    until("the send to be under way", || {
+        let gw = gw.clone();
+        async move { gw.received.lock().unwrap().len() == 1 }
+    })
+    .await;
+    // The handset's delivery report overtakes the gateway's own answer…
+    store
+        .apply_report(
+            hearth::store::outbox::ReportFor::Outbox(id),
+            hearth::store::outbox::Report::Delivered,
+            None,
+        )
+        .await
+        .unwrap();
+    // …which is then an error: the automatic retry must not rewind it.
+    // (Stopping waits for the send under way and its record.)
+    gw.release.notify_one();
+    shutdown.cancel();
+    task.await.unwrap();
+    let row = store.outbox_message(id).await.unwrap().unwrap();
+    assert_eq!(row.state, OutState::Delivered, "{row:?}");
+    assert_eq!(row.attempts, 1);
+    assert_eq!(gw.received.lock().unwrap().len(), 1, "sent again");
 }
