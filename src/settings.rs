@@ -826,6 +826,22 @@ mod tests {
     }
 
     #[test]
+    fn fault_injection_variables_are_known_only_in_a_build_that_has_the_hooks() {
+        for var in [
+            "HEARTH_FAULT_ABORT_AFTER_SENT",
+            "HEARTH_FAULT_ABORT_BEFORE_RECORD",
+        ] {
+            let r = parse("", &[(var, "7")]);
+            assert_eq!(
+                r.is_ok(),
+                cfg!(feature = "fault-injection"),
+                "{var}: {:?}",
+                r.err().map(|e| e.to_string())
+            );
+        }
+    }
+
+    #[test]
     fn unknown_keys_and_bad_values_name_their_place() {
         let err = parse("listen: 127.0.0.1:80\nrule_dir: x\n", &[])
             .unwrap_err()

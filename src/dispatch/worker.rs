@@ -120,6 +120,20 @@ pub struct Counters {
     pub record_retries: AtomicU64,
 }
 
+impl Counters {
+    /// The counts as `/status` shows them.
+    pub fn snapshot(&self) -> serde_json::Value {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        serde_json::json!({
+            "ambiguous_resends": n(&self.ambiguous_resends),
+            "reconciled_sent": n(&self.reconciled_sent),
+            "bad_timezone_holds": n(&self.bad_timezone_holds),
+            "breaker_opened": n(&self.breaker_opened),
+            "record_retries": n(&self.record_retries),
+        })
+    }
+}
+
 /// Fault injection for the crash tests: abort the process at exact points
 /// (a SIGKILL lands wherever it lands; these land where asked). Compiled
 /// only with the `fault-injection` cargo feature.
@@ -317,6 +331,15 @@ impl Dispatcher {
     /// handed to `run_until_stopped`).
     pub fn counters(&self) -> Arc<Counters> {
         self.inner.counters.clone()
+    }
+
+    /// Counts into `counters` (shared with `/status`). Takes effect only
+    /// before the dispatcher is shared (right after `new`).
+    pub fn with_counters(mut self, counters: Arc<Counters>) -> Dispatcher {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.counters = counters;
+        }
+        self
     }
 
     /// Makes the next `n` attempts to record an outcome fail as a store
