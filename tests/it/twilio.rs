@@ -1211,3 +1211,92 @@ async fn twilio_21211_fails_the_message_without_a_retry() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_message_left_mid_send_by_a_crash_is_found_at_twilio_after_the_restart_and_not_sent_again()
+ {
+    use hearth::dispatch::provider::AnyProvider;
+    use hearth::dispatch::worker::{Dispatcher, ExecutionOutcome};
+    use hearth::store::traits::OutboxStore;
+    use hearth::store::traits::outbox::InstanceId;
+
+    let twilio = FakeTwilio::start(vec![]).await;
+    let dir = deployment();
+    let yaml = format!(
+        "provider: {{ kind: twilio, account_sid: {ACCOUNT_SID}, auth_token: file:twilio-token, from: \"{FROM}\", base_url: \"{}\" }}\n",
+        twilio.url()
+    );
+    let settings = Settings::parse(
+        &yaml,
+        &dir.path().join("hearth.yaml"),
+        dir.path(),
+        std::iter::empty(),
+    )
+    .unwrap();
+    let (store, _) = Store::open_at(
+        &dir.path().join("h.db"),
+        &hearth::store::KeySource::Generated(dir.path().join("h.db.key")),
+    )
+    .unwrap();
+    let id = queue_in(&store, "crash:1", "+15555550192", "see you tonight").await;
+    // The last run claimed it and Twilio took it; then the process died
+    // before recording the send.
+    let host = InstanceId::new("clinic-host").unwrap();
+    store
+        .claim(&host, Utc::now(), chrono::TimeDelta::minutes(1))
+        .await
+        .unwrap()
+        .expect("claimed");
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+            twilio.url()
+        ))
+        .basic_auth(ACCOUNT_SID, Some(TOKEN))
+        .form(&[
+            ("To", "+15555550192"),
+            ("From", FROM),
+            ("Body", "see you tonight"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+
+    // The restart takes its claim back (possibly sent) and asks Twilio.
+    let provider =
+        TwilioProvider::from_settings(&settings.provider, &settings, Duration::from_secs(5))
+            .unwrap();
+    let dispatcher = Dispatcher::new(
+        store.clone(),
+        Arc::new(AnyProvider::Twilio(provider)),
+        settings.dispatch.clone(),
+    )
+    .with_instance(host);
+    assert_eq!(dispatcher.recover().await.unwrap(), 1);
+    assert!(store.message(id).await.unwrap().unwrap().possibly_sent);
+    assert_eq!(
+        dispatcher.try_execute_task().await.unwrap(),
+        ExecutionOutcome::Sent { id }
+    );
+    let row = store.outbox_message(id).await.unwrap().unwrap();
+    assert_eq!(row.state, OutState::Sent, "{row:?}");
+    assert_eq!(
+        row.provider_message_id.as_deref(),
+        Some(twilio.accepted()[0].as_str())
+    );
+    assert_eq!(twilio.requests().len(), 1, "sent again");
+    assert_eq!(twilio.lookups().len(), 1);
+    assert_eq!(
+        dispatcher
+            .counters()
+            .reconciled_sent
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+/// Queues an escalation-kind message straight into `store`.
+async fn queue_in(store: &Store, key: &str, to: &str, body: &str) -> i64 {
+    store.enqueue(escalation(key, to, body)).await.unwrap().id()
+}
