@@ -271,6 +271,8 @@ struct Inner {
     #[cfg(feature = "fault-injection")]
     fail_records: AtomicU64,
     sent: AtomicU64,
+    /// Urgent sends waiting for the rate limiter (routine ones yield).
+    urgent_waiting: AtomicU64,
 }
 
 pub struct Dispatcher {
@@ -308,6 +310,7 @@ impl Dispatcher {
                 #[cfg(feature = "fault-injection")]
                 fail_records: AtomicU64::new(0),
                 sent: AtomicU64::new(0),
+                urgent_waiting: AtomicU64::new(0),
             }),
             poll: Duration::from_secs(2),
         }
@@ -524,6 +527,45 @@ impl Inner {
         }
     }
 
+    /// Waits for `segments` units of the sender's rate. The rate is shared,
+    /// but not first come first served: while an urgent message waits for
+    /// it, routine ones stand back, so crisis resources never queue behind
+    /// a routine backlog.
+    async fn rate_limit(&self, segments: usize, urgent: bool) {
+        if urgent {
+            // Counted down however the wait ends (also when it is dropped
+            // because the dispatcher stops).
+            struct Waiting<'a>(&'a AtomicU64);
+            impl Drop for Waiting<'_> {
+                fn drop(&mut self) {
+                    self.0.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            self.urgent_waiting.fetch_add(1, Ordering::SeqCst);
+            let _waiting = Waiting(&self.urgent_waiting);
+            for _ in 0..segments {
+                self.limiter.until_ready().await;
+            }
+            return;
+        }
+        let clock = governor::clock::DefaultClock::default();
+        for _ in 0..segments {
+            loop {
+                if self.urgent_waiting.load(Ordering::SeqCst) > 0 {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+                match self.limiter.check() {
+                    Ok(()) => break,
+                    Err(not_until) => {
+                        use governor::clock::Clock;
+                        tokio::time::sleep(not_until.wait_time_from(clock.now())).await;
+                    }
+                }
+            }
+        }
+    }
+
     async fn claim(&self) -> Result<Option<ClaimedMessage>, StoreError> {
         self.store
             .claim(&self.holder, Utc::now(), self.lease_for)
@@ -579,11 +621,8 @@ impl Inner {
         };
         // Each segment is one unit of the sender's rate. Stopping while
         // waiting hands the message back unsent.
-        let wait = async {
-            for _ in 0..msg.segments {
-                self.limiter.until_ready().await;
-            }
-        };
+        let urgent = Kind::URGENT.contains(&claimed.message.kind);
+        let wait = self.rate_limit(msg.segments, urgent);
         match stop {
             Stop::Never => wait.await,
             Stop::On(token) => {

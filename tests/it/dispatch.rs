@@ -952,3 +952,67 @@ async fn a_provider_error_after_a_delivery_report_never_takes_the_message_back_t
     assert_eq!(row.attempts, 1);
     assert_eq!(gw.received.lock().unwrap().len(), 1, "sent again");
 }
+
+#[tokio::test]
+async fn a_crisis_message_does_not_queue_behind_routine_sends_waiting_for_the_rate_limit() {
+    let r = rig(
+        vec![],
+        DispatchSettings {
+            segments_per_second: 5,
+            burst: 1,
+            concurrency: 4,
+            ..settings()
+        },
+    )
+    .await;
+    for i in 0..8 {
+        r.enqueue(&format!("routine-{i}"), "M-2", Kind::Scheduled)
+            .await;
+    }
+    let Rig {
+        store,
+        gw,
+        dispatcher,
+        _dir,
+    } = r;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(dispatcher.run_until_stopped(shutdown.clone()));
+    // The first routine text is out; three more wait for the rate limit.
+    until("the first routine send", || {
+        let gw = gw.clone();
+        async move { !gw.received.lock().unwrap().is_empty() }
+    })
+    .await;
+    let m = store.member("M-1").await.unwrap().unwrap().id;
+    let crisis = store
+        .enqueue(NewMessage {
+            idempotency_key: "crisis".into(),
+            member_id: Some(m),
+            to: None,
+            body: "crisis line".into(),
+            kind: Kind::Crisis,
+            not_before: Utc::now(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .id();
+    until("the crisis message to be sent", || {
+        let store = store.clone();
+        async move { store.outbox_message(crisis).await.unwrap().unwrap().state == OutState::Sent }
+    })
+    .await;
+    let order: Vec<String> = gw
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, j)| j["body"].as_str().unwrap().to_owned())
+        .collect();
+    let at = order.iter().position(|b| b == "crisis line").unwrap();
+    // It took the next slot of the rate (one routine text may have been
+    // granted its slot already), not a place behind the waiting ones.
+    assert!(at <= 2, "crisis went out {}th: {order:?}", at + 1);
+    shutdown.cancel();
+    task.await.unwrap();
+}
