@@ -1235,7 +1235,7 @@ async fn a_daemon_killed_mid_batch_loses_nothing_and_sends_at_most_one_message_t
         return;
     };
     let daemon = rig.run(&[]);
-    rig.kannel.wait_received(6, PATIENCE).await;
+    rig.kannel.wait_received(6, Duration::from_secs(60)).await;
     rig.keep(daemon); // SIGKILL, wherever the dispatcher is
     let at_kill = rig.kannel.received().len();
     assert!(
