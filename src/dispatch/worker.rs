@@ -460,11 +460,18 @@ impl Dispatcher {
             Ok(Some(c)) => c,
             Ok(None) => {
                 inner.breaker.abandon(admitted);
+                if routine_permit.is_none() {
+                    // Only the urgent lane looked, and found nothing: wait
+                    // for a routine slot, a new message or the poll (what
+                    // is due now is routine, and must not make this spin).
+                    return Step::Wait(self.poll);
+                }
                 let due = inner.store.next_due().await.ok().flatten();
                 return Step::Wait(
                     due.map(|d| (d - Utc::now()).to_std().unwrap_or(Duration::ZERO))
                         .unwrap_or(self.poll)
-                        .min(self.poll),
+                        .min(self.poll)
+                        .max(Duration::from_millis(20)),
                 );
             }
             Err(e) => {
