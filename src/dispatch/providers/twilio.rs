@@ -12,7 +12,8 @@
 //! | answer | outcome |
 //! | --- | --- |
 //! | code 21610 (recipient replied STOP to this sender) | opted out: consent is revoked |
-//! | code 63018, 20429, HTTP 429 (with `Retry-After`), 408, 5xx | transient: retried |
+//! | code 63018, 20429, HTTP 429 (with `Retry-After`), 408, 5xx, no connection | transient: retried (a 429 or `Retry-After` pauses the provider) |
+//! | a timeout after the request was sent | ambiguous: looked up before it is sent again |
 //! | code 21211, 21614, any other 4xx | permanent |
 //!
 //! Twilio's own `message` often quotes the `To` number, so it never goes
