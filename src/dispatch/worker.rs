@@ -152,6 +152,10 @@ mod fault {
     }
 }
 
+/// The longest the breaker waits between probes of a provider that is
+/// down (unless the provider's own `Retry-After` asks for longer).
+const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60);
+
 /// The provider-wide circuit breaker.
 #[derive(Debug)]
 struct Breaker {
@@ -244,8 +248,11 @@ impl Breaker {
         let pause = match retry_after {
             Some(ra) => ra.min(self.max),
             None => {
-                let p = s.pause.unwrap_or(self.initial).min(self.max);
-                s.pause = Some(p.saturating_mul(2).min(self.max));
+                // Probe at least once a minute: when the provider is back,
+                // crisis messages must not wait out an hour-long pause.
+                let cap = self.max.min(MAX_PROBE_INTERVAL);
+                let p = s.pause.unwrap_or(self.initial).min(cap);
+                s.pause = Some(p.saturating_mul(2).min(cap));
                 p
             }
         };
@@ -1018,6 +1025,27 @@ mod tests {
         assert_eq!(b.admit(t4), Admit::Probe);
         b.abandon(Admit::Probe);
         assert_eq!(b.admit(t4), Admit::Probe);
+    }
+
+    #[test]
+    fn a_provider_that_stays_down_is_probed_at_least_once_a_minute() {
+        let b = Breaker::new(&settings(30, 3600));
+        let mut t = Instant::now();
+        let mut pauses = Vec::new();
+        for _ in 0..5 {
+            b.failure(None, true, t);
+            let Admit::Wait(Some(until)) = b.admit(t) else {
+                panic!("not paused")
+            };
+            pauses.push((until - t).as_secs());
+            t = until;
+            assert_eq!(b.admit(t), Admit::Probe);
+        }
+        assert_eq!(pauses, vec![30, 60, 60, 60, 60]);
+        // The provider's own Retry-After may ask for longer.
+        let b = Breaker::new(&settings(30, 3600));
+        b.failure(Some(Duration::from_secs(600)), true, t);
+        assert_eq!(b.admit(t), Admit::Wait(Some(t + Duration::from_secs(600))));
     }
 
     #[test]
