@@ -528,13 +528,20 @@ enum Permit {
 }
 
 impl Inner {
-    fn backoff(&self, attempts: i64, retry_after: Option<Duration>) -> Duration {
+    /// How long a message waits after a provider error: `backoff_initial`
+    /// doubling per attempt to `backoff_max`; for an urgent message never
+    /// more than the breaker's longest probe interval, so crisis texts go
+    /// soon after an outage. The provider's Retry-After wins (up to the cap).
+    fn backoff(&self, attempts: i64, retry_after: Option<Duration>, urgent: bool) -> Duration {
+        let mut cap = self.settings.backoff_max;
+        if urgent {
+            cap = cap.min(MAX_PROBE_INTERVAL);
+        }
         let exp = self
             .settings
             .backoff_initial
             .saturating_mul(1u32 << (attempts.clamp(1, 20) - 1) as u32)
-            .min(self.settings.backoff_max);
-        // The provider's Retry-After, when it gave one, wins (up to the cap).
+            .min(cap);
         match retry_after {
             Some(ra) => ra.min(self.settings.backoff_max),
             None => exp,
@@ -834,7 +841,7 @@ impl Inner {
     ) -> ExecutionOutcome {
         let m = &claimed.message;
         let id = m.id;
-        let delay = self.backoff(m.attempts, retry_after);
+        let delay = self.backoff(m.attempts, retry_after, Kind::URGENT.contains(&m.kind));
         let at = Utc::now()
             + chrono::TimeDelta::from_std(delay).unwrap_or(chrono::TimeDelta::seconds(60));
         let horizon = m.created_at
@@ -987,13 +994,22 @@ mod tests {
         ));
         let d = Dispatcher::new(store, p, settings(30, 600));
         let secs: Vec<u64> = (1..=7)
-            .map(|a| d.inner.backoff(a, None).as_secs())
+            .map(|a| d.inner.backoff(a, None, false).as_secs())
             .collect();
         assert_eq!(secs, vec![30, 60, 120, 240, 480, 600, 600]);
-        let ra = |s| d.inner.backoff(1, Some(Duration::from_secs(s))).as_secs();
+        let ra = |s| {
+            d.inner
+                .backoff(1, Some(Duration::from_secs(s)), false)
+                .as_secs()
+        };
         assert_eq!(ra(90), 90);
         assert_eq!(ra(5), 5);
         assert_eq!(ra(9999), 600);
+        // Crisis texts wait at most a minute between tries.
+        let urgent: Vec<u64> = (1..=4)
+            .map(|a| d.inner.backoff(a, None, true).as_secs())
+            .collect();
+        assert_eq!(urgent, vec![30, 60, 60, 60]);
     }
 
     #[test]
