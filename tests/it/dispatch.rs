@@ -259,19 +259,30 @@ async fn a_500_then_200_is_delivered_once_after_a_retry() {
 }
 
 #[tokio::test]
-async fn a_429_waits_as_long_as_retry_after_says() {
+async fn a_429_pauses_the_provider_for_as_long_as_retry_after_says() {
     let r = rig(vec![Answer::RetryAfter(429, 1)], settings()).await;
     let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
-    r.drain(Duration::from_secs(5)).await;
-    assert_eq!(r.state(id).await.0, OutState::Sent);
-    let got = r.gw.received.lock().unwrap();
-    assert_eq!(got.len(), 2);
-    let gap = got[1].0 - got[0].0;
-    // Backoff alone would have retried after 50 ms.
+    let before = Utc::now();
+    let outcomes = r.drain(Duration::from_secs(5)).await;
+    // Backoff alone would have retried after 50 ms; Retry-After says 1 s,
+    // and it pauses the provider, not just this message.
+    let ExecutionOutcome::Retrying { at, .. } = outcomes[0] else {
+        panic!("{outcomes:?}")
+    };
     assert!(
-        gap >= Duration::from_millis(950),
-        "retried after {gap:?}, before Retry-After"
+        at >= before + chrono::TimeDelta::seconds(1),
+        "retry at {at}"
     );
+    assert_eq!(
+        r.dispatcher
+            .counters()
+            .breaker_opened
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(outcomes.last(), Some(&ExecutionOutcome::Sent { id }));
+    assert_eq!(r.state(id).await.0, OutState::Sent);
+    assert_eq!(r.requests(), 2);
 }
 
 #[tokio::test]
