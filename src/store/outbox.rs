@@ -260,7 +260,8 @@ pub(crate) fn enqueue_batch(
 }
 
 /// Returns lapsed leases' messages to the queue (those of `only` when
-/// given, whatever their lease): possibly sent, due now, audited.
+/// given, whatever their lease): possibly sent, in their old place in the
+/// queue, audited.
 fn release(
     conn: &Connection,
     now: DateTime<Utc>,
@@ -284,9 +285,9 @@ fn release(
         let reason = format!(
             "the claim by {holder} ended before the send was recorded; it may have been sent"
         );
+        // It keeps its place in the queue (it was due when claimed).
         let change = Change {
             reason: Some(&reason),
-            next_attempt_at: Some(now),
             possibly_sent: true,
             ..Change::default()
         };

@@ -60,7 +60,7 @@ async fn a_new_database_gets_a_0600_key_file_and_reopens_with_it() {
     let (store, report) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     let key_file = dir.path().join("state/hearth.db.key");
     assert_eq!(report.generated_key.as_deref(), Some(key_file.as_path()));
-    assert_eq!(report.migrated, Some((0, 3)));
+    assert_eq!(report.migrated, Some((0, 4)));
     let mode = std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let db_mode = std::fs::metadata(db_path(dir.path()))
