@@ -150,6 +150,7 @@ async fn intake(dir: &std::path::Path) -> (std::net::SocketAddr, Store) {
         settings: Arc::new(settings),
         inbound_wake: Default::default(),
         admin_tokens: Default::default(),
+        dispatch: Default::default(),
     };
     let router = hearth::intake::router(state);
     tokio::spawn(async move {

@@ -246,6 +246,7 @@ impl App {
         // The intake: provider webhooks and status.
         let local_addr = self.local_addr();
         let inbound_wake = Arc::new(tokio::sync::Notify::new());
+        let dispatch_counters = Arc::<crate::dispatch::worker::Counters>::default();
         {
             let tokens = self
                 .settings
@@ -260,6 +261,7 @@ impl App {
                 settings: self.settings.clone(),
                 inbound_wake: inbound_wake.clone(),
                 admin_tokens: Arc::new(tokens),
+                dispatch: dispatch_counters.clone(),
             };
             let router = crate::intake::router(state);
             let shutdown = shutdown.clone();
@@ -277,7 +279,8 @@ impl App {
             self.store.clone(),
             self.provider.clone(),
             self.settings.dispatch.clone(),
-        );
+        )
+        .with_counters(dispatch_counters);
         tracker.spawn(dispatcher.run_until_stopped(shutdown.clone()));
 
         // The inbound queue, handed to the pipeline.

@@ -5,11 +5,17 @@
 //! it. Routine messages wait out the recipient's quiet hours in their own
 //! timezone; a time-bound message whose expiry would pass first is expired
 //! with a record, never delivered stale.
+//!
+//! A message addressed only by number is checked against the member who
+//! has that number (the worker resolves it before the gate); a routine one
+//! with no member behind the number has no consent to check and is
+//! suppressed. A member whose timezone cannot be read is held (fail
+//! closed), never sent on UTC's clock.
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::store::outbox::Claimed;
+use crate::store::traits::outbox::ClaimedMessage;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -23,17 +29,23 @@ pub enum Verdict {
     },
     /// Its moment has passed.
     Expire(String),
+    /// The member's data cannot be trusted to send now (an unreadable
+    /// timezone): held until `until`, counted and logged by member id.
+    Hold {
+        until: DateTime<Utc>,
+        reason: String,
+    },
 }
 
+/// How long a message held for bad member data waits before it is looked
+/// at again.
+pub const HOLD: Duration = Duration::hours(1);
+
 /// Decides a claimed message's fate at `now`. `window` is the local send
-/// window (default 08:00–21:00).
-pub fn decide(c: &Claimed, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -> Verdict {
-    let expires = c
-        .row
-        .expires_at
-        .as_deref()
-        .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
-        .map(|e| e.with_timezone(&Utc));
+/// window (default 08:00–21:00; an end of 00:00 means midnight, so
+/// 00:00–00:00 is the whole day).
+pub fn decide(c: &ClaimedMessage, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -> Verdict {
+    let expires = c.message.expires_at;
     if let Some(e) = expires
         && e <= now
     {
@@ -42,7 +54,7 @@ pub fn decide(c: &Claimed, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -
     if c.to.is_none() {
         return Verdict::Suppress("no phone number to send to".into());
     }
-    let kind = c.row.kind;
+    let kind = c.message.kind;
     if let Some(m) = &c.member {
         if !m.active {
             return Verdict::Suppress("member is inactive".into());
@@ -50,17 +62,33 @@ pub fn decide(c: &Claimed, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -
         if !m.consent && !kind.exempt_from_consent() {
             return Verdict::Suppress("no current consent (opted out or never consented)".into());
         }
-    } else if c.row.member_id.is_some() {
+    } else if c.message.member_id.is_some() {
         return Verdict::Suppress("member no longer exists".into());
+    } else if !kind.exempt_from_consent() {
+        return Verdict::Suppress(format!(
+            "no member has this number, so there is no consent to check for a {} message",
+            kind.as_str()
+        ));
     }
     if kind.exempt_from_quiet_hours() {
         return Verdict::Send;
     }
-    let tz: Tz = c
-        .member
-        .as_ref()
-        .and_then(|m| m.timezone.parse().ok())
-        .unwrap_or(chrono_tz::UTC);
+    let tz: Tz = match &c.member {
+        Some(m) => match m.timezone.parse() {
+            Ok(tz) => tz,
+            Err(_) => {
+                return Verdict::Hold {
+                    until: now + HOLD,
+                    reason: format!(
+                        "member timezone `{}` is not a timezone, so quiet hours cannot be checked; held until it is fixed",
+                        m.timezone
+                    ),
+                };
+            }
+        },
+        // Only exempt kinds reach here without a member.
+        None => chrono_tz::UTC,
+    };
     match next_window_opening(now, tz, window) {
         None => Verdict::Send,
         Some(until) => match expires {
@@ -88,10 +116,12 @@ pub fn next_window_opening(
 ) -> Option<DateTime<Utc>> {
     let local = now.with_timezone(&tz);
     let t = local.time();
-    if t >= start && t < end {
+    // An end of 00:00 is midnight: the window runs to the end of the day.
+    let all_evening = end == NaiveTime::MIN;
+    if t >= start && (all_evening || t < end) {
         return None;
     }
-    let day = if t >= end {
+    let day = if !all_evening && t >= end {
         local.date_naive() + Duration::days(1)
     } else {
         local.date_naive()
@@ -111,26 +141,38 @@ pub fn next_window_opening(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::outbox::{Kind, MemberGate, OutState, OutboxRow};
+    use crate::domain::message::{IdempotencyKey, Kind, OutState, OutboxMessage};
+    use crate::store::traits::outbox::{InstanceId, Lease, MemberGate};
 
-    fn claimed(kind: Kind, consent: bool, active: bool, expires: Option<&str>) -> Claimed {
-        Claimed {
-            row: OutboxRow {
+    fn claimed(kind: Kind, consent: bool, active: bool, expires: Option<&str>) -> ClaimedMessage {
+        let t0 = at("2026-01-01T00:00:00Z");
+        ClaimedMessage {
+            lease: Lease {
+                outbox_id: 1,
+                holder: InstanceId::new("test").unwrap(),
+                token: 1,
+                until: t0,
+            },
+            message: OutboxMessage {
                 id: 1,
-                idempotency_key: "k".into(),
+                idempotency_key: IdempotencyKey::from_stored("k".into()),
                 member_id: Some(7),
+                member_external_id: Some("M-7".into()),
                 kind,
                 state: OutState::Sending,
                 reason: None,
                 attempts: 1,
                 segments: 1,
-                not_before: "2026-01-01T00:00:00Z".into(),
-                next_attempt_at: "2026-01-01T00:00:00Z".into(),
-                expires_at: expires.map(str::to_owned),
+                not_before: t0,
+                next_attempt_at: t0,
+                expires_at: expires.map(at),
                 provider: None,
                 provider_message_id: None,
-                created_at: String::new(),
-                updated_at: String::new(),
+                possibly_sent: false,
+                claimed_by: Some("test".into()),
+                lease_until: Some(t0),
+                created_at: t0,
+                updated_at: t0,
                 body: "hi".into(),
             },
             to: Some("+15555550100".parse().unwrap()),
@@ -216,6 +258,74 @@ mod tests {
             ),
             Verdict::Suppress(_)
         ));
+    }
+
+    #[test]
+    fn a_whole_day_window_never_defers() {
+        let whole_day = (NaiveTime::MIN, NaiveTime::MIN);
+        for at_utc in [
+            "2026-01-06T08:00:00Z",
+            "2026-01-06T04:59:59Z",
+            "2026-01-06T05:00:00Z",
+        ] {
+            assert_eq!(
+                decide(
+                    &claimed(Kind::Scheduled, true, true, None),
+                    at(at_utc),
+                    whole_day
+                ),
+                Verdict::Send,
+                "{at_utc}"
+            );
+        }
+        // 20:00 to midnight: 23:30 New York goes, 03:00 waits until 20:00.
+        let evening = (NaiveTime::from_hms_opt(20, 0, 0).unwrap(), NaiveTime::MIN);
+        assert_eq!(
+            decide(
+                &claimed(Kind::Scheduled, true, true, None),
+                at("2026-01-07T04:30:00Z"),
+                evening
+            ),
+            Verdict::Send
+        );
+        assert!(matches!(
+            decide(&claimed(Kind::Scheduled, true, true, None), at("2026-01-06T08:00:00Z"), evening),
+            Verdict::Defer { until, .. } if until == at("2026-01-07T01:00:00Z")
+        ));
+    }
+
+    #[test]
+    fn an_unreadable_member_timezone_holds_the_message_instead_of_using_utc() {
+        let mut c = claimed(Kind::Scheduled, true, true, None);
+        c.member.as_mut().unwrap().timezone = "Mars/Olympus".into();
+        let now = at("2026-01-06T17:00:00Z");
+        match decide(&c, now, window()) {
+            Verdict::Hold { until, reason } => {
+                assert_eq!(until, now + HOLD);
+                assert!(reason.contains("Mars/Olympus"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // Crisis does not wait on quiet hours, so it does not need the zone.
+        let mut c = claimed(Kind::Crisis, true, true, None);
+        c.member.as_mut().unwrap().timezone = "Mars/Olympus".into();
+        assert_eq!(decide(&c, now, window()), Verdict::Send);
+    }
+
+    #[test]
+    fn a_routine_message_to_a_number_no_member_has_is_suppressed_but_crisis_goes() {
+        let mut c = claimed(Kind::Reply, true, true, None);
+        c.message.member_id = None;
+        c.member = None;
+        let now = at("2026-01-06T17:00:00Z");
+        match decide(&c, now, window()) {
+            Verdict::Suppress(reason) => {
+                assert!(reason.contains("no member has this number"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        c.message.kind = Kind::Crisis;
+        assert_eq!(decide(&c, now, window()), Verdict::Send);
     }
 
     #[test]

@@ -3,7 +3,11 @@
 //! An adapter turns an [`Outgoing`] message into one provider request and
 //! classifies the answer: accepted (with the provider's message id),
 //! transient (try again later, perhaps after `Retry-After`), opted out at
-//! the provider (stop, and revoke consent), or permanent (give up).
+//! the provider (stop, and revoke consent), permanent (give up), or
+//! ambiguous (the request went out and no answer came back: it may have
+//! been sent). An ambiguous outcome is reconciled where the provider can
+//! look a message up ([`AnyProvider::reconcile`]) before anything is sent
+//! again.
 
 use std::future::Future;
 use std::time::Duration;
@@ -59,6 +63,22 @@ pub enum SendError {
     /// Invalid number, rejected content, bad credentials: retrying won't help.
     #[error("permanent: {reason}")]
     Permanent { reason: String },
+    /// The request may have reached the provider but no answer came back
+    /// (a timeout after sending, a connection dropped before the status):
+    /// it may have been sent.
+    #[error("ambiguous: {reason}")]
+    Ambiguous { reason: String },
+}
+
+/// What a provider's records say about a message whose send was ambiguous.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// The provider has it: it was sent.
+    Found(Accepted),
+    /// The provider looked and has no such message.
+    NotFound,
+    /// The provider cannot look messages up (Kannel, webhook, console).
+    Unsupported,
 }
 
 impl SendError {
@@ -130,6 +150,19 @@ impl AnyProvider {
             AnyProvider::Webhook(p) => p.send(msg).await,
         }
     }
+
+    /// Looks up a message whose send was ambiguous, sent no earlier than
+    /// `since`. Only Twilio can; an error looking is `Err`.
+    pub async fn reconcile(
+        &self,
+        msg: &Outgoing,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Reconciled, SendError> {
+        match self {
+            AnyProvider::Twilio(p) => p.reconcile(msg, since).await,
+            _ => Ok(Reconciled::Unsupported),
+        }
+    }
 }
 
 /// Classifies an HTTP answer that is not a success the adapter understood:
@@ -160,29 +193,33 @@ pub fn classify_http(
 
 /// `Retry-After` as seconds (`120`) or an HTTP date
 /// (`Wed, 21 Oct 2026 07:28:00 GMT`).
-fn parse_retry_after(value: &str) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let at = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let at = httpdate::parse_http_date(v).ok()?;
     Some(
-        (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
-            .to_std()
+        at.duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
 }
 
-/// Classifies a request that got no HTTP answer at all.
+/// Classifies a request that got no HTTP answer at all. Could not connect
+/// is transient (nothing was sent); a timeout or a connection lost after
+/// the request went out is ambiguous (it may have been sent).
 pub fn classify_transport(e: &reqwest::Error) -> SendError {
+    if e.is_connect() {
+        return SendError::transient(format!("could not connect: {}", without_url(e)));
+    }
     let what = if e.is_timeout() {
         "timed out"
-    } else if e.is_connect() {
-        "could not connect"
     } else {
         "request failed"
     };
-    SendError::transient(format!("{what}: {}", without_url(e)))
+    SendError::Ambiguous {
+        reason: format!("{what} after the request was sent: {}", without_url(e)),
+    }
 }
 
 /// reqwest's messages include the URL, which for some gateways carries
@@ -228,7 +265,7 @@ mod tests {
                 ..
             }
         ));
-        let later = (chrono::Utc::now() + chrono::TimeDelta::seconds(30)).to_rfc2822();
+        let later = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(30));
         let d = parse_retry_after(&later).unwrap();
         assert!(
             d > Duration::from_secs(25) && d <= Duration::from_secs(30),

@@ -43,6 +43,9 @@ pub struct IntakeState {
     pub inbound_wake: Arc<Notify>,
     /// Bearer tokens that may read `/status`.
     pub admin_tokens: Arc<Vec<SecretString>>,
+    /// The dispatcher's counts (possible duplicates, breaker openings…),
+    /// shown on `/status`.
+    pub dispatch: Arc<crate::dispatch::worker::Counters>,
 }
 
 /// Errors at the HTTP edge; the variant picks the status.
@@ -121,7 +124,10 @@ async fn status(
     if !ok {
         return Err(IntakeError::Forbidden("wrong admin token"));
     }
-    Ok(Json(serde_json::json!({ "rules": state.rules.status() })))
+    Ok(Json(serde_json::json!({
+        "rules": state.rules.status(),
+        "dispatch": state.dispatch.snapshot(),
+    })))
 }
 
 /// The whole router.

@@ -149,22 +149,21 @@ fn verify(
 /// would paper over: bad percent escapes and invalid UTF-8.
 fn parse_form_strict(body: &[u8]) -> Result<Vec<(String, String)>, String> {
     fn decode(part: &[u8]) -> Result<String, String> {
-        let mut out = Vec::with_capacity(part.len());
-        let mut i = 0;
-        while i < part.len() {
-            match part[i] {
-                b'+' => out.push(b' '),
-                b'%' => {
-                    let hex = part.get(i + 1..i + 3).ok_or("truncated percent escape")?;
-                    let hex = std::str::from_utf8(hex).map_err(|_| "bad percent escape")?;
-                    out.push(u8::from_str_radix(hex, 16).map_err(|_| "bad percent escape")?);
-                    i += 2;
-                }
-                b => out.push(b),
-            }
-            i += 1;
+        // `percent-encoding` passes a malformed escape through as text;
+        // refuse it instead, so a mangled body is never half-read.
+        let mut escapes = part.iter().enumerate().filter(|(_, b)| **b == b'%');
+        if escapes.any(|(at, _)| match part.get(at + 1..at + 3) {
+            Some(hex) => !hex.iter().all(u8::is_ascii_hexdigit),
+            None => true,
+        }) {
+            return Err("bad percent escape".into());
         }
-        String::from_utf8(out).map_err(|_| "a form field is not UTF-8".to_owned())
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|b| if *b == b'+' { b' ' } else { *b })
+            .collect();
+        let bytes: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+        String::from_utf8(bytes).map_err(|_| "a form field is not UTF-8".to_owned())
     }
     body.split(|b| *b == b'&')
         .filter(|pair| !pair.is_empty())
@@ -309,6 +308,12 @@ mod tests {
         assert!(parse_form_strict(b"Body=%E2%9C").is_err());
         assert!(parse_form_strict(b"Body=%ZZ").is_err());
         assert!(parse_form_strict(b"Body=%FF").is_err());
+        assert!(parse_form_strict(b"Body=50%").is_err());
+        assert!(parse_form_strict(b"Body=%4").is_err());
+        assert_eq!(
+            parse_form_strict(b"Body=%E2%9C%93+ok%2b1").unwrap(),
+            pairs(&[("Body", "\u{2713} ok+1")])
+        );
     }
 
     #[test]

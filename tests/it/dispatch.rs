@@ -27,6 +27,8 @@ enum Answer {
     Status(u16),
     RetryAfter(u16, u64),
     Sleep(Duration),
+    /// Waits for `release`, then answers with this status.
+    Held(u16),
 }
 
 #[derive(Default)]
@@ -34,6 +36,13 @@ struct Gateway {
     script: Mutex<VecDeque<Answer>>,
     received: Mutex<Vec<(Instant, serde_json::Value)>>,
     forged: Mutex<usize>,
+    /// While set, every request is answered 503 (an outage).
+    down: std::sync::atomic::AtomicBool,
+    /// Requests whose body contains this hang until `release` is notified.
+    hang: Mutex<Option<String>>,
+    release: tokio::sync::Notify,
+    /// Notified on every request received.
+    arrived: tokio::sync::Notify,
 }
 
 async fn gateway(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -52,6 +61,19 @@ async fn gateway(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes
         .lock()
         .unwrap()
         .push((Instant::now(), json.clone()));
+    gw.arrived.notify_waiters();
+    if gw.down.load(std::sync::atomic::Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let hang = gw.hang.lock().unwrap().clone();
+    if let Some(h) = hang
+        && json["body"].as_str().is_some_and(|b| b.contains(&h))
+    {
+        let released = gw.release.notified();
+        released.await;
+        return axum::Json(serde_json::json!({ "id": format!("gw-{}", json["id"]) }))
+            .into_response();
+    }
     let next = gw.script.lock().unwrap().pop_front();
     match next {
         Some(Answer::Status(code)) => StatusCode::from_u16(code).unwrap().into_response(),
@@ -60,6 +82,10 @@ async fn gateway(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes
             [("retry-after", secs.to_string())],
         )
             .into_response(),
+        Some(Answer::Held(code)) => {
+            gw.release.notified().await;
+            StatusCode::from_u16(code).unwrap().into_response()
+        }
         Some(Answer::Sleep(d)) => {
             tokio::time::sleep(d).await;
             axum::Json(serde_json::json!({ "id": "late" })).into_response()
@@ -83,13 +109,10 @@ fn settings() -> DispatchSettings {
         burst: 1000,
         backoff_initial: Duration::from_millis(50),
         backoff_max: Duration::from_secs(5),
-        max_attempts: 3,
         timeout: Duration::from_millis(300),
-        // Always inside the send window, unless a test says otherwise.
-        send_window: (
-            chrono::NaiveTime::MIN,
-            chrono::NaiveTime::from_hms_opt(23, 59, 59).unwrap(),
-        ),
+        // The whole day, unless a test says otherwise.
+        send_window: (chrono::NaiveTime::MIN, chrono::NaiveTime::MIN),
+        ..DispatchSettings::default()
     }
 }
 
@@ -168,6 +191,12 @@ impl Rig {
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
+                ExecutionOutcome::Paused { until } => {
+                    if Instant::now() > deadline {
+                        return out;
+                    }
+                    tokio::time::sleep_until(until.into()).await;
+                }
                 o => out.push(o),
             }
         }
@@ -230,19 +259,30 @@ async fn a_500_then_200_is_delivered_once_after_a_retry() {
 }
 
 #[tokio::test]
-async fn a_429_waits_as_long_as_retry_after_says() {
+async fn a_429_pauses_the_provider_for_as_long_as_retry_after_says() {
     let r = rig(vec![Answer::RetryAfter(429, 1)], settings()).await;
     let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
-    r.drain(Duration::from_secs(5)).await;
-    assert_eq!(r.state(id).await.0, OutState::Sent);
-    let got = r.gw.received.lock().unwrap();
-    assert_eq!(got.len(), 2);
-    let gap = got[1].0 - got[0].0;
-    // Backoff alone would have retried after 50 ms.
+    let before = Utc::now();
+    let outcomes = r.drain(Duration::from_secs(5)).await;
+    // Backoff alone would have retried after 50 ms; Retry-After says 1 s,
+    // and it pauses the provider, not just this message.
+    let ExecutionOutcome::Retrying { at, .. } = outcomes[0] else {
+        panic!("{outcomes:?}")
+    };
     assert!(
-        gap >= Duration::from_millis(950),
-        "retried after {gap:?}, before Retry-After"
+        at >= before + chrono::TimeDelta::seconds(1),
+        "retry at {at}"
     );
+    assert_eq!(
+        r.dispatcher
+            .counters()
+            .breaker_opened
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    assert_eq!(outcomes.last(), Some(&ExecutionOutcome::Sent { id }));
+    assert_eq!(r.state(id).await.0, OutState::Sent);
+    assert_eq!(r.requests(), 2);
 }
 
 #[tokio::test]
@@ -255,15 +295,16 @@ async fn a_provider_that_times_out_is_retried() {
 }
 
 #[tokio::test]
-async fn a_permanent_error_fails_at_once_and_transient_ones_fail_after_max_attempts() {
+async fn a_permanent_error_fails_at_once_and_transient_ones_fail_only_past_the_retry_horizon() {
+    let mut script = vec![Answer::Status(400)];
+    script.extend(std::iter::repeat_n(Answer::Status(503), 20));
     let r = rig(
-        vec![
-            Answer::Status(400),
-            Answer::Status(503),
-            Answer::Status(503),
-            Answer::Status(503),
-        ],
-        settings(),
+        script,
+        DispatchSettings {
+            retry_horizon: Duration::from_millis(250),
+            breaker_threshold: 100,
+            ..settings()
+        },
     )
     .await;
     let bad = r.enqueue("bad", "M-1", Kind::Scheduled).await;
@@ -275,9 +316,16 @@ async fn a_permanent_error_fails_at_once_and_transient_ones_fail_after_max_attem
     let flaky = r.enqueue("flaky", "M-1", Kind::Scheduled).await;
     r.drain(Duration::from_secs(5)).await;
     let (state, attempts, reason) = r.state(flaky).await;
-    assert_eq!((state, attempts), (OutState::Failed, 3));
-    assert!(reason.unwrap().starts_with("gave up after 3 attempts"));
-    assert_eq!(r.requests(), 4);
+    let reason = reason.unwrap();
+    assert_eq!(state, OutState::Failed, "{reason}");
+    assert!(attempts >= 2, "gave up after one attempt: {reason}");
+    assert!(
+        reason.starts_with(&format!(
+            "gave up after {attempts} attempts over the retry horizon (250ms)"
+        )),
+        "{reason}"
+    );
+    assert_eq!(r.requests() as i64, 1 + attempts);
 }
 
 #[tokio::test]
@@ -487,8 +535,27 @@ async fn queueing_a_message_wakes_an_idle_dispatcher() {
     let dispatcher = dispatcher.with_poll(Duration::from_secs(3600));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let task = tokio::spawn(dispatcher.run_until_stopped(shutdown.clone()));
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let m = store.member("M-1").await.unwrap().unwrap().id;
+    // A first message, sent: the dispatcher has then found the queue empty
+    // and is idle.
+    let first = store
+        .enqueue(NewMessage {
+            idempotency_key: "first".into(),
+            member_id: Some(m),
+            to: None,
+            body: "hi".into(),
+            kind: Kind::Crisis,
+            not_before: Utc::now(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .id();
+    until("the first message to be sent", || {
+        let store = store.clone();
+        async move { store.outbox_message(first).await.unwrap().unwrap().state == OutState::Sent }
+    })
+    .await;
     let id = store
         .enqueue(NewMessage {
             idempotency_key: "wake".into(),
@@ -507,7 +574,7 @@ async fn queueing_a_message_wakes_an_idle_dispatcher() {
         assert!(Instant::now() < deadline, "the dispatcher never woke up");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(gw.received.lock().unwrap().len(), 1);
+    assert_eq!(gw.received.lock().unwrap().len(), 2);
     shutdown.cancel();
     task.await.unwrap();
 }
@@ -588,4 +655,375 @@ async fn a_report_that_overtakes_the_recorded_send_still_leaves_the_send_recorde
     assert_eq!(row.state, OutState::Delivered, "never backwards");
     assert_eq!(row.provider.as_deref(), Some("kannel"));
     assert_eq!(r.store.audit_tail(1).await.unwrap()[0].action, "sms.sent");
+}
+
+/// Polls `check` until it holds, failing with `what` after 20 s.
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+impl Rig {
+    async fn enqueue_to_number(&self, key: &str, phone: &str, kind: Kind) -> i64 {
+        self.store
+            .enqueue(NewMessage {
+                idempotency_key: key.into(),
+                member_id: None,
+                to: Some(phone.parse().unwrap()),
+                body: format!("hello {key}"),
+                kind,
+                not_before: Utc::now(),
+                expires_at: None,
+            })
+            .await
+            .unwrap()
+            .id()
+    }
+}
+
+#[tokio::test]
+async fn an_outage_pauses_the_provider_without_burning_attempts_and_everything_goes_after_recovery()
+{
+    let r = rig(
+        vec![],
+        DispatchSettings {
+            backoff_initial: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(200),
+            breaker_threshold: 3,
+            concurrency: 2,
+            // Far shorter than the outage below: by attempts, every message
+            // would have failed for good.
+            retry_horizon: Duration::from_secs(60),
+            ..settings()
+        },
+    )
+    .await;
+    r.gw.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(r.enqueue(&format!("k{i}"), "M-1", Kind::Scheduled).await);
+    }
+    let Rig {
+        store,
+        gw,
+        dispatcher,
+        _dir,
+    } = r;
+    let counters = dispatcher.counters();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(
+        dispatcher
+            .with_poll(Duration::from_millis(50))
+            .run_until_stopped(shutdown.clone()),
+    );
+    // The breaker opens, and re-opens after each failed probe.
+    until("the breaker to open four times", || {
+        let c = counters.clone();
+        async move { c.breaker_opened.load(std::sync::atomic::Ordering::SeqCst) >= 4 }
+    })
+    .await;
+    let during_outage = gw.received.lock().unwrap().len();
+    gw.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    until("every message to be sent", || {
+        let store = store.clone();
+        async move { store.outbox(Some(OutState::Sent), 100).await.unwrap().len() == 20 }
+    })
+    .await;
+    shutdown.cancel();
+    task.await.unwrap();
+    // A handful of requests during the outage (the threshold, the sends
+    // already in flight, one probe per pause), not one per message.
+    assert!(
+        during_outage < 20,
+        "{during_outage} requests while down: attempts were burned per message"
+    );
+    let mut attempts = 0;
+    for id in &ids {
+        let row = store.outbox_message(*id).await.unwrap().unwrap();
+        assert_eq!(row.state, OutState::Sent, "{row:?}");
+        attempts += row.attempts;
+    }
+    assert_eq!(attempts as usize, gw.received.lock().unwrap().len());
+    assert_eq!(attempts as usize, 20 + during_outage);
+}
+
+#[tokio::test]
+async fn a_crisis_message_goes_out_while_routine_sends_hang_and_stopping_finishes_them() {
+    let r = rig(
+        vec![],
+        DispatchSettings {
+            concurrency: 2,
+            urgent_concurrency: 1,
+            timeout: Duration::from_secs(60),
+            ..settings()
+        },
+    )
+    .await;
+    *r.gw.hang.lock().unwrap() = Some("routine".into());
+    let routine: Vec<i64> = [
+        r.enqueue("routine-1", "M-1", Kind::Scheduled).await,
+        r.enqueue("routine-2", "M-2", Kind::Scheduled).await,
+        r.enqueue("routine-3", "M-1", Kind::Staff).await,
+    ]
+    .into();
+    let Rig {
+        store,
+        gw,
+        dispatcher,
+        _dir,
+    } = r;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(dispatcher.run_until_stopped(shutdown.clone()));
+    until("both routine slots to hang", || {
+        let gw = gw.clone();
+        async move { gw.received.lock().unwrap().len() == 2 }
+    })
+    .await;
+    let m = store.member("M-1").await.unwrap().unwrap().id;
+    let crisis = store
+        .enqueue(NewMessage {
+            idempotency_key: "crisis".into(),
+            member_id: Some(m),
+            to: None,
+            body: "crisis line".into(),
+            kind: Kind::Crisis,
+            not_before: Utc::now(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .id();
+    until("the crisis message to be sent", || {
+        let store = store.clone();
+        async move { store.outbox_message(crisis).await.unwrap().unwrap().state == OutState::Sent }
+    })
+    .await;
+    // The routine sends are still hanging: the crisis did not wait for them.
+    let states = |ids: Vec<i64>| {
+        let store = store.clone();
+        async move {
+            let mut out = Vec::new();
+            for id in ids {
+                out.push(store.outbox_message(id).await.unwrap().unwrap().state);
+            }
+            out
+        }
+    };
+    let now = states(routine.clone()).await;
+    assert_eq!(
+        now.iter().filter(|s| **s == OutState::Sending).count(),
+        2,
+        "{now:?}"
+    );
+    assert_eq!(gw.received.lock().unwrap().len(), 3);
+
+    // Stop while two sends are under way: they finish and are recorded;
+    // the third routine message is never claimed.
+    shutdown.cancel();
+    gw.release.notify_waiters();
+    task.await.unwrap();
+    let after = states(routine.clone()).await;
+    assert_eq!(
+        after.iter().filter(|s| **s == OutState::Sent).count(),
+        2,
+        "{after:?}"
+    );
+    assert_eq!(
+        after.iter().filter(|s| **s == OutState::Queued).count(),
+        1,
+        "{after:?}"
+    );
+    assert_eq!(gw.received.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_store_error_while_recording_an_outcome_is_retried_until_it_is_stored() {
+    let r = rig(vec![], settings()).await;
+    let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
+    r.dispatcher.fail_next_records(3);
+    let outcomes = r.drain(Duration::from_secs(5)).await;
+    assert_eq!(outcomes, vec![ExecutionOutcome::Sent { id }]);
+    let (state, attempts, _) = r.state(id).await;
+    assert_eq!((state, attempts), (OutState::Sent, 1));
+    assert_eq!(
+        r.dispatcher
+            .counters()
+            .record_retries
+            .load(std::sync::atomic::Ordering::SeqCst),
+        3
+    );
+    assert_eq!(r.requests(), 1);
+}
+
+#[tokio::test]
+async fn a_send_that_times_out_after_sending_goes_once_more_counted_and_never_a_third_time() {
+    let r = rig(
+        vec![
+            Answer::Sleep(Duration::from_secs(2)),
+            Answer::Sleep(Duration::from_secs(2)),
+        ],
+        settings(),
+    )
+    .await;
+    let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
+    r.drain(Duration::from_secs(5)).await;
+    let row = r.store.outbox_message(id).await.unwrap().unwrap();
+    // Two requests, both possibly delivered: recorded as sent, not tried again.
+    assert_eq!((row.state, row.attempts), (OutState::Sent, 2), "{row:?}");
+    assert_eq!(row.provider_message_id, None);
+    assert_eq!(r.requests(), 2);
+    assert_eq!(
+        r.dispatcher
+            .counters()
+            .ambiguous_resends
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_message_to_a_bare_number_is_checked_against_the_member_who_has_it() {
+    let r = rig(vec![], settings()).await;
+    r.store
+        .record_consent(
+            "M-1",
+            ConsentAction::Revoked,
+            ConsentSource::Keyword,
+            "STOP",
+            "member",
+        )
+        .await
+        .unwrap();
+    let opted_out = r
+        .enqueue_to_number("opted-out", "+15555550101", Kind::Reply)
+        .await;
+    let consenting = r
+        .enqueue_to_number("consenting", "+15555550102", Kind::Reply)
+        .await;
+    let stranger = r
+        .enqueue_to_number("stranger", "+15555550177", Kind::Reply)
+        .await;
+    let crisis = r
+        .enqueue_to_number("crisis", "+15555550177", Kind::Crisis)
+        .await;
+    r.drain(Duration::from_secs(2)).await;
+    let (state, _, reason) = r.state(opted_out).await;
+    assert_eq!(state, OutState::Suppressed);
+    assert!(reason.unwrap().contains("no current consent"));
+    assert_eq!(r.state(consenting).await.0, OutState::Sent);
+    let (state, _, reason) = r.state(stranger).await;
+    assert_eq!(state, OutState::Suppressed);
+    let reason = reason.unwrap();
+    assert!(reason.contains("no member has this number"), "{reason}");
+    // Crisis resources go to whoever texted, member or not.
+    assert_eq!(r.state(crisis).await.0, OutState::Sent);
+    assert_eq!(r.requests(), 2);
+}
+
+#[tokio::test]
+async fn a_provider_error_after_a_delivery_report_never_takes_the_message_back_to_the_queue() {
+    let r = rig(vec![Answer::Held(503)], settings()).await;
+    let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
+    let Rig {
+        store,
+        gw,
+        dispatcher,
+        _dir,
+    } = r;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(dispatcher.run_until_stopped(shutdown.clone()));
+    until("the send to be under way", || {
+        let gw = gw.clone();
+        async move { gw.received.lock().unwrap().len() == 1 }
+    })
+    .await;
+    // The handset's delivery report overtakes the gateway's own answer…
+    store
+        .apply_report(
+            hearth::store::outbox::ReportFor::Outbox(id),
+            hearth::store::outbox::Report::Delivered,
+            None,
+        )
+        .await
+        .unwrap();
+    // …which is then an error: the automatic retry must not rewind it.
+    // (Stopping waits for the send under way and its record.)
+    gw.release.notify_one();
+    shutdown.cancel();
+    task.await.unwrap();
+    let row = store.outbox_message(id).await.unwrap().unwrap();
+    assert_eq!(row.state, OutState::Delivered, "{row:?}");
+    assert_eq!(row.attempts, 1);
+    assert_eq!(gw.received.lock().unwrap().len(), 1, "sent again");
+}
+
+#[tokio::test]
+async fn a_crisis_message_does_not_queue_behind_routine_sends_waiting_for_the_rate_limit() {
+    let r = rig(
+        vec![],
+        DispatchSettings {
+            segments_per_second: 5,
+            burst: 1,
+            concurrency: 4,
+            ..settings()
+        },
+    )
+    .await;
+    for i in 0..8 {
+        r.enqueue(&format!("routine-{i}"), "M-2", Kind::Scheduled)
+            .await;
+    }
+    let Rig {
+        store,
+        gw,
+        dispatcher,
+        _dir,
+    } = r;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(dispatcher.run_until_stopped(shutdown.clone()));
+    // The first routine text is out; three more wait for the rate limit.
+    until("the first routine send", || {
+        let gw = gw.clone();
+        async move { !gw.received.lock().unwrap().is_empty() }
+    })
+    .await;
+    let m = store.member("M-1").await.unwrap().unwrap().id;
+    let crisis = store
+        .enqueue(NewMessage {
+            idempotency_key: "crisis".into(),
+            member_id: Some(m),
+            to: None,
+            body: "crisis line".into(),
+            kind: Kind::Crisis,
+            not_before: Utc::now(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .id();
+    until("the crisis message to be sent", || {
+        let store = store.clone();
+        async move { store.outbox_message(crisis).await.unwrap().unwrap().state == OutState::Sent }
+    })
+    .await;
+    let order: Vec<String> = gw
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, j)| j["body"].as_str().unwrap().to_owned())
+        .collect();
+    let at = order.iter().position(|b| b == "crisis line").unwrap();
+    // It took the next slot of the rate (one routine text may have been
+    // granted its slot already), not a place behind the waiting ones.
+    assert!(at <= 2, "crisis went out {}th: {order:?}", at + 1);
+    shutdown.cancel();
+    task.await.unwrap();
 }

@@ -52,6 +52,9 @@ async fn status_needs_an_admin_token_and_reports_the_live_rules() {
         body["rules"]["files"]["main.yaml"].as_str().unwrap().len(),
         64
     );
+    // The dispatcher's counts: possible duplicates sent, and the rest.
+    assert_eq!(body["dispatch"]["ambiguous_resends"], 0, "{body}");
+    assert_eq!(body["dispatch"]["breaker_opened"], 0, "{body}");
     app.stop().await;
 }
 

@@ -21,9 +21,12 @@
 //! `202 3: Queued for later delivery` → accepted (Kannel returns no message
 //! id: reports are matched by the outbox id in the URL); `4xx` (bad
 //! credentials, a field Kannel rejects, "not routable") → permanent; `5xx`
-//! (`503 Temporal failure`, `500 Sending failed`) and no answer at all →
-//! transient. No error reason carries the number, the body or the
-//! password.
+//! (`503 Temporal failure`, `500 Sending failed`) and no connection →
+//! transient; a request sent and not answered in time → ambiguous (Kannel
+//! cannot be asked, so the dispatcher sends it once more and counts it;
+//! Kannel's delivery report, which names the outbox id, may settle it
+//! first). A 2xx whose body cannot be read is still an acceptance. No error
+//! reason carries the number, the body or the password.
 //!
 //! Kannel's `sendsms-user` must allow long texts (`max-messages` at least
 //! the longest message's segments, `concatenation = true`): with the

@@ -12,12 +12,21 @@
 //! | answer | outcome |
 //! | --- | --- |
 //! | code 21610 (recipient replied STOP to this sender) | opted out: consent is revoked |
-//! | code 63018, 20429, HTTP 429 (with `Retry-After`), 408, 5xx | transient: retried |
+//! | code 63018, 20429, HTTP 429 (with `Retry-After`), 408, 5xx, no connection | transient: retried (a 429 or `Retry-After` pauses the provider) |
+//! | a timeout after the request was sent | ambiguous: looked up before it is sent again |
 //! | code 21211, 21614, any other 4xx | permanent |
 //!
 //! Twilio's own `message` often quotes the `To` number, so it never goes
 //! into a reason: reasons name the HTTP status, the code, a fixed
 //! description and Twilio's page for the code.
+//!
+//! A 2xx whose body cannot be read (the connection dropped mid-answer) is
+//! still an acceptance, without a sid: sending again would text twice.
+//! A request that timed out after it was sent is ambiguous; before it is
+//! sent again, [`TwilioProvider::reconcile`] lists the account's Messages
+//! to that number sent since the day of the attempt (`GET
+//! Messages.json?To=…&DateSent>=YYYY-MM-DD`) and matches sender, body and
+//! creation time.
 
 use std::time::Duration;
 
@@ -26,7 +35,8 @@ use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::dispatch::provider::{
-    Accepted, Outgoing, Provider, SendError, classify_http, classify_transport, http_client,
+    Accepted, Outgoing, Provider, Reconciled, SendError, classify_http, classify_transport,
+    http_client,
 };
 use crate::settings::{ProviderSettings, Settings};
 
@@ -156,11 +166,10 @@ fn describe(code: i64) -> &'static str {
     }
 }
 
-/// `Retry-After` in seconds, as Twilio sends it.
+/// `Retry-After` in seconds (as Twilio sends it) or as an HTTP date.
 fn retry_after_secs(v: Option<&HeaderValue>) -> Option<Duration> {
     v.and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+        .and_then(crate::dispatch::provider::parse_retry_after)
 }
 
 /// Classifies a refusal from its status, `Retry-After` and JSON body.
@@ -214,9 +223,22 @@ impl Provider for TwilioProvider {
             .map_err(|e| classify_transport(&e))?;
         let status = resp.status();
         let retry_after = resp.headers().get("retry-after").cloned();
-        // A timeout while reading the body is still a transport failure.
-        let body = resp.bytes().await.map_err(|e| classify_transport(&e))?;
         if status.is_success() {
+            // The status says Twilio took it; a body lost on the way back
+            // (timeout, dropped connection) changes nothing about that.
+            let body = match resp.bytes().await {
+                Ok(body) => body,
+                Err(e) => {
+                    tracing::warn!(
+                        http = status.as_u16(),
+                        error = %classify_transport(&e),
+                        "twilio accepted the message but its answer could not be read; recorded as sent without a sid"
+                    );
+                    return Ok(Accepted {
+                        provider_message_id: None,
+                    });
+                }
+            };
             let sid = serde_json::from_slice::<serde_json::Value>(&body)
                 .ok()
                 .and_then(|v| v.get("sid").and_then(|s| s.as_str()).map(str::to_owned));
@@ -231,7 +253,73 @@ impl Provider for TwilioProvider {
                 provider_message_id: sid,
             });
         }
+        let body = resp.bytes().await.unwrap_or_default();
         Err(classify(status, retry_after.as_ref(), &body))
+    }
+}
+
+impl TwilioProvider {
+    /// Looks for `msg` among the account's Messages to its number sent on
+    /// or after `since`'s day, matching sender, body and a creation time no
+    /// earlier than a minute before `since`.
+    pub async fn reconcile(
+        &self,
+        msg: &Outgoing,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Reconciled, SendError> {
+        let day = since.format("%Y-%m-%d").to_string();
+        let mut query = vec![
+            ("To", msg.to.as_str().to_owned()),
+            ("DateSent>", day),
+            ("PageSize", "50".to_owned()),
+        ];
+        if let Sender::From(f) = &self.sender {
+            query.push(("From", f.clone()));
+        }
+        let resp = self
+            .client
+            .get(&self.url)
+            .basic_auth(&self.account_sid, Some(self.token.expose_secret()))
+            .header("accept", "application/json")
+            .query(&query)
+            .send()
+            .await
+            .map_err(|e| classify_transport(&e.without_url()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let retry_after = resp.headers().get("retry-after").cloned();
+            let body = resp.bytes().await.unwrap_or_default();
+            return Err(classify(status, retry_after.as_ref(), &body));
+        }
+        let list: serde_json::Value = resp.json().await.map_err(|e| {
+            SendError::transient(format!("cannot read the message list: {}", e.without_url()))
+        })?;
+        let earliest = since - chrono::TimeDelta::minutes(1);
+        let found = list
+            .get("messages")
+            .and_then(|m| m.as_array())
+            .into_iter()
+            .flatten()
+            .find(|m| {
+                let field = |k: &str| m.get(k).and_then(|v| v.as_str());
+                let sender_matches = match &self.sender {
+                    Sender::From(f) => field("from") == Some(f.as_str()),
+                    Sender::Service(s) => field("messaging_service_sid") == Some(s.as_str()),
+                };
+                let recent = field("date_created")
+                    .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+                    .is_none_or(|d| d >= earliest);
+                field("to") == Some(msg.to.as_str())
+                    && field("body") == Some(msg.body.as_str())
+                    && sender_matches
+                    && recent
+            });
+        Ok(match found {
+            Some(m) => Reconciled::Found(Accepted {
+                provider_message_id: m.get("sid").and_then(|s| s.as_str()).map(str::to_owned),
+            }),
+            None => Reconciled::NotFound,
+        })
     }
 }
 
