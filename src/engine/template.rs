@@ -7,8 +7,9 @@
 //!
 //! Templates are bounded: a body's source is at most [`MAX_SOURCE_BYTES`],
 //! what it renders to at most [`MAX_RENDERED_CHARS`] (checked while it
-//! renders, so a runaway loop stops there), and `range()` gives at most
-//! [`MAX_RANGE`] numbers.
+//! renders, so a runaway loop stops there), `range()` gives at most
+//! [`MAX_RANGE`] numbers, and one render runs at most [`MAX_FUEL`]
+//! instructions, so nested loops that print nothing still end.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,6 +27,11 @@ pub const MAX_RENDERED_CHARS: usize = 1_600;
 
 /// The most numbers `range()` gives in a template.
 pub const MAX_RANGE: u32 = 1_000;
+
+/// The most template instructions one render may run (minijinja's fuel):
+/// far above any real message (a loop over a thousand items costs a few
+/// thousand), far below nested loops that would run for minutes.
+pub const MAX_FUEL: u64 = 200_000;
 
 /// Every template of a rule set, compiled once.
 #[derive(Debug, Clone)]
@@ -155,6 +161,9 @@ fn kind_text(kind: ErrorKind) -> &'static str {
         ErrorKind::UnknownFunction => "unknown template function",
         ErrorKind::InvalidOperation => "invalid operation in template",
         ErrorKind::BadSerialization => "bad template value",
+        ErrorKind::OutOfFuel => {
+            "template ran out of fuel: it runs past the instruction limit (nested loops?)"
+        }
         _ => "template error",
     }
 }
@@ -168,6 +177,7 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("date", date_filter);
     env.add_filter("weekday", weekday_filter);
     env.add_function("range", bounded_range);
+    env.set_fuel(Some(MAX_FUEL));
     env
 }
 
@@ -689,6 +699,14 @@ mod tests {
             "{}",
             err.message
         );
+        // Loops within the range cap that print nothing still end: the
+        // render runs out of fuel long before a billion iterations.
+        let t = compile(
+            "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% endfor %}{% endfor %}{% endfor %}",
+        )
+        .unwrap();
+        let err = t.render("t", &sample_context()).unwrap_err();
+        assert!(err.message.contains("fuel"), "{}", err.message);
         let t = compile("{{ range(3) | join(\",\") }} {{ range(2, 8, 3) | join(\",\") }}").unwrap();
         assert_eq!(t.render("t", &sample_context()).unwrap(), "0,1,2 2,5");
     }
