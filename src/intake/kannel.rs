@@ -55,11 +55,11 @@ use axum::routing::get;
 use secrecy::ExposeSecret;
 
 use super::{IntakeError, IntakeState, same_secret};
+pub use crate::dispatch::providers::kannel::DLR_PATH;
 use crate::settings::ProviderSettings;
 use crate::store::outbox::{InboundSms, Report, ReportFor};
 
 pub const MO_PATH: &str = "/webhooks/kannel/mo";
-pub const DLR_PATH: &str = "/webhooks/kannel/dlr";
 
 pub fn routes() -> Router<IntakeState> {
     Router::new()

@@ -40,8 +40,11 @@ use crate::dispatch::provider::{
     Accepted, Outgoing, Provider, SendError, classify_http, classify_transport, http_client,
 };
 use crate::engine::sms::{Encoding, measure};
-use crate::intake::kannel::DLR_PATH;
 use crate::settings::{ProviderSettings, Settings};
+
+/// Where Kannel reports delivery: the intake server serves this path, and
+/// this adapter writes it into every `dlr-url` it hands Kannel.
+pub const DLR_PATH: &str = "/webhooks/kannel/dlr";
 
 /// Delivered (1) + undelivered (2) + accepted by the SMSC (8) + rejected by
 /// the SMSC (16). "Buffered at the SMSC" (4) says nothing new.
