@@ -57,6 +57,7 @@ use secrecy::ExposeSecret;
 use super::{IntakeError, IntakeState, same_secret};
 use crate::settings::ProviderSettings;
 use crate::store::outbox::{InboundSms, Report, ReportFor};
+use crate::store::traits::OutboxStore;
 
 pub const MO_PATH: &str = "/webhooks/kannel/mo";
 pub const DLR_PATH: &str = "/webhooks/kannel/dlr";
