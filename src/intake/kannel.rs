@@ -58,6 +58,7 @@ use super::{IntakeError, IntakeState, same_secret};
 pub use crate::dispatch::providers::kannel::DLR_PATH;
 use crate::settings::ProviderSettings;
 use crate::store::outbox::{InboundSms, Report, ReportFor};
+use crate::store::traits::OutboxStore;
 
 pub const MO_PATH: &str = "/webhooks/kannel/mo";
 

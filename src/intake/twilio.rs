@@ -37,6 +37,7 @@ use sha1::Sha1;
 use super::{IntakeError, IntakeState, same_secret};
 use crate::settings::ProviderSettings;
 use crate::store::outbox::{InboundSms, Report, ReportFor};
+use crate::store::traits::OutboxStore;
 
 /// The empty TwiML answer: "nothing to send back".
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;

@@ -17,6 +17,8 @@ use hearth::pipeline::{Handled, InboundHandler, InboundWorker};
 use hearth::settings::DispatchSettings;
 use hearth::store::consent::{ConsentAction, ConsentSource};
 use hearth::store::outbox::{InboundRow, InboundSms, Kind, NewMessage, OutState};
+use hearth::store::traits::OutboxStore;
+use hearth::store::traits::outbox::ListFilter;
 use hearth::store::{KeySource, Store};
 
 const KEY: &str = "gateway-signing-key";
@@ -185,7 +187,15 @@ impl Rig {
         loop {
             match self.dispatcher.try_execute_task().await.unwrap() {
                 ExecutionOutcome::EmptyQueue => {
-                    let pending = self.store.outbox(Some(OutState::Queued), 10).await.unwrap();
+                    let pending = self
+                        .store
+                        .list_messages(ListFilter {
+                            state: Some(OutState::Queued),
+                            kind: None,
+                            limit: 10,
+                        })
+                        .await
+                        .unwrap();
                     if pending.is_empty() || Instant::now() > deadline {
                         return out;
                     }
@@ -207,7 +217,7 @@ impl Rig {
     }
 
     async fn state(&self, id: i64) -> (OutState, i64, Option<String>) {
-        let r = self.store.outbox_message(id).await.unwrap().unwrap();
+        let r = self.store.message(id).await.unwrap().unwrap();
         (r.state, r.attempts, r.reason)
     }
 }
@@ -222,7 +232,7 @@ async fn a_message_to_a_consenting_member_is_sent_once_and_signed() {
     );
     assert_eq!(r.requests(), 1);
     assert_eq!(*r.gw.forged.lock().unwrap(), 0);
-    let row = r.store.outbox_message(id).await.unwrap().unwrap();
+    let row = r.store.message(id).await.unwrap().unwrap();
     assert_eq!(row.state, OutState::Sent);
     assert_eq!(row.provider.as_deref(), Some("webhook"));
     assert_eq!(row.provider_message_id, Some(format!("gw-{id}")));
@@ -383,11 +393,11 @@ async fn quiet_hours_defer_routine_messages_in_the_recipients_timezone_but_not_c
         outcomes.contains(&ExecutionOutcome::Sent { id: crisis }),
         "{outcomes:?}"
     );
-    let row = r.store.outbox_message(routine).await.unwrap().unwrap();
+    let row = r.store.message(routine).await.unwrap().unwrap();
     assert_eq!(row.state, OutState::Queued, "{row:?}");
     assert_eq!(row.attempts, 0, "a deferral is not an attempt");
     assert!(row.reason.unwrap().contains("quiet hours"));
-    let next = chrono::DateTime::parse_from_rfc3339(&row.next_attempt_at).unwrap();
+    let next = row.next_attempt_at;
     let local: chrono_tz::Tz = tz.parse().unwrap();
     assert_eq!(
         next.with_timezone(&local).format("%H:%M").to_string(),
@@ -553,7 +563,7 @@ async fn queueing_a_message_wakes_an_idle_dispatcher() {
         .id();
     until("the first message to be sent", || {
         let store = store.clone();
-        async move { store.outbox_message(first).await.unwrap().unwrap().state == OutState::Sent }
+        async move { store.message(first).await.unwrap().unwrap().state == OutState::Sent }
     })
     .await;
     let id = store
@@ -570,7 +580,7 @@ async fn queueing_a_message_wakes_an_idle_dispatcher() {
         .unwrap()
         .id();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while store.outbox_message(id).await.unwrap().unwrap().state != OutState::Sent {
+    while store.message(id).await.unwrap().unwrap().state != OutState::Sent {
         assert!(Instant::now() < deadline, "the dispatcher never woke up");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -627,11 +637,18 @@ async fn an_opt_out_reported_by_callback_fails_the_message_and_revokes_consent()
 #[tokio::test]
 async fn a_report_that_overtakes_the_recorded_send_still_leaves_the_send_recorded() {
     use hearth::store::outbox::{Report, ReportFor};
+    use hearth::store::traits::outbox::{InstanceId, Outcome, Settled};
     let r = rig(vec![], settings()).await;
     let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
     // The dispatcher has claimed it and the provider has taken it…
-    let claimed = r.store.claim_next(Utc::now()).await.unwrap().unwrap();
-    assert_eq!(claimed.row.id, id);
+    let holder = InstanceId::new("dispatcher").unwrap();
+    let claimed = r
+        .store
+        .claim(&holder, Utc::now(), chrono::TimeDelta::minutes(10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.message.id, id);
     // …and Kannel's DLR arrives before the dispatcher records the answer.
     let s = r
         .store
@@ -639,19 +656,20 @@ async fn a_report_that_overtakes_the_recorded_send_still_leaves_the_send_recorde
         .await
         .unwrap();
     assert_eq!(s, Some(OutState::Delivered));
-    let recorded = r
+    let settled = r
         .store
-        .settle(
-            id,
-            OutState::Sent,
-            None,
-            Some(("kannel".into(), None)),
-            None,
+        .settle_claim(
+            &claimed.lease,
+            Outcome::Sent {
+                provider: "kannel".into(),
+                provider_message_id: None,
+            },
         )
         .await
         .unwrap();
+    let recorded = matches!(settled, Settled::Recorded(_));
     assert!(recorded);
-    let row = r.store.outbox_message(id).await.unwrap().unwrap();
+    let row = r.store.message(id).await.unwrap().unwrap();
     assert_eq!(row.state, OutState::Delivered, "never backwards");
     assert_eq!(row.provider.as_deref(), Some("kannel"));
     assert_eq!(r.store.audit_tail(1).await.unwrap()[0].action, "sms.sent");
@@ -733,7 +751,18 @@ async fn an_outage_pauses_the_provider_without_burning_attempts_and_everything_g
     gw.down.store(false, std::sync::atomic::Ordering::SeqCst);
     until("every message to be sent", || {
         let store = store.clone();
-        async move { store.outbox(Some(OutState::Sent), 100).await.unwrap().len() == 20 }
+        async move {
+            store
+                .list_messages(ListFilter {
+                    state: Some(OutState::Sent),
+                    kind: None,
+                    limit: 100,
+                })
+                .await
+                .unwrap()
+                .len()
+                == 20
+        }
     })
     .await;
     shutdown.cancel();
@@ -746,7 +775,7 @@ async fn an_outage_pauses_the_provider_without_burning_attempts_and_everything_g
     );
     let mut attempts = 0;
     for id in &ids {
-        let row = store.outbox_message(*id).await.unwrap().unwrap();
+        let row = store.message(*id).await.unwrap().unwrap();
         assert_eq!(row.state, OutState::Sent, "{row:?}");
         attempts += row.attempts;
     }
@@ -802,7 +831,7 @@ async fn a_crisis_message_goes_out_while_routine_sends_hang_and_stopping_finishe
         .id();
     until("the crisis message to be sent", || {
         let store = store.clone();
-        async move { store.outbox_message(crisis).await.unwrap().unwrap().state == OutState::Sent }
+        async move { store.message(crisis).await.unwrap().unwrap().state == OutState::Sent }
     })
     .await;
     // The routine sends are still hanging: the crisis did not wait for them.
@@ -811,7 +840,7 @@ async fn a_crisis_message_goes_out_while_routine_sends_hang_and_stopping_finishe
         async move {
             let mut out = Vec::new();
             for id in ids {
-                out.push(store.outbox_message(id).await.unwrap().unwrap().state);
+                out.push(store.message(id).await.unwrap().unwrap().state);
             }
             out
         }
@@ -874,7 +903,7 @@ async fn a_send_that_times_out_after_sending_goes_once_more_counted_and_never_a_
     .await;
     let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
     r.drain(Duration::from_secs(5)).await;
-    let row = r.store.outbox_message(id).await.unwrap().unwrap();
+    let row = r.store.message(id).await.unwrap().unwrap();
     // Two requests, both possibly delivered: recorded as sent, not tried again.
     assert_eq!((row.state, row.attempts), (OutState::Sent, 2), "{row:?}");
     assert_eq!(row.provider_message_id, None);
@@ -958,7 +987,7 @@ async fn a_provider_error_after_a_delivery_report_never_takes_the_message_back_t
     gw.release.notify_one();
     shutdown.cancel();
     task.await.unwrap();
-    let row = store.outbox_message(id).await.unwrap().unwrap();
+    let row = store.message(id).await.unwrap().unwrap();
     assert_eq!(row.state, OutState::Delivered, "{row:?}");
     assert_eq!(row.attempts, 1);
     assert_eq!(gw.received.lock().unwrap().len(), 1, "sent again");
@@ -1010,7 +1039,7 @@ async fn a_crisis_message_does_not_queue_behind_routine_sends_waiting_for_the_ra
         .id();
     until("the crisis message to be sent", || {
         let store = store.clone();
-        async move { store.outbox_message(crisis).await.unwrap().unwrap().state == OutState::Sent }
+        async move { store.message(crisis).await.unwrap().unwrap().state == OutState::Sent }
     })
     .await;
     let order: Vec<String> = gw

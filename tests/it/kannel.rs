@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use hearth::store::Store;
 use hearth::store::outbox::{Kind, NewMessage, OutState};
+use hearth::store::traits::OutboxStore;
+use hearth::store::traits::outbox::ListFilter;
 
 use crate::helpers::*;
 use harness::{Kannel, MEMBER_PHONE, SECRET, SHORTCODE};
@@ -707,7 +709,7 @@ async fn wait_state(
 ) {
     let deadline = Instant::now() + timeout;
     loop {
-        let row = store.outbox_message(id).await.unwrap().unwrap();
+        let row = store.message(id).await.unwrap().unwrap();
         if row.state == want {
             return;
         }
@@ -744,7 +746,8 @@ async fn kannel_and_app() -> Option<(Kannel, TestApp)> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_outbox_message_reaches_the_phone_through_kannel_intact_and_goes_sent_then_delivered() {
+async fn an_outbound_message_reaches_the_phone_through_kannel_intact_and_goes_sent_then_delivered()
+{
     let Some((kannel, app)) = kannel_and_app().await else {
         return;
     };
@@ -790,7 +793,7 @@ async fn an_outbox_message_reaches_the_phone_through_kannel_intact_and_goes_sent
         // the record still lands (naming the provider) a moment later.
         let deadline = Instant::now() + PATIENCE;
         let row = loop {
-            let row = app.store.outbox_message(id).await.unwrap().unwrap();
+            let row = app.store.message(id).await.unwrap().unwrap();
             if row.provider.is_some() || Instant::now() > deadline {
                 break row;
             }
@@ -1061,7 +1064,7 @@ async fn delivery_reports_out_of_order_leave_a_delivered_message_delivered() {
         );
         assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
     }
-    let row = app.store.outbox_message(id).await.unwrap().unwrap();
+    let row = app.store.message(id).await.unwrap().unwrap();
     assert_eq!(row.state, OutState::Delivered, "{row:?}");
     app.stop().await;
 }
@@ -1172,7 +1175,15 @@ impl CrashRig {
     /// After the daemon stopped: no message is left unsent.
     async fn outbox_settled(&self) {
         let store = self.store();
-        for row in store.outbox(None, 1000).await.unwrap() {
+        for row in store
+            .list_messages(ListFilter {
+                state: None,
+                kind: None,
+                limit: 1000,
+            })
+            .await
+            .unwrap()
+        {
             assert!(
                 matches!(row.state, OutState::Sent | OutState::Delivered),
                 "{row:?}"
@@ -1290,7 +1301,14 @@ async fn sigterm_during_a_500_message_drain_finishes_the_sends_under_way_and_a_r
     // claimed, and what Kannel took is exactly what the outbox says went.
     {
         let store = rig.store();
-        let rows = store.outbox(None, 1000).await.unwrap();
+        let rows = store
+            .list_messages(ListFilter {
+                state: None,
+                kind: None,
+                limit: 1000,
+            })
+            .await
+            .unwrap();
         let sending: Vec<_> = rows
             .iter()
             .filter(|r| r.state == OutState::Sending)
@@ -1356,7 +1374,7 @@ async fn a_message_waits_out_a_kannel_outage_and_goes_once_kannel_is_back() {
     // Retried (transient), not failed.
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let row = app.store.outbox_message(id).await.unwrap().unwrap();
+        let row = app.store.message(id).await.unwrap().unwrap();
         assert_ne!(row.state, OutState::Failed, "{row:?}");
         if row.attempts >= 3 && row.state == OutState::Queued {
             assert!(row.reason.is_some(), "{row:?}");

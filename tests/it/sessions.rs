@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use chrono::{Datelike, TimeDelta};
+use hearth::store::traits::OutboxStore;
+use hearth::store::traits::outbox::ListFilter;
 
 use crate::helpers::*;
 
@@ -120,7 +122,13 @@ fn last_body(dir: &Path) -> String {
         .enable_all()
         .build()
         .unwrap();
-    let rows = rt.block_on(store.outbox(None, 1)).unwrap();
+    let rows = rt
+        .block_on(store.list_messages(ListFilter {
+            state: None,
+            kind: None,
+            limit: 1,
+        }))
+        .unwrap();
     rows.into_iter().next().expect("a queued message").body
 }
 

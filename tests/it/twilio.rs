@@ -18,7 +18,9 @@ use hearth::dispatch::providers::twilio::TwilioProvider;
 use hearth::intake::twilio::{EMPTY_TWIML, expected_signature};
 use hearth::settings::Settings;
 use hearth::store::Store;
-use hearth::store::outbox::{Kind, NewMessage, OutState, OutboxRow};
+use hearth::store::outbox::{Kind, NewMessage, OutState, OutboxMessage};
+use hearth::store::traits::OutboxStore;
+use hearth::store::traits::outbox::ListFilter;
 
 use crate::helpers::*;
 
@@ -315,11 +317,11 @@ async fn wait_for_row(
     store: &Store,
     id: i64,
     what: &str,
-    done: impl Fn(&OutboxRow) -> bool,
-) -> OutboxRow {
+    done: impl Fn(&OutboxMessage) -> bool,
+) -> OutboxMessage {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let row = store.outbox_message(id).await.unwrap().unwrap();
+        let row = store.message(id).await.unwrap().unwrap();
         if done(&row) {
             return row;
         }
@@ -331,7 +333,7 @@ async fn wait_for_row(
     }
 }
 
-fn settled(row: &OutboxRow) -> bool {
+fn settled(row: &OutboxMessage) -> bool {
     !matches!(row.state, OutState::Queued | OutState::Sending)
 }
 
@@ -882,13 +884,13 @@ async fn status_callbacks_out_of_order_never_move_a_message_backwards() {
     // In-flight states add nothing.
     send(report(&sid_a, "sending")).await;
     assert_eq!(
-        app.store.outbox_message(a).await.unwrap().unwrap().state,
+        app.store.message(a).await.unwrap().unwrap().state,
         OutState::Sent
     );
     // delivered, then a late `sent`: stays delivered.
     send(report(&sid_a, "delivered")).await;
     send(report(&sid_a, "sent")).await;
-    let row = app.store.outbox_message(a).await.unwrap().unwrap();
+    let row = app.store.message(a).await.unwrap().unwrap();
     assert_eq!(row.state, OutState::Delivered, "{row:?}");
 
     // sent, then failed with ErrorCode 30003 (unreachable handset): failed.
@@ -896,7 +898,7 @@ async fn status_callbacks_out_of_order_never_move_a_message_backwards() {
     let mut failed = report(&sid_b, "failed");
     failed.push(("ErrorCode".into(), "30003".into()));
     send(failed).await;
-    let row = app.store.outbox_message(b).await.unwrap().unwrap();
+    let row = app.store.message(b).await.unwrap().unwrap();
     assert_eq!(row.state, OutState::Failed, "{row:?}");
     assert!(
         row.reason.as_deref().is_some_and(|r| r.contains("30003")),
@@ -915,7 +917,7 @@ async fn status_callbacks_out_of_order_never_move_a_message_backwards() {
     let resp = post_signed(&public, "/webhooks/twilio/status", &p, None).await;
     assert_eq!(resp.status(), 403);
     assert_eq!(
-        app.store.outbox_message(b).await.unwrap().unwrap().state,
+        app.store.message(b).await.unwrap().unwrap().state,
         OutState::Failed
     );
     app.stop().await;
@@ -960,7 +962,11 @@ async fn twilio_21610_fails_the_message_and_revokes_the_members_consent() {
     // Nothing further goes to them: nothing is left queued to go.
     assert!(
         app.store
-            .outbox(Some(OutState::Queued), 10)
+            .list_messages(ListFilter {
+                state: Some(OutState::Queued),
+                kind: None,
+                limit: 10
+            })
             .await
             .unwrap()
             .is_empty()
@@ -1194,21 +1200,17 @@ async fn twilio_21211_fails_the_message_without_a_retry() {
     // Not retried: nothing is left queued to go.
     assert!(
         app.store
-            .outbox(Some(OutState::Queued), 10)
+            .list_messages(ListFilter {
+                state: Some(OutState::Queued),
+                kind: None,
+                limit: 10
+            })
             .await
             .unwrap()
             .is_empty()
     );
     assert_eq!(twilio.requests().len(), 1);
-    assert_eq!(
-        app.store
-            .outbox_message(id)
-            .await
-            .unwrap()
-            .unwrap()
-            .attempts,
-        1
-    );
+    assert_eq!(app.store.message(id).await.unwrap().unwrap().attempts, 1);
     app.stop().await;
 }
 
@@ -1217,7 +1219,6 @@ async fn a_message_left_mid_send_by_a_crash_is_found_at_twilio_after_the_restart
  {
     use hearth::dispatch::provider::AnyProvider;
     use hearth::dispatch::worker::{Dispatcher, ExecutionOutcome};
-    use hearth::store::traits::OutboxStore;
     use hearth::store::traits::outbox::InstanceId;
 
     let twilio = FakeTwilio::start(vec![]).await;
@@ -1279,7 +1280,7 @@ async fn a_message_left_mid_send_by_a_crash_is_found_at_twilio_after_the_restart
         dispatcher.try_execute_task().await.unwrap(),
         ExecutionOutcome::Sent { id }
     );
-    let row = store.outbox_message(id).await.unwrap().unwrap();
+    let row = store.message(id).await.unwrap().unwrap();
     assert_eq!(row.state, OutState::Sent, "{row:?}");
     assert_eq!(
         row.provider_message_id.as_deref(),
