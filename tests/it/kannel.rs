@@ -1077,8 +1077,9 @@ struct CrashRig {
     bodies: Vec<String>,
 }
 
-/// One send at a time, so "the seventh send" is one message.
-const CRASH_DISPATCH: &str = "dispatch: { segments_per_second: 5, backoff_initial: 200ms, backoff_max: 1s, timeout: 3s, concurrency: 1 }\n";
+/// One send at a time in either lane (the batch is escalation-kind, so it
+/// goes on the urgent lane), so "the seventh send" is one message.
+const CRASH_DISPATCH: &str = "dispatch: { segments_per_second: 5, backoff_initial: 200ms, backoff_max: 1s, timeout: 3s, concurrency: 1, urgent_concurrency: 1 }\n";
 
 impl CrashRig {
     async fn new(count: usize) -> Option<CrashRig> {
