@@ -706,6 +706,30 @@ impl Rig {
     }
 }
 
+/// Queues a crisis text to member M-1 and waits until it is sent; its id.
+async fn send_crisis_to_m1(store: &Store) -> i64 {
+    let m = store.member("M-1").await.unwrap().unwrap().id;
+    let crisis = store
+        .enqueue(NewMessage {
+            idempotency_key: "crisis".into(),
+            member_id: Some(m),
+            to: None,
+            body: "crisis line".into(),
+            kind: Kind::Crisis,
+            not_before: Utc::now(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .id();
+    until("the crisis message to be sent", || {
+        let store = store.clone();
+        async move { store.message(crisis).await.unwrap().unwrap().state == OutState::Sent }
+    })
+    .await;
+    crisis
+}
+
 #[tokio::test]
 async fn an_outage_pauses_the_provider_without_burning_attempts_and_everything_goes_after_recovery()
 {
@@ -815,25 +839,7 @@ async fn a_crisis_message_goes_out_while_routine_sends_hang_and_stopping_finishe
         async move { gw.received.lock().unwrap().len() == 2 }
     })
     .await;
-    let m = store.member("M-1").await.unwrap().unwrap().id;
-    let crisis = store
-        .enqueue(NewMessage {
-            idempotency_key: "crisis".into(),
-            member_id: Some(m),
-            to: None,
-            body: "crisis line".into(),
-            kind: Kind::Crisis,
-            not_before: Utc::now(),
-            expires_at: None,
-        })
-        .await
-        .unwrap()
-        .id();
-    until("the crisis message to be sent", || {
-        let store = store.clone();
-        async move { store.message(crisis).await.unwrap().unwrap().state == OutState::Sent }
-    })
-    .await;
+    let crisis = send_crisis_to_m1(&store).await;
     // The routine sends are still hanging: the crisis did not wait for them.
     let states = |ids: Vec<i64>| {
         let store = store.clone();
@@ -1023,25 +1029,7 @@ async fn a_crisis_message_does_not_queue_behind_routine_sends_waiting_for_the_ra
         async move { !gw.received.lock().unwrap().is_empty() }
     })
     .await;
-    let m = store.member("M-1").await.unwrap().unwrap().id;
-    let crisis = store
-        .enqueue(NewMessage {
-            idempotency_key: "crisis".into(),
-            member_id: Some(m),
-            to: None,
-            body: "crisis line".into(),
-            kind: Kind::Crisis,
-            not_before: Utc::now(),
-            expires_at: None,
-        })
-        .await
-        .unwrap()
-        .id();
-    until("the crisis message to be sent", || {
-        let store = store.clone();
-        async move { store.message(crisis).await.unwrap().unwrap().state == OutState::Sent }
-    })
-    .await;
+    let crisis = send_crisis_to_m1(&store).await;
     let order: Vec<String> = gw
         .received
         .lock()
