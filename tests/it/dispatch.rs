@@ -706,8 +706,8 @@ impl Rig {
     }
 }
 
-/// Queues a crisis text to member M-1 and waits until it is sent; its id.
-async fn send_crisis_to_m1(store: &Store) -> i64 {
+/// Queues a crisis text to member M-1 and waits until it is sent.
+async fn send_crisis_to_m1(store: &Store) {
     let m = store.member("M-1").await.unwrap().unwrap().id;
     let crisis = store
         .enqueue(NewMessage {
@@ -727,7 +727,6 @@ async fn send_crisis_to_m1(store: &Store) -> i64 {
         async move { store.message(crisis).await.unwrap().unwrap().state == OutState::Sent }
     })
     .await;
-    crisis
 }
 
 #[tokio::test]
@@ -839,7 +838,7 @@ async fn a_crisis_message_goes_out_while_routine_sends_hang_and_stopping_finishe
         async move { gw.received.lock().unwrap().len() == 2 }
     })
     .await;
-    let crisis = send_crisis_to_m1(&store).await;
+    send_crisis_to_m1(&store).await;
     // The routine sends are still hanging: the crisis did not wait for them.
     let states = |ids: Vec<i64>| {
         let store = store.clone();
@@ -1029,7 +1028,7 @@ async fn a_crisis_message_does_not_queue_behind_routine_sends_waiting_for_the_ra
         async move { !gw.received.lock().unwrap().is_empty() }
     })
     .await;
-    let crisis = send_crisis_to_m1(&store).await;
+    send_crisis_to_m1(&store).await;
     let order: Vec<String> = gw
         .received
         .lock()

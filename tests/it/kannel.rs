@@ -66,11 +66,17 @@ mod harness {
     }
 
     pub fn free_port() -> u16 {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
+        free_ports::<1>()[0]
+    }
+
+    /// `N` distinct free ports: every listener is held until all are
+    /// chosen, so the system cannot hand the same port out twice (it did:
+    /// bearerbox's admin port and the fake SMSC's once collided).
+    pub fn free_ports<const N: usize>() -> [u16; N] {
+        let held: Vec<TcpListener> = (0..N)
+            .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        std::array::from_fn(|i| held[i].local_addr().unwrap().port())
     }
 
     /// One text as fakesmsc received it from Kannel.
@@ -102,12 +108,13 @@ mod harness {
         pub async fn start(mo_url: &str) -> Kannel {
             let dir = tempfile::tempdir().unwrap();
             let conf = dir.path().join("kannel.conf");
+            let [admin, smsbox, sink, mo, sendsms] = free_ports::<5>();
             let ports = Ports {
-                admin: free_port(),
-                smsbox: free_port(),
-                sink: free_port(),
-                mo: free_port(),
-                sendsms: free_port(),
+                admin,
+                smsbox,
+                sink,
+                mo,
+                sendsms,
             };
             std::fs::write(&conf, conf_text(dir.path(), &ports, mo_url)).unwrap();
             let mut k = Kannel {
