@@ -345,7 +345,7 @@ fn static_check(kind: ScriptKind, source: &str) -> Option<ScriptError> {
     let (name, line, column) = unknown_member_fields(source).into_iter().next()?;
     Some(ScriptError {
         message: format!("`member.{name}` is not a member field, so it would always be `()`"),
-        hint: crate::text::did_you_mean(&name, MEMBER_VIEW_FIELDS.iter().copied()).or_else(|| {
+        hint: crate::text::did_you_mean(&name, member_view_fields()).or_else(|| {
             Some(format!(
                 "for a roster attribute write `member.attributes.{name}`"
             ))
@@ -478,7 +478,7 @@ fn unknown_member_fields(source: &str) -> Vec<(String, usize, usize)> {
                 && before.is_none_or(|b| b.text != ".")
                 && w[1].text == "."
                 && is_word(&w[2])
-                && !MEMBER_VIEW_FIELDS.contains(&w[2].text.as_str())
+                && !is_member_view_field(&w[2].text)
                 // `member.x(` is a method call, like `member.keys()`.
                 && tokens.get(i + 3).is_none_or(|n| n.text != "(")
         })
@@ -498,7 +498,7 @@ fn mismatched_comparison(source: &str) -> Option<ScriptError> {
             continue;
         }
         let field = text(i + 2);
-        if field == "attributes" || !MEMBER_VIEW_FIELDS.contains(&field) {
+        if field == "attributes" || !is_member_view_field(field) {
             continue;
         }
         // `member.FIELD OP LITERAL`, or `LITERAL OP member.FIELD`.
@@ -630,20 +630,18 @@ fn mismatched_answer(source: &str, answer_samples: &[Map]) -> Option<ScriptError
 }
 
 /// The fields of the member a script sees: the member fields segments
-/// match on, and `attributes`.
-const MEMBER_VIEW_FIELDS: &[&str] = &[
-    "id",
-    "external_id",
-    "first_name",
-    "last_name",
-    "language",
-    "timezone",
-    "status",
-    "joined_on",
-    "days_since_joined",
-    "groups",
-    "attributes",
-];
+/// match on ([`MEMBER_FIELDS`](super::rules::MEMBER_FIELDS)), and
+/// `attributes`.
+fn member_view_fields() -> impl Iterator<Item = &'static str> {
+    super::rules::MEMBER_FIELDS
+        .iter()
+        .copied()
+        .chain(["attributes"])
+}
+
+fn is_member_view_field(name: &str) -> bool {
+    member_view_fields().any(|f| f == name)
+}
 
 /// Functions scripts commonly call, for "did you mean" hints.
 const KNOWN_FUNCTIONS: &[&str] = &[

@@ -250,6 +250,16 @@ fn deployment() -> tempfile::TempDir {
     dir
 }
 
+/// A Twilio adapter sending from `FROM` to `base_url`, as the daemon builds it.
+fn twilio_provider(dir: &std::path::Path, base_url: &str, timeout: Duration) -> TwilioProvider {
+    let yaml = format!(
+        "provider: {{ kind: twilio, account_sid: {ACCOUNT_SID}, auth_token: file:twilio-token, from: \"{FROM}\", base_url: \"{base_url}\" }}\n"
+    );
+    let settings =
+        Settings::parse(&yaml, &dir.join("hearth.yaml"), dir, std::iter::empty()).unwrap();
+    TwilioProvider::from_settings(&settings.provider, &settings, timeout).unwrap()
+}
+
 /// Settings for a daemon on `port` that sends through Twilio at `base_url`.
 fn twilio_settings(port: u16, base_url: &str, dispatch: &str) -> String {
     format!(
@@ -1092,19 +1102,11 @@ async fn a_2xx_whose_body_is_cut_off_is_an_acceptance_without_a_sid_not_a_retry(
         }
     });
     let dir = deployment();
-    let yaml = format!(
-        "provider: {{ kind: twilio, account_sid: {ACCOUNT_SID}, auth_token: file:twilio-token, from: \"{FROM}\", base_url: \"http://{addr}\" }}\n"
-    );
-    let settings = Settings::parse(
-        &yaml,
-        &dir.path().join("hearth.yaml"),
+    let provider = twilio_provider(
         dir.path(),
-        std::iter::empty(),
-    )
-    .unwrap();
-    let provider =
-        TwilioProvider::from_settings(&settings.provider, &settings, Duration::from_secs(5))
-            .unwrap();
+        &format!("http://{addr}"),
+        Duration::from_secs(5),
+    );
     let msg = Outgoing {
         outbox_id: 1,
         member_id: None,
@@ -1126,20 +1128,7 @@ async fn the_lookup_after_an_ambiguous_send_passes_prisms_validation_against_twi
         return;
     };
     let dir = deployment();
-    let yaml = format!(
-        "provider: {{ kind: twilio, account_sid: {ACCOUNT_SID}, auth_token: file:twilio-token, from: \"{FROM}\", base_url: \"{}\" }}\n",
-        prism.base_url()
-    );
-    let settings = Settings::parse(
-        &yaml,
-        &dir.path().join("hearth.yaml"),
-        dir.path(),
-        std::iter::empty(),
-    )
-    .unwrap();
-    let provider =
-        TwilioProvider::from_settings(&settings.provider, &settings, Duration::from_secs(10))
-            .unwrap();
+    let provider = twilio_provider(dir.path(), &prism.base_url(), Duration::from_secs(10));
     let msg = Outgoing {
         outbox_id: 1,
         member_id: None,
