@@ -257,19 +257,48 @@ fn nothing_nested(
     ))
 }
 
+/// The `key:` line a YAML error points at (1-based `line`), with the
+/// lines around it; `None` when that line is not a plain `key:`.
+struct KeyLine<'s> {
+    lines: Vec<&'s str>,
+    index: usize,
+    text: &'s str,
+    indent: usize,
+    key: &'s str,
+}
+
+impl<'s> KeyLine<'s> {
+    fn at(source: &'s str, line: u64) -> Option<KeyLine<'s>> {
+        let lines: Vec<&str> = source.lines().collect();
+        let index = (line as usize).checked_sub(1)?;
+        let text = *lines.get(index)?;
+        let indent = text.len() - text.trim_start_matches(' ').len();
+        let (key, _) = text.trim_start().split_once(':')?;
+        if key.is_empty() || key.contains(char::is_whitespace) || key.starts_with(['-', '#']) {
+            return None;
+        }
+        Some(KeyLine {
+            lines,
+            index,
+            text,
+            indent,
+            key,
+        })
+    }
+}
+
 /// A `key:` line indented deeper than the key above it, which YAML reads
 /// as the continuation of that key's value: the message says in words
 /// what was found and what the parser expected, the hint shows the line
 /// lined up. `None` when the line above does not explain it.
 fn misindented_key(source: &str, line: u64) -> Option<(String, Option<String>, u64)> {
-    let lines: Vec<&str> = source.lines().collect();
-    let index = (line as usize).checked_sub(1)?;
-    let text = *lines.get(index)?;
-    let indent = text.len() - text.trim_start_matches(' ').len();
-    let (key, _) = text.trim_start().split_once(':')?;
-    if key.is_empty() || key.contains(char::is_whitespace) || key.starts_with(['-', '#']) {
-        return None;
-    }
+    let KeyLine {
+        lines,
+        index,
+        text,
+        indent,
+        key,
+    } = KeyLine::at(source, line)?;
     let (above_index, above) = lines[..index]
         .iter()
         .enumerate()
@@ -318,14 +347,13 @@ fn misindented_key(source: &str, line: u64) -> Option<(String, Option<String>, u
 /// the item above (a new item) nor with that item's keys: what the parser
 /// expected, in words, and the line lined up with the item's keys.
 fn key_beside_list_item(source: &str, line: u64) -> Option<(String, Option<String>, u64)> {
-    let lines: Vec<&str> = source.lines().collect();
-    let index = (line as usize).checked_sub(1)?;
-    let text = *lines.get(index)?;
-    let indent = text.len() - text.trim_start_matches(' ').len();
-    let (key, _) = text.trim_start().split_once(':')?;
-    if key.is_empty() || key.contains(char::is_whitespace) || key.starts_with(['-', '#']) {
-        return None;
-    }
+    let KeyLine {
+        lines,
+        index,
+        text,
+        indent,
+        key,
+    } = KeyLine::at(source, line)?;
     let (item_index, item) = lines[..index].iter().enumerate().rev().find(|(_, l)| {
         let dash = l.len() - l.trim_start_matches(' ').len();
         dash <= indent && l[dash..].starts_with("- ")
