@@ -79,6 +79,8 @@ async fn setup(n: usize, rate: u32) -> Setup {
                 kind: Kind::Escalation,
                 not_before: Utc::now(),
                 expires_at: None,
+                plan: None,
+                suppressed: None,
             })
             .await
             .unwrap();
@@ -263,6 +265,8 @@ fn fan_out(n: usize, fire: chrono::DateTime<Utc>) -> Vec<NewMessage> {
             kind: Kind::Scheduled,
             not_before: fire,
             expires_at: None,
+            plan: None,
+            suppressed: None,
         })
         .collect()
 }
@@ -398,6 +402,8 @@ fn outbox(c: &mut Criterion) {
                                     kind: Kind::Scheduled,
                                     not_before: Utc::now() - chrono::TimeDelta::seconds(1),
                                     expires_at: None,
+                                    plan: None,
+                                    suppressed: None,
                                 })
                                 .await
                                 .unwrap();

@@ -183,6 +183,8 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
         kind: Kind::Staff,
         not_before: now,
         expires_at: None,
+        plan: None,
+        suppressed: None,
     };
     // The message and its audit entry are one transaction: a send that
     // fails has queued nothing, so a retry cannot send twice.

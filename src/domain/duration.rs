@@ -12,7 +12,7 @@ pub struct Duration {
 }
 
 impl Duration {
-    pub fn from_secs(seconds: u64) -> Duration {
+    pub const fn from_secs(seconds: u64) -> Duration {
         Duration { seconds }
     }
 

@@ -322,6 +322,26 @@ pub struct NewMessage {
     pub kind: Kind,
     pub not_before: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The schedule fire that planned it (scheduled messages only).
+    pub plan: Option<Plan>,
+    /// Written already suppressed, with this reason (a frequency cap at
+    /// fan-out): on record, never sent.
+    pub suppressed: Option<String>,
+}
+
+/// Which schedule fire planned a message, under which rules.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Plan {
+    pub schedule: String,
+    /// The fire instant (the one in the idempotency key).
+    pub fire: DateTime<Utc>,
+    /// The rule-set generation that was live at the fire.
+    pub generation: u64,
+    /// The schedule's version (a fingerprint of its definition and what it
+    /// depends on): a reload that changes it cancels what it queued.
+    pub version: String,
+    /// The survey the message starts (it carries the first question).
+    pub survey: Option<String>,
 }
 
 impl fmt::Debug for NewMessage {

@@ -36,6 +36,9 @@ pub struct RuleSet {
     pub alerts: Vec<Alert>,
     pub escalations: BTreeMap<String, Escalation>,
     pub contacts: BTreeMap<String, Contact>,
+    /// Per-member frequency caps on routine (scheduled) messages; `None`
+    /// when no `limits:` document is given.
+    pub limits: Option<Limits>,
     pub tests: Vec<RuleTest>,
     pub renderer: Templates,
     pub sandbox: Sandbox,
@@ -72,6 +75,8 @@ pub struct Group {
     pub sessions: CronSpec,
     pub duration: Duration,
     pub cancelled: BTreeSet<NaiveDate>,
+    /// One-off sessions outside the pattern (`extra:`), in date order.
+    pub extra: Vec<ExtraSession>,
     /// Contact ids.
     pub facilitators: Vec<String>,
 }
@@ -142,7 +147,41 @@ pub struct Schedule {
     pub content: Content,
     pub timing: Timing,
     pub expires_after: Option<Duration>,
+    /// Spread each recipient's message across this local window.
+    pub window: Option<Window>,
+    /// How late a fire missed while the daemon was down may still be
+    /// processed; zero means never.
+    pub catch_up: Duration,
     pub enabled: bool,
+}
+
+/// The default `catch_up:` of a schedule: one hour.
+pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(3600);
+
+/// A one-off session (`extra:` under a group's `sessions:`): its local
+/// date and start time in the group's timezone, and its length when it
+/// differs from the group's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraSession {
+    pub date: NaiveDate,
+    pub at: NaiveTime,
+    pub duration: Option<Duration>,
+}
+
+/// `window: { from: "10:00", to: "14:00" }`: local times, `from < to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: NaiveTime,
+    pub to: NaiveTime,
+}
+
+/// `limits:`: at most this many routine messages per member per local
+/// day and per seven local days. Replies, crisis, compliance, escalation
+/// and staff messages are exempt and not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Limits {
+    pub per_day: Option<u32>,
+    pub per_week: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -134,6 +134,7 @@ mod tests {
             timezone: New_York,
             sessions: CronSpec::parse(cron).unwrap(),
             duration: "90m".parse().unwrap(),
+            extra: Vec::new(),
             cancelled: cancelled
                 .iter()
                 .map(|d| super::super::parse_date(d).unwrap())

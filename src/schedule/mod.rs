@@ -6,6 +6,8 @@
 //! Tuesday in New York" stays 18:00 local across daylight-saving changes.
 
 pub mod calendar;
+pub mod fire;
+pub mod plan;
 
 pub use calendar::{Session, sessions};
 

@@ -173,6 +173,8 @@ impl Rig {
                 kind,
                 not_before: Utc::now(),
                 expires_at: None,
+                plan: None,
+                suppressed: None,
             })
             .await
             .unwrap()
@@ -420,6 +422,8 @@ async fn a_time_bound_message_past_its_expiry_is_expired_with_a_record_not_sent(
             kind: Kind::Scheduled,
             not_before: Utc::now() - chrono::TimeDelta::hours(2),
             expires_at: Some(Utc::now() - chrono::TimeDelta::minutes(1)),
+            plan: None,
+            suppressed: None,
         })
         .await
         .unwrap()
@@ -557,6 +561,8 @@ async fn queueing_a_message_wakes_an_idle_dispatcher() {
             kind: Kind::Crisis,
             not_before: Utc::now(),
             expires_at: None,
+            plan: None,
+            suppressed: None,
         })
         .await
         .unwrap()
@@ -575,6 +581,8 @@ async fn queueing_a_message_wakes_an_idle_dispatcher() {
             kind: Kind::Crisis,
             not_before: Utc::now(),
             expires_at: None,
+            plan: None,
+            suppressed: None,
         })
         .await
         .unwrap()
@@ -699,6 +707,8 @@ impl Rig {
                 kind,
                 not_before: Utc::now(),
                 expires_at: None,
+                plan: None,
+                suppressed: None,
             })
             .await
             .unwrap()
@@ -718,6 +728,8 @@ async fn send_crisis_to_m1(store: &Store) {
             kind: Kind::Crisis,
             not_before: Utc::now(),
             expires_at: None,
+            plan: None,
+            suppressed: None,
         })
         .await
         .unwrap()

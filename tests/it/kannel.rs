@@ -686,6 +686,8 @@ fn message_to_member(key: &str, member_id: i64, body: &str) -> NewMessage {
         kind: Kind::Scheduled,
         not_before: chrono::Utc::now(),
         expires_at: None,
+        plan: None,
+        suppressed: None,
     }
 }
 
@@ -704,6 +706,8 @@ fn message_to_number(
         kind: Kind::Escalation,
         not_before,
         expires_at: None,
+        plan: None,
+        suppressed: None,
     }
 }
 

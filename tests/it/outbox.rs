@@ -46,6 +46,8 @@ fn to_member(key: IdempotencyKey, member: i64, kind: Kind, due: DateTime<Utc>) -
         kind,
         not_before: due,
         expires_at: None,
+        plan: None,
+        suppressed: None,
     }
 }
 
@@ -58,6 +60,8 @@ fn to_number(key: &str, phone: &str, kind: Kind, due: DateTime<Utc>) -> NewMessa
         kind,
         not_before: due,
         expires_at: None,
+        plan: None,
+        suppressed: None,
     }
 }
 
@@ -499,6 +503,8 @@ async fn enqueue_batch_queues_thousands_at_once_and_skips_keys_already_there() {
                 kind: Kind::Scheduled,
                 not_before: fire,
                 expires_at: None,
+                plan: None,
+                suppressed: None,
             })
             .collect()
     };

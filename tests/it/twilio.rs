@@ -292,6 +292,8 @@ fn escalation(key: &str, to: &str, body: &str) -> NewMessage {
         kind: Kind::Escalation,
         not_before: Utc::now(),
         expires_at: None,
+        plan: None,
+        suppressed: None,
     }
 }
 
@@ -948,6 +950,8 @@ async fn twilio_21610_fails_the_message_and_revokes_the_members_consent() {
             kind: Kind::Scheduled,
             not_before: Utc::now(),
             expires_at: None,
+            plan: None,
+            suppressed: None,
         })
         .await
         .unwrap()

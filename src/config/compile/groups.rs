@@ -62,6 +62,7 @@ impl Compiler<'_> {
             sessions: sessions?,
             duration: duration?,
             cancelled,
+            extra: Vec::new(),
             facilitators: g.facilitators.iter().map(|f| f.value.clone()).collect(),
         })
         .filter(|_| ok)

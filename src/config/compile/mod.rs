@@ -715,6 +715,7 @@ impl<'a> Compiler<'a> {
             alerts,
             escalations,
             contacts,
+            limits: None,
             tests,
             renderer,
             sandbox: self.sandbox.clone(),

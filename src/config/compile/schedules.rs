@@ -102,6 +102,8 @@ impl Compiler<'_> {
             content: content?,
             timing: timing?,
             expires_after,
+            window: None,
+            catch_up: crate::config::rules::DEFAULT_CATCH_UP,
             enabled: s.enabled,
         })
         .filter(|_| ok)

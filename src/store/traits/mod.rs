@@ -9,6 +9,8 @@
 //!
 //! - [`OutboxStore`]: outbound messages, leases, delivery reports.
 //! - [`InboundStore`]: the queue of received texts.
+//! - [`ScheduleStore`]: schedule marks, fire records, fan-out recipients,
+//!   frequency-cap counts, surveys opened by a fire.
 //!
 //! The methods return `Send` futures so a daemon can hold the store as a
 //! generic parameter and spawn work on it.
@@ -18,9 +20,11 @@ mod consent;
 pub mod inbound;
 mod members;
 pub mod outbox;
+pub mod schedule;
 
 pub use audit::AuditStore;
 pub use consent::ConsentStore;
 pub use inbound::InboundStore;
 pub use members::MemberStore;
 pub use outbox::OutboxStore;
+pub use schedule::ScheduleStore;
