@@ -341,7 +341,16 @@ pub struct Plan {
     /// depends on): a reload that changes it cancels what it queued.
     pub version: String,
     /// The survey the message starts (it carries the first question).
-    pub survey: Option<String>,
+    pub survey: Option<SurveyStart>,
+}
+
+/// A survey a scheduled message opens.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SurveyStart {
+    pub survey: String,
+    /// When it stops accepting answers (the survey's `expires_after`
+    /// from the planned send time).
+    pub expires_at: DateTime<Utc>,
 }
 
 impl fmt::Debug for NewMessage {
