@@ -280,8 +280,20 @@ impl App {
             self.provider.clone(),
             self.settings.dispatch.clone(),
         )
-        .with_counters(dispatch_counters);
+        .with_counters(dispatch_counters)
+        .with_limits({
+            let rules = self.rules.clone();
+            Arc::new(move || rules.current().limits)
+        });
         tracker.spawn(dispatcher.run_until_stopped(shutdown.clone()));
+
+        // The scheduler: schedules' fires into the outbox.
+        let scheduler = crate::scheduler::Scheduler::new(
+            self.store.clone(),
+            self.rules.clone(),
+            Arc::new(crate::scheduler::SystemClock),
+        );
+        tracker.spawn(scheduler.run_until_stopped(shutdown.clone()));
 
         // The inbound queue, handed to the pipeline.
         let inbound = InboundWorker::new(

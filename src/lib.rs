@@ -33,6 +33,7 @@ pub mod engine;
 pub mod intake;
 pub mod pipeline;
 pub mod schedule;
+pub mod scheduler;
 pub mod settings;
 pub mod store;
 pub mod telemetry;

@@ -56,6 +56,8 @@ use super::gate::{self, Verdict};
 use super::provider::{AnyProvider, Outgoing, Reconciled, SendError};
 use crate::domain::message::Kind;
 use crate::settings::DispatchSettings;
+use crate::engine::rules::Limits;
+use crate::store::traits::ScheduleStore;
 use crate::store::traits::outbox::{
     ClaimedMessage, InstanceId, Lease, OutboxStore, Outcome, Settled,
 };
@@ -280,7 +282,12 @@ struct Inner {
     sent: AtomicU64,
     /// Urgent sends waiting for the rate limiter (routine ones yield).
     urgent_waiting: AtomicU64,
+    /// The live frequency caps (`limits:`), checked again at the gate.
+    limits: Option<LimitsSource>,
 }
+
+/// Where the dispatcher reads the live `limits:` from.
+pub type LimitsSource = Arc<dyn Fn() -> Option<Limits> + Send + Sync>;
 
 pub struct Dispatcher {
     inner: Arc<Inner>,
@@ -318,9 +325,20 @@ impl Dispatcher {
                 fail_records: AtomicU64::new(0),
                 sent: AtomicU64::new(0),
                 urgent_waiting: AtomicU64::new(0),
+                limits: None,
             }),
             poll: Duration::from_secs(2),
         }
+    }
+
+    /// Checks routine messages against the frequency caps `limits`
+    /// returns (the live rules' `limits:`) just before sending. Takes
+    /// effect only before the dispatcher is shared (right after `new`).
+    pub fn with_limits(mut self, limits: LimitsSource) -> Dispatcher {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.limits = Some(limits);
+        }
+        self
     }
 
     pub fn with_poll(mut self, poll: Duration) -> Dispatcher {
@@ -619,7 +637,11 @@ impl Inner {
         if let Some(m) = member_id {
             tracing::Span::current().record("member_id", m);
         }
-        match gate::decide(&claimed, Utc::now(), self.settings.send_window) {
+        let verdict = match gate::decide(&claimed, Utc::now(), self.settings.send_window) {
+            Verdict::Send => self.frequency_cap(&claimed).await,
+            verdict => verdict,
+        };
+        match verdict {
             Verdict::Send => {}
             verdict => {
                 self.breaker.abandon(admitted);
@@ -868,6 +890,54 @@ impl Inner {
         tracing::warn!(%reason, attempts = m.attempts, retry_in_ms = delay.as_millis() as u64, "send failed; will retry");
         self.record(lease, Outcome::Retry { at, reason }).await;
         ExecutionOutcome::Retrying { id, at }
+    }
+
+    /// The frequency caps, checked again at the last gate: a routine
+    /// (scheduled) message to a member already sent their day's or
+    /// week's share is suppressed with the reason. Other kinds pass. A
+    /// count that cannot be read holds nothing back (the fan-out applied
+    /// the caps already) and is logged.
+    async fn frequency_cap(&self, claimed: &ClaimedMessage) -> Verdict {
+        let Some(limits) = self.limits.as_ref().and_then(|l| l()) else {
+            return Verdict::Send;
+        };
+        let Some(member) = claimed.member.as_ref() else {
+            return Verdict::Send;
+        };
+        // The gate has already held a member whose timezone does not parse.
+        let Ok(tz) = member.timezone.parse::<chrono_tz::Tz>() else {
+            return Verdict::Send;
+        };
+        if claimed.message.kind != Kind::Scheduled {
+            return Verdict::Send;
+        }
+        let now = Utc::now();
+        for (cap, days, key, span) in [
+            (limits.per_day, 0, "per_day", "today"),
+            (limits.per_week, 6, "per_week", "in these 7 days"),
+        ] {
+            let Some(cap) = cap else { continue };
+            let Some((from, to)) = crate::scheduler::fanout::local_day(tz, now, days) else {
+                continue;
+            };
+            match self
+                .store
+                .routine_sent(member.id, from, to, claimed.message.id)
+                .await
+            {
+                Ok(n) if n >= u64::from(cap) => {
+                    return Verdict::Suppress(format!(
+                        "frequency cap: the member was already sent {n} routine message{} {span} (limits.{key} is {cap})",
+                        if n == 1 { "" } else { "s" }
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error.cause_chain = ?e, member_id = member.id, "cannot count routine messages for the frequency cap; sending");
+                }
+            }
+        }
+        Verdict::Send
     }
 
     async fn settle_verdict(

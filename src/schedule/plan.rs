@@ -81,3 +81,15 @@ pub fn send_at(fire: &Fire, window: Option<&Window>, member_id: i64) -> DateTime
     let _ = (fire, window, member_id);
     todo!("plan::send_at")
 }
+
+/// When a message planned for `send_at` stops being worth sending:
+/// `send_at + expires_after`, and for a `before_session` fire never later
+/// than the session's start.
+pub fn expires_at(
+    schedule: &Schedule,
+    fire: &Fire,
+    send_at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let _ = (schedule, fire, send_at);
+    todo!("plan::expires_at")
+}

@@ -1,0 +1,235 @@
+//! One fire's fan-out: who receives it, what each of them is sent, and
+//! which of those messages a frequency cap suppresses.
+//!
+//! Pure: the members, the cap counts and the rules come in, outbox rows
+//! go out. [`super::Scheduler`] reads the store and writes the rows.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Days, NaiveTime, Utc};
+use chrono_tz::Tz;
+
+use crate::domain::member::Member;
+use crate::domain::message::{IdempotencyKey, Kind, NewMessage, Plan, SurveyStart};
+use crate::engine::rules::{Content, Group, Limits, RuleSet, Schedule};
+use crate::engine::{segment, template};
+use crate::schedule::plan::{self, Fire, Scope};
+
+/// What one fire's fan-out produced.
+#[derive(Debug, Default)]
+pub struct FanOut {
+    /// One per recipient; capped ones carry `suppressed`.
+    pub messages: Vec<NewMessage>,
+    /// Members left out because their message could not be made (a
+    /// segment script failed for them, the template failed to render):
+    /// member id and why. Logged by member id, never by name.
+    pub failed: Vec<(i64, String)>,
+}
+
+/// The routine messages each member already has, by send time: what the
+/// caps count. A fan-out adds the messages it plans, so a second schedule
+/// in the same pass sees them.
+#[derive(Debug, Default)]
+pub struct CapCounts {
+    pub times: HashMap<i64, Vec<DateTime<Utc>>>,
+}
+
+impl CapCounts {
+    /// Why a message to `member` at `at` (the member's zone `tz`) would
+    /// break a cap, if it would.
+    pub fn exceeded(
+        &self,
+        limits: &Limits,
+        member: i64,
+        tz: Tz,
+        at: DateTime<Utc>,
+    ) -> Option<String> {
+        let times = self.times.get(&member)?;
+        let (day_start, day_end) = local_day(tz, at, 0)?;
+        if let Some(cap) = limits.per_day {
+            let n = times
+                .iter()
+                .filter(|t| **t >= day_start && **t < day_end)
+                .count();
+            if n >= cap as usize {
+                return Some(format!(
+                    "frequency cap: the member already has {n} routine message{} on this day (limits.per_day is {cap})",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        if let Some(cap) = limits.per_week {
+            let (week_start, _) = local_day(tz, at, 6)?;
+            let n = times
+                .iter()
+                .filter(|t| **t >= week_start && **t < day_end)
+                .count();
+            if n >= cap as usize {
+                return Some(format!(
+                    "frequency cap: the member already has {n} routine message{} in these 7 days (limits.per_week is {cap})",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+        }
+        None
+    }
+
+    pub fn add(&mut self, member: i64, at: DateTime<Utc>) {
+        self.times.entry(member).or_default().push(at);
+    }
+}
+
+/// `[start, end)` of the local day of `at` in `tz`, the start moved back
+/// `days_before` local days: the span a per-day (0) or per-week (6) cap
+/// counts over.
+pub fn local_day(tz: Tz, at: DateTime<Utc>, days_before: u64) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let date = at.with_timezone(&tz).date_naive();
+    let first = date.checked_sub_days(Days::new(days_before))?;
+    let next = date.checked_add_days(Days::new(1))?;
+    let midnight = |d: chrono::NaiveDate| {
+        crate::schedule::fire::resolve_local(tz, d, NaiveTime::MIN).with_timezone(&Utc)
+    };
+    Some((midnight(first), midnight(next)))
+}
+
+/// The rules in force for one fan-out and where they came from.
+pub struct Context<'a> {
+    pub rules: &'a RuleSet,
+    pub generation: u64,
+    pub version: &'a str,
+}
+
+/// Builds the messages of one fire for `members` (the store's recipients:
+/// active, with consent), in member order.
+pub fn fan_out(
+    cx: &Context<'_>,
+    schedule: &Schedule,
+    fire: &Fire,
+    members: &[Member],
+    caps: &mut CapCounts,
+) -> FanOut {
+    let rules = cx.rules;
+    let segment = (!segment::is_all(&schedule.segment))
+        .then(|| rules.segments.get(&schedule.segment))
+        .flatten();
+    let mut out = FanOut::default();
+    for member in members {
+        let Some(group) = scope_group(rules, schedule, fire, member) else {
+            continue;
+        };
+        let tz: Tz = match member.timezone.parse() {
+            Ok(tz) => tz,
+            Err(_) => {
+                out.failed.push((
+                    member.id,
+                    format!("timezone `{}` is not an IANA timezone", member.timezone),
+                ));
+                continue;
+            }
+        };
+        if let Scope::MembersIn(zone) = &fire.scope
+            && *zone != tz
+        {
+            continue;
+        }
+        let send_at = plan::send_at(fire, schedule.window.as_ref(), member.id);
+        let view = member.view(send_at.with_timezone(&tz).date_naive());
+        if let Some(seg) = segment {
+            match segment::matches(seg, &view, &rules.sandbox) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    out.failed
+                        .push((member.id, format!("segment `{}`: {e}", seg.id)));
+                    continue;
+                }
+            }
+        }
+        let session = match (&fire.scope, group) {
+            (Scope::Session { session, .. }, _) => Some(session.clone()),
+            (_, Some(g)) => crate::schedule::sessions(g, send_at).next(),
+            (_, None) => None,
+        };
+        let ctx = template::member_context(&view, group, session.as_ref(), send_at);
+        let (name, survey) = match &schedule.content {
+            Content::Template(t) => (t.as_str(), None),
+            Content::Survey(s) => match rules.surveys.get(s).and_then(|v| Some((v, v.questions.first()?))) {
+                Some((survey, first)) => (
+                    first.ask.as_str(),
+                    Some(SurveyStart {
+                        survey: survey.id.clone(),
+                        expires_at: send_at + survey.expires_after.chrono(),
+                    }),
+                ),
+                None => {
+                    out.failed
+                        .push((member.id, format!("survey `{s}` has no question")));
+                    continue;
+                }
+            },
+        };
+        let body = match rules.renderer.render(name, &ctx) {
+            Ok(b) => b,
+            Err(e) => {
+                out.failed
+                    .push((member.id, format!("template `{name}`: {}", e.message)));
+                continue;
+            }
+        };
+        let suppressed = rules
+            .limits
+            .as_ref()
+            .and_then(|l| caps.exceeded(l, member.id, tz, send_at));
+        if suppressed.is_none() {
+            caps.add(member.id, send_at);
+        }
+        out.messages.push(NewMessage {
+            idempotency_key: IdempotencyKey::scheduled(&schedule.id, fire.at, member.id),
+            member_id: Some(member.id),
+            to: None,
+            body,
+            kind: Kind::Scheduled,
+            not_before: send_at,
+            expires_at: plan::expires_at(schedule, fire, send_at),
+            plan: Some(Plan {
+                schedule: schedule.id.clone(),
+                fire: fire.at,
+                generation: cx.generation,
+                version: cx.version.to_owned(),
+                survey,
+            }),
+            suppressed,
+        });
+    }
+    out
+}
+
+/// Whether the member is in the fire's scope, and the group the message
+/// concerns: `Some(None)` in scope with no group (a group-less cron),
+/// `Some(Some(g))` in scope about `g`, `None` out of scope.
+fn scope_group<'r>(
+    rules: &'r RuleSet,
+    schedule: &Schedule,
+    fire: &Fire,
+    member: &Member,
+) -> Option<Option<&'r Group>> {
+    match &fire.scope {
+        Scope::Session { group, .. } => member
+            .groups
+            .iter()
+            .any(|g| g == group)
+            .then(|| rules.groups.get(group))
+            .flatten()
+            .map(Some),
+        Scope::Everyone | Scope::MembersIn(_) => {
+            if schedule.groups.is_empty() {
+                return Some(None);
+            }
+            let g = member
+                .groups
+                .iter()
+                .find(|g| schedule.groups.contains(g))?;
+            Some(rules.groups.get(g))
+        }
+    }
+}

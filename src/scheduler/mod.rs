@@ -1,0 +1,450 @@
+//! The scheduler: turns the live rules' schedules into outbox messages at
+//! each fire, exactly once, across reloads and restarts.
+//!
+//! Each pass ([`Scheduler::tick`]) reads the clock once and:
+//! 1. forgets removed or disabled schedules, cancelling what they queued;
+//! 2. notices a changed schedule (its version: its definition and its
+//!    template or survey), cancels what the old version queued and
+//!    recomputes from now;
+//! 3. after a reload, cancels queued messages whose fire no longer exists
+//!    (a session cancelled or moved after its reminders were queued);
+//! 4. processes every fire since the schedule's mark: on time or within
+//!    `catch_up:` → fan-out; older → recorded missed. The mark moves past
+//!    an instant only once all of its fires are written, so a crash
+//!    mid-fan-out is finished by the next start, and the idempotency key
+//!    (`schedule × fire × member`) makes that re-run enqueue nothing twice.
+//!
+//! [`Scheduler::run_until_stopped`] sleeps at most [`MAX_SLEEP`] at a time
+//! and reads the wall clock after every wake: a suspended VM or a clock
+//! step never leaves it asleep past a fire.
+
+pub mod fanout;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::reload::LiveRules;
+use crate::daemon::DAEMON_ACTOR;
+use crate::domain::member::Member;
+use crate::engine::rules::{Content, RuleSet, Schedule};
+use crate::schedule::plan::{self, Fire};
+use crate::store::traits::schedule::{FireRecord, FireStatus, ScheduleMark};
+use crate::store::traits::{OutboxStore, ScheduleStore};
+use crate::store::{Store, StoreError};
+use fanout::CapCounts;
+
+/// The longest the scheduler sleeps before it reads the clock again.
+pub const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A fire processed within this long of its instant is on time, whatever
+/// the schedule's `catch_up:` (so `catch_up: 0` still sends on time).
+pub const ON_TIME: TimeDelta = TimeDelta::minutes(2);
+
+/// Rows per outbox transaction in a fan-out.
+pub const BATCH: usize = 5_000;
+
+/// Where "now" comes from: the system clock in the daemon, a settable
+/// one in tests.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    pub fn new(at: DateTime<Utc>) -> ManualClock {
+        ManualClock(std::sync::Mutex::new(at))
+    }
+    pub fn set(&self, at: DateTime<Utc>) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default)]
+pub struct TickReport {
+    /// Every fire processed or recorded missed, in order.
+    pub fires: Vec<FireRecord>,
+    /// Queued messages cancelled (removed, changed, vanished fires).
+    pub cancelled: usize,
+    /// The next fire of any schedule after this pass.
+    pub next: Option<DateTime<Utc>>,
+}
+
+pub struct Scheduler {
+    store: Store,
+    rules: Arc<LiveRules>,
+    clock: Arc<dyn Clock>,
+    /// The generation the last pass checked queued fires against.
+    checked_generation: AtomicU64,
+}
+
+impl Scheduler {
+    pub fn new(store: Store, rules: Arc<LiveRules>, clock: Arc<dyn Clock>) -> Scheduler {
+        Scheduler {
+            store,
+            rules,
+            clock,
+            checked_generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs passes until `shutdown`: after each, sleeps until the next
+    /// fire, a new rule set, or [`MAX_SLEEP`], whichever comes first.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let mut generations = self.rules.subscribe();
+        loop {
+            let now = self.clock.now();
+            let next = match self.tick(now).await {
+                Ok(report) => report.next,
+                Err(e) => {
+                    tracing::error!(error.cause_chain = ?e, "scheduler pass failed; retrying shortly");
+                    None
+                }
+            };
+            let wait = next
+                .map(|n| (n - self.clock.now()).to_std().unwrap_or_default())
+                .unwrap_or(MAX_SLEEP)
+                .min(MAX_SLEEP);
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(wait) => {}
+                changed = generations.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One pass at `now`. Safe to repeat: a fire already processed is
+    /// never processed again, and a repeated fan-out enqueues nothing new.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, StoreError> {
+        let generation = self.rules.generation();
+        let rules = self.rules.current();
+        let mut report = TickReport::default();
+        let marks: HashMap<String, ScheduleMark> = self
+            .store
+            .schedule_marks()
+            .await?
+            .into_iter()
+            .map(|m| (m.schedule.clone(), m))
+            .collect();
+
+        // Removed or disabled schedules: nothing they queued goes out.
+        for id in marks.keys() {
+            let reason = match rules.schedules.get(id) {
+                None => format!("schedule `{id}` was removed"),
+                Some(s) if !s.enabled => format!("schedule `{id}` was disabled"),
+                Some(_) => continue,
+            };
+            report.cancelled += self.cancel(id, None, &reason).await?;
+            self.store.remove_schedule_mark(id).await?;
+        }
+
+        let zones = self.zones().await?;
+        if self.checked_generation.swap(generation, Ordering::SeqCst) != generation {
+            report.cancelled += self.cancel_vanished(&rules, &zones).await?;
+        }
+
+        let mut state = PassState::default();
+        for schedule in rules.schedules.values().filter(|s| s.enabled) {
+            let version = version(&rules, schedule);
+            let mark = match marks.get(&schedule.id) {
+                Some(m) if m.version == version => m.clone(),
+                Some(old) => {
+                    let reason = format!("schedule `{}` changed", schedule.id);
+                    report.cancelled += self.cancel(&schedule.id, Some(&version), &reason).await?;
+                    tracing::info!(schedule = %schedule.id, from = %old.version, to = %version, "schedule changed: future fires recomputed from now");
+                    self.mark(schedule, &version, old.last_fire.max(now)).await?;
+                    continue;
+                }
+                None => {
+                    // New (or first seen): its fires start now, none before.
+                    self.mark(schedule, &version, now).await?;
+                    continue;
+                }
+            };
+            let fires = plan::fires(&rules, schedule, mark.last_fire, now, &zones);
+            let mut i = 0;
+            while i < fires.len() {
+                let instant = fires[i].at;
+                while i < fires.len() && fires[i].at == instant {
+                    let record = self
+                        .process(&rules, generation, &version, schedule, &fires[i], now, &mut state)
+                        .await?;
+                    report.fires.push(record);
+                    i += 1;
+                }
+                self.mark(schedule, &version, instant).await?;
+            }
+        }
+
+        report.next = rules
+            .schedules
+            .values()
+            .filter(|s| s.enabled)
+            .filter_map(|s| plan::next_fire(&rules, s, now, &zones))
+            .min();
+        Ok(report)
+    }
+
+    async fn mark(
+        &self,
+        schedule: &Schedule,
+        version: &str,
+        last_fire: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.store
+            .set_schedule_mark(ScheduleMark {
+                schedule: schedule.id.clone(),
+                version: version.to_owned(),
+                last_fire,
+            })
+            .await
+    }
+
+    async fn cancel(
+        &self,
+        schedule: &str,
+        keep: Option<&str>,
+        reason: &str,
+    ) -> Result<usize, StoreError> {
+        let n = self.store.cancel_planned(schedule, keep, reason).await?;
+        if n > 0 {
+            tracing::info!(schedule, cancelled = n, reason, "queued scheduled messages cancelled");
+        }
+        Ok(n)
+    }
+
+    /// The timezones member-timezone crons fire in: every zone an active
+    /// member lives in (one that does not parse is logged and skipped;
+    /// the gate holds that member's messages anyway).
+    async fn zones(&self) -> Result<Vec<Tz>, StoreError> {
+        let mut zones = BTreeSet::new();
+        for z in self.store.member_zones().await? {
+            match z.parse::<Tz>() {
+                Ok(tz) => {
+                    zones.insert(tz.name().to_owned());
+                }
+                Err(_) => tracing::warn!(
+                    timezone = %z.escape_debug(),
+                    "a member's timezone is not an IANA timezone; schedules in members' own timezones skip them"
+                ),
+            }
+        }
+        Ok(zones.iter().filter_map(|z| z.parse().ok()).collect())
+    }
+
+    /// Cancels queued messages whose fire the live rules no longer have
+    /// (a session cancelled, moved or removed after its messages were
+    /// queued).
+    async fn cancel_vanished(&self, rules: &RuleSet, zones: &[Tz]) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for (schedule_id, fire) in self.store.planned_fires().await? {
+            let Some(schedule) = rules.schedules.get(&schedule_id) else {
+                continue;
+            };
+            let still = plan::fires(rules, schedule, fire - TimeDelta::seconds(1), fire, zones);
+            if still.iter().all(|f| f.at != fire) {
+                let reason = format!(
+                    "schedule `{schedule_id}` no longer fires at {}: its session was cancelled or moved",
+                    fire.to_rfc3339()
+                );
+                n += self
+                    .store
+                    .cancel_planned_fire(&schedule_id, fire, &reason)
+                    .await?;
+            }
+        }
+        Ok(n)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn process(
+        &self,
+        rules: &RuleSet,
+        generation: u64,
+        version: &str,
+        schedule: &Schedule,
+        fire: &Fire,
+        now: DateTime<Utc>,
+        state: &mut PassState,
+    ) -> Result<FireRecord, StoreError> {
+        let mut record = FireRecord {
+            schedule: schedule.id.clone(),
+            fire: fire.at,
+            scope: fire.scope.key(),
+            status: FireStatus::Started,
+            enqueued: 0,
+            suppressed: 0,
+            generation,
+            version: version.to_owned(),
+            note: None,
+        };
+        let late = now - fire.at;
+        let allowed = schedule.catch_up.chrono().max(ON_TIME);
+        if late > allowed {
+            record.status = FireStatus::Missed;
+            record.note = Some(format!(
+                "{} late when the scheduler got to it; catch_up is {}",
+                crate::domain::Duration::from_secs(late.num_seconds().max(0) as u64),
+                schedule.catch_up
+            ));
+            tracing::warn!(schedule = %schedule.id, fire = %fire.at, scope = %record.scope, "fire missed (the daemon was not running at the time); recorded, not sent");
+            self.store.record_fire(record.clone()).await?;
+            self.store
+                .audit(
+                    DAEMON_ACTOR,
+                    "schedule.missed",
+                    Some(&format!("schedule:{}", schedule.id)),
+                    serde_json::json!({ "fire": fire.at, "scope": record.scope, "note": record.note }),
+                )
+                .await?;
+            return Ok(record);
+        }
+        self.store.record_fire(record.clone()).await?;
+
+        state.load(&self.store, rules, now).await?;
+        let (members, caps) = (
+            state.recipients.as_deref().unwrap_or_default(),
+            state.caps.get_or_insert_with(CapCounts::default),
+        );
+        let cx = fanout::Context {
+            rules,
+            generation,
+            version,
+        };
+        let out = fanout::fan_out(&cx, schedule, fire, members, caps);
+        for (member_id, why) in &out.failed {
+            tracing::warn!(schedule = %schedule.id, member_id, reason = %why, "no scheduled message for this member");
+        }
+        record.suppressed = out
+            .messages
+            .iter()
+            .filter(|m| m.suppressed.is_some())
+            .count() as u64;
+        let mut messages = out.messages;
+        while !messages.is_empty() {
+            let rest = messages.split_off(messages.len().min(BATCH));
+            record.enqueued += self.store.enqueue_batch(messages).await? as u64;
+            messages = rest;
+        }
+        record.status = FireStatus::Done;
+        if !out.failed.is_empty() {
+            record.note = Some(format!(
+                "{} member(s) left out: their message could not be made (see the log)",
+                out.failed.len()
+            ));
+        }
+        self.store.record_fire(record.clone()).await?;
+        self.store
+            .audit(
+                DAEMON_ACTOR,
+                "schedule.fire",
+                Some(&format!("schedule:{}", schedule.id)),
+                serde_json::json!({
+                    "fire": fire.at,
+                    "scope": record.scope,
+                    "enqueued": record.enqueued,
+                    "suppressed": record.suppressed,
+                    "failed": out.failed.len(),
+                    "generation": generation,
+                    "version": version,
+                }),
+            )
+            .await?;
+        tracing::info!(schedule = %schedule.id, fire = %fire.at, scope = %record.scope, enqueued = record.enqueued, suppressed = record.suppressed, "schedule fired");
+        Ok(record)
+    }
+}
+
+/// What one pass loads once and shares between its fires.
+#[derive(Default)]
+struct PassState {
+    recipients: Option<Vec<Member>>,
+    caps: Option<CapCounts>,
+}
+
+impl PassState {
+    /// Loads the recipients and the cap counts, once per pass.
+    async fn load(
+        &mut self,
+        store: &Store,
+        rules: &RuleSet,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if self.recipients.is_none() {
+            self.recipients = Some(store.recipients().await?);
+        }
+        if self.caps.is_none() {
+            let times = if rules.limits.is_some() {
+                // A week of local days, the longest catch-up, and a day of
+                // timezone slack.
+                let longest = rules
+                    .schedules
+                    .values()
+                    .map(|s| s.catch_up.chrono())
+                    .max()
+                    .unwrap_or_default();
+                store
+                    .routine_times(now - longest - TimeDelta::days(9))
+                    .await?
+            } else {
+                HashMap::new()
+            };
+            self.caps = Some(CapCounts { times });
+        }
+        Ok(())
+    }
+}
+
+/// A schedule's version: a fingerprint of its definition and of the
+/// template or survey it sends. Messages record it; a reload that changes
+/// it cancels what the old version queued.
+pub fn version(rules: &RuleSet, schedule: &Schedule) -> String {
+    let mut parts: BTreeMap<&str, String> = BTreeMap::new();
+    let get = |kind: &'static str, id: &str| {
+        rules
+            .inventory
+            .get(&(kind, id.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    parts.insert("schedule", get("schedules", &schedule.id));
+    match &schedule.content {
+        Content::Template(t) => {
+            parts.insert("template", get("templates", t));
+        }
+        Content::Survey(s) => {
+            parts.insert("survey", get("surveys", s));
+            if let Some(first) = rules.surveys.get(s).and_then(|v| v.questions.first()) {
+                parts.insert("ask", get("templates", &first.ask));
+            }
+        }
+    }
+    let text = serde_json::to_string(&parts).unwrap_or_default();
+    crate::text::sha256_hex(text.as_bytes())[..16].to_owned()
+}
