@@ -361,6 +361,8 @@ const ENV_OTHER: &[&str] = &[
     "HEARTH_FAULT_ABORT_AFTER_SENT",
     #[cfg(feature = "fault-injection")]
     "HEARTH_FAULT_ABORT_BEFORE_RECORD",
+    #[cfg(feature = "fault-injection")]
+    "HEARTH_FAULT_SCHEDULER_ABORT_AFTER_BATCHES",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -830,6 +832,7 @@ mod tests {
         for var in [
             "HEARTH_FAULT_ABORT_AFTER_SENT",
             "HEARTH_FAULT_ABORT_BEFORE_RECORD",
+            "HEARTH_FAULT_SCHEDULER_ABORT_AFTER_BATCHES",
         ] {
             let r = parse("", &[(var, "7")]);
             assert_eq!(

@@ -27,6 +27,7 @@ macro_rules! tri {
 }
 
 mod messaging;
+mod preview;
 mod staff;
 
 /// Hearth: text messaging for support groups between sessions.
@@ -83,6 +84,8 @@ pub enum Command {
     Outbox(messaging::OutboxCommand),
     /// Feed a text into the inbound path as if a member had sent it.
     Inject(messaging::InjectArgs),
+    /// The schedules' upcoming fires: when, for whom, what (a masked sample).
+    Preview(preview::PreviewArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -115,6 +118,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Send(a) => messaging::send(&args.settings, &actor, a),
         Command::Outbox(cmd) => messaging::outbox(&args.settings, &actor, cmd),
         Command::Inject(a) => messaging::inject(&args.settings, a),
+        Command::Preview(a) => preview::preview(&args.settings, a),
     }
 }
 

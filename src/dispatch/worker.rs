@@ -55,8 +55,8 @@ use tokio_util::task::TaskTracker;
 use super::gate::{self, Verdict};
 use super::provider::{AnyProvider, Outgoing, Reconciled, SendError};
 use crate::domain::message::Kind;
-use crate::settings::DispatchSettings;
 use crate::engine::rules::Limits;
+use crate::settings::DispatchSettings;
 use crate::store::traits::ScheduleStore;
 use crate::store::traits::outbox::{
     ClaimedMessage, InstanceId, Lease, OutboxStore, Outcome, Settled,

@@ -22,6 +22,8 @@ pub struct Session {
     pub local_starts_at: DateTime<Tz>,
     /// `ends_at` in the group's timezone.
     pub local_ends_at: DateTime<Tz>,
+    /// A one-off `extra:` session.
+    pub extra: bool,
 }
 
 impl Session {
@@ -64,6 +66,7 @@ pub fn sample_session() -> Session {
         ends_at: end.with_timezone(&Utc),
         local_starts_at: start,
         local_ends_at: end,
+        extra: false,
     }
 }
 
@@ -81,6 +84,7 @@ pub fn sessions(group: &Group, from: DateTime<Utc>) -> impl Iterator<Item = Sess
                 ends_at: end.with_timezone(&Utc),
                 local_starts_at: start,
                 local_ends_at: end.with_timezone(&tz),
+                extra: false,
             }
         })
 }

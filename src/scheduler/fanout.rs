@@ -82,7 +82,11 @@ impl CapCounts {
 /// `[start, end)` of the local day of `at` in `tz`, the start moved back
 /// `days_before` local days: the span a per-day (0) or per-week (6) cap
 /// counts over.
-pub fn local_day(tz: Tz, at: DateTime<Utc>, days_before: u64) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+pub fn local_day(
+    tz: Tz,
+    at: DateTime<Utc>,
+    days_before: u64,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let date = at.with_timezone(&tz).date_naive();
     let first = date.checked_sub_days(Days::new(days_before))?;
     let next = date.checked_add_days(Days::new(1))?;
@@ -153,7 +157,11 @@ pub fn fan_out(
         let ctx = template::member_context(&view, group, session.as_ref(), send_at);
         let (name, survey) = match &schedule.content {
             Content::Template(t) => (t.as_str(), None),
-            Content::Survey(s) => match rules.surveys.get(s).and_then(|v| Some((v, v.questions.first()?))) {
+            Content::Survey(s) => match rules
+                .surveys
+                .get(s)
+                .and_then(|v| Some((v, v.questions.first()?)))
+            {
                 Some((survey, first)) => (
                     first.ask.as_str(),
                     Some(SurveyStart {
@@ -225,10 +233,7 @@ fn scope_group<'r>(
             if schedule.groups.is_empty() {
                 return Some(None);
             }
-            let g = member
-                .groups
-                .iter()
-                .find(|g| schedule.groups.contains(g))?;
+            let g = member.groups.iter().find(|g| schedule.groups.contains(g))?;
             Some(rules.groups.get(g))
         }
     }

@@ -178,7 +178,8 @@ impl Scheduler {
                     let reason = format!("schedule `{}` changed", schedule.id);
                     report.cancelled += self.cancel(&schedule.id, Some(&version), &reason).await?;
                     tracing::info!(schedule = %schedule.id, from = %old.version, to = %version, "schedule changed: future fires recomputed from now");
-                    self.mark(schedule, &version, old.last_fire.max(now)).await?;
+                    self.mark(schedule, &version, old.last_fire.max(now))
+                        .await?;
                     continue;
                 }
                 None => {
@@ -193,7 +194,9 @@ impl Scheduler {
                 let instant = fires[i].at;
                 while i < fires.len() && fires[i].at == instant {
                     let record = self
-                        .process(&rules, generation, &version, schedule, &fires[i], now, &mut state)
+                        .process(
+                            &rules, generation, &version, schedule, &fires[i], now, &mut state,
+                        )
                         .await?;
                     report.fires.push(record);
                     i += 1;
@@ -234,7 +237,12 @@ impl Scheduler {
     ) -> Result<usize, StoreError> {
         let n = self.store.cancel_planned(schedule, keep, reason).await?;
         if n > 0 {
-            tracing::info!(schedule, cancelled = n, reason, "queued scheduled messages cancelled");
+            tracing::info!(
+                schedule,
+                cancelled = n,
+                reason,
+                "queued scheduled messages cancelled"
+            );
         }
         Ok(n)
     }
@@ -351,6 +359,8 @@ impl Scheduler {
             let rest = messages.split_off(messages.len().min(BATCH));
             record.enqueued += self.store.enqueue_batch(messages).await? as u64;
             messages = rest;
+            #[cfg(feature = "fault-injection")]
+            fault::after_batch();
         }
         record.status = FireStatus::Done;
         if !out.failed.is_empty() {
@@ -378,6 +388,29 @@ impl Scheduler {
             .await?;
         tracing::info!(schedule = %schedule.id, fire = %fire.at, scope = %record.scope, enqueued = record.enqueued, suppressed = record.suppressed, "schedule fired");
         Ok(record)
+    }
+}
+
+/// Test-only crash points (the `fault-injection` feature, never in a
+/// release build): `HEARTH_FAULT_SCHEDULER_ABORT_AFTER_BATCHES=N` aborts
+/// the process, as a SIGKILL would, once N fan-out batches are written.
+#[cfg(feature = "fault-injection")]
+mod fault {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub const ABORT_AFTER_BATCHES: &str = "HEARTH_FAULT_SCHEDULER_ABORT_AFTER_BATCHES";
+    static WRITTEN: AtomicU64 = AtomicU64::new(0);
+
+    pub fn after_batch() {
+        let limit = std::env::var(ABORT_AFTER_BATCHES)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(n) = limit
+            && WRITTEN.fetch_add(1, Ordering::SeqCst) + 1 >= n
+        {
+            eprintln!("fault injection: aborting after {n} fan-out batch(es)");
+            std::process::abort();
+        }
     }
 }
 

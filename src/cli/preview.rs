@@ -1,0 +1,474 @@
+//! `hearth preview`: the fires coming up, before they happen.
+//!
+//! With the settings' database it counts each fire's recipients exactly as
+//! the scheduler would pick them (segment, group, active, consent, the
+//! frequency caps in fire order) and renders a sample with the member's
+//! names, id and text attributes masked. With `--rules DIR` alone it needs
+//! no database: recipients are left out, and schedules in members' own
+//! timezones are shown for `--timezone` (default UTC).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+use super::staff::{block_on, fail, open, rules as settings_rules};
+use super::{EXIT_INVALID, Format, load_settings};
+use crate::config;
+use crate::domain::member::Member;
+use crate::engine::rules::{Content, RuleSet, Schedule};
+use crate::schedule::plan::{self, Fire, Scope};
+use crate::scheduler::fanout::{self, CapCounts};
+use crate::store::traits::ScheduleStore;
+use crate::store::{OpenMode, Store};
+
+#[derive(Debug, clap::Args)]
+pub struct PreviewArgs {
+    /// Preview this rules directory without a database (no recipient
+    /// counts). Without it, the settings' rules and database are used.
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
+    /// Start: RFC 3339 (`2026-03-08T09:00:00-05:00`), a date
+    /// (`2026-03-08`, midnight) or a date and time (`2026-03-08T09:00`)
+    /// in --timezone, or a duration from now (`2h`). Default: now.
+    #[arg(long, value_name = "T")]
+    from: Option<String>,
+    /// End, written like --from; a duration counts from --from. Default:
+    /// seven days after --from.
+    #[arg(long, value_name = "T")]
+    to: Option<String>,
+    /// Only this schedule.
+    #[arg(long, value_name = "ID")]
+    schedule: Option<String>,
+    /// Only fires concerning this group (its sessions, or schedules
+    /// naming it), and only its members as recipients.
+    #[arg(long, value_name = "ID")]
+    group: Option<String>,
+    /// Only fires that reach this member (external id); needs the database.
+    #[arg(long, value_name = "ID")]
+    member: Option<String>,
+    /// The timezone dates without an offset are read in and, with
+    /// --rules, the one that schedules in members' own timezones are
+    /// shown for. Default UTC.
+    #[arg(long, value_name = "TZ")]
+    timezone: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// One line of the preview.
+#[derive(Debug, serde::Serialize)]
+pub struct PreviewFire {
+    pub schedule: String,
+    /// `scheduled`, or `cancelled` for a session a `cancelled:` date
+    /// removed (nothing is sent for it).
+    pub status: &'static str,
+    pub fire_utc: String,
+    pub fire_local: String,
+    pub timezone: String,
+    pub group: Option<String>,
+    pub session_utc: Option<String>,
+    pub session_local: Option<String>,
+    /// An `extra:` session.
+    pub extra_session: bool,
+    /// `template:ID` or `survey:ID`.
+    pub sends: String,
+    /// Members it would reach (null without a database).
+    pub recipients: Option<usize>,
+    /// Of those, how many a frequency cap would suppress.
+    pub capped: Option<usize>,
+    /// The message for one recipient, names and text attributes masked.
+    pub sample: Option<String>,
+}
+
+pub fn preview(settings_path: &std::path::Path, args: PreviewArgs) -> ExitCode {
+    let tz: Tz = match args.timezone.as_deref().unwrap_or("UTC").parse() {
+        Ok(tz) => tz,
+        Err(_) => {
+            eprintln!(
+                "error: --timezone `{}` is not an IANA timezone",
+                args.timezone.as_deref().unwrap_or_default()
+            );
+            eprintln!("  hint: write it like `America/New_York` or `UTC`");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let now = Utc::now();
+    let from = match args.from.as_deref() {
+        Some(t) => tri!(when("--from", t, tz, now)),
+        None => now,
+    };
+    let to = match args.to.as_deref() {
+        Some(t) => tri!(when("--to", t, tz, from)),
+        None => from + chrono::TimeDelta::days(7),
+    };
+    if to <= from {
+        eprintln!("error: --to ({to}) is not after --from ({from})");
+        return ExitCode::from(EXIT_INVALID);
+    }
+
+    let (rules, store) = match &args.rules {
+        Some(dir) => {
+            if args.member.is_some() {
+                eprintln!("error: --member needs the database, which --rules leaves out");
+                eprintln!("  hint: drop --rules to use the settings' rules and database");
+                return ExitCode::from(EXIT_INVALID);
+            }
+            (tri!(load_rules(dir)), None)
+        }
+        None => {
+            let settings = tri!(load_settings(settings_path));
+            let rules = tri!(settings_rules(&settings));
+            (rules, Some(tri!(open(&settings, OpenMode::Existing))))
+        }
+    };
+    if let Some(s) = &args.schedule
+        && !rules.schedules.contains_key(s)
+    {
+        return unknown("schedule", s, rules.schedules.keys());
+    }
+    if let Some(g) = &args.group
+        && !rules.groups.contains_key(g)
+    {
+        return unknown("group", g, rules.groups.keys());
+    }
+
+    let rows = match &store {
+        None => tri!(plan_rows(&rules, &args, from, to, &[tz], None)),
+        Some(store) => {
+            let data = match block_on(load_store(store, &rules, &args, now)) {
+                Ok(d) => d,
+                Err(code) => return code,
+            };
+            let zones = data.zones.clone();
+            tri!(plan_rows(&rules, &args, from, to, &zones, Some(data)))
+        }
+    };
+
+    let mut out = std::io::stdout().lock();
+    let written = match args.format {
+        Format::Json => serde_json::to_writer_pretty(&mut out, &rows)
+            .map_err(std::io::Error::other)
+            .and_then(|_| writeln!(out)),
+        Format::Text => write_text(&mut out, &rows, from, to, store.is_some()),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: cannot write output: {e}");
+            ExitCode::from(super::EXIT_INTERNAL)
+        }
+    }
+}
+
+fn unknown<'a>(kind: &str, id: &str, known: impl Iterator<Item = &'a String>) -> ExitCode {
+    eprintln!("error: unknown {kind} `{id}`");
+    if let Some(h) = crate::text::did_you_mean(id, known.map(String::as_str)) {
+        eprintln!("  hint: {h}");
+    }
+    ExitCode::from(EXIT_INVALID)
+}
+
+fn load_rules(dir: &std::path::Path) -> Result<RuleSet, ExitCode> {
+    match config::load_dir(dir) {
+        Ok(c) => match c.rules {
+            Some(r) => Ok(r),
+            None => {
+                for d in c.diagnostics.iter().filter(|d| d.is_error()) {
+                    eprintln!("{d}");
+                }
+                eprintln!(
+                    "error: rules directory {} is invalid; fix it first (`hearth check {}`)",
+                    dir.display(),
+                    dir.display()
+                );
+                Err(ExitCode::from(EXIT_INVALID))
+            }
+        },
+        Err(e) => {
+            eprintln!("error: cannot read rules directory {}: {e}", dir.display());
+            Err(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+/// Parses a `--from`/`--to` value: RFC 3339, a date or date and time in
+/// `tz`, or a duration after `base`.
+fn when(flag: &str, text: &str, tz: Tz, base: DateTime<Utc>) -> Result<DateTime<Utc>, ExitCode> {
+    let t = text.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(t) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let local = NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        .map(|d| d.and_time(NaiveTime::MIN))
+        .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M"))
+        .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M"));
+    if let Ok(local) = local {
+        if let Some(at) = tz.from_local_datetime(&local).earliest() {
+            return Ok(at.with_timezone(&Utc));
+        }
+        let fixed = crate::schedule::fire::resolve_local(tz, local.date(), local.time());
+        return Ok(fixed.with_timezone(&Utc));
+    }
+    if let Ok(d) = crate::domain::Duration::parse(t) {
+        return Ok(base + d.chrono());
+    }
+    eprintln!("error: {flag} `{text}` is not a time");
+    eprintln!(
+        "  hint: write RFC 3339 (`2026-03-08T09:00:00-05:00`), a date (`2026-03-08`), a date and time (`2026-03-08T09:00`), or a duration (`2d`)"
+    );
+    Err(ExitCode::from(EXIT_INVALID))
+}
+
+/// What the database adds to a preview.
+struct StoreData {
+    members: Vec<Member>,
+    zones: Vec<Tz>,
+    caps: CapCounts,
+}
+
+async fn load_store(
+    store: &Store,
+    rules: &RuleSet,
+    args: &PreviewArgs,
+    now: DateTime<Utc>,
+) -> Result<StoreData, ExitCode> {
+    let mut members = store.recipients().await.map_err(fail)?;
+    if let Some(ext) = &args.member {
+        members.retain(|m| &m.external_id == ext);
+        if members.is_empty() {
+            return Err(match store.member(ext).await {
+                Ok(Some(m)) => {
+                    eprintln!(
+                        "error: member {} receives no scheduled messages: {}",
+                        m.external_id,
+                        if m.status != crate::domain::member::MemberStatus::Active {
+                            "inactive"
+                        } else {
+                            "no current SMS consent"
+                        }
+                    );
+                    ExitCode::from(EXIT_INVALID)
+                }
+                Ok(None) => fail(crate::store::StoreError::NotFound(format!(
+                    "member `{ext}`"
+                ))),
+                Err(e) => fail(e),
+            });
+        }
+    }
+    if let Some(g) = &args.group {
+        members.retain(|m| m.groups.contains(g));
+    }
+    let mut zones: Vec<Tz> = members
+        .iter()
+        .filter_map(|m| m.timezone.parse().ok())
+        .collect();
+    zones.sort_by_key(|z: &Tz| z.name());
+    zones.dedup();
+    let times = if rules.limits.is_some() {
+        store
+            .routine_times(now - chrono::TimeDelta::days(9))
+            .await
+            .map_err(fail)?
+    } else {
+        Default::default()
+    };
+    Ok(StoreData {
+        members,
+        zones,
+        caps: CapCounts { times },
+    })
+}
+
+/// Every fire in `(from, to]` of the selected schedules, with the
+/// sessions a `cancelled:` date removed, in time order.
+fn plan_rows(
+    rules: &RuleSet,
+    args: &PreviewArgs,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    zones: &[Tz],
+    mut data: Option<StoreData>,
+) -> Result<Vec<PreviewFire>, ExitCode> {
+    // The same rules with no date cancelled: a fire only they have is a
+    // cancelled session's.
+    let mut uncancelled = rules.clone();
+    for g in uncancelled.groups.values_mut() {
+        g.cancelled.clear();
+    }
+    let selected: Vec<&Schedule> = rules
+        .schedules
+        .values()
+        .filter(|s| args.schedule.as_ref().is_none_or(|id| *id == s.id))
+        .filter(|s| s.enabled)
+        .collect();
+    let mut fires: Vec<(Fire, &'static str, &Schedule)> = Vec::new();
+    for s in selected {
+        let live = plan::fires(rules, s, from, to, zones);
+        if let Some(u) = uncancelled.schedules.get(&s.id) {
+            for f in plan::fires(&uncancelled, u, from, to, zones) {
+                if !live.iter().any(|l| l.at == f.at && l.scope == f.scope) {
+                    fires.push((f, "cancelled", s));
+                }
+            }
+        }
+        fires.extend(live.into_iter().map(|f| (f, "scheduled", s)));
+    }
+    fires.retain(|(f, _, s)| match &args.group {
+        None => true,
+        Some(g) => match &f.scope {
+            Scope::Session { group, .. } => group == g,
+            _ => s.groups.contains(g),
+        },
+    });
+    fires.sort_by(|a, b| {
+        (a.0.at, &a.0.schedule, a.0.scope.key()).cmp(&(b.0.at, &b.0.schedule, b.0.scope.key()))
+    });
+
+    let mut rows = Vec::with_capacity(fires.len());
+    for (fire, status, schedule) in fires {
+        let (group, session) = match &fire.scope {
+            Scope::Session { group, session } => (Some(group.clone()), Some(session)),
+            _ => (None, None),
+        };
+        let (recipients, capped, sample) = match (&mut data, status) {
+            (Some(d), "scheduled") => {
+                let cx = fanout::Context {
+                    rules,
+                    generation: 0,
+                    version: "preview",
+                };
+                let out = fanout::fan_out(&cx, schedule, &fire, &d.members, &mut d.caps);
+                let capped = out
+                    .messages
+                    .iter()
+                    .filter(|m| m.suppressed.is_some())
+                    .count();
+                let sample = out
+                    .messages
+                    .first()
+                    .and_then(|m| d.members.iter().find(|x| Some(x.id) == m.member_id))
+                    .and_then(|m| masked_sample(rules, schedule, &fire, m));
+                if args.member.is_some() && out.messages.is_empty() {
+                    continue;
+                }
+                (Some(out.messages.len()), Some(capped), sample)
+            }
+            (Some(_), _) => (Some(0), Some(0), None),
+            (None, _) => (None, None, None),
+        };
+        let local = fire.local;
+        rows.push(PreviewFire {
+            schedule: schedule.id.clone(),
+            status,
+            fire_utc: fire.at.to_rfc3339(),
+            fire_local: local.to_rfc3339(),
+            timezone: local.timezone().name().to_owned(),
+            group,
+            session_utc: session.map(|s| s.starts_at.to_rfc3339()),
+            session_local: session.map(|s| s.local_starts_at.to_rfc3339()),
+            extra_session: session.is_some_and(|s| s.extra),
+            sends: match &schedule.content {
+                Content::Template(t) => format!("template:{t}"),
+                Content::Survey(s) => format!("survey:{s}"),
+            },
+            recipients,
+            capped,
+            sample,
+        });
+    }
+    Ok(rows)
+}
+
+/// The message one recipient would get, rendered for a copy of them whose
+/// names, external id and text attributes are placeholders.
+fn masked_sample(rules: &RuleSet, schedule: &Schedule, fire: &Fire, m: &Member) -> Option<String> {
+    let mut masked = m.clone();
+    masked.first_name = "[first_name]".into();
+    masked.last_name = m.last_name.as_ref().map(|_| "[last_name]".into());
+    masked.external_id = "[external_id]".into();
+    for (k, v) in masked.attributes.iter_mut() {
+        if v.is_string() || v.is_array() {
+            *v = serde_json::Value::String(format!("[{k}]"));
+        }
+    }
+    // The real member passed the segment; the masked copy may not.
+    let mut everyone = schedule.clone();
+    everyone.segment = crate::engine::rules::ALL_SEGMENT.to_owned();
+    let cx = fanout::Context {
+        rules,
+        generation: 0,
+        version: "preview",
+    };
+    let out = fanout::fan_out(&cx, &everyone, fire, &[masked], &mut CapCounts::default());
+    out.messages.into_iter().next().map(|m| m.body)
+}
+
+fn write_text(
+    out: &mut dyn Write,
+    rows: &[PreviewFire],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    with_store: bool,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{} from {} to {} (UTC)",
+        match rows.len() {
+            1 => "1 fire".to_owned(),
+            n => format!("{n} fires"),
+        },
+        from.format("%Y-%m-%d %H:%M"),
+        to.format("%Y-%m-%d %H:%M")
+    )?;
+    for r in rows {
+        let local = DateTime::parse_from_rfc3339(&r.fire_local).ok();
+        let tz: Option<Tz> = r.timezone.parse().ok();
+        let when = match (local, tz) {
+            (Some(l), Some(tz)) => l
+                .with_timezone(&tz)
+                .format("%a %Y-%m-%d %H:%M %Z")
+                .to_string(),
+            _ => r.fire_local.clone(),
+        };
+        write!(out, "{when}  {}  {}", r.schedule, r.sends)?;
+        if let Some(g) = &r.group {
+            write!(out, "  group {g}")?;
+        }
+        if let (Some(s), Some(tz)) = (&r.session_local, tz)
+            && let Ok(s) = DateTime::parse_from_rfc3339(s)
+        {
+            write!(
+                out,
+                "  session {}{}",
+                s.with_timezone(&tz).format("%a %Y-%m-%d %H:%M"),
+                if r.extra_session { " (extra)" } else { "" }
+            )?;
+        }
+        if r.status == "cancelled" {
+            write!(
+                out,
+                "  CANCELLED: the session is cancelled, nothing is sent"
+            )?;
+        } else if let Some(n) = r.recipients {
+            write!(out, "  recipients {n}")?;
+            if let Some(c) = r.capped.filter(|c| *c > 0) {
+                write!(out, " ({c} capped)")?;
+            }
+        }
+        writeln!(out)?;
+        if let Some(s) = &r.sample {
+            writeln!(out, "    sample: {s}")?;
+        }
+    }
+    if !with_store {
+        writeln!(
+            out,
+            "(no database: recipients not counted; schedules in members' own timezones shown for --timezone)"
+        )?;
+    }
+    Ok(())
+}
