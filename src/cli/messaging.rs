@@ -276,6 +276,9 @@ pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode
                 if r.possibly_sent {
                     reason = format!("[possibly sent] {reason}");
                 }
+                if let Some(plan) = &r.plan {
+                    reason = format!("[schedule {}] {reason}", plan.schedule);
+                }
                 println!(
                     "{:>6} {:<11} {:<10} {:<12} {:>4} {:>3} {:<24} {}",
                     r.id,

@@ -173,6 +173,7 @@ mod tests {
                 lease_until: Some(t0),
                 created_at: t0,
                 updated_at: t0,
+                plan: None,
                 body: "hi".into(),
             },
             to: Some("+15555550100".parse().unwrap()),

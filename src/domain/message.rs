@@ -392,6 +392,9 @@ pub struct OutboxMessage {
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
     pub body: String,
+    /// The schedule fire that planned it, if a schedule did (its survey
+    /// read back from the survey it opened).
+    pub plan: Option<Plan>,
 }
 
 impl fmt::Debug for OutboxMessage {

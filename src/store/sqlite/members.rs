@@ -14,7 +14,7 @@ use crate::store::StoreError;
 
 const COLUMNS: &str = "id, external_id, first_name, last_name, phone, timezone, language, joined_on, status, attributes";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
+pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
     let phone: String = row.get(4)?;
     let joined: String = row.get(7)?;
     let status: String = row.get(8)?;

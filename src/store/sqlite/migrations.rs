@@ -155,6 +155,61 @@ ALTER TABLE outbox ADD COLUMN possibly_sent INTEGER NOT NULL DEFAULT 0 CHECK (po
 CREATE INDEX outbox_by_state_changed ON outbox(state, updated_at);
 "#,
     ),
+    // 6: scheduling. Each planned message names the schedule, fire,
+    // rule-set generation and schedule version that planned it, and when
+    // it first went out (for frequency caps). Schedule marks (the last
+    // processed fire), a record of every fire, and the surveys a fire
+    // opened.
+    M::up(
+        r#"
+ALTER TABLE outbox ADD COLUMN schedule_id TEXT;
+ALTER TABLE outbox ADD COLUMN fire_at TEXT;
+ALTER TABLE outbox ADD COLUMN generation INTEGER;
+ALTER TABLE outbox ADD COLUMN schedule_version TEXT;
+ALTER TABLE outbox ADD COLUMN sent_at TEXT;
+-- cancel_planned and planned_versions: one schedule's queued rows.
+CREATE INDEX outbox_by_schedule ON outbox(schedule_id, state) WHERE schedule_id IS NOT NULL;
+-- Frequency caps: one member's routine messages by state.
+CREATE INDEX outbox_caps ON outbox(member_id, kind, state);
+
+CREATE TABLE schedule_marks (
+    schedule   TEXT PRIMARY KEY,
+    version    TEXT NOT NULL,
+    last_fire  TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+
+CREATE TABLE schedule_fires (
+    schedule   TEXT NOT NULL,
+    fire       TEXT NOT NULL,
+    scope      TEXT NOT NULL,
+    status     TEXT NOT NULL CHECK (status IN ('started', 'done', 'missed')),
+    enqueued   INTEGER NOT NULL DEFAULT 0,
+    suppressed INTEGER NOT NULL DEFAULT 0,
+    generation INTEGER NOT NULL,
+    version    TEXT NOT NULL,
+    note       TEXT,
+    started_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (schedule, fire, scope)
+) STRICT;
+CREATE INDEX schedule_fires_by_fire ON schedule_fires(fire);
+
+CREATE TABLE survey_runs (
+    id         INTEGER PRIMARY KEY,
+    member_id  INTEGER NOT NULL REFERENCES members(id),
+    survey     TEXT NOT NULL,
+    schedule   TEXT,
+    outbox_id  INTEGER NOT NULL UNIQUE REFERENCES outbox(id),
+    question   INTEGER NOT NULL DEFAULT 0 CHECK (question >= 0),
+    opened_at  TEXT NOT NULL,
+    expires_at TEXT,
+    state      TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed', 'expired')),
+    closed_at  TEXT
+) STRICT;
+CREATE INDEX survey_runs_by_member ON survey_runs(member_id, state, opened_at);
+"#,
+    ),
 ];
 
 /// The schema version a fully migrated database has.

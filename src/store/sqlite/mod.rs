@@ -686,6 +686,57 @@ mod tests {
     }
 
     #[test]
+    fn a_version_5_database_with_queued_and_sent_rows_migrates_to_the_scheduling_schema_and_keeps_them()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let key = KeySource::Generated(dir.path().join("h.db.key"));
+        {
+            let secret = generate_key_file(&dir.path().join("h.db.key")).unwrap();
+            let mut conn = Connection::open(&path).unwrap();
+            apply_key(&conn, &secret).unwrap();
+            migrations::to_version(&mut conn, 5).unwrap();
+            conn.execute_batch(
+                "INSERT INTO members (external_id, first_name, phone, timezone, joined_on, created_at, updated_at)
+                 VALUES ('M1', 'Ann', '+15555550101', 'UTC', '2026-01-01', 'now', 'now');
+                 INSERT INTO outbox (idempotency_key, member_id, body, kind, priority, not_before, next_attempt_at,
+                                     state, segments, created_at, updated_at)
+                 VALUES ('a', 1, 'hi', 'staff', 4, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z',
+                         'queued', 1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'),
+                        ('b', 1, 'yo', 'scheduled', 5, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z',
+                         'sent', 1, '2026-01-01T00:00:00.000Z', '2026-01-01T00:05:00.000Z');",
+            )
+            .unwrap();
+            assert!(
+                conn.prepare("SELECT * FROM schedule_marks").is_err(),
+                "version 5 has no schedule tables"
+            );
+        }
+        let (conn, report) = open_connection(&path, &key).unwrap();
+        assert_eq!(report.migrated, Some((5, migrations::LATEST)));
+        let rows: Vec<(String, String, Option<String>, Option<String>)> = conn
+            .prepare("SELECT idempotency_key, state, schedule_id, sent_at FROM outbox ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("a".into(), "queued".into(), None, None),
+                ("b".into(), "sent".into(), None, None),
+            ]
+        );
+        for table in ["schedule_marks", "schedule_fires", "survey_runs"] {
+            let n: i64 = conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(n, 0, "{table}");
+        }
+    }
+
+    #[test]
     fn the_key_file_sits_beside_the_database() {
         assert_eq!(
             default_key_file(Path::new("/var/lib/hearth/hearth.db")),

@@ -21,7 +21,7 @@ use super::{Store, audit, consent, members};
 use crate::domain::Phone;
 pub use crate::domain::message::{
     Enqueued, IdempotencyKey, InboundRow, InboundSms, Kind, NewMessage, OutState, OutboxMessage,
-    Received, Report, ReportFor,
+    Plan, Received, Report, ReportFor, SurveyStart,
 };
 use crate::store::StoreError;
 pub use crate::store::traits::outbox::MemberGate;
@@ -48,23 +48,30 @@ pub(crate) fn get_ts(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTi
     parse_ts(&s).ok_or_else(|| bad(i, format!("not a timestamp: `{s}`")))
 }
 
-fn get_opt_ts(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+pub(crate) fn get_opt_ts(
+    r: &rusqlite::Row<'_>,
+    i: usize,
+) -> rusqlite::Result<Option<DateTime<Utc>>> {
     let s: Option<String> = r.get(i)?;
     s.map(|s| parse_ts(&s).ok_or_else(|| bad(i, format!("not a timestamp: `{s}`"))))
         .transpose()
 }
 
-/// The columns [`message`] reads, in order; the 20th is the member's
-/// external id (from a join, or NULL).
+/// The columns [`message`] reads, in order; the one after them
+/// ([`AFTER`]) is the member's external id (from a join, or NULL).
 const COLUMNS: &str = "outbox.id, outbox.idempotency_key, outbox.member_id, outbox.kind, outbox.state, outbox.reason,
     outbox.attempts, outbox.segments, outbox.not_before, outbox.next_attempt_at, outbox.expires_at,
     outbox.provider, outbox.provider_message_id, outbox.possibly_sent, outbox.claimed_by, outbox.lease_until,
-    outbox.created_at, outbox.updated_at, outbox.body, outbox.to_phone";
+    outbox.created_at, outbox.updated_at, outbox.body, outbox.to_phone,
+    outbox.schedule_id, outbox.fire_at, outbox.generation, outbox.schedule_version";
 
 /// `RETURNING` cannot name the table; the same columns bare.
 const RETURNING: &str = "id, idempotency_key, member_id, kind, state, reason, attempts, segments, not_before,
     next_attempt_at, expires_at, provider, provider_message_id, possibly_sent, claimed_by, lease_until,
-    created_at, updated_at, body, to_phone";
+    created_at, updated_at, body, to_phone, schedule_id, fire_at, generation, schedule_version";
+
+/// The index of the first column after [`COLUMNS`] / [`RETURNING`].
+const AFTER: usize = 24;
 
 /// A row as read with [`COLUMNS`], plus its own number (`to_phone`).
 fn message(r: &rusqlite::Row<'_>) -> rusqlite::Result<(OutboxMessage, Option<String>)> {
@@ -93,9 +100,42 @@ fn message(r: &rusqlite::Row<'_>) -> rusqlite::Result<(OutboxMessage, Option<Str
             created_at: get_ts(r, 16)?,
             updated_at: get_ts(r, 17)?,
             body: r.get(18)?,
+            plan: plan(r)?,
         },
         r.get(19)?,
     ))
+}
+
+/// The plan columns of a row (20–23); its survey is filled in by
+/// [`with_survey`].
+fn plan(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Plan>> {
+    let Some(schedule) = r.get::<_, Option<String>>(20)? else {
+        return Ok(None);
+    };
+    let fire =
+        get_opt_ts(r, 21)?.ok_or_else(|| bad(21, "a planned message without a fire".into()))?;
+    let generation: i64 = r.get::<_, Option<i64>>(22)?.unwrap_or(0);
+    Ok(Some(Plan {
+        schedule,
+        fire,
+        generation: generation.max(0) as u64,
+        version: r.get::<_, Option<String>>(23)?.unwrap_or_default(),
+        survey: None,
+    }))
+}
+
+/// Fills in the survey a planned message started, from `survey_runs`.
+fn with_survey(conn: &Connection, mut m: OutboxMessage) -> Result<OutboxMessage, StoreError> {
+    if let Some(plan) = m.plan.as_mut() {
+        plan.survey = conn
+            .prepare_cached("SELECT survey, expires_at FROM survey_runs WHERE outbox_id = ?1")?
+            .query_row([m.id], |r| Ok((r.get::<_, String>(0)?, get_opt_ts(r, 1)?)))
+            .optional()?
+            .and_then(|(survey, expires_at)| {
+                expires_at.map(|expires_at| SurveyStart { survey, expires_at })
+            });
+    }
+    Ok(m)
 }
 
 /// `member:<external id>` for audit subjects, as everywhere else.
@@ -115,7 +155,7 @@ pub(crate) fn subject(
     )))
 }
 
-fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
+pub(crate) fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreError> {
     Ok(conn.transaction_with_behavior(TransactionBehavior::Immediate)?)
 }
 
@@ -129,7 +169,7 @@ fn in_list(states: impl Iterator<Item = OutState>) -> String {
 
 /// What else changes with a state.
 #[derive(Default)]
-struct Change<'a> {
+pub(crate) struct Change<'a> {
     reason: Option<&'a str>,
     provider: Option<(&'a str, Option<&'a str>)>,
     next_attempt_at: Option<DateTime<Utc>>,
@@ -139,11 +179,22 @@ struct Change<'a> {
     clear_expiry: bool,
 }
 
+impl<'a> Change<'a> {
+    /// Only a reason (a cancellation).
+    pub(crate) fn reason(reason: &'a str) -> Change<'a> {
+        Change {
+            reason: Some(reason),
+            ..Change::default()
+        }
+    }
+}
+
 /// The one place a message's state changes (claims excepted, which are
 /// one `UPDATE … RETURNING` of `queued → sending` checked against the same
 /// rule): refuses a move the rule does not allow, and writes only if the
-/// row is still in `from`. Returns whether it moved.
-fn set_state(
+/// row is still in `from`. Returns whether it moved. The first move to
+/// `sent`, `delivered` or `undelivered` records the send time.
+pub(crate) fn set_state(
     conn: &Connection,
     id: i64,
     from: OutState,
@@ -156,13 +207,16 @@ fn set_state(
             "outbox message #{id} cannot move from {from} to {to}"
         )));
     }
-    let n = conn.execute(
+    let n = conn.prepare_cached(
         "UPDATE outbox SET state = ?3, reason = ?4, updated_at = ?5,
                 provider = coalesce(?6, provider), provider_message_id = coalesce(?7, provider_message_id),
                 next_attempt_at = coalesce(?8, next_attempt_at), attempts = max(attempts + ?9, 0),
                 lease_until = NULL, possibly_sent = possibly_sent OR ?10,
-                expires_at = CASE WHEN ?11 THEN NULL ELSE expires_at END
+                expires_at = CASE WHEN ?11 THEN NULL ELSE expires_at END,
+                sent_at = CASE WHEN sent_at IS NULL AND ?3 IN ('sent', 'delivered', 'undelivered')
+                               THEN ?5 ELSE sent_at END
          WHERE id = ?1 AND state = ?2",
+    )?.execute(
         params![
             id,
             from.as_str(),
@@ -196,43 +250,83 @@ fn check(m: &NewMessage) -> Result<(), StoreError> {
             m.idempotency_key
         )));
     }
+    if m.plan.as_ref().is_some_and(|p| p.survey.is_some()) && m.member_id.is_none() {
+        return Err(StoreError::Invalid(format!(
+            "message `{}` starts a survey but goes to no member",
+            m.idempotency_key
+        )));
+    }
     Ok(())
 }
 
+/// A new row: `queued`, or `suppressed` with its reason when the message
+/// was capped at fan-out (on record, holding its key, never claimable).
 const INSERT: &str = "INSERT INTO outbox (idempotency_key, member_id, to_phone, body, kind, priority, not_before, expires_at,
-                             attempts, next_attempt_at, state, segments, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?7, 'queued', ?9, ?10, ?10)
+                             attempts, next_attempt_at, state, reason, segments, created_at, updated_at,
+                             schedule_id, fire_at, generation, schedule_version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?7, CASE WHEN ?11 IS NULL THEN 'queued' ELSE 'suppressed' END,
+                 ?11, ?9, ?10, ?10, ?12, ?13, ?14, ?15)
          ON CONFLICT (idempotency_key) DO NOTHING";
 
+const INSERT_SURVEY: &str = "INSERT INTO survey_runs (member_id, survey, schedule, outbox_id, question, opened_at, expires_at, state)
+         VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, 'open')";
+
+/// Inserts one message unless its key exists (with the survey run it
+/// starts, when new); returns whether it was new.
 fn insert(
+    conn: &Connection,
     stmt: &mut rusqlite::CachedStatement<'_>,
     m: &NewMessage,
     now: &str,
-) -> Result<usize, StoreError> {
+) -> Result<bool, StoreError> {
     let segments = crate::engine::sms::measure(&m.body).segments as i64;
-    Ok(stmt.execute(params![
+    let not_before = ts(m.not_before);
+    let plan = m.plan.as_ref();
+    let n = stmt.execute(params![
         m.idempotency_key.as_str(),
         m.member_id,
         m.to.as_ref().map(Phone::as_str),
         m.body,
         m.kind.as_str(),
         m.kind.priority(),
-        ts(m.not_before),
+        not_before,
         m.expires_at.map(ts),
         segments,
-        now
-    ])?)
+        now,
+        m.suppressed,
+        plan.map(|p| p.schedule.as_str()),
+        plan.map(|p| ts(p.fire)),
+        plan.map(|p| i64::try_from(p.generation).unwrap_or(i64::MAX)),
+        plan.map(|p| p.version.as_str()),
+    ])?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if let Some((p, survey)) = plan.and_then(|p| p.survey.as_ref().map(|s| (p, s))) {
+        let id = conn.last_insert_rowid();
+        conn.prepare_cached(INSERT_SURVEY)?.execute(params![
+            m.member_id,
+            survey.survey,
+            p.schedule,
+            id,
+            not_before,
+            ts(survey.expires_at),
+        ])?;
+    }
+    Ok(true)
 }
 
+/// Inserts one message (within the caller's transaction: a survey run
+/// goes with it).
 pub(crate) fn enqueue(conn: &Connection, m: &NewMessage) -> Result<Enqueued, StoreError> {
     check(m)?;
-    let inserted = insert(&mut conn.prepare_cached(INSERT)?, m, &ts(Utc::now()))?;
+    let inserted = insert(conn, &mut conn.prepare_cached(INSERT)?, m, &ts(Utc::now()))?;
     let id: i64 = conn.query_row(
         "SELECT id FROM outbox WHERE idempotency_key = ?1",
         [m.idempotency_key.as_str()],
         |r| r.get(0),
     )?;
-    Ok(if inserted == 1 {
+    Ok(if inserted {
         Enqueued::New(id)
     } else {
         Enqueued::Duplicate(id)
@@ -254,7 +348,7 @@ pub(crate) fn enqueue_batch(
     {
         let mut stmt = tx.prepare_cached(INSERT)?;
         for m in batch {
-            new += insert(&mut stmt, m, &now)?;
+            new += usize::from(insert(&tx, &mut stmt, m, &now)?);
         }
     }
     tx.commit()?;
@@ -364,13 +458,14 @@ pub(crate) fn claim(
         .query_row(
             &claim_sql(kinds),
             params![holder.as_str(), ts(until), ts(now)],
-            |r| Ok((message(r)?, r.get::<_, i64>(20)?)),
+            |r| Ok((message(r)?, r.get::<_, i64>(AFTER)?)),
         )
         .optional()?;
-    let Some(((mut message, own), token)) = claimed else {
+    let Some(((message, own), token)) = claimed else {
         tx.commit()?;
         return Ok(None);
     };
+    let mut message = with_survey(&tx, message)?;
     // The member: the row's own, or whoever holds a number-only row's number.
     let member = match message.member_id {
         Some(mid) => members::by_id(&tx, mid)?,
@@ -721,25 +816,24 @@ pub(crate) fn list(
          WHERE (?1 IS NULL OR outbox.state = ?1) AND (?2 IS NULL OR outbox.kind = ?2)
          ORDER BY outbox.id DESC LIMIT ?3"
     ))?;
-    Ok(stmt
-        .query_map(
-            params![
-                filter.state.map(OutState::as_str),
-                filter.kind.map(Kind::as_str),
-                filter.limit as i64
-            ],
-            |r| {
-                let (mut m, _) = message(r)?;
-                m.member_external_id = r.get(20)?;
-                Ok(m)
-            },
-        )?
-        .collect::<Result<Vec<_>, _>>()?)
+    stmt.query_map(
+        params![
+            filter.state.map(OutState::as_str),
+            filter.kind.map(Kind::as_str),
+            filter.limit as i64
+        ],
+        |r| {
+            let (mut m, _) = message(r)?;
+            m.member_external_id = r.get(AFTER)?;
+            Ok(m)
+        },
+    )?
+    .map(|m| with_survey(conn, m?))
+    .collect()
 }
 
 pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<OutboxMessage>, StoreError> {
-    Ok(conn
-        .query_row(
+    conn.query_row(
             &format!(
                 "SELECT {COLUMNS}, members.external_id FROM outbox LEFT JOIN members ON members.id = outbox.member_id
                  WHERE outbox.id = ?1"
@@ -747,11 +841,13 @@ pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<OutboxMessage>, S
             [id],
             |r| {
                 let (mut m, _) = message(r)?;
-                m.member_external_id = r.get(20)?;
+                m.member_external_id = r.get(AFTER)?;
                 Ok(m)
             },
         )
-        .optional()?)
+        .optional()?
+        .map(|m| with_survey(conn, m))
+        .transpose()
 }
 
 /// When the next queued message falls due, if any.
@@ -888,7 +984,14 @@ pub(crate) fn cancel(conn: &mut Connection, id: i64, actor: &str) -> Result<(), 
 
 impl OutboxStore for Store {
     async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
-        let q = self.call(move |c| enqueue(c, &m)).await?;
+        let q = self
+            .call(move |c| {
+                let tx = immediate(c)?;
+                let q = enqueue(&tx, &m)?;
+                tx.commit()?;
+                Ok(q)
+            })
+            .await?;
         if let Enqueued::New(_) = q {
             self.enqueued().notify_one();
         }

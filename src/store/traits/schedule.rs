@@ -105,7 +105,8 @@ pub trait ScheduleStore: Send + Sync {
     /// Suppresses, with `reason`, the still-queued messages `schedule`
     /// planned under any version other than `keep_version` (every version
     /// when `None`); returns how many. Messages a provider may already
-    /// have (sending, sent, ...) are left alone. One audit entry.
+    /// have (sending, sent, ...) are left alone. One audit entry
+    /// (`schedule.cancel`), written only when something was cancelled.
     fn cancel_planned(
         &self,
         schedule: &str,
@@ -147,4 +148,10 @@ pub trait ScheduleStore: Send + Sync {
         member_id: i64,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<SurveyRun>, StoreError>> + Send;
+
+    /// For reload: the distinct `(schedule, version, count)` of planned
+    /// messages still queued, ordered by schedule and version.
+    fn planned_versions(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, String, u64)>, StoreError>> + Send;
 }
