@@ -238,3 +238,53 @@ fn scope_group<'r>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::America::New_York;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_local_day_is_midnight_to_midnight_where_the_member_lives_even_when_it_is_23_hours() {
+        let (from, to) = local_day(New_York, t("2026-03-08T15:00:00Z"), 0).unwrap();
+        assert_eq!(from, t("2026-03-08T05:00:00Z"));
+        assert_eq!(to, t("2026-03-09T04:00:00Z"));
+        let (week, end) = local_day(New_York, t("2026-03-08T15:00:00Z"), 6).unwrap();
+        assert_eq!(week, t("2026-03-02T05:00:00Z"));
+        assert_eq!(end, to);
+    }
+
+    #[test]
+    fn caps_count_the_local_day_and_the_seven_days_ending_with_it() {
+        let limits = Limits {
+            per_day: Some(1),
+            per_week: Some(3),
+        };
+        let mut caps = CapCounts::default();
+        // 23:30 New York on the 1st is already the 2nd in UTC.
+        caps.add(7, t("2026-03-02T04:30:00Z"));
+        let on_the_2nd = t("2026-03-02T15:00:00Z");
+        assert_eq!(caps.exceeded(&limits, 7, New_York, on_the_2nd), None);
+        assert!(
+            caps.exceeded(&limits, 7, New_York, t("2026-03-01T20:00:00Z"))
+                .unwrap()
+                .contains("limits.per_day is 1")
+        );
+        caps.add(7, on_the_2nd);
+        caps.add(7, t("2026-03-03T15:00:00Z"));
+        let week = caps
+            .exceeded(&limits, 7, New_York, t("2026-03-04T15:00:00Z"))
+            .unwrap();
+        assert!(week.contains("3 routine messages in these 7 days"), "{week}");
+        // Eight days on, the first three have aged out.
+        assert_eq!(
+            caps.exceeded(&limits, 7, New_York, t("2026-03-09T15:00:00Z")),
+            None
+        );
+        assert_eq!(caps.exceeded(&limits, 8, New_York, on_the_2nd), None);
+    }
+}
