@@ -89,7 +89,17 @@ pub fn cron_fires(
 /// The first fire of `spec` in `tz` strictly after `after`; `None` when
 /// the pattern never fires again (within the years the search looks).
 pub fn next_cron_fire(spec: &CronSpec, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let policy = dst_policy(spec);
+    next_fire_with(spec, tz, after, dst_policy(spec))
+}
+
+/// [`next_cron_fire`] under a given policy: session calendars are always
+/// [`DstPolicy::Fixed`], whatever their hour field.
+pub fn next_fire_with(
+    spec: &CronSpec,
+    tz: Tz,
+    after: DateTime<Utc>,
+    policy: DstPolicy,
+) -> Option<DateTime<Utc>> {
     let start = after.with_timezone(&tz).naive_local();
     let give_up = start + TimeDelta::days(366 * SEARCH_YEARS);
     let mut best: Option<(DateTime<Utc>, NaiveDateTime)> = None;
