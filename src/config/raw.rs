@@ -92,6 +92,21 @@ pub(crate) struct RawSessions {
     /// Dates (`YYYY-MM-DD`, in the group's timezone) on which no session meets.
     #[serde(default)]
     pub cancelled: Vec<Spanned<String>>,
+    /// One-off sessions outside the pattern.
+    #[serde(default)]
+    pub extra: Vec<Spanned<RawExtraSession>>,
+}
+
+/// `{ date: "2026-12-23", at: "18:00", duration: 60m }` under `extra:`;
+/// `time` is another name for `at`, `duration` defaults to the group's.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawExtraSession {
+    pub date: Spanned<String>,
+    #[serde(alias = "time")]
+    pub at: Spanned<String>,
+    #[serde(default)]
+    pub duration: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

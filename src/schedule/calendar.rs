@@ -3,15 +3,24 @@
 //! A group's sessions are its `sessions:` cron pattern evaluated in the
 //! group's IANA timezone (so an 18:00 session stays 18:00 local across a
 //! daylight-saving change), each lasting the group's duration, minus the
-//! dates listed under `cancelled:`. [`sessions`] is the only place that
-//! works this out: `hearth check`, `hearth send` and the scheduler all ask
-//! it, so they never disagree about when a group meets.
+//! dates listed under `cancelled:`, plus the one-off `extra:` sessions.
+//! [`sessions`] is the only place that works this out: `hearth check`,
+//! `hearth send`, `hearth preview` and the scheduler all ask it, so they
+//! never disagree about when a group meets.
+//!
+//! Session starts follow the fixed-time daylight-saving rule of
+//! [`super::fire`] whatever the pattern's hour field: a session in a
+//! spring-forward gap starts at the first instant after it, one in a
+//! fall-back overlap at its first occurrence.
+
+use std::iter::Peekable;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use super::CronSpec;
-use crate::engine::rules::Group;
+use super::fire::{self, DstPolicy};
+use crate::engine::rules::{ExtraSession, Group};
 
 /// One meeting of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +31,7 @@ pub struct Session {
     pub local_starts_at: DateTime<Tz>,
     /// `ends_at` in the group's timezone.
     pub local_ends_at: DateTime<Tz>,
-    /// A one-off `extra:` session.
+    /// A one-off session from `extra:`, not the group's pattern.
     pub extra: bool,
 }
 
@@ -70,41 +79,108 @@ pub fn sample_session() -> Session {
     }
 }
 
-/// The group's sessions that start at or after `from`, in order, skipping
-/// cancelled dates. Ends only if the cron pattern has no further fire.
+/// The group's sessions that start at or after `from`, in start order:
+/// the pattern's, skipping cancelled dates, merged with the `extra:`
+/// sessions (which `cancelled:` never removes). An extra session starting
+/// at the same instant as a regular one is that session, listed once (as
+/// the regular one). Ends only if the pattern has no further fire and no
+/// extra session is left.
 pub fn sessions(group: &Group, from: DateTime<Utc>) -> impl Iterator<Item = Session> + '_ {
-    let tz = group.timezone;
-    let length = group.duration.chrono();
-    occurrences(&group.sessions, tz, from)
+    let regular = occurrences(&group.sessions, group.timezone, from)
         .filter(|start| !group.cancelled.contains(&start.date_naive()))
-        .map(move |start| {
-            let end = start + length;
-            Session {
-                starts_at: start.with_timezone(&Utc),
-                ends_at: end.with_timezone(&Utc),
-                local_starts_at: start,
-                local_ends_at: end.with_timezone(&tz),
-                extra: false,
-            }
-        })
+        .map(|start| session(group, start, group.duration.chrono(), false))
+        .peekable();
+    let mut extra: Vec<Session> = group
+        .extra
+        .iter()
+        .map(|e| extra_session(group, e))
+        .filter(|s| s.starts_at >= from)
+        .collect();
+    extra.sort_by_key(|s| s.starts_at);
+    Merge {
+        regular,
+        extra: extra.into_iter().peekable(),
+    }
 }
 
-/// Every fire of `spec` in `tz` at or after `from`, cancelled or not.
+/// The regular sessions that `cancelled:` removed, starting in
+/// `[from, to)`, in order: what `hearth preview` shows as cancelled.
+pub fn cancelled_sessions(group: &Group, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Session> {
+    if group.cancelled.is_empty() {
+        return Vec::new();
+    }
+    occurrences(&group.sessions, group.timezone, from)
+        .take_while(|start| start.with_timezone(&Utc) < to)
+        .filter(|start| group.cancelled.contains(&start.date_naive()))
+        .map(|start| session(group, start, group.duration.chrono(), false))
+        .collect()
+}
+
+/// An `extra:` session: its local date and time resolved in the group's
+/// timezone as a fixed-time job is, lasting its own duration or the
+/// group's.
+pub fn extra_session(group: &Group, extra: &ExtraSession) -> Session {
+    let start = fire::resolve_local(group.timezone, extra.date, extra.at);
+    let length = extra.duration.unwrap_or(group.duration).chrono();
+    session(group, start, length, true)
+}
+
+fn session(group: &Group, start: DateTime<Tz>, length: TimeDelta, extra: bool) -> Session {
+    let end = start + length;
+    Session {
+        starts_at: start.with_timezone(&Utc),
+        ends_at: end.with_timezone(&Utc),
+        local_starts_at: start,
+        local_ends_at: end.with_timezone(&group.timezone),
+        extra,
+    }
+}
+
+/// Regular and extra sessions in start order, one per start instant.
+struct Merge<R: Iterator<Item = Session>, E: Iterator<Item = Session>> {
+    regular: Peekable<R>,
+    extra: Peekable<E>,
+}
+
+impl<R: Iterator<Item = Session>, E: Iterator<Item = Session>> Iterator for Merge<R, E> {
+    type Item = Session;
+
+    fn next(&mut self) -> Option<Session> {
+        let take_extra = match (self.regular.peek(), self.extra.peek()) {
+            (Some(r), Some(e)) if e.starts_at == r.starts_at => {
+                self.extra.next();
+                false
+            }
+            (Some(r), Some(e)) => e.starts_at < r.starts_at,
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        if take_extra {
+            self.extra.next()
+        } else {
+            self.regular.next()
+        }
+    }
+}
+
+/// Every start of `spec` in `tz` at or after `from`, cancelled or not,
+/// resolved with the fixed-time daylight-saving rule.
 pub fn occurrences(
     spec: &CronSpec,
     tz: Tz,
     from: DateTime<Utc>,
 ) -> impl Iterator<Item = DateTime<Tz>> + '_ {
-    // `next_after` is strictly after: start a second early so a session
-    // starting exactly at `from` counts, and drop anything before `from`
-    // (a `from` with a fraction of a second).
-    let mut cursor = Some((from - TimeDelta::seconds(1)).with_timezone(&tz));
+    // Fires are strictly after: start a second early so a session starting
+    // exactly at `from` counts, and drop anything before `from` (a `from`
+    // with a fraction of a second).
+    let mut cursor = Some(from - TimeDelta::seconds(1));
     std::iter::from_fn(move || {
-        let next = spec.next_after(cursor.as_ref()?);
+        let next = fire::next_fire_with(spec, tz, cursor?, DstPolicy::Fixed);
         cursor = next;
         next
     })
     .filter(move |t| *t >= from)
+    .map(move |t| t.with_timezone(&tz))
 }
 
 /// Whether the pattern has a session on `date` (local to `tz`), cancelled
@@ -258,5 +334,122 @@ mod tests {
         // A session at midnight counts for its own day.
         let midnight = CronSpec::parse("0 0 * * TUE").unwrap();
         assert!(meets_on(&midnight, New_York, tue));
+    }
+
+    fn extra(date: &str, at: &str, duration: Option<&str>) -> ExtraSession {
+        ExtraSession {
+            date: super::super::parse_date(date).unwrap(),
+            at: NaiveTime::parse_from_str(at, "%H:%M").unwrap(),
+            duration: duration.map(|d| d.parse().unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_session_in_the_spring_forward_gap_starts_when_the_clocks_have_jumped() {
+        let g = group("30 2 * * SUN", &[]);
+        let s: Vec<Session> = sessions(&g, at(2026, 3, 1, 12, 0)).take(2).collect();
+        assert_eq!(
+            s[0].local_starts_at.to_rfc3339(),
+            "2026-03-08T03:00:00-04:00"
+        );
+        assert_eq!(s[0].local_ends_at.to_rfc3339(), "2026-03-08T04:30:00-04:00");
+        assert_eq!(
+            s[1].local_starts_at.to_rfc3339(),
+            "2026-03-15T02:30:00-04:00"
+        );
+        // In the fall-back overlap: the first 01:30, once.
+        let g = group("30 1 * * SUN", &[]);
+        let s: Vec<Session> = sessions(&g, at(2026, 10, 31, 12, 0)).take(2).collect();
+        assert_eq!(
+            s[0].local_starts_at.to_rfc3339(),
+            "2026-11-01T01:30:00-04:00"
+        );
+        assert_eq!(s[1].local_date().to_string(), "2026-11-08");
+    }
+
+    #[test]
+    fn extra_sessions_merge_in_start_order_and_take_the_group_duration_by_default() {
+        let mut g = group("0 18 * * TUE", &[]);
+        g.extra = vec![
+            extra("2026-01-08", "12:00", Some("45m")),
+            extra("2026-01-07", "18:00", None),
+        ];
+        let s: Vec<Session> = sessions(&g, at(2026, 1, 1, 0, 0)).take(4).collect();
+        let starts: Vec<(String, bool)> = s
+            .iter()
+            .map(|s| (s.local_starts_at.to_rfc3339(), s.extra))
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                ("2026-01-06T18:00:00-05:00".to_owned(), false),
+                ("2026-01-07T18:00:00-05:00".to_owned(), true),
+                ("2026-01-08T12:00:00-05:00".to_owned(), true),
+                ("2026-01-13T18:00:00-05:00".to_owned(), false),
+            ]
+        );
+        assert_eq!(s[1].ends_at - s[1].starts_at, TimeDelta::minutes(90));
+        assert_eq!(s[2].ends_at - s[2].starts_at, TimeDelta::minutes(45));
+        // Past extra sessions are not listed.
+        let later: Vec<bool> = sessions(&g, at(2026, 1, 9, 0, 0))
+            .take(2)
+            .map(|s| s.extra)
+            .collect();
+        assert_eq!(later, [false, false]);
+    }
+
+    #[test]
+    fn a_cancelled_date_never_removes_an_extra_session_that_day() {
+        let mut g = group("0 18 * * TUE", &["2026-01-06"]);
+        g.extra = vec![extra("2026-01-06", "19:00", None)];
+        let s: Vec<Session> = sessions(&g, at(2026, 1, 1, 0, 0)).take(2).collect();
+        assert_eq!(
+            s[0].local_starts_at.to_rfc3339(),
+            "2026-01-06T19:00:00-05:00"
+        );
+        assert!(s[0].extra);
+        assert_eq!(s[1].local_date().to_string(), "2026-01-13");
+    }
+
+    #[test]
+    fn an_extra_session_at_a_regular_start_is_listed_once() {
+        let mut g = group("0 18 * * TUE", &[]);
+        g.extra = vec![extra("2026-01-06", "18:00", None)];
+        let s: Vec<Session> = sessions(&g, at(2026, 1, 1, 0, 0)).take(2).collect();
+        assert_eq!(s[0].local_date().to_string(), "2026-01-06");
+        assert!(!s[0].extra);
+        assert_eq!(s[1].local_date().to_string(), "2026-01-13");
+    }
+
+    #[test]
+    fn a_group_whose_pattern_never_fires_still_has_its_extra_sessions() {
+        let mut g = group("0 18 30 2 *", &[]);
+        g.extra = vec![extra("2026-02-28", "10:00", None)];
+        let s: Vec<Session> = sessions(&g, at(2026, 1, 1, 0, 0)).collect();
+        assert_eq!(s.len(), 1);
+        assert!(s[0].extra);
+    }
+
+    #[test]
+    fn cancelled_sessions_lists_what_cancelled_removed_in_the_range() {
+        let g = group("0 18 * * TUE", &["2026-01-06", "2026-01-20", "2026-03-03"]);
+        let gone: Vec<String> = cancelled_sessions(&g, at(2026, 1, 1, 0, 0), at(2026, 2, 1, 0, 0))
+            .iter()
+            .map(|s| s.local_starts_at.to_rfc3339())
+            .collect();
+        assert_eq!(
+            gone,
+            ["2026-01-06T18:00:00-05:00", "2026-01-20T18:00:00-05:00"]
+        );
+        // `to` is exclusive.
+        assert!(cancelled_sessions(&g, at(2026, 1, 1, 0, 0), at(2026, 1, 6, 18, 0)).is_empty());
+        assert!(
+            cancelled_sessions(
+                &group("0 18 * * TUE", &[]),
+                at(2026, 1, 1, 0, 0),
+                at(2027, 1, 1, 0, 0)
+            )
+            .is_empty()
+        );
     }
 }

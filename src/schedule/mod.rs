@@ -68,6 +68,19 @@ impl CronSpec {
     pub fn next_after<Tz: TimeZone>(&self, after: &DateTime<Tz>) -> Option<DateTime<Tz>> {
         self.cron.find_next_occurrence(after, false).ok()
     }
+
+    /// The first naive wall time matching the pattern at (`inclusive`) or
+    /// after `from`, on a calendar with no daylight saving.
+    pub(crate) fn next_naive(
+        &self,
+        from: chrono::NaiveDateTime,
+        inclusive: bool,
+    ) -> Option<chrono::NaiveDateTime> {
+        self.cron
+            .find_next_occurrence(&from.and_utc(), inclusive)
+            .ok()
+            .map(|t| t.naive_utc())
+    }
 }
 
 /// The fix for a pattern that does not parse, when one can be worked out
