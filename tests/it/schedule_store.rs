@@ -735,3 +735,52 @@ async fn member_zones_are_the_distinct_zones_of_active_members() {
         "M-3 has no consent but is active; M-4 (Kolkata) is not"
     );
 }
+
+#[tokio::test]
+async fn outbox_list_names_the_schedule_that_planned_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::helpers::write(
+        &dir.path().join("hearth.yaml"),
+        &crate::helpers::settings_yaml(),
+    );
+    let store = Store::open_at(
+        &dir.path().join("state/hearth.db"),
+        &KeySource::Generated(dir.path().join("state/hearth.db.key")),
+    )
+    .unwrap()
+    .0;
+    import_roster(&store, ROSTER).await;
+    let m1 = id_of(&store, "M-1").await;
+    store
+        .enqueue(planned(
+            "day-before",
+            "v1",
+            t("2026-03-07T22:00:00Z"),
+            m1,
+            ago(-60),
+        ))
+        .await
+        .unwrap();
+    store.enqueue(staff("k1", m1, ago(-60))).await.unwrap();
+    drop(store);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--settings")
+        .arg(dir.path().join("hearth.yaml"))
+        .args(["outbox", "list"])
+        .env_remove("HEARTH_SETTINGS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let scheduled = lines.iter().find(|l| l.contains(" scheduled ")).unwrap();
+    assert!(scheduled.contains("[schedule day-before]"), "{stdout}");
+    let staff_line = lines.iter().find(|l| l.contains(" staff ")).unwrap();
+    assert!(!staff_line.contains("[schedule"), "{stdout}");
+}
