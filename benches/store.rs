@@ -1,6 +1,9 @@
 //! Store benchmarks: roster import, segment evaluation, and the same
 //! insert workload in raw rusqlite as the ratio's baseline; inbound texts
-//! stored while a 100k import runs, beside the same without one.
+//! stored while a 100k import runs, beside the same without one; the
+//! scheduler's reads and writes: a fan-out's `recipients()` over 100k
+//! members (beside `members()`), and one planned fire to 100k members
+//! through `enqueue_batch` beside a raw batched insert of the same rows.
 //!
 //! `cargo bench --bench store`; figures in docs/BENCHMARKS.md.
 
@@ -9,10 +12,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hearth::config::rules::{Condition, Field, Op, Segment};
+use hearth::domain::message::{IdempotencyKey, Kind, NewMessage, Plan};
 use hearth::engine::script::{Limits, Sandbox, ScriptKind};
 use hearth::engine::segment;
 use hearth::store::import::{self, ImportOptions};
 use hearth::store::outbox::InboundSms;
+use hearth::store::traits::{OutboxStore, ScheduleStore};
 use hearth::store::{KeySource, Store};
 
 const MEMBERS: usize = 100_000;
@@ -199,6 +204,109 @@ fn inbound_texts(csv: &str, second: &str, during_import: bool) -> Duration {
     })
 }
 
+/// A store holding the 100k roster, imported as staff would.
+fn store_with_roster(csv: &str) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open_at(
+        &dir.path().join("h.db"),
+        &KeySource::Generated(dir.path().join("h.db.key")),
+    )
+    .unwrap();
+    let (rows, invalid) =
+        import::parse(csv.as_bytes(), &groups(), chrono::Utc::now().date_naive()).unwrap();
+    runtime()
+        .block_on(store.import_members(
+            rows,
+            invalid,
+            ImportOptions {
+                skip_invalid: false,
+                consent_text: Some("I agree.".into()),
+                actor: "bench".into(),
+                source_name: "bench.csv".into(),
+            },
+        ))
+        .unwrap();
+    (dir, store)
+}
+
+const BODY: &str = "Your group meets tomorrow at 6:00 PM. Reply STOP to opt out.";
+
+/// One fire of one schedule to members `1..=n`, as the scheduler plans it.
+fn planned_fire(n: usize, fire: chrono::DateTime<chrono::Utc>) -> Vec<NewMessage> {
+    (1..=n as i64)
+        .map(|member| NewMessage {
+            idempotency_key: IdempotencyKey::scheduled("reminder-day-before", fire, member),
+            member_id: Some(member),
+            to: None,
+            body: BODY.into(),
+            kind: Kind::Scheduled,
+            not_before: fire,
+            expires_at: Some(fire + chrono::TimeDelta::hours(20)),
+            plan: Some(Plan {
+                schedule: "reminder-day-before".into(),
+                fire,
+                generation: 1,
+                version: "3f9a1c".into(),
+                survey: None,
+            }),
+            suppressed: None,
+        })
+        .collect()
+}
+
+/// `enqueue_batch` of one fire to the 100k members of a fresh store's
+/// roster (the roster is imported untimed); or, with `raw`, the same rows
+/// in one transaction with one prepared statement and every value
+/// computed beforehand, into the same schema.
+fn fire_to_roster(csv: &str, raw: bool) -> Duration {
+    let (dir, store) = store_with_roster(csv);
+    let fire = chrono::Utc::now();
+    let batch = planned_fire(MEMBERS, fire);
+    if !raw {
+        let start = Instant::now();
+        let new = runtime().block_on(store.enqueue_batch(batch)).unwrap();
+        let took = start.elapsed();
+        assert_eq!(new, MEMBERS);
+        return took;
+    }
+    drop(store);
+    let key = std::fs::read_to_string(dir.path().join("h.db.key")).unwrap();
+    let mut conn = rusqlite::Connection::open(dir.path().join("h.db")).unwrap();
+    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
+        .unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+    let at = fire.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let expires =
+        (fire + chrono::TimeDelta::hours(20)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let start = Instant::now();
+    let tx = conn.transaction().unwrap();
+    {
+        let mut stmt = tx
+            .prepare(
+                "INSERT INTO outbox (idempotency_key, member_id, body, kind, priority, not_before, expires_at,
+                                     next_attempt_at, state, segments, created_at, updated_at,
+                                     schedule_id, fire_at, generation, schedule_version)
+                 VALUES (?1, ?2, ?3, 'scheduled', 5, ?4, ?5, ?4, 'queued', 1, ?4, ?4,
+                         'reminder-day-before', ?4, 1, '3f9a1c')",
+            )
+            .unwrap();
+        for m in &batch {
+            stmt.execute(rusqlite::params![
+                m.idempotency_key.as_str(),
+                m.member_id,
+                m.body,
+                at,
+                expires
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    start.elapsed()
+}
+
 fn member_views(n: usize) -> Vec<serde_json::Value> {
     (0..n)
         .map(|i| {
@@ -248,6 +356,32 @@ fn benches(c: &mut Criterion) {
     group.bench_function(
         "store 200 inbound texts at the rate achieved while a 100k-member import runs",
         |b| b.iter_custom(|iters| (0..iters).map(|_| inbound_texts(&csv, &second, true)).sum()),
+    );
+    group.finish();
+
+    let mut group = c.benchmark_group("schedule");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20))
+        .warm_up_time(Duration::from_secs(1));
+    {
+        let (_dir, store) = store_with_roster(&csv);
+        let rt = runtime();
+        assert_eq!(rt.block_on(store.recipients()).unwrap().len(), MEMBERS);
+        group.bench_function("recipients() of 100k members (one query)", |b| {
+            b.iter(|| rt.block_on(store.recipients()).unwrap().len())
+        });
+        group.bench_function(
+            "members() of the same 100k (ordered by external id, for comparison)",
+            |b| b.iter(|| rt.block_on(store.members(None)).unwrap().len()),
+        );
+    }
+    group.bench_function("enqueue_batch of one planned fire to 100k members", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| fire_to_roster(&csv, false)).sum())
+    });
+    group.bench_function(
+        "raw batched INSERT of the same 100k planned rows (baseline)",
+        |b| b.iter_custom(|iters| (0..iters).map(|_| fire_to_roster(&csv, true)).sum()),
     );
     group.finish();
 

@@ -13,6 +13,7 @@ mod intake;
 mod outbox;
 mod reload;
 mod rules_fuzz;
+mod schedule_store;
 mod scheduler;
 mod sessions;
 mod staff_cli;

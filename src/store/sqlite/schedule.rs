@@ -127,6 +127,12 @@ pub(crate) fn fire_records(
         .collect::<Result<Vec<_>, _>>()?)
 }
 
+/// A schedule's queued messages of any version but `?2` (every version
+/// when NULL).
+const CANCELLABLE: &str = "SELECT id FROM outbox
+     WHERE schedule_id = ?1 AND state = 'queued' AND (?2 IS NULL OR schedule_version IS NOT ?2)
+     ORDER BY id";
+
 /// Suppresses `schedule`'s queued messages of other versions, one
 /// [`set_state`] each, and audits the lot once (when there were any).
 pub(crate) fn cancel_planned(
@@ -138,11 +144,7 @@ pub(crate) fn cancel_planned(
 ) -> Result<usize, StoreError> {
     let tx = immediate(conn)?;
     let ids: Vec<i64> = {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id FROM outbox
-             WHERE schedule_id = ?1 AND state = 'queued' AND (?2 IS NULL OR schedule_version IS NOT ?2)
-             ORDER BY id",
-        )?;
+        let mut stmt = tx.prepare_cached(CANCELLABLE)?;
         stmt.query_map(params![schedule, keep_version], |r| r.get(0))?
             .collect::<Result<_, _>>()?
     };
@@ -237,18 +239,31 @@ const CAP_STATES: &str = "'queued', 'sending', 'sent', 'delivered', 'undelivered
 /// The states it counts in at the last gate (it went or is going out).
 const SENT_STATES: &str = "'sending', 'sent', 'delivered', 'undelivered'";
 
+fn routine_times_sql() -> String {
+    format!(
+        "SELECT member_id, coalesce(sent_at, not_before) FROM outbox
+         WHERE state IN ({CAP_STATES}) AND priority = ?1 AND kind = ?2
+           AND member_id IS NOT NULL AND coalesce(sent_at, not_before) >= ?3
+         ORDER BY member_id, 2"
+    )
+}
+
+fn routine_sent_sql() -> String {
+    format!(
+        "SELECT count(*) FROM outbox
+         WHERE member_id = ?1 AND kind = ?2 AND state IN ({SENT_STATES})
+           AND coalesce(sent_at, updated_at) >= ?3 AND coalesce(sent_at, updated_at) < ?4
+           AND id <> ?5"
+    )
+}
+
 pub(crate) fn routine_times(
     conn: &Connection,
     since: DateTime<Utc>,
 ) -> Result<HashMap<i64, Vec<DateTime<Utc>>>, StoreError> {
     // `priority` as well as `kind`: lets SQLite walk `outbox_due` (state,
     // priority, …) for the scheduled rows of each state.
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT member_id, coalesce(sent_at, not_before) FROM outbox
-         WHERE state IN ({CAP_STATES}) AND priority = ?1 AND kind = ?2
-           AND member_id IS NOT NULL AND coalesce(sent_at, not_before) >= ?3
-         ORDER BY member_id, 2"
-    ))?;
+    let mut stmt = conn.prepare_cached(&routine_times_sql())?;
     let mut out: HashMap<i64, Vec<DateTime<Utc>>> = HashMap::new();
     let rows = stmt.query_map(
         params![
@@ -272,23 +287,16 @@ pub(crate) fn routine_sent(
     to: DateTime<Utc>,
     except: i64,
 ) -> Result<u64, StoreError> {
-    let n: i64 = conn
-        .prepare_cached(&format!(
-            "SELECT count(*) FROM outbox
-             WHERE member_id = ?1 AND kind = ?2 AND state IN ({SENT_STATES})
-               AND coalesce(sent_at, updated_at) >= ?3 AND coalesce(sent_at, updated_at) < ?4
-               AND id <> ?5"
-        ))?
-        .query_row(
-            params![
-                member_id,
-                Kind::Scheduled.as_str(),
-                ts(from),
-                ts(to),
-                except
-            ],
-            |r| r.get(0),
-        )?;
+    let n: i64 = conn.prepare_cached(&routine_sent_sql())?.query_row(
+        params![
+            member_id,
+            Kind::Scheduled.as_str(),
+            ts(from),
+            ts(to),
+            except
+        ],
+        |r| r.get(0),
+    )?;
     Ok(to_u64(n))
 }
 
@@ -417,5 +425,33 @@ impl ScheduleStore for Store {
 
     async fn planned_versions(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
         self.read(planned_versions).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan_of(conn: &Connection, sql: &str, args: usize) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let nulls = vec![rusqlite::types::Null; args];
+        stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("\n")
+    }
+
+    #[test]
+    fn cancelling_and_cap_counts_use_their_indexes_not_a_scan_of_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = super::super::KeySource::Generated(dir.path().join("h.db.key"));
+        let (conn, _) = super::super::open_connection(&dir.path().join("h.db"), &key).unwrap();
+        let p = plan_of(&conn, CANCELLABLE, 2);
+        assert!(p.contains("outbox_by_schedule"), "{p}");
+        let p = plan_of(&conn, &routine_sent_sql(), 5);
+        assert!(p.contains("outbox_caps"), "{p}");
+        let p = plan_of(&conn, &routine_times_sql(), 3);
+        assert!(!p.contains("SCAN outbox"), "{p}");
     }
 }
