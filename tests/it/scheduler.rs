@@ -14,7 +14,7 @@ use hearth::domain::message::{IdempotencyKey, Kind, NewMessage, OutState, Outbox
 use hearth::scheduler::{ManualClock, Scheduler, TickReport};
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome};
 use hearth::store::traits::schedule::{FireRecord, FireStatus};
-use hearth::store::traits::{OutboxStore, ScheduleStore};
+use hearth::store::traits::{MemberStore, OutboxStore, ScheduleStore};
 use hearth::store::{KeySource, Store};
 use tempfile::TempDir;
 
@@ -65,13 +65,34 @@ fn open(dir: &Path) -> Store {
     .0
 }
 
+/// Imports `csv` (groups among `known`), consent where it says yes.
+async fn import(store: &Store, csv: &str, known: BTreeSet<String>) {
+    use hearth::store::import::{self, ImportOptions};
+    let (rows, invalid) = import::parse(csv.as_bytes(), &known, t("2026-01-01T00:00:00Z").date_naive()).unwrap();
+    assert!(invalid.is_empty(), "{invalid:?}");
+    let report = store
+        .import_members(
+            rows,
+            invalid,
+            ImportOptions {
+                skip_invalid: false,
+                consent_text: Some(crate::helpers::CONSENT_TEXT.into()),
+                actor: "test".into(),
+                source_name: "roster.csv".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(report.applied, "{report:?}");
+}
+
 impl Fx {
     async fn new(rules: &str, roster: &str) -> Fx {
         let dir = tempfile::tempdir().unwrap();
         crate::helpers::write(&dir.path().join("rules/rules.yaml"), rules);
         let store = open(dir.path());
-        crate::helpers::import_roster(&store, roster).await;
         let rules = Arc::new(LiveRules::load(&dir.path().join("rules")).unwrap());
+        import(&store, roster, rules.current().groups.keys().cloned().collect()).await;
         let scheduler = Scheduler::new(
             store.clone(),
             rules.clone(),
@@ -161,7 +182,10 @@ async fn the_day_before_reminder_goes_at_17_local_on_both_sides_of_both_2026_new
             "2026-03-15T21:00:00+00:00",
         ]
     );
-    // Fall back: Sunday 2026-11-01.
+    let mut messages = fx.messages().await;
+    // Fall back: Sunday 2026-11-01 (a fresh deployment: this one would
+    // record the months between as missed).
+    let fx = Fx::new(&format!("{MONDAY_GROUP}{DAY_BEFORE}"), ROSTER).await;
     let fall = fx.run("2026-10-24T00:00:00Z", "2026-11-08T23:59:00Z").await;
     assert_eq!(
         instants(&fall, "day-before"),
@@ -171,7 +195,7 @@ async fn the_day_before_reminder_goes_at_17_local_on_both_sides_of_both_2026_new
             "2026-11-08T22:00:00+00:00",
         ]
     );
-    let messages = fx.messages().await;
+    messages.extend(fx.messages().await);
     // Three members with consent (M-4 has none) × six fires.
     assert_eq!(messages.len(), 18);
     for m in &messages {
@@ -209,13 +233,15 @@ schedules:
     cron: "0 * * * *"
     timezone: America/New_York
 "#;
-    let fx = Fx::new(rules, ROSTER).await;
+    let roster = "external_id,first_name,phone,timezone,consent\nM-1,Ann,+15555550101,America/New_York,yes\n";
+    let fx = Fx::new(rules, roster).await;
     let spring = fx.run("2026-03-07T12:00:00Z", "2026-03-09T12:00:00Z").await;
     // 02:30 does not exist on 03-08: it fires once, at 03:00 EDT.
     assert_eq!(
         instants(&spring, "at-0230"),
         ["2026-03-08T07:00:00+00:00", "2026-03-09T06:30:00+00:00"]
     );
+    let fx = Fx::new(rules, roster).await;
     let fall = fx.run("2026-10-31T12:00:00Z", "2026-11-02T12:00:00Z").await;
     // 01:30 happens twice on 11-01: it fires once, at the first (EDT).
     assert_eq!(
