@@ -845,3 +845,88 @@ schedules:
     assert_eq!(of_fire.len(), 10_000);
     assert_eq!(members.len(), 10_000);
 }
+
+/// Messages that reached the outbox without the fan-out's caps (two
+/// schedules' worth queued before `limits:` was added, say) meet the caps
+/// again at the last gate, counted by what has actually gone out.
+#[tokio::test]
+async fn frequency_caps_are_checked_again_at_the_last_gate() {
+    use hearth::dispatch::provider::AnyProvider;
+    use hearth::dispatch::providers::console::ConsoleProvider;
+    use hearth::dispatch::worker::{Dispatcher, ExecutionOutcome};
+    use hearth::engine::rules::Limits;
+
+    let roster = "external_id,first_name,phone,timezone,consent\nM-1,Ann,+15555550101,UTC,yes\n";
+    let fx = Fx::new(
+        "templates:\n  hi:\n    body: \"Hi\"\nschedules:\n  - id: s\n    template: hi\n    cron: \"0 12 * * *\"\n",
+        roster,
+    )
+    .await;
+    let member = fx.store.member("M-1").await.unwrap().unwrap().id;
+    let now = Utc::now();
+    let message = |key: &str, kind: Kind| NewMessage {
+        idempotency_key: IdempotencyKey::from(key),
+        member_id: Some(member),
+        to: None,
+        body: format!("message {key}"),
+        kind,
+        not_before: now - TimeDelta::minutes(1),
+        expires_at: None,
+        plan: None,
+        suppressed: None,
+    };
+    let batch = vec![
+        message("first", Kind::Scheduled),
+        message("second", Kind::Scheduled),
+        message("staff", Kind::Staff),
+    ];
+    assert_eq!(fx.store.enqueue_batch(batch).await.unwrap(), 3);
+    let settings = hearth::settings::DispatchSettings {
+        send_window: (NaiveTime::MIN, NaiveTime::MIN),
+        ..Default::default()
+    };
+    let console = ConsoleProvider::new(Some(fx.dir.path().join("console.jsonl"))).unwrap();
+    let dispatcher = Dispatcher::new(
+        fx.store.clone(),
+        Arc::new(AnyProvider::Console(console)),
+        settings,
+    )
+    .with_limits(Arc::new(|| {
+        Some(Limits {
+            per_day: Some(1),
+            per_week: None,
+        })
+    }));
+    let mut outcomes = Vec::new();
+    loop {
+        match dispatcher.try_execute_task().await.unwrap() {
+            ExecutionOutcome::EmptyQueue => break,
+            o => outcomes.push(o),
+        }
+    }
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    let by_key: BTreeMap<String, OutboxMessage> = fx
+        .messages()
+        .await
+        .into_iter()
+        .map(|m| (m.idempotency_key.as_str().to_owned(), m))
+        .collect();
+    assert_eq!(by_key["staff"].state, OutState::Sent, "staff messages are not capped");
+    let states: BTreeSet<OutState> = ["first", "second"]
+        .iter()
+        .map(|k| by_key[*k].state)
+        .collect();
+    assert_eq!(states, BTreeSet::from([OutState::Sent, OutState::Suppressed]));
+    let capped = by_key
+        .values()
+        .find(|m| m.state == OutState::Suppressed)
+        .unwrap();
+    assert!(
+        capped
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("already sent 1 routine message today (limits.per_day is 1)"),
+        "{capped:?}"
+    );
+}
