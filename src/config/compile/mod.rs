@@ -684,7 +684,7 @@ impl<'a> Compiler<'a> {
             }
         }
 
-        self.check_session_times(files, &groups, &schedules);
+        self.check_schedule_times(files, &groups, &schedules);
 
         // A template nobody sends is probably a typo elsewhere; unless a
         // schedule or alert that may send it could not be read.

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use super::lint::fixed_times;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawSchedule, RawWindow};
@@ -149,25 +148,6 @@ impl Compiler<'_> {
                 None => None,
             };
             let spec = spec?;
-            if let Some(time) = fixed_times(spec.pattern())
-                .into_iter()
-                .find(|t| !self.window.contains(*t))
-            {
-                self.diags
-                    .warning(
-                        Place::of(path, cron),
-                        Some(owner),
-                        format!(
-                            "schedule `{}` fires at {}, inside quiet hours ({})",
-                            s.id.value,
-                            time.format("%H:%M"),
-                            self.window.quiet_hours()
-                        ),
-                    )
-                    .with_hint(
-                        "routine messages are held until quiet hours end; pick a daytime hour",
-                    );
-            }
             return Some(Timing::Cron {
                 spec: Box::new(spec),
                 timezone,
@@ -209,22 +189,6 @@ impl Compiler<'_> {
                             "`before_session: 1d` with `at: \"17:00\"` means 17:00 the day before",
                         );
                     return None;
-                }
-                if !self.window.contains(time) {
-                    self.diags
-                        .warning(
-                            Place::of(path, at),
-                            Some(owner),
-                            format!(
-                                "schedule `{}`: `at: {}` is inside quiet hours ({})",
-                                s.id.value,
-                                at.value,
-                                self.window.quiet_hours()
-                            ),
-                        )
-                        .with_hint(
-                            "routine messages are held until quiet hours end; pick a daytime hour",
-                        );
                 }
                 Some(time)
             }
