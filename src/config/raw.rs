@@ -37,6 +37,19 @@ pub(crate) struct RawFile {
     pub contacts: Entries<RawContact>,
     #[serde(default)]
     pub tests: Vec<Spanned<RawTest>>,
+    /// Per-member frequency caps; at most one in the directory.
+    #[serde(default)]
+    pub limits: Option<Spanned<RawLimits>>,
+}
+
+/// `limits: { per_day: 1, per_week: 3 }`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLimits {
+    #[serde(default)]
+    pub per_day: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub per_week: Option<Spanned<i64>>,
 }
 
 /// A YAML mapping kept in document order, with the location of every key:
@@ -241,8 +254,22 @@ pub(crate) struct RawSchedule {
     pub at: Option<Spanned<String>>,
     #[serde(default)]
     pub expires_after: Option<Spanned<String>>,
+    /// Spread each recipient's message across this local window.
+    #[serde(default)]
+    pub window: Option<Spanned<RawWindow>>,
+    /// How late a missed fire may still be processed (`0`: never).
+    #[serde(default)]
+    pub catch_up: Option<Spanned<String>>,
     #[serde(default = "yes")]
     pub enabled: bool,
+}
+
+/// `window: { from: "10:00", to: "14:00" }`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWindow {
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
 }
 
 fn yes() -> bool {

@@ -11,6 +11,7 @@
 //!   `alerts`, `escalations`, `contacts`, `rule_tests`;
 //! - `items`: a file that fails as a whole, parsed again rule by rule;
 //! - `location`: places inside values, YAML parser messages;
+//! - `limits`: the one `limits:` document;
 //! - `lint`: quiet hours of session-relative schedules, cron times.
 //!
 //! Template length, crisis replies and unused templates are judged at the
@@ -21,6 +22,7 @@ mod contacts;
 mod escalations;
 mod groups;
 mod items;
+mod limits;
 mod lint;
 mod location;
 mod rule_tests;
@@ -599,6 +601,8 @@ impl<'a> Compiler<'a> {
             }
         }
 
+        let limits = self.limits(files, &mut inventory);
+
         let mut tests = Vec::new();
         for (path, f) in files {
             for t in &f.tests {
@@ -680,7 +684,7 @@ impl<'a> Compiler<'a> {
             }
         }
 
-        self.check_session_times(files, &groups, &schedules);
+        self.check_schedule_times(files, &groups, &schedules);
 
         // A template nobody sends is probably a typo elsewhere; unless a
         // schedule or alert that may send it could not be read.
@@ -715,7 +719,7 @@ impl<'a> Compiler<'a> {
             alerts,
             escalations,
             contacts,
-            limits: None,
+            limits,
             tests,
             renderer,
             sandbox: self.sandbox.clone(),

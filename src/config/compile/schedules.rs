@@ -2,12 +2,11 @@
 
 use std::path::Path;
 
-use super::lint::fixed_times;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
-use crate::config::raw::RawSchedule;
-use crate::config::rules::{ALL_SEGMENT, Content, Schedule, Timing};
-use crate::domain;
+use crate::config::raw::{RawSchedule, RawWindow};
+use crate::config::rules::{ALL_SEGMENT, Content, DEFAULT_CATCH_UP, Schedule, Timing, Window};
+use crate::domain::{self, Duration};
 use crate::schedule::CronSpec;
 
 impl Compiler<'_> {
@@ -95,6 +94,26 @@ impl Compiler<'_> {
             },
             None => None,
         };
+        let window = match &s.window {
+            Some(w) => match self.window(&s.id.value, &w.value, path, &owner) {
+                Some(w) => Some(w),
+                None => {
+                    ok = false;
+                    None
+                }
+            },
+            None => None,
+        };
+        let catch_up = match &s.catch_up {
+            Some(c) => match self.catch_up(&s.id.value, c, path, &owner) {
+                Some(c) => c,
+                None => {
+                    ok = false;
+                    DEFAULT_CATCH_UP
+                }
+            },
+            None => DEFAULT_CATCH_UP,
+        };
         Some(Schedule {
             id: s.id.value.clone(),
             segment,
@@ -102,8 +121,8 @@ impl Compiler<'_> {
             content: content?,
             timing: timing?,
             expires_after,
-            window: None,
-            catch_up: crate::config::rules::DEFAULT_CATCH_UP,
+            window,
+            catch_up,
             enabled: s.enabled,
         })
         .filter(|_| ok)
@@ -129,25 +148,6 @@ impl Compiler<'_> {
                 None => None,
             };
             let spec = spec?;
-            if let Some(time) = fixed_times(spec.pattern())
-                .into_iter()
-                .find(|t| !self.window.contains(*t))
-            {
-                self.diags
-                    .warning(
-                        Place::of(path, cron),
-                        Some(owner),
-                        format!(
-                            "schedule `{}` fires at {}, inside quiet hours ({})",
-                            s.id.value,
-                            time.format("%H:%M"),
-                            self.window.quiet_hours()
-                        ),
-                    )
-                    .with_hint(
-                        "routine messages are held until quiet hours end; pick a daytime hour",
-                    );
-            }
             return Some(Timing::Cron {
                 spec: Box::new(spec),
                 timezone,
@@ -190,22 +190,6 @@ impl Compiler<'_> {
                         );
                     return None;
                 }
-                if !self.window.contains(time) {
-                    self.diags
-                        .warning(
-                            Place::of(path, at),
-                            Some(owner),
-                            format!(
-                                "schedule `{}`: `at: {}` is inside quiet hours ({})",
-                                s.id.value,
-                                at.value,
-                                self.window.quiet_hours()
-                            ),
-                        )
-                        .with_hint(
-                            "routine messages are held until quiet hours end; pick a daytime hour",
-                        );
-                }
                 Some(time)
             }
             None => None,
@@ -215,5 +199,159 @@ impl Compiler<'_> {
         } else {
             Timing::AfterSession { offset, at }
         })
+    }
+
+    /// `window: { from, to }`: two local times of one day, `from < to`.
+    fn window(&mut self, id: &str, w: &RawWindow, path: &Path, owner: &str) -> Option<Window> {
+        let from = domain::parse_time_of_day(&w.from.value)
+            .map_err(|e| self.invalid(Place::of(path, &w.from), owner, e))
+            .ok();
+        let to = domain::parse_time_of_day(&w.to.value)
+            .map_err(|e| self.invalid(Place::of(path, &w.to), owner, e))
+            .ok();
+        let (from, to) = (from?, to?);
+        if from >= to {
+            let hint = if from > to {
+                format!(
+                    "a window lies within one local day; did you mean `{{ from: \"{}\", to: \"{}\" }}`?",
+                    w.to.value, w.from.value
+                )
+            } else {
+                "give the window some length, like `{ from: \"10:00\", to: \"14:00\" }`".to_owned()
+            };
+            self.diags
+                .error(
+                    Place::of(path, &w.to),
+                    Some(owner),
+                    format!(
+                        "schedule `{id}`: window `to: {}` is not after `from: {}`",
+                        w.to.value, w.from.value
+                    ),
+                )
+                .with_hint(hint);
+            return None;
+        }
+        Some(Window { from, to })
+    }
+
+    /// `catch_up:` a duration, or `0` for never.
+    fn catch_up(
+        &mut self,
+        id: &str,
+        c: &serde_saphyr::Spanned<String>,
+        path: &Path,
+        owner: &str,
+    ) -> Option<Duration> {
+        let text = c.value.trim();
+        if text == "0" {
+            return Some(Duration::from_secs(0));
+        }
+        match Duration::parse(text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                let zero = text.contains('0')
+                    && text.chars().all(|ch| ch == '0' || ch.is_ascii_alphabetic());
+                let hint = if zero {
+                    Some("write `catch_up: 0` to never process a missed fire".to_owned())
+                } else {
+                    e.hint
+                };
+                let d = self.diags.error(
+                    Place::of(path, c),
+                    Some(owner),
+                    format!("schedule `{id}`: `catch_up`: {}", e.message),
+                );
+                if let Some(hint) = hint {
+                    d.with_hint(hint);
+                }
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveTime;
+
+    use super::super::groups::tests::{compile_yaml, lines};
+    use crate::config::rules::DEFAULT_CATCH_UP;
+
+    fn with_schedule(keys: &str) -> String {
+        format!(
+            "templates:\n  note:\n    body: \"Hi {{{{ member.first_name }}}}\"\nschedules:\n  - id: daily\n    template: note\n    cron: \"0 9 * * *\"\n    timezone: America/New_York\n{keys}"
+        )
+    }
+
+    #[test]
+    fn window_and_catch_up_compile() {
+        let c = compile_yaml(&with_schedule(
+            "    window: { from: \"10:00\", to: \"14:00\" }\n    catch_up: 2h\n",
+        ));
+        let shown = lines(&c);
+        let rules = c.rules.unwrap_or_else(|| panic!("{shown:?}"));
+        let s = &rules.schedules["daily"];
+        let w = s.window.expect("a window");
+        assert_eq!(w.from, NaiveTime::from_hms_opt(10, 0, 0).unwrap());
+        assert_eq!(w.to, NaiveTime::from_hms_opt(14, 0, 0).unwrap());
+        assert_eq!(s.catch_up.as_secs(), 7200);
+    }
+
+    #[test]
+    fn catch_up_defaults_to_an_hour_and_a_bare_zero_means_never() {
+        let c = compile_yaml(&with_schedule(""));
+        assert_eq!(
+            c.rules.expect("rules").schedules["daily"].catch_up,
+            DEFAULT_CATCH_UP
+        );
+        for zero in ["0", "\"0\""] {
+            let c = compile_yaml(&with_schedule(&format!("    catch_up: {zero}\n")));
+            let shown = lines(&c);
+            let rules = c.rules.unwrap_or_else(|| panic!("{zero}: {shown:?}"));
+            assert_eq!(rules.schedules["daily"].catch_up.as_secs(), 0);
+        }
+        let c = compile_yaml(&with_schedule("    catch_up: 0m\n"));
+        assert!(c.rules.is_none());
+        assert!(
+            lines(&c).iter().any(|l| l
+                .starts_with("error: schedule `daily`: `catch_up`: invalid duration `0m`")
+                && l.ends_with("hint: write `catch_up: 0` to never process a missed fire")),
+            "{:?}",
+            lines(&c)
+        );
+        let c = compile_yaml(&with_schedule("    catch_up: soon\n"));
+        assert!(c.rules.is_none());
+    }
+
+    #[test]
+    fn a_window_that_does_not_run_forward_is_an_error_with_a_hint() {
+        let c = compile_yaml(&with_schedule(
+            "    window: { from: \"14:00\", to: \"10:00\" }\n",
+        ));
+        assert!(c.rules.is_none());
+        assert_eq!(
+            lines(&c),
+            [
+                "error: schedule `daily`: window `to: 10:00` is not after `from: 14:00` | hint: a window lies within one local day; did you mean `{ from: \"10:00\", to: \"14:00\" }`?"
+            ]
+        );
+        let c = compile_yaml(&with_schedule(
+            "    window: { from: \"10:00\", to: \"10:00\" }\n",
+        ));
+        assert!(c.rules.is_none());
+        let c = compile_yaml(&with_schedule(
+            "    window: { from: \"10am\", to: \"14:00\", every: 5 }\n",
+        ));
+        assert!(c.rules.is_none());
+        let c = compile_yaml(&with_schedule(
+            "    window: { from: \"10am\", to: \"14:00\" }\n",
+        ));
+        assert!(
+            lines(&c)
+                .iter()
+                .any(|l| l.contains("`10am`") && l.ends_with("hint: write `10:00`")),
+            "{:?}",
+            lines(&c)
+        );
     }
 }
