@@ -279,7 +279,10 @@ mod tests {
         let week = caps
             .exceeded(&limits, 7, New_York, t("2026-03-04T15:00:00Z"))
             .unwrap();
-        assert!(week.contains("3 routine messages in these 7 days"), "{week}");
+        assert!(
+            week.contains("3 routine messages in these 7 days"),
+            "{week}"
+        );
         // Eight days on, the first three have aged out.
         assert_eq!(
             caps.exceeded(&limits, 7, New_York, t("2026-03-09T15:00:00Z")),

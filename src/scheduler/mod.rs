@@ -164,31 +164,33 @@ impl Scheduler {
             self.store.remove_schedule_mark(id).await?;
         }
 
-        let zones = self.zones().await?;
-        if self.checked_generation.swap(generation, Ordering::SeqCst) != generation {
-            report.cancelled += self.cancel_vanished(&rules, &zones).await?;
-        }
-
-        let mut state = PassState::default();
+        // New and changed schedules start from now; a changed one loses
+        // what its old version queued.
+        let mut current = Vec::new();
         for schedule in rules.schedules.values().filter(|s| s.enabled) {
             let version = version(&rules, schedule);
-            let mark = match marks.get(&schedule.id) {
-                Some(m) if m.version == version => m.clone(),
+            match marks.get(&schedule.id) {
+                Some(m) if m.version == version => current.push((schedule, version, m.last_fire)),
                 Some(old) => {
                     let reason = format!("schedule `{}` changed", schedule.id);
                     report.cancelled += self.cancel(&schedule.id, Some(&version), &reason).await?;
                     tracing::info!(schedule = %schedule.id, from = %old.version, to = %version, "schedule changed: future fires recomputed from now");
                     self.mark(schedule, &version, old.last_fire.max(now))
                         .await?;
-                    continue;
                 }
-                None => {
-                    // New (or first seen): its fires start now, none before.
-                    self.mark(schedule, &version, now).await?;
-                    continue;
-                }
-            };
-            let fires = plan::fires(&rules, schedule, mark.last_fire, now, &zones);
+                // New (or first seen): its fires start now, none before.
+                None => self.mark(schedule, &version, now).await?,
+            }
+        }
+
+        let zones = self.zones().await?;
+        if self.checked_generation.swap(generation, Ordering::SeqCst) != generation {
+            report.cancelled += self.cancel_vanished(&rules, &zones).await?;
+        }
+
+        let mut state = PassState::default();
+        for (schedule, version, last_fire) in current {
+            let fires = plan::fires(&rules, schedule, last_fire, now, &zones);
             let mut i = 0;
             while i < fires.len() {
                 let instant = fires[i].at;
@@ -278,7 +280,7 @@ impl Scheduler {
             let still = plan::fires(rules, schedule, fire - TimeDelta::seconds(1), fire, zones);
             if still.iter().all(|f| f.at != fire) {
                 let reason = format!(
-                    "schedule `{schedule_id}` no longer fires at {}: its session was cancelled or moved",
+                    "schedule `{schedule_id}` no longer fires at {} (a session cancelled or moved, or no member left in that timezone)",
                     fire.to_rfc3339()
                 );
                 n += self
