@@ -68,6 +68,10 @@ pub struct PreviewFire {
     pub fire_utc: String,
     pub fire_local: String,
     pub timezone: String,
+    /// Who the fire is for: `all` (a cron with its own timezone),
+    /// `tz:ZONE` (a cron in members' own timezones: those in ZONE),
+    /// `group:ID` (a session fire).
+    pub scope: String,
     pub group: Option<String>,
     pub session_utc: Option<String>,
     pub session_local: Option<String>,
@@ -367,6 +371,7 @@ fn plan_rows(
             fire_utc: fire.at.to_rfc3339(),
             fire_local: local.to_rfc3339(),
             timezone: local.timezone().name().to_owned(),
+            scope: fire.scope.key(),
             group,
             session_utc: session.map(|s| s.starts_at.to_rfc3339()),
             session_local: session.map(|s| s.local_starts_at.to_rfc3339()),
@@ -437,6 +442,8 @@ fn write_text(
         write!(out, "{when}  {}  {}", r.schedule, r.sends)?;
         if let Some(g) = &r.group {
             write!(out, "  group {g}")?;
+        } else if let Some(zone) = r.scope.strip_prefix("tz:") {
+            write!(out, "  members in {zone}")?;
         }
         if let (Some(s), Some(tz)) = (&r.session_local, tz)
             && let Ok(s) = DateTime::parse_from_rfc3339(s)
