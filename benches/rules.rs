@@ -458,6 +458,10 @@ fn program_yaml(p: usize, revision: u32) -> String {
                 let _ = writeln!(entry, "    groups: [grp-{pp}-{}]", s % PER_PROGRAM.groups);
             }
         }
+        // The templates name the group: a cron needs `groups:` to have one.
+        if n % 3 != 2 && s % 5 < 2 {
+            let _ = writeln!(entry, "    groups: [grp-{pp}-{}]", s % PER_PROGRAM.groups);
+        }
         if s < template_schedules {
             let _ = writeln!(entry, "    template: tpl-{pp}-{s:02}");
         } else {

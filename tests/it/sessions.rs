@@ -47,7 +47,7 @@ templates:
   reminder:
     body: "{{{{ group.name }}}} meets {{{{ session.when }}}} at {{{{ session.starts_at | time }}}}."
 schedules:
-  - {{ id: weekly, template: reminder, cron: "0 12 * * THU" }}
+  - {{ id: weekly, template: reminder, groups: [today-group, tomorrow-group, cancelled-group], cron: "0 12 * * THU" }}
 "#,
             today_wd = weekday(today),
             tomorrow_wd = weekday(tomorrow),

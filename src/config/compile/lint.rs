@@ -148,7 +148,8 @@ impl Compiler<'_> {
     }
 
     /// A session-relative schedule without `at:`, per group: the local
-    /// times it lands at over a week of that group's sessions.
+    /// times it lands at over a week of that group's sessions (any of
+    /// them in quiet hours is warned, with the first such time).
     fn check_session_relative(&mut self, s: &Schedule, groups: Vec<&Group>, place: Place) {
         let now = calendar::sample_now();
         for g in groups {
@@ -158,11 +159,10 @@ impl Compiler<'_> {
                 .filter_map(|session| plan::session_fire(&s.timing, &session))
                 .map(|fire| fire.with_timezone(&g.timezone).time())
                 .collect();
-            let Some(first) = times.first().copied() else {
-                continue;
-            };
             // With a window, messages go inside it: `check_window` judges it.
-            if s.window.is_none() && times.iter().all(|t| !self.window.contains(*t)) {
+            if s.window.is_none()
+                && let Some(quiet) = times.iter().find(|t| !self.window.contains(**t))
+            {
                 self.diags
                     .warning(
                         place.clone(),
@@ -170,7 +170,7 @@ impl Compiler<'_> {
                         format!(
                             "schedule `{}` lands at {} for group `{}`, inside quiet hours ({})",
                             s.id,
-                            first.format("%H:%M"),
+                            quiet.format("%H:%M"),
                             g.id,
                             self.window.quiet_hours()
                         ),

@@ -685,6 +685,7 @@ impl<'a> Compiler<'a> {
         }
 
         self.check_schedule_times(files, &groups, &schedules);
+        self.check_template_places(files, &schedules, &surveys, &renderer);
 
         // A template nobody sends is probably a typo elsewhere; unless a
         // schedule or alert that may send it could not be read.
