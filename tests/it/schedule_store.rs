@@ -784,3 +784,75 @@ async fn outbox_list_names_the_schedule_that_planned_a_message() {
     let staff_line = lines.iter().find(|l| l.contains(" staff ")).unwrap();
     assert!(!staff_line.contains("[schedule"), "{stdout}");
 }
+
+#[tokio::test]
+async fn cancel_planned_fire_suppresses_only_that_fires_queued_rows_with_one_audit_entry() {
+    let (_dir, store) = with_roster().await;
+    let (m1, m2) = (id_of(&store, "M-1").await, id_of(&store, "M-2").await);
+    let f1 = t("2026-03-09T21:00:00Z");
+    let f2 = t("2026-03-16T21:00:00Z");
+    let later = ago(-24 * 60);
+    let gone = through(&store, planned("day-before", "v1", f1, m1, ago(5)), sent()).await;
+    let queued = store
+        .enqueue(planned("day-before", "v1", f1, m2, later))
+        .await
+        .unwrap()
+        .id();
+    let next_week = store
+        .enqueue(planned("day-before", "v1", f2, m2, later))
+        .await
+        .unwrap()
+        .id();
+    let other = store
+        .enqueue(planned("check-in", "v1", f1, m2, later))
+        .await
+        .unwrap()
+        .id();
+    assert_eq!(
+        store.planned_fires().await.unwrap(),
+        vec![
+            ("check-in".to_string(), f1),
+            ("day-before".to_string(), f1),
+            ("day-before".to_string(), f2),
+        ]
+    );
+    let before = store.audit_tail(1000).await.unwrap().len();
+
+    let reason = "the session of 2026-03-10 was cancelled";
+    assert_eq!(
+        store
+            .cancel_planned_fire("day-before", f1, reason)
+            .await
+            .unwrap(),
+        1
+    );
+    let r = row(&store, queued).await;
+    assert_eq!(r.state, OutState::Suppressed);
+    assert_eq!(r.reason.as_deref(), Some(reason));
+    assert_eq!(row(&store, gone).await.state, OutState::Sent);
+    assert_eq!(row(&store, next_week).await.state, OutState::Queued);
+    assert_eq!(row(&store, other).await.state, OutState::Queued);
+    let audit = store.audit_tail(1000).await.unwrap();
+    assert_eq!(audit.len(), before + 1);
+    let entry = audit.last().unwrap();
+    assert_eq!(entry.action, "schedule.cancel");
+    assert_eq!(entry.subject.as_deref(), Some("schedule:day-before"));
+    assert_eq!(entry.detail["count"], 1);
+    assert!(matches!(
+        store.audit_verify().await.unwrap(),
+        Verified::Intact { .. }
+    ));
+    assert_eq!(
+        store
+            .cancel_planned_fire("day-before", f1, reason)
+            .await
+            .unwrap(),
+        0,
+        "nothing left to cancel, and no second entry"
+    );
+    assert_eq!(store.audit_tail(1000).await.unwrap().len(), before + 1);
+    assert_eq!(
+        store.planned_fires().await.unwrap(),
+        vec![("check-in".to_string(), f1), ("day-before".to_string(), f2),]
+    );
+}

@@ -133,8 +133,39 @@ const CANCELLABLE: &str = "SELECT id FROM outbox
      WHERE schedule_id = ?1 AND state = 'queued' AND (?2 IS NULL OR schedule_version IS NOT ?2)
      ORDER BY id";
 
-/// Suppresses `schedule`'s queued messages of other versions, one
-/// [`set_state`] each, and audits the lot once (when there were any).
+/// One fire's queued messages of a schedule.
+const CANCELLABLE_FIRE: &str = "SELECT id FROM outbox
+     WHERE schedule_id = ?1 AND state = 'queued' AND fire_at = ?2
+     ORDER BY id";
+
+/// Moves each of `ids` from `queued` to `suppressed` with `reason`, one
+/// [`set_state`] each; returns how many moved (a row claimed meanwhile
+/// stays with its claimer).
+fn suppress_queued(
+    conn: &Connection,
+    ids: &[i64],
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let change = Change::reason(reason);
+    let mut n = 0;
+    for &id in ids {
+        if set_state(
+            conn,
+            id,
+            OutState::Queued,
+            OutState::Suppressed,
+            &change,
+            now,
+        )? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Suppresses `schedule`'s queued messages of other versions and audits
+/// the lot once (when there were any).
 pub(crate) fn cancel_planned(
     conn: &mut Connection,
     schedule: &str,
@@ -148,20 +179,7 @@ pub(crate) fn cancel_planned(
         stmt.query_map(params![schedule, keep_version], |r| r.get(0))?
             .collect::<Result<_, _>>()?
     };
-    let change = Change::reason(reason);
-    let mut n = 0;
-    for id in ids {
-        if set_state(
-            &tx,
-            id,
-            OutState::Queued,
-            OutState::Suppressed,
-            &change,
-            now,
-        )? {
-            n += 1;
-        }
-    }
+    let n = suppress_queued(&tx, &ids, reason, now)?;
     if n > 0 {
         audit::append(
             &tx,
@@ -178,6 +196,53 @@ pub(crate) fn cancel_planned(
     }
     tx.commit()?;
     Ok(n)
+}
+
+/// Suppresses one fire's queued messages of `schedule` and audits the lot
+/// once (when there were any).
+pub(crate) fn cancel_planned_fire(
+    conn: &mut Connection,
+    schedule: &str,
+    fire: DateTime<Utc>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let tx = immediate(conn)?;
+    let ids: Vec<i64> = {
+        let mut stmt = tx.prepare_cached(CANCELLABLE_FIRE)?;
+        stmt.query_map(params![schedule, ts(fire)], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let n = suppress_queued(&tx, &ids, reason, now)?;
+    if n > 0 {
+        audit::append(
+            &tx,
+            "hearth",
+            "schedule.cancel",
+            Some(&format!("schedule:{schedule}")),
+            serde_json::json!({
+                "schedule": schedule,
+                "fire": fire,
+                "count": n,
+                "cancelled": n,
+                "reason": reason,
+            }),
+        )?;
+    }
+    tx.commit()?;
+    Ok(n)
+}
+
+/// The distinct fires of queued planned messages.
+const PLANNED_FIRES: &str = "SELECT DISTINCT schedule_id, fire_at FROM outbox
+     WHERE state = 'queued' AND schedule_id IS NOT NULL AND fire_at IS NOT NULL
+     ORDER BY schedule_id, fire_at";
+
+pub(crate) fn planned_fires(conn: &Connection) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(PLANNED_FIRES)?;
+    Ok(stmt
+        .query_map([], |r| Ok((r.get(0)?, get_ts(r, 1)?)))?
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Separates the group ids `group_concat` joins (a control character no
@@ -328,14 +393,15 @@ pub(crate) fn open_survey(
         .optional()?)
 }
 
+const PLANNED_VERSIONS: &str =
+    "SELECT schedule_id, coalesce(schedule_version, ''), count(*) FROM outbox
+     WHERE schedule_id IS NOT NULL AND state = 'queued'
+     GROUP BY 1, 2 ORDER BY 1, 2";
+
 pub(crate) fn planned_versions(
     conn: &Connection,
 ) -> Result<Vec<(String, String, u64)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT schedule_id, coalesce(schedule_version, ''), count(*) FROM outbox
-         WHERE schedule_id IS NOT NULL AND state = 'queued'
-         GROUP BY 1, 2 ORDER BY 1, 2",
-    )?;
+    let mut stmt = conn.prepare_cached(PLANNED_VERSIONS)?;
     Ok(stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, to_u64(r.get(2)?))))?
         .collect::<Result<Vec<_>, _>>()?)
@@ -426,6 +492,21 @@ impl ScheduleStore for Store {
     async fn planned_versions(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
         self.read(planned_versions).await
     }
+
+    async fn planned_fires(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        self.read(planned_fires).await
+    }
+
+    async fn cancel_planned_fire(
+        &self,
+        schedule: &str,
+        fire: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<usize, StoreError> {
+        let (schedule, reason) = (schedule.to_owned(), reason.to_owned());
+        self.call(move |c| cancel_planned_fire(c, &schedule, fire, &reason, Utc::now()))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -449,6 +530,14 @@ mod tests {
         let (conn, _) = super::super::open_connection(&dir.path().join("h.db"), &key).unwrap();
         let p = plan_of(&conn, CANCELLABLE, 2);
         assert!(p.contains("outbox_by_schedule"), "{p}");
+        let p = plan_of(&conn, CANCELLABLE_FIRE, 2);
+        assert!(p.contains("outbox_by_schedule"), "{p}");
+        // Only the queued rows, not every planned message ever sent.
+        for sql in [PLANNED_FIRES, PLANNED_VERSIONS] {
+            let p = plan_of(&conn, sql, 0);
+            assert!(p.contains("(state=?)"), "{p}");
+            assert!(!p.contains("SCAN outbox"), "{p}");
+        }
         let p = plan_of(&conn, &routine_sent_sql(), 5);
         assert!(p.contains("outbox_caps"), "{p}");
         let p = plan_of(&conn, &routine_times_sql(), 3);

@@ -149,6 +149,23 @@ pub trait ScheduleStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<SurveyRun>, StoreError>> + Send;
 
+    /// The distinct `(schedule, fire)` of planned messages still queued,
+    /// ordered: what a reload checks against the live rules' fires.
+    fn planned_fires(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(String, DateTime<Utc>)>, StoreError>> + Send;
+
+    /// Suppresses, with `reason`, the still-queued messages of one fire of
+    /// one schedule (a session cancelled or moved); returns how many.
+    /// Like [`ScheduleStore::cancel_planned`]: through the one transition
+    /// rule, one `schedule.cancel` audit entry when any were cancelled.
+    fn cancel_planned_fire(
+        &self,
+        schedule: &str,
+        fire: DateTime<Utc>,
+        reason: &str,
+    ) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
     /// For reload: the distinct `(schedule, version, count)` of planned
     /// messages still queued, ordered by schedule and version.
     fn planned_versions(
