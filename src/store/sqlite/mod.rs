@@ -30,7 +30,6 @@ pub mod inbound;
 pub mod members;
 mod migrations;
 pub mod outbox;
-mod planned;
 mod schedule;
 mod send;
 mod traits;
