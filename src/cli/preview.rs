@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use super::staff::{block_on, fail, open, rules as settings_rules};
@@ -198,32 +198,38 @@ fn load_rules(dir: &std::path::Path) -> Result<RuleSet, ExitCode> {
     }
 }
 
-/// Parses a `--from`/`--to` value: RFC 3339, a date or date and time in
-/// `tz`, or a duration after `base`.
+/// Parses a `--from`/`--to` value, reporting failure as exit 1.
 fn when(flag: &str, text: &str, tz: Tz, base: DateTime<Utc>) -> Result<DateTime<Utc>, ExitCode> {
+    parse_when(text, tz, base).ok_or_else(|| {
+        eprintln!("error: {flag} `{text}` is not a time");
+        eprintln!(
+            "  hint: write RFC 3339 (`2026-03-08T09:00:00-05:00`), a date (`2026-03-08`), a date and time (`2026-03-08T09:00`), or a duration (`2d`)"
+        );
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+/// RFC 3339; a date or date and time in `tz` (a time in a spring-forward
+/// gap is the first instant after it); or a duration after `base`.
+fn parse_when(text: &str, tz: Tz, base: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let t = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(t) {
-        return Ok(t.with_timezone(&Utc));
+        return Some(t.with_timezone(&Utc));
     }
     let local = NaiveDate::parse_from_str(t, "%Y-%m-%d")
         .map(|d| d.and_time(NaiveTime::MIN))
         .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M"))
         .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M"));
     if let Ok(local) = local {
-        if let Some(at) = tz.from_local_datetime(&local).earliest() {
-            return Ok(at.with_timezone(&Utc));
-        }
-        let fixed = crate::schedule::fire::resolve_local(tz, local.date(), local.time());
-        return Ok(fixed.with_timezone(&Utc));
+        return Some(
+            crate::schedule::fire::resolve_local(tz, local.date(), local.time())
+                .with_timezone(&Utc),
+        );
     }
-    if let Ok(d) = crate::domain::Duration::parse(t) {
-        return Ok(base + d.chrono());
-    }
-    eprintln!("error: {flag} `{text}` is not a time");
-    eprintln!(
-        "  hint: write RFC 3339 (`2026-03-08T09:00:00-05:00`), a date (`2026-03-08`), a date and time (`2026-03-08T09:00`), or a duration (`2d`)"
-    );
-    Err(ExitCode::from(EXIT_INVALID))
+    let d = crate::domain::Duration::parse(t).ok()?;
+    base.checked_add_signed(chrono::TimeDelta::try_seconds(
+        d.as_secs().try_into().ok()?,
+    )?)
 }
 
 /// What the database adds to a preview.
@@ -478,4 +484,51 @@ fn write_text(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn times_are_rfc3339_local_dates_and_times_or_durations() {
+        let ny = chrono_tz::America::New_York;
+        let base = t("2026-03-01T00:00:00Z");
+        for (text, want) in [
+            ("2026-03-08T09:00:00-05:00", "2026-03-08T14:00:00Z"),
+            ("2026-03-08", "2026-03-08T05:00:00Z"),
+            ("2026-03-08T09:00", "2026-03-08T13:00:00Z"),
+            // In the spring-forward gap: the first instant after it.
+            ("2026-03-08 02:30", "2026-03-08T07:00:00Z"),
+            ("2d", "2026-03-03T00:00:00Z"),
+        ] {
+            assert_eq!(parse_when(text, ny, base), Some(t(want)), "{text}");
+        }
+        assert_eq!(parse_when("tomorrow", ny, base), None);
+    }
+
+    #[test]
+    fn no_text_makes_time_parsing_panic() {
+        // A seeded xorshift over the characters times are written with.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let alphabet: Vec<char> = "0123456789-:+TZ .wdhms/xé9".chars().collect();
+        let tz = chrono_tz::Pacific::Chatham;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 28) as usize;
+            let text: String = (0..len)
+                .map(|i| alphabet[((x >> (i % 48)) as usize + i * 7) % alphabet.len()])
+                .collect();
+            let _ = parse_when(&text, tz, DateTime::<Utc>::MAX_UTC);
+            let _ = parse_when(&text, tz, DateTime::<Utc>::MIN_UTC);
+        }
+        // Durations that overflow the calendar are refused, not a panic.
+        assert_eq!(parse_when("999999w", tz, DateTime::<Utc>::MAX_UTC), None);
+    }
 }

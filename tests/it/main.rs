@@ -11,6 +11,7 @@ mod fixtures;
 mod hints;
 mod intake;
 mod outbox;
+mod preview_cli;
 mod reload;
 mod rules_fuzz;
 mod schedule_store;
