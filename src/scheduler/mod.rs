@@ -347,28 +347,47 @@ impl Scheduler {
             generation,
             version,
         };
-        let out = fanout::fan_out(&cx, schedule, fire, members, caps);
-        for (member_id, why) in &out.failed {
-            tracing::warn!(schedule = %schedule.id, member_id, reason = %why, "no scheduled message for this member");
-        }
-        record.suppressed = out
-            .messages
-            .iter()
-            .filter(|m| m.suppressed.is_some())
-            .count() as u64;
-        let mut messages = out.messages;
-        while !messages.is_empty() {
-            let rest = messages.split_off(messages.len().min(BATCH));
-            record.enqueued += self.store.enqueue_batch(messages).await? as u64;
-            messages = rest;
+        // Members in batches: while one batch is written (on the store's
+        // writer thread), the next is rendered here.
+        let mut failed = 0usize;
+        let mut chunks = members.chunks(BATCH);
+        let mut out = chunks
+            .next()
+            .map(|c| fanout::fan_out(&cx, schedule, fire, c, caps));
+        while let Some(current) = out.take() {
+            failed += current.failed.len();
+            for (member_id, why) in &current.failed {
+                tracing::warn!(schedule = %schedule.id, member_id, reason = %why, "no scheduled message for this member");
+            }
+            record.suppressed += current
+                .messages
+                .iter()
+                .filter(|m| m.suppressed.is_some())
+                .count() as u64;
+            let next = chunks.next();
+            let messages = current.messages;
+            let store = &self.store;
+            // `join!` polls the insert first, which hands the batch to the
+            // writer thread, then renders the next batch meanwhile.
+            let (written, rendered) = tokio::join!(
+                async move {
+                    if messages.is_empty() {
+                        Ok(0)
+                    } else {
+                        store.enqueue_batch(messages).await
+                    }
+                },
+                async { next.map(|c| fanout::fan_out(&cx, schedule, fire, c, caps)) }
+            );
+            record.enqueued += written? as u64;
             #[cfg(feature = "fault-injection")]
             fault::after_batch();
+            out = rendered;
         }
         record.status = FireStatus::Done;
-        if !out.failed.is_empty() {
+        if failed > 0 {
             record.note = Some(format!(
-                "{} member(s) left out: their message could not be made (see the log)",
-                out.failed.len()
+                "{failed} member(s) left out: their message could not be made (see the log)"
             ));
         }
         self.store.record_fire(record.clone()).await?;
@@ -382,7 +401,7 @@ impl Scheduler {
                     "scope": record.scope,
                     "enqueued": record.enqueued,
                     "suppressed": record.suppressed,
-                    "failed": out.failed.len(),
+                    "failed": failed,
                     "generation": generation,
                     "version": version,
                 }),
