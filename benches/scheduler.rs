@@ -67,8 +67,9 @@ impl Template {
                 "X{i:06},First{i},+1555{i:07},America/New_York,tuesday-anxiety,yes\n"
             ));
         }
+        let groups = std::collections::BTreeSet::from(["tuesday-anxiety".to_owned()]);
         let (rows, invalid) =
-            import::parse(csv.as_bytes(), &Default::default(), Utc::now().date_naive()).unwrap();
+            import::parse(csv.as_bytes(), &groups, Utc::now().date_naive()).unwrap();
         assert!(invalid.is_empty());
         let report = rt
             .block_on(store.import_members(
