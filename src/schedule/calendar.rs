@@ -88,7 +88,7 @@ pub fn sample_session() -> Session {
 pub fn sessions(group: &Group, from: DateTime<Utc>) -> impl Iterator<Item = Session> + '_ {
     let regular = occurrences(&group.sessions, group.timezone, from)
         .filter(|start| !group.cancelled.contains(&start.date_naive()))
-        .map(|start| session(group, start, group.duration.chrono(), false))
+        .map(|start| session(group, start, super::span(group.duration), false))
         .peekable();
     let mut extra: Vec<Session> = group
         .extra
@@ -112,7 +112,7 @@ pub fn cancelled_sessions(group: &Group, from: DateTime<Utc>, to: DateTime<Utc>)
     occurrences(&group.sessions, group.timezone, from)
         .take_while(|start| start.with_timezone(&Utc) < to)
         .filter(|start| group.cancelled.contains(&start.date_naive()))
-        .map(|start| session(group, start, group.duration.chrono(), false))
+        .map(|start| session(group, start, super::span(group.duration), false))
         .collect()
 }
 
@@ -121,7 +121,7 @@ pub fn cancelled_sessions(group: &Group, from: DateTime<Utc>, to: DateTime<Utc>)
 /// group's.
 pub fn extra_session(group: &Group, extra: &ExtraSession) -> Session {
     let start = fire::resolve_local(group.timezone, extra.date, extra.at);
-    let length = extra.duration.unwrap_or(group.duration).chrono();
+    let length = super::span(extra.duration.unwrap_or(group.duration));
     session(group, start, length, true)
 }
 

@@ -418,6 +418,72 @@ mod tests {
     }
 
     #[test]
+    fn resolve_local_is_the_wall_time_when_it_exists_and_the_jump_when_it_does_not() {
+        let zones = [
+            New_York,
+            Sydney,
+            Lord_Howe,
+            Santiago,
+            chrono_tz::Europe::London,
+            chrono_tz::Antarctica::Troll,
+            chrono_tz::Pacific::Chatham,
+            chrono_tz::UTC,
+        ];
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let base = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        // The 2026 change days of these zones, where the early hours are
+        // picked most.
+        let changes = [
+            "2026-03-08",
+            "2026-11-01",
+            "2026-04-05",
+            "2026-10-04",
+            "2026-03-29",
+            "2026-10-25",
+            "2026-09-06",
+            "2026-04-04",
+            "2026-09-27",
+        ];
+        let (mut gaps, mut overlaps) = (0, 0);
+        for _ in 0..3000 {
+            let tz = *rng.pick(&zones);
+            let (date, minute) = if rng.next().is_multiple_of(2) {
+                let change: &&str = rng.pick(&changes[..]);
+                let change = super::super::parse_date(change).unwrap();
+                (change, (rng.next() % 240) as u32)
+            } else {
+                (
+                    base + TimeDelta::days((rng.next() % 730) as i64),
+                    (rng.next() % 1440) as u32,
+                )
+            };
+            let time = NaiveTime::from_hms_opt(minute / 60, minute % 60, 0).unwrap();
+            let naive = date.and_time(time);
+            let got = resolve_local(tz, date, time);
+            let case = format!("{naive} in {tz}: {got}");
+            match tz.from_local_datetime(&naive) {
+                LocalResult::Single(t) => assert_eq!(got, t, "{case}"),
+                LocalResult::Ambiguous(first, _) => {
+                    overlaps += 1;
+                    assert_eq!(got, first, "{case}");
+                }
+                LocalResult::None => {
+                    gaps += 1;
+                    // The jump: its wall time is past `naive`, a second
+                    // earlier is before the gap.
+                    assert!(got.naive_local() > naive, "{case}");
+                    let before = (got - TimeDelta::seconds(1)).naive_local();
+                    assert!(before < naive, "{case}: {before}");
+                }
+            }
+        }
+        assert!(
+            gaps > 20 && overlaps > 20,
+            "{gaps} gaps, {overlaps} overlaps"
+        );
+    }
+
+    #[test]
     fn fires_are_increasing_in_range_agree_with_next_and_fixed_ones_fire_once_per_wall_time() {
         let patterns = [
             "0 * * * *",

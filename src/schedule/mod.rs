@@ -222,6 +222,15 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
+/// A rules duration as a span of time, capped at 1,000 years: the rules
+/// accept any duration that fits in 64 bits, and chrono's `TimeDelta` and
+/// date arithmetic panic long before that. Nothing a schedule does is
+/// changed by the cap.
+pub fn span(d: crate::domain::Duration) -> chrono::TimeDelta {
+    const MAX_SECS: u64 = 1_000 * 366 * 86_400;
+    chrono::TimeDelta::seconds(d.as_secs().min(MAX_SECS) as i64)
+}
+
 /// Parses a calendar date written `YYYY-MM-DD`.
 pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
@@ -305,6 +314,17 @@ mod tests {
         ] {
             assert_eq!(CronSpec::parse(text).unwrap_err().hint, None, "{text}");
         }
+    }
+
+    #[test]
+    fn a_huge_duration_is_capped_not_a_panic() {
+        let huge = crate::domain::Duration::from_secs(u64::MAX);
+        let start = New_York.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        assert!((start + span(huge)).year() > 3000);
+        assert_eq!(
+            span(crate::domain::Duration::from_secs(90)).num_seconds(),
+            90
+        );
     }
 
     #[test]

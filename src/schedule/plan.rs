@@ -9,9 +9,9 @@
 use chrono::{DateTime, Duration as TimeDelta, NaiveTime, Utc};
 use chrono_tz::Tz;
 
-use super::Session;
 use super::calendar;
 use super::fire::{cron_fires, next_cron_fire, resolve_local};
+use super::{Session, span};
 use crate::engine::rules::{Group, RuleSet, Schedule, Timing, Window};
 
 /// One fire of one schedule.
@@ -90,8 +90,8 @@ pub fn fires(
         timing => {
             for group in schedule_groups(rules, schedule) {
                 let (earliest, latest) = session_span(timing, group);
-                for session in calendar::sessions(group, after - latest)
-                    .take_while(|s| s.starts_at <= until + earliest)
+                for session in calendar::sessions(group, earlier(after, latest))
+                    .take_while(|s| s.starts_at <= later(until, earliest))
                 {
                     let Some(at) = session_fire(timing, &session) else {
                         continue;
@@ -141,9 +141,9 @@ pub fn next_fire(
             .filter_map(|group| {
                 let (earliest, latest) = session_span(timing, group);
                 let mut best: Option<DateTime<Utc>> = None;
-                for session in calendar::sessions(group, after - latest) {
+                for session in calendar::sessions(group, earlier(after, latest)) {
                     // No later session can fire before the best so far.
-                    if best.is_some_and(|b| session.starts_at - earliest > b) {
+                    if best.is_some_and(|b| earlier(session.starts_at, earliest) > b) {
                         break;
                     }
                     if let Some(at) = session_fire(timing, &session)
@@ -222,7 +222,9 @@ pub fn expires_at(
     fire: &Fire,
     send_at: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let by_duration = schedule.expires_after.map(|d| send_at + d.chrono());
+    let by_duration = schedule
+        .expires_after
+        .and_then(|d| send_at.checked_add_signed(span(d)));
     let session_start = match (&schedule.timing, &fire.scope) {
         (Timing::BeforeSession { .. }, Scope::Session { session, .. }) => Some(session.starts_at),
         _ => None,
@@ -265,14 +267,24 @@ fn session_span(timing: &Timing, group: &Group) -> (TimeDelta, TimeDelta) {
         .iter()
         .filter_map(|e| e.duration)
         .chain([group.duration])
-        .map(|d| d.chrono())
+        .map(span)
         .max()
         .unwrap_or_default();
     match timing {
-        Timing::BeforeSession { offset, .. } => (offset.chrono() + slack, slack),
-        Timing::AfterSession { offset, .. } => (slack, offset.chrono() + longest + slack),
+        Timing::BeforeSession { offset, .. } => (span(*offset) + slack, slack),
+        Timing::AfterSession { offset, .. } => (slack, span(*offset) + longest + slack),
         Timing::Cron { .. } => (slack, slack),
     }
+}
+
+/// `t - d`, or the earliest instant there is.
+fn earlier(t: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
+    t.checked_sub_signed(d).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// `t + d`, or the latest instant there is.
+fn later(t: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
+    t.checked_add_signed(d).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 fn distinct(zones: &[Tz]) -> Vec<Tz> {

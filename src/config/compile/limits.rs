@@ -122,6 +122,25 @@ mod tests {
     }
 
     #[test]
+    fn a_change_of_limits_shows_in_the_reload_diff() {
+        let inventory = |text: &str| compile_yaml(text).rules.expect("rules").inventory;
+        let one = inventory("limits: { per_day: 1 }\n");
+        let two = inventory("limits: { per_day: 2 }\n");
+        let none = inventory("groups: []\n");
+        let changed = crate::config::diff::diff(&one, &two);
+        assert_eq!(changed.kinds["limits"].changed, ["limits"]);
+        assert_eq!(
+            crate::config::diff::diff(&none, &one).kinds["limits"].added,
+            ["limits"]
+        );
+        assert_eq!(
+            crate::config::diff::diff(&one, &none).kinds["limits"].removed,
+            ["limits"]
+        );
+        assert!(crate::config::diff::diff(&one, &inventory("limits: {per_day: 1}\n")).is_empty());
+    }
+
+    #[test]
     fn a_zero_or_negative_cap_is_an_error_and_zero_gets_a_hint() {
         let c = compile_yaml("limits: { per_day: 0, per_week: -2 }\n");
         assert!(c.rules.is_none());

@@ -9,6 +9,9 @@ use crate::config::rules::{ALL_SEGMENT, Content, DEFAULT_CATCH_UP, Schedule, Tim
 use crate::domain::{self, Duration};
 use crate::schedule::CronSpec;
 
+/// The longest `before_session:` / `after_session:` offset: a year.
+const MAX_SESSION_OFFSET: Duration = Duration::from_secs(366 * 86_400);
+
 impl Compiler<'_> {
     pub(super) fn schedule(&mut self, s: &RawSchedule, path: &Path) -> Option<Schedule> {
         let owner = rule("schedule", &s.id.value);
@@ -170,6 +173,27 @@ impl Compiler<'_> {
             _ => return None,
         };
         let offset = self.duration(offset_text, path, owner)?;
+        if offset.as_secs() > MAX_SESSION_OFFSET.as_secs() {
+            self.diags
+                .error(
+                    Place::of(path, offset_text),
+                    Some(owner),
+                    format!(
+                        "schedule `{}`: `{}: {}` is more than a year from the session",
+                        s.id.value,
+                        if before {
+                            "before_session"
+                        } else {
+                            "after_session"
+                        },
+                        offset_text.value
+                    ),
+                )
+                .with_hint(
+                    "a session-relative offset is at most `52w`; use `cron:` for a yearly message",
+                );
+            return None;
+        }
         let at = match &s.at {
             Some(at) => {
                 let time = domain::parse_time_of_day(&at.value)
@@ -321,6 +345,24 @@ mod tests {
         );
         let c = compile_yaml(&with_schedule("    catch_up: soon\n"));
         assert!(c.rules.is_none());
+    }
+
+    #[test]
+    fn a_session_offset_over_a_year_is_an_error_not_a_hang() {
+        let c = compile_yaml(
+            "templates:\n  note:\n    body: hi\nschedules:\n  - id: far\n    template: note\n    before_session: 99999999w\n",
+        );
+        assert!(c.rules.is_none());
+        assert_eq!(
+            lines(&c),
+            [
+                "error: schedule `far`: `before_session: 99999999w` is more than a year from the session | hint: a session-relative offset is at most `52w`; use `cron:` for a yearly message"
+            ]
+        );
+        let c = compile_yaml(
+            "templates:\n  note:\n    body: hi\nschedules:\n  - id: far\n    template: note\n    after_session: 52w\n",
+        );
+        assert!(c.rules.is_some(), "{:?}", lines(&c));
     }
 
     #[test]
