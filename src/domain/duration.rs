@@ -24,9 +24,15 @@ impl Duration {
         std::time::Duration::from_secs(self.seconds)
     }
 
+    /// As a chrono span, capped at 1,000 years: rules accept any duration
+    /// that fits in 64 bits, and chrono's `TimeDelta` and date arithmetic
+    /// panic long before that. Nothing a schedule, survey or escalation
+    /// does is changed by the cap.
     pub fn chrono(self) -> chrono::TimeDelta {
-        chrono::TimeDelta::seconds(self.seconds as i64)
+        chrono::TimeDelta::seconds(self.seconds.min(Self::CHRONO_MAX_SECS) as i64)
     }
+
+    const CHRONO_MAX_SECS: u64 = 1_000 * 366 * 86_400;
 
     /// Whole days, when the duration is a whole number of days.
     pub fn whole_days(self) -> Option<u64> {
@@ -252,6 +258,15 @@ fn time_hint(text: &str) -> Option<chrono::NaiveTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_duration_is_still_a_span_dates_can_be_moved_by() {
+        let d = Duration::parse(&format!("{}s", u64::MAX)).unwrap();
+        let now = chrono::Utc::now();
+        assert!(now + d.chrono() > now);
+        assert!(now - d.chrono() - d.chrono() < now);
+        assert_eq!(d.chrono(), Duration::from_secs(u64::MAX / 2).chrono());
+    }
 
     #[test]
     fn parses_the_forms_rules_use() {

@@ -222,13 +222,10 @@ fn lowercase_first(s: &str) -> String {
     }
 }
 
-/// A rules duration as a span of time, capped at 1,000 years: the rules
-/// accept any duration that fits in 64 bits, and chrono's `TimeDelta` and
-/// date arithmetic panic long before that. Nothing a schedule does is
-/// changed by the cap.
+/// A rules duration as a span of time, capped at 1,000 years (see
+/// [`crate::domain::Duration::chrono`]).
 pub fn span(d: crate::domain::Duration) -> chrono::TimeDelta {
-    const MAX_SECS: u64 = 1_000 * 366 * 86_400;
-    chrono::TimeDelta::seconds(d.as_secs().min(MAX_SECS) as i64)
+    d.chrono()
 }
 
 /// Parses a calendar date written `YYYY-MM-DD`.

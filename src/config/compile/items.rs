@@ -227,6 +227,11 @@ impl Compiler<'_> {
                 "contacts" => {
                     self.keyed(path, text, value, start, end, "contact", &mut file.contacts)
                 }
+                // One document, not a list of rules: kept when it parses.
+                "limits" => match parse_part::<Option<RawFile>>(text, start, end) {
+                    Ok(part) => file.limits = part.and_then(|f| f.limits),
+                    Err(_) => self.part_error(path, text, start, end),
+                },
                 // An unknown section: the whole-file parser's message,
                 // with its hint, for this section alone.
                 _ => self.part_error(path, text, start, end),
