@@ -30,10 +30,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::reload::LiveRules;
 use crate::daemon::DAEMON_ACTOR;
-use crate::domain::member::Member;
+use crate::domain::message::NewMessage;
 use crate::engine::rules::{Content, RuleSet, Schedule};
-use crate::schedule::plan::{self, Fire};
-use crate::store::traits::schedule::{FireRecord, FireStatus, ScheduleMark};
+use crate::schedule::plan::{self, Fire, Scope};
+use crate::store::traits::schedule::{FireRecord, FireStatus, RecipientFilter, ScheduleMark};
 use crate::store::traits::{OutboxStore, ScheduleStore};
 use crate::store::{Store, StoreError};
 use fanout::CapCounts;
@@ -183,12 +183,12 @@ impl Scheduler {
             }
         }
 
-        let zones = self.zones().await?;
+        let mut state = PassState::default();
+        let zones = self.zones(&mut state).await?;
         if self.checked_generation.swap(generation, Ordering::SeqCst) != generation {
             report.cancelled += self.cancel_vanished(&rules, &zones).await?;
         }
 
-        let mut state = PassState::default();
         for (schedule, version, last_fire) in current {
             let fires = plan::fires(&rules, schedule, last_fire, now, &zones);
             let mut i = 0;
@@ -252,12 +252,13 @@ impl Scheduler {
     /// The timezones member-timezone crons fire in: every zone an active
     /// member lives in (one that does not parse is logged and skipped;
     /// the gate holds that member's messages anyway).
-    async fn zones(&self) -> Result<Vec<Tz>, StoreError> {
+    async fn zones(&self, state: &mut PassState) -> Result<Vec<Tz>, StoreError> {
         let mut zones = BTreeSet::new();
         for z in self.store.member_zones().await? {
             match z.parse::<Tz>() {
                 Ok(tz) => {
                     zones.insert(tz.name().to_owned());
+                    state.spellings.entry(tz).or_default().push(z);
                 }
                 Err(_) => tracing::warn!(
                     timezone = %z.escape_debug(),
@@ -337,52 +338,60 @@ impl Scheduler {
         }
         self.store.record_fire(record.clone()).await?;
 
-        state.load(&self.store, rules, now).await?;
-        let (members, caps) = (
-            state.recipients.as_deref().unwrap_or_default(),
-            state.caps.get_or_insert_with(CapCounts::default),
-        );
+        state.load_caps(&self.store, rules, now).await?;
+        let caps = state.caps.get_or_insert_with(CapCounts::default);
         let cx = fanout::Context {
             rules,
             generation,
             version,
         };
-        // Members in batches: while one batch is written (on the store's
-        // writer thread), the next is rendered here.
+        // Three stages at once, one page of members each: the next page
+        // is read (a reader connection), this one rendered (here), the
+        // last one written (the writer thread).
+        let filter = recipient_filter(schedule, fire, &state.spellings);
+        let store = &self.store;
         let mut failed = 0usize;
-        let mut chunks = members.chunks(BATCH);
-        let mut out = chunks
-            .next()
-            .map(|c| fanout::fan_out(&cx, schedule, fire, c, caps));
-        while let Some(current) = out.take() {
-            failed += current.failed.len();
-            for (member_id, why) in &current.failed {
+        let mut page = store.recipients_page(&filter, 0, BATCH).await?;
+        let mut rendered: Vec<NewMessage> = Vec::new();
+        loop {
+            let more = page.len() == BATCH;
+            let after = page.last().map(|m| m.id);
+            let to_write = std::mem::take(&mut rendered);
+            let (next, written, out) = tokio::join!(
+                async {
+                    match after {
+                        Some(after) if more => store.recipients_page(&filter, after, BATCH).await,
+                        _ => Ok(Vec::new()),
+                    }
+                },
+                async {
+                    if to_write.is_empty() {
+                        Ok(None)
+                    } else {
+                        store.enqueue_batch(to_write).await.map(Some)
+                    }
+                },
+                async { fanout::fan_out(&cx, schedule, fire, &page, caps) }
+            );
+            if let Some(n) = written? {
+                record.enqueued += n as u64;
+                #[cfg(feature = "fault-injection")]
+                fault::after_batch();
+            }
+            failed += out.failed.len();
+            for (member_id, why) in &out.failed {
                 tracing::warn!(schedule = %schedule.id, member_id, reason = %why, "no scheduled message for this member");
             }
-            record.suppressed += current
+            record.suppressed += out
                 .messages
                 .iter()
                 .filter(|m| m.suppressed.is_some())
                 .count() as u64;
-            let next = chunks.next();
-            let messages = current.messages;
-            let store = &self.store;
-            // `join!` polls the insert first, which hands the batch to the
-            // writer thread, then renders the next batch meanwhile.
-            let (written, rendered) = tokio::join!(
-                async move {
-                    if messages.is_empty() {
-                        Ok(0)
-                    } else {
-                        store.enqueue_batch(messages).await
-                    }
-                },
-                async { next.map(|c| fanout::fan_out(&cx, schedule, fire, c, caps)) }
-            );
-            record.enqueued += written? as u64;
-            #[cfg(feature = "fault-injection")]
-            fault::after_batch();
-            out = rendered;
+            rendered = out.messages;
+            page = next?;
+            if page.is_empty() && rendered.is_empty() {
+                break;
+            }
         }
         record.status = FireStatus::Done;
         if failed > 0 {
@@ -438,21 +447,19 @@ mod fault {
 /// What one pass loads once and shares between its fires.
 #[derive(Default)]
 struct PassState {
-    recipients: Option<Vec<Member>>,
+    /// How members' timezones are spelled in the store, by zone.
+    spellings: HashMap<Tz, Vec<String>>,
     caps: Option<CapCounts>,
 }
 
 impl PassState {
-    /// Loads the recipients and the cap counts, once per pass.
-    async fn load(
+    /// Loads the cap counts, once per pass (only when `limits:` is set).
+    async fn load_caps(
         &mut self,
         store: &Store,
         rules: &RuleSet,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        if self.recipients.is_none() {
-            self.recipients = Some(store.recipients().await?);
-        }
         if self.caps.is_none() {
             let times = if rules.limits.is_some() {
                 // A week of local days, the longest catch-up, and a day of
@@ -472,6 +479,35 @@ impl PassState {
             self.caps = Some(CapCounts { times });
         }
         Ok(())
+    }
+}
+
+/// The store-side narrowing of a fire's recipients: its group, or the
+/// schedule's groups, and for a member-timezone fire the spellings of its
+/// zone. [`fanout::fan_out`] still decides who is in scope.
+fn recipient_filter(
+    schedule: &Schedule,
+    fire: &Fire,
+    spellings: &HashMap<Tz, Vec<String>>,
+) -> RecipientFilter {
+    match &fire.scope {
+        Scope::Session { group, .. } => RecipientFilter {
+            groups: vec![group.clone()],
+            timezones: Vec::new(),
+        },
+        Scope::Everyone => RecipientFilter {
+            groups: schedule.groups.clone(),
+            timezones: Vec::new(),
+        },
+        Scope::MembersIn(tz) => RecipientFilter {
+            groups: schedule.groups.clone(),
+            // A zone no active member spells: an impossible filter, so
+            // nobody, rather than no filter.
+            timezones: spellings
+                .get(tz)
+                .cloned()
+                .unwrap_or_else(|| vec![tz.name().to_owned()]),
+        },
     }
 }
 

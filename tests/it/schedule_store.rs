@@ -716,6 +716,44 @@ async fn recipients_are_the_active_consenting_members_exactly_as_members_lists_t
 }
 
 #[tokio::test]
+async fn recipient_pages_filter_by_group_and_timezone_and_resume_after_an_id() {
+    use hearth::store::traits::schedule::RecipientFilter;
+    let (_dir, store) = with_roster().await;
+    let page = |filter: RecipientFilter, after: i64, limit: usize| {
+        let store = store.clone();
+        async move {
+            store
+                .recipients_page(&filter, after, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.external_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let all = RecipientFilter::default();
+    // M-3 has no consent.
+    assert_eq!(page(all.clone(), 0, 10).await, ["M-1", "M-2", "M-4", "M-5"]);
+    assert_eq!(page(all.clone(), 0, 2).await, ["M-1", "M-2"]);
+    let m2 = id_of(&store, "M-2").await;
+    assert_eq!(page(all.clone(), m2, 2).await, ["M-4", "M-5"]);
+    let tuesday = RecipientFilter {
+        groups: vec!["tuesday-anxiety".into()],
+        timezones: vec![],
+    };
+    assert_eq!(page(tuesday.clone(), 0, 10).await, ["M-1", "M-5"]);
+    let zoned = RecipientFilter {
+        groups: vec!["tuesday-anxiety".into(), "thursday-grief".into()],
+        timezones: vec!["America/Chicago".into(), "Australia/Adelaide".into()],
+    };
+    assert_eq!(page(zoned, 0, 10).await, ["M-2", "M-5"]);
+    // A page holds exactly what the full list holds for those members.
+    let full = store.recipients().await.unwrap();
+    let paged = store.recipients_page(&all, 0, 10).await.unwrap();
+    assert_eq!(full, paged);
+}
+
+#[tokio::test]
 async fn member_zones_are_the_distinct_zones_of_active_members() {
     let (_dir, store) = with_roster().await;
     import_roster(

@@ -19,7 +19,9 @@ use crate::domain::member::{
 use crate::domain::message::{Kind, OutState};
 use crate::store::StoreError;
 use crate::store::traits::ScheduleStore;
-use crate::store::traits::schedule::{FireRecord, FireStatus, ScheduleMark, SurveyRun};
+use crate::store::traits::schedule::{
+    FireRecord, FireStatus, RecipientFilter, ScheduleMark, SurveyRun,
+};
 
 fn bad(i: usize, what: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
@@ -252,7 +254,41 @@ const GROUP_SEP: &str = "\u{1f}";
 /// Active members whose newest SMS consent event is a grant, with groups
 /// and that event, in one query.
 pub(crate) fn recipients(conn: &Connection) -> Result<Vec<Member>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    recipients_page(conn, &RecipientFilter::default(), 0, None)
+}
+
+/// [`recipients`] with an id above `after`, matching `filter`, at most
+/// `limit` of them, in id order.
+pub(crate) fn recipients_page(
+    conn: &Connection,
+    filter: &RecipientFilter,
+    after: i64,
+    limit: Option<usize>,
+) -> Result<Vec<Member>, StoreError> {
+    let mut params: Vec<rusqlite::types::Value> = vec![after.into()];
+    let mut conditions = String::new();
+    let list = |values: &[String], params: &mut Vec<rusqlite::types::Value>| {
+        let marks: Vec<String> = values
+            .iter()
+            .map(|v| {
+                params.push(v.clone().into());
+                format!("?{}", params.len())
+            })
+            .collect();
+        marks.join(", ")
+    };
+    if !filter.groups.is_empty() {
+        let marks = list(&filter.groups, &mut params);
+        conditions.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM group_members g WHERE g.member_id = m.id AND g.group_id IN ({marks}))"
+        ));
+    }
+    if !filter.timezones.is_empty() {
+        let marks = list(&filter.timezones, &mut params);
+        conditions.push_str(&format!(" AND m.timezone IN ({marks})"));
+    }
+    let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+    let mut stmt = conn.prepare_cached(&format!(
         "SELECT m.id, m.external_id, m.first_name, m.last_name, m.phone, m.timezone, m.language,
                 m.joined_on, m.status, m.attributes,
                 (SELECT group_concat(g.group_id, char(31)) FROM group_members g WHERE g.member_id = m.id),
@@ -260,11 +296,11 @@ pub(crate) fn recipients(conn: &Connection) -> Result<Vec<Member>, StoreError> {
          FROM members m
          JOIN consent_events c
            ON c.id = (SELECT max(d.id) FROM consent_events d WHERE d.member_id = m.id AND d.channel = 'sms')
-         WHERE m.status = 'active' AND c.action = 'granted'
-         ORDER BY m.id",
-    )?;
+         WHERE m.status = 'active' AND c.action = 'granted' AND m.id > ?1{conditions}
+         ORDER BY m.id{limit}"
+    ))?;
     Ok(stmt
-        .query_map([], |r| {
+        .query_map(rusqlite::params_from_iter(params), |r| {
             let mut m = members::from_row(r)?;
             let groups: Option<String> = r.get(10)?;
             m.groups = groups
@@ -457,6 +493,17 @@ impl ScheduleStore for Store {
 
     async fn recipients(&self) -> Result<Vec<Member>, StoreError> {
         self.read(recipients).await
+    }
+
+    async fn recipients_page(
+        &self,
+        filter: &RecipientFilter,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<Member>, StoreError> {
+        let filter = filter.clone();
+        self.read(move |c| recipients_page(c, &filter, after, Some(limit)))
+            .await
     }
 
     async fn member_zones(&self) -> Result<Vec<String>, StoreError> {

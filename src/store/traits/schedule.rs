@@ -73,6 +73,15 @@ pub struct SurveyRun {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// Which recipients a fan-out page holds. Empty lists do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecipientFilter {
+    /// Members of at least one of these groups.
+    pub groups: Vec<String>,
+    /// Members whose timezone is stored as one of these.
+    pub timezones: Vec<String>,
+}
+
 pub trait ScheduleStore: Send + Sync {
     /// Every schedule's mark.
     fn schedule_marks(&self) -> impl Future<Output = Result<Vec<ScheduleMark>, StoreError>> + Send;
@@ -117,6 +126,16 @@ pub trait ScheduleStore: Send + Sync {
     /// Active members with current SMS consent, with groups and
     /// attributes, ordered by id: who a fan-out may reach.
     fn recipients(&self) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
+
+    /// [`ScheduleStore::recipients`] one page at a time: those with an id
+    /// above `after` that match `filter`, at most `limit`, in id order (a
+    /// fan-out reads the next page while it renders and writes this one).
+    fn recipients_page(
+        &self,
+        filter: &RecipientFilter,
+        after: i64,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Member>, StoreError>> + Send;
 
     /// The distinct timezones of active members, as stored.
     fn member_zones(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
