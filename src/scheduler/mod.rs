@@ -30,7 +30,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::reload::LiveRules;
 use crate::daemon::DAEMON_ACTOR;
-use crate::domain::message::NewMessage;
 use crate::engine::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
 use crate::store::traits::schedule::{FireRecord, FireStatus, RecipientFilter, ScheduleMark};
@@ -345,53 +344,48 @@ impl Scheduler {
             generation,
             version,
         };
-        // Three stages at once, one page of members each: the next page
-        // is read (a reader connection), this one rendered (here), the
-        // last one written (the writer thread).
+        // The fire's recipients (narrowed to its group or zone), then in
+        // batches: while one batch is written (on the store's writer
+        // thread), the next is rendered here. (Reading pages alongside as
+        // a third stage measured slower on two cores: docs/BENCHMARKS.md.)
         let filter = recipient_filter(schedule, fire, &state.spellings);
         let store = &self.store;
+        let members = store.recipients_page(&filter, 0, usize::MAX).await?;
         let mut failed = 0usize;
-        let mut page = store.recipients_page(&filter, 0, BATCH).await?;
-        let mut rendered: Vec<NewMessage> = Vec::new();
-        loop {
-            let more = page.len() == BATCH;
-            let after = page.last().map(|m| m.id);
-            let to_write = std::mem::take(&mut rendered);
-            let (next, written, out) = tokio::join!(
-                async {
-                    match after {
-                        Some(after) if more => store.recipients_page(&filter, after, BATCH).await,
-                        _ => Ok(Vec::new()),
-                    }
-                },
-                async {
-                    if to_write.is_empty() {
+        let mut chunks = members.chunks(BATCH);
+        let mut out = chunks
+            .next()
+            .map(|c| fanout::fan_out(&cx, schedule, fire, c, caps));
+        while let Some(current) = out.take() {
+            failed += current.failed.len();
+            for (member_id, why) in &current.failed {
+                tracing::warn!(schedule = %schedule.id, member_id, reason = %why, "no scheduled message for this member");
+            }
+            record.suppressed += current
+                .messages
+                .iter()
+                .filter(|m| m.suppressed.is_some())
+                .count() as u64;
+            let next = chunks.next();
+            let messages = current.messages;
+            // `join!` polls the insert first, which hands the batch to the
+            // writer thread, then renders the next batch meanwhile.
+            let (written, rendered) = tokio::join!(
+                async move {
+                    if messages.is_empty() {
                         Ok(None)
                     } else {
-                        store.enqueue_batch(to_write).await.map(Some)
+                        store.enqueue_batch(messages).await.map(Some)
                     }
                 },
-                async { fanout::fan_out(&cx, schedule, fire, &page, caps) }
+                async { next.map(|c| fanout::fan_out(&cx, schedule, fire, c, caps)) }
             );
             if let Some(n) = written? {
                 record.enqueued += n as u64;
                 #[cfg(feature = "fault-injection")]
                 fault::after_batch();
             }
-            failed += out.failed.len();
-            for (member_id, why) in &out.failed {
-                tracing::warn!(schedule = %schedule.id, member_id, reason = %why, "no scheduled message for this member");
-            }
-            record.suppressed += out
-                .messages
-                .iter()
-                .filter(|m| m.suppressed.is_some())
-                .count() as u64;
-            rendered = out.messages;
-            page = next?;
-            if page.is_empty() && rendered.is_empty() {
-                break;
-            }
+            out = rendered;
         }
         record.status = FireStatus::Done;
         if failed > 0 {

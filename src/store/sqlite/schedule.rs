@@ -287,7 +287,10 @@ pub(crate) fn recipients_page(
         let marks = list(&filter.timezones, &mut params);
         conditions.push_str(&format!(" AND m.timezone IN ({marks})"));
     }
-    let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+    let limit = limit
+        .filter(|n| *n < i64::MAX as usize)
+        .map(|n| format!(" LIMIT {n}"))
+        .unwrap_or_default();
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT m.id, m.external_id, m.first_name, m.last_name, m.phone, m.timezone, m.language,
                 m.joined_on, m.status, m.attributes,
