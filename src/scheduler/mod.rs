@@ -97,6 +97,7 @@ pub struct Scheduler {
     clock: Arc<dyn Clock>,
     /// The generation the last pass checked queued fires against.
     checked_generation: AtomicU64,
+    max_sleep: std::time::Duration,
 }
 
 impl Scheduler {
@@ -106,7 +107,14 @@ impl Scheduler {
             rules,
             clock,
             checked_generation: AtomicU64::new(0),
+            max_sleep: MAX_SLEEP,
         }
+    }
+
+    /// Reads the clock at least this often (default [`MAX_SLEEP`]).
+    pub fn with_max_sleep(mut self, max_sleep: std::time::Duration) -> Scheduler {
+        self.max_sleep = max_sleep;
+        self
     }
 
     /// Runs passes until `shutdown`: after each, sleeps until the next
@@ -124,8 +132,8 @@ impl Scheduler {
             };
             let wait = next
                 .map(|n| (n - self.clock.now()).to_std().unwrap_or_default())
-                .unwrap_or(MAX_SLEEP)
-                .min(MAX_SLEEP);
+                .unwrap_or(self.max_sleep)
+                .min(self.max_sleep);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(wait) => {}

@@ -961,3 +961,41 @@ async fn frequency_caps_are_checked_again_at_the_last_gate() {
         "{capped:?}"
     );
 }
+
+/// A suspended VM or a clock step: the wall clock jumps past a fire while
+/// the scheduler sleeps. It reads the clock again after every short sleep,
+/// so it notices at once instead of sleeping out the hour it planned.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_clock_that_jumps_past_a_fire_is_noticed_at_the_next_wake() {
+    let fx = Fx::new(&format!("{MONDAY_GROUP}{DAY_BEFORE}"), ROSTER).await;
+    let fire = t("2026-03-01T22:00:00Z");
+    let clock = Arc::new(ManualClock::new(fire - TimeDelta::hours(1)));
+    let scheduler = Scheduler::new(fx.store.clone(), fx.rules.clone(), clock.clone())
+        .with_max_sleep(std::time::Duration::from_millis(100));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(scheduler.run_until_stopped(stop.clone()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // The first pass marks the schedule, an hour before its fire.
+    while fx.store.schedule_marks().await.unwrap().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no first pass");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    clock.set(fire + TimeDelta::minutes(1));
+    loop {
+        let records = fx.store.fire_records(Some("day-before"), 10).await.unwrap();
+        if records
+            .iter()
+            .any(|r| r.fire == fire && r.status == FireStatus::Done)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the jump went unnoticed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    task.await.unwrap();
+    assert_eq!(fx.messages().await.len(), 3);
+}
