@@ -14,9 +14,8 @@ use std::process::ExitCode;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use chrono_tz::Tz;
 
-use super::staff::{block_on, fail, open, rules as settings_rules};
+use super::staff::{block_on, fail, open, rules as settings_rules, rules_in};
 use super::{EXIT_INVALID, Format, load_settings};
-use crate::config;
 use crate::domain::member::Member;
 use crate::engine::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
@@ -120,7 +119,7 @@ pub fn preview(settings_path: &std::path::Path, args: PreviewArgs) -> ExitCode {
                 eprintln!("  hint: drop --rules to use the settings' rules and database");
                 return ExitCode::from(EXIT_INVALID);
             }
-            (tri!(load_rules(dir)), None)
+            (tri!(rules_in(dir)), None)
         }
         None => {
             let settings = tri!(load_settings(settings_path));
@@ -173,29 +172,6 @@ fn unknown<'a>(kind: &str, id: &str, known: impl Iterator<Item = &'a String>) ->
         eprintln!("  hint: {h}");
     }
     ExitCode::from(EXIT_INVALID)
-}
-
-fn load_rules(dir: &std::path::Path) -> Result<RuleSet, ExitCode> {
-    match config::load_dir(dir) {
-        Ok(c) => match c.rules {
-            Some(r) => Ok(r),
-            None => {
-                for d in c.diagnostics.iter().filter(|d| d.is_error()) {
-                    eprintln!("{d}");
-                }
-                eprintln!(
-                    "error: rules directory {} is invalid; fix it first (`hearth check {}`)",
-                    dir.display(),
-                    dir.display()
-                );
-                Err(ExitCode::from(EXIT_INVALID))
-            }
-        },
-        Err(e) => {
-            eprintln!("error: cannot read rules directory {}: {e}", dir.display());
-            Err(ExitCode::from(EXIT_INVALID))
-        }
-    }
 }
 
 /// Parses a `--from`/`--to` value, reporting failure as exit 1.

@@ -134,7 +134,12 @@ pub(crate) fn store_exit(e: &StoreError) -> u8 {
 /// The live rules, for group ids and segments. Invalid rules are an error:
 /// staff would otherwise act on rules the daemon refuses.
 pub(super) fn rules(settings: &Settings) -> Result<RuleSet, ExitCode> {
-    match config::load_dir(&settings.rules_dir) {
+    rules_in(&settings.rules_dir)
+}
+
+/// The rules of `dir`, valid or exit 1 (every error printed).
+pub(super) fn rules_in(dir: &Path) -> Result<RuleSet, ExitCode> {
+    match config::load_dir(dir) {
         Ok(c) => match c.rules {
             Some(r) => Ok(r),
             None => {
@@ -143,17 +148,14 @@ pub(super) fn rules(settings: &Settings) -> Result<RuleSet, ExitCode> {
                 }
                 eprintln!(
                     "error: rules directory {} is invalid; fix it first (`hearth check {}`)",
-                    settings.rules_dir.display(),
-                    settings.rules_dir.display()
+                    dir.display(),
+                    dir.display()
                 );
                 Err(ExitCode::from(EXIT_INVALID))
             }
         },
         Err(e) => {
-            eprintln!(
-                "error: cannot read rules directory {}: {e}",
-                settings.rules_dir.display()
-            );
+            eprintln!("error: cannot read rules directory {}: {e}", dir.display());
             Err(ExitCode::from(EXIT_INVALID))
         }
     }
