@@ -139,14 +139,14 @@ pub fn preview(settings_path: &std::path::Path, args: PreviewArgs) -> ExitCode {
     }
 
     let rows = match &store {
-        None => tri!(plan_rows(&rules, &args, from, to, &[tz], None)),
+        None => plan_rows(&rules, &args, from, to, &[tz], None),
         Some(store) => {
             let data = match block_on(load_store(store, &rules, &args, now)) {
                 Ok(d) => d,
                 Err(code) => return code,
             };
             let zones = data.zones.clone();
-            tri!(plan_rows(&rules, &args, from, to, &zones, Some(data)))
+            plan_rows(&rules, &args, from, to, &zones, Some(data))
         }
     };
 
@@ -278,7 +278,7 @@ fn plan_rows(
     to: DateTime<Utc>,
     zones: &[Tz],
     mut data: Option<StoreData>,
-) -> Result<Vec<PreviewFire>, ExitCode> {
+) -> Vec<PreviewFire> {
     // The same rules with no date cancelled: a fire only they have is a
     // cancelled session's.
     let mut uncancelled = rules.clone();
@@ -367,7 +367,7 @@ fn plan_rows(
             sample,
         });
     }
-    Ok(rows)
+    rows
 }
 
 /// The message one recipient would get, rendered for a copy of them whose

@@ -103,19 +103,6 @@ pub fn sessions(group: &Group, from: DateTime<Utc>) -> impl Iterator<Item = Sess
     }
 }
 
-/// The regular sessions that `cancelled:` removed, starting in
-/// `[from, to)`, in order: what `hearth preview` shows as cancelled.
-pub fn cancelled_sessions(group: &Group, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<Session> {
-    if group.cancelled.is_empty() {
-        return Vec::new();
-    }
-    occurrences(&group.sessions, group.timezone, from)
-        .take_while(|start| start.with_timezone(&Utc) < to)
-        .filter(|start| group.cancelled.contains(&start.date_naive()))
-        .map(|start| session(group, start, super::span(group.duration), false))
-        .collect()
-}
-
 /// An `extra:` session: its local date and time resolved in the group's
 /// timezone as a fixed-time job is, lasting its own duration or the
 /// group's.
@@ -428,28 +415,5 @@ mod tests {
         let s: Vec<Session> = sessions(&g, at(2026, 1, 1, 0, 0)).collect();
         assert_eq!(s.len(), 1);
         assert!(s[0].extra);
-    }
-
-    #[test]
-    fn cancelled_sessions_lists_what_cancelled_removed_in_the_range() {
-        let g = group("0 18 * * TUE", &["2026-01-06", "2026-01-20", "2026-03-03"]);
-        let gone: Vec<String> = cancelled_sessions(&g, at(2026, 1, 1, 0, 0), at(2026, 2, 1, 0, 0))
-            .iter()
-            .map(|s| s.local_starts_at.to_rfc3339())
-            .collect();
-        assert_eq!(
-            gone,
-            ["2026-01-06T18:00:00-05:00", "2026-01-20T18:00:00-05:00"]
-        );
-        // `to` is exclusive.
-        assert!(cancelled_sessions(&g, at(2026, 1, 1, 0, 0), at(2026, 1, 6, 18, 0)).is_empty());
-        assert!(
-            cancelled_sessions(
-                &group("0 18 * * TUE", &[]),
-                at(2026, 1, 1, 0, 0),
-                at(2027, 1, 1, 0, 0)
-            )
-            .is_empty()
-        );
     }
 }
