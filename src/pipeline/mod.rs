@@ -12,6 +12,10 @@
 //! The pipeline itself (crisis check, STOP/START/HELP, surveys, alerts)
 //! plugs in as a handler; until it exists, [`Held`] keeps every row queued.
 
+pub mod crisis;
+pub mod keywords;
+pub mod normalize;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
