@@ -26,6 +26,7 @@ macro_rules! tri {
     };
 }
 
+mod explain;
 mod messaging;
 mod preview;
 mod staff;
@@ -86,6 +87,9 @@ pub enum Command {
     Inject(messaging::InjectArgs),
     /// The schedules' upcoming fires: when, for whom, what (a masked sample).
     Preview(preview::PreviewArgs),
+    /// What the reply pipeline's first stages (normalising, the crisis
+    /// check, STOP/START/HELP) make of one text; no database.
+    Explain(explain::ExplainArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -119,6 +123,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Outbox(cmd) => messaging::outbox(&args.settings, &actor, cmd),
         Command::Inject(a) => messaging::inject(&args.settings, a),
         Command::Preview(a) => preview::preview(&args.settings, a),
+        Command::Explain(a) => explain::explain(a),
     }
 }
 

@@ -7,6 +7,7 @@ mod twilio;
 
 mod daemon;
 mod dispatch;
+mod explain_cli;
 mod fixtures;
 mod hints;
 mod intake;
