@@ -15,9 +15,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hearth::config::reload::LiveRules;
 use hearth::domain::message::NewMessage;
 use hearth::scheduler::{BATCH, ManualClock, Scheduler};
-use hearth::store::import::{self, ImportOptions};
 use hearth::store::traits::OutboxStore;
 use hearth::store::{KeySource, Store};
+
+mod common;
 
 const MEMBERS: usize = 100_000;
 
@@ -68,21 +69,7 @@ impl Template {
             ));
         }
         let groups = std::collections::BTreeSet::from(["tuesday-anxiety".to_owned()]);
-        let (rows, invalid) =
-            import::parse(csv.as_bytes(), &groups, Utc::now().date_naive()).unwrap();
-        assert!(invalid.is_empty());
-        let report = rt
-            .block_on(store.import_members(
-                rows,
-                invalid,
-                ImportOptions {
-                    skip_invalid: false,
-                    consent_text: Some("I agree.".into()),
-                    actor: "bench".into(),
-                    source_name: "bench.csv".into(),
-                },
-            ))
-            .unwrap();
+        let report = common::import(rt, &store, &csv, &groups);
         assert!(report.applied);
         drop(store);
         Template { dir }

@@ -15,10 +15,12 @@ use hearth::config::rules::{Condition, Field, Op, Segment};
 use hearth::domain::message::{IdempotencyKey, Kind, NewMessage, Plan};
 use hearth::engine::script::{Limits, Sandbox, ScriptKind};
 use hearth::engine::segment;
-use hearth::store::import::{self, ImportOptions};
+use hearth::store::import;
 use hearth::store::outbox::InboundSms;
 use hearth::store::traits::{OutboxStore, ScheduleStore};
 use hearth::store::{KeySource, Store};
+
+mod common;
 
 const MEMBERS: usize = 100_000;
 
@@ -67,21 +69,7 @@ fn import_fresh(csv: &str) -> Duration {
     )
     .unwrap();
     let start = Instant::now();
-    let (rows, invalid) =
-        import::parse(csv.as_bytes(), &groups(), chrono::Utc::now().date_naive()).unwrap();
-    assert!(invalid.is_empty());
-    let report = runtime()
-        .block_on(store.import_members(
-            rows,
-            invalid,
-            ImportOptions {
-                skip_invalid: false,
-                consent_text: Some("I agree.".into()),
-                actor: "bench".into(),
-                source_name: "bench.csv".into(),
-            },
-        ))
-        .unwrap();
+    let report = common::import(&runtime(), &store, csv, &groups());
     let took = start.elapsed();
     assert_eq!(report.inserted, csv.lines().count() - 1);
     took
@@ -154,12 +142,7 @@ fn inbound_texts(csv: &str, second: &str, during_import: bool) -> Duration {
         .build()
         .unwrap();
     let today = chrono::Utc::now().date_naive();
-    let opts = || ImportOptions {
-        skip_invalid: false,
-        consent_text: Some("I agree.".into()),
-        actor: "bench".into(),
-        source_name: "bench.csv".into(),
-    };
+    let opts = common::options;
     let (rows, invalid) = import::parse(csv.as_bytes(), &groups(), today).unwrap();
     rt.block_on(store.import_members(rows, invalid, opts()))
         .unwrap();
@@ -212,20 +195,7 @@ fn store_with_roster(csv: &str) -> (tempfile::TempDir, Store) {
         &KeySource::Generated(dir.path().join("h.db.key")),
     )
     .unwrap();
-    let (rows, invalid) =
-        import::parse(csv.as_bytes(), &groups(), chrono::Utc::now().date_naive()).unwrap();
-    runtime()
-        .block_on(store.import_members(
-            rows,
-            invalid,
-            ImportOptions {
-                skip_invalid: false,
-                consent_text: Some("I agree.".into()),
-                actor: "bench".into(),
-                source_name: "bench.csv".into(),
-            },
-        ))
-        .unwrap();
+    common::import(&runtime(), &store, csv, &groups());
     (dir, store)
 }
 
