@@ -31,6 +31,43 @@ pub struct Settings {
     pub reload_debounce: std::time::Duration,
     pub dispatch: DispatchSettings,
     pub intake: IntakeSettings,
+    pub replies: ReplySettings,
+}
+
+/// What the reply pipeline says on its own behalf (`replies:`): the
+/// program details HELP and the STOP/START confirmations carry, extra
+/// compliance words, and whether unknown senders get an answer. Defaults,
+/// not constants: the clinic's compliance officer sets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplySettings {
+    /// The program's name, as confirmations and HELP name it.
+    pub program: String,
+    /// Who to reach, for HELP ("call 555-0100", a web address).
+    pub contact: String,
+    /// How often members get texts, for HELP ("up to 1 msg/day").
+    pub frequency: String,
+    /// Extra opt-out, opt-in and help words (`ALTO`, `PARAR`, `AYUDA`),
+    /// added to the standard ones, never replacing them.
+    pub stop_words: Vec<String>,
+    pub start_words: Vec<String>,
+    pub help_words: Vec<String>,
+    /// Sent to a number that is not a member's or a contact's; none by
+    /// default (such texts are stored and counted only).
+    pub unknown_sender_reply: Option<String>,
+}
+
+impl Default for ReplySettings {
+    fn default() -> Self {
+        ReplySettings {
+            program: "Hearth support group texts".into(),
+            contact: "your group facilitator".into(),
+            frequency: "up to 1 msg/day".into(),
+            stop_words: Vec::new(),
+            start_words: Vec::new(),
+            help_words: Vec::new(),
+            unknown_sender_reply: None,
+        }
+    }
 }
 
 /// How the dispatcher sends.
@@ -287,6 +324,27 @@ struct RawSettings {
     dispatch: Option<RawDispatch>,
     #[serde(default)]
     intake: Option<RawIntake>,
+    #[serde(default)]
+    replies: Option<RawReplies>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReplies {
+    #[serde(default)]
+    program: Option<String>,
+    #[serde(default)]
+    contact: Option<String>,
+    #[serde(default)]
+    frequency: Option<String>,
+    #[serde(default)]
+    stop_words: Vec<String>,
+    #[serde(default)]
+    start_words: Vec<String>,
+    #[serde(default)]
+    help_words: Vec<String>,
+    #[serde(default)]
+    unknown_sender_reply: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -429,6 +487,7 @@ impl Settings {
                 reload_debounce: None,
                 dispatch: None,
                 intake: None,
+                replies: None,
             });
         let invalid = |message: String| SettingsError::Invalid {
             path: path.to_owned(),
@@ -507,6 +566,7 @@ impl Settings {
             parse_millis(&debounce).map_err(|e| invalid(format!("reload_debounce: {e}")))?;
         let dispatch = dispatch_settings(raw.dispatch.unwrap_or_default()).map_err(invalid)?;
         let intake = intake_settings(raw.intake.unwrap_or_default()).map_err(invalid)?;
+        let replies = reply_settings(raw.replies.unwrap_or_default()).map_err(invalid)?;
         Ok(Settings {
             listen,
             public_url,
@@ -528,6 +588,7 @@ impl Settings {
             reload_debounce,
             dispatch,
             intake,
+            replies,
         })
     }
 }
@@ -656,6 +717,47 @@ fn dispatch_settings(raw: RawDispatch) -> Result<DispatchSettings, String> {
         }
     }
     Ok(d)
+}
+
+fn reply_settings(raw: RawReplies) -> Result<ReplySettings, String> {
+    let d = ReplySettings::default();
+    let text = |key: &str, v: Option<String>, default: String| -> Result<String, String> {
+        match v {
+            None => Ok(default),
+            Some(v) if v.trim().is_empty() => Err(format!(
+                "replies.{key} is empty\n  hint: leave `{key}` out for the default `{default}`"
+            )),
+            Some(v) => Ok(v.trim().to_owned()),
+        }
+    };
+    let words = |key: &str, v: Vec<String>| -> Result<Vec<String>, String> {
+        v.into_iter()
+            .map(|w| {
+                let folded = crate::pipeline::normalize::phrase_words(&w).join(" ");
+                if folded.is_empty() {
+                    Err(format!(
+                        "replies.{key}: `{w}` has no letters or digits to match\n  hint: write the word a member would text, like `ALTO`"
+                    ))
+                } else {
+                    Ok(folded)
+                }
+            })
+            .collect()
+    };
+    Ok(ReplySettings {
+        program: text("program", raw.program, d.program)?,
+        contact: text("contact", raw.contact, d.contact)?,
+        frequency: text("frequency", raw.frequency, d.frequency)?,
+        stop_words: words("stop_words", raw.stop_words)?,
+        start_words: words("start_words", raw.start_words)?,
+        help_words: words("help_words", raw.help_words)?,
+        unknown_sender_reply: match raw.unknown_sender_reply {
+            Some(t) if t.trim().is_empty() => {
+                return Err("replies.unknown_sender_reply is empty\n  hint: leave it out to send unknown senders nothing".into());
+            }
+            t => t.map(|t| t.trim().to_owned()),
+        },
+    })
 }
 
 fn intake_settings(raw: RawIntake) -> Result<IntakeSettings, String> {

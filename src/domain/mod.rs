@@ -7,6 +7,7 @@
 
 mod address;
 mod duration;
+pub mod incident;
 mod invalid;
 pub mod member;
 pub mod message;
@@ -15,6 +16,7 @@ mod timezone;
 
 pub use address::{parse_email, parse_webhook_url};
 pub use duration::{Duration, parse_time_of_day};
+pub use incident::Severity;
 pub use invalid::Invalid;
 pub use phone::Phone;
 pub use timezone::{parse_timezone, timezone_names};

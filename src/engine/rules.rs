@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::script::Sandbox;
 use super::template::Templates;
+pub use crate::domain::Severity;
 use crate::domain::{Duration, Phone};
 use crate::schedule::CronSpec;
 
@@ -220,6 +221,49 @@ pub struct Survey {
     pub max_reprompts: u32,
     pub expires_after: Duration,
     pub thanks: Option<String>,
+    /// Ask the current question once more after this long without an
+    /// answer (`remind_after:`).
+    pub remind_after: Option<Duration>,
+    /// How answers add up to a score (`score:`), for instruments.
+    pub score: Option<Scoring>,
+    /// Alerts on single answers (`alerts:` inside the survey), such as
+    /// PHQ-9 item 9 above 0.
+    pub item_alerts: Vec<ItemAlert>,
+}
+
+/// `score:` of a survey: the sum of some questions' numeric answers, with
+/// reverse-scored items and labelled bands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scoring {
+    /// Question ids summed, in order (every number question when the
+    /// survey does not list them).
+    pub items: Vec<String>,
+    /// Items scored as `min + max - answer` of their number range.
+    pub reverse: Vec<String>,
+    /// Ascending by `from`: a total at or above `from` (and below the next
+    /// band's `from`) gets `label`.
+    pub bands: Vec<Band>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Band {
+    pub from: f64,
+    pub label: String,
+}
+
+/// An alert on one answer of a survey: fires when the answer to
+/// `question` is above `above`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemAlert {
+    /// Its own alert id (incidents are filed under it).
+    pub id: String,
+    pub question: String,
+    pub above: f64,
+    pub severity: Severity,
+    /// Template sent to the member when it fires.
+    pub reply: Option<String>,
+    pub escalate: Option<String>,
+    pub realert: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -253,6 +297,10 @@ pub struct Alert {
     pub reply: Option<String>,
     pub escalate: Option<String>,
     pub realert: Option<Duration>,
+    /// `every:`: a scheduled alert, evaluated for every active member at
+    /// each fire of this cron pattern (in each member's timezone) rather
+    /// than on a reply. Only `script:`/`when:` alerts may have it.
+    pub every: Option<CronSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -292,14 +340,6 @@ pub struct RuleTest {
     pub file: PathBuf,
     pub start: chrono::DateTime<chrono::FixedOffset>,
     pub steps: usize,
-}
-
-#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
 }
 
 #[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

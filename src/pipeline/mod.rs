@@ -12,9 +12,14 @@
 //! The pipeline itself (crisis check, STOP/START/HELP, surveys, alerts)
 //! plugs in as a handler; until it exists, [`Held`] keeps every row queued.
 
+pub mod alerts;
+pub mod answer;
 pub mod crisis;
+pub mod handler;
 pub mod keywords;
 pub mod normalize;
+pub mod scheduled;
+pub mod surveys;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -111,6 +111,7 @@ impl Compiler<'_> {
             reply: a.reply.as_ref().map(|r| r.value.clone()),
             escalate: a.escalate.as_ref().map(|e| e.value.clone()),
             realert,
+            every: None,
         };
         ok.then_some((alert, script_hash))
     }

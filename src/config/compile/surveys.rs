@@ -145,6 +145,9 @@ impl Compiler<'_> {
             max_reprompts: raw.max_reprompts.unwrap_or(1),
             expires_after: expires_after?,
             thanks,
+            remind_after: None,
+            score: None,
+            item_alerts: Vec::new(),
         })
         .filter(|_| ok)
     }

@@ -11,6 +11,8 @@
 //! - [`InboundStore`]: the queue of received texts.
 //! - [`ScheduleStore`]: schedule marks, fire records, fan-out recipients,
 //!   frequency-cap counts, surveys opened by a fire.
+//! - [`IncidentStore`]: alert hits folded into incidents.
+//! - [`ReplyStore`]: the reply pipeline's reads and its one write.
 //!
 //! The methods return `Send` futures so a daemon can hold the store as a
 //! generic parameter and spawn work on it.
@@ -18,13 +20,17 @@
 mod audit;
 mod consent;
 pub mod inbound;
+pub mod incident;
 mod members;
 pub mod outbox;
+pub mod reply;
 pub mod schedule;
 
 pub use audit::AuditStore;
 pub use consent::ConsentStore;
 pub use inbound::InboundStore;
+pub use incident::IncidentStore;
 pub use members::MemberStore;
 pub use outbox::OutboxStore;
+pub use reply::ReplyStore;
 pub use schedule::ScheduleStore;

@@ -1,0 +1,216 @@
+//! The reply pipeline's store: what it reads about a text's sender before
+//! deciding, and the one transaction that applies the decision.
+//!
+//! Reading and deciding write nothing, so a crash before
+//! [`ReplyStore::apply_reply`] commits leaves the text queued and it is
+//! decided again from scratch; the replies' idempotency keys
+//! (`reply:<inbound id>:<purpose>`) make a second apply of the same
+//! decision change nothing.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::incident::AlertHit;
+use crate::domain::member::{ConsentAction, Member};
+use crate::domain::message::{Enqueued, InboundRow, NewMessage};
+use crate::store::StoreError;
+use crate::store::traits::incident::HitOutcome;
+use crate::store::traits::schedule::SurveyRun;
+
+/// Everything the pipeline needs to know about a text's sender.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyFacts {
+    /// The member whose number sent it (by the row's member id, else by
+    /// the number as it is now), active or not.
+    pub member: Option<Member>,
+    /// The contact (facilitator) id whose number sent it, when no member's.
+    pub contact: Option<String>,
+    /// The member's open survey, with its answers so far.
+    pub survey: Option<OpenSurvey>,
+    /// The member's earlier answers: the newest [`HISTORY_PER_QUESTION`]
+    /// per question, oldest first.
+    pub history: Vec<PastAnswer>,
+    pub engagement: Engagement,
+}
+
+/// How many earlier answers per question the history holds.
+pub const HISTORY_PER_QUESTION: usize = 10;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenSurvey {
+    pub run: SurveyRun,
+    /// Answers given in this run, by question id (as JSON values:
+    /// numbers, strings, booleans).
+    pub answers: BTreeMap<String, serde_json::Value>,
+    /// Re-prompts already sent for the current question.
+    pub reprompts: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PastAnswer {
+    pub survey: String,
+    pub question: String,
+    pub value: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// Engagement counts scripts may read.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Engagement {
+    /// Days (fractional) since the member's previous text, before this one;
+    /// `None` if this is their first.
+    pub days_since_last_reply: Option<f64>,
+    /// Survey questions sent to the member in a row, newest back, that
+    /// got no answer (runs that expired or are still waiting).
+    pub unanswered_in_a_row: u32,
+    /// Texts from the member in the last 30 days, this one included.
+    pub replies_30d: u32,
+}
+
+/// A change of consent from a keyword.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentChange {
+    pub external_id: String,
+    pub action: ConsentAction,
+    /// The text that carried it (the ledger keeps it).
+    pub text: String,
+}
+
+/// How a survey run moves on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurveyUpdate {
+    pub run_id: i64,
+    /// The answer given to the current question, validated.
+    pub answer: Option<AnswerRecord>,
+    /// The question asked next (index), when the run stays open.
+    pub question: u32,
+    /// Re-prompts sent for `question` so far (0 after a valid answer).
+    pub reprompts: u32,
+    /// Closes the run with this state.
+    pub close: Option<SurveyClose>,
+    /// The run's score once complete: `{"total": 14, "band": "moderate"}`.
+    pub score: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerRecord {
+    pub question: String,
+    /// The question's index in the survey.
+    pub position: u32,
+    pub value: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SurveyClose {
+    /// Every question answered.
+    Completed,
+    /// Re-prompted `max_reprompts` times without a valid answer.
+    GaveUp,
+    /// The member opted out (STOP) mid-survey.
+    Stopped,
+    /// Past `expires_after` (housekeeping).
+    Expired,
+}
+
+impl SurveyClose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SurveyClose::Completed => "completed",
+            SurveyClose::GaveUp => "gave_up",
+            SurveyClose::Stopped => "stopped",
+            SurveyClose::Expired => "expired",
+        }
+    }
+}
+
+/// Everything one text's decision writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct ReplyEffects {
+    pub inbound_id: i64,
+    /// The inbound row's outcome (`crisis`, `stop`, `answer`, `unknown
+    /// sender`, …); marks it processed.
+    pub outcome: String,
+    /// Applied first, so messages below are judged against it.
+    pub consent: Option<ConsentChange>,
+    pub survey: Option<SurveyUpdate>,
+    /// Insert-or-skip on their keys.
+    pub messages: Vec<NewMessage>,
+    /// Folded into incidents, in order.
+    pub hits: Vec<AlertHit>,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub messages: Vec<Enqueued>,
+    pub hits: Vec<HitOutcome>,
+    /// `Unchanged` when the consent change changed nothing (already so).
+    pub consent: Option<crate::domain::member::Recorded>,
+}
+
+/// A survey run waiting for an answer, for reminders and expiry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitingRun {
+    pub run: SurveyRun,
+    /// The member it is for.
+    pub member: Member,
+    /// When the message asking the current question went out (sent), if
+    /// it has.
+    pub asked_at: Option<DateTime<Utc>>,
+    pub reminded: bool,
+}
+
+pub trait ReplyStore: Send + Sync {
+    /// Reads the facts about `row`'s sender at `now`.
+    fn reply_facts(
+        &self,
+        row: &InboundRow,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<ReplyFacts, StoreError>> + Send;
+
+    /// Applies a decision and marks the text processed, all or nothing.
+    /// The survey update is skipped (and the rest applied) if the run is
+    /// no longer open or has moved past the question answered.
+    fn apply_reply(
+        &self,
+        effects: ReplyEffects,
+    ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
+
+    /// Open runs whose first message has gone out, oldest first.
+    fn waiting_runs(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<WaitingRun>, StoreError>> + Send;
+
+    /// Enqueues a reminder for a run and marks it reminded, once; false
+    /// (and nothing enqueued) when it was reminded already or is closed.
+    fn remind_run(
+        &self,
+        run_id: i64,
+        message: NewMessage,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Closes open runs past their expiry at `now`; how many.
+    fn expire_runs(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// A member's earlier answers (the newest [`HISTORY_PER_QUESTION`] per
+    /// question, oldest first) and engagement at `now`: what a scheduled
+    /// alert reads.
+    fn member_history(
+        &self,
+        member_id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(Vec<PastAnswer>, Engagement), StoreError>> + Send;
+
+    /// A survey run's recorded answers, by question id, in question order.
+    fn run_answers(
+        &self,
+        run_id: i64,
+    ) -> impl Future<Output = Result<Vec<AnswerRecord>, StoreError>> + Send;
+}
