@@ -192,6 +192,12 @@ async fn sms(
         to: form.get("To").unwrap_or_default().to_owned(),
         // A media-only MMS has an empty body; an absent one is malformed.
         body: form.require("Body")?.to_owned(),
+        // Twilio's Advanced Opt-Out names the keyword it acted on (STOP,
+        // START, HELP); kept so the ledger follows the provider's reading.
+        keyword: form
+            .get("OptOutType")
+            .map(|k| k.trim().to_ascii_uppercase())
+            .filter(|k| !k.is_empty()),
     };
     // New or a retry of one already stored: either way it is safe now.
     state.receive(sms).await?;
