@@ -21,3 +21,4 @@ mod sessions;
 mod staff_cli;
 mod store;
 mod systemd;
+mod pipeline;
