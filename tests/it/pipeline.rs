@@ -288,7 +288,10 @@ async fn stop_with_crisis_language_is_both_an_opt_out_and_a_crisis() {
     let kinds: Vec<Kind> = replies.iter().map(|m| m.kind).collect();
     assert!(kinds.contains(&Kind::Crisis), "{kinds:?}");
     assert_eq!(
-        replies.iter().filter(|m| m.kind == Kind::Compliance).count(),
+        replies
+            .iter()
+            .filter(|m| m.kind == Kind::Compliance)
+            .count(),
         1,
         "one confirmation"
     );
@@ -427,7 +430,11 @@ async fn a_survey_answer_is_validated_re_prompted_stored_and_the_next_question_a
     let ok = rig.text(ANN, "somewhat").await;
     let r = rig.replies_to(ok).await;
     assert_eq!(r.len(), 1);
-    assert!(r[0].body.contains("feel heard"), "next question: {}", r[0].body);
+    assert!(
+        r[0].body.contains("feel heard"),
+        "next question: {}",
+        r[0].body
+    );
     let run = ScheduleStore::open_survey(&rig.store, ann, Utc::now())
         .await
         .unwrap()
@@ -446,10 +453,8 @@ async fn a_survey_answer_is_validated_re_prompted_stored_and_the_next_question_a
     assert!(thanks[0].body.contains("Thank you"), "{}", thanks[0].body);
 
     let answers = rig.store.run_answers(run.id).await.unwrap();
-    let values: Vec<(String, serde_json::Value)> = answers
-        .into_iter()
-        .map(|a| (a.question, a.value))
-        .collect();
+    let values: Vec<(String, serde_json::Value)> =
+        answers.into_iter().map(|a| (a.question, a.value)).collect();
     assert_eq!(
         values,
         vec![
@@ -474,7 +479,9 @@ async fn a_low_mood_answer_opens_a_warning_incident_with_its_reply_and_realert_h
         "{purposes:?}"
     );
     assert!(
-        purposes.iter().any(|k| k.contains(":survey:mood-checkin:thanks")),
+        purposes
+            .iter()
+            .any(|k| k.contains(":survey:mood-checkin:thanks")),
         "{purposes:?}"
     );
     let incidents = rig.incidents().await;
@@ -534,7 +541,12 @@ async fn a_text_handled_twice_is_applied_once() {
     assert_eq!(rig.replies_to(id).await.len(), 1);
     let incidents = rig.incidents().await;
     assert_eq!(incidents.len(), 1);
-    assert_eq!(incidents[0].evidence.len(), 1, "{:?}", incidents[0].evidence);
+    assert_eq!(
+        incidents[0].evidence.len(),
+        1,
+        "{:?}",
+        incidents[0].evidence
+    );
 }
 
 /// Records the order texts are handed over in.
@@ -602,7 +614,8 @@ impl InboundHandler for ArrivesMidway {
             let outcome = self.inner.handle(row).await;
             if handled == 10 {
                 let text = sms(10_000, ANN, "goodbye forever, i want to die");
-                let Received::New(id) = self.store.record_inbound(text.clone()).await.unwrap() else {
+                let Received::New(id) = self.store.record_inbound(text.clone()).await.unwrap()
+                else {
                     panic!("stored before")
                 };
                 *self.crisis.lock().unwrap() = Some(id);
