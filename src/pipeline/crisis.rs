@@ -225,7 +225,7 @@ impl CrisisMatcher {
 }
 
 /// Whether `phrase` occurs in `words` as consecutive words.
-fn contains(words: &[String], phrase: &[String]) -> bool {
+pub(crate) fn contains(words: &[String], phrase: &[String]) -> bool {
     phrase.len() <= words.len()
         && words
             .windows(phrase.len())
