@@ -498,3 +498,45 @@ alerts:
         ]
     );
 }
+
+#[test]
+fn the_shipped_gone_quiet_alert_fires_after_fourteen_quiet_days_or_none_since_joining() {
+    let compiled = load_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
+    let rules = compiled.rules.expect("the shipped rules compile");
+    let alert = rules.alerts.iter().find(|a| a.id == "gone-quiet").unwrap();
+    assert_eq!(alert.every.as_ref().map(|e| e.pattern()), Some("0 9 * * *"));
+    let member = |days_since_joined: i64| {
+        json!({
+            "id": 5, "external_id": "M-5", "first_name": "Kai", "last_name": null,
+            "timezone": "America/New_York", "language": "en", "joined_on": "2026-10-01",
+            "days_since_joined": days_since_joined, "status": "active", "groups": [],
+            "attributes": {}
+        })
+    };
+    let run = |view: &serde_json::Value, last_reply: Option<f64>| {
+        let engagement = Engagement {
+            days_since_last_reply: last_reply,
+            ..Engagement::default()
+        };
+        let cx = AlertContext {
+            member: Some(view),
+            engagement: Some(&engagement),
+            ..AlertContext::default()
+        };
+        evaluate(&rules, &cx, Trigger::Scheduled, None, Some(5))
+            .into_iter()
+            .find(|c| c.id == "gone-quiet")
+            .unwrap()
+    };
+    let quiet = run(&member(60), Some(15.2));
+    assert!(quiet.fired && quiet.error.is_none(), "{quiet:#?}");
+    assert_eq!(quiet.evidence.as_deref(), Some("no reply in 15 days"));
+    let recent = run(&member(60), Some(3.0));
+    assert!(!recent.fired && recent.error.is_none(), "{recent:#?}");
+    let never = run(&member(20), None);
+    assert_eq!(
+        never.evidence.as_deref(),
+        Some("no reply since joining, over 14 days ago")
+    );
+    assert!(!run(&member(3), None).fired);
+}
