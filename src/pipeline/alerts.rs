@@ -228,22 +228,53 @@ impl Bound {
     }
 }
 
-/// `text` with every occurrence of `needle` (ASCII case ignored) replaced.
+/// `text` with every occurrence of `needle` (ASCII case ignored) that is
+/// not part of a longer word replaced: "Al" is hidden in "Al is low", not
+/// in "total".
 fn replace_ignoring_case(text: &str, needle: &str, with: &str) -> String {
     let (hay, pat) = (text.to_ascii_lowercase(), needle.to_ascii_lowercase());
     if pat.is_empty() || !hay.contains(&pat) {
         return text.to_owned();
     }
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
     // ASCII lower-casing keeps byte offsets, so positions carry over.
     let mut out = String::with_capacity(text.len());
-    let mut from = 0;
+    let (mut copied, mut from) = (0, 0);
     while let Some(i) = hay[from..].find(&pat) {
-        out.push_str(&text[from..from + i]);
-        out.push_str(with);
-        from += i + pat.len();
+        let (start, end) = (from + i, from + i + pat.len());
+        let inside = (word(pat.chars().next()) && word(hay[..start].chars().next_back()))
+            || (word(pat.chars().next_back()) && word(hay[end..].chars().next()));
+        if inside {
+            from = start + pat.chars().next().map_or(1, char::len_utf8);
+        } else {
+            out.push_str(&text[copied..start]);
+            out.push_str(with);
+            (copied, from) = (end, end);
+        }
     }
-    out.push_str(&text[from..]);
+    out.push_str(&text[copied..]);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_ignoring_case as hide;
+
+    #[test]
+    fn redaction_hides_whole_words_in_any_ascii_case_and_leaves_longer_words() {
+        assert_eq!(
+            hide("Al is low; AL too", "al", "[x]"),
+            "[x] is low; [x] too"
+        );
+        assert_eq!(hide("total: 3", "Al", "[x]"), "total: 3");
+        assert_eq!(hide("José, hola", "José", "[x]"), "[x], hola");
+        assert_eq!(
+            hide("throw: I feel bad!", "I feel bad!", "[x]"),
+            "throw: [x]"
+        );
+        assert_eq!(hide("aaa", "aa", "[x]"), "aaa");
+        assert_eq!(hide("a a a", "a a", "[x]"), "[x] a");
+    }
 }
 
 /// What one matcher of an alert found.

@@ -44,9 +44,6 @@ pub async fn tick(
 ) -> Result<ScheduledTick, StoreError> {
     let mut report = ScheduledTick::default();
     let scheduled: Vec<&Alert> = rules.alerts.iter().filter(|a| a.every.is_some()).collect();
-    if scheduled.is_empty() {
-        return Ok(report);
-    }
     let marks: HashMap<String, ScheduleMark> = store
         .schedule_marks()
         .await?
@@ -54,6 +51,14 @@ pub async fn tick(
         .filter(|m| m.schedule.starts_with(MARK_PREFIX))
         .map(|m| (m.schedule.clone(), m))
         .collect();
+    // A removed scheduled alert's mark goes, so one added back later
+    // starts from then rather than catching up.
+    for name in marks.keys() {
+        let id = &name[MARK_PREFIX.len()..];
+        if !scheduled.iter().any(|a| a.id == id) {
+            store.remove_schedule_mark(name).await?;
+        }
+    }
     let mut members = None;
     for alert in scheduled {
         let Some(spec) = &alert.every else { continue };
