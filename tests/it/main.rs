@@ -14,6 +14,7 @@ mod intake;
 mod outbox;
 mod preview_cli;
 mod reload;
+mod replies_store;
 mod rules_fuzz;
 mod schedule_store;
 mod scheduler;
