@@ -10,6 +10,7 @@ mod dispatch;
 mod explain_cli;
 mod fixtures;
 mod hints;
+mod incidents_cli;
 mod intake;
 mod outbox;
 mod preview_cli;
