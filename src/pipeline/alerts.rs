@@ -256,27 +256,6 @@ fn replace_ignoring_case(text: &str, needle: &str, with: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::replace_ignoring_case as hide;
-
-    #[test]
-    fn redaction_hides_whole_words_in_any_ascii_case_and_leaves_longer_words() {
-        assert_eq!(
-            hide("Al is low; AL too", "al", "[x]"),
-            "[x] is low; [x] too"
-        );
-        assert_eq!(hide("total: 3", "Al", "[x]"), "total: 3");
-        assert_eq!(hide("José, hola", "José", "[x]"), "[x], hola");
-        assert_eq!(
-            hide("throw: I feel bad!", "I feel bad!", "[x]"),
-            "throw: [x]"
-        );
-        assert_eq!(hide("aaa", "aa", "[x]"), "aaa");
-        assert_eq!(hide("a a a", "a a", "[x]"), "[x] a");
-    }
-}
-
 /// What one matcher of an alert found.
 enum Outcome {
     Fired { reason: String, evidence: String },
@@ -409,5 +388,26 @@ fn run(rules: &RuleSet, ast: &rhai::AST, what: &str, bound: &Bound) -> Outcome {
                     .unwrap_or("no message")
             ),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_ignoring_case as hide;
+
+    #[test]
+    fn redaction_hides_whole_words_in_any_ascii_case_and_leaves_longer_words() {
+        assert_eq!(
+            hide("Al is low; AL too", "al", "[x]"),
+            "[x] is low; [x] too"
+        );
+        assert_eq!(hide("total: 3", "Al", "[x]"), "total: 3");
+        assert_eq!(hide("José, hola", "José", "[x]"), "[x], hola");
+        assert_eq!(
+            hide("throw: I feel bad!", "I feel bad!", "[x]"),
+            "throw: [x]"
+        );
+        assert_eq!(hide("aaa", "aa", "[x]"), "aaa");
+        assert_eq!(hide("a a a", "a a", "[x]"), "[x] a");
     }
 }
