@@ -884,3 +884,71 @@ async fn a_crisis_reply_the_provider_refuses_as_opted_out_is_noted_on_its_incide
         2
     );
 }
+
+#[tokio::test]
+async fn a_reprompt_is_counted_on_the_run_and_giving_up_closes_it_as_unanswered() {
+    let (_dir, store) = with_roster().await;
+    let m1 = id_of(&store, "M-1").await;
+    let fire = secs(Utc::now() - TimeDelta::minutes(5));
+    delivered_survey(&store, m1, "mood-checkin", fire).await;
+    let banana = text(&store, "+15555550101", "banana", None).await;
+    let run = store
+        .reply_facts(&banana, Utc::now())
+        .await
+        .unwrap()
+        .survey
+        .unwrap()
+        .run
+        .id;
+    let again = reply(
+        banana.id,
+        "reprompt",
+        m1,
+        Kind::Reply,
+        "Please answer 1-10.",
+    );
+    let mut e = effects(banana.id, "reprompt");
+    e.survey = Some(SurveyUpdate {
+        run_id: run,
+        answer: None,
+        question: 0,
+        reprompts: 1,
+        close: None,
+        score: None,
+        ask_key: Some(again.idempotency_key.as_str().to_owned()),
+    });
+    e.messages = vec![again];
+    let applied = store.apply_reply(e).await.unwrap();
+    let cherry = text(&store, "+15555550101", "cherry", None).await;
+    let open = store
+        .reply_facts(&cherry, Utc::now())
+        .await
+        .unwrap()
+        .survey
+        .unwrap();
+    assert_eq!(open.reprompts, 1);
+    assert_eq!(open.run.question, 0);
+    assert!(
+        store.waiting_runs(10).await.unwrap().is_empty(),
+        "the re-prompt has not gone out: nothing to remind yet"
+    );
+    deliver(&store, applied.messages[0].id()).await;
+    assert_eq!(store.waiting_runs(10).await.unwrap()[0].run.id, run);
+
+    let mut e = effects(cherry.id, "gave up");
+    e.survey = Some(SurveyUpdate {
+        run_id: run,
+        answer: None,
+        question: 0,
+        reprompts: 1,
+        close: Some(SurveyClose::GaveUp),
+        score: None,
+        ask_key: None,
+    });
+    store.apply_reply(e).await.unwrap();
+    let after = text(&store, "+15555550101", "plum", None).await;
+    let facts = store.reply_facts(&after, Utc::now()).await.unwrap();
+    assert!(facts.survey.is_none(), "closed");
+    assert_eq!(facts.engagement.unanswered_in_a_row, 1, "gave up counts");
+    assert!(store.run_answers(run).await.unwrap().is_empty());
+}
