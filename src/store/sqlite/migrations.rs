@@ -210,6 +210,69 @@ CREATE TABLE survey_runs (
 CREATE INDEX survey_runs_by_member ON survey_runs(member_id, state, opened_at);
 "#,
     ),
+    // 7: replies. Incidents (one open per subject and alert) with every
+    // hit kept as evidence; survey answers; a survey run's progress
+    // (re-prompts, reminder, the message asking the current question, why
+    // it closed, its score); the provider's own keyword reading of a text.
+    M::up(
+        r#"
+CREATE TABLE incidents (
+    id         INTEGER PRIMARY KEY,
+    subject    TEXT NOT NULL,
+    member_id  INTEGER REFERENCES members(id),
+    alert      TEXT NOT NULL,
+    severity   TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+    state      TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'acknowledged', 'resolved')),
+    escalate   TEXT,
+    opened_at  TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+-- At most one open incident per subject and alert.
+CREATE UNIQUE INDEX incidents_open_once ON incidents(subject, alert) WHERE state = 'open';
+-- The last one opened per subject and alert (realert), and listings.
+CREATE INDEX incidents_by_subject ON incidents(subject, alert, opened_at);
+CREATE INDEX incidents_by_member ON incidents(member_id, id);
+CREATE INDEX incidents_by_state ON incidents(state, id);
+
+CREATE TABLE incident_evidence (
+    id          INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    at          TEXT NOT NULL,
+    alert       TEXT NOT NULL,
+    inbound_id  INTEGER REFERENCES inbound(id),
+    text        TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('opened', 'joined', 'realert', 'inhibited', 'not_texted')),
+    reply_key   TEXT
+) STRICT;
+CREATE INDEX incident_evidence_by_incident ON incident_evidence(incident_id, id);
+CREATE INDEX incident_evidence_by_reply ON incident_evidence(reply_key) WHERE reply_key IS NOT NULL;
+
+CREATE TABLE survey_answers (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES survey_runs(id),
+    member_id   INTEGER NOT NULL REFERENCES members(id),
+    survey      TEXT NOT NULL,
+    question    TEXT NOT NULL,
+    position    INTEGER NOT NULL CHECK (position >= 0),
+    value       TEXT NOT NULL CHECK (json_valid(value)),
+    inbound_id  INTEGER REFERENCES inbound(id),
+    answered_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX survey_answers_by_member ON survey_answers(member_id, survey, question, answered_at);
+CREATE INDEX survey_answers_by_run ON survey_answers(run_id, position);
+
+ALTER TABLE survey_runs ADD COLUMN reprompts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE survey_runs ADD COLUMN reminded_at TEXT;
+ALTER TABLE survey_runs ADD COLUMN ask_outbox_id INTEGER REFERENCES outbox(id);
+ALTER TABLE survey_runs ADD COLUMN close_reason TEXT
+    CHECK (close_reason IS NULL OR close_reason IN ('completed', 'gave_up', 'stopped', 'expired'));
+ALTER TABLE survey_runs ADD COLUMN score TEXT CHECK (score IS NULL OR json_valid(score));
+CREATE INDEX survey_runs_open ON survey_runs(state, id);
+
+ALTER TABLE inbound ADD COLUMN keyword TEXT;
+CREATE INDEX inbound_by_member ON inbound(member_id, received_at);
+"#,
+    ),
 ];
 
 /// The schema version a fully migrated database has.
@@ -243,5 +306,51 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
+    }
+
+    #[test]
+    fn a_version_6_database_with_a_survey_run_and_a_text_migrates_to_7_and_keeps_them() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        super::to_version(&mut conn, 6).unwrap();
+        conn.execute_batch(
+            "INSERT INTO members (external_id, first_name, phone, timezone, joined_on, created_at, updated_at)
+             VALUES ('M1', 'Ann', '+15555550101', 'UTC', '2026-01-01', 'now', 'now');
+             INSERT INTO outbox (idempotency_key, member_id, body, kind, priority, not_before, next_attempt_at,
+                                 state, segments, created_at, updated_at)
+             VALUES ('a', 1, 'mood?', 'scheduled', 5, 't', 't', 'sent', 1, 't', 't');
+             INSERT INTO survey_runs (member_id, survey, outbox_id, opened_at, state)
+             VALUES (1, 'mood-checkin', 1, 't', 'expired');
+             INSERT INTO inbound (provider, provider_message_id, from_phone, to_phone, body, received_at)
+             VALUES ('twilio', 'SM1', '+15555550101', '+15555550199', 'hi', 't');",
+        )
+        .unwrap();
+        super::to_latest(&mut conn).unwrap();
+        assert_eq!(super::version(&conn).unwrap(), 7);
+        let run: (String, i64, Option<String>, Option<i64>, Option<String>) = conn
+            .query_row(
+                "SELECT state, reprompts, reminded_at, ask_outbox_id, close_reason FROM survey_runs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(run, ("expired".into(), 0, None, None, None));
+        let keyword: Option<String> = conn
+            .query_row("SELECT keyword FROM inbound", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keyword, None);
+        // One open incident per subject and alert; a resolved one does not count.
+        let open = "INSERT INTO incidents (subject, member_id, alert, severity, state, opened_at, updated_at)
+                    VALUES ('member:1', 1, 'crisis', 'critical', 'open', 't', 't')";
+        conn.execute(open, []).unwrap();
+        assert!(conn.execute(open, []).is_err(), "a second open incident");
+        conn.execute("UPDATE incidents SET state = 'resolved'", [])
+            .unwrap();
+        conn.execute(open, []).unwrap();
+        // Close reasons are the four the pipeline writes.
+        assert!(
+            conn.execute("UPDATE survey_runs SET close_reason = 'bored'", [])
+                .is_err()
+        );
     }
 }
