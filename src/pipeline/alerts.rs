@@ -113,7 +113,7 @@ pub fn keyword_match<'a>(alert: &'a Alert, text: &Normalized) -> Option<&'a str>
         .iter()
         .find(|k| {
             let phrase = phrase_words(k);
-            !phrase.is_empty() && crisis::contains(&text.words, &phrase)
+            !phrase.is_empty() && crisis::contains_exactly(&text.words, &phrase)
         })
         .map(String::as_str)
 }

@@ -228,8 +228,17 @@ impl CrisisMatcher {
     }
 }
 
-/// Whether `phrase` occurs in `words` as consecutive words.
-pub(crate) fn contains(words: &[String], phrase: &[String]) -> bool {
+/// Whether `phrase` occurs in `words` as the same consecutive words (both
+/// normalised): how a routine alert's keywords match, predictably, so
+/// "kill" is in "I could kill for a coffee" but not in "skill" or
+/// "killing time". The crisis check is more generous ([`contains`]).
+pub(crate) fn contains_exactly(words: &[String], phrase: &[String]) -> bool {
+    phrase.len() <= words.len() && words.windows(phrase.len()).any(|w| w == phrase)
+}
+
+/// Whether `phrase` occurs in `words` as consecutive words, allowing the
+/// inflections and slips of [`same_word`].
+fn contains(words: &[String], phrase: &[String]) -> bool {
     let long = phrase.len() >= 3;
     phrase.len() <= words.len()
         && words

@@ -70,6 +70,6 @@ async fn a_body_over_the_limit_is_refused_with_413_and_nothing_is_stored() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 413);
-    assert!(app.store.unprocessed_inbound(10).await.unwrap().is_empty());
+    assert!(app.store.inbound_texts(10).await.unwrap().is_empty());
     app.stop().await;
 }

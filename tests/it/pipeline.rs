@@ -18,9 +18,7 @@ use hearth::pipeline::{Handled, InboundHandler, InboundWorker};
 use hearth::settings::ReplySettings;
 use hearth::store::traits::incident::IncidentFilter;
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome};
-use hearth::store::traits::{
-    ConsentStore, IncidentStore, MemberStore, OutboxStore, ReplyStore, ScheduleStore,
-};
+use hearth::store::traits::{IncidentStore, OutboxStore, ReplyStore, ScheduleStore};
 use hearth::store::{KeySource, Store};
 
 const ROSTER: &str = "external_id,first_name,phone,timezone,groups,consent
@@ -178,7 +176,12 @@ impl Rig {
     /// Opens `survey` for `member` as a schedule would: its first question
     /// enqueued with the plan, then sent.
     async fn open_survey(&self, member: i64, survey: &str) {
-        let fire = Utc::now() - TimeDelta::minutes(5);
+        self.open_survey_at(member, survey, 5).await
+    }
+
+    /// The same, for a fire `minutes_ago` (distinct fires, distinct runs).
+    async fn open_survey_at(&self, member: i64, survey: &str, minutes_ago: i64) {
+        let fire = Utc::now() - TimeDelta::minutes(minutes_ago);
         let m = NewMessage {
             idempotency_key: IdempotencyKey::scheduled("test-survey", fire, member),
             member_id: Some(member),
@@ -467,27 +470,41 @@ async fn a_survey_answer_is_validated_re_prompted_stored_and_the_next_question_a
 }
 
 #[tokio::test]
-async fn a_low_mood_answer_opens_a_warning_incident_with_its_reply_and_realert_holds_the_next() {
+async fn a_low_mood_answer_opens_a_warning_incident_with_its_reply_and_a_second_joins_it() {
     let rig = rig().await;
     let ann = rig.member_id("M-1").await;
     rig.open_survey(ann, "mood-checkin").await;
     let two = rig.text(ANN, "2").await;
-    let r = rig.replies_to(two).await;
-    let purposes: Vec<&str> = r.iter().map(|m| m.idempotency_key.as_str()).collect();
-    assert!(
-        purposes.iter().any(|k| k.ends_with(":alert:low-mood")),
-        "{purposes:?}"
-    );
-    assert!(
-        purposes
-            .iter()
-            .any(|k| k.contains(":survey:mood-checkin:thanks")),
-        "{purposes:?}"
-    );
+    let keys: Vec<String> = rig
+        .replies_to(two)
+        .await
+        .iter()
+        .map(|m| m.idempotency_key.as_str().to_owned())
+        .collect();
+    for purpose in ["alert:low-mood", "survey:mood-checkin:thanks"] {
+        let key = IdempotencyKey::reply(two, purpose);
+        assert!(
+            keys.contains(&key.as_str().to_owned()),
+            "{purpose}: {keys:?}"
+        );
+    }
     let incidents = rig.incidents().await;
     assert_eq!(incidents.len(), 1, "{incidents:?}");
     assert_eq!(incidents[0].alert, "low-mood");
     assert_eq!(incidents[0].severity, Severity::Warning);
+
+    // The next check-in, still low: the open incident gets the evidence.
+    rig.send_all_due().await;
+    rig.open_survey_at(ann, "mood-checkin", 60).await;
+    rig.text(ANN, "1").await;
+    let incidents = rig.incidents().await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(
+        incidents[0].evidence.len(),
+        2,
+        "{:?}",
+        incidents[0].evidence
+    );
 }
 
 #[tokio::test]
