@@ -731,4 +731,31 @@ M-2,Bo,+15555550102,America/Chicago,yes
                 .all(|m| m.schedule != "alert:daily")
         );
     }
+
+    #[tokio::test]
+    async fn the_message_scheduler_leaves_scheduled_alert_marks_alone() {
+        use hearth::config::reload::LiveRules;
+        use hearth::scheduler::{ManualClock, Scheduler};
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_roster(dir.path()).await;
+        crate::helpers::write(
+            &dir.path().join("rules/alerts.yaml"),
+            "alerts:\n  - id: daily\n    every: \"0 9 * * *\"\n    when: 'true'\n",
+        );
+        let live = Arc::new(LiveRules::load(&dir.path().join("rules")).unwrap());
+        let t0 = morning_in_twenty_days();
+        tick(&store, &live.current(), t0).await.unwrap();
+        let clock = Arc::new(ManualClock::new(t0));
+        let scheduler = Scheduler::new(store.clone(), live.clone(), clock);
+        scheduler.tick(t0 + TimeDelta::minutes(10)).await.unwrap();
+        // Had the scheduler taken `alert:daily` for a removed schedule, the
+        // next tick would start over and evaluate nobody.
+        let t1 = t0 + TimeDelta::hours(3);
+        assert_eq!(
+            tick(&store, &live.current(), t1).await.unwrap(),
+            counts(2, 2)
+        );
+    }
 }
