@@ -112,10 +112,34 @@ pub fn keyword_match<'a>(alert: &'a Alert, text: &Normalized) -> Option<&'a str>
         .keywords
         .iter()
         .find(|k| {
-            let phrase = phrase_words(k);
-            !phrase.is_empty() && crisis::contains(&text.words, &phrase)
+            with_phrase_words(k, |phrase| {
+                !phrase.is_empty() && crisis::contains(&text.words, phrase)
+            })
         })
         .map(String::as_str)
+}
+
+thread_local! {
+    /// Keywords as match words: normalising a phrase costs more than
+    /// matching it, and the same keywords meet every reply.
+    static PHRASES: std::cell::RefCell<std::collections::HashMap<String, Vec<String>>> =
+        std::cell::RefCell::default();
+}
+
+/// Calls `f` with `keyword`'s match words ([`phrase_words`]), cached.
+fn with_phrase_words<T>(keyword: &str, f: impl FnOnce(&[String]) -> T) -> T {
+    PHRASES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        // Old rule sets' keywords pile up across reloads; start over now
+        // and then rather than keep them all.
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        if !cache.contains_key(keyword) {
+            cache.insert(keyword.to_owned(), phrase_words(keyword));
+        }
+        f(&cache[keyword])
+    })
 }
 
 static SCRIPT_FAILURES: AtomicU64 = AtomicU64::new(0);
