@@ -759,3 +759,31 @@ M-2,Bo,+15555550102,America/Chicago,yes
         );
     }
 }
+
+#[test]
+fn a_scheduled_alert_reading_answer_is_warned_about_but_compiles() {
+    let compiled = compile(&[
+        (
+            "alerts.yaml",
+            "alerts:\n  - id: low\n    every: \"0 9 * * *\"\n    when: 'answer(\"mood\") <= 3'\n  - id: fine\n    every: \"0 9 * * *\"\n    script: scripts/s.rhai\n",
+        ),
+        (
+            "scripts/s.rhai",
+            "// answer(\"mood\") is () here\nhistory.len() > 3\n",
+        ),
+    ]);
+    assert!(compiled.rules.is_some());
+    let warnings: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .filter(|w| w.contains("scheduled alert"))
+        .collect();
+    // Not in `fine`: there `answer(` is in a comment.
+    assert_eq!(
+        warnings,
+        [
+            "alerts.yaml:4:12: warning: scheduled alert `low` (`every: \"0 9 * * *\"`) reads `answer(\"mood\")`, which is always `()` there: a scheduled run answers no survey\n  hint: read earlier answers from `history` (oldest first), like `history.filter(|h| h.question == \"mood\")`"
+        ]
+    );
+}
