@@ -1,12 +1,16 @@
 //! Alert evaluation: keyword/phrase alerts on word boundaries, `when:`
 //! expressions and `script:` files in the Rhai sandbox, over a read-only
-//! context. Critical keyword alerts are the crisis check's
-//! ([`super::crisis`]); this stage evaluates everything else and reports
-//! every alert it considered, fired or not, and why.
+//! context (its shapes: [`crate::engine::script::ALERT_CONTEXT`]). Critical
+//! keyword alerts are matched first by the crisis check
+//! ([`super::crisis`]); this stage evaluates every alert of its trigger
+//! except the one that check already fired, and reports each, fired or
+//! not, and why.
 //!
-//! A script that fails (a limit, an error, a result that is not a bool)
-//! fails only its own evaluation: it is reported as not fired with the
-//! error, logged by rule and member id, and counted.
+//! A script that fails (a limit, an error, a result that is not a bool, a
+//! panic) fails only its own evaluation: it is reported as not fired with
+//! the error, logged by rule and member id (never the text), and counted.
+//! Script notes and errors have the reply and the member's names and
+//! external id blanked out before anyone sees them.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
