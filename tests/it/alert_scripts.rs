@@ -787,3 +787,13 @@ fn a_scheduled_alert_reading_answer_is_warned_about_but_compiles() {
         ]
     );
 }
+
+#[test]
+fn outside_a_survey_survey_answers_score_and_answer_are_unit_and_history_is_empty() {
+    let rules = rules(&[(
+        "alerts.yaml",
+        "alerts:\n  - id: unit\n    when: 'survey == () && answers == () && score == () && answer(\"mood\") == () && history.len() == 0 && engagement == () && member == () && reply == \"hi\"'\n",
+    )]);
+    let c = on_reply(&rules, "hi").remove(0);
+    assert!(c.fired, "{c:#?}");
+}
