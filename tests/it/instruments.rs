@@ -381,7 +381,7 @@ fn a_reminder_after_the_survey_closes_is_a_warning() {
     let d = find(&diags, Level::Warning, "remind_after");
     assert_eq!(
         d.message,
-        "survey `scale`: `remind_after: 1d` is not shorter than `expires_after` (12h); the reminder is never sent"
+        "survey `scale`: `remind_after: 1d` is not shorter than `expires_after: 12h`; the reminder is never sent"
     );
     assert_eq!(
         d.hint.as_deref(),
