@@ -5,6 +5,7 @@ mod helpers;
 mod kannel;
 mod twilio;
 
+mod crisis_table;
 mod daemon;
 mod dispatch;
 mod explain_cli;
