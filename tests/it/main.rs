@@ -15,6 +15,7 @@ mod intake;
 mod outbox;
 mod preview_cli;
 mod reload;
+mod replies_e2e;
 mod rules_fuzz;
 mod schedule_store;
 mod scheduler;
