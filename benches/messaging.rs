@@ -151,6 +151,7 @@ async fn intake(dir: &std::path::Path) -> (std::net::SocketAddr, Store) {
         rules: Arc::new(hearth::config::reload::LiveRules::load(&dir.join("rules")).unwrap()),
         settings: Arc::new(settings),
         inbound_wake: Default::default(),
+        arrivals: None,
         admin_tokens: Default::default(),
         dispatch: Default::default(),
     };

@@ -19,7 +19,8 @@ use crate::dispatch::provider::AnyProvider;
 use crate::dispatch::worker::Dispatcher;
 use crate::domain::member::AuditVerified as Verified;
 use crate::intake::IntakeState;
-use crate::pipeline::{Held, InboundHandler, InboundWorker};
+use crate::pipeline::handler::ReplyPipeline;
+use crate::pipeline::{InboundHandler, InboundWorker};
 use crate::settings::Settings;
 use crate::store::{OpenMode, Store, StoreError};
 
@@ -90,7 +91,8 @@ pub struct App {
     notifier: Arc<dyn Notifier>,
     listener: tokio::net::TcpListener,
     provider: Arc<AnyProvider>,
-    inbound_handler: Arc<dyn InboundHandler>,
+    /// `None`: the reply pipeline.
+    inbound_handler: Option<Arc<dyn InboundHandler>>,
 }
 
 impl App {
@@ -138,7 +140,7 @@ impl App {
             notifier: Arc::new(SystemdNotifier),
             listener,
             provider: Arc::new(provider),
-            inbound_handler: Arc::new(Held),
+            inbound_handler: None,
         })
     }
 
@@ -150,9 +152,10 @@ impl App {
             .expect("a bound listener has an address")
     }
 
-    /// Replaces what inbound texts are handed to (tests; the pipeline).
+    /// Replaces the reply pipeline as what inbound texts are handed to
+    /// (tests of the queue).
     pub fn with_inbound_handler(mut self, handler: Arc<dyn InboundHandler>) -> App {
-        self.inbound_handler = handler;
+        self.inbound_handler = Some(handler);
         self
     }
 
@@ -246,6 +249,7 @@ impl App {
         // The intake: provider webhooks and status.
         let local_addr = self.local_addr();
         let inbound_wake = Arc::new(tokio::sync::Notify::new());
+        let (arrivals_tx, arrivals_rx) = mpsc::unbounded_channel();
         let dispatch_counters = Arc::<crate::dispatch::worker::Counters>::default();
         {
             let tokens = self
@@ -260,6 +264,7 @@ impl App {
                 rules: self.rules.clone(),
                 settings: self.settings.clone(),
                 inbound_wake: inbound_wake.clone(),
+                arrivals: Some(arrivals_tx),
                 admin_tokens: Arc::new(tokens),
                 dispatch: dispatch_counters.clone(),
             };
@@ -295,13 +300,25 @@ impl App {
         );
         tracker.spawn(scheduler.run_until_stopped(shutdown.clone()));
 
-        // The inbound queue, handed to the pipeline.
-        let inbound = InboundWorker::new(
-            self.store.clone(),
-            self.inbound_handler.clone(),
-            inbound_wake,
-        );
+        // The inbound queue, handed to the reply pipeline.
+        let handler = match &self.inbound_handler {
+            Some(h) => h.clone(),
+            None => Arc::new(ReplyPipeline::new(
+                self.store.clone(),
+                self.rules.clone(),
+                self.settings.replies.clone(),
+            )),
+        };
+        let inbound = InboundWorker::new(self.store.clone(), handler, inbound_wake)
+            .with_arrivals(arrivals_rx);
         tracker.spawn(inbound.run_until_stopped(shutdown.clone()));
+
+        // Survey reminders and expiry, scheduled (`every:`) alerts.
+        tracker.spawn(housekeeping(
+            self.store.clone(),
+            self.rules.clone(),
+            shutdown.clone(),
+        ));
 
         tracker.close();
         self.notifier.ready(&self.rules.status().summary());
@@ -313,6 +330,46 @@ impl App {
         tracker.wait().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Every few seconds: survey reminders and expiry, then scheduled alerts.
+/// A failure is logged and tried again on the next round.
+async fn housekeeping(store: Store, rules: Arc<LiveRules>, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        let current = rules.current();
+        let now = chrono::Utc::now();
+        match crate::pipeline::surveys::tick(&store, &current, now).await {
+            Ok(t) if t.reminded + t.expired > 0 => {
+                tracing::info!(
+                    reminded = t.reminded,
+                    expired = t.expired,
+                    "surveys: reminders and expiry"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error.cause_chain = ?e, "survey housekeeping failed; trying again shortly")
+            }
+        }
+        match crate::pipeline::scheduled::tick(&store, &current, now).await {
+            Ok(t) if t.evaluated > 0 => tracing::info!(
+                evaluated = t.evaluated,
+                fired = t.fired,
+                failed = t.failed,
+                "scheduled alerts evaluated"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error.cause_chain = ?e, "scheduled alerts failed; trying again shortly")
+            }
+        }
     }
 }
 

@@ -54,7 +54,14 @@ pub struct ReplySettings {
     /// Sent to a number that is not a member's or a contact's; none by
     /// default (such texts are stored and counted only).
     pub unknown_sender_reply: Option<String>,
+    /// The crisis reply when the crisis check matched and the rules give
+    /// no `reply:` template for it (or it cannot be rendered).
+    pub crisis_text: String,
 }
+
+/// The crisis reply Hearth sends when the rules name none (COMPLIANCE.md:
+/// 988, 911, Crisis Text Line).
+pub const DEFAULT_CRISIS_TEXT: &str = "If you are in danger or may act on thoughts of hurting yourself, call 911 now. Call or text 988 any time, day or night, for the 988 Suicide & Crisis Lifeline, or text HOME to 741741. A person from your group has been told.";
 
 impl Default for ReplySettings {
     fn default() -> Self {
@@ -66,6 +73,7 @@ impl Default for ReplySettings {
             start_words: Vec::new(),
             help_words: Vec::new(),
             unknown_sender_reply: None,
+            crisis_text: DEFAULT_CRISIS_TEXT.into(),
         }
     }
 }
@@ -345,6 +353,8 @@ struct RawReplies {
     help_words: Vec<String>,
     #[serde(default)]
     unknown_sender_reply: Option<String>,
+    #[serde(default)]
+    crisis_text: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -756,6 +766,15 @@ fn reply_settings(raw: RawReplies) -> Result<ReplySettings, String> {
                 return Err("replies.unknown_sender_reply is empty\n  hint: leave it out to send unknown senders nothing".into());
             }
             t => t.map(|t| t.trim().to_owned()),
+        },
+        crisis_text: {
+            let t = text("crisis_text", raw.crisis_text, d.crisis_text)?;
+            if !t.contains("988") && !t.contains("911") {
+                return Err(format!(
+                    "replies.crisis_text does not give 988 or 911: `{t}`\n  hint: a crisis reply must say how to reach help now, like the default: {DEFAULT_CRISIS_TEXT}"
+                ));
+            }
+            t
         },
     })
 }

@@ -56,7 +56,9 @@ pub fn decide(c: &ClaimedMessage, now: DateTime<Utc>, window: (NaiveTime, NaiveT
     }
     let kind = c.message.kind;
     if let Some(m) = &c.member {
-        if !m.active {
+        // A crisis or compliance reply answers the member's own text, so
+        // it goes even to a member staff have marked inactive.
+        if !m.active && !kind.exempt_from_consent() {
             return Verdict::Suppress("member is inactive".into());
         }
         if !m.consent && !kind.exempt_from_consent() {
@@ -238,6 +240,23 @@ mod tests {
                 ),
                 Verdict::Send
             );
+        }
+    }
+
+    #[test]
+    fn a_crisis_or_compliance_reply_reaches_an_inactive_member_and_nothing_else_does() {
+        for (kind, sent) in [
+            (Kind::Crisis, true),
+            (Kind::Compliance, true),
+            (Kind::Reply, false),
+            (Kind::Staff, false),
+        ] {
+            let v = decide(
+                &claimed(kind, true, false, None),
+                at("2026-01-06T17:00:00Z"),
+                window(),
+            );
+            assert_eq!(v == Verdict::Send, sent, "{kind:?}: {v:?}");
         }
     }
 

@@ -41,6 +41,9 @@ pub struct IntakeState {
     pub settings: Arc<Settings>,
     /// Woken after an inbound text is stored, for the pipeline.
     pub inbound_wake: Arc<Notify>,
+    /// Each newly stored text, handed to the pipeline at once so a crisis
+    /// text is decided ahead of any queue (`None`: the queue only).
+    pub arrivals: Option<tokio::sync::mpsc::UnboundedSender<crate::domain::message::InboundRow>>,
     /// Bearer tokens that may read `/status`.
     pub admin_tokens: Arc<Vec<SecretString>>,
     /// The dispatcher's counts (possible duplicates, breaker openings…),
@@ -84,10 +87,19 @@ impl IntakeState {
     /// the pipeline. The one path for every provider and `hearth inject`.
     pub async fn receive(&self, sms: InboundSms) -> Result<Received, StoreError> {
         let provider = sms.provider.clone();
+        let copy = self.arrivals.as_ref().map(|_| sms.clone());
         let received = self.store.record_inbound(sms).await?;
         match received {
             Received::New(id) => {
                 tracing::info!(inbound_id = id, provider = %provider, "inbound text stored");
+                if let (Some(tx), Some(sms)) = (&self.arrivals, copy) {
+                    let _ = tx.send(crate::domain::message::InboundRow {
+                        id,
+                        sms,
+                        member_id: None,
+                        received_at: chrono::Utc::now(),
+                    });
+                }
                 self.inbound_wake.notify_one();
             }
             Received::Duplicate(id) => {

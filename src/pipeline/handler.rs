@@ -1,31 +1,205 @@
 //! [`ReplyPipeline`]: the inbound handler the daemon runs. For each stored
 //! text it reads the sender's facts, decides ([`super::decide`]) and applies
-//! the decision in one store transaction, then marks the text processed.
-//! A store failure leaves the text queued (it is decided again later).
+//! the decision in one store transaction, which also marks the text
+//! processed. A store failure leaves the text queued: it is decided again
+//! from scratch later, and the replies' idempotency keys keep a second
+//! apply from sending anything twice.
+//!
+//! Should deciding ever panic (a defect), the text still gets the crisis
+//! check: [`fallback`] runs the built-in floor alone and sends the
+//! settings' crisis text, and the text is marked processed with the error.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 
 use crate::config::reload::LiveRules;
+use crate::domain::Phone;
 use crate::domain::message::InboundRow;
+use crate::engine::rules::RuleSet;
+use crate::scheduler::{Clock, SystemClock};
 use crate::settings::ReplySettings;
 use crate::store::Store;
+use crate::store::traits::ReplyStore;
+use crate::store::traits::reply::{ReplyEffects, ReplyFacts};
 
+use super::crisis::CrisisMatcher;
+use super::decide::{Decision, Input, decide};
+use super::keywords::Keywords;
+use super::normalize::normalize;
 use super::{Handled, InboundHandler};
 
 pub struct ReplyPipeline {
     store: Store,
     rules: Arc<LiveRules>,
     settings: Arc<ReplySettings>,
+    keywords: Keywords,
+    clock: Arc<dyn Clock>,
+    /// The crisis matcher of the rule set it was built from.
+    matcher: Mutex<Option<(Arc<RuleSet>, Arc<CrisisMatcher>)>>,
 }
 
 impl ReplyPipeline {
     pub fn new(store: Store, rules: Arc<LiveRules>, settings: ReplySettings) -> ReplyPipeline {
+        let keywords = Keywords::with_additions(
+            &settings.stop_words,
+            &settings.start_words,
+            &settings.help_words,
+        );
         ReplyPipeline {
             store,
             rules,
             settings: Arc::new(settings),
+            keywords,
+            clock: Arc::new(SystemClock),
+            matcher: Mutex::new(None),
         }
     }
+
+    /// Decides with this clock (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> ReplyPipeline {
+        self.clock = clock;
+        self
+    }
+
+    /// The live rules and their crisis matcher, built once per rule set.
+    fn current(&self) -> (Arc<RuleSet>, Arc<CrisisMatcher>) {
+        let rules = self.rules.current();
+        let mut cached = self.matcher.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((r, m)) = cached.as_ref()
+            && Arc::ptr_eq(r, &rules)
+        {
+            return (rules, m.clone());
+        }
+        let m = Arc::new(CrisisMatcher::with_rules(Some(&rules)));
+        *cached = Some((rules.clone(), m.clone()));
+        (rules, m)
+    }
+
+    /// Decides one text against the facts, without writing anything.
+    pub fn decide_row(&self, row: &InboundRow, mut facts: ReplyFacts) -> Decision {
+        let (rules, matcher) = self.current();
+        if facts.member.is_none() {
+            facts.contact = contact_for(&rules, &row.sms.from);
+        }
+        let text = normalize(&row.sms.body);
+        decide(&Input {
+            rules: &rules,
+            crisis: &matcher,
+            keywords: &self.keywords,
+            settings: &self.settings,
+            row,
+            text: &text,
+            facts: &facts,
+            now: self.clock.now(),
+        })
+    }
+
+    async fn process(&self, row: &InboundRow) -> Handled {
+        let now = self.clock.now();
+        let facts = match self.store.reply_facts(row, now).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(inbound_id = row.id, error.cause_chain = ?e, "cannot read the sender's facts; the text stays queued");
+                return Handled::Held;
+            }
+        };
+        let member_id = facts.member.as_ref().map(|m| m.id);
+        let decided = std::panic::catch_unwind(AssertUnwindSafe(|| self.decide_row(row, facts)));
+        let effects = match decided {
+            Ok(d) => d.effects,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                tracing::error!(inbound_id = row.id, member_id, panic = %message, "the reply pipeline crashed on this text (a bug in hearth: please report it); the built-in crisis check ran instead");
+                fallback(row, member_id, &self.settings, now)
+            }
+        };
+        let outcome = effects.outcome.clone();
+        match self.store.apply_reply(effects).await {
+            Ok(applied) => {
+                for h in &applied.hits {
+                    tracing::info!(inbound_id = row.id, member_id, incident = h.incident, decision = %h.decision.reason(), "alert recorded");
+                }
+                tracing::info!(inbound_id = row.id, member_id, outcome = %outcome, replies = applied.messages.len(), "inbound text processed");
+                Handled::Processed(outcome)
+            }
+            Err(e) => {
+                tracing::error!(inbound_id = row.id, member_id, error.cause_chain = ?e, "cannot apply the reply decision; the text stays queued");
+                Handled::Held
+            }
+        }
+    }
+}
+
+/// The contact (facilitator) whose SMS number sent a text, if any.
+fn contact_for(rules: &RuleSet, from: &str) -> Option<String> {
+    let phone = Phone::parse(from).ok()?;
+    rules
+        .contacts
+        .values()
+        .find(|c| c.sms.as_ref() == Some(&phone))
+        .map(|c| c.id.clone())
+}
+
+/// What a text gets when deciding it crashed: the built-in crisis check
+/// and the settings' crisis text, nothing else.
+pub fn fallback(
+    row: &InboundRow,
+    member_id: Option<i64>,
+    settings: &ReplySettings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ReplyEffects {
+    use crate::domain::incident::{AlertHit, BUILTIN_CRISIS_ALERT, Severity, Subject};
+    use crate::domain::message::{IdempotencyKey, Kind, NewMessage};
+    let text = normalize(&row.sms.body);
+    let mut effects = ReplyEffects {
+        inbound_id: row.id,
+        outcome: "pipeline error: only the built-in crisis check ran".into(),
+        consent: None,
+        survey: None,
+        messages: Vec::new(),
+        hits: Vec::new(),
+        now,
+    };
+    if let Some(m) = CrisisMatcher::floor().find(&text) {
+        let key = IdempotencyKey::reply(row.id, "crisis");
+        let to = match member_id {
+            Some(_) => None,
+            None => Phone::parse(&row.sms.from).ok(),
+        };
+        if member_id.is_some() || to.is_some() {
+            effects.messages.push(NewMessage {
+                idempotency_key: key.clone(),
+                member_id,
+                to,
+                body: settings.crisis_text.clone(),
+                kind: Kind::Crisis,
+                not_before: now,
+                expires_at: None,
+                plan: None,
+                suppressed: None,
+            });
+        }
+        effects.hits.push(AlertHit {
+            alert: BUILTIN_CRISIS_ALERT.into(),
+            severity: Severity::Critical,
+            subject: member_id
+                .map_or_else(|| Subject::Number(row.sms.from.clone()), Subject::Member),
+            inbound_id: Some(row.id),
+            evidence: format!(
+                "crisis phrase `{}` (built-in floor; the pipeline crashed on this text)",
+                m.phrase
+            ),
+            realert: None,
+            escalate: None,
+            reply_key: Some(key.as_str().to_owned()),
+        });
+        effects.outcome = format!("crisis; {}", effects.outcome);
+    }
+    effects
 }
 
 impl InboundHandler for ReplyPipeline {
@@ -33,9 +207,11 @@ impl InboundHandler for ReplyPipeline {
         &'a self,
         row: &'a InboundRow,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Handled> + Send + 'a>> {
-        Box::pin(async move {
-            let _ = (&self.store, &self.rules, &self.settings, row);
-            todo!()
-        })
+        Box::pin(self.process(row))
+    }
+
+    fn is_urgent(&self, row: &InboundRow) -> bool {
+        let (_, matcher) = self.current();
+        matcher.find(&normalize(&row.sms.body)).is_some()
     }
 }

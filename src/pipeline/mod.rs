@@ -9,12 +9,20 @@
 //! cursor: the next page starts after the last row seen), so rows a
 //! handler holds back never hide newer ones, however many there are.
 //!
-//! The pipeline itself (crisis check, STOP/START/HELP, surveys, alerts)
-//! plugs in as a handler; until it exists, [`Held`] keeps every row queued.
+//! Crisis first, ahead of the queue: before each drain's ordinary pass the
+//! worker hands over every queued row the handler calls urgent
+//! ([`InboundHandler::is_urgent`]: crisis language), and between rows it
+//! takes each newly arrived text (the intake passes them on as they are
+//! stored) and hands it over at once if it is urgent. So a crisis text
+//! waits for at most the one row being handled, however long the queue.
+//!
+//! The pipeline itself is [`handler::ReplyPipeline`]; [`Held`] keeps every
+//! row queued (tests of the queue use it).
 
 pub mod alerts;
 pub mod answer;
 pub mod crisis;
+pub mod decide;
 pub mod handler;
 pub mod keywords;
 pub mod normalize;
@@ -26,7 +34,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashSet;
+
 use tokio::sync::Notify;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::message::InboundRow;
@@ -47,6 +58,11 @@ pub trait InboundHandler: Send + Sync + 'static {
         &'a self,
         row: &'a InboundRow,
     ) -> Pin<Box<dyn Future<Output = Handled> + Send + 'a>>;
+
+    /// Whether `row` must be handled ahead of the queue (crisis language).
+    fn is_urgent(&self, _row: &InboundRow) -> bool {
+        false
+    }
 }
 
 /// Keeps every row queued: nothing may be dropped before the pipeline can
@@ -68,6 +84,7 @@ pub struct InboundWorker {
     wake: Arc<Notify>,
     poll: Duration,
     page: usize,
+    arrivals: Option<std::sync::Mutex<UnboundedReceiver<InboundRow>>>,
 }
 
 impl InboundWorker {
@@ -78,7 +95,15 @@ impl InboundWorker {
             wake,
             poll: Duration::from_secs(2),
             page: 500,
+            arrivals: None,
         }
+    }
+
+    /// Texts as the intake stores them, checked between rows for urgent
+    /// ones.
+    pub fn with_arrivals(mut self, arrivals: UnboundedReceiver<InboundRow>) -> InboundWorker {
+        self.arrivals = Some(std::sync::Mutex::new(arrivals));
+        self
     }
 
     /// How many rows one read of the queue returns (500 by default).
@@ -87,11 +112,30 @@ impl InboundWorker {
         self
     }
 
-    /// Hands every queued row to the handler once, oldest first, a page
-    /// at a time; returns how many were processed. Held rows stay queued
-    /// for the next drain and do not stop this one.
+    /// Hands every queued row to the handler once, urgent rows first, then
+    /// the rest oldest first, a page at a time; returns how many were
+    /// processed. Held rows stay queued for the next drain and do not stop
+    /// this one.
     pub async fn drain(&self) -> Result<usize, crate::store::StoreError> {
-        let mut done = 0;
+        let mut seen = HashSet::new();
+        let mut done = self.urgent_arrivals(&mut seen).await?;
+        // Urgent rows already queued (stored by another process, or before
+        // a restart).
+        let mut cursor = 0;
+        loop {
+            let page = self.store.unprocessed_after(cursor, self.page).await?;
+            let Some(last) = page.last() else { break };
+            cursor = last.id;
+            let full = page.len() == self.page;
+            for row in page.iter().filter(|r| self.handler.is_urgent(r)) {
+                if seen.insert(row.id) {
+                    done += self.handle(row).await?;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
         let mut cursor = 0;
         loop {
             let page = self.store.unprocessed_after(cursor, self.page).await?;
@@ -99,9 +143,9 @@ impl InboundWorker {
             cursor = last.id;
             let full = page.len() == self.page;
             for row in page {
-                if let Handled::Processed(outcome) = self.handler.handle(&row).await {
-                    self.store.mark_inbound_processed(row.id, &outcome).await?;
-                    done += 1;
+                done += self.urgent_arrivals(&mut seen).await?;
+                if seen.insert(row.id) {
+                    done += self.handle(&row).await?;
                 }
             }
             if !full {
@@ -109,6 +153,40 @@ impl InboundWorker {
             }
         }
         Ok(done)
+    }
+
+    /// Handles the urgent texts that arrived since the last look.
+    async fn urgent_arrivals(
+        &self,
+        seen: &mut HashSet<i64>,
+    ) -> Result<usize, crate::store::StoreError> {
+        let Some(arrivals) = &self.arrivals else {
+            return Ok(0);
+        };
+        let mut urgent = Vec::new();
+        {
+            let mut rx = arrivals.lock().unwrap_or_else(|e| e.into_inner());
+            while let Ok(row) = rx.try_recv() {
+                if self.handler.is_urgent(&row) {
+                    urgent.push(row);
+                }
+            }
+        }
+        let mut done = 0;
+        for row in urgent {
+            if seen.insert(row.id) {
+                done += self.handle(&row).await?;
+            }
+        }
+        Ok(done)
+    }
+
+    async fn handle(&self, row: &InboundRow) -> Result<usize, crate::store::StoreError> {
+        if let Handled::Processed(outcome) = self.handler.handle(row).await {
+            self.store.mark_inbound_processed(row.id, &outcome).await?;
+            return Ok(1);
+        }
+        Ok(0)
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {

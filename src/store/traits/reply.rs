@@ -92,6 +92,9 @@ pub struct SurveyUpdate {
     pub close: Option<SurveyClose>,
     /// The run's score once complete: `{"total": 14, "band": "moderate"}`.
     pub score: Option<serde_json::Value>,
+    /// The idempotency key of the message in `messages` that asks
+    /// `question` (the next question or a re-prompt).
+    pub ask_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
