@@ -157,6 +157,10 @@ impl Rig {
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
         )
         .unwrap();
+        // The store is SQLCipher-encrypted with the key file beside it.
+        let key = std::fs::read_to_string(self.db.with_extension("db.key")).unwrap();
+        conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
+            .unwrap();
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
         conn.query_row(
             "SELECT COUNT(*), COUNT(processed_at) FROM inbound",
