@@ -158,6 +158,7 @@ fn inbound_texts(csv: &str, second: &str, during_import: bool) -> Duration {
             from: "+15550000001".into(),
             to: "+10000000000".into(),
             body: "hello".into(),
+            keyword: None,
         };
         let start = Instant::now();
         match importing {

@@ -949,6 +949,46 @@ mod tests {
     }
 
     #[test]
+    fn replies_have_clinic_defaults_take_extra_words_and_refuse_what_cannot_work() {
+        let d = parse("", &[]).unwrap().replies;
+        assert_eq!(d, ReplySettings::default());
+        assert!(d.crisis_text.contains("988") && d.crisis_text.contains("911"));
+        assert_eq!(d.unknown_sender_reply, None);
+
+        let s = parse(
+            "replies: { program: Maple texts, contact: call 555-0100, stop_words: [ALTO, \"Opt-Out Please\"], unknown_sender_reply: Not monitored. }\n",
+            &[],
+        )
+        .unwrap()
+        .replies;
+        assert_eq!(s.program, "Maple texts");
+        assert_eq!(s.contact, "call 555-0100");
+        assert_eq!(s.frequency, ReplySettings::default().frequency);
+        assert_eq!(s.stop_words, vec!["alto", "opt out please"]);
+        assert_eq!(s.unknown_sender_reply.as_deref(), Some("Not monitored."));
+
+        for (yaml, names) in [
+            ("replies: { program: \"  \" }", "replies.program is empty"),
+            (
+                "replies: { stop_words: [\"!!\"] }",
+                "replies.stop_words: `!!`",
+            ),
+            (
+                "replies: { crisis_text: Please call us. }",
+                "replies.crisis_text does not give 988 or 911",
+            ),
+            (
+                "replies: { unknown_sender_reply: \"\" }",
+                "unknown_sender_reply is empty",
+            ),
+            ("replies: { programme: x }", "programme"),
+        ] {
+            let err = parse(&format!("{yaml}\n"), &[]).unwrap_err().to_string();
+            assert!(err.contains(names), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
     fn fault_injection_variables_are_known_only_in_a_build_that_has_the_hooks() {
         for var in [
             "HEARTH_FAULT_ABORT_AFTER_SENT",

@@ -145,6 +145,7 @@ pub fn explain_text(
                 .map_or_else(|| SAMPLE_NUMBER.to_owned(), |m| m.phone.as_str().to_owned()),
             to: String::new(),
             body: text.to_owned(),
+            keyword: None,
         },
         member_id: facts.member.as_ref().map(|m| m.id),
         received_at: now,

@@ -377,6 +377,7 @@ pub fn inject(settings_path: &Path, args: InjectArgs) -> ExitCode {
         from: args.from,
         to: args.to,
         body: args.text,
+        keyword: None,
     };
     match block_on(store.record_inbound(sms)) {
         Ok(Received::New(id)) | Ok(Received::Duplicate(id)) => {

@@ -27,6 +27,7 @@ macro_rules! tri {
 }
 
 mod explain;
+mod incidents;
 mod messaging;
 mod preview;
 mod staff;
@@ -90,6 +91,9 @@ pub enum Command {
     /// What the reply pipeline's first stages (normalising, the crisis
     /// check, STOP/START/HELP) make of one text; no database.
     Explain(explain::ExplainArgs),
+    /// Incidents alerts opened: list them, show one with its evidence.
+    #[command(subcommand)]
+    Incidents(incidents::IncidentsCommand),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -124,6 +128,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Inject(a) => messaging::inject(&args.settings, a),
         Command::Preview(a) => preview::preview(&args.settings, a),
         Command::Explain(a) => explain::explain(a),
+        Command::Incidents(cmd) => incidents::incidents(&args.settings, cmd),
     }
 }
 

@@ -423,6 +423,10 @@ pub struct InboundSms {
     pub from: String,
     pub to: String,
     pub body: String,
+    /// The provider's own reading of a compliance keyword, upper-case
+    /// (`STOP`, `START`, `HELP`): Twilio's `OptOutType` when its Advanced
+    /// Opt-Out handled the text. `None` when the provider says nothing.
+    pub keyword: Option<String>,
 }
 
 impl fmt::Debug for InboundSms {
@@ -430,6 +434,7 @@ impl fmt::Debug for InboundSms {
         f.debug_struct("InboundSms")
             .field("provider", &self.provider)
             .field("provider_message_id", &self.provider_message_id)
+            .field("keyword", &self.keyword)
             .finish_non_exhaustive()
     }
 }

@@ -380,6 +380,7 @@ async fn mo(
             from: normalize_sender(&from),
             to: to.unwrap_or_default(),
             body: text,
+            keyword: None,
         })
         .await
         .map_err(IntakeError::from)?;

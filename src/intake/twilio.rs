@@ -178,6 +178,25 @@ fn parse_form_strict(body: &[u8]) -> Result<Vec<(String, String)>, String> {
         .collect()
 }
 
+/// The text a signed inbound webhook carries.
+fn inbound_of(form: &Verified) -> Result<InboundSms, IntakeError> {
+    Ok(InboundSms {
+        provider: "twilio".into(),
+        provider_message_id: form.require_nonempty("MessageSid")?.to_owned(),
+        from: form.require_nonempty("From")?.to_owned(),
+        to: form.get("To").unwrap_or_default().to_owned(),
+        // A media-only MMS has an empty body; an absent one is malformed.
+        body: form.require("Body")?.to_owned(),
+        // Twilio's Advanced Opt-Out names the keyword it acted on (STOP,
+        // START, HELP) in `OptOutType`; kept so the ledger follows the
+        // provider's reading.
+        keyword: form
+            .get("OptOutType")
+            .map(|k| k.trim().to_ascii_uppercase())
+            .filter(|k| !k.is_empty()),
+    })
+}
+
 async fn sms(
     State(state): State<IntakeState>,
     OriginalUri(uri): OriginalUri,
@@ -185,14 +204,7 @@ async fn sms(
     body: Bytes,
 ) -> Result<Response, IntakeError> {
     let form = verify(&state, &uri, &headers, &body)?;
-    let sms = InboundSms {
-        provider: "twilio".into(),
-        provider_message_id: form.require_nonempty("MessageSid")?.to_owned(),
-        from: form.require_nonempty("From")?.to_owned(),
-        to: form.get("To").unwrap_or_default().to_owned(),
-        // A media-only MMS has an empty body; an absent one is malformed.
-        body: form.require("Body")?.to_owned(),
-    };
+    let sms = inbound_of(&form)?;
     // New or a retry of one already stored: either way it is safe now.
     state.receive(sms).await?;
     Ok(([(header::CONTENT_TYPE, "text/xml")], EMPTY_TWIML).into_response())
@@ -256,6 +268,30 @@ mod tests {
         list.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn an_inbound_text_keeps_twilios_opt_out_type_upper_case_and_none_without_it() {
+        let form = |extra: &[(&str, &str)]| {
+            let mut p = pairs(&[
+                ("MessageSid", "SM1"),
+                ("From", "+15555550101"),
+                ("To", "+15555550199"),
+                ("Body", "stop"),
+            ]);
+            p.extend(pairs(extra));
+            Verified { params: p }
+        };
+        let sms = inbound_of(&form(&[("OptOutType", "STOP")])).unwrap();
+        assert_eq!(sms.keyword.as_deref(), Some("STOP"));
+        assert_eq!(sms.body, "stop", "the body is kept as sent");
+        let sms = inbound_of(&form(&[("OptOutType", "help")])).unwrap();
+        assert_eq!(sms.keyword.as_deref(), Some("HELP"));
+        assert_eq!(inbound_of(&form(&[])).unwrap().keyword, None);
+        assert_eq!(
+            inbound_of(&form(&[("OptOutType", " ")])).unwrap().keyword,
+            None
+        );
     }
 
     #[test]

@@ -88,6 +88,10 @@ pub const FLOOR: &[(&str, Category)] = &[
     ("take all my pills", Category::PlanOrMeans),
     ("took a bunch of pills", Category::PlanOrMeans),
     ("stockpiling pills", Category::PlanOrMeans),
+    ("pills saved", Category::PlanOrMeans),
+    ("saved up pills", Category::PlanOrMeans),
+    ("saving up pills", Category::PlanOrMeans),
+    ("saving my pills", Category::PlanOrMeans),
     ("bought a gun", Category::PlanOrMeans),
     ("loaded gun", Category::PlanOrMeans),
     ("noose", Category::PlanOrMeans),
@@ -226,16 +230,66 @@ impl CrisisMatcher {
 
 /// Whether `phrase` occurs in `words` as consecutive words.
 fn contains(words: &[String], phrase: &[String]) -> bool {
+    let long = phrase.len() >= 3;
     phrase.len() <= words.len()
         && words
             .windows(phrase.len())
-            .any(|w| w.iter().zip(phrase).all(|(a, b)| same_word(a, b)))
+            .any(|w| w.iter().zip(phrase).all(|(a, b)| same_word(a, b, long)))
 }
 
-/// Equal, or for a phrase word of six letters or more, one edit away
-/// (a letter added, dropped, changed, or two swapped).
-fn same_word(text: &str, phrase: &str) -> bool {
-    text == phrase || (phrase.chars().count() >= 6 && one_edit(text, phrase))
+/// Equal; or an inflection of the phrase word (`harming`, `burned`,
+/// `ending`, `dying`); or, for a phrase word of six letters or more, one
+/// edit away (a letter added, dropped, changed, or two swapped); or, in a
+/// phrase of three words or more, a word of four or five letters with a
+/// letter added, dropped or two swapped (`wnt to die`) — not changed, so
+/// "make my life" is not "take my life".
+fn same_word(text: &str, phrase: &str, long_phrase: bool) -> bool {
+    let n = phrase.chars().count();
+    text == phrase
+        || inflected(text, phrase)
+        || (n >= 6 && one_edit(text, phrase))
+        || (long_phrase
+            && (4..=5).contains(&n)
+            && text.chars().count() != n
+            && one_edit(text, phrase))
+        || (long_phrase && (4..=5).contains(&n) && swapped(text, phrase))
+}
+
+/// `text` is `phrase` with a regular ending: -s, -es, -d, -ed, -ing; a
+/// final `e` dropped before -ing/-ed (`stockpiling`); `ie` → `ying`
+/// (`dying`). Texts and phrases are compared with letter repeats
+/// collapsed, so `cutting` is `cuting` and needs no doubling rule.
+fn inflected(text: &str, phrase: &str) -> bool {
+    if phrase.chars().count() < 3 {
+        return false;
+    }
+    if let Some(rest) = text.strip_prefix(phrase) {
+        return matches!(rest, "s" | "es" | "d" | "ed" | "ing");
+    }
+    if let Some(stem) = phrase.strip_suffix("ie")
+        && text.strip_prefix(stem) == Some("ying")
+    {
+        return true;
+    }
+    if let Some(stem) = phrase.strip_suffix('e')
+        && let Some(rest) = text.strip_prefix(stem)
+    {
+        return matches!(rest, "ing" | "ed");
+    }
+    false
+}
+
+/// Same letters with two neighbours swapped.
+fn swapped(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a.len() != b.len() || a == b {
+        return false;
+    }
+    let diff: Vec<usize> = (0..a.len()).filter(|&i| a[i] != b[i]).collect();
+    diff.len() == 2
+        && diff[1] == diff[0] + 1
+        && a[diff[0]] == b[diff[1]]
+        && a[diff[1]] == b[diff[0]]
 }
 
 fn one_edit(a: &str, b: &str) -> bool {
@@ -264,6 +318,14 @@ mod tests {
 
     /// Crisis texts: every one must match the floor.
     const CRISIS: &[&str] = &[
+        // Inflections, spaced letters, short-word slips, hoarded means.
+        "I keep thinking about harming myself",
+        "I burned myself last night",
+        "I started self-harming again",
+        "I have pills saved up and I'm going to take them all",
+        "i wnt to die",
+        "I want to d i e",
+        "ending it all tonight",
         "I want to end it all",
         "i want to die",
         "I wanna die",
@@ -335,6 +397,9 @@ mod tests {
 
     /// Look-alikes: none may match the floor.
     const BENIGN: &[&str] = &[
+        "I want to make my life better",
+        "I saved up for new shoes",
+        "a b c, easy as 1 2 3",
         "this playlist is killer",
         "my car died on the highway",
         "I was dying of laughter",

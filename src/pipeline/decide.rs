@@ -518,10 +518,9 @@ pub fn decide(input: &Input<'_>) -> Decision {
 }
 
 /// The provider's own reading of the text as a keyword (Twilio's
-/// `OptOutType`), once the store keeps it.
+/// `OptOutType`).
 fn provider_reading(row: &InboundRow) -> Option<&str> {
-    let _ = row;
-    None
+    row.sms.keyword.as_deref()
 }
 
 /// Twilio's `OptOutType` values.

@@ -87,7 +87,29 @@ fn match_words(folded: &str) -> Vec<String> {
         }
         joined.push(w);
     }
-    joined.iter().map(|w| collapse_repeats(w)).collect()
+    // `d i e`, `k i l l`: three or more single letters in a row are one
+    // word spelled out.
+    let mut spaced: Vec<String> = Vec::with_capacity(joined.len());
+    let mut run: Vec<String> = Vec::new();
+    let flush = |run: &mut Vec<String>, out: &mut Vec<String>| {
+        if run.len() >= 3 {
+            out.push(run.concat());
+        } else {
+            out.append(run);
+        }
+        run.clear();
+    };
+    for w in joined {
+        let mut chars = w.chars();
+        if matches!((chars.next(), chars.next()), (Some(c), None) if c.is_alphabetic()) {
+            run.push(w);
+        } else {
+            flush(&mut run, &mut spaced);
+            spaced.push(w);
+        }
+    }
+    flush(&mut run, &mut spaced);
+    spaced.iter().map(|w| collapse_repeats(w)).collect()
 }
 
 /// Digits and symbols inside a word that also has letters are read as the

@@ -511,6 +511,7 @@ async fn inbound_texts_wait_in_the_store_until_a_handler_takes_them_even_across_
                     from: "+15555550199".into(),
                     to: "+15555550000".into(),
                     body: (*text).into(),
+                    keyword: None,
                 })
                 .await
                 .unwrap();

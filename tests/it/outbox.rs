@@ -726,6 +726,7 @@ fn text(n: usize, body: &str) -> InboundSms {
         from: "+15555550101".into(),
         to: "+10000000000".into(),
         body: body.into(),
+        keyword: None,
     }
 }
 

@@ -707,6 +707,7 @@ async fn lookups_answer_during_a_100k_member_import_and_texts_sent_meanwhile_are
                         from: "+15555550101".into(),
                         to: "+10000000000".into(),
                         body: "hello".into(),
+                        keyword: None,
                     })
                     .await
                     .unwrap()

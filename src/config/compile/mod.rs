@@ -458,8 +458,13 @@ impl<'a> Compiler<'a> {
             for s in &f.schedules {
                 self.define("schedule", &s.value.id, path);
             }
-            for (id, _) in &f.surveys.0 {
+            for (id, raw) in &f.surveys.0 {
                 self.define("survey", id, path);
+                // A survey's item alerts share the alert ids' namespace:
+                // incidents are filed under them.
+                for a in &raw.alerts {
+                    self.define("alert", &a.value.id, path);
+                }
             }
             for a in &f.alerts {
                 self.define("alert", &a.value.id, path);
@@ -585,6 +590,13 @@ impl<'a> Compiler<'a> {
                         used_templates.insert(r.clone());
                     }
                     alerts.push(alert);
+                }
+            }
+        }
+        for (_, f) in files {
+            for (_, raw) in &f.surveys.0 {
+                for r in raw.alerts.iter().filter_map(|a| a.value.reply.as_ref()) {
+                    used_templates.insert(r.value.clone());
                 }
             }
         }

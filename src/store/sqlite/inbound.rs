@@ -28,8 +28,8 @@ pub(crate) fn record(conn: &mut Connection, m: &InboundSms) -> Result<Received, 
         Err(_) => None,
     };
     let n = tx.execute(
-        "INSERT INTO inbound (provider, provider_message_id, from_phone, to_phone, body, member_id, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+        "INSERT INTO inbound (provider, provider_message_id, from_phone, to_phone, body, member_id, received_at, keyword)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
          ON CONFLICT (provider, provider_message_id) DO NOTHING",
         params![
             m.provider,
@@ -38,7 +38,8 @@ pub(crate) fn record(conn: &mut Connection, m: &InboundSms) -> Result<Received, 
             m.to,
             m.body,
             member.as_ref().map(|m| m.0),
-            ts(Utc::now())
+            ts(Utc::now()),
+            m.keyword,
         ],
     )?;
     let id: i64 = tx.query_row(
@@ -68,25 +69,40 @@ pub(crate) fn unprocessed_after(
     limit: usize,
 ) -> Result<Vec<InboundRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, provider, provider_message_id, from_phone, to_phone, body, member_id, received_at
+        "SELECT id, provider, provider_message_id, from_phone, to_phone, body, member_id, received_at, keyword
          FROM inbound WHERE processed_at IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
     )?;
     Ok(stmt
-        .query_map(params![after, limit as i64], |r| {
-            Ok(InboundRow {
-                id: r.get(0)?,
-                sms: InboundSms {
-                    provider: r.get(1)?,
-                    provider_message_id: r.get(2)?,
-                    from: r.get(3)?,
-                    to: r.get(4)?,
-                    body: r.get(5)?,
-                },
-                member_id: r.get(6)?,
-                received_at: get_ts(r, 7)?,
-            })
-        })?
+        .query_map(params![after, limit as i64], row)?
         .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A row as read by [`unprocessed_after`] and [`get`].
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<InboundRow> {
+    Ok(InboundRow {
+        id: r.get(0)?,
+        sms: InboundSms {
+            provider: r.get(1)?,
+            provider_message_id: r.get(2)?,
+            from: r.get(3)?,
+            to: r.get(4)?,
+            body: r.get(5)?,
+            keyword: r.get(8)?,
+        },
+        member_id: r.get(6)?,
+        received_at: get_ts(r, 7)?,
+    })
+}
+
+/// One stored text by id, processed or not.
+pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<InboundRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, provider, provider_message_id, from_phone, to_phone, body, member_id, received_at, keyword
+             FROM inbound WHERE id = ?1",
+        )?
+        .query_row([id], row)
+        .optional()?)
 }
 
 pub(crate) fn mark_processed(conn: &Connection, id: i64, outcome: &str) -> Result<(), StoreError> {
@@ -125,6 +141,11 @@ impl Store {
 
     pub async fn mark_inbound_processed(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
         InboundStore::mark_inbound_processed(self, id, outcome).await
+    }
+
+    /// One stored text by id, processed or not.
+    pub async fn inbound(&self, id: i64) -> Result<Option<InboundRow>, StoreError> {
+        self.read(move |c| get(c, id)).await
     }
 
     /// The oldest `limit` unprocessed texts (the first page).

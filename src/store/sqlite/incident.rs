@@ -1,12 +1,299 @@
 //! Incidents: hits folded into incidents, evidence, listing.
+//!
+//! [`record_hit`] is the one way a hit is written: it reads what the
+//! subject has open inside the caller's write transaction, decides with
+//! [`fold`] and writes the incident (or not) and one evidence row, then one
+//! audit entry naming the incident, alert, severity, member id and inbound
+//! id, never the evidence text (audit entries carry no PHI). The reply
+//! transaction (`ReplyStore::apply_reply`) and scheduled alerts
+//! ([`IncidentStore::record_hits`]) both go through it, so they decide
+//! alike. A crisis reply that cannot be sent is noted on its incident by
+//! [`note_not_texted`], from the outbox's one state-change function.
 
 use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
-use crate::domain::incident::{AlertHit, Incident, Subject, SubjectIncidents};
+use super::audit;
+use super::outbox::{get_ts, immediate, ts};
+use crate::domain::incident::{
+    AlertHit, Evidence, HitDecision, Incident, IncidentState, Severity, Subject, SubjectIncidents,
+    fold,
+};
 use crate::store::StoreError;
 use crate::store::traits::IncidentStore;
 use crate::store::traits::incident::{HitOutcome, IncidentFilter};
+
+/// What the subject has open, and the newest incident per alert.
+pub(crate) fn subject_facts(
+    conn: &Connection,
+    subject: &Subject,
+) -> Result<SubjectIncidents, StoreError> {
+    let key = subject.key();
+    let open = conn
+        .prepare_cached(
+            "SELECT id, alert, severity FROM incidents WHERE subject = ?1 AND state = 'open' ORDER BY id",
+        )?
+        .query_map([&key], |r| {
+            let severity: String = r.get(2)?;
+            Ok((r.get(0)?, r.get(1)?, severity_of(2, &severity)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    // SQLite takes the bare columns from the row holding max(opened_at).
+    let last_opened = conn
+        .prepare_cached(
+            "SELECT alert, id, max(opened_at) FROM incidents WHERE subject = ?1 GROUP BY alert ORDER BY alert",
+        )?
+        .query_map([&key], |r| Ok((r.get(0)?, r.get(1)?, get_ts(r, 2)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SubjectIncidents { open, last_opened })
+}
+
+fn severity_of(i: usize, s: &str) -> rusqlite::Result<Severity> {
+    Severity::parse(s).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("unknown severity `{s}`").into(),
+        )
+    })
+}
+
+fn kind_of(decision: HitDecision) -> &'static str {
+    match decision {
+        HitDecision::Open => "opened",
+        HitDecision::Join { .. } => "joined",
+        HitDecision::Realert { .. } => "realert",
+        HitDecision::Inhibited { .. } => "inhibited",
+    }
+}
+
+/// Folds one hit against what its subject has open (read here, inside the
+/// caller's write transaction) and records it: a new incident or evidence
+/// on an existing one, and an audit entry without the evidence text.
+pub(crate) fn record_hit(
+    conn: &Connection,
+    hit: &AlertHit,
+    now: DateTime<Utc>,
+) -> Result<HitOutcome, StoreError> {
+    let facts = subject_facts(conn, &hit.subject)?;
+    let decision = fold(hit, &facts, now);
+    let at = ts(now);
+    let incident = match decision.incident() {
+        Some(id) => {
+            conn.prepare_cached("UPDATE incidents SET updated_at = ?2 WHERE id = ?1")?
+                .execute(params![id, at])?;
+            id
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO incidents (subject, member_id, alert, severity, state, escalate, opened_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?6)",
+            )?
+            .execute(params![
+                hit.subject.key(),
+                hit.subject.member_id(),
+                hit.alert,
+                hit.severity.as_str(),
+                hit.escalate,
+                at
+            ])?;
+            conn.last_insert_rowid()
+        }
+    };
+    let kind = kind_of(decision);
+    conn.prepare_cached(
+        "INSERT INTO incident_evidence (incident_id, at, alert, inbound_id, text, kind, reply_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        incident,
+        at,
+        hit.alert,
+        hit.inbound_id,
+        hit.evidence,
+        kind,
+        hit.reply_key
+    ])?;
+    audit::append(
+        conn,
+        "hearth",
+        &format!("incident.{kind}"),
+        Some(&format!("incident:{incident}")),
+        serde_json::json!({
+            "alert": hit.alert,
+            "severity": hit.severity.as_str(),
+            "member": hit.subject.member_id(),
+            "inbound": hit.inbound_id,
+        }),
+    )?;
+    Ok(HitOutcome { decision, incident })
+}
+
+/// Notes on the incident whose evidence carries `reply_key` (the crisis
+/// reply's idempotency key) that the member could not be texted, once per
+/// failure of that reply. `why` must hold no PHI. Nothing happens when no
+/// incident names the key.
+pub(crate) fn note_not_texted(
+    conn: &Connection,
+    reply_key: &str,
+    why: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, StoreError> {
+    let found: Option<(i64, String, Option<i64>)> = conn
+        .prepare_cached(
+            "SELECT incident_id, alert, inbound_id FROM incident_evidence
+             WHERE reply_key = ?1 AND kind <> 'not_texted' ORDER BY id LIMIT 1",
+        )?
+        .query_row([reply_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((incident, alert, inbound)) = found else {
+        return Ok(None);
+    };
+    let at = ts(now);
+    conn.prepare_cached(
+        "INSERT INTO incident_evidence (incident_id, at, alert, inbound_id, text, kind, reply_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'not_texted', ?6)",
+    )?
+    .execute(params![
+        incident,
+        at,
+        alert,
+        inbound,
+        format!("the member could not be texted: {why}"),
+        reply_key
+    ])?;
+    conn.prepare_cached("UPDATE incidents SET updated_at = ?2 WHERE id = ?1")?
+        .execute(params![incident, at])?;
+    audit::append(
+        conn,
+        "hearth",
+        "incident.not_texted",
+        Some(&format!("incident:{incident}")),
+        serde_json::json!({ "alert": alert, "inbound": inbound }),
+    )?;
+    Ok(Some(incident))
+}
+
+/// Masks anything that looks like a phone number (a run of seven or more
+/// digits, with its `+`) in a provider's failure reason, so a reason can
+/// go on an incident that people read.
+pub(crate) fn mask_numbers(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let chars: Vec<char> = reason.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let start = i;
+        let plus = chars[i] == '+';
+        let mut j = i + usize::from(plus);
+        while j < chars.len() && (chars[j].is_ascii_digit() || chars[j] == ' ' || chars[j] == '-') {
+            j += 1;
+        }
+        let digits = chars[start..j]
+            .iter()
+            .filter(|c| c.is_ascii_digit())
+            .count();
+        if digits >= 7 {
+            out.push_str("[number]");
+            // Keep a trailing separator that was swallowed.
+            if matches!(chars[j - 1], ' ' | '-') {
+                out.push(chars[j - 1]);
+            }
+            i = j;
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+const INCIDENT_COLUMNS: &str =
+    "i.id, i.subject, i.member_id, m.external_id, i.alert, i.severity, i.state, i.escalate,
+     i.opened_at, i.updated_at";
+
+fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
+    let subject: String = r.get(1)?;
+    let severity: String = r.get(5)?;
+    let state: String = r.get(6)?;
+    let bad = |i: usize, what: String| {
+        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
+    };
+    Ok(Incident {
+        id: r.get(0)?,
+        subject: Subject::from_key(&subject)
+            .ok_or_else(|| bad(1, format!("unknown incident subject `{subject}`")))?,
+        member_id: r.get(2)?,
+        member_external_id: r.get(3)?,
+        alert: r.get(4)?,
+        severity: severity_of(5, &severity)?,
+        state: IncidentState::parse(&state)
+            .ok_or_else(|| bad(6, format!("unknown incident state `{state}`")))?,
+        escalate: r.get(7)?,
+        opened_at: get_ts(r, 8)?,
+        updated_at: get_ts(r, 9)?,
+        evidence: Vec::new(),
+    })
+}
+
+fn evidence(conn: &Connection, incident: i64) -> Result<Vec<Evidence>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT at, alert, inbound_id, text, kind FROM incident_evidence
+             WHERE incident_id = ?1 ORDER BY id",
+        )?
+        .query_map([incident], |r| {
+            Ok(Evidence {
+                at: get_ts(r, 0)?,
+                alert: r.get(1)?,
+                inbound_id: r.get(2)?,
+                text: r.get(3)?,
+                kind: r.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+pub(crate) fn list(
+    conn: &Connection,
+    filter: &IncidentFilter,
+) -> Result<Vec<Incident>, StoreError> {
+    let limit = filter
+        .limit
+        .map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+    let mut out = conn
+        .prepare_cached(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents i LEFT JOIN members m ON m.id = i.member_id
+             WHERE (?1 = 0 OR i.state = 'open') AND (?2 IS NULL OR m.external_id = ?2)
+             ORDER BY i.id DESC LIMIT ?3"
+        ))?
+        .query_map(
+            params![filter.open_only, filter.member, limit],
+            incident_row,
+        )?
+        .collect::<Result<Vec<_>, _>>()?;
+    for i in &mut out {
+        i.evidence = evidence(conn, i.id)?;
+    }
+    Ok(out)
+}
+
+pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<Incident>, StoreError> {
+    let found = conn
+        .prepare_cached(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents i LEFT JOIN members m ON m.id = i.member_id
+             WHERE i.id = ?1"
+        ))?
+        .query_row([id], incident_row)
+        .optional()?;
+    match found {
+        Some(mut i) => {
+            i.evidence = evidence(conn, i.id)?;
+            Ok(Some(i))
+        }
+        None => Ok(None),
+    }
+}
 
 impl IncidentStore for Store {
     async fn record_hits(
@@ -14,18 +301,45 @@ impl IncidentStore for Store {
         hits: Vec<AlertHit>,
         now: DateTime<Utc>,
     ) -> Result<Vec<HitOutcome>, StoreError> {
-        todo!("{hits:?} {now}")
+        self.call(move |c| {
+            let tx = immediate(c)?;
+            let out = hits
+                .iter()
+                .map(|h| record_hit(&tx, h, now))
+                .collect::<Result<Vec<_>, _>>()?;
+            tx.commit()?;
+            Ok(out)
+        })
+        .await
     }
 
     async fn subject_incidents(&self, subject: &Subject) -> Result<SubjectIncidents, StoreError> {
-        todo!("{subject:?}")
+        let subject = subject.clone();
+        self.read(move |c| subject_facts(c, &subject)).await
     }
 
     async fn incidents(&self, filter: &IncidentFilter) -> Result<Vec<Incident>, StoreError> {
-        todo!("{filter:?}")
+        let filter = filter.clone();
+        self.read(move |c| list(c, &filter)).await
     }
 
     async fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
-        todo!("{id}")
+        self.read(move |c| get(c, id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_numbers;
+
+    #[test]
+    fn numbers_in_a_failure_reason_are_masked_and_error_codes_kept() {
+        assert_eq!(
+            mask_numbers("HTTP 400: twilio error 21610: unsubscribed"),
+            "HTTP 400: twilio error 21610: unsubscribed"
+        );
+        let masked = mask_numbers("The 'To' number +1 555-555-0123 is not valid");
+        assert!(!masked.contains("555"), "{masked}");
+        assert!(masked.contains("[number]"), "{masked}");
     }
 }

@@ -210,6 +210,69 @@ CREATE TABLE survey_runs (
 CREATE INDEX survey_runs_by_member ON survey_runs(member_id, state, opened_at);
 "#,
     ),
+    // 7: replies. Incidents (one open per subject and alert) with every
+    // hit kept as evidence; survey answers; a survey run's progress
+    // (re-prompts, reminder, the message asking the current question, why
+    // it closed, its score); the provider's own keyword reading of a text.
+    M::up(
+        r#"
+CREATE TABLE incidents (
+    id         INTEGER PRIMARY KEY,
+    subject    TEXT NOT NULL,
+    member_id  INTEGER REFERENCES members(id),
+    alert      TEXT NOT NULL,
+    severity   TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+    state      TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'acknowledged', 'resolved')),
+    escalate   TEXT,
+    opened_at  TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+-- At most one open incident per subject and alert.
+CREATE UNIQUE INDEX incidents_open_once ON incidents(subject, alert) WHERE state = 'open';
+-- The last one opened per subject and alert (realert), and listings.
+CREATE INDEX incidents_by_subject ON incidents(subject, alert, opened_at);
+CREATE INDEX incidents_by_member ON incidents(member_id, id);
+CREATE INDEX incidents_by_state ON incidents(state, id);
+
+CREATE TABLE incident_evidence (
+    id          INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    at          TEXT NOT NULL,
+    alert       TEXT NOT NULL,
+    inbound_id  INTEGER REFERENCES inbound(id),
+    text        TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('opened', 'joined', 'realert', 'inhibited', 'not_texted')),
+    reply_key   TEXT
+) STRICT;
+CREATE INDEX incident_evidence_by_incident ON incident_evidence(incident_id, id);
+CREATE INDEX incident_evidence_by_reply ON incident_evidence(reply_key) WHERE reply_key IS NOT NULL;
+
+CREATE TABLE survey_answers (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES survey_runs(id),
+    member_id   INTEGER NOT NULL REFERENCES members(id),
+    survey      TEXT NOT NULL,
+    question    TEXT NOT NULL,
+    position    INTEGER NOT NULL CHECK (position >= 0),
+    value       TEXT NOT NULL CHECK (json_valid(value)),
+    inbound_id  INTEGER REFERENCES inbound(id),
+    answered_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX survey_answers_by_member ON survey_answers(member_id, survey, question, answered_at);
+CREATE INDEX survey_answers_by_run ON survey_answers(run_id, position);
+
+ALTER TABLE survey_runs ADD COLUMN reprompts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE survey_runs ADD COLUMN reminded_at TEXT;
+ALTER TABLE survey_runs ADD COLUMN ask_outbox_id INTEGER REFERENCES outbox(id);
+ALTER TABLE survey_runs ADD COLUMN close_reason TEXT
+    CHECK (close_reason IS NULL OR close_reason IN ('completed', 'gave_up', 'stopped', 'expired'));
+ALTER TABLE survey_runs ADD COLUMN score TEXT CHECK (score IS NULL OR json_valid(score));
+CREATE INDEX survey_runs_open ON survey_runs(state, id);
+
+ALTER TABLE inbound ADD COLUMN keyword TEXT;
+CREATE INDEX inbound_by_member ON inbound(member_id, received_at);
+"#,
+    ),
 ];
 
 /// The schema version a fully migrated database has.

@@ -231,7 +231,48 @@ pub(crate) fn set_state(
             change.clear_expiry,
         ],
     )?;
+    if n == 1
+        && matches!(
+            to,
+            OutState::Failed | OutState::Undelivered | OutState::Expired | OutState::Suppressed
+        )
+    {
+        note_crisis_not_texted(conn, id, to, change.reason, now)?;
+    }
     Ok(n == 1)
+}
+
+/// A crisis reply that ended without reaching the member (failed,
+/// undelivered, expired, suppressed, or refused because the number opted
+/// out at the provider) is noted on the incident it answered, in the same
+/// transaction as the move: "the member could not be texted". The
+/// provider's reason goes along with anything like a number masked.
+fn note_crisis_not_texted(
+    conn: &Connection,
+    id: i64,
+    to: OutState,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (kind, key): (String, String) = conn
+        .prepare_cached("SELECT kind, idempotency_key FROM outbox WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    if kind != Kind::Crisis.as_str() {
+        return Ok(());
+    }
+    let what = match to {
+        OutState::Undelivered => "was not delivered",
+        OutState::Expired => "expired before it was sent",
+        OutState::Suppressed => "was not sent (suppressed)",
+        _ => "failed",
+    };
+    let mut why = format!("the crisis reply (outbox #{id}) {what}");
+    if let Some(r) = reason.filter(|r| !r.trim().is_empty()) {
+        why.push_str(": ");
+        why.push_str(&super::incident::mask_numbers(r));
+    }
+    super::incident::note_not_texted(conn, &key, &why, now)?;
+    Ok(())
 }
 
 fn state_of(conn: &Connection, id: i64) -> Result<OutState, StoreError> {

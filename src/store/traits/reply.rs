@@ -92,8 +92,11 @@ pub struct SurveyUpdate {
     pub close: Option<SurveyClose>,
     /// The run's score once complete: `{"total": 14, "band": "moderate"}`.
     pub score: Option<serde_json::Value>,
-    /// The idempotency key of the message in `messages` that asks
-    /// `question` (the next question or a re-prompt).
+    /// The idempotency key of the message in [`ReplyEffects::messages`]
+    /// that asks `question` (the next question or its re-prompt): the run
+    /// remembers it as the message a reminder and `asked_at` follow. When
+    /// the survey part is skipped (the run closed meanwhile), this message
+    /// is not queued either.
     pub ask_key: Option<String>,
 }
 

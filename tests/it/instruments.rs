@@ -1,0 +1,421 @@
+//! Scored instruments: `rules/instruments.yaml` (PHQ-2, PHQ-9, GAD-2,
+//! GAD-7) compiles with the starter rules and scores as documented in
+//! `docs/INSTRUMENTS.md`; the `score:`, `remind_after:` and survey
+//! `alerts:` keys are checked with diagnostics that name the survey, the
+//! key and the value.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use hearth::config::diag::{Diagnostic, Level};
+use hearth::config::load_dir;
+use hearth::config::rules::{Content, RuleSet, Severity, Survey};
+use hearth::engine::sms::{Encoding, measure};
+use hearth::engine::template::sample_context;
+use hearth::pipeline::answer::{item_alerts, score};
+use serde_json::json;
+
+use crate::helpers::write;
+
+fn starter_rules() -> RuleSet {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let compiled = load_dir(&dir).expect("rules/ is readable");
+    let problems: Vec<String> = compiled.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    compiled.rules.expect("the starter rules compile")
+}
+
+fn answers(survey: &Survey, each: i64) -> BTreeMap<String, serde_json::Value> {
+    survey
+        .questions
+        .iter()
+        .map(|q| (q.id.clone(), json!(each)))
+        .collect()
+}
+
+/// Published item wording (Kroenke, Spitzer & Williams 2001; Spitzer et
+/// al. 2006), a dash written as ` - ` for GSM-7.
+const PHQ9_ITEMS: [&str; 9] = [
+    "Little interest or pleasure in doing things",
+    "Feeling down, depressed, or hopeless",
+    "Trouble falling or staying asleep, or sleeping too much",
+    "Feeling tired or having little energy",
+    "Poor appetite or overeating",
+    "Feeling bad about yourself - or that you are a failure or have let yourself or your family down",
+    "Trouble concentrating on things, such as reading the newspaper or watching television",
+    "Moving or speaking so slowly that other people could have noticed? Or the opposite - being so fidgety or restless that you have been moving around a lot more than usual",
+    "Thoughts that you would be better off dead or of hurting yourself in some way",
+];
+const GAD7_ITEMS: [&str; 7] = [
+    "Feeling nervous, anxious or on edge",
+    "Not being able to stop or control worrying",
+    "Worrying too much about different things",
+    "Trouble relaxing",
+    "Being so restless that it is hard to sit still",
+    "Becoming easily annoyed or irritable",
+    "Feeling afraid as if something awful might happen",
+];
+const REPLY: &str =
+    "Reply 0 (not at all), 1 (several days), 2 (more than half the days) or 3 (nearly every day).";
+
+#[test]
+fn the_instruments_compile_clean_with_the_starter_rules_and_none_is_scheduled() {
+    let rules = starter_rules();
+    for id in ["phq2", "phq9", "gad2", "gad7"] {
+        assert!(rules.surveys.contains_key(id), "{id} is shipped");
+        assert!(
+            !rules
+                .schedules
+                .values()
+                .any(|s| s.content == Content::Survey(id.into())),
+            "{id} must not be scheduled out of the box"
+        );
+    }
+    let phq9 = &rules.surveys["phq9"];
+    assert_eq!(phq9.questions.len(), 9);
+    assert_eq!(rules.surveys["gad7"].questions.len(), 7);
+    assert_eq!(
+        phq9.remind_after.map(|d| d.as_secs()),
+        Some(4 * 3600),
+        "remind_after: 4h"
+    );
+}
+
+#[test]
+fn every_instrument_question_is_the_published_stem_and_item_in_at_most_three_gsm7_segments() {
+    let rules = starter_rules();
+    let ctx = sample_context();
+    let cases: [(&str, &str, &[&str]); 4] = [
+        (
+            "phq2",
+            "Over the last 2 weeks, how often have you been bothered by any of the following problems?",
+            &PHQ9_ITEMS[..2],
+        ),
+        (
+            "phq9",
+            "Over the last 2 weeks, how often have you been bothered by any of the following problems?",
+            &PHQ9_ITEMS,
+        ),
+        (
+            "gad2",
+            "Over the last 2 weeks, how often have you been bothered by the following problems?",
+            &GAD7_ITEMS[..2],
+        ),
+        (
+            "gad7",
+            "Over the last 2 weeks, how often have you been bothered by the following problems?",
+            &GAD7_ITEMS,
+        ),
+    ];
+    for (id, stem, items) in cases {
+        let survey = &rules.surveys[id];
+        assert_eq!(survey.questions.len(), items.len(), "{id}");
+        for (q, item) in survey.questions.iter().zip(items) {
+            let text = rules.renderer.render(&q.ask, &ctx).expect("renders");
+            assert!(
+                text.contains(&format!("{stem} {item}")),
+                "{id}/{}: published wording not found in {text:?}",
+                q.id
+            );
+            assert!(text.ends_with(REPLY), "{id}/{}: {text:?}", q.id);
+            let len = measure(&text);
+            assert_eq!(len.encoding, Encoding::Gsm7, "{id}/{}", q.id);
+            assert!(len.segments <= 3, "{id}/{}: {len:?}", q.id);
+        }
+    }
+}
+
+#[test]
+fn phq9_scores_into_its_published_bands() {
+    let rules = starter_rules();
+    let phq9 = &rules.surveys["phq9"];
+    let total_band = |a: &BTreeMap<String, serde_json::Value>| {
+        let s = score(phq9, a).expect("phq9 is scored");
+        assert!(s.complete);
+        (s.total, s.band.expect("a band"))
+    };
+    assert_eq!(total_band(&answers(phq9, 1)), (9.0, "mild".into()));
+    assert_eq!(total_band(&answers(phq9, 3)), (27.0, "severe".into()));
+    assert_eq!(total_band(&answers(phq9, 0)), (0.0, "minimal".into()));
+    let mut a = answers(phq9, 1);
+    for (q, v) in [("phq9_1", 2), ("phq9_2", 2), ("phq9_3", 3)] {
+        a.insert(q.into(), json!(v));
+    }
+    assert_eq!(total_band(&a), (13.0, "moderate".into()));
+    a.insert("phq9_4".into(), json!(3));
+    a.insert("phq9_5".into(), json!(3));
+    assert_eq!(total_band(&a), (17.0, "moderately severe".into()));
+    assert_eq!(
+        score(phq9, &answers(phq9, 2)).map(|s| s.to_json()),
+        Some(json!({"total": 18, "band": "moderately severe", "complete": true}))
+    );
+}
+
+#[test]
+fn gad7_and_the_two_item_screens_score_as_documented() {
+    let rules = starter_rules();
+    let band = |id: &str, each: i64| {
+        let s = &rules.surveys[id];
+        score(s, &answers(s, each)).and_then(|x| x.band)
+    };
+    assert_eq!(band("gad7", 0).as_deref(), Some("minimal"));
+    assert_eq!(band("gad7", 1).as_deref(), Some("mild"));
+    assert_eq!(band("gad7", 2).as_deref(), Some("moderate"));
+    assert_eq!(band("gad7", 3).as_deref(), Some("severe"));
+    assert_eq!(band("phq2", 1).as_deref(), Some("negative screen"));
+    assert_eq!(
+        band("phq2", 2).as_deref(),
+        Some("positive screen: offer the PHQ-9")
+    );
+    let gad2 = &rules.surveys["gad2"];
+    let mut a = answers(gad2, 1);
+    a.insert("gad2_2".into(), json!(2));
+    assert_eq!(
+        score(gad2, &a).and_then(|x| x.band).as_deref(),
+        Some("positive screen: offer the GAD-7")
+    );
+}
+
+#[test]
+fn phq9_item_9_above_zero_opens_a_critical_alert_that_escalates_to_crisis() {
+    let rules = starter_rules();
+    let phq9 = &rules.surveys["phq9"];
+    for v in 1..=3 {
+        let fired = item_alerts(phq9, "phq9_9", &json!(v));
+        assert_eq!(fired.len(), 1, "answer {v}");
+        let (alert, evidence) = &fired[0];
+        assert_eq!(alert.id, "phq9-item9");
+        assert_eq!(alert.severity, Severity::Critical);
+        assert_eq!(alert.escalate.as_deref(), Some("crisis"));
+        assert_eq!(evidence, &format!("answer {v} to phq9_9, above 0"));
+        let reply = alert.reply.as_deref().expect("a reply to the member");
+        let text = rules
+            .renderer
+            .render(reply, &sample_context())
+            .expect("renders");
+        assert!(text.contains("988") && text.contains("911"), "{text}");
+    }
+    assert!(item_alerts(phq9, "phq9_9", &json!(0)).is_empty());
+    for q in 1..=8 {
+        assert!(item_alerts(phq9, &format!("phq9_{q}"), &json!(3)).is_empty());
+    }
+    assert!(rules.escalations.contains_key("crisis"));
+}
+
+/// A survey with every new key, valid; each test below breaks one thing.
+const VALID: &str = r#"
+templates:
+  followup:
+    body: "Someone will call you. Call or text 988, or 911 in danger."
+escalations:
+  crisis:
+    steps:
+      - notify: [lead]
+        via: [sms]
+        ack_within: 10m
+contacts:
+  lead:
+    sms: "+15555550100"
+alerts:
+  - id: low
+    keywords: [awful]
+surveys:
+  scale:
+    questions:
+      - id: q1
+        ask: "One? Reply 0-3."
+        expect: { number: { min: 0, max: 3, integer: true } }
+      - id: q2
+        ask: "Two? Reply 0-3."
+        expect: { number: { min: 0, max: 3, integer: true } }
+      - id: ok
+        ask: "Fine?"
+        expect: yes_no
+    remind_after: 2h
+    expires_after: 12h
+    score:
+      reverse: [q2]
+      bands:
+        - { from: 0, label: low }
+        - { from: 4, label: high }
+    alerts:
+      - id: q1-high
+        question: q1
+        above: 2
+        severity: critical
+        reply: followup
+        escalate: crisis
+        realert: 24h
+"#;
+
+fn compile(yaml: &str) -> (Option<RuleSet>, Vec<Diagnostic>) {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    write(&dir.path().join("rules.yaml"), yaml);
+    let compiled = load_dir(dir.path()).expect("readable");
+    (compiled.rules, compiled.diagnostics)
+}
+
+/// The one diagnostic of `level` whose message contains `needle`.
+fn find(diags: &[Diagnostic], level: Level, needle: &str) -> Diagnostic {
+    let found: Vec<&Diagnostic> = diags
+        .iter()
+        .filter(|d| d.level == level && d.message.contains(needle))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one {level} containing {needle:?} in:\n{}",
+        diags
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    found[0].clone()
+}
+
+fn broken(from: &str, to: &str) -> Vec<Diagnostic> {
+    assert!(VALID.contains(from), "{from:?} is in the valid rules");
+    let (rules, diags) = compile(&VALID.replacen(from, to, 1));
+    assert!(rules.is_none(), "{to:?} must not compile");
+    diags
+}
+
+#[test]
+fn a_survey_with_a_score_a_reminder_and_an_item_alert_compiles_to_what_it_says() {
+    let (rules, diags) = compile(VALID);
+    let problems: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let rules = rules.expect("compiles");
+    let s = &rules.surveys["scale"];
+    assert_eq!(s.remind_after.map(|d| d.as_secs()), Some(7200));
+    let scoring = s.score.as_ref().expect("scored");
+    // Every number question when `items` is left out; not the yes/no.
+    assert_eq!(scoring.items, ["q1", "q2"]);
+    assert_eq!(scoring.reverse, ["q2"]);
+    assert_eq!(scoring.bands.len(), 2);
+    let a = BTreeMap::from([("q1".into(), json!(3)), ("q2".into(), json!(0))]);
+    let scored = score(s, &a).expect("scored");
+    assert_eq!((scored.total, scored.band.as_deref()), (6.0, Some("high")));
+    assert_eq!(s.item_alerts.len(), 1);
+    assert_eq!(item_alerts(s, "q1", &json!(3)).len(), 1);
+    assert!(item_alerts(s, "q1", &json!(2)).is_empty());
+}
+
+#[test]
+fn an_unknown_scored_question_is_an_error_with_a_did_you_mean_hint() {
+    let diags = broken("    score:\n", "    score:\n      items: [q2, q1x]\n");
+    let d = find(&diags, Level::Error, "unknown question");
+    assert_eq!(
+        d.message,
+        "survey `scale`: `score.items` names unknown question `q1x`"
+    );
+    assert_eq!(d.hint.as_deref(), Some("did you mean `q1`?"));
+    assert_eq!(d.rule.as_deref(), Some("survey scale"));
+
+    let diags = broken("reverse: [q2]", "reverse: [q2s]");
+    let d = find(&diags, Level::Error, "unknown question");
+    assert!(d.message.contains("`score.reverse`") && d.message.contains("`q2s`"));
+    assert_eq!(d.hint.as_deref(), Some("did you mean `q2`?"));
+
+    let diags = broken("question: q1", "question: nothing");
+    let d = find(&diags, Level::Error, "unknown question");
+    assert_eq!(
+        d.message,
+        "survey `scale`: alert `q1-high` names unknown question `nothing`"
+    );
+    assert_eq!(
+        d.hint.as_deref(),
+        Some("the questions of `scale` are: q1, q2, ok")
+    );
+}
+
+#[test]
+fn a_scored_or_alerted_yes_no_question_is_an_error() {
+    let diags = broken("    score:\n", "    score:\n      items: [q1, ok]\n");
+    let d = find(&diags, Level::Error, "a yes_no question");
+    assert!(d.message.contains("`score.items` names `ok`"), "{d}");
+    assert!(d.hint.is_some());
+    let diags = broken("question: q1", "question: ok");
+    find(
+        &diags,
+        Level::Error,
+        "alert `q1-high` names `ok`, a yes_no question",
+    );
+}
+
+#[test]
+fn bands_out_of_order_or_without_a_label_are_errors() {
+    let diags = broken("{ from: 4, label: high }", "{ from: -1, label: high }");
+    let d = find(&diags, Level::Error, "must ascend");
+    assert_eq!(
+        d.message,
+        "survey `scale`: `score.bands` must ascend by `from`, but `from: -1` (`high`) follows `from: 0` (`low`)"
+    );
+    assert!(d.hint.is_some());
+    let diags = broken("{ from: 4, label: high }", "{ from: 4, label: \"  \" }");
+    let d = find(&diags, Level::Error, "empty label");
+    assert!(d.message.contains("from 4"), "{d}");
+}
+
+#[test]
+fn a_reverse_item_must_be_scored_and_have_a_range() {
+    let diags = broken("    score:\n", "    score:\n      items: [q1]\n");
+    let d = find(&diags, Level::Error, "not one of `score.items`");
+    assert_eq!(d.hint.as_deref(), Some("add `q2` to `score.items`"));
+    let diags = broken(
+        "ask: \"Two? Reply 0-3.\"\n        expect: { number: { min: 0, max: 3, integer: true } }",
+        "ask: \"Two? Reply 0-3.\"\n        expect: { number: { min: 0, integer: true } }",
+    );
+    find(
+        &diags,
+        Level::Error,
+        "reverse item `q2` has no `min` and `max`",
+    );
+}
+
+#[test]
+fn a_reminder_after_the_survey_closes_is_a_warning() {
+    let (rules, diags) = compile(&VALID.replacen("remind_after: 2h", "remind_after: 1d", 1));
+    assert!(rules.is_some(), "a warning does not stop the rules");
+    let d = find(&diags, Level::Warning, "remind_after");
+    assert_eq!(
+        d.message,
+        "survey `scale`: `remind_after: 1d` is not shorter than `expires_after` (12h); the reminder is never sent"
+    );
+    assert_eq!(
+        d.hint.as_deref(),
+        Some("remind before the survey closes, e.g. `remind_after: 6h`")
+    );
+}
+
+#[test]
+fn an_item_alert_id_taken_by_another_alert_is_an_error() {
+    let diags = broken("- id: q1-high", "- id: low");
+    let d = find(&diags, Level::Error, "duplicate alert id `low`");
+    assert!(
+        d.hint
+            .as_deref()
+            .is_some_and(|h| h.starts_with("first defined at")),
+        "{d}"
+    );
+}
+
+#[test]
+fn an_item_alert_with_an_unknown_template_or_escalation_is_an_error() {
+    let diags = broken("reply: followup", "reply: folowup");
+    let d = find(&diags, Level::Error, "unknown template `folowup`");
+    assert_eq!(d.hint.as_deref(), Some("did you mean `followup`?"));
+    let diags = broken("escalate: crisis", "escalate: crises");
+    let d = find(&diags, Level::Error, "unknown escalation `crises`");
+    assert_eq!(d.hint.as_deref(), Some("did you mean `crisis`?"));
+}
+
+#[test]
+fn an_item_alert_reply_counts_as_a_used_template() {
+    let (_, diags) = compile(VALID);
+    assert!(
+        !diags.iter().any(|d| d.message.contains("not used")),
+        "{diags:?}"
+    );
+}
