@@ -138,6 +138,7 @@ fn inbound(i: usize, tag: &str, members: usize, body: String) -> InboundSms {
         from: phone(i % members),
         to: "+15555550999".into(),
         body,
+        keyword: None,
     }
 }
 

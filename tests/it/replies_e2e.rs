@@ -311,6 +311,7 @@ impl Rig {
                 from: phone.into(),
                 to: SHORTCODE.into(),
                 body: String::new(),
+                keyword: None,
             },
             member_id: Some(member.id),
             received_at: Utc::now(),
