@@ -507,6 +507,61 @@ async fn a_crisis_text_from_an_opted_out_member_opens_an_incident_and_is_answere
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_crisis_text_from_an_unknown_number_is_answered_and_opens_an_incident() {
+    let stranger = "+15555550299";
+    let Some(mut rig) = Rig::start(&rules(""), &[person("M-1", "+15555550208", daytime())]).await
+    else {
+        return;
+    };
+    rig.text(stranger, "i want to kill myself").await;
+    let got = rig.wait_received_by(stranger, 1).await;
+    assert_crisis_reply(&got[0]);
+    let all = rig
+        .store
+        .incidents(&IncidentFilter {
+            open_only: false,
+            member: None,
+            limit: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 1, "{all:#?}");
+    assert_eq!(all[0].member_id, None, "not a member's: {:#?}", all[0]);
+    assert_critical_crisis_incident(&all, "i want to kill myself");
+    rig.wait_settled().await;
+    assert_eq!(rig.received_by(stranger).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stop_with_crisis_words_is_both_a_crisis_and_an_opt_out() {
+    let phone = "+15555550209";
+    let Some(mut rig) = Rig::start(&rules(""), &[person("M-1", phone, daytime())]).await else {
+        return;
+    };
+    rig.text(phone, "STOP, I can't do this anymore, I want to die")
+        .await;
+    let got = rig.wait_received_by(phone, 1).await;
+    assert!(
+        got.iter().any(|r| r.body.contains("988")),
+        "the crisis reply: {got:#?}"
+    );
+    assert_critical_crisis_incident(
+        &rig.incidents_of("M-1").await,
+        "STOP, I can't do this anymore, I want to die",
+    );
+    assert!(!rig.consent_granted("M-1").await, "and consent revoked");
+    rig.wait_settled().await;
+    let kinds: Vec<Kind> = rig.outbox_for("M-1").await.iter().map(|m| m.kind).collect();
+    assert!(kinds.contains(&Kind::Crisis), "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .all(|k| matches!(k, Kind::Crisis | Kind::Compliance)),
+        "nothing routine: {kinds:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn stop_sends_exactly_one_confirmation_naming_the_program_and_later_messages_are_suppressed_at_the_last_gate()
  {
     let phone = "+15555550204";
