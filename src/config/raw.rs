@@ -387,6 +387,10 @@ pub(crate) struct RawAlert {
     pub escalate: Option<Spanned<String>>,
     #[serde(default)]
     pub realert: Option<Spanned<String>>,
+    /// A cron pattern: evaluate for every active member at each fire, in
+    /// the member's timezone, instead of on a reply.
+    #[serde(default)]
+    pub every: Option<Spanned<String>>,
 }
 
 fn warning() -> Severity {

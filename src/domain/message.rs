@@ -232,6 +232,12 @@ impl IdempotencyKey {
         IdempotencyKey(format!("reply:{inbound_id}:{}", part(purpose)))
     }
 
+    /// The one reminder (`remind_after:`) of a survey run's question, by
+    /// its index: `survey-reminder:<run id>:<question index>`.
+    pub fn survey_reminder(run_id: i64, question: u32) -> IdempotencyKey {
+        IdempotencyKey(format!("survey-reminder:{run_id}:{question}"))
+    }
+
     /// One escalation notice: incident, step, repeat round and contact.
     pub fn escalation(incident: i64, step: u32, repeat: u32, contact: &str) -> IdempotencyKey {
         IdempotencyKey(format!(

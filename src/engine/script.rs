@@ -53,8 +53,9 @@ impl Default for Limits {
 pub enum ScriptKind {
     /// A segment's `when:`: `member` only.
     Segment,
-    /// An alert's `when:` or `script:`: `member`, `reply`, `answers`,
-    /// `history`, `engagement`, and the function `answer(id)`.
+    /// An alert's `when:` or `script:`: `member`, `reply`, `survey`,
+    /// `answers`, `score`, `history`, `engagement`, and the function
+    /// `answer(id)`. The shapes are [`ALERT_CONTEXT`]'s.
     Alert,
 }
 
@@ -62,10 +63,69 @@ impl ScriptKind {
     pub fn variables(self) -> &'static [&'static str] {
         match self {
             ScriptKind::Segment => &["member"],
-            ScriptKind::Alert => &["member", "reply", "answers", "history", "engagement"],
+            ScriptKind::Alert => &[
+                "member",
+                "reply",
+                "survey",
+                "answers",
+                "score",
+                "history",
+                "engagement",
+            ],
         }
     }
 }
+
+/// What an alert's `when:` or `script:` reads, one line per name; the
+/// documentation (`rules/alerts.yaml`, `rules/scripts/*.rhai`,
+/// `docs/RULES.md`) says the same. Every name is read-only.
+pub const ALERT_CONTEXT: &[(&str, &str)] = &[
+    (
+        "member",
+        "map: the member's roster fields (id, external_id, first_name, last_name, language, timezone, status, joined_on, days_since_joined, groups, attributes); never the phone number",
+    ),
+    (
+        "reply",
+        "string: the text as the member sent it; () for a scheduled (`every:`) alert",
+    ),
+    (
+        "survey",
+        "string: the id of the survey this reply answered; () outside a survey",
+    ),
+    (
+        "answers",
+        "map: this survey's answers so far by question id (numbers, choice labels, true/false, text); () outside a survey",
+    ),
+    (
+        "score",
+        "map #{total, band, complete}: this survey's score when it has `score:`; () otherwise",
+    ),
+    (
+        "history",
+        "array of maps #{survey, question, value, at}: earlier answers (not this one), oldest first, at most 10 per question; `at` is an RFC 3339 string",
+    ),
+    (
+        "engagement",
+        "map #{days_since_last_reply, unanswered_in_a_row, replies_30d}: days as a float, () before a first text",
+    ),
+    (
+        "answer(id)",
+        "this survey's answer to question `id`, or () when it has none",
+    ),
+];
+
+/// The keys of the map-valued context variables, for "not a field" checks.
+const CONTEXT_FIELDS: &[(&str, &[&str])] = &[
+    ("score", &["total", "band", "complete"]),
+    (
+        "engagement",
+        &[
+            "days_since_last_reply",
+            "unanswered_in_a_row",
+            "replies_30d",
+        ],
+    ),
+];
 
 /// A compile error, with its 1-based place inside the script text.
 #[derive(Debug, Clone)]
@@ -91,6 +151,26 @@ impl std::fmt::Debug for Sandbox {
 
 thread_local! {
     static ANSWERS: RefCell<Map> = const { RefCell::new(Map::new()) };
+}
+
+/// Binds the answers `answer(id)` reads for one evaluation and puts the
+/// previous ones back when dropped, even if the evaluation unwinds.
+struct AnswersFor(Option<Map>);
+
+impl AnswersFor {
+    fn bind(answers: Map) -> AnswersFor {
+        AnswersFor(Some(
+            ANSWERS.with(|a| std::mem::replace(&mut *a.borrow_mut(), answers)),
+        ))
+    }
+}
+
+impl Drop for AnswersFor {
+    fn drop(&mut self) {
+        if let Some(previous) = self.0.take() {
+            ANSWERS.with(|a| *a.borrow_mut() = previous);
+        }
+    }
 }
 
 impl Sandbox {
@@ -166,22 +246,46 @@ impl Sandbox {
         variables: Vec<(&str, Dynamic)>,
         answers: Map,
     ) -> Result<bool, String> {
+        self.eval_alert(ast, variables, answers).map(|(b, _)| b)
+    }
+
+    /// Evaluates an alert's `when:` or `script:`: its result is `true` or
+    /// `false`, or a map `#{ alert: bool, note: "..." }` whose non-empty
+    /// `note` comes back as the second value (the incident's evidence).
+    ///
+    /// The variables are bound as constants for this run only: the AST was
+    /// compiled against plain variables, so nothing was folded into it, and
+    /// a script that assigns to one fails here.
+    pub fn eval_alert(
+        &self,
+        ast: &AST,
+        variables: Vec<(&str, Dynamic)>,
+        answers: Map,
+    ) -> Result<(bool, Option<String>), String> {
         let mut scope = Scope::new();
         for (name, value) in variables {
             scope.push_constant_dynamic(name.to_owned(), value);
         }
-        let previous = ANSWERS.with(|a| std::mem::replace(&mut *a.borrow_mut(), answers));
-        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast);
-        ANSWERS.with(|a| *a.borrow_mut() = previous);
+        let result = {
+            let _answers = AnswersFor::bind(answers);
+            self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast)
+        };
         let value = result.map_err(|e| runtime_error(&e))?;
-        // A script may return a bool, or a map `#{ alert: bool, note: ".." }`.
         if let Some(b) = value.clone().try_cast::<bool>() {
-            return Ok(b);
+            return Ok((b, None));
         }
-        if let Some(map) = value.clone().try_cast::<Map>()
-            && let Some(b) = map.get("alert").and_then(|v| v.clone().try_cast::<bool>())
-        {
-            return Ok(b);
+        if let Some(map) = value.clone().try_cast::<Map>() {
+            let Some(b) = map.get("alert").and_then(|v| v.clone().try_cast::<bool>()) else {
+                return Err(
+                    "script returned a map without `alert: true` or `alert: false`".to_owned(),
+                );
+            };
+            let note = map
+                .get("note")
+                .filter(|n| !n.is_unit())
+                .map(|n| n.to_string())
+                .filter(|n| !n.trim().is_empty());
+            return Ok((b, note));
         }
         Err(format!(
             "script returned {} where true or false was expected",
@@ -226,13 +330,11 @@ impl Sandbox {
         let member = crate::engine::segment::to_dynamic(&sample_member());
         let vars: Vec<(&str, Dynamic)> = match kind {
             ScriptKind::Segment => vec![("member", member)],
-            ScriptKind::Alert => vec![
-                ("member", member),
-                ("reply", Dynamic::from("sample reply".to_owned())),
-                ("answers", Dynamic::from_map(Map::new())),
-                ("history", Dynamic::from_array(Vec::new())),
-                ("engagement", Dynamic::from_map(Map::new())),
-            ],
+            ScriptKind::Alert => {
+                let mut vars = vec![("member", member)];
+                vars.extend(sample_alert_context(&answers));
+                vars
+            }
         };
         let mut scope = Scope::new();
         for (name, value) in vars {
@@ -341,6 +443,23 @@ fn static_check(kind: ScriptKind, source: &str) -> Option<ScriptError> {
     }
     if let Some(found) = mismatched_comparison(source) {
         return Some(found);
+    }
+    if kind == ScriptKind::Alert
+        && let Some((var, name, line, column)) = unknown_context_fields(source).into_iter().next()
+    {
+        let fields = CONTEXT_FIELDS
+            .iter()
+            .find(|(v, _)| *v == var)
+            .map_or(&[][..], |(_, f)| *f);
+        return Some(ScriptError {
+            message: format!(
+                "`{var}.{name}` is not a field of `{var}`, so it would always be `()`"
+            ),
+            hint: crate::text::did_you_mean(&name, fields.iter().copied())
+                .or_else(|| Some(format!("`{var}` has: {}", fields.join(", ")))),
+            line: Some(line),
+            column: Some(column),
+        });
     }
     let (name, line, column) = unknown_member_fields(source).into_iter().next()?;
     Some(ScriptError {
@@ -484,6 +603,29 @@ fn unknown_member_fields(source: &str) -> Vec<(String, usize, usize)> {
         })
         .map(|(_, w)| (w[2].text.clone(), w[2].line, w[2].column))
         .collect()
+}
+
+/// `score.NAME` or `engagement.NAME` where NAME is not one of the map's
+/// keys ([`CONTEXT_FIELDS`]): `(variable, NAME, line, column)`.
+fn unknown_context_fields(source: &str) -> Vec<(&'static str, String, usize, usize)> {
+    let tokens = tokens(source);
+    let mut found = Vec::new();
+    for (i, w) in tokens.windows(3).enumerate() {
+        let before = i.checked_sub(1).and_then(|b| tokens.get(b));
+        let Some((var, fields)) = CONTEXT_FIELDS.iter().find(|(v, _)| *v == w[0].text) else {
+            continue;
+        };
+        if before.is_some_and(|b| b.text == ".")
+            || w[1].text != "."
+            || !is_word(&w[2])
+            || fields.contains(&w[2].text.as_str())
+            || tokens.get(i + 3).is_some_and(|n| n.text == "(")
+        {
+            continue;
+        }
+        found.push((*var, w[2].text.clone(), w[2].line, w[2].column));
+    }
+    found
 }
 
 /// `member.FIELD OP LITERAL` where the literal's type cannot compare with
@@ -681,6 +823,44 @@ fn innermost_missing_function(e: &EvalAltResult) -> Option<(String, rhai::Positi
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => innermost_missing_function(inner),
         _ => None,
     }
+}
+
+/// The alert context on sample values, shaped as the daemon binds it
+/// ([`ALERT_CONTEXT`]): a reply inside a survey whose answers are
+/// `answers`, those answers again in `history`, a score and engagement.
+fn sample_alert_context(answers: &Map) -> Vec<(&'static str, Dynamic)> {
+    let history: rhai::Array = answers
+        .iter()
+        .map(|(question, value)| {
+            Dynamic::from_map(Map::from_iter([
+                ("survey".into(), Dynamic::from("sample-survey".to_owned())),
+                ("question".into(), Dynamic::from(question.to_string())),
+                ("value".into(), value.clone()),
+                (
+                    "at".into(),
+                    Dynamic::from("2026-01-05T12:00:00Z".to_owned()),
+                ),
+            ]))
+        })
+        .collect();
+    let score = Map::from_iter([
+        ("total".into(), Dynamic::from(0_i64)),
+        ("band".into(), Dynamic::from("sample".to_owned())),
+        ("complete".into(), Dynamic::from(true)),
+    ]);
+    let engagement = Map::from_iter([
+        ("days_since_last_reply".into(), Dynamic::from(1.5_f64)),
+        ("unanswered_in_a_row".into(), Dynamic::from(0_i64)),
+        ("replies_30d".into(), Dynamic::from(1_i64)),
+    ]);
+    vec![
+        ("reply", Dynamic::from("sample reply".to_owned())),
+        ("survey", Dynamic::from("sample-survey".to_owned())),
+        ("answers", Dynamic::from_map(answers.clone())),
+        ("score", Dynamic::from_map(score)),
+        ("history", Dynamic::from_array(history)),
+        ("engagement", Dynamic::from_map(engagement)),
+    ]
 }
 
 /// A member view with every field, for probing scripts.
@@ -1144,6 +1324,53 @@ mod tests {
         let found: Vec<(String, usize, usize)> =
             calls("fn helper(x) { x }\n/* answer(1) */ let a = 'a';\nhelper (\"f(\") + x.len()");
         assert_eq!(found, vec![("helper".to_owned(), 3, 1)]);
+    }
+
+    #[test]
+    fn a_map_result_gives_its_note_and_a_map_without_alert_is_an_error() {
+        let s = sandbox();
+        let eval = |src: &str| {
+            let ast = s.compile_script(ScriptKind::Alert, src).unwrap();
+            s.eval_alert(&ast, vec![], Map::new())
+        };
+        assert_eq!(
+            eval("#{ alert: true, note: \"three low\" }"),
+            Ok((true, Some("three low".to_owned())))
+        );
+        assert_eq!(eval("#{ alert: false, note: \"\" }"), Ok((false, None)));
+        assert_eq!(eval("true"), Ok((true, None)));
+        assert_eq!(
+            eval("#{ note: \"x\" }"),
+            Err("script returned a map without `alert: true` or `alert: false`".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_score_or_engagement_field_that_does_not_exist_is_an_error() {
+        let s = sandbox();
+        let err = s
+            .compile_expression(ScriptKind::Alert, "engagement.replies_30 > 2")
+            .unwrap_err();
+        assert_eq!(
+            err.message,
+            "`engagement.replies_30` is not a field of `engagement`, so it would always be `()`"
+        );
+        assert_eq!(err.hint.as_deref(), Some("did you mean `replies_30d`?"));
+        assert_eq!((err.line, err.column), (Some(1), Some(12)));
+        let err = s
+            .compile_expression(ScriptKind::Alert, "score.sum > 9")
+            .unwrap_err();
+        assert_eq!(
+            err.hint.as_deref(),
+            Some("`score` has: total, band, complete")
+        );
+        for ok in [
+            "score.total >= 10 && score.band == \"severe\" && score.complete",
+            "engagement.days_since_last_reply > 14.0",
+            "score.keys().len() == 3",
+        ] {
+            assert!(s.compile_expression(ScriptKind::Alert, ok).is_ok(), "{ok}");
+        }
     }
 
     #[test]

@@ -9,9 +9,15 @@
 //! error, logged by rule and member id, and counted.
 
 use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rhai::{Dynamic, Map};
 
 use crate::engine::rules::{Alert, RuleSet, Severity};
-use crate::pipeline::normalize::Normalized;
+use crate::engine::segment::to_dynamic;
+use crate::pipeline::crisis;
+use crate::pipeline::normalize::{Normalized, phrase_words};
 use crate::store::traits::reply::{Engagement, PastAnswer};
 
 /// What an alert may read. Everything is optional: a scheduled alert has
@@ -59,8 +65,16 @@ pub enum Trigger {
     Scheduled,
 }
 
-/// Evaluates `rules`' alerts for `trigger` in order, skipping `skip` (the
-/// alert the crisis check already fired). `member_id` is only for logs.
+/// Evaluates `rules`' alerts for `trigger` in order (critical first, then
+/// as the files list them), skipping `skip` (the alert the crisis check
+/// already fired). `member_id` is only for logs.
+///
+/// An alert with several matchers (`keywords:`, `when:`, `script:`) fires
+/// when any of them does; all of them run, so a failing script is reported
+/// even when a keyword fired. Nothing an alert does can stop the others:
+/// a failure (a limit, an error, a result that is not a bool, even a
+/// panic) is that alert's `error`, logged by rule and member id, and
+/// counted in [`script_failures`].
 pub fn evaluate(
     rules: &RuleSet,
     cx: &AlertContext<'_>,
@@ -68,19 +82,332 @@ pub fn evaluate(
     skip: Option<&str>,
     member_id: Option<i64>,
 ) -> Vec<Considered> {
-    todo!(
-        "{:?} {cx:?} {trigger:?} {skip:?} {member_id:?}",
-        rules.alerts.len()
-    )
+    let bound = Bound::new(cx);
+    rules
+        .alerts
+        .iter()
+        .filter(|a| match trigger {
+            Trigger::Reply => a.every.is_none(),
+            Trigger::Scheduled => a.every.is_some(),
+        })
+        .filter(|a| Some(a.id.as_str()) != skip)
+        .map(|alert| consider(rules, alert, cx, &bound, member_id))
+        .collect()
+}
+
+/// [`evaluate`] for one alert, whatever its trigger.
+pub(crate) fn evaluate_alert(
+    rules: &RuleSet,
+    alert: &Alert,
+    cx: &AlertContext<'_>,
+    member_id: Option<i64>,
+) -> Considered {
+    consider(rules, alert, cx, &Bound::new(cx), member_id)
 }
 
 /// Whether `alert`'s keywords match `text` on word boundaries ("kill" is
 /// not in "skill"); the first that does.
 pub fn keyword_match<'a>(alert: &'a Alert, text: &Normalized) -> Option<&'a str> {
-    todo!("{alert:?} {text:?}")
+    alert
+        .keywords
+        .iter()
+        .find(|k| {
+            let phrase = phrase_words(k);
+            !phrase.is_empty() && crisis::contains(&text.words, &phrase)
+        })
+        .map(String::as_str)
 }
+
+static SCRIPT_FAILURES: AtomicU64 = AtomicU64::new(0);
 
 /// Script failures since start, for `/status` and metrics.
 pub fn script_failures() -> u64 {
-    todo!()
+    SCRIPT_FAILURES.load(Ordering::Relaxed)
+}
+
+/// The context as Rhai values, built once per evaluation of all alerts.
+struct Bound {
+    variables: Vec<(&'static str, Dynamic)>,
+    answers: Map,
+    /// Text that must not appear in a log line, a reason or evidence:
+    /// the reply, and the member's names and external id.
+    secrets: Vec<String>,
+}
+
+impl Bound {
+    fn new(cx: &AlertContext<'_>) -> Bound {
+        let unit = || Dynamic::UNIT;
+        let answers: Map = cx
+            .answers
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let history: rhai::Array = cx
+            .history
+            .iter()
+            .map(|h| {
+                Dynamic::from_map(Map::from_iter([
+                    ("survey".into(), Dynamic::from(h.survey.clone())),
+                    ("question".into(), Dynamic::from(h.question.clone())),
+                    ("value".into(), to_dynamic(&h.value)),
+                    (
+                        "at".into(),
+                        Dynamic::from(h.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                    ),
+                ]))
+            })
+            .collect();
+        let engagement = cx.engagement.map_or_else(unit, |e| {
+            Dynamic::from_map(Map::from_iter([
+                (
+                    "days_since_last_reply".into(),
+                    e.days_since_last_reply.map_or_else(unit, Dynamic::from),
+                ),
+                (
+                    "unanswered_in_a_row".into(),
+                    Dynamic::from(i64::from(e.unanswered_in_a_row)),
+                ),
+                (
+                    "replies_30d".into(),
+                    Dynamic::from(i64::from(e.replies_30d)),
+                ),
+            ]))
+        });
+        let variables = vec![
+            ("member", cx.member.map_or_else(unit, to_dynamic)),
+            (
+                "reply",
+                cx.reply
+                    .map_or_else(unit, |r| Dynamic::from(r.original.clone())),
+            ),
+            (
+                "survey",
+                cx.survey.map_or_else(unit, |s| Dynamic::from(s.to_owned())),
+            ),
+            (
+                "answers",
+                cx.answers
+                    .map_or_else(unit, |_| Dynamic::from_map(answers.clone())),
+            ),
+            ("score", cx.score.map_or_else(unit, to_dynamic)),
+            ("history", Dynamic::from_array(history)),
+            ("engagement", engagement),
+        ];
+        let mut secrets: Vec<String> = cx
+            .reply
+            .map(|r| r.original.trim().to_owned())
+            .into_iter()
+            .collect();
+        if let Some(view) = cx.member {
+            for key in ["first_name", "last_name", "external_id"] {
+                if let Some(s) = view.get(key).and_then(|v| v.as_str()) {
+                    secrets.push(s.trim().to_owned());
+                }
+            }
+        }
+        secrets.retain(|s| s.chars().count() >= 2);
+        // Longest first, so a name inside the reply is not left half-hidden.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Bound {
+            variables,
+            answers,
+            secrets,
+        }
+    }
+
+    /// `text` with the reply and the member's names replaced.
+    fn redact(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.secrets {
+            out = replace_ignoring_case(&out, secret, "[redacted]");
+        }
+        out
+    }
+}
+
+/// `text` with every occurrence of `needle` (ASCII case ignored) that is
+/// not part of a longer word replaced: "Al" is hidden in "Al is low", not
+/// in "total".
+fn replace_ignoring_case(text: &str, needle: &str, with: &str) -> String {
+    let (hay, pat) = (text.to_ascii_lowercase(), needle.to_ascii_lowercase());
+    if pat.is_empty() || !hay.contains(&pat) {
+        return text.to_owned();
+    }
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    // ASCII lower-casing keeps byte offsets, so positions carry over.
+    let mut out = String::with_capacity(text.len());
+    let (mut copied, mut from) = (0, 0);
+    while let Some(i) = hay[from..].find(&pat) {
+        let (start, end) = (from + i, from + i + pat.len());
+        let inside = (word(pat.chars().next()) && word(hay[..start].chars().next_back()))
+            || (word(pat.chars().next_back()) && word(hay[end..].chars().next()));
+        if inside {
+            from = start + pat.chars().next().map_or(1, char::len_utf8);
+        } else {
+            out.push_str(&text[copied..start]);
+            out.push_str(with);
+            (copied, from) = (end, end);
+        }
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+/// What one matcher of an alert found.
+enum Outcome {
+    Fired { reason: String, evidence: String },
+    Quiet { reason: String },
+    Failed { error: String },
+}
+
+fn consider(
+    rules: &RuleSet,
+    alert: &Alert,
+    cx: &AlertContext<'_>,
+    bound: &Bound,
+    member_id: Option<i64>,
+) -> Considered {
+    let mut outcomes = Vec::new();
+    if !alert.keywords.is_empty() {
+        outcomes.push(match cx.reply {
+            Some(text) => match keyword_match(alert, text) {
+                Some(k) => Outcome::Fired {
+                    reason: format!("keyword `{k}`"),
+                    evidence: k.to_owned(),
+                },
+                None => Outcome::Quiet {
+                    reason: "no keyword".to_owned(),
+                },
+            },
+            None => Outcome::Quiet {
+                reason: "no reply to match keywords against".to_owned(),
+            },
+        });
+    }
+    // What a script says (its note, its error) may quote the reply or the
+    // member view: those are redacted; a keyword is the rule's own text.
+    let redacted = |o: Outcome| match o {
+        Outcome::Fired { reason, evidence } => Outcome::Fired {
+            reason: bound.redact(&reason),
+            evidence: bound.redact(&evidence),
+        },
+        Outcome::Quiet { reason } => Outcome::Quiet { reason },
+        Outcome::Failed { error } => Outcome::Failed {
+            error: bound.redact(&error),
+        },
+    };
+    if let Some(ast) = &alert.when {
+        outcomes.push(redacted(run(rules, ast, "when", bound)));
+    }
+    if let Some((path, ast)) = &alert.script {
+        let what = format!("script {}", path.display());
+        outcomes.push(redacted(run(rules, ast, &what, bound)));
+    }
+
+    let mut fired = Vec::new();
+    let mut quiet = Vec::new();
+    let mut error: Option<String> = None;
+    let mut evidence = None;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Fired {
+                reason,
+                evidence: e,
+            } => {
+                fired.push(reason);
+                evidence.get_or_insert(e);
+            }
+            Outcome::Quiet { reason } => quiet.push(reason),
+            Outcome::Failed { error: e } => {
+                SCRIPT_FAILURES.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(rule = %alert.id, member_id = ?member_id, error = %e, "alert evaluation failed");
+                quiet.push(format!("script failed: {e}"));
+                error.get_or_insert(e);
+            }
+        }
+    }
+    let is_fired = !fired.is_empty();
+    let reason = if is_fired {
+        let mut r = fired.join(" and ");
+        if let Some(e) = &error {
+            r.push_str(&format!(" (also: script failed: {e})"));
+        }
+        r
+    } else if error.is_some() {
+        // The failure first: it is why the alert could not say.
+        quiet.sort_by_key(|r| !r.starts_with("script failed"));
+        quiet.join("; ")
+    } else {
+        quiet.join("; ")
+    };
+    Considered {
+        id: alert.id.clone(),
+        severity: alert.severity,
+        fired: is_fired,
+        reason,
+        evidence,
+        error,
+    }
+}
+
+/// Runs one `when:` or `script:` in the rule set's sandbox, a panic
+/// included in what counts as a failure.
+fn run(rules: &RuleSet, ast: &rhai::AST, what: &str, bound: &Bound) -> Outcome {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        rules
+            .sandbox
+            .eval_alert(ast, bound.variables.clone(), bound.answers.clone())
+    }));
+    match result {
+        Ok(Ok((true, note))) => Outcome::Fired {
+            reason: match &note {
+                Some(n) => format!("{what}: {n}"),
+                None => format!("{what}: true"),
+            },
+            evidence: note.unwrap_or_else(|| format!("{what}: true")),
+        },
+        Ok(Ok((false, _))) => Outcome::Quiet {
+            reason: format!("{what}: false"),
+        },
+        Ok(Err(e)) => Outcome::Failed {
+            error: format!(
+                "{what}: {}",
+                e.strip_prefix("script failed: ").unwrap_or(&e)
+            ),
+        },
+        Err(panic) => Outcome::Failed {
+            error: format!(
+                "{what}: the evaluation panicked ({})",
+                panic
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("no message")
+            ),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_ignoring_case as hide;
+
+    #[test]
+    fn redaction_hides_whole_words_in_any_ascii_case_and_leaves_longer_words() {
+        assert_eq!(
+            hide("Al is low; AL too", "al", "[x]"),
+            "[x] is low; [x] too"
+        );
+        assert_eq!(hide("total: 3", "Al", "[x]"), "total: 3");
+        assert_eq!(hide("José, hola", "José", "[x]"), "[x], hola");
+        assert_eq!(
+            hide("throw: I feel bad!", "I feel bad!", "[x]"),
+            "throw: [x]"
+        );
+        assert_eq!(hide("aaa", "aa", "[x]"), "aaa");
+        assert_eq!(hide("a a a", "a a", "[x]"), "[x] a");
+    }
 }

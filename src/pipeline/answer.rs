@@ -112,6 +112,12 @@ fn number_words() -> [(String, f64); 11] {
     std::array::from_fn(|i| (phrase_words(names[i]).concat(), i as f64))
 }
 
+/// Words after which a number word is a pronoun, not an answer (as
+/// normalised: repeats collapsed).
+const NOT_BEFORE_A_NUMBER: &[&str] = &[
+    "no", "any", "some", "every", "the", "this", "that", "which", "each", "another", "a",
+];
+
 /// The numbers written in digits in `folded`: an optional sign (at the
 /// start or after a space), digits, an optional decimal part. Digits
 /// inside a word (`su1c1de`, `4th`) are not numbers.
@@ -172,10 +178,19 @@ fn digit_numbers(folded: &str) -> Vec<f64> {
 fn one_number(text: &Normalized) -> Result<f64, NotAnAnswer> {
     let mut found = digit_numbers(&text.folded);
     let words = number_words();
-    for w in &text.words {
-        if let Some((_, n)) = words.iter().find(|(name, _)| name == w) {
-            found.push(*n);
+    for (i, w) in text.words.iter().enumerate() {
+        let Some((_, n)) = words.iter().find(|(name, _)| name == w) else {
+            continue;
+        };
+        // "no one", "the one", "one of those days": not a count.
+        let before = i.checked_sub(1).and_then(|j| text.words.get(j));
+        let after = text.words.get(i + 1);
+        if before.is_some_and(|b| NOT_BEFORE_A_NUMBER.contains(&b.as_str()))
+            || after.is_some_and(|a| a == "of")
+        {
+            continue;
         }
+        found.push(*n);
     }
     match found.as_slice() {
         [] => Err(not("not a number")),
@@ -468,6 +483,21 @@ mod tests {
             "more than one number (2, 3); expected one"
         );
         assert_eq!(reason(&e, ""), "not a number");
+    }
+
+    #[test]
+    fn one_as_a_pronoun_is_not_a_number() {
+        let e = scale(1.0, 10.0);
+        for text in [
+            "no one cares",
+            "the one I wanted",
+            "one of those days",
+            "any one",
+        ] {
+            assert_eq!(reason(&e, text), "not a number", "{text:?}");
+        }
+        assert_eq!(parse(&e, "one"), Ok(Answer::Number(1.0)));
+        assert_eq!(parse(&e, "just one today"), Ok(Answer::Number(1.0)));
     }
 
     #[test]

@@ -229,7 +229,7 @@ impl CrisisMatcher {
 }
 
 /// Whether `phrase` occurs in `words` as consecutive words.
-fn contains(words: &[String], phrase: &[String]) -> bool {
+pub(crate) fn contains(words: &[String], phrase: &[String]) -> bool {
     let long = phrase.len() >= 3;
     phrase.len() <= words.len()
         && words

@@ -161,7 +161,8 @@ impl Scheduler {
             .collect();
 
         // Removed or disabled schedules: nothing they queued goes out.
-        for id in marks.keys() {
+        // (`alert:<id>` marks are the scheduled alerts', not schedules.)
+        for id in marks.keys().filter(|id| !id.starts_with("alert:")) {
             let reason = match rules.schedules.get(id) {
                 None => format!("schedule `{id}` was removed"),
                 Some(s) if !s.enabled => format!("schedule `{id}` was disabled"),

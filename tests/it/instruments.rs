@@ -419,3 +419,195 @@ fn an_item_alert_reply_counts_as_a_used_template() {
         "{diags:?}"
     );
 }
+
+// --- Survey housekeeping on a real SQLite file ----------------------------
+
+mod housekeeping {
+    use chrono::{DateTime, TimeDelta, Utc};
+    use hearth::config::load_dir;
+    use hearth::config::rules::RuleSet;
+    use hearth::domain::message::{
+        IdempotencyKey, Kind, NewMessage, OutState, Plan, Report, ReportFor, SurveyStart,
+    };
+    use hearth::pipeline::surveys::{SurveyTick, tick};
+    use hearth::store::import::{self, ImportOptions};
+    use hearth::store::traits::outbox::ListFilter;
+    use hearth::store::traits::{OutboxStore, ReplyStore};
+    use hearth::store::{KeySource, Store};
+
+    use crate::helpers::write;
+
+    const ROSTER: &str = "external_id,first_name,phone,timezone,groups,consent
+M-1,Ann,+15555550101,America/New_York,tuesday,yes
+M-2,Bo,+15555550102,America/Chicago,tuesday,yes
+";
+
+    const RULES: &str = r#"
+groups:
+  - id: tuesday
+    name: Tuesday Group
+    timezone: America/New_York
+    sessions: { cron: "0 17 * * TUE", duration: 90m }
+surveys:
+  mood-checkin:
+    questions:
+      - id: mood
+        ask: "Hi {{ member.first_name }}, {{ group.name }} here: your mood, 1-10?"
+        expect: { number: { min: 1, max: 10, integer: true } }
+    remind_after: 1h
+    expires_after: 4h
+"#;
+
+    async fn setup() -> (tempfile::TempDir, Store, RuleSet) {
+        let dir = tempfile::tempdir().unwrap();
+        write(&dir.path().join("rules/rules.yaml"), RULES);
+        let compiled = load_dir(&dir.path().join("rules")).unwrap();
+        let rules = compiled
+            .rules
+            .unwrap_or_else(|| panic!("{:?}", compiled.diagnostics));
+        let store = Store::open_at(
+            &dir.path().join("h.db"),
+            &KeySource::Generated(dir.path().join("h.db.key")),
+        )
+        .unwrap()
+        .0;
+        let groups = ["tuesday"].iter().map(|s| s.to_string()).collect();
+        let (rows, invalid) =
+            import::parse(ROSTER.as_bytes(), &groups, Utc::now().date_naive()).unwrap();
+        let report = store
+            .import_members(
+                rows,
+                invalid,
+                ImportOptions {
+                    skip_invalid: false,
+                    consent_text: Some("I agree to receive texts.".into()),
+                    actor: "test".into(),
+                    source_name: "roster.csv".into(),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(report.applied, "{report:?}");
+        (dir, store, rules)
+    }
+
+    /// The first question of `survey` sent to `member` and delivered, so
+    /// its run is open and waiting; expires four hours after `fire`.
+    async fn asked(store: &Store, member: i64, survey: &str, fire: DateTime<Utc>) -> i64 {
+        let m = NewMessage {
+            idempotency_key: IdempotencyKey::scheduled(survey, fire, member),
+            member_id: Some(member),
+            to: None,
+            body: "Your mood, 1-10?".into(),
+            kind: Kind::Scheduled,
+            not_before: fire,
+            expires_at: None,
+            plan: Some(Plan {
+                schedule: format!("{survey}-schedule"),
+                fire,
+                generation: 1,
+                version: "v1".into(),
+                survey: Some(SurveyStart {
+                    survey: survey.into(),
+                    expires_at: fire + TimeDelta::hours(4),
+                }),
+            }),
+            suppressed: None,
+        };
+        let id = store.enqueue(m).await.unwrap().id();
+        let state = store
+            .apply_report(ReportFor::Outbox(id), Report::Delivered, None)
+            .await
+            .unwrap();
+        assert_eq!(state, Some(OutState::Delivered));
+        id
+    }
+
+    async fn replies(store: &Store) -> Vec<(String, Option<i64>, String)> {
+        store
+            .list_messages(ListFilter {
+                state: None,
+                kind: Some(Kind::Reply),
+                limit: 100,
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.idempotency_key.to_string(), m.member_id, m.body))
+            .collect()
+    }
+
+    async fn member_id(store: &Store, external: &str) -> i64 {
+        store.member(external).await.unwrap().unwrap().id
+    }
+
+    #[tokio::test]
+    async fn the_tick_reminds_a_silent_member_once_and_expires_the_run_after_its_window() {
+        let (_dir, store, rules) = setup().await;
+        let ann = member_id(&store, "M-1").await;
+        let now = Utc::now();
+        asked(&store, ann, "mood-checkin", now - TimeDelta::minutes(5)).await;
+        let run = store.waiting_runs(10).await.unwrap()[0].run.id;
+
+        let quiet = tick(&store, &rules, now + TimeDelta::minutes(30))
+            .await
+            .unwrap();
+        assert_eq!(quiet, SurveyTick::default(), "not an hour yet");
+        assert!(replies(&store).await.is_empty());
+
+        let due = tick(&store, &rules, now + TimeDelta::minutes(61))
+            .await
+            .unwrap();
+        assert_eq!(
+            due,
+            SurveyTick {
+                reminded: 1,
+                expired: 0
+            }
+        );
+        assert_eq!(
+            replies(&store).await,
+            [(
+                format!("survey-reminder:{run}:0"),
+                Some(ann),
+                "Hi Ann, Tuesday Group here: your mood, 1-10?".to_owned()
+            )]
+        );
+
+        let again = tick(&store, &rules, now + TimeDelta::minutes(90))
+            .await
+            .unwrap();
+        assert_eq!(again, SurveyTick::default(), "one reminder per question");
+        assert_eq!(replies(&store).await.len(), 1);
+
+        let closed = tick(&store, &rules, now + TimeDelta::hours(4))
+            .await
+            .unwrap();
+        assert_eq!(
+            closed,
+            SurveyTick {
+                reminded: 0,
+                expired: 1
+            }
+        );
+        assert!(store.waiting_runs(10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_run_of_a_survey_gone_from_the_rules_gets_no_reminder_but_still_expires() {
+        let (_dir, store, rules) = setup().await;
+        let bo = member_id(&store, "M-2").await;
+        let now = Utc::now();
+        asked(&store, bo, "retired-survey", now - TimeDelta::minutes(5)).await;
+        let later = tick(&store, &rules, now + TimeDelta::hours(2))
+            .await
+            .unwrap();
+        assert_eq!(later, SurveyTick::default());
+        assert!(replies(&store).await.is_empty());
+        let closed = tick(&store, &rules, now + TimeDelta::hours(5))
+            .await
+            .unwrap();
+        assert_eq!(closed.expired, 1);
+        assert!(store.waiting_runs(10).await.unwrap().is_empty());
+    }
+}

@@ -9,6 +9,7 @@ use crate::config::diag::Place;
 use crate::config::raw::RawAlert;
 use crate::config::rules::{Alert, Severity};
 use crate::engine::script::ScriptKind;
+use crate::schedule::CronSpec;
 use crate::text::{did_you_mean, sha256_hex};
 
 impl Compiler<'_> {
@@ -93,6 +94,17 @@ impl Compiler<'_> {
             },
             None => None,
         };
+        let every = match &a.every {
+            Some(e) => self.every(a, e, path, &owner),
+            None => Some(None),
+        };
+        let every = match every {
+            Some(every) => every,
+            None => {
+                ok = false;
+                None
+            }
+        };
         if a.severity == Severity::Critical && a.escalate.is_none() {
             self.diags
                 .warning(
@@ -111,9 +123,64 @@ impl Compiler<'_> {
             reply: a.reply.as_ref().map(|r| r.value.clone()),
             escalate: a.escalate.as_ref().map(|e| e.value.clone()),
             realert,
-            every: None,
+            every,
         };
         ok.then_some((alert, script_hash))
+    }
+
+    /// `every:`: the cron pattern of a scheduled alert, which has no reply
+    /// to match keywords against or to answer. `None` after an error.
+    fn every(
+        &mut self,
+        a: &RawAlert,
+        every: &Spanned<String>,
+        path: &Path,
+        owner: &str,
+    ) -> Option<Option<CronSpec>> {
+        let mut ok = true;
+        if let Some(first) = a.keywords.first() {
+            ok = false;
+            self.diags
+                .error(
+                    Place::of(path, first),
+                    Some(owner),
+                    format!(
+                        "scheduled alert `{}` (`every: \"{}\"`) has `keywords:`, but there is no reply to match them against",
+                        a.id.value, every.value
+                    ),
+                )
+                .with_hint("a scheduled alert reads `history` and `engagement` in a `when:` or `script:`; put keywords in an alert without `every:`");
+        } else if a.when.is_none() && a.script.is_none() {
+            // No matcher at all: "has nothing to match" is reported.
+            ok = false;
+        }
+        if let Some(r) = &a.reply {
+            ok = false;
+            self.diags
+                .error(
+                    Place::of(path, r),
+                    Some(owner),
+                    format!(
+                        "scheduled alert `{}` has `reply: {}`, but it answers no text, so nothing would be sent",
+                        a.id.value, r.value
+                    ),
+                )
+                .with_hint("drop `reply:`; `escalate:` tells staff, who can reach the member");
+        }
+        let spec = match CronSpec::parse(&every.value) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                let message = format!("`every:` of alert `{}`: {}", a.id.value, e.message);
+                let d = self
+                    .diags
+                    .error(Place::of(path, every), Some(owner), message);
+                if let Some(h) = e.hint {
+                    d.with_hint(h);
+                }
+                None
+            }
+        };
+        (ok && spec.is_some()).then_some(spec)
     }
 
     /// Reads and compiles an alert script; errors point into the `.rhai` file.

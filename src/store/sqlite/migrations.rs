@@ -307,4 +307,50 @@ mod tests {
     fn migrations_are_valid() {
         super::migrations().validate().unwrap();
     }
+
+    #[test]
+    fn a_version_6_database_with_a_survey_run_and_a_text_migrates_to_7_and_keeps_them() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        super::to_version(&mut conn, 6).unwrap();
+        conn.execute_batch(
+            "INSERT INTO members (external_id, first_name, phone, timezone, joined_on, created_at, updated_at)
+             VALUES ('M1', 'Ann', '+15555550101', 'UTC', '2026-01-01', 'now', 'now');
+             INSERT INTO outbox (idempotency_key, member_id, body, kind, priority, not_before, next_attempt_at,
+                                 state, segments, created_at, updated_at)
+             VALUES ('a', 1, 'mood?', 'scheduled', 5, 't', 't', 'sent', 1, 't', 't');
+             INSERT INTO survey_runs (member_id, survey, outbox_id, opened_at, state)
+             VALUES (1, 'mood-checkin', 1, 't', 'expired');
+             INSERT INTO inbound (provider, provider_message_id, from_phone, to_phone, body, received_at)
+             VALUES ('twilio', 'SM1', '+15555550101', '+15555550199', 'hi', 't');",
+        )
+        .unwrap();
+        super::to_latest(&mut conn).unwrap();
+        assert_eq!(super::version(&conn).unwrap(), 7);
+        let run: (String, i64, Option<String>, Option<i64>, Option<String>) = conn
+            .query_row(
+                "SELECT state, reprompts, reminded_at, ask_outbox_id, close_reason FROM survey_runs",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(run, ("expired".into(), 0, None, None, None));
+        let keyword: Option<String> = conn
+            .query_row("SELECT keyword FROM inbound", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(keyword, None);
+        // One open incident per subject and alert; a resolved one does not count.
+        let open = "INSERT INTO incidents (subject, member_id, alert, severity, state, opened_at, updated_at)
+                    VALUES ('member:1', 1, 'crisis', 'critical', 'open', 't', 't')";
+        conn.execute(open, []).unwrap();
+        assert!(conn.execute(open, []).is_err(), "a second open incident");
+        conn.execute("UPDATE incidents SET state = 'resolved'", [])
+            .unwrap();
+        conn.execute(open, []).unwrap();
+        // Close reasons are the four the pipeline writes.
+        assert!(
+            conn.execute("UPDATE survey_runs SET close_reason = 'bored'", [])
+                .is_err()
+        );
+    }
 }

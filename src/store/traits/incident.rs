@@ -29,26 +29,36 @@ pub struct IncidentFilter {
 
 pub trait IncidentStore: Send + Sync {
     /// Records hits (a scheduled alert's; the reply pipeline records its
-    /// own through `ReplyStore::apply_reply`), each folded against what
-    /// its subject has open, in one transaction, audited.
+    /// own through `ReplyStore::apply_reply`), in order, in one
+    /// transaction. Each is folded with [`crate::domain::incident::fold`]
+    /// against what its subject has open as read inside that transaction
+    /// (so a hit sees the ones before it), becomes one evidence row
+    /// whatever the decision, and one audit entry (`incident.opened`,
+    /// `.joined`, `.realert`, `.inhibited`; subject `incident:<id>`;
+    /// alert, severity, member id, inbound id, never the evidence text).
     fn record_hits(
         &self,
         hits: Vec<AlertHit>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<HitOutcome>, StoreError>> + Send;
 
-    /// What is open or lately opened for a subject.
+    /// What is open for a subject, and the newest incident opened per
+    /// alert (open or not): the facts [`crate::domain::incident::fold`]
+    /// decides from.
     fn subject_incidents(
         &self,
         subject: &Subject,
     ) -> impl Future<Output = Result<SubjectIncidents, StoreError>> + Send;
 
-    /// Incidents, newest first, with their evidence.
+    /// Incidents, newest first (by id), each with its evidence oldest
+    /// first and its member's external id. An unknown `member` in the
+    /// filter matches nothing.
     fn incidents(
         &self,
         filter: &IncidentFilter,
     ) -> impl Future<Output = Result<Vec<Incident>, StoreError>> + Send;
 
+    /// One incident with its evidence; `None` for an unknown id.
     fn incident(
         &self,
         id: i64,

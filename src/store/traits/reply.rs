@@ -23,14 +23,19 @@ use crate::store::traits::schedule::SurveyRun;
 #[derive(Debug, Clone, Default)]
 pub struct ReplyFacts {
     /// The member whose number sent it (by the row's member id, else by
-    /// the number as it is now), active or not.
+    /// the number as it is now), active or not. A sender that is not a
+    /// phone number (a short code, an alphanumeric id) is unknown.
     pub member: Option<Member>,
     /// The contact (facilitator) id whose number sent it, when no member's.
+    /// Contacts live in the rules, not the store: the store leaves this
+    /// `None` and the handler fills it in.
     pub contact: Option<String>,
-    /// The member's open survey, with its answers so far.
+    /// The member's open survey (as `ScheduleStore::open_survey`: its
+    /// first message sent or delivered, open, not expired at `now`), with
+    /// its answers so far.
     pub survey: Option<OpenSurvey>,
     /// The member's earlier answers: the newest [`HISTORY_PER_QUESTION`]
-    /// per question, oldest first.
+    /// per survey and question, answered by `now`, oldest first.
     pub history: Vec<PastAnswer>,
     pub engagement: Engagement,
 }
@@ -59,11 +64,13 @@ pub struct PastAnswer {
 /// Engagement counts scripts may read.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Engagement {
-    /// Days (fractional) since the member's previous text, before this one;
-    /// `None` if this is their first.
+    /// Days (fractional) from the member's previous text (before this
+    /// one) to `now`; `None` if this is their first.
     pub days_since_last_reply: Option<f64>,
-    /// Survey questions sent to the member in a row, newest back, that
-    /// got no answer (runs that expired or are still waiting).
+    /// Surveys sent to the member in a row, newest back, that got no
+    /// answer: runs whose first message went out with no answer recorded,
+    /// open (the one this text may answer included) or closed `expired` or
+    /// `gave_up`, counted up to the first run with an answer.
     pub unanswered_in_a_row: u32,
     /// Texts from the member in the last 30 days, this one included.
     pub replies_30d: u32,
@@ -170,22 +177,32 @@ pub struct WaitingRun {
 }
 
 pub trait ReplyStore: Send + Sync {
-    /// Reads the facts about `row`'s sender at `now`.
+    /// Reads the facts about `row`'s sender at `now`. Writes nothing.
     fn reply_facts(
         &self,
         row: &InboundRow,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<ReplyFacts, StoreError>> + Send;
 
-    /// Applies a decision and marks the text processed, all or nothing.
-    /// The survey update is skipped (and the rest applied) if the run is
-    /// no longer open or has moved past the question answered.
+    /// Applies a decision and marks the text processed, all or nothing,
+    /// in one transaction: the consent change (the ledger's own rules;
+    /// source `keyword`, actor `member`), the messages (insert-or-skip on
+    /// their keys), the survey update, the hits (as
+    /// [`IncidentStore::record_hits`](crate::store::traits::IncidentStore::record_hits)
+    /// folds them; a hit's `reply_key` is kept on its evidence). A text
+    /// already processed changes nothing and returns an empty `Applied`;
+    /// an unknown inbound id is `NotFound`. The survey update is skipped
+    /// (and the rest applied) if the run is no longer open or has moved
+    /// past the question answered; the message named by its `ask_key` is
+    /// then not queued either.
     fn apply_reply(
         &self,
         effects: ReplyEffects,
     ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
 
-    /// Open runs whose first message has gone out, oldest first.
+    /// Open runs whose asking message (the current question's, else the
+    /// first) has gone out (sent or delivered), oldest first, with when it
+    /// went out and whether this question was reminded.
     fn waiting_runs(
         &self,
         limit: usize,
@@ -199,7 +216,8 @@ pub trait ReplyStore: Send + Sync {
         message: NewMessage,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
-    /// Closes open runs past their expiry at `now`; how many.
+    /// Closes open runs past their expiry at `now` (state and reason
+    /// `expired`); how many.
     fn expire_runs(
         &self,
         now: DateTime<Utc>,
