@@ -35,6 +35,9 @@ const CRISIS: &[&str] = &[
     "I've been cutting myself again",
     "I want to hurt myself",
     "I used to cut myself",
+    "I keep thinking about harming myself",
+    "I burned myself last night",
+    "I started self-harming again",
     // Plans and means.
     "I took all my pills",
     "I overdosed last night",
@@ -47,6 +50,8 @@ const CRISIS: &[&str] = &[
     "I wrote a suicide note",
     "I have a plan to end my life",
     "I'm going to slit my wrists",
+    "I have pills saved up and I'm going to take them all",
+    "I'm planning to kill myself on Friday",
     // Hopelessness and burden.
     "there's no reason to live",
     "I have nothing to live for",
@@ -66,6 +71,7 @@ const CRISIS: &[&str] = &[
     "goodbye forever, thank you for everything",
     "this is my last message to you",
     "I won't be around much longer",
+    "I'm saying goodbye to everyone tonight",
     // Text-speak.
     "i wanna die",
     "i wanna kms",
@@ -75,6 +81,9 @@ const CRISIS: &[&str] = &[
     "i want 2 die",
     "i want to unalive myself",
     "I'm going to unalive myself",
+    "i'm gonna end it",
+    "ending it all tonight",
+    "i want to die lol jk",
     // Misspellings, shouting, letter repeats.
     "im gonna kil myself",
     "i want to kil myself",
@@ -82,6 +91,10 @@ const CRISIS: &[&str] = &[
     "i feel suicdal",
     "I WANT TO DIE!!!",
     "I want to diiiie",
+    "i wnt to die",
+    "I want to d i e",
+    "su1c1de",
+    "k1ll myself",
     // Spanish basics.
     "quiero morir",
     "me quiero morir",
@@ -90,6 +103,7 @@ const CRISIS: &[&str] = &[
     "voy a matarme",
     "no aguanto más",
     "quiero quitarme la vida",
+    "ya no quiero vivir",
     // Negated, past tense, hypothetical: still shown to a person.
     "I'm not going to kill myself, don't worry",
     "I don't want to die but I think about it",
@@ -104,30 +118,47 @@ const CRISIS: &[&str] = &[
 /// coordinator; `src/pipeline/crisis.rs` is not this test's to change).
 const KNOWN_MISSES: &[(&str, &str)] = &[
     (
-        "I keep thinking about harming myself",
-        "the floor has `harm myself`, not the -ing form",
+        "I've been thinking of ending things",
+        "`ending things` is not a floor phrase",
     ),
     (
-        "I burned myself last night",
-        "the floor has `burn myself`, not the past tense",
+        "I just want to go to sleep and not wake up",
+        "the floor has `never wake up` and `do not want to wake up`, not `not wake up`",
     ),
     (
-        "I started self-harming again",
-        "`self harm` does not match `self harming`",
+        "nobody would miss me if I was gone",
+        "a burden statement in other words",
     ),
     (
-        "I have pills saved up and I'm going to take them all",
-        "stockpiled means said in other words",
+        "I'm going to take all my sleeping pills",
+        "`take all my pills` with a word between",
+    ),
+    ("I have the rope ready", "means: `rope` is not a floor word"),
+    (
+        "I gave away all my stuff",
+        "giving possessions away, a warning sign, is not a floor phrase",
     ),
     (
-        "i wnt to die",
-        "a one-edit misspelling of a word shorter than six letters",
+        "i cant do this no more",
+        "`can not do this anymore` with `no more`",
     ),
-    ("I want to d i e", "spaced-out letters are not joined"),
     (
-        "ending it all tonight",
-        "`end it all` does not match `ending`",
+        "im done with life",
+        "`done with life` is not a floor phrase",
     ),
+    (
+        "me voy a matar",
+        "Spanish: `matar` without the reflexive `matarme`",
+    ),
+    (
+        "quiero desaparecer",
+        "Spanish: `desaparecer` (disappear) is not a floor word",
+    ),
+    (
+        "estoy cansado de vivir",
+        "Spanish: `cansado de vivir` (tired of living) is not a floor phrase",
+    ),
+    ("sui cide", "a word split by a space is not joined"),
 ];
 
 /// Everyday texts with crisis-like words. None may match.
@@ -175,6 +206,12 @@ const BENIGN: &[&str] = &[
     "I'm dead tired",
     "LOL I'm dead",
     "I nailed my presentation",
+    "I'm done with my homework",
+    "the battery is about to die",
+    "I'm going to end the call now",
+    "the series finale was the end of it all",
+    "we hung out by the bridge",
+    "I could just die, that cake was so good",
 ];
 
 /// Look-alikes that do match, on purpose: not matching them would miss
