@@ -18,7 +18,7 @@ use hearth::store::traits::outbox::ListFilter;
 use crate::helpers::*;
 use harness::{Kannel, MEMBER_PHONE, SECRET, SHORTCODE};
 
-mod harness {
+pub(crate) mod harness {
     //! Starts Kannel on free loopback ports in a temp directory and stops
     //! it on drop.
 

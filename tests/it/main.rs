@@ -6,6 +6,7 @@ mod kannel;
 mod twilio;
 
 mod alert_scripts;
+mod crisis_table;
 mod daemon;
 mod dispatch;
 mod explain_cli;
@@ -18,6 +19,7 @@ mod outbox;
 mod pipeline;
 mod preview_cli;
 mod reload;
+mod replies_e2e;
 mod replies_store;
 mod rules_fuzz;
 mod schedule_store;
