@@ -1,8 +1,8 @@
 //! The crisis check: the built-in floor of crisis phrases, extended (never
 //! reduced) by the rules' critical alerts, matched on normalised words.
 //!
-//! Not wired into the reply pipeline yet (issue 9 builds the pipeline on
-//! it); `docs/CRISIS.md` says where the floor comes from.
+//! The reply pipeline runs it first on every inbound text
+//! ([`super::decide`]); `docs/CRISIS.md` says where the floor comes from.
 //!
 //! Matching is deliberately generous, because a missed crisis costs more
 //! than a false alert:
