@@ -680,3 +680,50 @@ async fn a_crisis_text_arriving_mid_drain_is_handled_next_not_after_the_queue() 
     );
     assert_eq!(order.iter().filter(|&&i| i == crisis).count(), 1);
 }
+
+#[tokio::test]
+async fn a_phq9_answered_by_text_is_recorded_scored_and_item_9_opens_a_critical_incident() {
+    let rig = rig().await;
+    let ann = rig.member_id("M-1").await;
+    rig.open_survey(ann, "phq9").await;
+    // Items 1-8, then item 9 = 1 ("several days").
+    let answers = ["1", "2", "1", "3", "0", "2", "1", "0", "1"];
+    let mut last = 0;
+    for a in answers {
+        last = rig.text(ANN, a).await;
+        rig.send_all_due().await;
+    }
+    let incidents = rig.incidents().await;
+    let item9: Vec<_> = incidents
+        .iter()
+        .filter(|i| i.alert == "phq9-item9")
+        .collect();
+    assert_eq!(item9.len(), 1, "{incidents:?}");
+    assert_eq!(item9[0].severity, Severity::Critical);
+    assert!(
+        item9[0].evidence[0].text.contains("phq9_9"),
+        "{:?}",
+        item9[0].evidence
+    );
+    let follow_up = rig.replies_to(last).await;
+    assert!(
+        follow_up
+            .iter()
+            .any(|m| m.kind == Kind::Crisis && m.body.contains("988")),
+        "{follow_up:?}"
+    );
+
+    // The recorded answers score as the PHQ-9 does: 11, moderate.
+    let rules = LiveRules::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
+    let rules = rules.current();
+    let survey = &rules.surveys["phq9"];
+    // The only run on this fresh database is run 1.
+    let answers = rig.store.run_answers(1).await.unwrap();
+    assert_eq!(answers.len(), 9, "{answers:?}");
+    let recorded: std::collections::BTreeMap<String, serde_json::Value> =
+        answers.into_iter().map(|a| (a.question, a.value)).collect();
+    let scored = hearth::pipeline::answer::score(survey, &recorded).unwrap();
+    assert_eq!(scored.total, 11.0);
+    assert_eq!(scored.band.as_deref(), Some("moderate"));
+    assert!(scored.complete);
+}
