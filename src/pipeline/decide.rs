@@ -236,6 +236,42 @@ impl Builder<'_> {
     }
 }
 
+/// An alert or survey item alert that fired.
+struct Fired<'a> {
+    id: &'a str,
+    severity: Severity,
+    reply: Option<&'a str>,
+    realert: Option<crate::domain::Duration>,
+    escalate: Option<&'a str>,
+}
+
+impl Builder<'_> {
+    /// Sends the alert's `reply:` (at crisis priority for a critical alert;
+    /// not to a member who opted out) and records its hit.
+    fn fired(&mut self, f: Fired<'_>, evidence: String, opted_out: bool) {
+        let reply_key = if opted_out {
+            None
+        } else {
+            let kind = if f.severity == Severity::Critical {
+                Kind::Crisis
+            } else {
+                Kind::Reply
+            };
+            self.reply(&format!("alert:{}", f.id), kind, f.reply, None, None)
+        };
+        self.hit(
+            f.id,
+            f.severity,
+            evidence,
+            HitSpec {
+                realert: f.realert,
+                escalate: f.escalate,
+                reply_key,
+            },
+        );
+    }
+}
+
 struct HitSpec<'a> {
     realert: Option<crate::domain::Duration>,
     escalate: Option<&'a str>,
@@ -382,31 +418,16 @@ pub fn decide(input: &Input<'_>) -> Decision {
                         answers.insert(q.clone(), value.clone());
                         score_now = survey.score.clone();
                         for (ia, evidence) in answer::item_alerts(def, &q, &value) {
-                            let reply_key = if opted_out {
-                                None
-                            } else {
-                                let kind = if ia.severity == Severity::Critical {
-                                    Kind::Crisis
-                                } else {
-                                    Kind::Reply
-                                };
-                                b.reply(
-                                    &format!("alert:{}", ia.id),
-                                    kind,
-                                    ia.reply.as_deref(),
-                                    None,
-                                    None,
-                                )
-                            };
-                            b.hit(
-                                &ia.id,
-                                ia.severity,
-                                evidence.clone(),
-                                HitSpec {
+                            b.fired(
+                                Fired {
+                                    id: &ia.id,
+                                    severity: ia.severity,
+                                    reply: ia.reply.as_deref(),
                                     realert: ia.realert,
                                     escalate: ia.escalate.as_deref(),
-                                    reply_key,
                                 },
+                                evidence.clone(),
+                                opted_out,
                             );
                             item_hits.push(AlertVerdict {
                                 id: ia.id.clone(),
@@ -449,31 +470,16 @@ pub fn decide(input: &Input<'_>) -> Decision {
                 if c.fired
                     && let Some(alert) = rules.alerts.iter().find(|a| a.id == c.id)
                 {
-                    let reply_key = if opted_out {
-                        None
-                    } else {
-                        let kind = if alert.severity == Severity::Critical {
-                            Kind::Crisis
-                        } else {
-                            Kind::Reply
-                        };
-                        b.reply(
-                            &format!("alert:{}", alert.id),
-                            kind,
-                            alert.reply.as_deref(),
-                            None,
-                            None,
-                        )
-                    };
-                    b.hit(
-                        &alert.id,
-                        alert.severity,
-                        c.evidence.clone().unwrap_or_else(|| c.reason.clone()),
-                        HitSpec {
+                    b.fired(
+                        Fired {
+                            id: &alert.id,
+                            severity: alert.severity,
+                            reply: alert.reply.as_deref(),
                             realert: alert.realert,
                             escalate: alert.escalate.as_deref(),
-                            reply_key,
                         },
+                        c.evidence.clone().unwrap_or_else(|| c.reason.clone()),
+                        opted_out,
                     );
                 }
                 alerts_out.push(c.into());

@@ -546,7 +546,6 @@ mod tick {
     use hearth::domain::message::InboundSms;
     use hearth::pipeline::scheduled::{ScheduledTick, tick};
     use hearth::schedule::fire::resolve_local;
-    use hearth::store::import::{self, ImportOptions};
     use hearth::store::traits::incident::IncidentFilter;
     use hearth::store::traits::{IncidentStore, ScheduleStore};
     use hearth::store::{KeySource, Store};
@@ -563,26 +562,7 @@ M-2,Bo,+15555550102,America/Chicago,yes
         )
         .unwrap()
         .0;
-        let (rows, invalid) = import::parse(
-            ROSTER.as_bytes(),
-            &Default::default(),
-            Utc::now().date_naive(),
-        )
-        .unwrap();
-        let report = store
-            .import_members(
-                rows,
-                invalid,
-                ImportOptions {
-                    skip_invalid: false,
-                    consent_text: Some("I agree to receive texts.".into()),
-                    actor: "test".into(),
-                    source_name: "roster.csv".into(),
-                },
-            )
-            .await
-            .unwrap();
-        assert!(report.applied, "{report:?}");
+        crate::helpers::import_roster_in(&store, ROSTER, &[]).await;
         store
     }
 

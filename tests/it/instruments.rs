@@ -472,7 +472,6 @@ mod housekeeping {
         IdempotencyKey, Kind, NewMessage, OutState, Plan, Report, ReportFor, SurveyStart,
     };
     use hearth::pipeline::surveys::{SurveyTick, tick};
-    use hearth::store::import::{self, ImportOptions};
     use hearth::store::traits::outbox::ListFilter;
     use hearth::store::traits::{OutboxStore, ReplyStore};
     use hearth::store::{KeySource, Store};
@@ -513,23 +512,7 @@ surveys:
         )
         .unwrap()
         .0;
-        let groups = ["tuesday"].iter().map(|s| s.to_string()).collect();
-        let (rows, invalid) =
-            import::parse(ROSTER.as_bytes(), &groups, Utc::now().date_naive()).unwrap();
-        let report = store
-            .import_members(
-                rows,
-                invalid,
-                ImportOptions {
-                    skip_invalid: false,
-                    consent_text: Some("I agree to receive texts.".into()),
-                    actor: "test".into(),
-                    source_name: "roster.csv".into(),
-                },
-            )
-            .await
-            .unwrap();
-        assert!(report.applied, "{report:?}");
+        crate::helpers::import_roster_in(&store, ROSTER, &["tuesday"]).await;
         (dir, store, rules)
     }
 

@@ -16,10 +16,10 @@ use hearth::domain::message::{
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::pipeline::{Handled, InboundHandler, InboundWorker};
 use hearth::settings::ReplySettings;
+use hearth::store::Store;
 use hearth::store::traits::incident::IncidentFilter;
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome};
 use hearth::store::traits::{IncidentStore, OutboxStore, ReplyStore, ScheduleStore};
-use hearth::store::{KeySource, Store};
 
 const ROSTER: &str = "external_id,first_name,phone,timezone,groups,consent
 M-1,Ann,+15555550101,America/New_York,weekly-support,yes
@@ -52,29 +52,8 @@ async fn rig() -> Rig {
 
 async fn rig_with(replies: ReplySettings) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_at(
-        &dir.path().join("h.db"),
-        &KeySource::Generated(dir.path().join("h.db.key")),
-    )
-    .unwrap()
-    .0;
-    let groups = ["weekly-support".to_string()].into_iter().collect();
-    let (rows, invalid) =
-        hearth::store::import::parse(ROSTER.as_bytes(), &groups, Utc::now().date_naive()).unwrap();
-    assert!(invalid.is_empty(), "{invalid:?}");
-    store
-        .import_members(
-            rows,
-            invalid,
-            hearth::store::import::ImportOptions {
-                skip_invalid: false,
-                consent_text: Some("I agree to receive texts.".into()),
-                actor: "test".into(),
-                source_name: "roster.csv".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let store = crate::helpers::open_store(dir.path());
+    crate::helpers::import_roster_in(&store, ROSTER, &["weekly-support"]).await;
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
     let live = Arc::new(LiveRules::load(&rules).unwrap());
     let pipeline = Arc::new(ReplyPipeline::new(store.clone(), live, replies));
