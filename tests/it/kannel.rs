@@ -633,7 +633,9 @@ fn deployment(port: u16, sendsms_url: &str, extra: &str) -> tempfile::TempDir {
     dir
 }
 
-fn settings(port: u16, sendsms_url: &str, extra: &str) -> String {
+/// Daemon settings for Kannel on `sendsms_url`, listening on `port`, with
+/// `extra` settings lines appended.
+pub(crate) fn settings(port: u16, sendsms_url: &str, extra: &str) -> String {
     format!(
         r#"listen: 127.0.0.1:{port}
 public_url: http://127.0.0.1:{port}
@@ -655,7 +657,8 @@ intake:
 }
 
 /// The MO URL an operator writes in the sms-service's `get-url`.
-fn mo_url(addr: SocketAddr) -> String {
+/// The MO URL as an operator writes it in the sms-service's `get-url`.
+pub(crate) fn mo_url(addr: SocketAddr) -> String {
     format!(
         "http://{addr}/webhooks/kannel/mo?secret={SECRET}&id=%I&from=%p&to=%P&text=%b&coding=%c&charset=%C"
     )
