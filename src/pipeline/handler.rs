@@ -124,7 +124,7 @@ impl ReplyPipeline {
                     tracing::info!(inbound_id = row.id, member_id, incident = h.incident, decision = %h.decision.reason(), "alert recorded");
                 }
                 tracing::info!(inbound_id = row.id, member_id, outcome = %outcome, replies = applied.messages.len(), "inbound text processed");
-                Handled::Processed(outcome)
+                Handled::Recorded(outcome)
             }
             Err(e) => {
                 tracing::error!(inbound_id = row.id, member_id, error.cause_chain = ?e, "cannot apply the reply decision; the text stays queued");

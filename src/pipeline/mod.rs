@@ -49,6 +49,9 @@ use crate::store::traits::InboundStore;
 pub enum Handled {
     /// Done; mark it processed with this outcome.
     Processed(String),
+    /// Done, and already marked processed with this outcome in the
+    /// handler's own transaction.
+    Recorded(String),
     /// Leave it queued; try again later.
     Held,
 }
@@ -175,11 +178,14 @@ impl InboundWorker {
     }
 
     async fn handle(&self, row: &InboundRow) -> Result<usize, crate::store::StoreError> {
-        if let Handled::Processed(outcome) = self.handler.handle(row).await {
-            self.store.mark_inbound_processed(row.id, &outcome).await?;
-            return Ok(1);
+        match self.handler.handle(row).await {
+            Handled::Processed(outcome) => {
+                self.store.mark_inbound_processed(row.id, &outcome).await?;
+                Ok(1)
+            }
+            Handled::Recorded(_) => Ok(1),
+            Handled::Held => Ok(0),
         }
-        Ok(0)
     }
 
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
