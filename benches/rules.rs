@@ -313,16 +313,8 @@ for entry in history {
 let coping = answers.coping;
 answers.slept == false && nights >= %count% && (coping == () || coping == "none")
 "#,
-    r#"// Disengaging: %count% surveys in a row expired without a reply.
-let missed = 0;
-for entry in history {
-    if entry.status == "expired" {
-        missed += 1;
-    } else {
-        break;
-    }
-}
-missed >= %count% && engagement.replies_last_30d < %replies%
+    r#"// Disengaging: %count% questions in a row left unanswered, few texts.
+engagement.unanswered_in_a_row >= %count% && engagement.replies_30d < %replies%
 "#,
     r#"// Worrying notes while the member's progress level is %level% or lower.
 let notes = answers.notes;

@@ -14,7 +14,8 @@
 //!   templates, segments, SMS length (depends on `domain`, never on `config`).
 //! - [`dispatch`]: the outbox worker, the last gate, the SMS gateways.
 //! - [`intake`]: the HTTP server: provider webhooks, status.
-//! - [`pipeline`]: the queue of stored inbound texts and its worker.
+//! - [`pipeline`]: the reply pipeline: the queue of stored inbound texts,
+//!   crisis first, compliance keywords, surveys, alerts, incidents.
 //! - [`store`]: traits per aggregate (members, consent, audit, outbox,
 //!   inbound) and today's backend, encrypted SQLite under `store::sqlite`.
 //! - [`schedule`]: cron in IANA timezones and the one session calendar.

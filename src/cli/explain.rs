@@ -28,7 +28,7 @@ use crate::pipeline::crisis::CrisisMatcher;
 use crate::pipeline::decide::{Decision, Input, decide};
 use crate::pipeline::keywords::Keywords;
 use crate::pipeline::normalize::normalize;
-use crate::settings::{ReplySettings, Settings};
+use crate::settings::ReplySettings;
 use crate::store::traits::reply::{OpenSurvey, ReplyFacts};
 use crate::store::traits::schedule::SurveyRun;
 
@@ -64,10 +64,6 @@ pub struct ExplainArgs {
     /// When the text arrives (RFC 3339); now by default.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
-    /// Daemon settings whose `replies:` (program details, extra keywords,
-    /// crisis text) apply; the defaults otherwise.
-    #[arg(long, value_name = "FILE")]
-    settings: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
@@ -78,16 +74,13 @@ fn usage(message: String) -> ExitCode {
     ExitCode::from(super::EXIT_INVALID)
 }
 
-pub fn explain(args: ExplainArgs) -> ExitCode {
+/// `settings`: the global `--settings`, whose `replies:` (program details,
+/// extra keywords, crisis text) apply when it was given or exists.
+pub fn explain(settings: &std::path::Path, args: ExplainArgs) -> ExitCode {
     let rules = tri!(rules_in(&args.rules));
-    let replies = match &args.settings {
-        Some(path) => tri!(
-            Settings::load(path, std::env::vars())
-                .map(|s| s.replies)
-                .map_err(|e| usage(e.to_string()))
-        ),
-        None => ReplySettings::default(),
-    };
+    let replies = tri!(super::optional_settings(settings))
+        .map(|s| s.replies)
+        .unwrap_or_default();
     let now = match &args.at {
         None => Utc::now(),
         Some(t) => tri!(

@@ -127,7 +127,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Outbox(cmd) => messaging::outbox(&args.settings, &actor, cmd),
         Command::Inject(a) => messaging::inject(&args.settings, a),
         Command::Preview(a) => preview::preview(&args.settings, a),
-        Command::Explain(a) => explain::explain(a),
+        Command::Explain(a) => explain::explain(&args.settings, a),
         Command::Incidents(cmd) => incidents::incidents(&args.settings, cmd),
     }
 }
@@ -158,13 +158,21 @@ const DEFAULT_SETTINGS: &str = "/etc/hearth/hearth.yaml";
 /// settings are given (`--settings`, `HEARTH_SETTINGS`) or the default
 /// file exists; 08:00–21:00 otherwise. Given settings that cannot be
 /// loaded are an error (exit 1).
-fn check_options(settings: &Path) -> Result<config::CompileOptions, ExitCode> {
+/// The settings, unless none were asked for (the default path, unset
+/// `HEARTH_SETTINGS`) and the default file does not exist.
+fn optional_settings(settings: &Path) -> Result<Option<Settings>, ExitCode> {
     let implicit =
         settings == Path::new(DEFAULT_SETTINGS) && std::env::var_os("HEARTH_SETTINGS").is_none();
     if implicit && !settings.exists() {
-        return Ok(config::CompileOptions::default());
+        return Ok(None);
     }
-    let s = load_settings(settings)?;
+    load_settings(settings).map(Some)
+}
+
+fn check_options(settings: &Path) -> Result<config::CompileOptions, ExitCode> {
+    let Some(s) = optional_settings(settings)? else {
+        return Ok(config::CompileOptions::default());
+    };
     let (start, end) = s.dispatch.send_window;
     Ok(config::CompileOptions {
         send_window: config::SendWindow::new(start, end),

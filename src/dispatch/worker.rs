@@ -282,6 +282,8 @@ struct Inner {
     sent: AtomicU64,
     /// Urgent sends waiting for the rate limiter (routine ones yield).
     urgent_waiting: AtomicU64,
+    /// Crisis sends waiting for the rate limiter (every other send yields).
+    crisis_waiting: AtomicU64,
     /// The live frequency caps (`limits:`), checked again at the gate.
     limits: Option<LimitsSource>,
 }
@@ -325,6 +327,7 @@ impl Dispatcher {
                 fail_records: AtomicU64::new(0),
                 sent: AtomicU64::new(0),
                 urgent_waiting: AtomicU64::new(0),
+                crisis_waiting: AtomicU64::new(0),
                 limits: None,
             }),
             poll: Duration::from_secs(2),
@@ -567,30 +570,33 @@ impl Inner {
     }
 
     /// Waits for `segments` units of the sender's rate. The rate is shared,
-    /// but not first come first served: while an urgent message waits for
-    /// it, routine ones stand back, so crisis resources never queue behind
-    /// a routine backlog.
-    async fn rate_limit(&self, segments: usize, urgent: bool) {
-        if urgent {
-            // Counted down however the wait ends (also when it is dropped
-            // because the dispatcher stops).
-            struct Waiting<'a>(&'a AtomicU64);
-            impl Drop for Waiting<'_> {
-                fn drop(&mut self) {
-                    self.0.fetch_sub(1, Ordering::SeqCst);
-                }
+    /// but not first come first served: while a crisis message waits for
+    /// it, every other message stands back, and while another urgent one
+    /// (compliance, escalation) waits, routine ones stand back. So crisis
+    /// resources never queue behind a backlog, and a crisis reply of two
+    /// segments is not overtaken, a segment at a time, by confirmations.
+    async fn rate_limit(&self, segments: usize, kind: Kind) {
+        // Counted down however the wait ends (also when it is dropped
+        // because the dispatcher stops).
+        struct Waiting<'a>(&'a AtomicU64);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
             }
-            self.urgent_waiting.fetch_add(1, Ordering::SeqCst);
-            let _waiting = Waiting(&self.urgent_waiting);
-            for _ in 0..segments {
-                self.limiter.until_ready().await;
-            }
-            return;
         }
+        let (mine, ahead): (Option<&AtomicU64>, &[&AtomicU64]) = match kind {
+            Kind::Crisis => (Some(&self.crisis_waiting), &[]),
+            k if Kind::URGENT.contains(&k) => (Some(&self.urgent_waiting), &[&self.crisis_waiting]),
+            _ => (None, &[&self.crisis_waiting, &self.urgent_waiting]),
+        };
+        let _waiting = mine.map(|counter| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Waiting(counter)
+        });
         let clock = governor::clock::DefaultClock::default();
         for _ in 0..segments {
             loop {
-                if self.urgent_waiting.load(Ordering::SeqCst) > 0 {
+                if ahead.iter().any(|c| c.load(Ordering::SeqCst) > 0) {
                     tokio::time::sleep(Duration::from_millis(10)).await;
                     continue;
                 }
@@ -664,8 +670,7 @@ impl Inner {
         };
         // Each segment is one unit of the sender's rate. Stopping while
         // waiting hands the message back unsent.
-        let urgent = Kind::URGENT.contains(&claimed.message.kind);
-        let wait = self.rate_limit(msg.segments, urgent);
+        let wait = self.rate_limit(msg.segments, claimed.message.kind);
         match stop {
             Stop::Never => wait.await,
             Stop::On(token) => {

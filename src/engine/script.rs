@@ -583,6 +583,26 @@ fn calls(source: &str) -> Vec<(String, usize, usize)> {
         .collect()
 }
 
+/// The questions named by `answer("id")` calls in Rhai source, outside
+/// strings and comments, each with the 1-based line and column of its
+/// `answer`.
+pub(crate) fn answer_calls(source: &str) -> Vec<(String, usize, usize)> {
+    let tokens = tokens(source);
+    let text = |i: usize| tokens.get(i).map_or("", |t| t.text.as_str());
+    tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, t)| {
+            t.text == "answer"
+                && (*i == 0 || !matches!(text(i - 1), "." | "fn"))
+                && text(i + 1) == "("
+                && text(i + 2).starts_with('"')
+                && text(i + 3) == ")"
+        })
+        .map(|(i, t)| (text(i + 2)[1..].to_owned(), t.line, t.column))
+        .collect()
+}
+
 /// `member.NAME` where NAME is not a field of the member view: Rhai reads
 /// it as `()`, so the script would quietly compare nothing. With the name
 /// and the place of NAME.

@@ -1,12 +1,16 @@
 //! Alert evaluation: keyword/phrase alerts on word boundaries, `when:`
 //! expressions and `script:` files in the Rhai sandbox, over a read-only
-//! context. Critical keyword alerts are the crisis check's
-//! ([`super::crisis`]); this stage evaluates everything else and reports
-//! every alert it considered, fired or not, and why.
+//! context (its shapes: [`crate::engine::script::ALERT_CONTEXT`]). Critical
+//! keyword alerts are matched first by the crisis check
+//! ([`super::crisis`]); this stage evaluates every alert of its trigger
+//! except the one that check already fired, and reports each, fired or
+//! not, and why.
 //!
-//! A script that fails (a limit, an error, a result that is not a bool)
-//! fails only its own evaluation: it is reported as not fired with the
-//! error, logged by rule and member id, and counted.
+//! A script that fails (a limit, an error, a result that is not a bool, a
+//! panic) fails only its own evaluation: it is reported as not fired with
+//! the error, logged by rule and member id (never the text), and counted.
+//! Script notes and errors have the reply and the member's names and
+//! external id blanked out before anyone sees them.
 
 use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -112,10 +116,34 @@ pub fn keyword_match<'a>(alert: &'a Alert, text: &Normalized) -> Option<&'a str>
         .keywords
         .iter()
         .find(|k| {
-            let phrase = phrase_words(k);
-            !phrase.is_empty() && crisis::contains(&text.words, &phrase)
+            with_phrase_words(k, |phrase| {
+                !phrase.is_empty() && crisis::contains_exactly(&text.words, phrase)
+            })
         })
         .map(String::as_str)
+}
+
+thread_local! {
+    /// Keywords as match words: normalising a phrase costs more than
+    /// matching it, and the same keywords meet every reply.
+    static PHRASES: std::cell::RefCell<std::collections::HashMap<String, Vec<String>>> =
+        std::cell::RefCell::default();
+}
+
+/// Calls `f` with `keyword`'s match words ([`phrase_words`]), cached.
+fn with_phrase_words<T>(keyword: &str, f: impl FnOnce(&[String]) -> T) -> T {
+    PHRASES.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        // Old rule sets' keywords pile up across reloads; start over now
+        // and then rather than keep them all.
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        if !cache.contains_key(keyword) {
+            cache.insert(keyword.to_owned(), phrase_words(keyword));
+        }
+        f(&cache[keyword])
+    })
 }
 
 static SCRIPT_FAILURES: AtomicU64 = AtomicU64::new(0);

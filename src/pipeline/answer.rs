@@ -148,9 +148,13 @@ fn digit_numbers(folded: &str) -> Vec<f64> {
             i += 1;
         }
         if i + 1 < chars.len() && matches!(chars[i], '.' | ',') && chars[i + 1].is_ascii_digit() {
-            i += 1;
-            while i < chars.len() && chars[i].is_ascii_digit() {
-                i += 1;
+            let decimals = chars[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            // `6,5` is a decimal comma; `1,000` is not a decimal.
+            if chars[i] == '.' || decimals <= 2 {
+                i += 1 + decimals;
             }
         }
         if i < chars.len() && chars[i].is_alphabetic() {
@@ -463,6 +467,7 @@ mod tests {
         assert_eq!(parse(&free, "-3"), Ok(Answer::Number(-3.0)));
         assert_eq!(parse(&free, "slept 6.5 hours"), Ok(Answer::Number(6.5)));
         assert_eq!(parse(&free, "6,5"), Ok(Answer::Number(6.5)));
+        assert_ne!(parse(&free, "1,000"), Ok(Answer::Number(1.0)));
         assert_eq!(parse(&free, "zero"), Ok(Answer::Number(0.0)));
     }
 

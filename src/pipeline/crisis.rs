@@ -1,8 +1,8 @@
 //! The crisis check: the built-in floor of crisis phrases, extended (never
 //! reduced) by the rules' critical alerts, matched on normalised words.
 //!
-//! Not wired into the reply pipeline yet (issue 9 builds the pipeline on
-//! it); `docs/CRISIS.md` says where the floor comes from.
+//! The reply pipeline runs it first on every inbound text
+//! ([`super::decide`]); `docs/CRISIS.md` says where the floor comes from.
 //!
 //! Matching is deliberately generous, because a missed crisis costs more
 //! than a false alert:
@@ -63,6 +63,12 @@ pub const FLOOR: &[(&str, Category)] = &[
     ("off myself", Category::Intent),
     ("end myself", Category::Intent),
     ("ctb", Category::Intent),
+    ("ending things", Category::Intent),
+    ("sleep and not wake up", Category::Intent),
+    ("sleep and never wake up", Category::Intent),
+    ("done with life", Category::Intent),
+    ("done with living", Category::Intent),
+    ("done living", Category::Intent),
     // Self-harm.
     ("hurt myself", Category::SelfHarm),
     ("hurting myself", Category::SelfHarm),
@@ -86,6 +92,10 @@ pub const FLOOR: &[(&str, Category)] = &[
     ("overdosed", Category::PlanOrMeans),
     ("took all my pills", Category::PlanOrMeans),
     ("take all my pills", Category::PlanOrMeans),
+    ("all my sleeping pills", Category::PlanOrMeans),
+    ("take all the pills", Category::PlanOrMeans),
+    ("rope ready", Category::PlanOrMeans),
+    ("rope is ready", Category::PlanOrMeans),
     ("took a bunch of pills", Category::PlanOrMeans),
     ("stockpiling pills", Category::PlanOrMeans),
     ("pills saved", Category::PlanOrMeans),
@@ -114,6 +124,10 @@ pub const FLOOR: &[(&str, Category)] = &[
     ("no way out", Category::Hopelessness),
     ("hopeless", Category::Hopelessness),
     ("better off without me", Category::Hopelessness),
+    ("nobody would miss me", Category::Hopelessness),
+    ("no one would miss me", Category::Hopelessness),
+    ("can not do this no more", Category::Hopelessness),
+    ("can not take it no more", Category::Hopelessness),
     ("i am a burden", Category::Hopelessness),
     ("burden to everyone", Category::Hopelessness),
     ("want it all to stop", Category::Hopelessness),
@@ -127,6 +141,9 @@ pub const FLOOR: &[(&str, Category)] = &[
     ("will not be around much longer", Category::Farewell),
     ("will not be here much longer", Category::Farewell),
     ("say goodbye to everyone", Category::Farewell),
+    ("gave away all my", Category::Farewell),
+    ("giving away all my", Category::Farewell),
+    ("give away all my", Category::Farewell),
     // Spanish basics.
     ("suicidio", Category::Intent),
     ("suicidarme", Category::Intent),
@@ -134,6 +151,12 @@ pub const FLOOR: &[(&str, Category)] = &[
     ("quiero morir", Category::Intent),
     ("quiero morirme", Category::Intent),
     ("me quiero morir", Category::Intent),
+    ("me voy a matar", Category::Intent),
+    ("me quiero matar", Category::Intent),
+    ("me voy a suicidar", Category::Intent),
+    ("quiero desaparecer", Category::Hopelessness),
+    ("cansado de vivir", Category::Hopelessness),
+    ("cansada de vivir", Category::Hopelessness),
     ("no quiero vivir", Category::Intent),
     ("quitarme la vida", Category::Intent),
     ("acabar con mi vida", Category::Intent),
@@ -228,8 +251,27 @@ impl CrisisMatcher {
     }
 }
 
-/// Whether `phrase` occurs in `words` as consecutive words.
-pub(crate) fn contains(words: &[String], phrase: &[String]) -> bool {
+/// Whether `phrase` occurs in `words` as the same consecutive words (both
+/// normalised): how a routine alert's keywords match, predictably, so
+/// "kill" is in "I could kill for a coffee" but not in "skill" or
+/// "killing time". The crisis check is more generous ([`contains`]).
+pub(crate) fn contains_exactly(words: &[String], phrase: &[String]) -> bool {
+    phrase.len() <= words.len() && words.windows(phrase.len()).any(|w| w == phrase)
+}
+
+/// Whether `phrase` occurs in `words` as consecutive words, allowing the
+/// inflections and slips of [`same_word`].
+fn contains(words: &[String], phrase: &[String]) -> bool {
+    // `sui cide`: a long single-word phrase split in two.
+    if let [one] = phrase
+        && one.chars().count() >= 6
+        && words.windows(2).any(|w| {
+            let joined = format!("{}{}", w[0], w[1]);
+            joined == *one || one_edit(&joined, one)
+        })
+    {
+        return true;
+    }
     let long = phrase.len() >= 3;
     phrase.len() <= words.len()
         && words

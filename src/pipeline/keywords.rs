@@ -1,6 +1,6 @@
 //! Compliance keywords: opting out, opting back in, asking for help.
 //!
-//! Not wired into the reply pipeline yet (issue 9). The classification
+//! The reply pipeline checks them right after the crisis check. The classification
 //! follows `COMPLIANCE.md`: STOP, QUIT, END, REVOKE, OPT OUT, CANCEL,
 //! UNSUBSCRIBE (and carriers' STOPALL, OPTOUT) alone are always an opt-out;
 //! START, UNSTOP and YES opt back in; HELP and INFO ask for help. Case,

@@ -120,36 +120,29 @@ impl InboundWorker {
         let mut seen = HashSet::new();
         let mut done = self.urgent_arrivals(&mut seen).await?;
         // Urgent rows already queued (stored by another process, or before
-        // a restart).
-        let mut cursor = 0;
-        loop {
-            let page = self.store.unprocessed_after(cursor, self.page).await?;
-            let Some(last) = page.last() else { break };
-            cursor = last.id;
-            let full = page.len() == self.page;
-            for row in page.iter().filter(|r| self.handler.is_urgent(r)) {
-                if seen.insert(row.id) {
-                    done += self.handle(row).await?;
+        // a restart), then every row in order.
+        for urgent_only in [true, false] {
+            let mut cursor = 0;
+            loop {
+                let page = self.store.unprocessed_after(cursor, self.page).await?;
+                let Some(last) = page.last() else { break };
+                cursor = last.id;
+                let full = page.len() == self.page;
+                for row in &page {
+                    if urgent_only {
+                        if self.handler.is_urgent(row) && seen.insert(row.id) {
+                            done += self.handle(row).await?;
+                        }
+                        continue;
+                    }
+                    done += self.urgent_arrivals(&mut seen).await?;
+                    if seen.insert(row.id) {
+                        done += self.handle(row).await?;
+                    }
                 }
-            }
-            if !full {
-                break;
-            }
-        }
-        let mut cursor = 0;
-        loop {
-            let page = self.store.unprocessed_after(cursor, self.page).await?;
-            let Some(last) = page.last() else { break };
-            cursor = last.id;
-            let full = page.len() == self.page;
-            for row in page {
-                done += self.urgent_arrivals(&mut seen).await?;
-                if seen.insert(row.id) {
-                    done += self.handle(&row).await?;
+                if !full {
+                    break;
                 }
-            }
-            if !full {
-                break;
             }
         }
         Ok(done)

@@ -540,3 +540,240 @@ fn the_shipped_gone_quiet_alert_fires_after_fourteen_quiet_days_or_none_since_jo
     );
     assert!(!run(&member(3), None).fired);
 }
+
+mod tick {
+    use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
+    use hearth::domain::message::InboundSms;
+    use hearth::pipeline::scheduled::{ScheduledTick, tick};
+    use hearth::schedule::fire::resolve_local;
+    use hearth::store::traits::incident::IncidentFilter;
+    use hearth::store::traits::{IncidentStore, ScheduleStore};
+    use hearth::store::{KeySource, Store};
+
+    const ROSTER: &str = "external_id,first_name,phone,timezone,consent
+M-1,Ann,+15555550101,America/New_York,yes
+M-2,Bo,+15555550102,America/Chicago,yes
+";
+
+    async fn store_with_roster(dir: &std::path::Path) -> Store {
+        let store = Store::open_at(
+            &dir.join("h.db"),
+            &KeySource::Generated(dir.join("h.db.key")),
+        )
+        .unwrap()
+        .0;
+        crate::helpers::import_roster_in(&store, ROSTER, &[]).await;
+        store
+    }
+
+    fn counts(evaluated: u64, fired: u64) -> ScheduledTick {
+        ScheduledTick {
+            evaluated,
+            fired,
+            failed: 0,
+        }
+    }
+
+    /// 08:30 in New York 20 days from now: 09:00 there is half an hour
+    /// later, 09:00 in Chicago an hour and a half later.
+    fn morning_in_twenty_days() -> DateTime<Utc> {
+        let ny = chrono_tz::America::New_York;
+        let date = (Utc::now() + TimeDelta::days(20))
+            .with_timezone(&ny)
+            .date_naive();
+        resolve_local(ny, date, NaiveTime::from_hms_opt(8, 30, 0).unwrap()).with_timezone(&Utc)
+    }
+
+    #[tokio::test]
+    async fn tick_evaluates_each_member_once_per_fire_in_their_own_zone_and_files_incidents() {
+        let rules = super::rules(&[
+            (
+                "alerts.yaml",
+                "alerts:\n  - id: gone-quiet\n    severity: info\n    every: \"0 9 * * *\"\n    script: scripts/gone_quiet.rhai\n",
+            ),
+            (
+                "scripts/gone_quiet.rhai",
+                &std::fs::read_to_string(
+                    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                        .join("rules/scripts/gone_quiet.rhai"),
+                )
+                .unwrap(),
+            ),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_roster(dir.path()).await;
+        // Ann texts today; Bo never does.
+        store
+            .record_inbound(InboundSms {
+                provider: "test".into(),
+                provider_message_id: "in-1".into(),
+                from: "+15555550101".into(),
+                to: "+15555550199".into(),
+                body: "hi".into(),
+                keyword: None,
+            })
+            .await
+            .unwrap();
+
+        let t0 = morning_in_twenty_days();
+        // First sight of the alert: the mark is set, nothing evaluated.
+        assert_eq!(tick(&store, &rules, t0).await.unwrap(), counts(0, 0));
+        let marks = store.schedule_marks().await.unwrap();
+        let mark = marks
+            .iter()
+            .find(|m| m.schedule == "alert:gone-quiet")
+            .unwrap();
+        assert_eq!(mark.last_fire, t0);
+
+        // 09:30 New York: Ann's 09:00 has passed, Bo's (Chicago) has not.
+        let t1 = t0 + TimeDelta::hours(1);
+        assert_eq!(tick(&store, &rules, t1).await.unwrap(), counts(1, 1));
+        // Nothing new in between: nobody evaluated again.
+        let t1b = t1 + TimeDelta::minutes(20);
+        assert_eq!(tick(&store, &rules, t1b).await.unwrap(), counts(0, 0));
+        // 10:30 New York is 09:30 in Chicago: Bo's turn.
+        let t2 = t0 + TimeDelta::hours(2);
+        assert_eq!(tick(&store, &rules, t2).await.unwrap(), counts(1, 1));
+
+        let incidents = store.incidents(&IncidentFilter::default()).await.unwrap();
+        assert_eq!(incidents.len(), 2, "{incidents:#?}");
+        let mut evidence: Vec<(String, String)> = incidents
+            .iter()
+            .map(|i| {
+                assert_eq!(i.alert, "gone-quiet");
+                assert!(i.evidence.iter().all(|e| e.inbound_id.is_none()));
+                (
+                    i.member_external_id.clone().unwrap(),
+                    i.evidence[0].text.clone(),
+                )
+            })
+            .collect();
+        evidence.sort();
+        assert_eq!(evidence[0].0, "M-1");
+        assert!(
+            evidence[0].1.starts_with("no reply in 20 days")
+                || evidence[0].1.starts_with("no reply in 19 days"),
+            "{evidence:?}"
+        );
+        assert_eq!(
+            evidence[1],
+            (
+                "M-2".to_owned(),
+                "no reply since joining, over 14 days ago".to_owned()
+            )
+        );
+
+        // A day later both fire again and join their open incidents.
+        let t3 = t2 + TimeDelta::days(1);
+        assert_eq!(tick(&store, &rules, t3).await.unwrap(), counts(2, 2));
+        let incidents = store.incidents(&IncidentFilter::default()).await.unwrap();
+        assert_eq!(incidents.len(), 2);
+        assert!(
+            incidents.iter().all(|i| i.evidence.len() == 2),
+            "{incidents:#?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_alert_added_later_does_not_fire_for_the_past() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_roster(dir.path()).await;
+        let t0 = morning_in_twenty_days();
+        let always = super::rules(&[(
+            "alerts.yaml",
+            "alerts:\n  - id: daily\n    every: \"0 9 * * *\"\n    when: 'true'\n",
+        )]);
+        // Days after the last mark, still nothing: the alert is new.
+        assert_eq!(tick(&store, &always, t0).await.unwrap(), counts(0, 0));
+        assert_eq!(
+            tick(&store, &always, t0 + TimeDelta::days(3))
+                .await
+                .unwrap(),
+            counts(2, 2),
+            "three days of fires, one evaluation per member"
+        );
+        // A changed pattern starts again from now.
+        let weekly = super::rules(&[(
+            "alerts.yaml",
+            "alerts:\n  - id: daily\n    every: \"0 9 * * MON\"\n    when: 'true'\n",
+        )]);
+        let t = t0 + TimeDelta::days(20);
+        assert_eq!(tick(&store, &weekly, t).await.unwrap(), counts(0, 0));
+        // Removed, its mark goes.
+        let none = super::rules(&[("alerts.yaml", "alerts: []\n")]);
+        tick(&store, &none, t).await.unwrap();
+        assert!(
+            store
+                .schedule_marks()
+                .await
+                .unwrap()
+                .iter()
+                .all(|m| m.schedule != "alert:daily")
+        );
+    }
+
+    #[tokio::test]
+    async fn the_message_scheduler_leaves_scheduled_alert_marks_alone() {
+        use hearth::config::reload::LiveRules;
+        use hearth::scheduler::{ManualClock, Scheduler};
+        use std::sync::Arc;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_roster(dir.path()).await;
+        crate::helpers::write(
+            &dir.path().join("rules/alerts.yaml"),
+            "alerts:\n  - id: daily\n    every: \"0 9 * * *\"\n    when: 'true'\n",
+        );
+        let live = Arc::new(LiveRules::load(&dir.path().join("rules")).unwrap());
+        let t0 = morning_in_twenty_days();
+        tick(&store, &live.current(), t0).await.unwrap();
+        let clock = Arc::new(ManualClock::new(t0));
+        let scheduler = Scheduler::new(store.clone(), live.clone(), clock);
+        scheduler.tick(t0 + TimeDelta::minutes(10)).await.unwrap();
+        // Had the scheduler taken `alert:daily` for a removed schedule, the
+        // next tick would start over and evaluate nobody.
+        let t1 = t0 + TimeDelta::hours(3);
+        assert_eq!(
+            tick(&store, &live.current(), t1).await.unwrap(),
+            counts(2, 2)
+        );
+    }
+}
+
+#[test]
+fn a_scheduled_alert_reading_answer_is_warned_about_but_compiles() {
+    let compiled = compile(&[
+        (
+            "alerts.yaml",
+            "alerts:\n  - id: low\n    every: \"0 9 * * *\"\n    when: 'answer(\"mood\") <= 3'\n  - id: fine\n    every: \"0 9 * * *\"\n    script: scripts/s.rhai\n",
+        ),
+        (
+            "scripts/s.rhai",
+            "// answer(\"mood\") is () here\nhistory.len() > 3\n",
+        ),
+    ]);
+    assert!(compiled.rules.is_some());
+    let warnings: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .filter(|w| w.contains("scheduled alert"))
+        .collect();
+    // Not in `fine`: there `answer(` is in a comment.
+    assert_eq!(
+        warnings,
+        [
+            "alerts.yaml:4:12: warning: scheduled alert `low` (`every: \"0 9 * * *\"`) reads `answer(\"mood\")`, which is always `()` there: a scheduled run answers no survey\n  hint: read earlier answers from `history` (oldest first), like `history.filter(|h| h.question == \"mood\")`"
+        ]
+    );
+}
+
+#[test]
+fn outside_a_survey_survey_answers_score_and_answer_are_unit_and_history_is_empty() {
+    let rules = rules(&[(
+        "alerts.yaml",
+        "alerts:\n  - id: unit\n    when: 'survey == () && answers == () && score == () && answer(\"mood\") == () && history.len() == 0 && engagement == () && member == () && reply == \"hi\"'\n",
+    )]);
+    let c = on_reply(&rules, "hi").remove(0);
+    assert!(c.fired, "{c:#?}");
+}

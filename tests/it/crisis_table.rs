@@ -112,54 +112,24 @@ const CRISIS: &[&str] = &[
     "what if I just ended my life",
     // Both a crisis and an opt-out.
     "STOP, I can't do this anymore, I want to die",
+    // Former known misses, caught since the floor grew.
+    "I've been thinking of ending things",
+    "I just want to go to sleep and not wake up",
+    "nobody would miss me if I was gone",
+    "I'm going to take all my sleeping pills",
+    "I have the rope ready",
+    "I gave away all my stuff",
+    "i cant do this no more",
+    "im done with life",
+    "me voy a matar",
+    "quiero desaparecer",
+    "estoy cansado de vivir",
+    "sui cide",
 ];
 
 /// Crisis texts the matcher does not catch today (reported to the
 /// coordinator; `src/pipeline/crisis.rs` is not this test's to change).
-const KNOWN_MISSES: &[(&str, &str)] = &[
-    (
-        "I've been thinking of ending things",
-        "`ending things` is not a floor phrase",
-    ),
-    (
-        "I just want to go to sleep and not wake up",
-        "the floor has `never wake up` and `do not want to wake up`, not `not wake up`",
-    ),
-    (
-        "nobody would miss me if I was gone",
-        "a burden statement in other words",
-    ),
-    (
-        "I'm going to take all my sleeping pills",
-        "`take all my pills` with a word between",
-    ),
-    ("I have the rope ready", "means: `rope` is not a floor word"),
-    (
-        "I gave away all my stuff",
-        "giving possessions away, a warning sign, is not a floor phrase",
-    ),
-    (
-        "i cant do this no more",
-        "`can not do this anymore` with `no more`",
-    ),
-    (
-        "im done with life",
-        "`done with life` is not a floor phrase",
-    ),
-    (
-        "me voy a matar",
-        "Spanish: `matar` without the reflexive `matarme`",
-    ),
-    (
-        "quiero desaparecer",
-        "Spanish: `desaparecer` (disappear) is not a floor word",
-    ),
-    (
-        "estoy cansado de vivir",
-        "Spanish: `cansado de vivir` (tired of living) is not a floor phrase",
-    ),
-    ("sui cide", "a word split by a space is not joined"),
-];
+const KNOWN_MISSES: &[(&str, &str)] = &[];
 
 /// Everyday texts with crisis-like words. None may match.
 const BENIGN: &[&str] = &[

@@ -1056,3 +1056,58 @@ async fn a_crisis_message_does_not_queue_behind_routine_sends_waiting_for_the_ra
     shutdown.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_two_segment_crisis_reply_is_not_overtaken_by_confirmations_a_segment_at_a_time() {
+    // One segment every 100 ms, no burst: the crisis reply needs two.
+    let r = rig(
+        vec![],
+        DispatchSettings {
+            segments_per_second: 10,
+            burst: 1,
+            urgent_concurrency: 3,
+            ..settings()
+        },
+    )
+    .await;
+    let m1 = r.member_id("M-1").await;
+    // A crisis reply of two segments, then confirmations queued behind it.
+    r.store
+        .enqueue(NewMessage {
+            idempotency_key: "crisis".into(),
+            member_id: Some(m1),
+            to: None,
+            body: format!("crisis {}", "call or text 988 ".repeat(12)),
+            kind: Kind::Crisis,
+            not_before: Utc::now(),
+            expires_at: None,
+            plan: None,
+            suppressed: None,
+        })
+        .await
+        .unwrap();
+    for i in 0..4 {
+        r.enqueue(&format!("confirm-{i}"), "M-2", Kind::Compliance)
+            .await;
+    }
+    let Rig {
+        gw,
+        dispatcher,
+        _dir,
+        ..
+    } = r;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(dispatcher.run_until_stopped(shutdown.clone()));
+    until("all five sent", || {
+        let gw = gw.clone();
+        async move { gw.received.lock().unwrap().len() == 5 }
+    })
+    .await;
+    shutdown.cancel();
+    task.await.unwrap();
+    let first = gw.received.lock().unwrap()[0].1["body"].clone();
+    assert!(
+        first.as_str().unwrap().starts_with("crisis"),
+        "the crisis reply goes first: {first}"
+    );
+}

@@ -62,13 +62,19 @@ pub async fn import_roster(
     store: &hearth::store::Store,
     csv: &str,
 ) -> hearth::store::import::ImportReport {
+    import_roster_in(store, csv, &[]).await
+}
+
+/// The same for a roster whose `groups` column names these groups.
+pub async fn import_roster_in(
+    store: &hearth::store::Store,
+    csv: &str,
+    groups: &[&str],
+) -> hearth::store::import::ImportReport {
     use hearth::store::import::{self, ImportOptions};
-    let (rows, invalid) = import::parse(
-        csv.as_bytes(),
-        &Default::default(),
-        chrono::Utc::now().date_naive(),
-    )
-    .unwrap();
+    let known = groups.iter().map(|g| g.to_string()).collect();
+    let (rows, invalid) =
+        import::parse(csv.as_bytes(), &known, chrono::Utc::now().date_naive()).unwrap();
     assert!(invalid.is_empty(), "{invalid:?}");
     let report = store
         .import_members(
@@ -85,6 +91,16 @@ pub async fn import_roster(
         .unwrap();
     assert!(report.applied, "{report:?}");
     report
+}
+
+/// An encrypted store in `dir/h.db`, its key generated beside it.
+pub fn open_store(dir: &Path) -> hearth::store::Store {
+    hearth::store::Store::open_at(
+        &dir.join("h.db"),
+        &hearth::store::KeySource::Generated(dir.join("h.db.key")),
+    )
+    .unwrap()
+    .0
 }
 
 /// A valid rules file whose reminder text is `body`.

@@ -82,6 +82,48 @@ fn the_instruments_compile_clean_with_the_starter_rules_and_none_is_scheduled() 
 }
 
 #[test]
+fn the_commented_example_schedule_switches_the_phq9_on_without_a_warning() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    for entry in std::fs::read_dir(&root).expect("rules/ is readable") {
+        let path = entry.expect("an entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let mut text = std::fs::read_to_string(&path).expect("readable");
+            if path.ends_with("instruments.yaml") {
+                let example: Vec<&str> = text
+                    .lines()
+                    .skip_while(|l| *l != "#   schedules:")
+                    .take_while(|l| l.starts_with("#  "))
+                    .collect();
+                assert!(example.len() > 3, "the example schedule is in the file");
+                let uncommented: Vec<&str> = example.iter().map(|l| &l[4..]).collect();
+                text.push_str(&format!("\n{}\n", uncommented.join("\n")));
+            }
+            write(&dir.path().join(path.file_name().expect("a name")), &text);
+        }
+    }
+    std::fs::create_dir_all(dir.path().join("scripts")).expect("mkdir");
+    for entry in std::fs::read_dir(root.join("scripts")).expect("scripts/ is readable") {
+        let path = entry.expect("an entry").path();
+        let text = std::fs::read_to_string(&path).expect("readable");
+        write(
+            &dir.path()
+                .join("scripts")
+                .join(path.file_name().expect("a name")),
+            &text,
+        );
+    }
+    let compiled = load_dir(dir.path()).expect("readable");
+    let problems: Vec<String> = compiled.diagnostics.iter().map(|d| d.to_string()).collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let rules = compiled.rules.expect("compiles");
+    assert_eq!(
+        rules.schedules["monthly-phq9"].content,
+        Content::Survey("phq9".into())
+    );
+}
+
+#[test]
 fn every_instrument_question_is_the_published_stem_and_item_in_at_most_three_gsm7_segments() {
     let rules = starter_rules();
     let ctx = sample_context();
@@ -381,7 +423,7 @@ fn a_reminder_after_the_survey_closes_is_a_warning() {
     let d = find(&diags, Level::Warning, "remind_after");
     assert_eq!(
         d.message,
-        "survey `scale`: `remind_after: 1d` is not shorter than `expires_after` (12h); the reminder is never sent"
+        "survey `scale`: `remind_after: 1d` is not shorter than `expires_after: 12h`; the reminder is never sent"
     );
     assert_eq!(
         d.hint.as_deref(),
@@ -430,7 +472,6 @@ mod housekeeping {
         IdempotencyKey, Kind, NewMessage, OutState, Plan, Report, ReportFor, SurveyStart,
     };
     use hearth::pipeline::surveys::{SurveyTick, tick};
-    use hearth::store::import::{self, ImportOptions};
     use hearth::store::traits::outbox::ListFilter;
     use hearth::store::traits::{OutboxStore, ReplyStore};
     use hearth::store::{KeySource, Store};
@@ -471,23 +512,7 @@ surveys:
         )
         .unwrap()
         .0;
-        let groups = ["tuesday"].iter().map(|s| s.to_string()).collect();
-        let (rows, invalid) =
-            import::parse(ROSTER.as_bytes(), &groups, Utc::now().date_naive()).unwrap();
-        let report = store
-            .import_members(
-                rows,
-                invalid,
-                ImportOptions {
-                    skip_invalid: false,
-                    consent_text: Some("I agree to receive texts.".into()),
-                    actor: "test".into(),
-                    source_name: "roster.csv".into(),
-                },
-            )
-            .await
-            .unwrap();
-        assert!(report.applied, "{report:?}");
+        crate::helpers::import_roster_in(&store, ROSTER, &["tuesday"]).await;
         (dir, store, rules)
     }
 

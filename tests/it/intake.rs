@@ -55,6 +55,10 @@ async fn status_needs_an_admin_token_and_reports_the_live_rules() {
     // The dispatcher's counts: possible duplicates sent, and the rest.
     assert_eq!(body["dispatch"]["ambiguous_resends"], 0, "{body}");
     assert_eq!(body["dispatch"]["breaker_opened"], 0, "{body}");
+    // The reply pipeline's: failed script evaluations, open incidents.
+    assert!(body["replies"]["script_failures"].is_u64(), "{body}");
+    assert_eq!(body["incidents"]["open"], 0, "{body}");
+    assert_eq!(body["incidents"]["open_critical"], 0, "{body}");
     app.stop().await;
 }
 
@@ -70,6 +74,6 @@ async fn a_body_over_the_limit_is_refused_with_413_and_nothing_is_stored() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 413);
-    assert!(app.store.unprocessed_inbound(10).await.unwrap().is_empty());
+    assert!(app.store.inbound_texts(10).await.unwrap().is_empty());
     app.stop().await;
 }

@@ -633,7 +633,9 @@ fn deployment(port: u16, sendsms_url: &str, extra: &str) -> tempfile::TempDir {
     dir
 }
 
-fn settings(port: u16, sendsms_url: &str, extra: &str) -> String {
+/// Daemon settings for Kannel on `sendsms_url`, listening on `port`, with
+/// `extra` settings lines appended.
+pub(crate) fn settings(port: u16, sendsms_url: &str, extra: &str) -> String {
     format!(
         r#"listen: 127.0.0.1:{port}
 public_url: http://127.0.0.1:{port}
@@ -655,7 +657,8 @@ intake:
 }
 
 /// The MO URL an operator writes in the sms-service's `get-url`.
-fn mo_url(addr: SocketAddr) -> String {
+/// The MO URL as an operator writes it in the sms-service's `get-url`.
+pub(crate) fn mo_url(addr: SocketAddr) -> String {
     format!(
         "http://{addr}/webhooks/kannel/mo?secret={SECRET}&id=%I&from=%p&to=%P&text=%b&coding=%c&charset=%C"
     )
@@ -871,7 +874,14 @@ async fn a_member_text_from_kannel_is_stored_once_even_when_smsbox_retries_the_c
         "a retry repeats the same URL, id and all"
     );
 
-    let rows = app.store.unprocessed_inbound(10).await.unwrap();
+    let rows: Vec<_> = app
+        .store
+        .inbound_texts(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(row, _)| row)
+        .collect();
     assert_eq!(rows.len(), 1, "stored once: {rows:?}");
     let sms = &rows[0].sms;
     assert_eq!(sms.provider, "kannel");
@@ -894,8 +904,8 @@ async fn a_member_text_from_kannel_is_stored_once_even_when_smsbox_retries_the_c
         .await;
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let rows = app.store.unprocessed_inbound(10).await.unwrap();
-        if let Some(r) = rows.iter().find(|r| r.sms.from == "+15555550102") {
+        let rows = app.store.inbound_texts(10).await.unwrap();
+        if let Some((r, _)) = rows.iter().find(|(r, _)| r.sms.from == "+15555550102") {
             assert_eq!(r.sms.body, "still here 🙂 merci");
             break;
         }
@@ -906,7 +916,7 @@ async fn a_member_text_from_kannel_is_stored_once_even_when_smsbox_retries_the_c
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(app.store.unprocessed_inbound(10).await.unwrap().len(), 2);
+    assert_eq!(app.store.inbound_texts(10).await.unwrap().len(), 2);
     app.stop().await;
 }
 
@@ -973,7 +983,7 @@ async fn kannel_callbacks_without_the_secret_or_from_a_foreign_address_are_refus
         .unwrap();
     assert_eq!(r.status(), 403, "forged secret (post)");
     assert!(
-        app.store.unprocessed_inbound(10).await.unwrap().is_empty(),
+        app.store.inbound_texts(10).await.unwrap().is_empty(),
         "nothing stored"
     );
 
@@ -986,7 +996,7 @@ async fn kannel_callbacks_without_the_secret_or_from_a_foreign_address_are_refus
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "");
-    assert_eq!(app.store.unprocessed_inbound(10).await.unwrap().len(), 1);
+    assert_eq!(app.store.inbound_texts(10).await.unwrap().len(), 1);
     app.stop().await;
 }
 
@@ -1021,7 +1031,7 @@ async fn malformed_kannel_callbacks_are_bad_requests_and_reports_for_unknown_mes
         let r = c.get(&url).send().await.unwrap();
         assert_eq!(r.status(), 400, "{why}");
     }
-    assert!(app.store.unprocessed_inbound(10).await.unwrap().is_empty());
+    assert!(app.store.inbound_texts(10).await.unwrap().is_empty());
     // Kannel would retry a refusal: an unknown message is answered 200.
     let r = c
         .get(format!("{base}/dlr?{s}&id=999999&type=1"))
@@ -1040,9 +1050,9 @@ async fn malformed_kannel_callbacks_are_bad_requests_and_reports_for_unknown_mes
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let rows = app.store.unprocessed_inbound(10).await.unwrap();
+    let rows = app.store.inbound_texts(10).await.unwrap();
     assert_eq!(
-        (rows[0].sms.body.as_str(), rows[0].sms.to.as_str()),
+        (rows[0].0.sms.body.as_str(), rows[0].0.sms.to.as_str()),
         ("ok 🙂", SHORTCODE)
     );
     app.stop().await;

@@ -18,12 +18,7 @@ use hearth::store::{KeySource, Store};
 const ROSTER: &str = "external_id,first_name,phone,timezone,consent\nM-1,Ann,+15555550101,America/New_York,yes\nM-2,Bo,+15555550102,America/New_York,no\n";
 
 fn open(dir: &Path) -> Store {
-    Store::open_at(
-        &dir.join("h.db"),
-        &KeySource::Generated(dir.join("h.db.key")),
-    )
-    .unwrap()
-    .0
+    crate::helpers::open_store(dir)
 }
 
 async fn store_with_roster() -> (tempfile::TempDir, Store) {

@@ -16,12 +16,10 @@ use hearth::domain::message::{
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::pipeline::{Handled, InboundHandler, InboundWorker};
 use hearth::settings::ReplySettings;
+use hearth::store::Store;
 use hearth::store::traits::incident::IncidentFilter;
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome};
-use hearth::store::traits::{
-    ConsentStore, IncidentStore, MemberStore, OutboxStore, ReplyStore, ScheduleStore,
-};
-use hearth::store::{KeySource, Store};
+use hearth::store::traits::{IncidentStore, OutboxStore, ReplyStore, ScheduleStore};
 
 const ROSTER: &str = "external_id,first_name,phone,timezone,groups,consent
 M-1,Ann,+15555550101,America/New_York,weekly-support,yes
@@ -54,29 +52,8 @@ async fn rig() -> Rig {
 
 async fn rig_with(replies: ReplySettings) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_at(
-        &dir.path().join("h.db"),
-        &KeySource::Generated(dir.path().join("h.db.key")),
-    )
-    .unwrap()
-    .0;
-    let groups = ["weekly-support".to_string()].into_iter().collect();
-    let (rows, invalid) =
-        hearth::store::import::parse(ROSTER.as_bytes(), &groups, Utc::now().date_naive()).unwrap();
-    assert!(invalid.is_empty(), "{invalid:?}");
-    store
-        .import_members(
-            rows,
-            invalid,
-            hearth::store::import::ImportOptions {
-                skip_invalid: false,
-                consent_text: Some("I agree to receive texts.".into()),
-                actor: "test".into(),
-                source_name: "roster.csv".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let store = crate::helpers::open_store(dir.path());
+    crate::helpers::import_roster_in(&store, ROSTER, &["weekly-support"]).await;
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
     let live = Arc::new(LiveRules::load(&rules).unwrap());
     let pipeline = Arc::new(ReplyPipeline::new(store.clone(), live, replies));
@@ -178,7 +155,12 @@ impl Rig {
     /// Opens `survey` for `member` as a schedule would: its first question
     /// enqueued with the plan, then sent.
     async fn open_survey(&self, member: i64, survey: &str) {
-        let fire = Utc::now() - TimeDelta::minutes(5);
+        self.open_survey_at(member, survey, 5).await
+    }
+
+    /// The same, for a fire `minutes_ago` (distinct fires, distinct runs).
+    async fn open_survey_at(&self, member: i64, survey: &str, minutes_ago: i64) {
+        let fire = Utc::now() - TimeDelta::minutes(minutes_ago);
         let m = NewMessage {
             idempotency_key: IdempotencyKey::scheduled("test-survey", fire, member),
             member_id: Some(member),
@@ -467,27 +449,41 @@ async fn a_survey_answer_is_validated_re_prompted_stored_and_the_next_question_a
 }
 
 #[tokio::test]
-async fn a_low_mood_answer_opens_a_warning_incident_with_its_reply_and_realert_holds_the_next() {
+async fn a_low_mood_answer_opens_a_warning_incident_with_its_reply_and_a_second_joins_it() {
     let rig = rig().await;
     let ann = rig.member_id("M-1").await;
     rig.open_survey(ann, "mood-checkin").await;
     let two = rig.text(ANN, "2").await;
-    let r = rig.replies_to(two).await;
-    let purposes: Vec<&str> = r.iter().map(|m| m.idempotency_key.as_str()).collect();
-    assert!(
-        purposes.iter().any(|k| k.ends_with(":alert:low-mood")),
-        "{purposes:?}"
-    );
-    assert!(
-        purposes
-            .iter()
-            .any(|k| k.contains(":survey:mood-checkin:thanks")),
-        "{purposes:?}"
-    );
+    let keys: Vec<String> = rig
+        .replies_to(two)
+        .await
+        .iter()
+        .map(|m| m.idempotency_key.as_str().to_owned())
+        .collect();
+    for purpose in ["alert:low-mood", "survey:mood-checkin:thanks"] {
+        let key = IdempotencyKey::reply(two, purpose);
+        assert!(
+            keys.contains(&key.as_str().to_owned()),
+            "{purpose}: {keys:?}"
+        );
+    }
     let incidents = rig.incidents().await;
     assert_eq!(incidents.len(), 1, "{incidents:?}");
     assert_eq!(incidents[0].alert, "low-mood");
     assert_eq!(incidents[0].severity, Severity::Warning);
+
+    // The next check-in, still low: the open incident gets the evidence.
+    rig.send_all_due().await;
+    rig.open_survey_at(ann, "mood-checkin", 60).await;
+    rig.text(ANN, "1").await;
+    let incidents = rig.incidents().await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(
+        incidents[0].evidence.len(),
+        2,
+        "{:?}",
+        incidents[0].evidence
+    );
 }
 
 #[tokio::test]
@@ -662,4 +658,51 @@ async fn a_crisis_text_arriving_mid_drain_is_handled_next_not_after_the_queue() 
         "handled right after the text under way"
     );
     assert_eq!(order.iter().filter(|&&i| i == crisis).count(), 1);
+}
+
+#[tokio::test]
+async fn a_phq9_answered_by_text_is_recorded_scored_and_item_9_opens_a_critical_incident() {
+    let rig = rig().await;
+    let ann = rig.member_id("M-1").await;
+    rig.open_survey(ann, "phq9").await;
+    // Items 1-8, then item 9 = 1 ("several days").
+    let answers = ["1", "2", "1", "3", "0", "2", "1", "0", "1"];
+    let mut last = 0;
+    for a in answers {
+        last = rig.text(ANN, a).await;
+        rig.send_all_due().await;
+    }
+    let incidents = rig.incidents().await;
+    let item9: Vec<_> = incidents
+        .iter()
+        .filter(|i| i.alert == "phq9-item9")
+        .collect();
+    assert_eq!(item9.len(), 1, "{incidents:?}");
+    assert_eq!(item9[0].severity, Severity::Critical);
+    assert!(
+        item9[0].evidence[0].text.contains("phq9_9"),
+        "{:?}",
+        item9[0].evidence
+    );
+    let follow_up = rig.replies_to(last).await;
+    assert!(
+        follow_up
+            .iter()
+            .any(|m| m.kind == Kind::Crisis && m.body.contains("988")),
+        "{follow_up:?}"
+    );
+
+    // The recorded answers score as the PHQ-9 does: 11, moderate.
+    let rules = LiveRules::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("rules")).unwrap();
+    let rules = rules.current();
+    let survey = &rules.surveys["phq9"];
+    // The only run on this fresh database is run 1.
+    let answers = rig.store.run_answers(1).await.unwrap();
+    assert_eq!(answers.len(), 9, "{answers:?}");
+    let recorded: std::collections::BTreeMap<String, serde_json::Value> =
+        answers.into_iter().map(|a| (a.question, a.value)).collect();
+    let scored = hearth::pipeline::answer::score(survey, &recorded).unwrap();
+    assert_eq!(scored.total, 11.0);
+    assert_eq!(scored.band.as_deref(), Some("moderate"));
+    assert!(scored.complete);
 }

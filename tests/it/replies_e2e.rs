@@ -349,37 +349,22 @@ impl Rig {
     }
 }
 
-/// The MO URL as an operator writes it in the sms-service's `get-url`.
 fn mo_url(port: u16) -> String {
-    format!(
-        "http://127.0.0.1:{port}/webhooks/kannel/mo?secret={}&id=%I&from=%p&to=%P&text=%b&coding=%c&charset=%C",
-        harness::SECRET
-    )
+    crate::kannel::mo_url(([127, 0, 0, 1], port).into())
 }
 
 fn settings(port: u16, sendsms_url: &str) -> String {
-    format!(
-        r#"listen: 127.0.0.1:{port}
-public_url: http://127.0.0.1:{port}
-rules_dir: rules
-database: {{ path: state/hearth.db }}
-reload_debounce: 100ms
-provider:
-  kind: kannel
-  sendsms_url: {sendsms_url}
-  username: {user}
-  password: file:kannel-password
-  from: "{SHORTCODE}"
-  callback_secret: file:kannel-callback-secret
-intake:
-  kannel_allow: ["127.0.0.1"]
-dispatch: {{ segments_per_second: 20, burst: 5, backoff_initial: 200ms, backoff_max: 1s, timeout: 3s }}
+    crate::kannel::settings(
+        port,
+        sendsms_url,
+        &format!(
+            r#"dispatch: {{ segments_per_second: 20, burst: 5, backoff_initial: 200ms, backoff_max: 1s, timeout: 3s }}
 replies:
   program: "{PROGRAM}"
   contact: "{CONTACT}"
   frequency: "{FREQUENCY}"
-"#,
-        user = harness::USER,
+"#
+        ),
     )
 }
 

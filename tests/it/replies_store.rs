@@ -15,14 +15,13 @@ use hearth::domain::message::{
     Enqueued, IdempotencyKey, InboundRow, InboundSms, Kind, NewMessage, OutState, Plan, Received,
     Report, ReportFor, SurveyStart,
 };
-use hearth::store::import::{self, ImportOptions};
+use hearth::store::Store;
 use hearth::store::traits::incident::IncidentFilter;
 use hearth::store::traits::outbox::{InstanceId, Outcome};
 use hearth::store::traits::reply::{
     AnswerRecord, ConsentChange, ReplyEffects, SurveyClose, SurveyUpdate,
 };
 use hearth::store::traits::{IncidentStore, OutboxStore, ReplyStore};
-use hearth::store::{KeySource, Store};
 use serde_json::json;
 
 const ROSTER: &str = "external_id,first_name,phone,timezone,groups,consent
@@ -31,34 +30,13 @@ M-2,Bo,+15555550102,America/Chicago,tuesday-anxiety,yes
 ";
 
 fn open(dir: &Path) -> Store {
-    Store::open_at(
-        &dir.join("h.db"),
-        &KeySource::Generated(dir.join("h.db.key")),
-    )
-    .unwrap()
-    .0
+    crate::helpers::open_store(dir)
 }
 
 async fn with_roster() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let groups = ["tuesday-anxiety"].iter().map(|s| s.to_string()).collect();
-    let (rows, invalid) =
-        import::parse(ROSTER.as_bytes(), &groups, Utc::now().date_naive()).unwrap();
-    let report = store
-        .import_members(
-            rows,
-            invalid,
-            ImportOptions {
-                skip_invalid: false,
-                consent_text: Some("I agree to receive texts.".into()),
-                actor: "test".into(),
-                source_name: "roster.csv".into(),
-            },
-        )
-        .await
-        .unwrap();
-    assert!(report.applied, "{report:?}");
+    crate::helpers::import_roster_in(&store, ROSTER, &["tuesday-anxiety"]).await;
     (dir, store)
 }
 

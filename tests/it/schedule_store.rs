@@ -11,7 +11,6 @@ use hearth::domain::message::{
 };
 use hearth::store::audit::Verified;
 use hearth::store::consent::{ConsentAction, ConsentSource};
-use hearth::store::import::{self, ImportOptions};
 use hearth::store::traits::outbox::{InstanceId, Outcome};
 use hearth::store::traits::schedule::{FireRecord, FireStatus, ScheduleMark};
 use hearth::store::traits::{OutboxStore, ScheduleStore};
@@ -26,35 +25,11 @@ M-5,Ed,+15555550105,Australia/Adelaide,tuesday-anxiety,yes
 ";
 
 fn open(dir: &Path) -> Store {
-    Store::open_at(
-        &dir.join("h.db"),
-        &KeySource::Generated(dir.join("h.db.key")),
-    )
-    .unwrap()
-    .0
+    crate::helpers::open_store(dir)
 }
 
 async fn import_roster(store: &Store, csv: &str) {
-    let groups = ["tuesday-anxiety", "thursday-grief"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let (rows, invalid) = import::parse(csv.as_bytes(), &groups, Utc::now().date_naive()).unwrap();
-    assert!(invalid.is_empty(), "{invalid:?}");
-    let report = store
-        .import_members(
-            rows,
-            invalid,
-            ImportOptions {
-                skip_invalid: false,
-                consent_text: Some("I agree to receive texts.".into()),
-                actor: "test".into(),
-                source_name: "roster.csv".into(),
-            },
-        )
-        .await
-        .unwrap();
-    assert!(report.applied, "{report:?}");
+    crate::helpers::import_roster_in(store, csv, &["tuesday-anxiety", "thursday-grief"]).await;
 }
 
 async fn with_roster() -> (tempfile::TempDir, Store) {

@@ -65,12 +65,7 @@ struct Fx {
 }
 
 fn open(dir: &Path) -> Store {
-    Store::open_at(
-        &dir.join("h.db"),
-        &KeySource::Generated(dir.join("h.db.key")),
-    )
-    .unwrap()
-    .0
+    crate::helpers::open_store(dir)
 }
 
 /// Imports `csv` (groups among `known`), consent where it says yes.

@@ -526,7 +526,15 @@ async fn inbound_webhooks_are_stored_only_with_a_valid_twilio_signature() {
             ("ApiVersion", "2010-04-01"),
         ]
     };
-    let rows = || async { app.store.unprocessed_inbound(100).await.unwrap() };
+    let rows = || async {
+        app.store
+            .inbound_texts(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(row, _)| row)
+            .collect::<Vec<_>>()
+    };
 
     // Valid: 200, empty TwiML, one row.
     let p = inbound(
@@ -667,7 +675,7 @@ async fn webhooks_are_refused_when_no_public_url_is_configured() {
     let sig = sign(&format!("{addr}/webhooks/twilio/sms"), &p);
     let resp = post_signed(&addr, "/webhooks/twilio/sms", &p, Some(sig)).await;
     assert_eq!(resp.status(), 403);
-    assert!(app.store.unprocessed_inbound(10).await.unwrap().is_empty());
+    assert!(app.store.inbound_texts(10).await.unwrap().is_empty());
     app.stop().await;
 }
 

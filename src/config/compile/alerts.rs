@@ -105,6 +105,9 @@ impl Compiler<'_> {
                 None
             }
         };
+        if let (Some(e), true) = (&every, ok) {
+            self.warn_answer_in_scheduled(a, e, script.as_ref().map(|(rel, _)| rel), path, &owner);
+        }
         if a.severity == Severity::Critical && a.escalate.is_none() {
             self.diags
                 .warning(
@@ -181,6 +184,45 @@ impl Compiler<'_> {
             }
         };
         (ok && spec.is_some()).then_some(spec)
+    }
+
+    /// `answer("id")` in a scheduled alert is `()` on every run: there is
+    /// no survey reply. A warning, at the first call.
+    fn warn_answer_in_scheduled(
+        &mut self,
+        a: &RawAlert,
+        every: &CronSpec,
+        script: Option<&PathBuf>,
+        path: &Path,
+        owner: &str,
+    ) {
+        let in_when = a.when.as_ref().and_then(|w| {
+            answer_ids(&w.value)
+                .into_iter()
+                .next()
+                .map(|(id, l, c)| (id, self.place_in_value(path, w, l, c)))
+        });
+        let found = in_when.or_else(|| {
+            let rel = script?;
+            let text = self.scripts.get(rel)?;
+            answer_ids(text)
+                .into_iter()
+                .next()
+                .map(|(id, l, c)| (id, Place::new(rel, l as u64, c as u64)))
+        });
+        if let Some((id, place)) = found {
+            self.diags
+                .warning(
+                    place,
+                    Some(owner),
+                    format!(
+                        "scheduled alert `{}` (`every: \"{}\"`) reads `answer(\"{id}\")`, which is always `()` there: a scheduled run answers no survey",
+                        a.id.value,
+                        every.pattern()
+                    ),
+                )
+                .with_hint("read earlier answers from `history` (oldest first), like `history.filter(|h| h.question == \"mood\")`");
+        }
     }
 
     /// Reads and compiles an alert script; errors point into the `.rhai` file.
@@ -298,24 +340,10 @@ pub const COMPLIANCE_KEYWORDS: &[&str] = &[
 ];
 
 /// The string literals passed to `answer(…)` in a script, each with the
-/// 1-based line and column of its `answer`.
+/// 1-based line and column of its `answer`; calls inside comments and
+/// strings do not count.
 pub(super) fn answer_ids(source: &str) -> Vec<(String, usize, usize)> {
-    let mut out = Vec::new();
-    let mut from = 0;
-    while let Some(i) = source[from..].find("answer(") {
-        let at = from + i;
-        from = at + "answer(".len();
-        let trimmed = source[from..].trim_start();
-        if let Some(q) = trimmed.chars().next().filter(|c| *c == '"' || *c == '\'')
-            && let Some(end) = trimmed[1..].find(q)
-        {
-            let before = &source[..at];
-            let line = before.matches('\n').count() + 1;
-            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            out.push((trimmed[1..1 + end].to_owned(), line, column));
-        }
-    }
-    out
+    crate::engine::script::answer_calls(source)
 }
 
 #[cfg(test)]
@@ -324,7 +352,9 @@ mod tests {
 
     #[test]
     fn answer_ids_are_read_from_string_literals() {
-        let ids = answer_ids("answer(\"mood\") <= 3 &&\n  answer( 'sleep' ) < 2 || answer(x)");
+        let ids = answer_ids(
+            "answer(\"mood\") <= 3 &&\n  answer( 'sleep' ) < 2 || answer(x)\n// answer(\"old\")\n\"answer(\\\"no\\\")\"",
+        );
         assert_eq!(
             ids,
             vec![("mood".to_owned(), 1, 1), ("sleep".to_owned(), 2, 3)]

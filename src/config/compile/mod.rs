@@ -458,13 +458,8 @@ impl<'a> Compiler<'a> {
             for s in &f.schedules {
                 self.define("schedule", &s.value.id, path);
             }
-            for (id, raw) in &f.surveys.0 {
+            for (id, _) in &f.surveys.0 {
                 self.define("survey", id, path);
-                // A survey's item alerts share the alert ids' namespace:
-                // incidents are filed under them.
-                for a in &raw.alerts {
-                    self.define("alert", &a.value.id, path);
-                }
             }
             for a in &f.alerts {
                 self.define("alert", &a.value.id, path);
@@ -474,6 +469,16 @@ impl<'a> Compiler<'a> {
             }
             for (id, _) in &f.contacts.0 {
                 self.define("contact", id, path);
+            }
+        }
+        // A survey's item alerts share the alert ids' namespace (incidents
+        // are filed under them); after the alerts, so a clash is reported
+        // at the item alert.
+        for (path, f) in files {
+            for (_, raw) in &f.surveys.0 {
+                for a in &raw.alerts {
+                    self.define("alert", &a.value.id, path);
+                }
             }
         }
 

@@ -147,12 +147,16 @@ impl Compiler<'_> {
                 if let (Some(remind), Some(expires)) = (d, expires_after)
                     && remind >= expires
                 {
+                    let expires_text = raw.expires_after.as_ref().map_or_else(
+                        || "`expires_after` (24h by default)".to_owned(),
+                        |e| format!("`expires_after: {}`", e.value),
+                    );
                     self.diags
                         .warning(
                             Place::of(path, r),
                             Some(&owner),
                             format!(
-                                "survey `{id}`: `remind_after: {}` is not shorter than `expires_after` ({expires}); the reminder is never sent",
+                                "survey `{id}`: `remind_after: {}` is not shorter than {expires_text}; the reminder is never sent",
                                 r.value
                             ),
                         )
@@ -408,7 +412,7 @@ impl Compiler<'_> {
         seen: &BTreeSet<String>,
         path: &Path,
     ) -> Option<ItemAlert> {
-        let owner = rule("alert", &a.id.value);
+        let owner = format!("alert `{}` of survey `{id}`", a.id.value);
         let mut ok = super::valid_id(&a.id.value) && !a.id.value.trim().is_empty();
         ok &= self.scored_question(
             id,
@@ -423,10 +427,7 @@ impl Compiler<'_> {
             self.diags.error(
                 Place::of(path, &a.id),
                 Some(&owner),
-                format!(
-                    "survey `{id}`: alert `{}` has `above: {}`, which is not a number",
-                    a.id.value, a.above
-                ),
+                format!("`above: {}` is not a number", a.above),
             );
         }
         if let Some(r) = &a.reply {

@@ -149,6 +149,25 @@ impl Store {
     }
 
     /// The oldest `limit` unprocessed texts (the first page).
+    /// Every stored text, processed or not, oldest first, with its
+    /// outcome (`None` while queued): staff's view and tests'.
+    pub async fn inbound_texts(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(InboundRow, Option<String>)>, StoreError> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, provider, provider_message_id, from_phone, to_phone, body, member_id, received_at, keyword, outcome
+                 FROM inbound ORDER BY id LIMIT ?1",
+            )?;
+            let rows = stmt
+                .query_map([limit as i64], |r| Ok((row(r)?, r.get::<_, Option<String>>(9)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     pub async fn unprocessed_inbound(&self, limit: usize) -> Result<Vec<InboundRow>, StoreError> {
         InboundStore::unprocessed_after(self, 0, limit).await
     }
