@@ -37,6 +37,39 @@ const SCRIPTS: usize = 20;
 const WHENS: usize = 9;
 const KEYWORDS: usize = ALERTS - 1 - WHENS - SCRIPTS;
 
+/// Which alerts a generated rule set has besides the crisis alert.
+#[derive(Clone, Copy)]
+struct Mix {
+    keywords: usize,
+    whens: usize,
+    scripts: usize,
+}
+
+impl Mix {
+    fn alerts(self) -> usize {
+        1 + self.keywords + self.whens + self.scripts
+    }
+}
+
+/// The issue's rule set: 200 alerts, 20 of them Rhai scripts.
+const FULL: Mix = Mix {
+    keywords: KEYWORDS,
+    whens: WHENS,
+    scripts: SCRIPTS,
+};
+/// The crisis alert alone: the store's share.
+const CRISIS_ONLY: Mix = Mix {
+    keywords: 0,
+    whens: 0,
+    scripts: 0,
+};
+/// 200 alerts, the scripts replaced by keyword alerts: the scripts' share.
+const NO_SCRIPTS: Mix = Mix {
+    keywords: KEYWORDS + SCRIPTS,
+    whens: WHENS,
+    scripts: 0,
+};
+
 /// `cargo bench` passes `--bench`; a test run of the benches does not.
 fn bench_mode() -> bool {
     std::env::args().any(|a| a == "--bench")
@@ -53,7 +86,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Writes the generated rule set into `dir` (`main.yaml`, `scripts/`):
 /// the crisis alert, keyword alerts, `when:` alerts over a mood answer,
 /// and Rhai scripts that read the reply and the history.
-fn write_rules(dir: &std::path::Path, alerts: usize) {
+fn write_rules(dir: &std::path::Path, mix: Mix) {
     std::fs::create_dir_all(dir.join("scripts")).unwrap();
     let mut y = String::from(
         r#"templates:
@@ -72,13 +105,11 @@ alerts:
     reply: crisis-resources
 "#,
     );
-    // `alerts == 1`: the crisis alert alone, to tell the store's share
-    // from the evaluation's.
-    let (keywords, whens, scripts) = if alerts == 1 {
-        (0, 0, 0)
-    } else {
-        (KEYWORDS, WHENS, SCRIPTS)
-    };
+    let Mix {
+        keywords,
+        whens,
+        scripts,
+    } = mix;
     for i in 0..keywords {
         y.push_str(&format!(
             "  - id: kw-{i:03}\n    severity: warning\n    keywords: [\"topic{i} alpha\", \"marker{i}\"]\n    realert: 24h\n"
@@ -150,14 +181,14 @@ fn inbound(i: usize, tag: &str, members: usize, body: String) -> InboundSms {
 }
 
 /// A fresh encrypted store with `members` imported and the rule set
-/// (`alerts`: [`ALERTS`], or 1 for the crisis alert alone).
+/// (`mix`).
 fn setup(
     rt: &tokio::runtime::Runtime,
     members: usize,
-    alerts: usize,
+    mix: Mix,
 ) -> (tempfile::TempDir, Store, Arc<LiveRules>) {
     let dir = tempfile::tempdir().unwrap();
-    write_rules(&dir.path().join("rules"), alerts);
+    write_rules(&dir.path().join("rules"), mix);
     let (store, _) = Store::open_at(
         &dir.path().join("h.db"),
         &KeySource::Generated(dir.path().join("h.db.key")),
@@ -165,14 +196,14 @@ fn setup(
     .unwrap();
     common::import(rt, &store, &roster(members), &Default::default());
     let rules = Arc::new(LiveRules::load(&dir.path().join("rules")).unwrap());
-    assert_eq!(rules.current().alerts.len(), alerts);
+    assert_eq!(rules.current().alerts.len(), mix.alerts());
     (dir, store, rules)
 }
 
 /// (a) `n` stored texts through the pipeline; the drain's wall time.
-fn pipeline_run(rt: &tokio::runtime::Runtime, n: usize, alerts: usize) -> Duration {
+fn pipeline_run(rt: &tokio::runtime::Runtime, n: usize, mix: Mix) -> Duration {
     let members = n.min(2_000);
-    let (_dir, store, rules) = setup(rt, members, alerts);
+    let (_dir, store, rules) = setup(rt, members, mix);
     rt.block_on(async {
         for i in 0..n {
             store
@@ -198,7 +229,7 @@ fn pipeline_run(rt: &tokio::runtime::Runtime, n: usize, alerts: usize) -> Durati
 /// transaction each, with prepared statements into the same schema.
 fn raw_run(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
     let members = n.min(2_000);
-    let (dir, store, _) = setup(rt, members, 1);
+    let (dir, store, _) = setup(rt, members, CRISIS_ONLY);
     drop(store);
     let key = std::fs::read_to_string(dir.path().join("h.db.key")).unwrap();
     let conn = rusqlite::Connection::open(dir.path().join("h.db")).unwrap();
@@ -241,7 +272,7 @@ async fn daemon(
     CancellationToken,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
-    write_rules(&dir.join("rules"), ALERTS);
+    write_rules(&dir.join("rules"), FULL);
     std::fs::write(dir.join("kannel-password"), "pw\n").unwrap();
     std::fs::write(dir.join("secret"), format!("{SECRET}\n")).unwrap();
     let sendsms = kannel_stub().await;
@@ -401,8 +432,9 @@ fn benches(c: &mut Criterion) {
     let rt = runtime();
     if !bench_mode() {
         // `cargo test --benches`: each path once, small.
-        pipeline_run(&rt, 50, ALERTS);
-        pipeline_run(&rt, 50, 1);
+        pipeline_run(&rt, 50, FULL);
+        pipeline_run(&rt, 50, CRISIS_ONLY);
+        pipeline_run(&rt, 50, NO_SCRIPTS);
         raw_run(&rt, 50);
         let (lat, _) = crisis_latencies(2, 20, false);
         assert_eq!(lat.len(), 2);
@@ -418,11 +450,27 @@ fn benches(c: &mut Criterion) {
     group.throughput(criterion::Throughput::Elements(REPLIES as u64));
     group.bench_function(
         "2000 member texts through the reply pipeline (200 alerts, 20 Rhai scripts)",
-        |b| b.iter_custom(|iters| (0..iters).map(|_| pipeline_run(&rt, REPLIES, ALERTS)).sum()),
+        |b| b.iter_custom(|iters| (0..iters).map(|_| pipeline_run(&rt, REPLIES, FULL)).sum()),
+    );
+    group.bench_function(
+        "the same 2000 texts, 200 alerts without scripts (the scripts' share)",
+        |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| pipeline_run(&rt, REPLIES, NO_SCRIPTS))
+                    .sum()
+            })
+        },
     );
     group.bench_function(
         "the same 2000 texts, the crisis alert alone (the store's share)",
-        |b| b.iter_custom(|iters| (0..iters).map(|_| pipeline_run(&rt, REPLIES, 1)).sum()),
+        |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| pipeline_run(&rt, REPLIES, CRISIS_ONLY))
+                    .sum()
+            })
+        },
     );
     group.bench_function(
         "raw SQLite inserts of the same 2000 rows, processed (baseline)",
