@@ -31,18 +31,28 @@ pub async fn tick(
 ) -> Result<SurveyTick, StoreError> {
     let expired = store.expire_runs(now).await?;
     let mut reminded = 0;
-    for waiting in store.waiting_runs(WAITING_PAGE).await? {
-        let Some(message) = reminder(&waiting, rules, now) else {
-            continue;
-        };
-        if store.remind_run(waiting.run.id, message).await? {
-            tracing::debug!(
-                member_id = waiting.member.id,
-                survey = %waiting.run.survey,
-                run = waiting.run.id,
-                "survey reminder queued"
-            );
-            reminded += 1;
+    let mut after = 0;
+    loop {
+        let page = store.waiting_runs(after, WAITING_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.run.id;
+        let full = page.len() == WAITING_PAGE;
+        for waiting in page {
+            let Some(message) = reminder(&waiting, rules, now) else {
+                continue;
+            };
+            if store.remind_run(waiting.run.id, message).await? {
+                tracing::debug!(
+                    member_id = waiting.member.id,
+                    survey = %waiting.run.survey,
+                    run = waiting.run.id,
+                    "survey reminder queued"
+                );
+                reminded += 1;
+            }
+        }
+        if !full {
+            break;
         }
     }
     Ok(SurveyTick { reminded, expired })

@@ -572,7 +572,7 @@ surveys:
         let ann = member_id(&store, "M-1").await;
         let now = Utc::now();
         asked(&store, ann, "mood-checkin", now - TimeDelta::minutes(5)).await;
-        let run = store.waiting_runs(10).await.unwrap()[0].run.id;
+        let run = store.waiting_runs(0, 10).await.unwrap()[0].run.id;
 
         let quiet = tick(&store, &rules, now + TimeDelta::minutes(30))
             .await
@@ -615,7 +615,7 @@ surveys:
                 expired: 1
             }
         );
-        assert!(store.waiting_runs(10).await.unwrap().is_empty());
+        assert!(store.waiting_runs(0, 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -633,6 +633,6 @@ surveys:
             .await
             .unwrap();
         assert_eq!(closed.expired, 1);
-        assert!(store.waiting_runs(10).await.unwrap().is_empty());
+        assert!(store.waiting_runs(0, 10).await.unwrap().is_empty());
     }
 }

@@ -484,17 +484,20 @@ async fn a_survey_answer_is_stored_the_run_moves_on_and_a_reminder_goes_once_per
     let run = open.run.id;
 
     // Waiting for an answer to the first question: remind once.
-    let waiting = store.waiting_runs(10).await.unwrap();
+    let waiting = store.waiting_runs(0, 10).await.unwrap();
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].run.id, run);
     assert!(waiting[0].asked_at.is_some() && !waiting[0].reminded);
+    // Paged by run id: nothing after the last one seen.
+    assert!(store.waiting_runs(run, 10).await.unwrap().is_empty());
+    assert_eq!(store.waiting_runs(run - 1, 1).await.unwrap().len(), 1);
     let nudge = |purpose: &str| NewMessage {
         idempotency_key: IdempotencyKey::reply(-run, purpose),
         ..reply(row.id, purpose, m1, Kind::Reply, "Just checking in.")
     };
     assert!(store.remind_run(run, nudge("remind-0")).await.unwrap());
     assert!(!store.remind_run(run, nudge("remind-0b")).await.unwrap());
-    assert!(store.waiting_runs(10).await.unwrap()[0].reminded);
+    assert!(store.waiting_runs(0, 10).await.unwrap()[0].reminded);
 
     // "4" answers question 0 and asks question 1.
     let ask = reply(row.id, "ask", m1, Kind::Reply, "And your sleep, 1-10?");
@@ -524,11 +527,11 @@ async fn a_survey_answer_is_stored_the_run_moves_on_and_a_reminder_goes_once_per
         }]
     );
     assert!(
-        store.waiting_runs(10).await.unwrap().is_empty(),
+        store.waiting_runs(0, 10).await.unwrap().is_empty(),
         "question 1 has not gone out yet"
     );
     deliver(&store, ask_id).await;
-    let waiting = store.waiting_runs(10).await.unwrap();
+    let waiting = store.waiting_runs(0, 10).await.unwrap();
     assert_eq!(waiting[0].run.question, 1);
     assert!(!waiting[0].reminded, "a new question may be reminded again");
     assert!(store.remind_run(run, nudge("remind-1")).await.unwrap());
@@ -563,7 +566,7 @@ async fn a_survey_answer_is_stored_the_run_moves_on_and_a_reminder_goes_once_per
             .survey
             .is_none()
     );
-    assert!(store.waiting_runs(10).await.unwrap().is_empty());
+    assert!(store.waiting_runs(0, 10).await.unwrap().is_empty());
     assert!(!store.remind_run(run, nudge("remind-2")).await.unwrap());
 }
 
@@ -907,11 +910,11 @@ async fn a_reprompt_is_counted_on_the_run_and_giving_up_closes_it_as_unanswered(
     assert_eq!(open.reprompts, 1);
     assert_eq!(open.run.question, 0);
     assert!(
-        store.waiting_runs(10).await.unwrap().is_empty(),
+        store.waiting_runs(0, 10).await.unwrap().is_empty(),
         "the re-prompt has not gone out: nothing to remind yet"
     );
     deliver(&store, applied.messages[0].id()).await;
-    assert_eq!(store.waiting_runs(10).await.unwrap()[0].run.id, run);
+    assert_eq!(store.waiting_runs(0, 10).await.unwrap()[0].run.id, run);
 
     let mut e = effects(cherry.id, "gave up");
     e.survey = Some(SurveyUpdate {

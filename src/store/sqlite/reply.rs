@@ -347,13 +347,13 @@ const WAITING: &str =
     "SELECT s.id, s.member_id, s.survey, s.schedule, s.outbox_id, s.question, s.opened_at,
             s.expires_at, o.sent_at, s.reminded_at IS NOT NULL
      FROM survey_runs s JOIN outbox o ON o.id = coalesce(s.ask_outbox_id, s.outbox_id)
-     WHERE s.state = 'open' AND o.state IN ('sent', 'delivered')
-     ORDER BY s.opened_at, s.id LIMIT ?1";
+     WHERE s.state = 'open' AND o.state IN ('sent', 'delivered') AND s.id > ?2
+     ORDER BY s.id LIMIT ?1";
 
-fn waiting(conn: &Connection, limit: usize) -> Result<Vec<WaitingRun>, StoreError> {
+fn waiting(conn: &Connection, after: i64, limit: usize) -> Result<Vec<WaitingRun>, StoreError> {
     let rows = conn
         .prepare_cached(WAITING)?
-        .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+        .query_map([i64::try_from(limit).unwrap_or(i64::MAX), after], |r| {
             Ok((
                 SurveyRun {
                     id: r.get(0)?,
@@ -443,8 +443,8 @@ impl ReplyStore for Store {
         Ok(applied)
     }
 
-    async fn waiting_runs(&self, limit: usize) -> Result<Vec<WaitingRun>, StoreError> {
-        self.read(move |c| waiting(c, limit)).await
+    async fn waiting_runs(&self, after: i64, limit: usize) -> Result<Vec<WaitingRun>, StoreError> {
+        self.read(move |c| waiting(c, after, limit)).await
     }
 
     async fn remind_run(&self, run_id: i64, message: NewMessage) -> Result<bool, StoreError> {

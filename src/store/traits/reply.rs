@@ -200,11 +200,13 @@ pub trait ReplyStore: Send + Sync {
         effects: ReplyEffects,
     ) -> impl Future<Output = Result<Applied, StoreError>> + Send;
 
-    /// Open runs whose asking message (the current question's, else the
-    /// first) has gone out (sent or delivered), oldest first, with when it
-    /// went out and whether this question was reminded.
+    /// Up to `limit` open runs with an id above `after`, whose asking
+    /// message (the current question's, else the first) has gone out (sent
+    /// or delivered), by id, with when it went out and whether this
+    /// question was reminded. Page with the last id seen; start from 0.
     fn waiting_runs(
         &self,
+        after: i64,
         limit: usize,
     ) -> impl Future<Output = Result<Vec<WaitingRun>, StoreError>> + Send;
 
