@@ -37,6 +37,39 @@ const SCRIPTS: usize = 20;
 const WHENS: usize = 9;
 const KEYWORDS: usize = ALERTS - 1 - WHENS - SCRIPTS;
 
+/// Which alerts a generated rule set has besides the crisis alert.
+#[derive(Clone, Copy)]
+struct Mix {
+    keywords: usize,
+    whens: usize,
+    scripts: usize,
+}
+
+impl Mix {
+    fn alerts(self) -> usize {
+        1 + self.keywords + self.whens + self.scripts
+    }
+}
+
+/// The issue's rule set: 200 alerts, 20 of them Rhai scripts.
+const FULL: Mix = Mix {
+    keywords: KEYWORDS,
+    whens: WHENS,
+    scripts: SCRIPTS,
+};
+/// The crisis alert alone: the store's share.
+const CRISIS_ONLY: Mix = Mix {
+    keywords: 0,
+    whens: 0,
+    scripts: 0,
+};
+/// 200 alerts, the scripts replaced by keyword alerts: the scripts' share.
+const NO_SCRIPTS: Mix = Mix {
+    keywords: KEYWORDS + SCRIPTS,
+    whens: WHENS,
+    scripts: 0,
+};
+
 /// `cargo bench` passes `--bench`; a test run of the benches does not.
 fn bench_mode() -> bool {
     std::env::args().any(|a| a == "--bench")
@@ -53,7 +86,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Writes the generated rule set into `dir` (`main.yaml`, `scripts/`):
 /// the crisis alert, keyword alerts, `when:` alerts over a mood answer,
 /// and Rhai scripts that read the reply and the history.
-fn write_rules(dir: &std::path::Path) {
+fn write_rules(dir: &std::path::Path, mix: Mix) {
     std::fs::create_dir_all(dir.join("scripts")).unwrap();
     let mut y = String::from(
         r#"templates:
@@ -72,18 +105,23 @@ alerts:
     reply: crisis-resources
 "#,
     );
-    for i in 0..KEYWORDS {
+    let Mix {
+        keywords,
+        whens,
+        scripts,
+    } = mix;
+    for i in 0..keywords {
         y.push_str(&format!(
             "  - id: kw-{i:03}\n    severity: warning\n    keywords: [\"topic{i} alpha\", \"marker{i}\"]\n    realert: 24h\n"
         ));
     }
-    for i in 0..WHENS {
+    for i in 0..whens {
         y.push_str(&format!(
             "  - id: when-{i}\n    severity: info\n    when: 'answer(\"mood\") <= {}'\n",
             i + 1
         ));
     }
-    for i in 0..SCRIPTS {
+    for i in 0..scripts {
         y.push_str(&format!(
             "  - id: script-{i:02}\n    severity: warning\n    script: scripts/s{i:02}.rhai\n"
         ));
@@ -142,13 +180,15 @@ fn inbound(i: usize, tag: &str, members: usize, body: String) -> InboundSms {
     }
 }
 
-/// A fresh encrypted store with `members` imported and the rule set.
+/// A fresh encrypted store with `members` imported and the rule set
+/// (`mix`).
 fn setup(
     rt: &tokio::runtime::Runtime,
     members: usize,
+    mix: Mix,
 ) -> (tempfile::TempDir, Store, Arc<LiveRules>) {
     let dir = tempfile::tempdir().unwrap();
-    write_rules(&dir.path().join("rules"));
+    write_rules(&dir.path().join("rules"), mix);
     let (store, _) = Store::open_at(
         &dir.path().join("h.db"),
         &KeySource::Generated(dir.path().join("h.db.key")),
@@ -156,14 +196,14 @@ fn setup(
     .unwrap();
     common::import(rt, &store, &roster(members), &Default::default());
     let rules = Arc::new(LiveRules::load(&dir.path().join("rules")).unwrap());
-    assert_eq!(rules.current().alerts.len(), ALERTS);
+    assert_eq!(rules.current().alerts.len(), mix.alerts());
     (dir, store, rules)
 }
 
 /// (a) `n` stored texts through the pipeline; the drain's wall time.
-fn pipeline_run(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
+fn pipeline_run(rt: &tokio::runtime::Runtime, n: usize, mix: Mix) -> Duration {
     let members = n.min(2_000);
-    let (_dir, store, rules) = setup(rt, members);
+    let (_dir, store, rules) = setup(rt, members, mix);
     rt.block_on(async {
         for i in 0..n {
             store
@@ -189,7 +229,7 @@ fn pipeline_run(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
 /// transaction each, with prepared statements into the same schema.
 fn raw_run(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
     let members = n.min(2_000);
-    let (dir, store, _) = setup(rt, members);
+    let (dir, store, _) = setup(rt, members, CRISIS_ONLY);
     drop(store);
     let key = std::fs::read_to_string(dir.path().join("h.db.key")).unwrap();
     let conn = rusqlite::Connection::open(dir.path().join("h.db")).unwrap();
@@ -232,7 +272,7 @@ async fn daemon(
     CancellationToken,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
-    write_rules(&dir.join("rules"));
+    write_rules(&dir.join("rules"), FULL);
     std::fs::write(dir.join("kannel-password"), "pw\n").unwrap();
     std::fs::write(dir.join("secret"), format!("{SECRET}\n")).unwrap();
     let sendsms = kannel_stub().await;
@@ -307,7 +347,10 @@ async fn crisis_replies(store: &Store) -> usize {
 /// (b) `samples` crisis texts, each POSTed with `backlog` routine texts
 /// stored ahead of it; the latencies, sorted, and the queue lengths seen
 /// when each crisis reply appeared.
-fn crisis_latencies(samples: usize, backlog: usize) -> (Vec<Duration>, Vec<usize>) {
+/// With `busy`, each crisis text is sent once the worker has started on
+/// the backlog (it is between routine rows); otherwise while the worker
+/// waits for its next wake-up with the backlog untouched.
+fn crisis_latencies(samples: usize, backlog: usize, busy: bool) -> (Vec<Duration>, Vec<usize>) {
     let rt = runtime();
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
@@ -327,6 +370,14 @@ fn crisis_latencies(samples: usize, backlog: usize) -> (Vec<Duration>, Vec<usize
                     ))
                     .await
                     .unwrap();
+            }
+            if busy {
+                // The worker polls every 2 s; wait until it is under way.
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while store.unprocessed_inbound(backlog + 10).await.unwrap().len() + 20 > backlog {
+                    assert!(Instant::now() < deadline, "the worker never started");
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
             }
             let before = crisis_replies(&store).await;
             let url = format!("http://{addr}/webhooks/kannel/mo");
@@ -381,9 +432,13 @@ fn benches(c: &mut Criterion) {
     let rt = runtime();
     if !bench_mode() {
         // `cargo test --benches`: each path once, small.
-        pipeline_run(&rt, 50);
+        pipeline_run(&rt, 50, FULL);
+        pipeline_run(&rt, 50, CRISIS_ONLY);
+        pipeline_run(&rt, 50, NO_SCRIPTS);
         raw_run(&rt, 50);
-        let (lat, _) = crisis_latencies(2, 20);
+        let (lat, _) = crisis_latencies(2, 20, false);
+        assert_eq!(lat.len(), 2);
+        let (lat, _) = crisis_latencies(2, 40, true);
         assert_eq!(lat.len(), 2);
         return;
     }
@@ -395,7 +450,27 @@ fn benches(c: &mut Criterion) {
     group.throughput(criterion::Throughput::Elements(REPLIES as u64));
     group.bench_function(
         "2000 member texts through the reply pipeline (200 alerts, 20 Rhai scripts)",
-        |b| b.iter_custom(|iters| (0..iters).map(|_| pipeline_run(&rt, REPLIES)).sum()),
+        |b| b.iter_custom(|iters| (0..iters).map(|_| pipeline_run(&rt, REPLIES, FULL)).sum()),
+    );
+    group.bench_function(
+        "the same 2000 texts, 200 alerts without scripts (the scripts' share)",
+        |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| pipeline_run(&rt, REPLIES, NO_SCRIPTS))
+                    .sum()
+            })
+        },
+    );
+    group.bench_function(
+        "the same 2000 texts, the crisis alert alone (the store's share)",
+        |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| pipeline_run(&rt, REPLIES, CRISIS_ONLY))
+                    .sum()
+            })
+        },
     );
     group.bench_function(
         "raw SQLite inserts of the same 2000 rows, processed (baseline)",
@@ -403,17 +478,24 @@ fn benches(c: &mut Criterion) {
     );
     group.finish();
 
-    let (lat, queued) = crisis_latencies(CRISIS_SAMPLES, BACKLOG);
-    let mut queued = queued;
-    queued.sort();
-    println!(
-        "crisis reply latency (Kannel MO POST -> crisis reply in the outbox), {} samples, {BACKLOG} routine texts queued ahead: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; routine texts still queued when the reply appeared: median {}",
-        lat.len(),
-        percentile(&lat, 0.50).as_secs_f64() * 1e3,
-        percentile(&lat, 0.99).as_secs_f64() * 1e3,
-        lat.last().unwrap().as_secs_f64() * 1e3,
-        queued[queued.len() / 2],
-    );
+    for busy in [false, true] {
+        let (lat, mut queued) = crisis_latencies(CRISIS_SAMPLES, BACKLOG, busy);
+        queued.sort();
+        println!(
+            "crisis reply latency (Kannel MO request -> crisis reply in the outbox), {} samples, {BACKLOG} routine texts queued ahead, worker {}: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; routine texts still queued when the reply appeared: median {}, min {}",
+            lat.len(),
+            if busy {
+                "busy on them"
+            } else {
+                "idle until woken"
+            },
+            percentile(&lat, 0.50).as_secs_f64() * 1e3,
+            percentile(&lat, 0.99).as_secs_f64() * 1e3,
+            lat.last().unwrap().as_secs_f64() * 1e3,
+            queued[queued.len() / 2],
+            queued[0],
+        );
+    }
 }
 
 criterion_group!(replies, benches);
