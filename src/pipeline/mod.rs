@@ -81,6 +81,11 @@ impl InboundHandler for Held {
     }
 }
 
+/// How many queued rows one drain reads ahead (and checks for crisis
+/// language) before handling them in order; a longer queue is read on a
+/// page at a time.
+const QUEUE_READ_AHEAD: usize = 20_000;
+
 pub struct InboundWorker {
     store: Store,
     handler: Arc<dyn InboundHandler>,
@@ -122,31 +127,37 @@ impl InboundWorker {
     pub async fn drain(&self) -> Result<usize, crate::store::StoreError> {
         let mut seen = HashSet::new();
         let mut done = self.urgent_arrivals(&mut seen).await?;
-        // Urgent rows already queued (stored by another process, or before
-        // a restart), then every row in order.
-        for urgent_only in [true, false] {
-            let mut cursor = 0;
-            loop {
-                let page = self.store.unprocessed_after(cursor, self.page).await?;
-                let Some(last) = page.last() else { break };
-                cursor = last.id;
-                let full = page.len() == self.page;
-                for row in &page {
-                    if urgent_only {
-                        if self.handler.is_urgent(row) && seen.insert(row.id) {
-                            done += self.handle(row).await?;
-                        }
-                        continue;
-                    }
-                    done += self.urgent_arrivals(&mut seen).await?;
-                    if seen.insert(row.id) {
-                        done += self.handle(row).await?;
-                    }
-                }
-                if !full {
-                    break;
+        // The queue as it stands, read once: its urgent rows first (stored
+        // by another process, or before a restart), then every row in
+        // order, then whatever was stored after it.
+        let mut queue = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let page = self.store.unprocessed_after(cursor, self.page).await?;
+            let Some(last) = page.last() else { break };
+            cursor = last.id;
+            let full = page.len() == self.page;
+            for row in &page {
+                if self.handler.is_urgent(row) && seen.insert(row.id) {
+                    done += self.handle(row).await?;
                 }
             }
+            queue.extend(page.into_iter().filter(|r| !seen.contains(&r.id)));
+            if !full || queue.len() >= QUEUE_READ_AHEAD {
+                break;
+            }
+        }
+        loop {
+            for row in &queue {
+                done += self.urgent_arrivals(&mut seen).await?;
+                if seen.insert(row.id) {
+                    done += self.handle(row).await?;
+                }
+            }
+            let page = self.store.unprocessed_after(cursor, self.page).await?;
+            let Some(last) = page.last() else { break };
+            cursor = last.id;
+            queue = page;
         }
         Ok(done)
     }

@@ -106,10 +106,20 @@ pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<InboundRow>, Stor
 }
 
 pub(crate) fn mark_processed(conn: &Connection, id: i64, outcome: &str) -> Result<(), StoreError> {
-    conn.execute(
+    mark_processed_at(conn, id, outcome, Utc::now())
+}
+
+/// Marks a text processed at `at`; a second call changes nothing.
+pub(crate) fn mark_processed_at(
+    conn: &Connection,
+    id: i64,
+    outcome: &str,
+    at: chrono::DateTime<Utc>,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
         "UPDATE inbound SET processed_at = ?2, outcome = ?3 WHERE id = ?1 AND processed_at IS NULL",
-        params![id, ts(Utc::now()), outcome],
-    )?;
+    )?
+    .execute(params![id, ts(at), outcome])?;
     Ok(())
 }
 

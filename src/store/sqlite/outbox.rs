@@ -362,11 +362,9 @@ fn insert(
 pub(crate) fn enqueue(conn: &Connection, m: &NewMessage) -> Result<Enqueued, StoreError> {
     check(m)?;
     let inserted = insert(conn, &mut conn.prepare_cached(INSERT)?, m, &ts(Utc::now()))?;
-    let id: i64 = conn.query_row(
-        "SELECT id FROM outbox WHERE idempotency_key = ?1",
-        [m.idempotency_key.as_str()],
-        |r| r.get(0),
-    )?;
+    let id: i64 = conn
+        .prepare_cached("SELECT id FROM outbox WHERE idempotency_key = ?1")?
+        .query_row([m.idempotency_key.as_str()], |r| r.get(0))?;
     Ok(if inserted {
         Enqueued::New(id)
     } else {

@@ -335,10 +335,7 @@ pub(crate) fn apply(conn: &mut Connection, e: &ReplyEffects) -> Result<Applied, 
     for h in &e.hits {
         applied.hits.push(incident::record_hit(&tx, h, e.now)?);
     }
-    tx.execute(
-        "UPDATE inbound SET processed_at = ?2, outcome = ?3 WHERE id = ?1 AND processed_at IS NULL",
-        params![e.inbound_id, ts(e.now), e.outcome],
-    )?;
+    super::inbound::mark_processed_at(&tx, e.inbound_id, &e.outcome, e.now)?;
     tx.commit()?;
     Ok(applied)
 }
@@ -428,7 +425,12 @@ impl ReplyStore for Store {
         now: DateTime<Utc>,
     ) -> Result<ReplyFacts, StoreError> {
         let row = row.clone();
-        self.read(move |c| facts(c, &row, now)).await
+        // On the writer's connection, not a reader's: the pipeline reads
+        // and then writes for one text after another, and every write
+        // would make a reader's page cache stale, so each read would decrypt
+        // and authenticate its pages again. The writer's cache stays warm.
+        // (Only the pipeline does this; staff reads keep to the readers.)
+        self.call(move |c| facts(c, &row, now)).await
     }
 
     async fn apply_reply(&self, effects: ReplyEffects) -> Result<Applied, StoreError> {
