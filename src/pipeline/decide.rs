@@ -184,7 +184,14 @@ impl Builder<'_> {
                 Ok(body) if !body.trim().is_empty() => Some(body),
                 Ok(_) => None,
                 Err(e) => {
-                    tracing::warn!(template = t, inbound_id = self.input.row.id, error = ?e, "reply template failed to render; using the fallback");
+                    // The error may quote rendered values (a name), so its
+                    // detail stays at debug.
+                    tracing::warn!(
+                        template = t,
+                        inbound_id = self.input.row.id,
+                        "reply template failed to render; using the fallback"
+                    );
+                    tracing::debug!(template = t, error = ?e, "reply template error");
                     None
                 }
             }
