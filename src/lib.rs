@@ -14,6 +14,8 @@
 //!   templates, segments, SMS length (depends on `domain`, never on `config`).
 //! - [`dispatch`]: the outbox worker, the last gate, the SMS gateways.
 //! - [`intake`]: the HTTP server: provider webhooks, status.
+//! - [`escalate`]: escalation policies' timelines (groundwork for issue 10;
+//!   not wired in: nobody is notified of an incident yet).
 //! - [`pipeline`]: the reply pipeline: the queue of stored inbound texts,
 //!   crisis first, compliance keywords, surveys, alerts, incidents.
 //! - [`store`]: traits per aggregate (members, consent, audit, outbox,
@@ -31,6 +33,7 @@ pub mod daemon;
 pub mod dispatch;
 pub mod domain;
 pub mod engine;
+pub mod escalate;
 pub mod intake;
 pub mod pipeline;
 pub mod schedule;
