@@ -136,24 +136,12 @@ async fn status(
     if !ok {
         return Err(IntakeError::Forbidden("wrong admin token"));
     }
-    use crate::store::traits::IncidentStore;
-    let open = state
-        .store
-        .incidents(&crate::store::traits::incident::IncidentFilter {
-            open_only: true,
-            member: None,
-            limit: Some(10_000),
-        })
-        .await?;
-    let critical = open
-        .iter()
-        .filter(|i| i.severity == crate::domain::Severity::Critical)
-        .count();
+    let (open, critical) = state.store.open_incident_counts().await?;
     Ok(Json(serde_json::json!({
         "rules": state.rules.status(),
         "dispatch": state.dispatch.snapshot(),
         "replies": { "script_failures": crate::pipeline::alerts::script_failures() },
-        "incidents": { "open": open.len(), "open_critical": critical },
+        "incidents": { "open": open, "open_critical": critical },
     })))
 }
 

@@ -242,6 +242,7 @@ async fn a_crisis_text_gets_the_crisis_reply_at_crisis_priority_and_a_critical_i
         rig.consenting("M-1").await,
         "`end` inside a crisis text is not an opt-out"
     );
+    assert_eq!(rig.store.open_incident_counts().await.unwrap(), (1, 1));
 }
 
 #[tokio::test]
@@ -471,6 +472,7 @@ async fn a_low_mood_answer_opens_a_warning_incident_with_its_reply_and_a_second_
     assert_eq!(incidents.len(), 1, "{incidents:?}");
     assert_eq!(incidents[0].alert, "low-mood");
     assert_eq!(incidents[0].severity, Severity::Warning);
+    assert_eq!(rig.store.open_incident_counts().await.unwrap(), (1, 0));
 
     // The next check-in, still low: the open incident gets the evidence.
     rig.send_all_due().await;
