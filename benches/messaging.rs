@@ -154,6 +154,7 @@ async fn intake(dir: &std::path::Path) -> (std::net::SocketAddr, Store) {
         arrivals: None,
         admin_tokens: Default::default(),
         dispatch: Default::default(),
+        escalation_wake: Default::default(),
     };
     let router = hearth::intake::router(state);
     tokio::spawn(async move {

@@ -251,6 +251,7 @@ impl App {
         let inbound_wake = Arc::new(tokio::sync::Notify::new());
         let (arrivals_tx, arrivals_rx) = mpsc::unbounded_channel();
         let dispatch_counters = Arc::<crate::dispatch::worker::Counters>::default();
+        let escalation_wake = Arc::new(tokio::sync::Notify::new());
         {
             let tokens = self
                 .settings
@@ -267,6 +268,7 @@ impl App {
                 arrivals: Some(arrivals_tx),
                 admin_tokens: Arc::new(tokens),
                 dispatch: dispatch_counters.clone(),
+                escalation_wake: escalation_wake.clone(),
             };
             let router = crate::intake::router(state);
             let shutdown = shutdown.clone();

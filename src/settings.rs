@@ -32,6 +32,8 @@ pub struct Settings {
     pub dispatch: DispatchSettings,
     pub intake: IntakeSettings,
     pub replies: ReplySettings,
+    /// `notify:`: the channels escalations reach contacts on besides SMS.
+    pub notify: NotifySettings,
 }
 
 /// What the reply pipeline says on its own behalf (`replies:`): the
@@ -180,6 +182,15 @@ impl std::str::FromStr for LogFormat {
             )),
         }
     }
+}
+
+/// `notify:`: email (SMTP) and webhook settings for escalation notices.
+/// Either may be absent: a notice by a channel that is not configured is
+/// recorded as failed ("not configured") and the others still go.
+#[derive(Debug, Clone, Default)]
+pub struct NotifySettings {
+    pub email: Option<crate::escalate::email::EmailSettings>,
+    pub webhook: Option<crate::escalate::webhook::WebhookSettings>,
 }
 
 /// Which SMS gateway sends the texts.
@@ -599,6 +610,7 @@ impl Settings {
             dispatch,
             intake,
             replies,
+            notify: NotifySettings::default(),
         })
     }
 }

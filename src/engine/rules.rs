@@ -37,6 +37,7 @@ pub struct RuleSet {
     pub alerts: Vec<Alert>,
     pub escalations: BTreeMap<String, Escalation>,
     pub contacts: BTreeMap<String, Contact>,
+    pub rotations: BTreeMap<String, Rotation>,
     /// Per-member frequency caps on routine (scheduled) messages; `None`
     /// when no `limits:` document is given.
     pub limits: Option<Limits>,
@@ -306,8 +307,27 @@ pub struct Alert {
 #[derive(Debug, Clone)]
 pub struct Escalation {
     pub id: String,
+    /// The ordinary steps, in order (not the backup step).
     pub steps: Vec<Step>,
-    pub repeat: u32,
+    pub repeat: Repeat,
+    /// The step marked `backup: true` (it must be the last one written):
+    /// notified once when the ordinary rounds end (`repeat: N`), or once
+    /// after the first round (`repeat: until_acknowledged`).
+    pub backup: Option<Step>,
+    /// An incident acknowledged but not resolved within this long
+    /// re-notifies whoever acknowledged it, then escalates again.
+    pub resolve_within: Option<Duration>,
+}
+
+/// How many times the whole sequence of steps runs again when nobody
+/// acknowledges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Repeat {
+    /// `repeat: 2`: two more rounds after the first (0: none).
+    Times(u32),
+    /// `repeat: until_acknowledged`: rounds without end.
+    UntilAcknowledged,
 }
 
 #[derive(Debug, Clone)]
@@ -317,11 +337,15 @@ pub struct Step {
     pub ack_within: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum Target {
     Contact(String),
     /// The facilitators of the group the alert's member belongs to.
     GroupFacilitators,
+    /// `on_call: ROTATION`: whoever the rotation has on call at the
+    /// moment of the notification.
+    OnCall(String),
 }
 
 #[derive(Debug, Clone)]
@@ -331,6 +355,42 @@ pub struct Contact {
     pub sms: Option<Phone>,
     pub email: Option<String>,
     pub webhook: Option<String>,
+    /// `phi: true`: this contact's notifications may carry the member's
+    /// own words. Off by default (minimum necessary).
+    pub phi: bool,
+}
+
+/// `rotations:`: who is on call when, in one timezone. A moment is
+/// covered by the dated overrides that contain it if any, else by every
+/// weekly shift that contains it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub id: String,
+    /// IANA name, validated at compile time.
+    pub timezone: String,
+    pub shifts: Vec<Shift>,
+    pub overrides: Vec<Override>,
+}
+
+/// A weekly shift: on each of `days`, from `from` to `to` local time; a
+/// `to` at or before `from` ends the next day (a night shift).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shift {
+    pub days: Vec<chrono::Weekday>,
+    pub from: chrono::NaiveTime,
+    pub to: chrono::NaiveTime,
+    /// Contact ids.
+    pub contacts: Vec<String>,
+}
+
+/// A dated override, local time in the rotation's timezone, `from`
+/// inclusive and `to` exclusive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Override {
+    pub from: chrono::NaiveDateTime,
+    pub to: chrono::NaiveDateTime,
+    /// Contact ids.
+    pub contacts: Vec<String>,
 }
 
 /// A rule unit test, validated; `hearth test` runs it.

@@ -1,143 +1,139 @@
-//! Escalations (issue 10; **groundwork, not wired in**): when an open
-//! incident's policy notifies whom.
+//! Escalations: an incident's policy notifies contacts step by step until
+//! someone acknowledges, and its state moves open → acknowledged →
+//! resolved with who and how on record.
 //!
-//! Only the pure timeline exists so far: [`timeline`] lists a policy's
-//! notifications for an incident opened at a given instant, as if nobody
-//! acknowledged, and [`due`] picks the ones that fall due up to `now` after
-//! the last one done, so a daemon restarted mid-escalation continues from
-//! the right step, neither skipping nor repeating one. Nothing calls them
-//! yet: incidents are opened by the reply pipeline and nobody is notified
-//! (README says so).
+//! - [`pinned`]: the policy as it was when the incident's escalation
+//!   started (a reload never changes or orphans a running one), and its
+//!   sequence of notifications ([`Entry`]).
+//! - [`engine`]: the timer (due escalations in the database, rebuilt at
+//!   start by reading them), the delivery of email and webhook notices,
+//!   and [`engine::act`]: ACK, RESOLVE and ESC from a text, the admin API
+//!   or the CLI.
+//! - [`notice`]: what a notice says (the minimum necessary).
+//! - [`command`]: `ACK 42`, `RESOLVE 42`, `ESC 42` in a contact's text.
+//! - [`rotation`]: who is on call when.
+//! - [`email`], [`webhook`]: the channels besides SMS.
 
-use chrono::{DateTime, Utc};
+pub mod command;
+pub mod email;
+pub mod engine;
+pub mod notice;
+pub mod pinned;
+pub mod rotation;
+pub mod webhook;
 
-use crate::engine::rules::Escalation;
+use crate::engine::rules::Repeat;
 
-/// One notification round of one step: step `step` (0-based) of round
-/// `round` (0 is the first pass; `repeat: 2` adds rounds 1 and 2), due
-/// at `at`.
+/// One notification of a policy's sequence: which step, in which round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Notification {
+pub struct Entry {
+    /// 0-based index into the steps; the backup step is `steps.len()`.
     pub step: u32,
+    /// 0 is the first pass; the backup step's round is the one it follows.
     pub round: u32,
-    pub at: DateTime<Utc>,
+    pub backup: bool,
 }
 
-impl Notification {
-    /// Its place in the timeline, for comparing with the last one done.
-    pub fn position(&self, steps: u32) -> u64 {
-        u64::from(self.round) * u64::from(steps) + u64::from(self.step)
+/// The entry at `position` of the sequence of a policy with `steps`
+/// ordinary steps, `repeat`, and a backup step or not; `None` past the
+/// end. With `repeat: N` the ordinary steps run `N + 1` times and the
+/// backup step once after them. With `until_acknowledged` the backup step
+/// comes once after the first round, and the rounds go on without end.
+pub fn entry_at(steps: u32, repeat: Repeat, backup: bool, position: u64) -> Option<Entry> {
+    let n = u64::from(steps);
+    if n == 0 {
+        return (backup && position == 0).then_some(Entry {
+            step: 0,
+            round: 0,
+            backup: true,
+        });
     }
-}
-
-/// Every notification the policy makes for an incident opened at
-/// `opened_at` if nobody acknowledges: the first step at once, each next
-/// step when the one before has waited its `ack_within`, and the whole
-/// sequence again `repeat` more times. A policy without steps makes none.
-pub fn timeline(policy: &Escalation, opened_at: DateTime<Utc>) -> Vec<Notification> {
-    let mut out = Vec::with_capacity(policy.steps.len() * (policy.repeat as usize + 1));
-    let mut at = opened_at;
-    for round in 0..=policy.repeat {
-        for (step, s) in policy.steps.iter().enumerate() {
-            out.push(Notification {
-                step: step as u32,
-                round,
-                at,
-            });
-            at += s.ack_within.chrono();
+    let ordinary = |pos: u64, round_offset: u64| {
+        let round = round_offset + pos / n;
+        Some(Entry {
+            step: (pos % n) as u32,
+            round: u32::try_from(round).unwrap_or(u32::MAX),
+            backup: false,
+        })
+    };
+    match repeat {
+        Repeat::Times(r) => {
+            let total = n * (u64::from(r) + 1);
+            if position < total {
+                ordinary(position, 0)
+            } else if backup && position == total {
+                Some(Entry {
+                    step: steps,
+                    round: r,
+                    backup: true,
+                })
+            } else {
+                None
+            }
+        }
+        Repeat::UntilAcknowledged => {
+            if position < n {
+                ordinary(position, 0)
+            } else if backup && position == n {
+                Some(Entry {
+                    step: steps,
+                    round: 0,
+                    backup: true,
+                })
+            } else {
+                let after = position - n - u64::from(backup);
+                ordinary(after, 1)
+            }
         }
     }
-    out
-}
-
-/// The notifications due at `now` that come after `done` (the position of
-/// the last one made, `None` when none was), oldest first. After a
-/// restart this is every one the daemon missed, in order.
-pub fn due(
-    policy: &Escalation,
-    opened_at: DateTime<Utc>,
-    done: Option<u64>,
-    now: DateTime<Utc>,
-) -> Vec<Notification> {
-    let steps = policy.steps.len() as u32;
-    timeline(policy, opened_at)
-        .into_iter()
-        .filter(|n| n.at <= now && done.is_none_or(|d| n.position(steps) > d))
-        .collect()
-}
-
-/// When the next notification after `done` falls due, if any is left.
-pub fn next_at(
-    policy: &Escalation,
-    opened_at: DateTime<Utc>,
-    done: Option<u64>,
-) -> Option<DateTime<Utc>> {
-    let steps = policy.steps.len() as u32;
-    timeline(policy, opened_at)
-        .into_iter()
-        .find(|n| done.is_none_or(|d| n.position(steps) > d))
-        .map(|n| n.at)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Duration;
-    use crate::engine::rules::{Channel, Step, Target};
 
-    fn policy(minutes: &[u64], repeat: u32) -> Escalation {
-        Escalation {
-            id: "crisis".into(),
-            steps: minutes
-                .iter()
-                .map(|m| Step {
-                    targets: vec![Target::GroupFacilitators],
-                    via: vec![Channel::Sms],
-                    ack_within: Duration::from_secs(m * 60),
-                })
-                .collect(),
-            repeat,
-        }
-    }
-
-    fn at(minutes: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000 + minutes * 60, 0).unwrap()
+    fn seq(steps: u32, repeat: Repeat, backup: bool, upto: u64) -> Vec<(u32, u32, bool)> {
+        (0..upto)
+            .map_while(|p| entry_at(steps, repeat, backup, p))
+            .map(|e| (e.round, e.step, e.backup))
+            .collect()
     }
 
     #[test]
-    fn the_starter_crisis_policy_pages_every_ten_minutes_for_an_hour() {
-        // Two 10-minute steps, the whole sequence twice more.
-        let t = timeline(&policy(&[10, 10], 2), at(0));
-        let when: Vec<(u32, u32, DateTime<Utc>)> =
-            t.iter().map(|n| (n.round, n.step, n.at)).collect();
+    fn a_finite_repeat_runs_the_steps_again_then_the_backup_once() {
         assert_eq!(
-            when,
+            seq(2, Repeat::Times(1), true, 100),
             vec![
-                (0, 0, at(0)),
-                (0, 1, at(10)),
-                (1, 0, at(20)),
-                (1, 1, at(30)),
-                (2, 0, at(40)),
-                (2, 1, at(50)),
+                (0, 0, false),
+                (0, 1, false),
+                (1, 0, false),
+                (1, 1, false),
+                (1, 2, true)
             ]
         );
-        assert_eq!(timeline(&policy(&[], 3), at(0)), vec![]);
+        assert_eq!(
+            seq(2, Repeat::Times(0), false, 100),
+            vec![(0, 0, false), (0, 1, false)]
+        );
+        assert_eq!(seq(0, Repeat::Times(3), false, 100), vec![]);
     }
 
     #[test]
-    fn a_restart_continues_from_the_step_after_the_last_one_done() {
-        let p = policy(&[120, 240], 0);
-        // Nothing done yet, 5 hours later: both steps are due, in order.
-        let d = due(&p, at(0), None, at(300));
-        assert_eq!(d.iter().map(|n| n.step).collect::<Vec<_>>(), vec![0, 1]);
-        // Step 0 done before the restart: only step 1, once.
-        let d = due(&p, at(0), Some(0), at(300));
-        assert_eq!(d.iter().map(|n| n.step).collect::<Vec<_>>(), vec![1]);
-        // Everything done: nothing due, and nothing left.
-        assert!(due(&p, at(0), Some(1), at(10_000)).is_empty());
-        assert_eq!(next_at(&p, at(0), Some(1)), None);
-        // Step 0 done at once: step 1 waits for its ack_within.
-        assert!(due(&p, at(0), Some(0), at(119)).is_empty());
-        assert_eq!(next_at(&p, at(0), Some(0)), Some(at(120)));
+    fn until_acknowledged_never_ends_and_pages_the_backup_after_the_first_round() {
+        let s = seq(2, Repeat::UntilAcknowledged, true, 7);
+        assert_eq!(
+            s,
+            vec![
+                (0, 0, false),
+                (0, 1, false),
+                (0, 2, true),
+                (1, 0, false),
+                (1, 1, false),
+                (2, 0, false),
+                (2, 1, false)
+            ]
+        );
+        let far = entry_at(3, Repeat::UntilAcknowledged, false, 3_000_000_000).unwrap();
+        assert_eq!((far.round, far.step), (1_000_000_000, 0));
     }
 }

@@ -49,6 +49,9 @@ pub struct IntakeState {
     /// The dispatcher's counts (possible duplicates, breaker openings…),
     /// shown on `/status`.
     pub dispatch: Arc<crate::dispatch::worker::Counters>,
+    /// Woken after an acknowledgement through the admin API, so the
+    /// escalation engine delivers its notices at once.
+    pub escalation_wake: Arc<Notify>,
 }
 
 /// Errors at the HTTP edge; the variant picks the status.

@@ -8,7 +8,7 @@ use serde_saphyr::Spanned;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::RawEscalation;
-use crate::config::rules::{Channel, Contact, Escalation, Group, Step, Target};
+use crate::config::rules::{Channel, Contact, Escalation, Group, Repeat, Step, Target};
 
 impl Compiler<'_> {
     pub(super) fn escalation(
@@ -55,6 +55,7 @@ impl Compiler<'_> {
                 // Every named contact must be reachable on every channel.
                 let reached: Vec<&Contact> = match &target {
                     Target::Contact(c) => contacts.get(c).into_iter().collect(),
+                    Target::OnCall(_) => Vec::new(),
                     Target::GroupFacilitators => groups
                         .values()
                         .flat_map(|g| g.facilitators.iter())
@@ -100,7 +101,9 @@ impl Compiler<'_> {
         ok.then(|| Escalation {
             id: id.to_owned(),
             steps,
-            repeat: raw.repeat,
+            repeat: Repeat::Times(raw.repeat),
+            backup: None,
+            resolve_within: None,
         })
     }
 }

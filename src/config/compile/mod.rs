@@ -737,6 +737,7 @@ impl<'a> Compiler<'a> {
             alerts,
             escalations,
             contacts,
+            rotations: BTreeMap::new(),
             limits,
             tests,
             renderer,

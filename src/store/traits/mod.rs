@@ -13,12 +13,14 @@
 //!   frequency-cap counts, surveys opened by a fire.
 //! - [`IncidentStore`]: alert hits folded into incidents.
 //! - [`ReplyStore`]: the reply pipeline's reads and its one write.
+//! - [`EscalationStore`]: incidents' pinned policies, timers and notices.
 //!
 //! The methods return `Send` futures so a daemon can hold the store as a
 //! generic parameter and spawn work on it.
 
 mod audit;
 mod consent;
+pub mod escalation;
 pub mod inbound;
 pub mod incident;
 mod members;
@@ -28,6 +30,7 @@ pub mod schedule;
 
 pub use audit::AuditStore;
 pub use consent::ConsentStore;
+pub use escalation::EscalationStore;
 pub use inbound::InboundStore;
 pub use incident::IncidentStore;
 pub use members::MemberStore;

@@ -1,0 +1,1 @@
+//! What notices say: the minimum necessary.

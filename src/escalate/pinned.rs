@@ -1,0 +1,1 @@
+//! The policy an incident follows, pinned when its escalation starts.
