@@ -8,6 +8,7 @@ mod twilio;
 mod alert_scripts;
 mod crisis_table;
 mod daemon;
+mod escalation;
 mod dispatch;
 mod explain_cli;
 mod fixtures;
