@@ -9,6 +9,7 @@ mod alert_scripts;
 mod crisis_table;
 mod daemon;
 mod dispatch;
+mod escalation_store;
 mod explain_cli;
 mod fixtures;
 mod hints;
