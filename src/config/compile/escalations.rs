@@ -241,3 +241,168 @@ pub(super) fn channel_name(c: Channel) -> &'static str {
         Channel::Webhook => "webhook",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::groups::tests::{compile_yaml, lines};
+    use crate::config::rules::{Channel, Repeat, Target};
+
+    const CONTACTS: &str = "contacts:\n  dana: { name: Dana Reyes, sms: \"+15555550101\", email: dana@clinic.example, phi: true }\n  lee: { sms: \"+15555550102\", email: lee@clinic.example }\n  sam: { sms: \"+15555550103\" }\n  director: { sms: \"+15555550104\", email: director@clinic.example }\n";
+
+    const ROTATION: &str = "rotations:\n  nights:\n    timezone: America/New_York\n    shifts:\n      - { days: [mon, tue, wed, thu, fri, sat, sun], from: \"17:00\", to: \"09:00\", contacts: [dana] }\n      - { days: [mon, tue, wed, thu, fri, sat, sun], from: \"09:00\", to: \"17:00\", contacts: [lee] }\n";
+
+    fn doc(escalation: &str) -> String {
+        format!("{CONTACTS}{ROTATION}escalations:\n  crisis:\n{escalation}")
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        let c = compile_yaml(text);
+        assert!(c.rules.is_none(), "expected an error: {:?}", lines(&c));
+        lines(&c)
+            .into_iter()
+            .filter(|l| l.starts_with("error"))
+            .collect()
+    }
+
+    #[test]
+    fn a_policy_compiles_with_on_call_repeat_until_acknowledged_a_backup_and_resolve_within() {
+        let c = compile_yaml(&doc(
+            "    steps:\n      - notify: [lee]\n        via: [sms, email]\n        ack_within: 10m\n      - notify: [{on_call: nights}, dana]\n        via: [sms]\n        ack_within: 10m\n      - notify: [director]\n        via: [sms, email]\n        ack_within: 30m\n        backup: true\n    repeat: until_acknowledged\n    resolve_within: 4h\n",
+        ));
+        let shown = lines(&c);
+        let rules = c.rules.unwrap_or_else(|| panic!("{shown:?}"));
+        let e = &rules.escalations["crisis"];
+        assert_eq!(e.steps.len(), 2, "the backup step is not an ordinary one");
+        assert_eq!(e.steps[0].targets, [Target::Contact("lee".into())]);
+        assert_eq!(
+            e.steps[1].targets,
+            [
+                Target::OnCall("nights".into()),
+                Target::Contact("dana".into())
+            ]
+        );
+        assert_eq!(e.steps[1].via, [Channel::Sms]);
+        assert_eq!(e.steps[1].ack_within.as_secs(), 600);
+        let backup = e.backup.as_ref().expect("a backup step");
+        assert_eq!(backup.targets, [Target::Contact("director".into())]);
+        assert_eq!(backup.ack_within.as_secs(), 1800);
+        assert_eq!(e.repeat, Repeat::UntilAcknowledged);
+        assert_eq!(e.resolve_within.map(|d| d.as_secs()), Some(4 * 3600));
+        assert!(rules.contacts["dana"].phi);
+        assert!(!rules.contacts["lee"].phi);
+        assert!(rules.rotations.contains_key("nights"));
+        assert!(
+            rules
+                .inventory
+                .contains_key(&("rotations", "nights".to_owned()))
+        );
+    }
+
+    #[test]
+    fn repeat_defaults_to_no_more_rounds_and_takes_a_whole_number() {
+        let step =
+            "    steps:\n      - notify: [lee]\n        via: [sms]\n        ack_within: 10m\n";
+        let rules = compile_yaml(&doc(step)).rules.expect("rules");
+        assert_eq!(rules.escalations["crisis"].repeat, Repeat::Times(0));
+        assert!(rules.escalations["crisis"].backup.is_none());
+        assert!(rules.escalations["crisis"].resolve_within.is_none());
+        let rules = compile_yaml(&doc(&format!("{step}    repeat: 3\n")))
+            .rules
+            .expect("rules");
+        assert_eq!(rules.escalations["crisis"].repeat, Repeat::Times(3));
+    }
+
+    #[test]
+    fn a_repeat_that_is_not_a_whole_number_or_until_acknowledged_is_an_error_with_a_hint() {
+        let step =
+            "    steps:\n      - notify: [lee]\n        via: [sms]\n        ack_within: 10m\n";
+        assert_eq!(
+            errors(&doc(&format!("{step}    repeat: forever\n"))),
+            [
+                "error: escalation `crisis`: invalid `repeat: forever`: expected a whole number from 0 or `until_acknowledged` | hint: write a whole number of extra rounds, like `repeat: 2`, or `repeat: until_acknowledged` to page until someone acknowledges"
+            ]
+        );
+        assert_eq!(
+            errors(&doc(&format!("{step}    repeat: -1\n"))),
+            [
+                "error: escalation `crisis`: invalid `repeat: -1`: expected a whole number from 0 or `until_acknowledged` | hint: write a whole number of extra rounds, like `repeat: 2`, or `repeat: until_acknowledged` to page until someone acknowledges"
+            ]
+        );
+        assert_eq!(
+            errors(&doc(&format!("{step}    repeat: until-acknowledged\n"))),
+            [
+                "error: escalation `crisis`: invalid `repeat: until-acknowledged`: expected a whole number from 0 or `until_acknowledged` | hint: write `repeat: until_acknowledged` (lowercase, with an underscore)"
+            ]
+        );
+        assert_eq!(errors(&doc(&format!("{step}    repeat: 1.5\n"))).len(), 1);
+    }
+
+    #[test]
+    fn a_backup_step_that_is_not_the_last_is_an_error() {
+        assert_eq!(
+            errors(&doc(
+                "    steps:\n      - notify: [lee]\n        via: [sms]\n        ack_within: 10m\n        backup: true\n      - notify: [dana]\n        via: [sms]\n        ack_within: 10m\n",
+            )),
+            [
+                "error: step 1 of escalation `crisis` is marked `backup: true`, but only the last step may be | hint: move the backup step to the end of `steps` (a policy has at most one)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_backup_step_that_is_the_only_step_is_an_error() {
+        assert_eq!(
+            errors(&doc(
+                "    steps:\n      - notify: [lee]\n        via: [sms]\n        ack_within: 10m\n        backup: true\n",
+            )),
+            [
+                "error: escalation `crisis` has only a backup step | hint: a backup step runs once the ordinary steps are done; add at least one step before it"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_rotation_in_on_call_is_an_error_with_a_suggestion() {
+        assert_eq!(
+            errors(&doc(
+                "    steps:\n      - notify: [{on_call: night}]\n        via: [sms]\n        ack_within: 10m\n",
+            )),
+            ["error: escalation `crisis`: unknown rotation `night` | hint: did you mean `nights`?"]
+        );
+    }
+
+    #[test]
+    fn everyone_a_rotation_puts_on_call_must_have_an_address_for_every_channel() {
+        // sam has no email; he is on call only through an override.
+        let text = format!(
+            "{CONTACTS}rotations:\n  nights:\n    timezone: America/New_York\n    shifts:\n      - {{ days: [mon], from: \"00:00\", to: \"00:00\", contacts: [dana] }}\n    overrides:\n      - {{ from: \"2026-12-24T17:00\", to: \"2026-12-26T09:00\", contacts: [sam] }}\nescalations:\n  crisis:\n    steps:\n      - notify: [{{on_call: nights}}]\n        via: [sms, email]\n        ack_within: 10m\n"
+        );
+        assert_eq!(
+            errors(&text),
+            [
+                "error: escalation `crisis`: step 1 notifies contact `sam` (on call in rotation `nights`) by email, but it has no email address"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_resolve_within_that_is_not_a_duration_is_an_error() {
+        let errors = errors(&doc(
+            "    steps:\n      - notify: [lee]\n        via: [sms]\n        ack_within: 10m\n    resolve_within: soon\n",
+        ));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].starts_with("error: escalation `crisis`: invalid duration `soon`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn a_notify_item_that_is_a_map_without_on_call_is_an_error_naming_the_key() {
+        let errors = errors(&doc(
+            "    steps:\n      - notify: [{rotation: nights}]\n        via: [sms]\n        ack_within: 10m\n",
+        ));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].contains("`rotation`"), "{errors:?}");
+    }
+}
