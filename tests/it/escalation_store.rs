@@ -105,7 +105,7 @@ fn sms_page(incident_id: i64, seq: u64, contact: &str, number: &str) -> NewNotic
         subject: None,
         body: format!("incident {incident_id} needs someone: reply ACK {incident_id}"),
         message: Some(NewMessage {
-            idempotency_key: IdempotencyKey::escalation(incident_id, 0, 0, contact),
+            idempotency_key: IdempotencyKey::escalation(incident_id, 0, "page", contact),
             member_id: None,
             to: Some(Phone::parse(number).unwrap()),
             body: format!("incident {incident_id} needs someone: reply ACK {incident_id}"),
@@ -490,7 +490,7 @@ async fn sms_notices_land_in_the_outbox_as_escalations_once_however_often_they_a
     assert_eq!(m.kind, Kind::Escalation);
     assert_eq!(
         m.idempotency_key.as_str(),
-        IdempotencyKey::escalation(id, 0, 0, "dana").as_str()
+        IdempotencyKey::escalation(id, 0, "page", "dana").as_str()
     );
     let outbox = store
         .list_messages(ListFilter {
