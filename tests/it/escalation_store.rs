@@ -767,3 +767,78 @@ async fn escalations_notices_and_acknowledgements_survive_closing_and_reopening_
     assert!(!store.write_escalation(step(id, 1, at(63))).await.unwrap());
     assert!(store.write_escalation(step(id, 2, at(63))).await.unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_writers_racing_on_one_revision_from_two_connections_exactly_one_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two handles on one file: two writer connections, as the daemon's
+    // timer and a staff command's `hearth incidents ack` have.
+    let daemon = open(dir.path());
+    let staff = open(dir.path());
+    let id = started(&daemon, "+15555550101", at(0)).await;
+    let (mut paged, mut acked) = (0, 0);
+    for rev in 0..6 {
+        let mut page = step(id, rev, at(rev + 1));
+        page.seq = u64::try_from(rev).unwrap() + 1;
+        page.notices = vec![sms_page(id, page.seq, "dana", "+15555550190")];
+        let mut ack_write = step(id, rev, at(rev + 1));
+        ack_write.transition = Some(ack("cli:alex"));
+        ack_write.audit = vec![("escalation.test".into(), json!({ "rev": rev }))];
+        let (a, b) = tokio::join!(
+            daemon.write_escalation(page),
+            staff.write_escalation(ack_write)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a ^ b, "rev {rev}: exactly one applies, got {a} and {b}");
+        paged += usize::from(a);
+        acked += usize::from(b);
+        assert_eq!(staff.escalation(id).await.unwrap().unwrap().rev, rev + 1);
+        // What the loser would have written is nowhere.
+        assert_eq!(daemon.notices(id).await.unwrap().len(), paged);
+        let outbox = daemon
+            .list_messages(ListFilter {
+                limit: 100,
+                ..ListFilter::default()
+            })
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(outbox, paged);
+        let audited = actions(&daemon).await;
+        assert_eq!(
+            audited.iter().filter(|e| e.1 == "escalation.test").count(),
+            acked
+        );
+        assert_eq!(
+            audited
+                .iter()
+                .filter(|e| e.1 == "incident.acknowledged")
+                .count(),
+            acked
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_write_whose_sms_notice_cannot_be_queued_fails_whole_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = started(&store, "+15555550101", at(0)).await;
+    let mut w = step(id, 0, at(1));
+    let mut broken = sms_page(id, 1, "dana", "+15555550190");
+    if let Some(m) = broken.message.as_mut() {
+        m.to = None; // neither a member nor a number
+    }
+    w.notices = vec![email_page(1, "lee"), broken];
+    w.transition = Some(ack("contact:dana"));
+    let before = actions(&store).await.len();
+    let err = store.write_escalation(w).await.unwrap_err();
+    assert!(
+        err.to_string().contains("needs a member or a number"),
+        "{err}"
+    );
+    let row = store.escalation(id).await.unwrap().unwrap();
+    assert_eq!((row.rev, row.state), (0, IncidentState::Open));
+    assert!(store.notices(id).await.unwrap().is_empty());
+    assert_eq!(actions(&store).await.len(), before);
+}
