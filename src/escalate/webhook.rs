@@ -88,5 +88,5 @@ impl Webhooks {
 /// The delay before attempt `attempt + 1` after `attempt` failures (1-based):
 /// 30 s, 1 min, 2 min, 4 min, 8 min, 16 min; `None` after 6 (give up).
 pub fn backoff(attempt: u32) -> Option<std::time::Duration> {
-    (attempt >= 1 && attempt <= 6).then(|| std::time::Duration::from_secs(30 << (attempt - 1)))
+    (1..=6).contains(&attempt).then(|| std::time::Duration::from_secs(30 << (attempt - 1)))
 }

@@ -51,7 +51,7 @@ fn hit(alert: &str, severity: Severity, subject: Subject, evidence: &str) -> Ale
 }
 
 /// A deployment with two members and three incidents: a critical one for
-/// M-001 (with a low-mood hit inhibited onto it), a warning for M-002
+/// M-001 (with a low-mood hit grouped onto it), a warning for M-002
 /// (resolved), and one for an unknown sender. Returns the incident ids.
 async fn deployment() -> (tempfile::TempDir, [i64; 3]) {
     let dir = tempfile::tempdir().unwrap();
@@ -214,7 +214,7 @@ async fn incidents_show_lists_every_piece_of_evidence_and_never_a_number() {
         "{text}"
     );
     assert!(
-        text.contains("inhibited") && text.contains("answer 2 to mood"),
+        text.contains("joined") && text.contains("answer 2 to mood"),
         "{text}"
     );
 
