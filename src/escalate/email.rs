@@ -96,6 +96,8 @@ pub struct Mailer {
     from: Mailbox,
     /// `host:port`, for error messages.
     server: String,
+    /// For the whole exchange of one message.
+    timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -165,6 +167,7 @@ impl Mailer {
             transport: builder.build(),
             from,
             server: format!("{}:{}", settings.host, settings.port),
+            timeout: settings.timeout,
         })
     }
 
@@ -180,11 +183,16 @@ impl Mailer {
             .header(ContentType::TEXT_PLAIN)
             .body(body.to_owned())
             .map_err(|e| ChannelError::permanent(format!("email to `{to}`: cannot build: {e}")))?;
-        self.transport
-            .send(message)
-            .await
-            .map(|_| ())
-            .map_err(|e| classify(&self.server, &e))
+        // lettre's own timeout bounds only the connect; this bounds the
+        // whole exchange, so a server that stops answering mid-way cannot
+        // hold the notice.
+        match tokio::time::timeout(self.timeout, self.transport.send(message)).await {
+            Ok(sent) => sent.map(|_| ()).map_err(|e| classify(&self.server, &e)),
+            Err(_) => Err(ChannelError::retryable(format!(
+                "smtp {}: no answer within {:?}",
+                self.server, self.timeout
+            ))),
+        }
     }
 }
 
