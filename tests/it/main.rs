@@ -3,7 +3,9 @@
 mod helpers;
 
 mod kannel;
+mod smtp;
 mod twilio;
+mod webhook_receiver;
 
 mod alert_scripts;
 mod crisis_table;
@@ -17,6 +19,8 @@ mod hints;
 mod incidents_cli;
 mod instruments;
 mod intake;
+mod notify_email;
+mod notify_webhook;
 mod outbox;
 mod pipeline;
 mod preview_cli;
