@@ -87,6 +87,7 @@ pub fn incidents(settings_path: &Path, cmd: IncidentsCommand) -> ExitCode {
             }
             let filter = IncidentFilter {
                 open_only: open,
+                unresolved: false,
                 member,
                 limit: Some(limit),
             };

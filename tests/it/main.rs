@@ -10,6 +10,7 @@ mod crisis_table;
 mod daemon;
 mod escalation;
 mod dispatch;
+mod escalation_store;
 mod explain_cli;
 mod fixtures;
 mod hints;

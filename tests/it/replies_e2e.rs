@@ -292,6 +292,7 @@ impl Rig {
         self.store
             .incidents(&IncidentFilter {
                 open_only: false,
+                unresolved: false,
                 member: Some(external_id.into()),
                 limit: None,
             })
@@ -515,6 +516,7 @@ async fn a_crisis_text_from_an_unknown_number_is_answered_and_opens_an_incident(
         .store
         .incidents(&IncidentFilter {
             open_only: false,
+            unresolved: false,
             member: None,
             limit: None,
         })
