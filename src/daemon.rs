@@ -329,10 +329,9 @@ impl App {
         // Escalations: incidents' policies, their timers (read from the
         // database, so a restart goes on where it was), email and webhook
         // notices.
-        for w in crate::escalate::engine::channel_warnings(
-            &self.rules.current(),
-            &self.settings.notify,
-        ) {
+        for w in
+            crate::escalate::engine::channel_warnings(&self.rules.current(), &self.settings.notify)
+        {
             tracing::warn!("{w}");
         }
         let escalator = crate::escalate::engine::Escalator::new(

@@ -7,7 +7,7 @@
 //! `ESCALATE`. Anything else is not a command (the text is kept as a
 //! contact's text, as before).
 
-use super::engine::{Acted, ActError, Action};
+use super::engine::{ActError, Acted, Action};
 use crate::domain::incident::IncidentState;
 
 /// A parsed command.
@@ -53,7 +53,9 @@ pub fn parse(text: &str) -> Option<Command> {
 pub fn confirmation(cmd: &Command, result: &Result<Acted, ActError>) -> String {
     match result {
         Ok(Acted::Done {
-            incident, state, told,
+            incident,
+            state,
+            told,
         }) => match state {
             IncidentState::Acknowledged => {
                 let others = match told {
@@ -61,12 +63,18 @@ pub fn confirmation(cmd: &Command, result: &Result<Acted, ActError>) -> String {
                     1 => " 1 other was told.".into(),
                     n => format!(" {n} others were told."),
                 };
-                format!("Hearth: you have #{incident}. Reply RESOLVE {incident} when it is handled.{others}")
+                format!(
+                    "Hearth: you have #{incident}. Reply RESOLVE {incident} when it is handled.{others}"
+                )
             }
             IncidentState::Resolved => format!("Hearth: #{incident} resolved. Thank you."),
             IncidentState::Open => format!("Hearth: #{incident} passed on to the next step."),
         },
-        Ok(Acted::Already { incident, state, by }) => match (state, by) {
+        Ok(Acted::Already {
+            incident,
+            state,
+            by,
+        }) => match (state, by) {
             (IncidentState::Acknowledged, Some(by)) => {
                 format!("Hearth: #{incident} was already acknowledged ({by}).")
             }
@@ -84,7 +92,9 @@ pub fn confirmation(cmd: &Command, result: &Result<Acted, ActError>) -> String {
         }
         Err(ActError::NoneOpen) => "Hearth: you have no open incident.".into(),
         Err(ActError::NotFound(id)) => format!("Hearth: there is no incident #{id}."),
-        Err(ActError::Resolved(id)) => format!("Hearth: #{id} is already resolved; nothing changed."),
+        Err(ActError::Resolved(id)) => {
+            format!("Hearth: #{id} is already resolved; nothing changed.")
+        }
         Err(ActError::NotOnChain(id)) => {
             format!("Hearth: you are not on #{id}'s escalation chain, so it was not changed.")
         }
@@ -114,7 +124,11 @@ mod tests {
         assert_eq!(parse("ack #42"), c(Action::Ack, Some(42)));
         assert_eq!(parse(" Ack42. "), c(Action::Ack, Some(42)));
         assert_eq!(parse("ACK"), c(Action::Ack, None));
-        assert_eq!(parse("ok 7"), None, "OK is an answer to a survey, never a command");
+        assert_eq!(
+            parse("ok 7"),
+            None,
+            "OK is an answer to a survey, never a command"
+        );
         assert_eq!(parse("RESOLVE 42"), c(Action::Resolve, Some(42)));
         assert_eq!(parse("resolved"), c(Action::Resolve, None));
         assert_eq!(parse("ESC 42"), c(Action::Escalate, Some(42)));
@@ -144,7 +158,9 @@ mod tests {
     #[test]
     fn no_text_makes_the_parser_panic() {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let alphabet: Vec<char> = "ACKRESOLVEac 0123456789#.!\u{e9}\u{1F600}\t-".chars().collect();
+        let alphabet: Vec<char> = "ACKRESOLVEac 0123456789#.!\u{e9}\u{1F600}\t-"
+            .chars()
+            .collect();
         for _ in 0..20_000 {
             x ^= x << 13;
             x ^= x >> 7;

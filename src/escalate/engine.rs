@@ -17,16 +17,16 @@ use super::notice::{self, About, Event};
 use super::pinned::{Pinned, PinnedContact};
 use super::webhook::Webhooks;
 use crate::config::reload::LiveRules;
+use crate::domain::Phone;
 use crate::domain::incident::{Incident, IncidentState, Subject};
 use crate::domain::message::{IdempotencyKey, Kind, NewMessage};
-use crate::domain::Phone;
 use crate::engine::rules::Channel;
 use crate::scheduler::{Clock, SystemClock};
 use crate::settings::NotifySettings;
+use crate::store::traits::IncidentStore;
 use crate::store::traits::escalation::{
     EscalationRow, EscalationStore, EscalationWrite, NewNotice, Notice, Purpose, Transition,
 };
-use crate::store::traits::IncidentStore;
 use crate::store::{Store, StoreError};
 
 /// What a person asks of an incident.
@@ -175,7 +175,7 @@ async fn act_inner(
 ) -> Result<Acted, ActError> {
     let id = match incident {
         Some(id) => id,
-        None => bare_target(store, actor).await?,
+        None => bare_target(store, action, actor).await?,
     };
     // A guarded write can lose to the timer; read again and retry.
     for _ in 0..8 {
@@ -319,17 +319,24 @@ async fn act_inner(
     )))
 }
 
-/// The one unresolved incident a contact's bare command means.
-async fn bare_target(store: &Store, actor: &Actor) -> Result<i64, ActError> {
+/// The one incident a contact's bare command means: among the unresolved
+/// incidents that paged this contact, for `ACK` the ones still open, for
+/// `RESOLVE` and `ESC` any.
+async fn bare_target(store: &Store, action: Action, actor: &Actor) -> Result<i64, ActError> {
     let Actor::Contact(c) = actor else {
         return Err(ActError::NoneOpen);
     };
     let mut mine = Vec::new();
     for row in store.open_escalations().await? {
-        let pinned = Pinned::from_json(&row.pinned).unwrap_or_default();
-        if pinned.on_chain(c) {
-            mine.push(row.incident_id);
-        } else if store.notices(row.incident_id).await?.iter().any(|n| &n.contact == c) {
+        if action == Action::Ack && row.state != IncidentState::Open {
+            continue;
+        }
+        let paged = store
+            .notices(row.incident_id)
+            .await?
+            .iter()
+            .any(|n| &n.contact == c && n.purpose == Purpose::Page);
+        if paged {
             mine.push(row.incident_id);
         }
     }
@@ -365,7 +372,10 @@ fn actor_display(pinned: &Pinned, actor: &Actor) -> String {
 fn paged(notices: &[Notice]) -> Vec<(String, Channel)> {
     let mut out: Vec<(String, Channel)> = Vec::new();
     for n in notices.iter().filter(|n| n.purpose == Purpose::Page) {
-        if !out.iter().any(|(c, ch)| *c == n.contact && *ch == n.channel) {
+        if !out
+            .iter()
+            .any(|(c, ch)| *c == n.contact && *ch == n.channel)
+        {
             out.push((n.contact.clone(), n.channel));
         }
     }
@@ -420,7 +430,12 @@ fn build_notice(
             let body = notice::sms(about, event, c.phi);
             let to = Phone::parse(&address).ok()?;
             let message = NewMessage {
-                idempotency_key: IdempotencyKey::escalation(about.incident, seq, purpose.as_str(), &c.id),
+                idempotency_key: IdempotencyKey::escalation(
+                    about.incident,
+                    seq,
+                    purpose.as_str(),
+                    &c.id,
+                ),
                 member_id: None,
                 to: Some(to),
                 body: body.clone(),
@@ -572,10 +587,18 @@ impl Escalator {
         loop {
             match self.tick().await {
                 Ok(t) if t != Tick::default() => {
-                    tracing::debug!(started = t.started, paged = t.paged, delivered = t.delivered, failed = t.failed, "escalation pass");
+                    tracing::debug!(
+                        started = t.started,
+                        paged = t.paged,
+                        delivered = t.delivered,
+                        failed = t.failed,
+                        "escalation pass"
+                    );
                 }
                 Ok(_) => {}
-                Err(e) => tracing::error!(error.cause_chain = ?e, "escalation pass failed; retrying"),
+                Err(e) => {
+                    tracing::error!(error.cause_chain = ?e, "escalation pass failed; retrying")
+                }
             }
             let sleep = match self.store.next_escalation_due().await {
                 Ok(Some(at)) => (at - self.clock.now())
@@ -612,7 +635,14 @@ impl Escalator {
                 Some(p) => {
                     if self
                         .store
-                        .start_escalation(u.incident_id, &p.policy, &p.version, &p.to_json(), now, now)
+                        .start_escalation(
+                            u.incident_id,
+                            &p.policy,
+                            &p.version,
+                            &p.to_json(),
+                            now,
+                            now,
+                        )
                         .await?
                     {
                         tracing::info!(incident = u.incident_id, policy = %p.policy, "escalation started");
@@ -632,7 +662,11 @@ impl Escalator {
 
     /// Makes what is due on one escalation in one guarded write; `None`
     /// when another writer moved it first (it is read again next pass).
-    async fn advance(&self, row: EscalationRow, now: DateTime<Utc>) -> Result<Option<usize>, StoreError> {
+    async fn advance(
+        &self,
+        row: EscalationRow,
+        now: DateTime<Utc>,
+    ) -> Result<Option<usize>, StoreError> {
         let pinned = match Pinned::from_json(&row.pinned) {
             Ok(p) => p,
             Err(e) => {
@@ -687,7 +721,15 @@ impl Escalator {
                 .and_then(|c| pinned.contacts.get(c))
             {
                 for channel in reminder_channels(&pinned, c) {
-                    if let Some(n) = build_notice(&about, &Event::Reminder { since }, c, channel, w.seq, None, now) {
+                    if let Some(n) = build_notice(
+                        &about,
+                        &Event::Reminder { since },
+                        c,
+                        channel,
+                        w.seq,
+                        None,
+                        now,
+                    ) {
                         w.notices.push(n);
                     }
                 }
@@ -726,7 +768,10 @@ impl Escalator {
                     "escalation.exhausted".into(),
                     serde_json::json!({ "position": w.next_position }),
                 ));
-                tracing::warn!(incident = row.incident_id, "escalation ran out of steps with nobody acknowledging; the incident stays open");
+                tracing::warn!(
+                    incident = row.incident_id,
+                    "escalation ran out of steps with nobody acknowledging; the incident stays open"
+                );
                 break;
             };
             let Some(step) = pinned.step(&entry) else {
@@ -742,7 +787,9 @@ impl Escalator {
             let mut reached: Vec<String> = Vec::new();
             for c in &recipients {
                 for channel in &step.via {
-                    if let Some(n) = build_notice(&about, &event, c, *channel, w.seq, Some(entry), now) {
+                    if let Some(n) =
+                        build_notice(&about, &event, c, *channel, w.seq, Some(entry), now)
+                    {
                         w.notices.push(n);
                         if !reached.contains(&c.id) {
                             reached.push(c.id.clone());
@@ -751,7 +798,11 @@ impl Escalator {
                 }
             }
             if reached.is_empty() {
-                tracing::warn!(incident = row.incident_id, step = entry.step + 1, "an escalation step reached nobody (no one on call, or no facilitator); going on to the next step");
+                tracing::warn!(
+                    incident = row.incident_id,
+                    step = entry.step + 1,
+                    "an escalation step reached nobody (no one on call, or no facilitator); going on to the next step"
+                );
             }
             w.audit.push((
                 "escalation.paged".into(),
@@ -791,8 +842,12 @@ impl Escalator {
                 let outcome: Result<(), super::email::ChannelError> = match n.channel {
                     Channel::Email => match &mailer {
                         Some(m) => {
-                            m.send(&n.address, n.subject.as_deref().unwrap_or("Hearth"), &n.body)
-                                .await
+                            m.send(
+                                &n.address,
+                                n.subject.as_deref().unwrap_or("Hearth"),
+                                &n.body,
+                            )
+                            .await
                         }
                         None => Err(not_configured("email")),
                     },
@@ -865,7 +920,10 @@ fn secs(s: u64) -> TimeDelta {
 /// What the daemon warns about at start: policies that notify by a
 /// channel the settings do not configure (those notices will be recorded
 /// as failed), and contacts a policy can reach by nothing that works.
-pub fn channel_warnings(rules: &crate::engine::rules::RuleSet, notify: &NotifySettings) -> Vec<String> {
+pub fn channel_warnings(
+    rules: &crate::engine::rules::RuleSet,
+    notify: &NotifySettings,
+) -> Vec<String> {
     let mut out = Vec::new();
     for (id, p) in &rules.escalations {
         for s in p.steps.iter().chain(p.backup.iter()) {
@@ -876,7 +934,9 @@ pub fn channel_warnings(rules: &crate::engine::rules::RuleSet, notify: &NotifySe
                     Channel::Sms => None,
                 };
                 if let Some(m) = missing {
-                    let w = format!("escalation `{id}` notifies by {m}, but the settings have no `notify.{m}`: those notices will be recorded as failed\n  hint: add `notify: {{ {m}: ... }}` to the settings (see docs/OPERATIONS.md), or remove `{m}` from the step's `via`");
+                    let w = format!(
+                        "escalation `{id}` notifies by {m}, but the settings have no `notify.{m}`: those notices will be recorded as failed\n  hint: add `notify: {{ {m}: ... }}` to the settings (see docs/OPERATIONS.md), or remove `{m}` from the step's `via`"
+                    );
                     if !out.contains(&w) {
                         out.push(w);
                     }

@@ -146,7 +146,11 @@ pub fn email(a: &About, e: &Event, phi: bool, sms_ack: bool) -> (String, String)
         )
     };
     let mut body = match e {
-        Event::Page { step, round, backup } => {
+        Event::Page {
+            step,
+            round,
+            backup,
+        } => {
             let which = if *backup {
                 "the backup step".to_owned()
             } else if *round > 0 {
@@ -196,7 +200,11 @@ pub fn webhook(a: &About, e: &Event, phi: bool, at: DateTime<Utc>) -> serde_json
         },
     });
     match e {
-        Event::Page { step, round, backup } => {
+        Event::Page {
+            step,
+            round,
+            backup,
+        } => {
             v["step"] = (*step).into();
             v["round"] = (*round).into();
             v["backup"] = (*backup).into();
@@ -254,7 +262,11 @@ mod tests {
             backup: false,
         };
         assert!(sms(&about(), &page, true).ends_with("They wrote: \"i want to end it\""));
-        assert!(email(&about(), &page, true, false).1.contains("i want to end it"));
+        assert!(
+            email(&about(), &page, true, false)
+                .1
+                .contains("i want to end it")
+        );
         assert_eq!(
             webhook(&about(), &page, true, Utc::now())["words"],
             "i want to end it"

@@ -121,7 +121,12 @@ impl ReplyPipeline {
                 if !d.crisis.matched
                     && let Some(cmd) = crate::escalate::command::parse(&row.sms.body)
                 {
-                    command = Some((cmd, d.sender.kind, d.sender.contact.clone(), d.sender.member_id));
+                    command = Some((
+                        cmd,
+                        d.sender.kind,
+                        d.sender.contact.clone(),
+                        d.sender.member_id,
+                    ));
                 }
                 d.effects
             }
@@ -200,11 +205,16 @@ impl ReplyPipeline {
                 let line = crate::escalate::command::confirmation(&cmd, &result);
                 effects.outcome = match &result {
                     Ok(_) => format!("command {} from contact `{contact}`", cmd.action.as_str()),
-                    Err(e) => format!("command {} from contact `{contact}` refused: {e}", cmd.action.as_str()),
+                    Err(e) => format!(
+                        "command {} from contact `{contact}` refused: {e}",
+                        cmd.action.as_str()
+                    ),
                 };
                 if let Ok(to) = Phone::parse(&row.sms.from) {
                     effects.messages.push(crate::domain::message::NewMessage {
-                        idempotency_key: crate::domain::message::IdempotencyKey::reply(row.id, "command"),
+                        idempotency_key: crate::domain::message::IdempotencyKey::reply(
+                            row.id, "command",
+                        ),
                         member_id: None,
                         to: Some(to),
                         body: line,
@@ -236,7 +246,12 @@ impl ReplyPipeline {
                         }),
                     )
                     .await?;
-                tracing::info!(inbound_id = row.id, member_id, sender = kind, "a command from someone not a contact was refused");
+                tracing::info!(
+                    inbound_id = row.id,
+                    member_id,
+                    sender = kind,
+                    "a command from someone not a contact was refused"
+                );
             }
         }
         Ok(())

@@ -221,7 +221,11 @@ impl Rig {
     }
 
     async fn pages(&self) -> Vec<String> {
-        self.sent("page").await.into_iter().map(|(c, _)| c).collect()
+        self.sent("page")
+            .await
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect()
     }
 
     /// The reply to a text (`reply:<id>:command`).
@@ -256,11 +260,18 @@ async fn without_an_ack_the_next_step_is_paged_after_ack_within_and_not_before()
     let (_, body) = &r.sent("page").await[0];
     assert!(body.contains(&format!("#{id}")) && body.contains(&format!("ACK {id}")));
     assert!(body.contains("Maria G."), "{body}");
-    assert!(!body.contains("Gonzalez") && !body.contains("kill"), "minimum necessary: {body}");
+    assert!(
+        !body.contains("Gonzalez") && !body.contains("kill"),
+        "minimum necessary: {body}"
+    );
 
     r.at(9);
     r.tick().await;
-    assert_eq!(r.pages().await, vec!["facilitator"], "not before ack_within");
+    assert_eq!(
+        r.pages().await,
+        vec!["facilitator"],
+        "not before ack_within"
+    );
     r.at(10);
     r.tick().await;
     assert_eq!(r.pages().await, vec!["facilitator", "clinical-lead"]);
@@ -284,7 +295,10 @@ async fn ack_by_text_stops_the_escalation_and_tells_everyone_already_paged() {
     assert!(!line.contains('\n'));
     let inc = r.incident().await;
     assert_eq!(inc.state, IncidentState::Acknowledged);
-    assert_eq!(inc.acknowledged_by.as_deref(), Some("contact:clinical-lead"));
+    assert_eq!(
+        inc.acknowledged_by.as_deref(),
+        Some("contact:clinical-lead")
+    );
     assert_eq!(inc.acknowledged_how.as_deref(), Some("sms"));
 
     r.tick().await;
@@ -304,14 +318,19 @@ async fn ack_by_text_stops_the_escalation_and_tells_everyone_already_paged() {
 }
 
 #[tokio::test]
-async fn an_ack_from_an_unknown_number_a_member_or_a_contact_off_the_chain_is_refused_and_audited() {
+async fn an_ack_from_an_unknown_number_a_member_or_a_contact_off_the_chain_is_refused_and_audited()
+{
     let r = rig().await;
     let id = r.crisis().await;
     let stranger = r.text(STRANGER, &format!("ACK {id}")).await;
     let _member = r.text(MARIA, &format!("ACK {id}")).await;
     let oli = r.text(OLI, &format!("ACK {id}")).await;
     assert_eq!(r.incident().await.state, IncidentState::Open);
-    assert_eq!(r.reply_to(stranger).await, None, "unknown numbers get nothing");
+    assert_eq!(
+        r.reply_to(stranger).await,
+        None,
+        "unknown numbers get nothing"
+    );
     let line = r.reply_to(oli).await.unwrap();
     assert!(line.contains("not on"), "{line}");
     let audit = r.store.audit_tail(50).await.unwrap();
@@ -321,7 +340,10 @@ async fn an_ack_from_an_unknown_number_a_member_or_a_contact_off_the_chain_is_re
         .map(|e| e.actor.as_str())
         .collect();
     assert!(refused.contains(&"unknown-number"), "{refused:?}");
-    assert!(refused.iter().any(|a| a.starts_with("member:")), "{refused:?}");
+    assert!(
+        refused.iter().any(|a| a.starts_with("member:")),
+        "{refused:?}"
+    );
     assert!(refused.contains(&"contact:on-call"), "{refused:?}");
     // Escalation goes on.
     r.at(10);
@@ -339,6 +361,23 @@ async fn a_bare_ack_takes_the_contacts_one_open_incident() {
 }
 
 #[tokio::test]
+async fn a_bare_ack_with_two_open_incidents_asks_which_and_changes_neither() {
+    let r = rig().await;
+    r.text(MARIA, "i want to kill myself").await;
+    r.text("+15555550202", "i want to end it all").await;
+    r.tick().await;
+    let ack = r.text(FRAN, "ACK").await;
+    let line = r.reply_to(ack).await.unwrap();
+    assert!(line.contains("several open incidents"), "{line}");
+    let all = r.store.incidents(&Default::default()).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|i| i.state == IncidentState::Open));
+    // Lee has not been paged yet: a bare ACK from him has nothing to take.
+    let lee = r.text(LEE, "ack").await;
+    assert!(r.reply_to(lee).await.unwrap().contains("no open incident"));
+}
+
+#[tokio::test]
 async fn resolve_within_reminds_the_acknowledger_then_escalates_again() {
     let r = rig().await;
     let id = r.crisis().await;
@@ -346,7 +385,10 @@ async fn resolve_within_reminds_the_acknowledger_then_escalates_again() {
     r.text(FRAN, &format!("ACK {id}")).await;
     r.at(61);
     r.tick().await;
-    assert!(r.sent("reminder").await.is_empty(), "not before resolve_within");
+    assert!(
+        r.sent("reminder").await.is_empty(),
+        "not before resolve_within"
+    );
     r.at(62);
     r.tick().await;
     assert_eq!(r.pages().await, vec!["facilitator"]);
@@ -444,19 +486,51 @@ async fn a_reload_never_changes_a_running_escalation() {
 async fn the_api_and_cli_act_like_a_text_and_say_who() {
     let r = rig().await;
     let id = r.crisis().await;
-    let done = act(&r.store, Some(id), Action::Ack, &Actor::Cli("alex".into()), t0())
-        .await
-        .unwrap();
-    assert!(matches!(done, Acted::Done { state: IncidentState::Acknowledged, told: 1, .. }), "{done:?}");
+    let done = act(
+        &r.store,
+        Some(id),
+        Action::Ack,
+        &Actor::Cli("alex".into()),
+        t0(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        matches!(
+            done,
+            Acted::Done {
+                state: IncidentState::Acknowledged,
+                told: 1,
+                ..
+            }
+        ),
+        "{done:?}"
+    );
     let inc = r.incident().await;
     assert_eq!(inc.acknowledged_by.as_deref(), Some("cli:alex"));
     let notices = r.store.notices(id).await.unwrap();
-    assert!(notices.iter().any(|n| n.purpose == Purpose::Acknowledged && n.contact == "facilitator"));
-    let again = act(&r.store, Some(id), Action::Ack, &Actor::Api, t0()).await.unwrap();
+    assert!(
+        notices
+            .iter()
+            .any(|n| n.purpose == Purpose::Acknowledged && n.contact == "facilitator")
+    );
+    let again = act(&r.store, Some(id), Action::Ack, &Actor::Api, t0())
+        .await
+        .unwrap();
     assert!(matches!(again, Acted::Already { .. }));
-    act(&r.store, Some(id), Action::Resolve, &Actor::Api, t0()).await.unwrap();
-    assert!(act(&r.store, Some(id), Action::Ack, &Actor::Api, t0()).await.is_err());
-    assert!(act(&r.store, Some(999), Action::Ack, &Actor::Api, t0()).await.is_err());
+    act(&r.store, Some(id), Action::Resolve, &Actor::Api, t0())
+        .await
+        .unwrap();
+    assert!(
+        act(&r.store, Some(id), Action::Ack, &Actor::Api, t0())
+            .await
+            .is_err()
+    );
+    assert!(
+        act(&r.store, Some(999), Action::Ack, &Actor::Api, t0())
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]

@@ -115,9 +115,15 @@ async fn a_crisis_text_pages_by_sms_email_and_webhook_and_an_ack_by_sms_stops_it
     // Step 1: SMS, email and a webhook to both.
     let fran = rig.wait_received_by(FRAN, 1).await;
     let page = &fran[0].body;
-    assert!(page.contains(&format!("#{id}")) && page.contains(&format!("ACK {id}")), "{page}");
+    assert!(
+        page.contains(&format!("#{id}")) && page.contains(&format!("ACK {id}")),
+        "{page}"
+    );
     assert!(page.contains("Ann A."), "{page}");
-    assert!(!page.contains("end it all") && !page.contains(MARIA), "minimum necessary: {page}");
+    assert!(
+        !page.contains("end it all") && !page.contains(MARIA),
+        "minimum necessary: {page}"
+    );
     rig.wait_received_by(LEE, 1).await;
     let mails = smtp.wait_for(2, PATIENCE).await;
     let mail = mails
@@ -144,18 +150,33 @@ async fn a_crisis_text_pages_by_sms_email_and_webhook_and_an_ack_by_sms_stops_it
     // Fran acknowledges from her phone.
     rig.text(FRAN, &format!("ACK {id}")).await;
     let fran = rig.wait_received_by(FRAN, 2).await;
-    assert!(fran[1].body.contains(&format!("you have #{id}")), "{:?}", fran[1]);
+    assert!(
+        fran[1].body.contains(&format!("you have #{id}")),
+        "{:?}",
+        fran[1]
+    );
     wait_incident_state(&rig, IncidentState::Acknowledged).await;
     let lee = rig.wait_received_by(LEE, 2).await;
-    assert!(lee[1].body.contains("acknowledged by Fran F."), "{:?}", lee[1]);
+    assert!(
+        lee[1].body.contains("acknowledged by Fran F."),
+        "{:?}",
+        lee[1]
+    );
     // Lee is told on every channel he was paged on; Fran, who
     // acknowledged, is not.
     let hooks = receiver.wait_for(3, PATIENCE).await;
-    let told: Vec<_> = hooks.iter().filter(|h| h.json()["event"] == "acknowledged").collect();
+    let told: Vec<_> = hooks
+        .iter()
+        .filter(|h| h.json()["event"] == "acknowledged")
+        .collect();
     assert_eq!(told.len(), 1, "{hooks:#?}");
     assert_eq!(told[0].path, "/hook/lee");
     let mails = smtp.wait_for(3, PATIENCE).await;
-    assert!(mails[2].to.contains("lee@clinic.example") && mails[2].subject.contains("acknowledged by Fran F."), "{mails:#?}");
+    assert!(
+        mails[2].to.contains("lee@clinic.example")
+            && mails[2].subject.contains("acknowledged by Fran F."),
+        "{mails:#?}"
+    );
     let inc = rig.store.incident(id).await.unwrap().unwrap();
     assert_eq!(inc.acknowledged_by.as_deref(), Some("contact:fran"));
     rig.wait_settled().await;

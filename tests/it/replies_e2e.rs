@@ -120,8 +120,7 @@ impl Rig {
             // The roster goes in before the daemon starts, as an operator
             // would import it.
             let (store, _) = Store::open(&settings.database).unwrap();
-            let mut csv =
-                String::from("external_id,first_name,last_name,phone,timezone,consent\n");
+            let mut csv = String::from("external_id,first_name,last_name,phone,timezone,consent\n");
             for p in people {
                 csv.push_str(&format!(
                     "{},Ann,Avery,{},{},yes\n",
