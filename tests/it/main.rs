@@ -5,6 +5,7 @@ mod helpers;
 mod kannel;
 mod twilio;
 
+mod admin_api;
 mod alert_scripts;
 mod crisis_table;
 mod daemon;
