@@ -305,11 +305,14 @@ impl App {
         // The inbound queue, handed to the reply pipeline.
         let handler = match &self.inbound_handler {
             Some(h) => h.clone(),
-            None => Arc::new(ReplyPipeline::new(
-                self.store.clone(),
-                self.rules.clone(),
-                self.settings.replies.clone(),
-            )),
+            None => Arc::new(
+                ReplyPipeline::new(
+                    self.store.clone(),
+                    self.rules.clone(),
+                    self.settings.replies.clone(),
+                )
+                .with_escalation_wake(escalation_wake.clone()),
+            ),
         };
         let inbound = InboundWorker::new(self.store.clone(), handler, inbound_wake)
             .with_arrivals(arrivals_rx);
@@ -319,8 +322,27 @@ impl App {
         tracker.spawn(housekeeping(
             self.store.clone(),
             self.rules.clone(),
+            escalation_wake.clone(),
             shutdown.clone(),
         ));
+
+        // Escalations: incidents' policies, their timers (read from the
+        // database, so a restart goes on where it was), email and webhook
+        // notices.
+        for w in crate::escalate::engine::channel_warnings(
+            &self.rules.current(),
+            &self.settings.notify,
+        ) {
+            tracing::warn!("{w}");
+        }
+        let escalator = crate::escalate::engine::Escalator::new(
+            self.store.clone(),
+            self.rules.clone(),
+            &self.settings.notify,
+        )
+        .map_err(|e| anyhow::anyhow!("cannot set up escalation notices: {e}"))?
+        .with_waker(escalation_wake);
+        tracker.spawn(escalator.run(shutdown.clone()));
 
         tracker.close();
         self.notifier.ready(&self.rules.status().summary());
@@ -337,7 +359,12 @@ impl App {
 
 /// Every few seconds: survey reminders and expiry, then scheduled alerts.
 /// A failure is logged and tried again on the next round.
-async fn housekeeping(store: Store, rules: Arc<LiveRules>, shutdown: CancellationToken) {
+async fn housekeeping(
+    store: Store,
+    rules: Arc<LiveRules>,
+    escalation_wake: Arc<tokio::sync::Notify>,
+    shutdown: CancellationToken,
+) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -361,12 +388,17 @@ async fn housekeeping(store: Store, rules: Arc<LiveRules>, shutdown: Cancellatio
             }
         }
         match crate::pipeline::scheduled::tick(&store, &current, now).await {
-            Ok(t) if t.evaluated > 0 => tracing::info!(
-                evaluated = t.evaluated,
-                fired = t.fired,
-                failed = t.failed,
-                "scheduled alerts evaluated"
-            ),
+            Ok(t) if t.evaluated > 0 => {
+                tracing::info!(
+                    evaluated = t.evaluated,
+                    fired = t.fired,
+                    failed = t.failed,
+                    "scheduled alerts evaluated"
+                );
+                if t.fired > 0 {
+                    escalation_wake.notify_one();
+                }
+            }
             Ok(_) => {}
             Err(e) => {
                 tracing::error!(error.cause_chain = ?e, "scheduled alerts failed; trying again shortly")

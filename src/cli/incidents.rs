@@ -23,6 +23,7 @@ use super::staff::{block_on, fail, open};
 use super::{EXIT_INVALID, Format, load_settings};
 use crate::domain::incident::{Incident, IncidentState};
 use crate::escalate::engine::{ActError, Acted, Action, Actor, act};
+use crate::escalate::pinned::Pinned;
 use crate::intake::admin::{self, StateFilter};
 use crate::store::traits::escalation::{EscalationRow, Notice};
 use crate::store::traits::{EscalationStore, IncidentStore};
@@ -118,6 +119,7 @@ fn json(i: &Incident, escalation: Option<&EscalationRow>) -> serde_json::Value {
         o.insert(
             "escalation".into(),
             escalation
+                .filter(|e| is_policy(e))
                 .map(admin::escalation_json)
                 .unwrap_or(serde_json::Value::Null),
         );
@@ -125,18 +127,35 @@ fn json(i: &Incident, escalation: Option<&EscalationRow>) -> serde_json::Value {
     v
 }
 
-/// Where an escalation stands, in a few words: `next #3 at …`, `paused`
-/// (acknowledged), `exhausted`, `stopped` (resolved).
+/// The step a position of the pinned policy's sequence is, as people
+/// read it: `step 2`, `step 1 (round 2)`, `backup step`; `#N` (the
+/// position, 1-based) when the policy cannot be read.
+fn position(e: &EscalationRow, at: u64) -> String {
+    let entry = Pinned::from_json(&e.pinned).ok().and_then(|p| p.entry(at));
+    match entry {
+        Some(x) if x.backup => "backup step".into(),
+        Some(x) if x.round > 0 => {
+            format!("step {} (round {})", Pinned::step_number(&x), x.round + 1)
+        }
+        Some(x) => format!("step {}", Pinned::step_number(&x)),
+        None => format!("#{}", at + 1),
+    }
+}
+
+/// Where an escalation stands, in a few words: `step 2 at …`, `paused`
+/// (acknowledged), `exhausted`, `stopped before step 2` (resolved).
 fn step(i: &Incident, e: Option<&EscalationRow>) -> String {
-    let Some(e) = e else {
+    let Some(e) = e.filter(|e| is_policy(e)) else {
         return "-".into();
     };
     if e.exhausted {
-        return format!("exhausted after #{}", e.next_position);
+        return "exhausted".into();
     }
     match (i.state, e.next_due) {
-        (IncidentState::Resolved, _) => format!("stopped at #{}", e.next_position + 1),
-        (_, Some(due)) => format!("next #{} at {}", e.next_position + 1, when(due)),
+        (IncidentState::Resolved, _) => {
+            format!("stopped before {}", position(e, e.next_position))
+        }
+        (_, Some(due)) => format!("{} at {}", position(e, e.next_position), when(due)),
         (IncidentState::Acknowledged, None) => {
             let lapse = e
                 .lapse_due
@@ -144,27 +163,38 @@ fn step(i: &Incident, e: Option<&EscalationRow>) -> String {
                 .unwrap_or_default();
             format!("paused{lapse}")
         }
-        (_, None) => format!("at #{}", e.next_position + 1),
+        (_, None) => position(e, e.next_position),
     }
+}
+
+/// Whether an escalation row follows a policy (an incident without one
+/// gets an empty row when someone acts on it).
+fn is_policy(e: &EscalationRow) -> bool {
+    !e.policy.is_empty()
 }
 
 /// Who acknowledged and who resolved an incident, how and when, as
 /// `(what, by, how, at)`, for what has happened.
-fn handled(i: &Incident) -> Vec<(&'static str, String, String, String)> {
-    let v = serde_json::to_value(i).unwrap_or_default();
-    let text = |key: &str| v.get(key).and_then(|x| x.as_str()).map(str::to_owned);
-    let mut out = Vec::new();
-    for (what, prefix) in [("acknowledged", "acknowledged"), ("resolved", "resolved")] {
-        if let Some(by) = text(&format!("{prefix}_by")) {
-            let how = text(&format!("{prefix}_how")).unwrap_or_else(|| "-".into());
-            let at = text(&format!("{prefix}_at"))
-                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-                .map(|t| when(t.with_timezone(&Utc)))
-                .unwrap_or_else(|| "-".into());
-            out.push((what, by, how, at));
-        }
-    }
-    out
+fn handled(i: &Incident) -> Vec<(&'static str, &str, &str, String)> {
+    [
+        (
+            "acknowledged",
+            &i.acknowledged_by,
+            &i.acknowledged_how,
+            i.acknowledged_at,
+        ),
+        ("resolved", &i.resolved_by, &i.resolved_how, i.resolved_at),
+    ]
+    .into_iter()
+    .filter_map(|(what, by, how, at)| {
+        Some((
+            what,
+            by.as_deref()?,
+            how.as_deref().unwrap_or("-"),
+            at.map(when).unwrap_or_else(|| "-".into()),
+        ))
+    })
+    .collect()
 }
 
 /// The escalations of `rows`: the unresolved ones in one read, the
@@ -331,7 +361,7 @@ fn show(store: &Store, id: i64, format: Format) -> ExitCode {
                     e.text
                 );
             }
-            match &escalation {
+            match escalation.as_ref().filter(|e| is_policy(e)) {
                 None => println!("  escalation: none"),
                 Some(e) => {
                     println!("  escalation:");

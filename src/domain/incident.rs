@@ -2,11 +2,16 @@
 //!
 //! An alert that fires for a subject (a member, or the number of an
 //! unknown sender) is an [`AlertHit`]. [`fold`] decides, from what is
-//! already open for that subject, what the hit does: open a new incident,
-//! join the open one for the same alert, or be held back by `realert:` or
-//! by inhibition (no routine alert while a critical incident is open for
-//! the subject). Every hit is kept as evidence, whatever the decision, so
-//! nothing a member said is lost; only the incident count differs.
+//! still unresolved (open or acknowledged) for that subject, what the hit
+//! does: join the incident for the same alert; else join the subject's
+//! oldest unresolved incident of at least its severity (several alerts
+//! for one member make one incident, so one page, not ten: a warning
+//! `low-mood` joins an open warning `gone-quiet`, any lesser alert joins
+//! an open critical one); else be held back by `realert:`; else open a new
+//! incident. A critical hit never joins a lesser incident: it opens its
+//! own, which follows the crisis policy. Every hit is kept as evidence,
+//! whatever the decision, so nothing a member said is lost; only the
+//! incident count differs.
 //!
 //! The store applies [`fold`] inside the transaction that records the hit,
 //! and `hearth explain` applies it to facts given on its command line, so
@@ -19,8 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use super::Duration;
 
-/// How urgent an alert is. Critical alerts are checked first and inhibit
-/// lesser ones for the same subject.
+/// How urgent an alert is. Critical alerts are checked first, and a lesser
+/// alert for a subject with a critical incident joins that incident.
 #[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -119,10 +124,11 @@ pub struct AlertHit {
 /// have no critical keyword alert to file it under.
 pub const BUILTIN_CRISIS_ALERT: &str = "crisis";
 
-/// What is open (or was lately opened) for one subject.
+/// What is unresolved (or was lately opened) for one subject.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubjectIncidents {
-    /// Open incidents: `(id, alert, severity)`.
+    /// Unresolved (open or acknowledged) incidents, oldest first:
+    /// `(id, alert, severity)`.
     pub open: Vec<(i64, String, Severity)>,
     /// The newest incident opened for each alert, open or not:
     /// `(alert, id, opened_at)`.
@@ -135,14 +141,12 @@ pub struct SubjectIncidents {
 pub enum HitDecision {
     /// Opens a new incident.
     Open,
-    /// Adds its evidence to the open incident for the same alert.
+    /// Adds its evidence to an unresolved incident of the subject: the
+    /// one for the same alert, else the oldest of at least its severity.
     Join { incident: i64 },
-    /// Within `realert:` of the last incident for this alert (now closed):
-    /// kept as evidence on it, no new incident.
+    /// Within `realert:` of the last incident for this alert (now
+    /// resolved): kept as evidence on it, no new incident.
     Realert { incident: i64 },
-    /// A lesser alert while a critical incident is open for the subject:
-    /// kept as evidence on the critical incident.
-    Inhibited { incident: i64 },
 }
 
 impl HitDecision {
@@ -150,9 +154,7 @@ impl HitDecision {
     pub fn incident(self) -> Option<i64> {
         match self {
             HitDecision::Open => None,
-            HitDecision::Join { incident }
-            | HitDecision::Realert { incident }
-            | HitDecision::Inhibited { incident } => Some(incident),
+            HitDecision::Join { incident } | HitDecision::Realert { incident } => Some(incident),
         }
     }
 
@@ -164,29 +166,27 @@ impl HitDecision {
             HitDecision::Realert { incident } => {
                 format!("within realert of incident {incident}: evidence added, no new incident")
             }
-            HitDecision::Inhibited { incident } => {
-                format!("inhibited by open critical incident {incident}: evidence added there")
-            }
         }
     }
 }
 
-/// Decides what `hit` does given what the subject has open. Order: join
-/// the open incident for the same alert; else a non-critical hit while a
-/// critical incident is open is inhibited; else within `realert` of the
-/// last incident for this alert it is held back; else it opens one.
+/// Decides what `hit` does given what the subject has unresolved. Order:
+/// (1) join the unresolved incident for the same alert; (2) else join the
+/// oldest unresolved incident of at least the hit's severity (grouping: a
+/// critical hit never joins a lesser incident); (3) else within `realert`
+/// of the last incident for this alert it is held back; (4) else it opens
+/// one.
 pub fn fold(hit: &AlertHit, facts: &SubjectIncidents, now: DateTime<Utc>) -> HitDecision {
     if let Some((id, _, _)) = facts.open.iter().find(|(_, a, _)| *a == hit.alert) {
         return HitDecision::Join { incident: *id };
     }
-    if hit.severity < Severity::Critical
-        && let Some((id, _, _)) = facts
-            .open
-            .iter()
-            .filter(|(_, _, s)| *s == Severity::Critical)
-            .min_by_key(|(id, _, _)| *id)
+    if let Some((id, _, _)) = facts
+        .open
+        .iter()
+        .filter(|(_, _, s)| *s >= hit.severity)
+        .min_by_key(|(id, _, _)| *id)
     {
-        return HitDecision::Inhibited { incident: *id };
+        return HitDecision::Join { incident: *id };
     }
     if let Some(window) = hit.realert
         && let Some((_, id, at)) = facts
@@ -201,8 +201,10 @@ pub fn fold(hit: &AlertHit, facts: &SubjectIncidents, now: DateTime<Utc>) -> Hit
     HitDecision::Open
 }
 
-/// Where an incident is in its life. This issue opens them; acknowledging
-/// and resolving are the escalation engine's.
+/// Where an incident is in its life: opened by a hit, acknowledged and
+/// resolved by a person (by text, the API or the CLI) through the
+/// escalation engine. Open and acknowledged incidents are unresolved: they
+/// take their subject's further hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IncidentState {
@@ -237,8 +239,9 @@ pub struct Evidence {
     pub alert: String,
     pub inbound_id: Option<i64>,
     pub text: String,
-    /// `opened`, `joined`, `realert`, `inhibited`, or `not_texted` (the
-    /// reply to the member could not be sent).
+    /// `opened`, `joined`, `realert`, or `not_texted` (the reply to the
+    /// member could not be sent); `inhibited` on evidence recorded before
+    /// grouping (a lesser alert kept on a critical incident).
     pub kind: String,
 }
 
@@ -256,6 +259,16 @@ pub struct Incident {
     pub escalate: Option<String>,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Who acknowledged it (an actor: `contact:dana`, `api:<label>`,
+    /// `cli:alex`), how (`sms`, `api`, `cli`) and when; cleared when the
+    /// acknowledgement lapses and the incident is open again.
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_how: Option<String>,
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Who resolved it, how and when.
+    pub resolved_by: Option<String>,
+    pub resolved_how: Option<String>,
+    pub resolved_at: Option<DateTime<Utc>>,
     /// Oldest first.
     pub evidence: Vec<Evidence>,
 }
@@ -301,18 +314,120 @@ mod tests {
     }
 
     #[test]
-    fn an_open_critical_incident_inhibits_lesser_alerts_but_not_critical_ones() {
+    fn a_lesser_alert_joins_an_open_critical_incident_and_another_critical_alert_joins_it_too() {
         let facts = SubjectIncidents {
             open: vec![(3, "crisis-language".into(), Severity::Critical)],
             last_opened: vec![],
         };
         assert_eq!(
             fold(&hit("low-mood", Severity::Warning, None), &facts, at(0)),
-            HitDecision::Inhibited { incident: 3 }
+            HitDecision::Join { incident: 3 }
         );
         assert_eq!(
             fold(&hit("phq9-item9", Severity::Critical, None), &facts, at(0)),
+            HitDecision::Join { incident: 3 }
+        );
+    }
+
+    #[test]
+    fn a_warning_joins_the_open_warning_incident_of_another_alert_one_page_not_two() {
+        let facts = SubjectIncidents {
+            open: vec![(5, "gone-quiet".into(), Severity::Warning)],
+            last_opened: vec![("gone-quiet".into(), 5, at(0))],
+        };
+        assert_eq!(
+            fold(
+                &hit("low-mood", Severity::Warning, Some(86400)),
+                &facts,
+                at(1)
+            ),
+            HitDecision::Join { incident: 5 }
+        );
+        assert_eq!(
+            fold(&hit("late-reply", Severity::Info, None), &facts, at(1)),
+            HitDecision::Join { incident: 5 }
+        );
+    }
+
+    #[test]
+    fn a_critical_hit_never_joins_a_lesser_incident_but_opens_its_own() {
+        let facts = SubjectIncidents {
+            open: vec![
+                (5, "gone-quiet".into(), Severity::Warning),
+                (6, "late-reply".into(), Severity::Info),
+            ],
+            last_opened: vec![],
+        };
+        assert_eq!(
+            fold(
+                &hit("crisis-language", Severity::Critical, None),
+                &facts,
+                at(0)
+            ),
             HitDecision::Open
+        );
+        // A warning passes over the lesser info incident to the warning one.
+        let facts = SubjectIncidents {
+            open: vec![
+                (4, "late-reply".into(), Severity::Info),
+                (5, "gone-quiet".into(), Severity::Warning),
+            ],
+            last_opened: vec![],
+        };
+        assert_eq!(
+            fold(&hit("low-mood", Severity::Warning, None), &facts, at(0)),
+            HitDecision::Join { incident: 5 }
+        );
+    }
+
+    #[test]
+    fn grouping_picks_the_oldest_unresolved_incident_of_enough_severity() {
+        let facts = SubjectIncidents {
+            open: vec![
+                (9, "phq9-item9".into(), Severity::Critical),
+                (7, "gone-quiet".into(), Severity::Warning),
+                (8, "crisis-language".into(), Severity::Critical),
+            ],
+            last_opened: vec![],
+        };
+        assert_eq!(
+            fold(&hit("low-mood", Severity::Warning, None), &facts, at(0)),
+            HitDecision::Join { incident: 7 }
+        );
+        assert_eq!(
+            fold(
+                &hit("other-crisis", Severity::Critical, None),
+                &facts,
+                at(0)
+            ),
+            HitDecision::Join { incident: 8 }
+        );
+    }
+
+    #[test]
+    fn grouping_comes_before_realert() {
+        let facts = SubjectIncidents {
+            open: vec![(5, "gone-quiet".into(), Severity::Warning)],
+            last_opened: vec![("low-mood".into(), 2, at(0))],
+        };
+        assert_eq!(
+            fold(
+                &hit("low-mood", Severity::Warning, Some(86400)),
+                &facts,
+                at(1)
+            ),
+            HitDecision::Join { incident: 5 }
+        );
+        assert_eq!(
+            fold(
+                &hit("low-mood", Severity::Warning, Some(86400)),
+                &SubjectIncidents {
+                    open: vec![],
+                    ..facts
+                },
+                at(1)
+            ),
+            HitDecision::Realert { incident: 2 }
         );
     }
 

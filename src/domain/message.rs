@@ -238,10 +238,13 @@ impl IdempotencyKey {
         IdempotencyKey(format!("survey-reminder:{run_id}:{question}"))
     }
 
-    /// One escalation notice: incident, step, repeat round and contact.
-    pub fn escalation(incident: i64, step: u32, repeat: u32, contact: &str) -> IdempotencyKey {
+    /// One escalation notice to a contact: incident, the escalation's
+    /// notification number, purpose and contact:
+    /// `escalation:<incident>:<seq>:<purpose>:<contact>`.
+    pub fn escalation(incident: i64, seq: u64, purpose: &str, contact: &str) -> IdempotencyKey {
         IdempotencyKey(format!(
-            "escalation:{incident}:{step}:{repeat}:{}",
+            "escalation:{incident}:{seq}:{}:{}",
+            part(purpose),
             part(contact)
         ))
     }
@@ -636,8 +639,8 @@ mod tests {
             "reply:7:crisis"
         );
         assert_eq!(
-            IdempotencyKey::escalation(3, 1, 0, "dr-lee").as_str(),
-            "escalation:3:1:0:dr-lee"
+            IdempotencyKey::escalation(3, 1, "page", "dr-lee").as_str(),
+            "escalation:3:1:page:dr-lee"
         );
         assert_ne!(
             IdempotencyKey::reply(7, "a:b"),
@@ -645,8 +648,8 @@ mod tests {
             "a colon inside a part is escaped"
         );
         assert_ne!(
-            IdempotencyKey::escalation(1, 2, 3, "x:4"),
-            IdempotencyKey::escalation(1, 2, 3, "x%3A4")
+            IdempotencyKey::escalation(1, 2, "page", "x:4"),
+            IdempotencyKey::escalation(1, 2, "page", "x%3A4")
         );
     }
 

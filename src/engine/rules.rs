@@ -330,6 +330,12 @@ pub enum Repeat {
     UntilAcknowledged,
 }
 
+impl Default for Repeat {
+    fn default() -> Repeat {
+        Repeat::Times(0)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Step {
     pub targets: Vec<Target>,

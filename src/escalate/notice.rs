@@ -1,1 +1,278 @@
-//! What notices say: the minimum necessary.
+//! What notices say: the minimum necessary. Incident number, alert,
+//! severity, the member's first name and last initial, the group, the
+//! step, and how to acknowledge. The member's own words only to a contact
+//! marked `phi: true`. Never the member's number, full name or roster id.
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::incident::Severity;
+
+/// What a notice is about, read once per incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct About {
+    pub incident: i64,
+    pub alert: String,
+    pub severity: Severity,
+    /// "Maria G.", or "a sender not on the roster".
+    pub who: String,
+    /// Group names.
+    pub groups: Vec<String>,
+    /// The newest text that fed the incident, for `phi: true` contacts.
+    pub words: Option<String>,
+}
+
+/// Why a notice goes out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A step's notification (1-based step number; round 0 is the first
+    /// pass).
+    Page { step: u32, round: u32, backup: bool },
+    /// Someone acknowledged: "Dana R. (sms)".
+    Acknowledged { by: String },
+    /// Resolved before anyone acknowledged.
+    Resolved { by: String },
+    /// Acknowledged by this contact but not resolved within
+    /// `resolve_within`.
+    Reminder { since: DateTime<Utc> },
+}
+
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::Page { .. } => "page",
+            Event::Acknowledged { .. } => "acknowledged",
+            Event::Resolved { .. } => "resolved",
+            Event::Reminder { .. } => "reminder",
+        }
+    }
+}
+
+/// "Dana Reyes" → "Dana R."; a single word stays as it is.
+pub fn short_name(full: &str) -> String {
+    let mut words = full.split_whitespace();
+    let first = words.next().unwrap_or("");
+    match words.last().and_then(|l| l.chars().next()) {
+        Some(initial) => format!("{first} {}.", initial.to_uppercase()),
+        None => first.to_owned(),
+    }
+}
+
+/// The member as notices name them.
+pub fn member_display(first_name: &str, last_name: Option<&str>) -> String {
+    let first = first_name.split_whitespace().next().unwrap_or(first_name);
+    match last_name.and_then(|l| l.trim().chars().next()) {
+        Some(i) => format!("{first} {}.", i.to_uppercase()),
+        None => first.to_owned(),
+    }
+}
+
+const MAX_WORDS: usize = 300;
+
+fn words(about: &About, phi: bool) -> Option<String> {
+    if !phi {
+        return None;
+    }
+    about.words.as_ref().map(|w| {
+        let mut w: String = w.chars().take(MAX_WORDS).collect();
+        if w.chars().count() == MAX_WORDS {
+            w.push('…');
+        }
+        w
+    })
+}
+
+fn headline(a: &About) -> String {
+    let group = if a.groups.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", a.groups.join(", "))
+    };
+    format!(
+        "#{} {} {}: {}{group}",
+        a.incident,
+        a.severity.as_str().to_uppercase(),
+        a.alert,
+        a.who
+    )
+}
+
+/// The SMS text.
+pub fn sms(a: &About, e: &Event, phi: bool) -> String {
+    let n = a.incident;
+    let mut s = match e {
+        Event::Page { step, round, .. } => {
+            let again = if *round > 0 { " (again)" } else { "" };
+            format!(
+                "Hearth {}. Step {step}{again}. Reply ACK {n} to take it, ESC {n} to pass it on.",
+                headline(a)
+            )
+        }
+        Event::Acknowledged { by } => {
+            format!("Hearth #{n}: acknowledged by {by}. No action needed from you.")
+        }
+        Event::Resolved { by } => format!("Hearth #{n}: resolved by {by}. No action needed."),
+        Event::Reminder { since } => format!(
+            "Hearth #{n}: you acknowledged it at {} UTC and it is not resolved. Reply RESOLVE {n} when done, or ESC {n} to pass it on.",
+            since.format("%H:%M")
+        ),
+    };
+    if let (Event::Page { .. }, Some(w)) = (e, words(a, phi)) {
+        s.push_str(&format!(" They wrote: \"{w}\""));
+    }
+    s
+}
+
+/// The email subject and body. `sms_ack`: the contact can acknowledge by
+/// text (it has an SMS number).
+pub fn email(a: &About, e: &Event, phi: bool, sms_ack: bool) -> (String, String) {
+    let n = a.incident;
+    let subject = match e {
+        Event::Page { .. } => format!(
+            "[Hearth #{n}] {} {}: needs someone",
+            a.severity.as_str(),
+            a.alert
+        ),
+        Event::Acknowledged { by } => format!("[Hearth #{n}] acknowledged by {by}"),
+        Event::Resolved { by } => format!("[Hearth #{n}] resolved by {by}"),
+        Event::Reminder { .. } => format!("[Hearth #{n}] acknowledged but not resolved"),
+    };
+    let how = if sms_ack {
+        format!(
+            "To acknowledge, text ACK {n} to Hearth's number (ESC {n} passes it on, RESOLVE {n} closes it), or use `hearth incidents ack {n}` or the admin API."
+        )
+    } else {
+        format!(
+            "To acknowledge, use `hearth incidents ack {n}` or POST /api/incidents/{n}/ack on the admin API."
+        )
+    };
+    let mut body = match e {
+        Event::Page { step, round, backup } => {
+            let which = if *backup {
+                "the backup step".to_owned()
+            } else if *round > 0 {
+                format!("step {step}, round {}", round + 1)
+            } else {
+                format!("step {step}")
+            };
+            format!(
+                "Incident {}\nThis is {which} of its escalation: nobody has acknowledged it yet.\n\n{how}\n",
+                headline(a)
+            )
+        }
+        Event::Acknowledged { by } => format!(
+            "Incident {} was acknowledged by {by}. No action is needed from you.\n",
+            headline(a)
+        ),
+        Event::Resolved { by } => format!(
+            "Incident {} was resolved by {by}. No action is needed.\n",
+            headline(a)
+        ),
+        Event::Reminder { since } => format!(
+            "You acknowledged incident {} at {} and it is not resolved yet.\nResolve it (RESOLVE {n}) or pass it on (ESC {n}); otherwise it escalates again.\n",
+            headline(a),
+            since.format("%Y-%m-%d %H:%M UTC")
+        ),
+    };
+    if let (Event::Page { .. }, Some(w)) = (e, words(a, phi)) {
+        body.push_str(&format!("\nThey wrote:\n\n  {w}\n"));
+    }
+    body.push_str("\n-- \nSent by Hearth. This message is confidential; do not forward it.\n");
+    (subject, body)
+}
+
+/// The webhook's JSON body.
+pub fn webhook(a: &About, e: &Event, phi: bool, at: DateTime<Utc>) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "event": e.name(),
+        "incident": a.incident,
+        "alert": a.alert,
+        "severity": a.severity.as_str(),
+        "member": a.who,
+        "groups": a.groups,
+        "at": at.to_rfc3339(),
+        "acknowledge": {
+            "sms": format!("ACK {}", a.incident),
+            "api": format!("/api/incidents/{}/ack", a.incident),
+        },
+    });
+    match e {
+        Event::Page { step, round, backup } => {
+            v["step"] = (*step).into();
+            v["round"] = (*round).into();
+            v["backup"] = (*backup).into();
+            if let Some(w) = words(a, phi) {
+                v["words"] = w.into();
+            }
+        }
+        Event::Acknowledged { by } | Event::Resolved { by } => v["by"] = by.clone().into(),
+        Event::Reminder { since } => v["acknowledged_at"] = since.to_rfc3339().into(),
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn about() -> About {
+        About {
+            incident: 42,
+            alert: "crisis-language".into(),
+            severity: Severity::Critical,
+            who: member_display("Maria", Some("Gonzalez")),
+            groups: vec!["Tuesday Evening".into()],
+            words: Some("i want to end it".into()),
+        }
+    }
+
+    #[test]
+    fn a_page_names_the_member_by_first_name_and_initial_and_says_how_to_acknowledge() {
+        let page = Event::Page {
+            step: 1,
+            round: 0,
+            backup: false,
+        };
+        let s = sms(&about(), &page, false);
+        assert_eq!(
+            s,
+            "Hearth #42 CRITICAL crisis-language: Maria G. (Tuesday Evening). Step 1. Reply ACK 42 to take it, ESC 42 to pass it on."
+        );
+        assert!(!s.contains("Gonzalez") && !s.contains("end it"));
+        let (subject, body) = email(&about(), &page, false, true);
+        assert!(subject.contains("#42") && !subject.contains("Maria"));
+        assert!(body.contains("text ACK 42") && !body.contains("end it"));
+        let w = webhook(&about(), &page, false, Utc::now());
+        assert!(w.get("words").is_none());
+        assert_eq!(w["member"], "Maria G.");
+    }
+
+    #[test]
+    fn only_a_phi_contact_sees_the_members_words() {
+        let page = Event::Page {
+            step: 2,
+            round: 1,
+            backup: false,
+        };
+        assert!(sms(&about(), &page, true).ends_with("They wrote: \"i want to end it\""));
+        assert!(email(&about(), &page, true, false).1.contains("i want to end it"));
+        assert_eq!(
+            webhook(&about(), &page, true, Utc::now())["words"],
+            "i want to end it"
+        );
+        // Acknowledgement notices never quote them.
+        let ack = Event::Acknowledged {
+            by: "Dana R. (sms)".into(),
+        };
+        assert!(!sms(&about(), &ack, true).contains("end it"));
+    }
+
+    #[test]
+    fn names_shorten_to_first_name_and_initial() {
+        assert_eq!(short_name("Dana Reyes"), "Dana R.");
+        assert_eq!(short_name("Dana"), "Dana");
+        assert_eq!(short_name("  Ana  María de la Cruz "), "Ana C.");
+        assert_eq!(member_display("Maria", None), "Maria");
+        assert_eq!(member_display("Maria", Some("  ")), "Maria");
+        assert_eq!(member_display("Émile", Some("ölund")), "Émile Ö.");
+    }
+}

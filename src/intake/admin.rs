@@ -27,11 +27,11 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::premerge::{CountsShim, incident_filter};
 use super::{IntakeState, same_secret};
 use crate::domain::incident::{Incident, IncidentState};
 use crate::escalate::engine::{ActError, Action, Actor, act};
 use crate::store::traits::escalation::{EscalationRow, Notice};
+use crate::store::traits::incident::IncidentFilter;
 use crate::store::traits::{EscalationStore, IncidentStore};
 use crate::store::{Store, StoreError};
 
@@ -214,8 +214,11 @@ pub async fn list_incidents(
     member: Option<String>,
     limit: usize,
 ) -> Result<Vec<Incident>, StoreError> {
-    let filter = |unresolved: bool, open_only: bool, limit: Option<usize>| {
-        incident_filter(unresolved, open_only, member.clone(), limit)
+    let filter = |unresolved: bool, open_only: bool, limit: Option<usize>| IncidentFilter {
+        open_only,
+        unresolved,
+        member: member.clone(),
+        limit,
     };
     let mut rows = match state {
         None => store.incidents(&filter(false, false, Some(limit))).await?,
@@ -293,7 +296,8 @@ const INCIDENT_KEYS: [&str; 12] = [
 
 /// An incident as the API shows it: [`INCIDENT_KEYS`], the member by
 /// external id (null for an unknown sender: never the number), and its
-/// escalation (null when it has none).
+/// escalation (null when it has none, or only the empty row an incident
+/// without a policy gets when someone acts on it).
 pub fn incident_json(i: &Incident, escalation: Option<&EscalationRow>) -> Value {
     let full = serde_json::to_value(i).unwrap_or(Value::Null);
     let mut out = serde_json::Map::new();
@@ -303,7 +307,10 @@ pub fn incident_json(i: &Incident, escalation: Option<&EscalationRow>) -> Value 
     out.insert("member".into(), i.member_external_id.clone().into());
     out.insert(
         "escalation".into(),
-        escalation.map(escalation_json).unwrap_or(Value::Null),
+        escalation
+            .filter(|e| !e.policy.is_empty())
+            .map(escalation_json)
+            .unwrap_or(Value::Null),
     );
     Value::Object(out)
 }
@@ -443,6 +450,7 @@ async fn action(
 pub async fn status_incidents(store: &Store) -> Result<Value, StoreError> {
     let counts = store.incident_counts().await?;
     let mut escalating = store.open_escalations().await?;
+    escalating.retain(|e| !e.policy.is_empty());
     escalating.sort_by_key(|e| (e.opened_at, e.incident_id));
     let escalating: Vec<Value> = escalating
         .iter()

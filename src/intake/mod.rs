@@ -17,7 +17,6 @@
 
 pub mod admin;
 pub mod kannel;
-mod premerge;
 pub mod twilio;
 
 use std::net::SocketAddr;

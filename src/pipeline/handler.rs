@@ -36,6 +36,9 @@ pub struct ReplyPipeline {
     clock: Arc<dyn Clock>,
     /// The crisis matcher of the rule set it was built from.
     matcher: Mutex<Option<(Arc<RuleSet>, Arc<CrisisMatcher>)>>,
+    /// Woken after a contact's command, so the escalation engine delivers
+    /// the notices it queued at once.
+    escalation_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl ReplyPipeline {
@@ -52,7 +55,14 @@ impl ReplyPipeline {
             keywords,
             clock: Arc::new(SystemClock),
             matcher: Mutex::new(None),
+            escalation_wake: None,
         }
+    }
+
+    /// Wakes this escalation engine after a contact's command.
+    pub fn with_escalation_wake(mut self, wake: Arc<tokio::sync::Notify>) -> ReplyPipeline {
+        self.escalation_wake = Some(wake);
+        self
     }
 
     /// Decides with this clock (tests).
@@ -105,8 +115,16 @@ impl ReplyPipeline {
         };
         let member_id = facts.member.as_ref().map(|m| m.id);
         let decided = std::panic::catch_unwind(AssertUnwindSafe(|| self.decide_row(row, facts)));
-        let effects = match decided {
-            Ok(d) => d.effects,
+        let mut command = None;
+        let mut effects = match decided {
+            Ok(d) => {
+                if !d.crisis.matched
+                    && let Some(cmd) = crate::escalate::command::parse(&row.sms.body)
+                {
+                    command = Some((cmd, d.sender.kind, d.sender.contact.clone(), d.sender.member_id));
+                }
+                d.effects
+            }
             Err(panic) => {
                 let message = panic
                     .downcast_ref::<&str>()
@@ -117,9 +135,22 @@ impl ReplyPipeline {
                 fallback(row, member_id, &self.settings, now)
             }
         };
+        if let Some((cmd, kind, contact, member_id)) = command
+            && self
+                .command(row, cmd, kind, contact, member_id, &mut effects, now)
+                .await
+                .is_err()
+        {
+            return Handled::Held;
+        }
         let outcome = effects.outcome.clone();
         match self.store.apply_reply(effects).await {
             Ok(applied) => {
+                if !applied.hits.is_empty()
+                    && let Some(w) = &self.escalation_wake
+                {
+                    w.notify_one();
+                }
                 for h in &applied.hits {
                     tracing::info!(inbound_id = row.id, member_id, incident = h.incident, decision = %h.decision.reason(), "alert recorded");
                 }
@@ -131,6 +162,84 @@ impl ReplyPipeline {
                 Handled::Held
             }
         }
+    }
+}
+
+impl ReplyPipeline {
+    /// A text that reads as `ACK 42`, `RESOLVE 42` or `ESC 42`. From a
+    /// contact it is applied ([`crate::escalate::engine::act`]) and
+    /// answered in one line; from anyone else it is refused and audited,
+    /// and the text goes on as it was decided (a member's "ack" is never
+    /// an acknowledgement).
+    #[allow(clippy::too_many_arguments)]
+    async fn command(
+        &self,
+        row: &InboundRow,
+        cmd: crate::escalate::command::Command,
+        kind: &str,
+        contact: Option<String>,
+        member_id: Option<i64>,
+        effects: &mut ReplyEffects,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), crate::store::StoreError> {
+        use crate::escalate::engine::{ActError, Actor, act};
+        match (kind, contact) {
+            ("contact", Some(contact)) => {
+                let result = act(
+                    &self.store,
+                    cmd.incident,
+                    cmd.action,
+                    &Actor::Contact(contact.clone()),
+                    now,
+                )
+                .await;
+                if let Err(ActError::Store(e)) = result {
+                    tracing::error!(inbound_id = row.id, contact = %contact, error.cause_chain = ?e, "cannot apply a contact's command; the text stays queued");
+                    return Err(e);
+                }
+                let line = crate::escalate::command::confirmation(&cmd, &result);
+                effects.outcome = match &result {
+                    Ok(_) => format!("command {} from contact `{contact}`", cmd.action.as_str()),
+                    Err(e) => format!("command {} from contact `{contact}` refused: {e}", cmd.action.as_str()),
+                };
+                if let Ok(to) = Phone::parse(&row.sms.from) {
+                    effects.messages.push(crate::domain::message::NewMessage {
+                        idempotency_key: crate::domain::message::IdempotencyKey::reply(row.id, "command"),
+                        member_id: None,
+                        to: Some(to),
+                        body: line,
+                        kind: crate::domain::message::Kind::Escalation,
+                        not_before: now,
+                        expires_at: None,
+                        plan: None,
+                        suppressed: None,
+                    });
+                }
+                if let Some(w) = &self.escalation_wake {
+                    w.notify_one();
+                }
+            }
+            (kind, _) => {
+                let actor = match member_id {
+                    Some(id) => format!("member:{id}"),
+                    None => "unknown-number".to_owned(),
+                };
+                self.store
+                    .audit(
+                        &actor,
+                        "incident.refused",
+                        cmd.incident.map(|i| format!("incident:{i}")).as_deref(),
+                        serde_json::json!({
+                            "action": cmd.action.as_str(),
+                            "reason": format!("a {kind} cannot act on incidents"),
+                            "inbound_id": row.id,
+                        }),
+                    )
+                    .await?;
+                tracing::info!(inbound_id = row.id, member_id, sender = kind, "a command from someone not a contact was refused");
+            }
+        }
+        Ok(())
     }
 }
 

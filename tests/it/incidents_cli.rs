@@ -51,7 +51,7 @@ fn hit(alert: &str, severity: Severity, subject: Subject, evidence: &str) -> Ale
 }
 
 /// A deployment with two members and three incidents: a critical one for
-/// M-001 (with a low-mood hit inhibited onto it), a warning for M-002
+/// M-001 (with a low-mood hit grouped into it), a warning for M-002
 /// (resolved), and one for an unknown sender. Returns the incident ids.
 async fn deployment() -> (tempfile::TempDir, [i64; 3]) {
     let dir = tempfile::tempdir().unwrap();
@@ -214,7 +214,7 @@ async fn incidents_show_lists_every_piece_of_evidence_and_never_a_number() {
         "{text}"
     );
     assert!(
-        text.contains("inhibited") && text.contains("answer 2 to mood"),
+        text.contains("joined") && text.contains("answer 2 to mood"),
         "{text}"
     );
 
@@ -371,7 +371,7 @@ async fn incidents_list_filters_by_state_and_shows_the_escalation_step() {
         .find(|l| l.trim_start().starts_with(&format!("{crisis} ")))
         .unwrap();
     assert!(
-        line.contains("open") && line.contains("next #2 at "),
+        line.contains("open") && line.contains("step 2 at "),
         "{text}"
     );
     for phi in crate::admin_api::PHI {
@@ -394,7 +394,7 @@ async fn incidents_show_has_the_escalation_and_its_notices_but_no_address_or_bod
     assert_eq!(o.status.code(), Some(0), "{}", err(&o));
     let text = out(&o);
     assert!(text.contains("    policy:    crisis (version "), "{text}");
-    assert!(text.contains("    step:      next #2 at "), "{text}");
+    assert!(text.contains("    step:      step 2 at "), "{text}");
     assert!(text.contains("    exhausted: no"), "{text}");
     assert!(text.contains("  notices (1):"), "{text}");
     let notice = text

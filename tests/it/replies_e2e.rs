@@ -59,13 +59,13 @@ alerts:
 }
 
 /// One member of a rig's roster.
-struct Person {
+pub(crate) struct Person {
     external_id: &'static str,
     phone: &'static str,
     timezone: String,
 }
 
-fn person(external_id: &'static str, phone: &'static str, timezone: String) -> Person {
+pub(crate) fn person(external_id: &'static str, phone: &'static str, timezone: String) -> Person {
     Person {
         external_id,
         phone,
@@ -75,10 +75,10 @@ fn person(external_id: &'static str, phone: &'static str, timezone: String) -> P
 
 /// Kannel, the daemon binary on a deployment directory sending through
 /// it, and the store beside it.
-struct Rig {
-    kannel: Kannel,
-    daemon: Daemon,
-    store: Store,
+pub(crate) struct Rig {
+    pub(crate) kannel: Kannel,
+    pub(crate) daemon: Daemon,
+    pub(crate) store: Store,
     db: PathBuf,
 }
 
@@ -87,6 +87,12 @@ impl Rig {
     /// `rules`, a roster of `people` with consent), and starts `hearth
     /// run` on it; `None` when Kannel is not installed and not required.
     async fn start(rules: &str, people: &[Person]) -> Option<Rig> {
+        Rig::start_with(rules, people, "").await
+    }
+
+    /// As [`Rig::start`], with `extra` appended to the settings (a
+    /// `notify:` block).
+    pub(crate) async fn start_with(rules: &str, people: &[Person], extra: &str) -> Option<Rig> {
         if !harness::available() {
             return None;
         }
@@ -103,7 +109,10 @@ impl Rig {
             &format!("{}\n", harness::SECRET),
         );
         let settings_path = dir.path().join("hearth.yaml");
-        write(&settings_path, &settings(port, &kannel.sendsms_url()));
+        write(
+            &settings_path,
+            &format!("{}{extra}", settings(port, &kannel.sendsms_url())),
+        );
         let settings =
             hearth::settings::Settings::load(&settings_path, std::iter::empty()).unwrap();
         let db = settings.database.path.clone();
@@ -111,10 +120,11 @@ impl Rig {
             // The roster goes in before the daemon starts, as an operator
             // would import it.
             let (store, _) = Store::open(&settings.database).unwrap();
-            let mut csv = String::from("external_id,first_name,phone,timezone,consent\n");
+            let mut csv =
+                String::from("external_id,first_name,last_name,phone,timezone,consent\n");
             for p in people {
                 csv.push_str(&format!(
-                    "{},Ann,{},{},yes\n",
+                    "{},Ann,Avery,{},{},yes\n",
                     p.external_id, p.phone, p.timezone
                 ));
             }
@@ -131,12 +141,12 @@ impl Rig {
         })
     }
 
-    fn settings_path(&self) -> PathBuf {
+    pub(crate) fn settings_path(&self) -> PathBuf {
         self.daemon.dir.path().join("hearth.yaml")
     }
 
     /// What went wrong, for a failure message: Kannel's and the daemon's logs.
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         self.kannel.logs()
     }
 
@@ -144,7 +154,7 @@ impl Rig {
     /// processed it (its reply, if any, is then in the outbox: the
     /// pipeline queues replies in the transaction that marks the text
     /// processed).
-    async fn text(&mut self, from: &str, text: &str) {
+    pub(crate) async fn text(&mut self, from: &str, text: &str) {
         let before = self.inbound_counts().0;
         self.kannel.inject(from, text, false).await;
         self.wait_processed(before + 1).await;
@@ -170,7 +180,7 @@ impl Rig {
         .unwrap()
     }
 
-    async fn wait_processed(&self, stored: i64) {
+    pub(crate) async fn wait_processed(&self, stored: i64) {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let (n, done) = self.inbound_counts();
@@ -187,7 +197,7 @@ impl Rig {
     }
 
     /// Texts fakesmsc received for `phone`, in order.
-    fn received_by(&self, phone: &str) -> Vec<Received> {
+    pub(crate) fn received_by(&self, phone: &str) -> Vec<Received> {
         self.kannel
             .received()
             .into_iter()
@@ -196,7 +206,7 @@ impl Rig {
     }
 
     /// Waits until fakesmsc received at least `n` texts for `phone`.
-    async fn wait_received_by(&self, phone: &str, n: usize) -> Vec<Received> {
+    pub(crate) async fn wait_received_by(&self, phone: &str, n: usize) -> Vec<Received> {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let got = self.received_by(phone);
@@ -216,7 +226,7 @@ impl Rig {
 
     /// Waits until nothing is queued or being sent, and Kannel has passed
     /// on every text it took: what fakesmsc holds is then final.
-    async fn wait_settled(&self) {
+    pub(crate) async fn wait_settled(&self) {
         let deadline = Instant::now() + PATIENCE;
         loop {
             let busy: Vec<OutboxMessage> = self
@@ -241,7 +251,7 @@ impl Rig {
         self.kannel.wait_idle().await;
     }
 
-    async fn outbox(&self) -> Vec<OutboxMessage> {
+    pub(crate) async fn outbox(&self) -> Vec<OutboxMessage> {
         self.store
             .list_messages(ListFilter {
                 state: None,
@@ -282,6 +292,7 @@ impl Rig {
         self.store
             .incidents(&IncidentFilter {
                 open_only: false,
+                unresolved: false,
                 member: Some(external_id.into()),
                 limit: None,
             })
@@ -369,7 +380,7 @@ replies:
 }
 
 /// A zone where it is mid-afternoon: routine texts go at once.
-fn daytime() -> String {
+pub(crate) fn daytime() -> String {
     timezone_where_it_is(14)
 }
 
@@ -505,6 +516,7 @@ async fn a_crisis_text_from_an_unknown_number_is_answered_and_opens_an_incident(
         .store
         .incidents(&IncidentFilter {
             open_only: false,
+            unresolved: false,
             member: None,
             limit: None,
         })

@@ -234,10 +234,11 @@ async fn a_hit_opens_an_incident_the_next_for_its_alert_joins_it_and_both_are_ev
 }
 
 #[tokio::test]
-async fn a_routine_alert_while_a_critical_incident_is_open_is_inhibited_and_kept_as_evidence_there()
-{
+async fn several_alerts_for_one_member_group_into_one_incident_and_a_critical_never_joins_a_lesser_one()
+ {
     let (_dir, store) = with_roster().await;
     let m1 = id_of(&store, "M-1").await;
+    let m2 = id_of(&store, "M-2").await;
     let now = Utc::now();
     let out = store
         .record_hits(
@@ -245,22 +246,31 @@ async fn a_routine_alert_while_a_critical_incident_is_open_is_inhibited_and_kept
                 hit("crisis", Severity::Critical, Subject::Member(m1), None),
                 hit("low-mood", Severity::Warning, Subject::Member(m1), None),
                 hit("phq9-item9", Severity::Critical, Subject::Member(m1), None),
+                hit("gone-quiet", Severity::Warning, Subject::Member(m2), None),
+                hit("low-mood", Severity::Warning, Subject::Member(m2), None),
+                hit("crisis", Severity::Critical, Subject::Member(m2), None),
             ],
             now,
         )
         .await
         .unwrap();
     let crisis = out[0].incident;
-    assert_eq!(out[1].decision, HitDecision::Inhibited { incident: crisis });
+    assert_eq!(out[1].decision, HitDecision::Join { incident: crisis });
+    assert_eq!(out[2].decision, HitDecision::Join { incident: crisis });
+    let quiet = out[3].incident;
+    assert_eq!(out[4].decision, HitDecision::Join { incident: quiet });
     assert_eq!(
-        out[2].decision,
+        out[5].decision,
         HitDecision::Open,
-        "critical is never inhibited"
+        "a critical hit opens its own incident rather than join a warning"
     );
     let i = store.incident(crisis).await.unwrap().unwrap();
-    assert_eq!(i.evidence.len(), 2);
-    assert_eq!(i.evidence[1].kind, "inhibited");
-    assert_eq!(i.evidence[1].alert, "low-mood");
+    assert_eq!(i.evidence.len(), 3);
+    assert_eq!(
+        (i.evidence[1].kind.as_str(), i.evidence[1].alert.as_str()),
+        ("joined", "low-mood")
+    );
+    assert_eq!(i.evidence[2].alert, "phq9-item9");
     let open = store
         .incidents(&IncidentFilter {
             open_only: true,
@@ -268,7 +278,7 @@ async fn a_routine_alert_while_a_critical_incident_is_open_is_inhibited_and_kept
         })
         .await
         .unwrap();
-    assert_eq!(open.len(), 2, "no low-mood incident of its own");
+    assert_eq!(open.len(), 3, "one page per member, plus M-2's crisis");
     assert!(open[0].id > open[1].id, "newest first");
 }
 

@@ -55,7 +55,7 @@ impl Compiler<'_> {
             sms,
             email: raw.email.as_ref().map(|e| e.value.clone()),
             webhook: raw.webhook.as_ref().map(|w| w.value.clone()),
-            phi: false,
+            phi: raw.phi,
         })
     }
 }

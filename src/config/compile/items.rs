@@ -227,6 +227,15 @@ impl Compiler<'_> {
                 "contacts" => {
                     self.keyed(path, text, value, start, end, "contact", &mut file.contacts)
                 }
+                "rotations" => self.keyed(
+                    path,
+                    text,
+                    value,
+                    start,
+                    end,
+                    "rotation",
+                    &mut file.rotations,
+                ),
                 // One document, not a list of rules: kept when it parses.
                 "limits" => match parse_part::<Option<RawFile>>(text, start, end) {
                     Ok(part) => file.limits = part.and_then(|f| f.limits),

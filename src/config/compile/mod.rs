@@ -8,7 +8,7 @@
 //! passes; each document kind compiles in its own file:
 //!
 //! - `groups`, `segments`, `templates`, `schedules`, `surveys`,
-//!   `alerts`, `escalations`, `contacts`, `rule_tests`;
+//!   `alerts`, `rotations`, `escalations`, `contacts`, `rule_tests`;
 //! - `items`: a file that fails as a whole, parsed again rule by rule;
 //! - `location`: places inside values, YAML parser messages;
 //! - `limits`: the one `limits:` document;
@@ -25,6 +25,7 @@ mod items;
 mod limits;
 mod lint;
 mod location;
+mod rotations;
 mod rule_tests;
 mod schedules;
 mod segments;
@@ -470,6 +471,9 @@ impl<'a> Compiler<'a> {
             for (id, _) in &f.contacts.0 {
                 self.define("contact", id, path);
             }
+            for (id, _) in &f.rotations.0 {
+                self.define("rotation", id, path);
+            }
         }
         // A survey's item alerts share the alert ids' namespace (incidents
         // are filed under them); after the alerts, so a clash is reported
@@ -608,10 +612,26 @@ impl<'a> Compiler<'a> {
         // Critical first; stable, so file order holds within a severity.
         alerts.sort_by_key(|a| std::cmp::Reverse(a.severity));
 
+        // Before escalations: `on_call` targets resolve against them.
+        let mut rotations = BTreeMap::new();
+        for (path, f) in files {
+            for (id, raw) in &f.rotations.0 {
+                if let Some(r) = self.rotation(id, raw, path) {
+                    inventory.insert(("rotations", id.value.clone()), fingerprint(raw, ""));
+                    rotations.insert(r.id.clone(), r);
+                }
+            }
+        }
+
         let mut escalations = BTreeMap::new();
+        let known = escalations::Known {
+            contacts: &contacts,
+            groups: &groups,
+            rotations: &rotations,
+        };
         for (path, f) in files {
             for (id, raw) in &f.escalations.0 {
-                if let Some(e) = self.escalation(id, raw, path, &contacts, &groups) {
+                if let Some(e) = self.escalation(id, raw, path, &known) {
                     inventory.insert(("escalations", id.value.clone()), fingerprint(raw, ""));
                     escalations.insert(e.id.clone(), e);
                 }
@@ -737,7 +757,7 @@ impl<'a> Compiler<'a> {
             alerts,
             escalations,
             contacts,
-            rotations: BTreeMap::new(),
+            rotations,
             limits,
             tests,
             renderer,

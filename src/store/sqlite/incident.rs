@@ -15,16 +15,17 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Store;
 use super::audit;
-use super::outbox::{get_ts, immediate, ts};
+use super::outbox::{get_opt_ts, get_ts, immediate, ts};
 use crate::domain::incident::{
     AlertHit, Evidence, HitDecision, Incident, IncidentState, Severity, Subject, SubjectIncidents,
     fold,
 };
 use crate::store::StoreError;
 use crate::store::traits::IncidentStore;
-use crate::store::traits::incident::{HitOutcome, IncidentFilter};
+use crate::store::traits::incident::{HitOutcome, IncidentCounts, IncidentFilter};
 
-/// What the subject has open, and the newest incident per alert.
+/// What the subject has unresolved (open or acknowledged), oldest first,
+/// and the newest incident per alert.
 pub(crate) fn subject_facts(
     conn: &Connection,
     subject: &Subject,
@@ -32,7 +33,8 @@ pub(crate) fn subject_facts(
     let key = subject.key();
     let open = conn
         .prepare_cached(
-            "SELECT id, alert, severity FROM incidents WHERE subject = ?1 AND state = 'open' ORDER BY id",
+            "SELECT id, alert, severity FROM incidents
+             WHERE subject = ?1 AND state IN ('open', 'acknowledged') ORDER BY id",
         )?
         .query_map([&key], |r| {
             let severity: String = r.get(2)?;
@@ -64,7 +66,6 @@ fn kind_of(decision: HitDecision) -> &'static str {
         HitDecision::Open => "opened",
         HitDecision::Join { .. } => "joined",
         HitDecision::Realert { .. } => "realert",
-        HitDecision::Inhibited { .. } => "inhibited",
     }
 }
 
@@ -214,7 +215,8 @@ pub(crate) fn mask_numbers(reason: &str) -> String {
 
 const INCIDENT_COLUMNS: &str =
     "i.id, i.subject, i.member_id, m.external_id, i.alert, i.severity, i.state, i.escalate,
-     i.opened_at, i.updated_at";
+     i.opened_at, i.updated_at, i.acknowledged_by, i.acknowledged_how, i.acknowledged_at,
+     i.resolved_by, i.resolved_how, i.resolved_at";
 
 fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     let subject: String = r.get(1)?;
@@ -236,6 +238,12 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
         escalate: r.get(7)?,
         opened_at: get_ts(r, 8)?,
         updated_at: get_ts(r, 9)?,
+        acknowledged_by: r.get(10)?,
+        acknowledged_how: r.get(11)?,
+        acknowledged_at: get_opt_ts(r, 12)?,
+        resolved_by: r.get(13)?,
+        resolved_how: r.get(14)?,
+        resolved_at: get_opt_ts(r, 15)?,
         evidence: Vec::new(),
     })
 }
@@ -268,11 +276,12 @@ pub(crate) fn list(
     let mut out = conn
         .prepare_cached(&format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents i LEFT JOIN members m ON m.id = i.member_id
-             WHERE (?1 = 0 OR i.state = 'open') AND (?2 IS NULL OR m.external_id = ?2)
+             WHERE (?1 = 0 OR i.state = 'open') AND (?4 = 0 OR i.state IN ('open', 'acknowledged'))
+               AND (?2 IS NULL OR m.external_id = ?2)
              ORDER BY i.id DESC LIMIT ?3"
         ))?
         .query_map(
-            params![filter.open_only, filter.member, limit],
+            params![filter.open_only, filter.member, limit, filter.unresolved],
             incident_row,
         )?
         .collect::<Result<Vec<_>, _>>()?;
@@ -299,9 +308,30 @@ pub(crate) fn get(conn: &Connection, id: i64) -> Result<Option<Incident>, StoreE
     }
 }
 
+fn counts(conn: &Connection) -> Result<IncidentCounts, StoreError> {
+    let count = |r: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<u64> {
+        Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0))
+    };
+    Ok(conn
+        .prepare_cached(
+            "SELECT coalesce(sum(state = 'open'), 0), coalesce(sum(state = 'acknowledged'), 0),
+                    coalesce(sum(severity = 'critical'), 0)
+             FROM incidents WHERE state IN ('open', 'acknowledged')",
+        )?
+        .query_row([], |r| {
+            Ok(IncidentCounts {
+                open: count(r, 0)?,
+                acknowledged: count(r, 1)?,
+                critical_unresolved: count(r, 2)?,
+            })
+        })?)
+}
+
 impl Store {
-    /// How many incidents are open, and how many of those are critical:
-    /// `/status`'s counts, in one query rather than every incident read.
+    /// How many incidents are open (not acknowledged), and how many of
+    /// those are critical: `/status`'s counts, in one query rather than
+    /// every incident read. [`IncidentStore::incident_counts`] also counts
+    /// the acknowledged ones.
     pub async fn open_incident_counts(&self) -> Result<(u64, u64), StoreError> {
         self.read(|c| {
             Ok(c.prepare_cached(
@@ -348,6 +378,10 @@ impl IncidentStore for Store {
 
     async fn incident(&self, id: i64) -> Result<Option<Incident>, StoreError> {
         self.read(move |c| get(c, id)).await
+    }
+
+    async fn incident_counts(&self) -> Result<IncidentCounts, StoreError> {
+        self.read(counts).await
     }
 }
 

@@ -273,6 +273,69 @@ ALTER TABLE inbound ADD COLUMN keyword TEXT;
 CREATE INDEX inbound_by_member ON inbound(member_id, received_at);
 "#,
     ),
+    // 8: escalations. One row per incident that follows a policy (the
+    // policy pinned as it started, where its sequence stands, its timers,
+    // a revision guarding every write) and one per notice sent to a
+    // contact on one channel. Incidents record who acknowledged and who
+    // resolved them, and how; at most one unresolved (open or
+    // acknowledged) incident per subject and alert.
+    M::up(
+        r#"
+CREATE TABLE escalations (
+    incident_id   INTEGER PRIMARY KEY REFERENCES incidents(id),
+    policy        TEXT NOT NULL,
+    version       TEXT NOT NULL,
+    pinned        TEXT NOT NULL CHECK (json_valid(pinned)),
+    next_position INTEGER NOT NULL CHECK (next_position >= 0),
+    next_due      TEXT,
+    seq           INTEGER NOT NULL DEFAULT 0 CHECK (seq >= 0),
+    lapse_due     TEXT,
+    exhausted     INTEGER NOT NULL DEFAULT 0 CHECK (exhausted IN (0, 1)),
+    rev           INTEGER NOT NULL DEFAULT 0,
+    started_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+) STRICT;
+CREATE INDEX escalations_next_due ON escalations(next_due) WHERE next_due IS NOT NULL;
+CREATE INDEX escalations_lapse_due ON escalations(lapse_due) WHERE lapse_due IS NOT NULL;
+
+CREATE TABLE escalation_notices (
+    id           INTEGER PRIMARY KEY,
+    incident_id  INTEGER NOT NULL REFERENCES incidents(id),
+    purpose      TEXT NOT NULL CHECK (purpose IN ('page', 'acknowledged', 'reminder', 'confirm')),
+    seq          INTEGER NOT NULL CHECK (seq >= 0),
+    step         INTEGER,
+    round        INTEGER,
+    contact      TEXT NOT NULL,
+    channel      TEXT NOT NULL CHECK (channel IN ('sms', 'email', 'webhook')),
+    state        TEXT NOT NULL CHECK (state IN ('queued', 'pending', 'sent', 'failed')),
+    outbox_id    INTEGER REFERENCES outbox(id),
+    address      TEXT NOT NULL,
+    subject      TEXT,
+    body         TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt TEXT,
+    last_error   TEXT,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    UNIQUE (incident_id, seq, contact, channel, purpose)
+) STRICT;
+CREATE INDEX escalation_notices_pending ON escalation_notices(next_attempt) WHERE state = 'pending';
+CREATE INDEX escalation_notices_by_incident ON escalation_notices(incident_id, id);
+
+ALTER TABLE incidents ADD COLUMN acknowledged_by TEXT;
+ALTER TABLE incidents ADD COLUMN acknowledged_how TEXT;
+ALTER TABLE incidents ADD COLUMN acknowledged_at TEXT;
+ALTER TABLE incidents ADD COLUMN resolved_by TEXT;
+ALTER TABLE incidents ADD COLUMN resolved_how TEXT;
+ALTER TABLE incidents ADD COLUMN resolved_at TEXT;
+
+-- At most one unresolved (open or acknowledged) incident per subject and
+-- alert: an acknowledged one still takes that alert's hits.
+DROP INDEX incidents_open_once;
+CREATE UNIQUE INDEX incidents_open_once ON incidents(subject, alert)
+    WHERE state IN ('open', 'acknowledged');
+"#,
+    ),
 ];
 
 /// The schema version a fully migrated database has.
@@ -325,7 +388,7 @@ mod tests {
              VALUES ('twilio', 'SM1', '+15555550101', '+15555550199', 'hi', 't');",
         )
         .unwrap();
-        super::to_latest(&mut conn).unwrap();
+        super::to_version(&mut conn, 7).unwrap();
         assert_eq!(super::version(&conn).unwrap(), 7);
         let run: (String, i64, Option<String>, Option<i64>, Option<String>) = conn
             .query_row(

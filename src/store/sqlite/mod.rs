@@ -25,6 +25,7 @@
 
 pub mod audit;
 pub mod consent;
+mod escalation;
 mod import;
 pub mod inbound;
 mod incident;

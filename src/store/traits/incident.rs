@@ -22,9 +22,22 @@ pub struct HitOutcome {
 pub struct IncidentFilter {
     /// Only open (not acknowledged or resolved) ones.
     pub open_only: bool,
+    /// Only unresolved ones (open or acknowledged).
+    pub unresolved: bool,
     /// Only this member's (external id).
     pub member: Option<String>,
     pub limit: Option<usize>,
+}
+
+/// How many incidents are unresolved, for `/status` and `hearth incidents`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IncidentCounts {
+    /// Open: nobody has acknowledged them yet.
+    pub open: u64,
+    /// Acknowledged, not yet resolved.
+    pub acknowledged: u64,
+    /// Critical ones among both.
+    pub critical_unresolved: u64,
 }
 
 pub trait IncidentStore: Send + Sync {
@@ -34,16 +47,16 @@ pub trait IncidentStore: Send + Sync {
     /// against what its subject has open as read inside that transaction
     /// (so a hit sees the ones before it), becomes one evidence row
     /// whatever the decision, and one audit entry (`incident.opened`,
-    /// `.joined`, `.realert`, `.inhibited`; subject `incident:<id>`;
-    /// alert, severity, member id, inbound id, never the evidence text).
+    /// `.joined`, `.realert`; subject `incident:<id>`; alert, severity,
+    /// member id, inbound id, never the evidence text).
     fn record_hits(
         &self,
         hits: Vec<AlertHit>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<HitOutcome>, StoreError>> + Send;
 
-    /// What is open for a subject, and the newest incident opened per
-    /// alert (open or not): the facts [`crate::domain::incident::fold`]
+    /// What is unresolved (open or acknowledged) for a subject, and the
+    /// newest incident opened per alert (resolved or not): the facts [`crate::domain::incident::fold`]
     /// decides from.
     fn subject_incidents(
         &self,
@@ -63,4 +76,8 @@ pub trait IncidentStore: Send + Sync {
         &self,
         id: i64,
     ) -> impl Future<Output = Result<Option<Incident>, StoreError>> + Send;
+
+    /// How many incidents are open, acknowledged, and critical among
+    /// those, in one query.
+    fn incident_counts(&self) -> impl Future<Output = Result<IncidentCounts, StoreError>> + Send;
 }

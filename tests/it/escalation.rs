@@ -1,0 +1,468 @@
+//! The escalation engine on a real SQLite file with an injected clock:
+//! a crisis text opens an incident, its policy pages step by step until
+//! someone acknowledges by text, acknowledgements tell the others,
+//! `resolve_within` re-notifies, `until_acknowledged` never stops, a
+//! restart mid-escalation neither skips nor repeats a page, and a reload
+//! never changes a running escalation.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hearth::config::reload::{LiveRules, Trigger};
+use hearth::domain::incident::IncidentState;
+use hearth::domain::message::{InboundSms, Kind, OutboxMessage, Received};
+use hearth::escalate::engine::{Acted, Action, Actor, Escalator, act};
+use hearth::pipeline::InboundWorker;
+use hearth::pipeline::handler::ReplyPipeline;
+use hearth::scheduler::ManualClock;
+use hearth::settings::{NotifySettings, ReplySettings};
+use hearth::store::Store;
+use hearth::store::traits::escalation::Purpose;
+use hearth::store::traits::outbox::ListFilter;
+use hearth::store::traits::{AuditStore, EscalationStore, IncidentStore, OutboxStore};
+
+const ROSTER: &str = "external_id,first_name,last_name,phone,timezone,groups,consent
+M-1,Maria,Gonzalez,+15555550201,America/New_York,weekly-support,yes
+M-2,Bo,Brown,+15555550202,America/Chicago,weekly-support,yes
+";
+const MARIA: &str = "+15555550201";
+const FRAN: &str = "+15555550100";
+const LEE: &str = "+15555550101";
+const OLI: &str = "+15555550102";
+const STRANGER: &str = "+15555550299";
+
+/// The starter rules with a test policy: the group's facilitator, then
+/// the clinical lead, 10 minutes each, until acknowledged, resolve within
+/// an hour. `on-call` is a contact on no chain.
+pub(crate) const ESCALATIONS: &str = r#"
+escalations:
+  crisis:
+    steps:
+      - notify: [group.facilitators]
+        via: [sms]
+        ack_within: 10m
+      - notify: [clinical-lead]
+        via: [sms]
+        ack_within: 10m
+    repeat: until_acknowledged
+    resolve_within: 1h
+  facilitators:
+    steps:
+      - notify: [group.facilitators]
+        via: [sms]
+        ack_within: 2h
+contacts:
+  facilitator: { name: Fran Fields, sms: "+15555550100" }
+  on-call: { name: Oli Call, sms: "+15555550102" }
+  clinical-lead: { name: Lee Lead, sms: "+15555550101" }
+"#;
+
+/// A copy of the starter rules with `escalations.yaml` replaced.
+pub(crate) fn rules_dir(into: &Path, escalations: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let dst = into.join("rules");
+    copy_dir(&src, &dst);
+    std::fs::write(dst.join("escalations.yaml"), escalations).unwrap();
+    dst
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    // A Wednesday afternoon in New York: no quiet hours in the way.
+    DateTime::parse_from_rfc3339("2026-12-02T19:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+struct Rig {
+    dir: tempfile::TempDir,
+    store: Store,
+    live: Arc<LiveRules>,
+    clock: Arc<ManualClock>,
+    pipeline: Arc<ReplyPipeline>,
+    escalator: Escalator,
+    next: Mutex<u64>,
+}
+
+async fn rig() -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::helpers::open_store(dir.path());
+    crate::helpers::import_roster_in(&store, ROSTER, &["weekly-support"]).await;
+    let rules = rules_dir(dir.path(), ESCALATIONS);
+    let live = Arc::new(LiveRules::load(&rules).unwrap());
+    Rig::build(dir, store, live, Arc::new(ManualClock::new(t0())))
+}
+
+impl Rig {
+    fn build(
+        dir: tempfile::TempDir,
+        store: Store,
+        live: Arc<LiveRules>,
+        clock: Arc<ManualClock>,
+    ) -> Rig {
+        let pipeline = Arc::new(
+            ReplyPipeline::new(store.clone(), live.clone(), ReplySettings::default())
+                .with_clock(clock.clone()),
+        );
+        let escalator = Escalator::new(store.clone(), live.clone(), &NotifySettings::default())
+            .unwrap()
+            .with_clock(clock.clone());
+        Rig {
+            dir,
+            store,
+            live,
+            clock,
+            pipeline,
+            escalator,
+            next: Mutex::new(0),
+        }
+    }
+
+    /// Closes the store and the engine and opens them again from the
+    /// file, as a restarted daemon does; the clock goes on.
+    fn restart(self) -> Rig {
+        let Rig {
+            dir,
+            store,
+            live,
+            clock,
+            pipeline,
+            escalator,
+            next: _,
+        } = self;
+        drop((escalator, pipeline, store));
+        let store = crate::helpers::open_store(dir.path());
+        Rig::build(dir, store, live, clock)
+    }
+
+    fn at(&self, minutes: i64) {
+        self.clock.set(t0() + TimeDelta::minutes(minutes));
+    }
+
+    async fn text(&self, from: &str, body: &str) -> i64 {
+        let n = {
+            let mut next = self.next.lock().unwrap();
+            *next += 1;
+            *next
+        };
+        let sms = InboundSms {
+            provider: "test".into(),
+            provider_message_id: format!("esc-{n}-{}", self.clock_minutes()),
+            from: from.into(),
+            to: "+15555550000".into(),
+            body: body.into(),
+            keyword: None,
+        };
+        let id = match self.store.record_inbound(sms).await.unwrap() {
+            Received::New(id) => id,
+            other => panic!("{other:?}"),
+        };
+        InboundWorker::new(
+            self.store.clone(),
+            self.pipeline.clone(),
+            Default::default(),
+        )
+        .drain()
+        .await
+        .unwrap();
+        id
+    }
+
+    fn clock_minutes(&self) -> i64 {
+        use hearth::scheduler::Clock;
+        (self.clock.now() - t0()).num_minutes()
+    }
+
+    async fn tick(&self) {
+        self.escalator.tick().await.unwrap();
+    }
+
+    async fn outbox(&self) -> Vec<OutboxMessage> {
+        let mut all = self
+            .store
+            .list_messages(ListFilter {
+                state: None,
+                kind: None,
+                limit: 1000,
+            })
+            .await
+            .unwrap();
+        all.sort_by_key(|m| m.id);
+        all
+    }
+
+    /// Escalation-kind messages whose key names this purpose, as
+    /// `(contact, body)`, oldest first.
+    async fn sent(&self, purpose: &str) -> Vec<(String, String)> {
+        self.outbox()
+            .await
+            .into_iter()
+            .filter(|m| m.kind == Kind::Escalation)
+            .filter_map(|m| {
+                let key = m.idempotency_key.as_str().to_owned();
+                let parts: Vec<&str> = key.split(':').collect();
+                (parts.first() == Some(&"escalation") && parts.get(3) == Some(&purpose))
+                    .then(|| (parts[4].to_owned(), m.body.clone()))
+            })
+            .collect()
+    }
+
+    async fn pages(&self) -> Vec<String> {
+        self.sent("page").await.into_iter().map(|(c, _)| c).collect()
+    }
+
+    /// The reply to a text (`reply:<id>:command`).
+    async fn reply_to(&self, inbound: i64) -> Option<String> {
+        let key = format!("reply:{inbound}:command");
+        self.outbox()
+            .await
+            .into_iter()
+            .find(|m| m.idempotency_key.as_str() == key)
+            .map(|m| m.body)
+    }
+
+    /// The one incident opened so far.
+    async fn incident(&self) -> hearth::domain::incident::Incident {
+        let all = self.store.incidents(&Default::default()).await.unwrap();
+        assert_eq!(all.len(), 1, "{all:?}");
+        all.into_iter().next().unwrap()
+    }
+
+    async fn crisis(&self) -> i64 {
+        self.text(MARIA, "i want to kill myself").await;
+        self.tick().await;
+        self.incident().await.id
+    }
+}
+
+#[tokio::test]
+async fn without_an_ack_the_next_step_is_paged_after_ack_within_and_not_before() {
+    let r = rig().await;
+    let id = r.crisis().await;
+    assert_eq!(r.pages().await, vec!["facilitator"], "step 1 at once");
+    let (_, body) = &r.sent("page").await[0];
+    assert!(body.contains(&format!("#{id}")) && body.contains(&format!("ACK {id}")));
+    assert!(body.contains("Maria G."), "{body}");
+    assert!(!body.contains("Gonzalez") && !body.contains("kill"), "minimum necessary: {body}");
+
+    r.at(9);
+    r.tick().await;
+    assert_eq!(r.pages().await, vec!["facilitator"], "not before ack_within");
+    r.at(10);
+    r.tick().await;
+    assert_eq!(r.pages().await, vec!["facilitator", "clinical-lead"]);
+    let esc = r.store.escalation(id).await.unwrap().unwrap();
+    assert_eq!(esc.next_position, 2);
+    assert_eq!(esc.next_due, Some(t0() + TimeDelta::minutes(20)));
+}
+
+#[tokio::test]
+async fn ack_by_text_stops_the_escalation_and_tells_everyone_already_paged() {
+    let r = rig().await;
+    let id = r.crisis().await;
+    r.at(10);
+    r.tick().await;
+    assert_eq!(r.pages().await.len(), 2);
+
+    r.at(12);
+    let ack = r.text(LEE, &format!("ACK {id}")).await;
+    let line = r.reply_to(ack).await.expect("a one-line confirmation");
+    assert!(line.contains(&format!("you have #{id}")), "{line}");
+    assert!(!line.contains('\n'));
+    let inc = r.incident().await;
+    assert_eq!(inc.state, IncidentState::Acknowledged);
+    assert_eq!(inc.acknowledged_by.as_deref(), Some("contact:clinical-lead"));
+    assert_eq!(inc.acknowledged_how.as_deref(), Some("sms"));
+
+    r.tick().await;
+    let told = r.sent("acknowledged").await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].0, "facilitator", "the acknowledger is not told");
+    assert!(told[0].1.contains("Lee L."), "{}", told[0].1);
+
+    // No more pages while acknowledged (before resolve_within).
+    r.at(50);
+    r.tick().await;
+    assert_eq!(r.pages().await.len(), 2);
+    // A second ACK changes nothing and says who has it.
+    let again = r.text(FRAN, &format!("ack #{id}")).await;
+    let line = r.reply_to(again).await.unwrap();
+    assert!(line.contains("already acknowledged"), "{line}");
+}
+
+#[tokio::test]
+async fn an_ack_from_an_unknown_number_a_member_or_a_contact_off_the_chain_is_refused_and_audited() {
+    let r = rig().await;
+    let id = r.crisis().await;
+    let stranger = r.text(STRANGER, &format!("ACK {id}")).await;
+    let _member = r.text(MARIA, &format!("ACK {id}")).await;
+    let oli = r.text(OLI, &format!("ACK {id}")).await;
+    assert_eq!(r.incident().await.state, IncidentState::Open);
+    assert_eq!(r.reply_to(stranger).await, None, "unknown numbers get nothing");
+    let line = r.reply_to(oli).await.unwrap();
+    assert!(line.contains("not on"), "{line}");
+    let audit = r.store.audit_tail(50).await.unwrap();
+    let refused: Vec<&str> = audit
+        .iter()
+        .filter(|e| e.action == "incident.refused")
+        .map(|e| e.actor.as_str())
+        .collect();
+    assert!(refused.contains(&"unknown-number"), "{refused:?}");
+    assert!(refused.iter().any(|a| a.starts_with("member:")), "{refused:?}");
+    assert!(refused.contains(&"contact:on-call"), "{refused:?}");
+    // Escalation goes on.
+    r.at(10);
+    r.tick().await;
+    assert_eq!(r.pages().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_bare_ack_takes_the_contacts_one_open_incident() {
+    let r = rig().await;
+    let id = r.crisis().await;
+    let ack = r.text(FRAN, "ack").await;
+    assert!(r.reply_to(ack).await.unwrap().contains(&format!("#{id}")));
+    assert_eq!(r.incident().await.state, IncidentState::Acknowledged);
+}
+
+#[tokio::test]
+async fn resolve_within_reminds_the_acknowledger_then_escalates_again() {
+    let r = rig().await;
+    let id = r.crisis().await;
+    r.at(2);
+    r.text(FRAN, &format!("ACK {id}")).await;
+    r.at(61);
+    r.tick().await;
+    assert_eq!(r.pages().await, vec!["facilitator"]);
+    let reminders = r.sent("reminder").await;
+    assert_eq!(reminders.len(), 1);
+    assert_eq!(reminders[0].0, "facilitator");
+    assert!(reminders[0].1.contains(&format!("RESOLVE {id}")));
+    assert_eq!(r.incident().await.state, IncidentState::Acknowledged);
+
+    // Nobody resolves: after the step's wait it is open again and pages on.
+    r.at(72);
+    r.tick().await;
+    assert_eq!(r.incident().await.state, IncidentState::Open);
+    assert_eq!(r.pages().await, vec!["facilitator", "clinical-lead"]);
+
+    // Resolving stops everything.
+    r.text(LEE, &format!("RESOLVE {id}")).await;
+    let inc = r.incident().await;
+    assert_eq!(inc.state, IncidentState::Resolved);
+    assert_eq!(inc.resolved_by.as_deref(), Some("contact:clinical-lead"));
+    r.at(500);
+    r.tick().await;
+    assert_eq!(r.pages().await.len(), 2);
+}
+
+#[tokio::test]
+async fn until_acknowledged_pages_round_after_round() {
+    let r = rig().await;
+    r.crisis().await;
+    for m in (10..=60).step_by(10) {
+        r.at(m);
+        r.tick().await;
+    }
+    assert_eq!(
+        r.pages().await,
+        vec![
+            "facilitator",
+            "clinical-lead",
+            "facilitator",
+            "clinical-lead",
+            "facilitator",
+            "clinical-lead",
+            "facilitator"
+        ]
+    );
+    let (_, again) = r.sent("page").await.pop().unwrap();
+    assert!(again.contains("(again)"), "{again}");
+}
+
+#[tokio::test]
+async fn a_restart_mid_escalation_makes_each_missed_page_once() {
+    let r = rig().await;
+    let id = r.crisis().await;
+    assert_eq!(r.pages().await.len(), 1);
+    // Down from minute 1 to minute 25: steps due at 10 and 20 were missed.
+    let r = r.restart();
+    r.at(25);
+    r.tick().await;
+    assert_eq!(
+        r.pages().await,
+        vec!["facilitator", "clinical-lead", "facilitator"]
+    );
+    r.tick().await;
+    let r = r.restart();
+    r.tick().await;
+    assert_eq!(r.pages().await.len(), 3, "nothing repeated after a restart");
+    let esc = r.store.escalation(id).await.unwrap().unwrap();
+    assert_eq!(esc.next_position, 3);
+    assert_eq!(esc.next_due, Some(t0() + TimeDelta::minutes(30)));
+}
+
+#[tokio::test]
+async fn a_reload_never_changes_a_running_escalation() {
+    let r = rig().await;
+    let id = r.crisis().await;
+    let changed = ESCALATIONS
+        .replace("notify: [clinical-lead]", "notify: [on-call]")
+        .replace("ack_within: 10m", "ack_within: 1m");
+    std::fs::write(r.live.dir().join("escalations.yaml"), changed).unwrap();
+    r.live.reload(Trigger::Signal);
+    r.at(5);
+    r.tick().await;
+    assert_eq!(r.pages().await, vec!["facilitator"], "the pinned 10m holds");
+    r.at(10);
+    r.tick().await;
+    assert_eq!(r.pages().await, vec!["facilitator", "clinical-lead"]);
+    let esc = r.store.escalation(id).await.unwrap().unwrap();
+    assert_eq!(esc.policy, "crisis");
+}
+
+#[tokio::test]
+async fn the_api_and_cli_act_like_a_text_and_say_who() {
+    let r = rig().await;
+    let id = r.crisis().await;
+    let done = act(&r.store, Some(id), Action::Ack, &Actor::Cli("alex".into()), t0())
+        .await
+        .unwrap();
+    assert!(matches!(done, Acted::Done { state: IncidentState::Acknowledged, told: 1, .. }), "{done:?}");
+    let inc = r.incident().await;
+    assert_eq!(inc.acknowledged_by.as_deref(), Some("cli:alex"));
+    let notices = r.store.notices(id).await.unwrap();
+    assert!(notices.iter().any(|n| n.purpose == Purpose::Acknowledged && n.contact == "facilitator"));
+    let again = act(&r.store, Some(id), Action::Ack, &Actor::Api, t0()).await.unwrap();
+    assert!(matches!(again, Acted::Already { .. }));
+    act(&r.store, Some(id), Action::Resolve, &Actor::Api, t0()).await.unwrap();
+    assert!(act(&r.store, Some(id), Action::Ack, &Actor::Api, t0()).await.is_err());
+    assert!(act(&r.store, Some(999), Action::Ack, &Actor::Api, t0()).await.is_err());
+}
+
+#[tokio::test]
+async fn esc_hands_an_acknowledged_incident_on_at_once() {
+    let r = rig().await;
+    let id = r.crisis().await;
+    r.at(1);
+    r.text(FRAN, &format!("ACK {id}")).await;
+    r.at(2);
+    let esc = r.text(FRAN, &format!("ESC {id}")).await;
+    assert!(r.reply_to(esc).await.unwrap().contains("passed on"));
+    assert_eq!(r.incident().await.state, IncidentState::Open);
+    r.tick().await;
+    assert_eq!(r.pages().await, vec!["facilitator", "clinical-lead"]);
+}
