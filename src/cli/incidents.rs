@@ -127,18 +127,17 @@ fn json(i: &Incident, escalation: Option<&EscalationRow>) -> serde_json::Value {
     v
 }
 
-/// The step a position of the pinned policy's sequence is, as people
-/// read it: `step 2`, `step 1 (round 2)`, `backup step`; `#N` (the
-/// position, 1-based) when the policy cannot be read.
-fn position(e: &EscalationRow, at: u64) -> String {
-    let entry = Pinned::from_json(&e.pinned).ok().and_then(|p| p.entry(at));
-    match entry {
+/// The step an escalation notifies next, as people read it: `step 2`,
+/// `step 1 (round 2)`, `backup step`; `#N` (the position in the
+/// sequence, 1-based) when there is no such step.
+fn position(e: &EscalationRow) -> String {
+    match admin::next_entry(e) {
         Some(x) if x.backup => "backup step".into(),
         Some(x) if x.round > 0 => {
             format!("step {} (round {})", Pinned::step_number(&x), x.round + 1)
         }
         Some(x) => format!("step {}", Pinned::step_number(&x)),
-        None => format!("#{}", at + 1),
+        None => format!("#{}", e.next_position + 1),
     }
 }
 
@@ -153,9 +152,9 @@ fn step(i: &Incident, e: Option<&EscalationRow>) -> String {
     }
     match (i.state, e.next_due) {
         (IncidentState::Resolved, _) => {
-            format!("stopped before {}", position(e, e.next_position))
+            format!("stopped before {}", position(e))
         }
-        (_, Some(due)) => format!("{} at {}", position(e, e.next_position), when(due)),
+        (_, Some(due)) => format!("{} at {}", position(e), when(due)),
         (IncidentState::Acknowledged, None) => {
             let lapse = e
                 .lapse_due
@@ -163,7 +162,7 @@ fn step(i: &Incident, e: Option<&EscalationRow>) -> String {
                 .unwrap_or_default();
             format!("paused{lapse}")
         }
-        (_, None) => position(e, e.next_position),
+        (_, None) => position(e),
     }
 }
 
@@ -452,10 +451,8 @@ fn acted_line(action: Action, actor: &Actor, acted: &Acted) -> String {
                 Action::Escalate => "escalated",
             };
             let tell = match (action, told) {
+                (Action::Escalate, _) => "; the next step is due now".to_owned(),
                 (_, 0) => String::new(),
-                (Action::Escalate, n) => {
-                    format!("; {n} notice{} queued", if *n == 1 { "" } else { "s" })
-                }
                 (_, 1) => "; 1 contact will be told".to_owned(),
                 (_, n) => format!("; {n} contacts will be told"),
             };
@@ -499,6 +496,10 @@ mod tests {
         assert_eq!(
             acted_line(Action::Resolve, &actor, &done(0)),
             "incident #42 resolved by cli:alex"
+        );
+        assert_eq!(
+            acted_line(Action::Escalate, &actor, &done(0)),
+            "incident #42 escalated by cli:alex; the next step is due now"
         );
         assert_eq!(
             acted_line(

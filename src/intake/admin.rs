@@ -29,7 +29,9 @@ use serde_json::{Value, json};
 
 use super::{IntakeState, same_secret};
 use crate::domain::incident::{Incident, IncidentState};
+use crate::escalate::Entry;
 use crate::escalate::engine::{ActError, Action, Actor, act};
+use crate::escalate::pinned::Pinned;
 use crate::store::traits::escalation::{EscalationRow, Notice};
 use crate::store::traits::incident::IncidentFilter;
 use crate::store::traits::{EscalationStore, IncidentStore};
@@ -244,10 +246,29 @@ pub async fn list_incidents(
     Ok(rows)
 }
 
+/// The entry of the pinned policy's sequence an escalation will notify
+/// next: which step, in which round; `None` past the sequence's end or
+/// when the pinned policy cannot be read.
+pub fn next_entry(e: &EscalationRow) -> Option<Entry> {
+    Pinned::from_json(&e.pinned).ok()?.entry(e.next_position)
+}
+
+/// The next step as people read it: `step` 1-based (the backup step
+/// numbered after the others), `round` 1-based, `backup`; nulls past the
+/// sequence's end.
+fn next_step_json(e: &EscalationRow) -> [(&'static str, Value); 3] {
+    let entry = next_entry(e);
+    [
+        ("step", entry.map(|x| Pinned::step_number(&x)).into()),
+        ("round", entry.map(|x| x.round + 1).into()),
+        ("backup", entry.is_some_and(|x| x.backup).into()),
+    ]
+}
+
 /// An incident's escalation as the API, `/status` and the CLI's JSON
 /// show it: the pinned policy and where its sequence stands.
 pub fn escalation_json(e: &EscalationRow) -> Value {
-    json!({
+    let mut v = json!({
         "policy": e.policy,
         "version": e.version,
         "next_position": e.next_position,
@@ -255,7 +276,11 @@ pub fn escalation_json(e: &EscalationRow) -> Value {
         "seq": e.seq,
         "lapse_due": e.lapse_due,
         "exhausted": e.exhausted,
-    })
+    });
+    for (k, x) in next_step_json(e) {
+        v[k] = x;
+    }
+    v
 }
 
 /// A notice as the API and the CLI's JSON show it: whom (contact id), by
@@ -456,7 +481,7 @@ pub async fn status_incidents(store: &Store) -> Result<Value, StoreError> {
         .iter()
         .take(STATUS_ESCALATING)
         .map(|e| {
-            json!({
+            let mut v = json!({
                 "id": e.incident_id,
                 "alert": e.alert,
                 "severity": e.severity,
@@ -464,7 +489,11 @@ pub async fn status_incidents(store: &Store) -> Result<Value, StoreError> {
                 "next_position": e.next_position,
                 "next_due": e.next_due,
                 "exhausted": e.exhausted,
-            })
+            });
+            for (k, x) in next_step_json(e) {
+                v[k] = x;
+            }
+            v
         })
         .collect();
     Ok(json!({
@@ -481,4 +510,53 @@ pub fn routes() -> Router<IntakeState> {
         .route("/api/incidents", get(list))
         .route("/api/incidents/{id}", get(show))
         .route("/api/incidents/{id}/{action}", post(action))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(axum::http::header::AUTHORIZATION, auth.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn any_admin_token_is_accepted_by_bearer_and_nothing_else_is() {
+        let tokens = [
+            SecretString::from("first-token"),
+            SecretString::from("second-token"),
+        ];
+        assert_eq!(authorize(&tokens, &headers("Bearer first-token")), Ok(()));
+        assert_eq!(authorize(&tokens, &headers("bearer second-token")), Ok(()));
+        assert_eq!(
+            authorize(&tokens, &HeaderMap::new()),
+            Err("missing admin token")
+        );
+        for wrong in [
+            "Bearer third-token",
+            "Bearer first-toke",
+            "Bearer first-token2",
+            "Bearer ",
+            "Basic first-token",
+            "first-token",
+        ] {
+            assert!(authorize(&tokens, &headers(wrong)).is_err(), "{wrong}");
+        }
+        assert!(authorize(&[], &headers("Bearer first-token")).is_err());
+    }
+
+    #[test]
+    fn state_filters_parse_their_names_and_admit_their_states() {
+        use IncidentState::*;
+        let f = |s| StateFilter::parse(s).unwrap();
+        assert!(f("open").admits(Open) && !f("open").admits(Acknowledged));
+        assert!(f("acknowledged").admits(Acknowledged) && !f("acknowledged").admits(Open));
+        assert!(f("resolved").admits(Resolved) && !f("resolved").admits(Open));
+        assert!(f("unresolved").admits(Open) && f("unresolved").admits(Acknowledged));
+        assert!(!f("unresolved").admits(Resolved));
+        assert_eq!(StateFilter::parse("closed"), None);
+        assert_eq!(StateFilter::parse("Open"), None);
+    }
 }

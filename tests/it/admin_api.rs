@@ -554,3 +554,46 @@ async fn status_counts_incidents_by_state_and_lists_the_escalating_ones_oldest_f
     assert_eq!(body["incidents"]["open_critical"], 1, "{body}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn escalate_through_the_api_pages_the_next_step_at_once_and_hands_back_an_acknowledged_incident()
+ {
+    let (app, [crisis, ..]) = app(seed().await).await;
+    let path = format!("/api/incidents/{crisis}");
+    let (_, shown) = get(&app, &path).await;
+    assert_eq!(shown["escalation"]["step"], 2, "{shown}");
+    assert_eq!(shown["escalation"]["round"], 1, "{shown}");
+    assert_eq!(shown["escalation"]["backup"], false, "{shown}");
+    let (code, _) = post(&app, &format!("{path}/ack")).await;
+    assert_eq!(code, 200);
+
+    let (code, v) = post(&app, &format!("{path}/escalate")).await;
+    assert_eq!(code, 200, "{v}");
+    assert_eq!(v["result"], "done", "{v}");
+    assert_eq!(v["state"], "open", "{v}");
+    // Step 2 (clinical-lead, by SMS) falls due now; the engine, woken by
+    // the API, pages it without waiting for its own timer (a day away)
+    // or its longest sleep (30 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let shown = loop {
+        let (_, shown) = get(&app, &path).await;
+        let paged = shown["notices"].as_array().unwrap().iter().any(|n| {
+            n["contact"] == "clinical-lead" && n["purpose"] == "page" && n["channel"] == "sms"
+        });
+        if paged {
+            break shown;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "step 2 never paged: {shown}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(shown["state"], "open", "{shown}");
+    assert_eq!(shown["acknowledged_by"], Value::Null, "{shown}");
+    let text = shown.to_string();
+    for phi in PHI {
+        assert!(!text.contains(phi), "{phi} in {text}");
+    }
+    app.stop().await;
+}

@@ -308,7 +308,8 @@ async fn incidents_ack_and_resolve_from_the_binary_change_the_state_print_one_li
 }
 
 #[tokio::test]
-async fn acting_on_a_resolved_or_unknown_incident_is_refused_on_stderr_with_exit_1() {
+async fn escalate_prints_one_line_and_acting_on_a_resolved_or_unknown_incident_is_refused_with_exit_1()
+ {
     let seeded = crate::admin_api::seed().await;
     let dir = seeded.dir.path();
     let resolved = seeded.resolved.to_string();
@@ -323,6 +324,19 @@ async fn acting_on_a_resolved_or_unknown_incident_is_refused_on_stderr_with_exit
         );
         assert!(err(&o).contains("  hint: "), "{}", err(&o));
     }
+    let o = hearth_as(
+        dir,
+        Some("alex"),
+        &["incidents", "escalate", &seeded.low.to_string()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(
+        out(&o),
+        format!(
+            "incident #{} escalated by cli:alex; the next step is due now\n",
+            seeded.low
+        )
+    );
     let o = hearth_as(dir, Some("alex"), &["incidents", "ack", "99999"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(err(&o).contains("error: no incident #99999"), "{}", err(&o));
