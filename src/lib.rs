@@ -13,9 +13,9 @@
 //! - [`engine`]: the compiled rule types, the Rhai sandbox, message
 //!   templates, segments, SMS length (depends on `domain`, never on `config`).
 //! - [`dispatch`]: the outbox worker, the last gate, the SMS gateways.
-//! - [`intake`]: the HTTP server: provider webhooks, status.
-//! - [`escalate`]: escalation policies' timelines (groundwork for issue 10;
-//!   not wired in: nobody is notified of an incident yet).
+//! - [`intake`]: the HTTP server: provider webhooks, status, the admin API.
+//! - [`escalate`]: incidents' escalation policies pinned, their timers in
+//!   the database, pages by SMS, email and signed webhooks, ACK/RESOLVE/ESC.
 //! - [`pipeline`]: the reply pipeline: the queue of stored inbound texts,
 //!   crisis first, compliance keywords, surveys, alerts, incidents.
 //! - [`store`]: traits per aggregate (members, consent, audit, outbox,

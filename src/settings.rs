@@ -345,6 +345,44 @@ struct RawSettings {
     intake: Option<RawIntake>,
     #[serde(default)]
     replies: Option<RawReplies>,
+    #[serde(default)]
+    notify: Option<RawNotify>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    #[serde(default)]
+    email: Option<RawEmail>,
+    #[serde(default)]
+    webhook: Option<RawWebhook>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEmail {
+    host: String,
+    #[serde(default)]
+    port: Option<u16>,
+    from: String,
+    #[serde(default)]
+    username: Option<String>,
+    #[serde(default)]
+    password: Option<SecretRef>,
+    #[serde(default)]
+    tls: Option<String>,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    #[serde(default)]
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    secret: SecretRef,
+    #[serde(default)]
+    timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -509,6 +547,7 @@ impl Settings {
                 dispatch: None,
                 intake: None,
                 replies: None,
+                notify: None,
             });
         let invalid = |message: String| SettingsError::Invalid {
             path: path.to_owned(),
@@ -524,6 +563,7 @@ impl Settings {
             .iter()
             .chain(raw.database.as_ref().and_then(|d| d.key.as_ref()))
             .chain(raw.provider.iter().flat_map(ProviderSettings::secrets))
+            .chain(raw.notify.iter().flat_map(RawNotify::secrets))
             .filter_map(|r| match r {
                 SecretRef::Env(n) => Some(n.clone()),
                 _ => None,
@@ -588,6 +628,7 @@ impl Settings {
         let dispatch = dispatch_settings(raw.dispatch.unwrap_or_default()).map_err(invalid)?;
         let intake = intake_settings(raw.intake.unwrap_or_default()).map_err(invalid)?;
         let replies = reply_settings(raw.replies.unwrap_or_default()).map_err(invalid)?;
+        let notify = notify_settings(raw.notify.unwrap_or_default(), base).map_err(invalid)?;
         Ok(Settings {
             listen,
             public_url,
@@ -610,7 +651,7 @@ impl Settings {
             dispatch,
             intake,
             replies,
-            notify: NotifySettings::default(),
+            notify,
         })
     }
 }
@@ -789,6 +830,113 @@ fn reply_settings(raw: RawReplies) -> Result<ReplySettings, String> {
             t
         },
     })
+}
+
+impl RawNotify {
+    /// The secret references the `notify:` section holds.
+    fn secrets(&self) -> Vec<&SecretRef> {
+        let email = self.email.as_ref().and_then(|e| e.password.as_ref());
+        let webhook = self.webhook.as_ref().map(|w| &w.secret);
+        email.into_iter().chain(webhook).collect()
+    }
+}
+
+/// `notify:`: checked here so a mistake stops the start, not the first
+/// crisis notice. Secret values are read later, by the channels.
+fn notify_settings(raw: RawNotify, base: &Path) -> Result<NotifySettings, String> {
+    use crate::escalate::email::{EmailSettings, EmailTls, is_loopback_host};
+    use crate::escalate::webhook::WebhookSettings;
+
+    let timeout = |key: &str, text: Option<String>| -> Result<std::time::Duration, String> {
+        let Some(text) = text else {
+            return Ok(std::time::Duration::from_secs(10));
+        };
+        let t = parse_millis(&text).map_err(|e| format!("notify.{key}.timeout: {e}"))?;
+        if t.is_zero() {
+            return Err(format!(
+                "notify.{key}.timeout: `{text}` is zero\n  hint: leave it out for the default 10s"
+            ));
+        }
+        Ok(t)
+    };
+    let email = match raw.email {
+        None => None,
+        Some(e) => {
+            let host = e.host.trim();
+            if host.is_empty() || host.contains(char::is_whitespace) || host.contains('/') {
+                return Err(format!(
+                    "notify.email.host: `{}` is not a host name\n  hint: write the server's name alone, like `smtp.clinic.example` (the port goes in `port:`)",
+                    e.host
+                ));
+            }
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            if host.contains(':') && bare.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!(
+                    "notify.email.host: `{host}` holds a port\n  hint: write the host alone and the port in `port:` (default 587)"
+                ));
+            }
+            let port = e.port.unwrap_or(587);
+            if port == 0 {
+                return Err("notify.email.port: 0 is not a port\n  hint: 587 (the default) for STARTTLS submission".into());
+            }
+            if let Err(err) = e.from.parse::<lettre::message::Mailbox>() {
+                return Err(format!(
+                    "notify.email.from: `{}` is not an email address: {err}\n  hint: write `Hearth <hearth@clinic.example>` or `hearth@clinic.example`",
+                    e.from
+                ));
+            }
+            let tls = match e.tls.as_deref().map(str::trim) {
+                None | Some("starttls") => EmailTls::Starttls,
+                Some("none") if is_loopback_host(host) => EmailTls::None,
+                Some("none") => {
+                    return Err(format!(
+                        "notify.email.tls: `none` with host `{host}`: plain SMTP is allowed only to a relay on loopback (localhost, 127.0.0.1, ::1)\n  hint: remove `tls: none`; the default `starttls` encrypts the connection"
+                    ));
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "notify.email.tls: `{other}` is not a TLS mode\n  hint: `starttls` (the default) or `none` (loopback only)"
+                    ));
+                }
+            };
+            let username = match e.username {
+                Some(u) if u.trim().is_empty() => {
+                    return Err("notify.email.username is empty\n  hint: leave out both username and password to send without logging in".into());
+                }
+                u => u,
+            };
+            match (&username, &e.password) {
+                (Some(_), None) => {
+                    return Err("notify.email.username is set but notify.email.password is not\n  hint: add `password: env:HEARTH_SMTP_PASSWORD` (or `file:`, `credential:`)".into());
+                }
+                (None, Some(_)) => {
+                    return Err("notify.email.password is set but notify.email.username is not\n  hint: add `username:`, the login the server expects".into());
+                }
+                _ => {}
+            }
+            if tls == EmailTls::None && e.ca_file.is_some() {
+                return Err("notify.email.ca_file is set but notify.email.tls is `none`\n  hint: remove one of them".into());
+            }
+            Some(EmailSettings {
+                host: host.to_owned(),
+                port,
+                from: e.from.trim().to_owned(),
+                username,
+                password: e.password.map(|p| p.relative_to(base)),
+                tls,
+                ca_file: e.ca_file.map(|p| base.join(p)),
+                timeout: timeout("email", e.timeout)?,
+            })
+        }
+    };
+    let webhook = match raw.webhook {
+        None => None,
+        Some(w) => Some(WebhookSettings {
+            secret: w.secret.relative_to(base),
+            timeout: timeout("webhook", w.timeout)?,
+        }),
+    };
+    Ok(NotifySettings { email, webhook })
 }
 
 fn intake_settings(raw: RawIntake) -> Result<IntakeSettings, String> {
@@ -1014,6 +1162,211 @@ mod tests {
                 "{var}: {:?}",
                 r.err().map(|e| e.to_string())
             );
+        }
+    }
+
+    #[test]
+    fn the_notify_section_parses_with_defaults_and_paths_relative_to_the_file() {
+        let s = parse("", &[]).unwrap();
+        assert!(s.notify.email.is_none() && s.notify.webhook.is_none());
+
+        let text = "notify:\n  email:\n    host: smtp.clinic.example\n    from: Hearth <hearth@clinic.example>\n    username: hearth\n    password: env:HEARTH_SMTP_PASSWORD\n    ca_file: ca.pem\n  webhook:\n    secret: file:webhook.key\n    timeout: 3s\n";
+        let s = parse(text, &[("HEARTH_SMTP_PASSWORD", "pw")]).unwrap();
+        let e = s.notify.email.unwrap();
+        assert_eq!(e.host, "smtp.clinic.example");
+        assert_eq!(e.port, 587);
+        assert_eq!(e.tls, crate::escalate::email::EmailTls::Starttls);
+        assert_eq!(e.timeout, std::time::Duration::from_secs(10));
+        assert_eq!(e.username.as_deref(), Some("hearth"));
+        assert_eq!(
+            e.password,
+            Some(SecretRef::Env("HEARTH_SMTP_PASSWORD".into()))
+        );
+        assert_eq!(e.ca_file, Some(PathBuf::from("/etc/hearth/ca.pem")));
+        let w = s.notify.webhook.unwrap();
+        assert_eq!(
+            w.secret,
+            SecretRef::File(PathBuf::from("/etc/hearth/webhook.key"))
+        );
+        assert_eq!(w.timeout, std::time::Duration::from_secs(3));
+
+        let s = parse(
+            "notify: { email: { host: localhost, port: 2525, from: a@b.example, tls: none, timeout: 500ms } }\n",
+            &[],
+        )
+        .unwrap();
+        let e = s.notify.email.unwrap();
+        assert_eq!(
+            (e.port, e.tls),
+            (2525, crate::escalate::email::EmailTls::None)
+        );
+        assert_eq!(e.timeout, std::time::Duration::from_millis(500));
+    }
+
+    #[test]
+    fn a_hearth_variable_named_by_a_notify_secret_is_not_an_unknown_override() {
+        let text = "notify: { webhook: { secret: env:HEARTH_WEBHOOK_SECRET } }\n";
+        assert!(parse(text, &[("HEARTH_WEBHOOK_SECRET", "k")]).is_ok());
+        assert!(parse("", &[("HEARTH_WEBHOOK_SECRET", "k")]).is_err());
+    }
+
+    #[test]
+    fn each_bad_notify_value_gives_an_error_naming_its_setting() {
+        let email = |rest: &str| {
+            format!(
+                "notify: {{ email: {{ host: smtp.clinic.example, from: a@b.example, {rest} }} }}\n"
+            )
+        };
+        for (yaml, names) in [
+            (
+                email("tls: none"),
+                "notify.email.tls: `none` with host `smtp.clinic.example`",
+            ),
+            (email("tls: ssl"), "notify.email.tls: `ssl`"),
+            (email("port: 0"), "notify.email.port: 0"),
+            (email("timeout: soon"), "notify.email.timeout: "),
+            (email("timeout: 0ms"), "notify.email.timeout: `0ms` is zero"),
+            (
+                email("username: hearth"),
+                "notify.email.username is set but notify.email.password is not",
+            ),
+            (
+                email("password: env:X"),
+                "notify.email.password is set but notify.email.username is not",
+            ),
+            (email("username: \"\""), "notify.email.username is empty"),
+            (email("colour: red"), "unknown field `colour`"),
+            (
+                "notify: { email: { host: smtp.clinic.example, from: nobody } }\n".to_owned(),
+                "notify.email.from: `nobody`",
+            ),
+            (
+                "notify: { email: { host: \"smtp.clinic.example:587\", from: a@b.example } }\n"
+                    .to_owned(),
+                "notify.email.host: `smtp.clinic.example:587` holds a port",
+            ),
+            (
+                "notify: { email: { host: \"smtp clinic\", from: a@b.example } }\n".to_owned(),
+                "notify.email.host: `smtp clinic`",
+            ),
+            (
+                "notify: { email: { from: a@b.example } }\n".to_owned(),
+                "missing field `host`",
+            ),
+            (
+                "notify: { webhook: { timeout: 2s } }\n".to_owned(),
+                "missing field `secret`",
+            ),
+            (
+                "notify: { webhook: { secret: hunter2 } }\n".to_owned(),
+                "a literal secret is not allowed here",
+            ),
+            (
+                "notify: { webhook: { secret: env:K, timeout: -1 } }\n".to_owned(),
+                "notify.webhook.timeout: ",
+            ),
+            ("notify: { sms: {} }\n".to_owned(), "unknown field `sms`"),
+        ] {
+            let err = parse(&yaml, &[]).unwrap_err().to_string();
+            assert!(err.contains(names), "{yaml}: {err}");
+            assert!(!err.contains("hunter2"), "echoed a secret: {err}");
+        }
+    }
+
+    /// A small xorshift generator: reproducible random cases, no crate.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[(self.next() % items.len() as u64) as usize]
+        }
+    }
+
+    #[test]
+    fn random_notify_sections_never_panic_the_settings_parser() {
+        let keys = [
+            "host", "port", "from", "username", "password", "tls", "ca_file", "timeout", "secret",
+            "email", "webhook", "bogus", "",
+        ];
+        let values = [
+            "smtp.clinic.example",
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "587",
+            "0",
+            "70000",
+            "-1",
+            "starttls",
+            "none",
+            "NONE",
+            "env:HEARTH_SMTP_PASSWORD",
+            "env:",
+            "file:",
+            "file:secret",
+            "credential:a/b",
+            "hunter2",
+            "a@b.example",
+            "Hearth <a@b.example>",
+            "<>",
+            "10s",
+            "0s",
+            "200ms",
+            "99999999999999999999s",
+            "\"\"",
+            "~",
+            "[]",
+            "{}",
+            "[1, 2]",
+            "{ host: x }",
+            "é\u{301}",
+            "\"\\u0000\"",
+            "&a",
+            "*a",
+            "!!binary x",
+            "|",
+        ];
+        let mut rng = Rng(0x4E4F_5449_4659_0001);
+        for case in 0..3000 {
+            let mut text = String::from("notify:\n");
+            for section in ["email", "webhook"] {
+                if rng.next().is_multiple_of(4) {
+                    continue;
+                }
+                text.push_str(&format!("  {section}:\n"));
+                for _ in 0..(rng.next() % 9) {
+                    let indent = rng.pick(&["    ", "    ", "    ", "  ", "      ", ""]);
+                    text.push_str(&format!(
+                        "{indent}{}: {}\n",
+                        rng.pick(&keys),
+                        rng.pick(&values)
+                    ));
+                }
+            }
+            if rng.next().is_multiple_of(10) {
+                let cut = (rng.next() as usize) % (text.len() + 1);
+                text.truncate(text.floor_char_boundary(cut));
+            }
+            let result = std::panic::catch_unwind(|| parse(&text, &[]));
+            match result {
+                Err(_) => panic!("case {case} panicked:\n{text}"),
+                Ok(Err(e)) => {
+                    let msg = e.to_string();
+                    assert!(!msg.is_empty(), "case {case}: empty error\n{text}");
+                    assert!(
+                        !msg.contains("hunter2"),
+                        "case {case} echoed a secret: {msg}"
+                    );
+                }
+                Ok(Ok(_)) => {}
+            }
         }
     }
 

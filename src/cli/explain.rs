@@ -5,7 +5,7 @@
 //! (`--member-attr` sets roster attributes, `--opted-out` revokes their
 //! consent, `--answering SURVEY.QUESTION` puts them mid-survey), or, with
 //! `--unknown-sender`, a number that is nobody's. Incident decisions
-//! (join, realert, inhibition) are folded against `--open-incident`
+//! (join, grouping, realert) are folded against `--open-incident`
 //! (nothing is open otherwise) exactly as the store folds them.
 
 use std::collections::BTreeMap;

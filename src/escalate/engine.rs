@@ -26,7 +26,7 @@ use crate::settings::NotifySettings;
 use crate::store::traits::escalation::{
     EscalationRow, EscalationStore, EscalationWrite, NewNotice, Notice, Purpose, Transition,
 };
-use crate::store::traits::{AuditStore, IncidentStore, MemberStore};
+use crate::store::traits::IncidentStore;
 use crate::store::{Store, StoreError};
 
 /// What a person asks of an incident.

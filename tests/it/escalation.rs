@@ -20,7 +20,7 @@ use hearth::settings::{NotifySettings, ReplySettings};
 use hearth::store::Store;
 use hearth::store::traits::escalation::Purpose;
 use hearth::store::traits::outbox::ListFilter;
-use hearth::store::traits::{AuditStore, EscalationStore, IncidentStore, OutboxStore};
+use hearth::store::traits::{EscalationStore, IncidentStore, OutboxStore};
 
 const ROSTER: &str = "external_id,first_name,last_name,phone,timezone,groups,consent
 M-1,Maria,Gonzalez,+15555550201,America/New_York,weekly-support,yes
@@ -346,6 +346,9 @@ async fn resolve_within_reminds_the_acknowledger_then_escalates_again() {
     r.text(FRAN, &format!("ACK {id}")).await;
     r.at(61);
     r.tick().await;
+    assert!(r.sent("reminder").await.is_empty(), "not before resolve_within");
+    r.at(62);
+    r.tick().await;
     assert_eq!(r.pages().await, vec!["facilitator"]);
     let reminders = r.sent("reminder").await;
     assert_eq!(reminders.len(), 1);
@@ -354,6 +357,9 @@ async fn resolve_within_reminds_the_acknowledger_then_escalates_again() {
     assert_eq!(r.incident().await.state, IncidentState::Acknowledged);
 
     // Nobody resolves: after the step's wait it is open again and pages on.
+    r.at(71);
+    r.tick().await;
+    assert_eq!(r.incident().await.state, IncidentState::Acknowledged);
     r.at(72);
     r.tick().await;
     assert_eq!(r.incident().await.state, IncidentState::Open);

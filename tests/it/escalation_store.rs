@@ -15,6 +15,7 @@ use hearth::store::Store;
 use hearth::store::traits::escalation::{
     EscalationWrite, NewNotice, NoticeState, Purpose, Transition,
 };
+use hearth::store::traits::incident::{IncidentCounts, IncidentFilter};
 use hearth::store::traits::outbox::ListFilter;
 use hearth::store::traits::{EscalationStore, IncidentStore, OutboxStore};
 use serde_json::json;
@@ -93,6 +94,15 @@ fn step(incident_id: i64, expect_rev: i64, now: DateTime<Utc>) -> EscalationWrit
     }
 }
 
+/// The outbox key of a page (as the engine spells it; built here from the
+/// text so these tests do not depend on the engine's key function).
+fn key(incident_id: i64, seq: u64, contact: &str) -> IdempotencyKey {
+    IdempotencyKey::staff(Some(&format!(
+        "escalation:{incident_id}:{seq}:page:{contact}"
+    )))
+    .unwrap()
+}
+
 fn sms_page(incident_id: i64, seq: u64, contact: &str, number: &str) -> NewNotice {
     NewNotice {
         purpose: Purpose::Page,
@@ -105,7 +115,7 @@ fn sms_page(incident_id: i64, seq: u64, contact: &str, number: &str) -> NewNotic
         subject: None,
         body: format!("incident {incident_id} needs someone: reply ACK {incident_id}"),
         message: Some(NewMessage {
-            idempotency_key: IdempotencyKey::escalation(incident_id, 0, 0, contact),
+            idempotency_key: key(incident_id, seq, contact),
             member_id: None,
             to: Some(Phone::parse(number).unwrap()),
             body: format!("incident {incident_id} needs someone: reply ACK {incident_id}"),
@@ -488,10 +498,7 @@ async fn sms_notices_land_in_the_outbox_as_escalations_once_however_often_they_a
     let outbox_id = sms.outbox_id.expect("an SMS notice names its outbox row");
     let m = store.message(outbox_id).await.unwrap().unwrap();
     assert_eq!(m.kind, Kind::Escalation);
-    assert_eq!(
-        m.idempotency_key.as_str(),
-        IdempotencyKey::escalation(id, 0, 0, "dana").as_str()
-    );
+    assert_eq!(m.idempotency_key.as_str(), key(id, 0, "dana").as_str());
     let outbox = store
         .list_messages(ListFilter {
             limit: 100,
@@ -584,4 +591,254 @@ async fn a_notice_that_fails_is_retried_at_its_time_then_given_up_and_audited() 
     // A late report on a settled notice changes nothing.
     store.settle_notice(dana, Ok(()), at(7)).await.unwrap();
     assert_eq!(store.notices(id).await.unwrap()[0].state, "failed");
+}
+
+#[tokio::test]
+async fn hits_join_an_acknowledged_incident_and_after_resolution_open_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = started(&store, "+15555550101", at(0)).await;
+    let mut w = step(id, 0, at(1));
+    w.transition = Some(ack("contact:dana"));
+    assert!(store.write_escalation(w).await.unwrap());
+
+    // Acknowledged is still unresolved: the same alert and a lesser one join.
+    let out = store
+        .record_hits(
+            vec![
+                hit(
+                    "+15555550101",
+                    "crisis-language",
+                    Severity::Critical,
+                    Some("crisis"),
+                ),
+                hit(
+                    "+15555550101",
+                    "low-mood",
+                    Severity::Warning,
+                    Some("routine"),
+                ),
+            ],
+            at(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.iter().map(|o| o.incident).collect::<Vec<_>>(),
+        vec![id, id]
+    );
+    let facts = store
+        .subject_incidents(&Subject::Number("+15555550101".into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        facts.open,
+        vec![(id, "crisis-language".to_owned(), Severity::Critical)]
+    );
+
+    let mut w = step(id, 1, at(3));
+    w.transition = Some(resolve("cli:alex"));
+    assert!(store.write_escalation(w).await.unwrap());
+    let after = store
+        .record_hits(
+            vec![hit("+15555550101", "low-mood", Severity::Warning, None)],
+            at(4),
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        after[0].incident, id,
+        "a resolved incident takes no more hits"
+    );
+}
+
+#[tokio::test]
+async fn counts_and_the_unresolved_filter_take_open_and_acknowledged_incidents_but_not_resolved_ones()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let open_one = started(&store, "+15555550101", at(0)).await;
+    let acked = started(&store, "+15555550102", at(0)).await;
+    let resolved = started(&store, "+15555550103", at(0)).await;
+    store
+        .record_hits(
+            vec![hit("+15555550104", "gone-quiet", Severity::Warning, None)],
+            at(0),
+        )
+        .await
+        .unwrap();
+    let warning = store
+        .subject_incidents(&Subject::Number("+15555550104".into()))
+        .await
+        .unwrap()
+        .open[0]
+        .0;
+    let mut w = step(acked, 0, at(1));
+    w.transition = Some(ack("api:ops"));
+    assert!(store.write_escalation(w).await.unwrap());
+    let mut w = step(resolved, 0, at(1));
+    w.transition = Some(resolve("api:ops"));
+    assert!(store.write_escalation(w).await.unwrap());
+
+    assert_eq!(
+        store.incident_counts().await.unwrap(),
+        IncidentCounts {
+            open: 2,
+            acknowledged: 1,
+            critical_unresolved: 2,
+        }
+    );
+    // /status's older count: open ones only.
+    assert_eq!(store.open_incident_counts().await.unwrap(), (2, 1));
+    let ids =
+        |v: Vec<hearth::domain::incident::Incident>| v.iter().map(|i| i.id).collect::<Vec<_>>();
+    let unresolved = store
+        .incidents(&IncidentFilter {
+            unresolved: true,
+            ..IncidentFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(unresolved), vec![warning, acked, open_one]);
+    let open_only = store
+        .incidents(&IncidentFilter {
+            open_only: true,
+            ..IncidentFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(open_only), vec![warning, open_one]);
+    let open_rows: Vec<i64> = store
+        .open_escalations()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.incident_id)
+        .collect();
+    assert_eq!(open_rows, vec![open_one, acked]);
+}
+
+#[tokio::test]
+async fn escalations_notices_and_acknowledgements_survive_closing_and_reopening_the_store_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (id, row, notices) = {
+        let store = open(dir.path());
+        let id = started(&store, "+15555550101", at(0)).await;
+        let mut w = step(id, 0, at(1));
+        w.notices = vec![
+            sms_page(id, 0, "dana", "+15555550190"),
+            email_page(0, "lee"),
+        ];
+        assert!(store.write_escalation(w).await.unwrap());
+        let mut w = step(id, 1, at(2));
+        w.next_due = None;
+        w.lapse_due = Some(at(62));
+        w.transition = Some(ack("contact:dana"));
+        assert!(store.write_escalation(w).await.unwrap());
+        let notice = store.notices(id).await.unwrap()[1].id;
+        store
+            .settle_notice(notice, Err(("timed out".into(), Some(at(7)))), at(3))
+            .await
+            .unwrap();
+        (
+            id,
+            store.escalation(id).await.unwrap().unwrap(),
+            store.notices(id).await.unwrap(),
+        )
+    };
+    let store = open(dir.path());
+    assert_eq!(store.escalation(id).await.unwrap().unwrap(), row);
+    assert_eq!(row.rev, 2);
+    assert_eq!(row.acknowledged_by.as_deref(), Some("contact:dana"));
+    assert_eq!(store.notices(id).await.unwrap(), notices);
+    assert_eq!(notices.len(), 2);
+    assert_eq!(store.next_escalation_due().await.unwrap(), Some(at(7)));
+    assert_eq!(
+        store
+            .due_escalations(at(62), 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.incident_id)
+            .collect::<Vec<_>>(),
+        vec![id]
+    );
+    // The guard carries on from the stored revision.
+    assert!(!store.write_escalation(step(id, 1, at(63))).await.unwrap());
+    assert!(store.write_escalation(step(id, 2, at(63))).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_writers_racing_on_one_revision_from_two_connections_exactly_one_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two handles on one file: two writer connections, as the daemon's
+    // timer and a staff command's `hearth incidents ack` have.
+    let daemon = open(dir.path());
+    let staff = open(dir.path());
+    let id = started(&daemon, "+15555550101", at(0)).await;
+    let (mut paged, mut acked) = (0, 0);
+    for rev in 0..6 {
+        let mut page = step(id, rev, at(rev + 1));
+        page.seq = u64::try_from(rev).unwrap() + 1;
+        page.notices = vec![sms_page(id, page.seq, "dana", "+15555550190")];
+        let mut ack_write = step(id, rev, at(rev + 1));
+        ack_write.transition = Some(ack("cli:alex"));
+        ack_write.audit = vec![("escalation.test".into(), json!({ "rev": rev }))];
+        let (a, b) = tokio::join!(
+            daemon.write_escalation(page),
+            staff.write_escalation(ack_write)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a ^ b, "rev {rev}: exactly one applies, got {a} and {b}");
+        paged += usize::from(a);
+        acked += usize::from(b);
+        assert_eq!(staff.escalation(id).await.unwrap().unwrap().rev, rev + 1);
+        // What the loser would have written is nowhere.
+        assert_eq!(daemon.notices(id).await.unwrap().len(), paged);
+        let outbox = daemon
+            .list_messages(ListFilter {
+                limit: 100,
+                ..ListFilter::default()
+            })
+            .await
+            .unwrap()
+            .len();
+        assert_eq!(outbox, paged);
+        let audited = actions(&daemon).await;
+        assert_eq!(
+            audited.iter().filter(|e| e.1 == "escalation.test").count(),
+            acked
+        );
+        assert_eq!(
+            audited
+                .iter()
+                .filter(|e| e.1 == "incident.acknowledged")
+                .count(),
+            acked
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_write_whose_sms_notice_cannot_be_queued_fails_whole_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let id = started(&store, "+15555550101", at(0)).await;
+    let mut w = step(id, 0, at(1));
+    let mut broken = sms_page(id, 1, "dana", "+15555550190");
+    if let Some(m) = broken.message.as_mut() {
+        m.to = None; // neither a member nor a number
+    }
+    w.notices = vec![email_page(1, "lee"), broken];
+    w.transition = Some(ack("contact:dana"));
+    let before = actions(&store).await.len();
+    let err = store.write_escalation(w).await.unwrap_err();
+    assert!(
+        err.to_string().contains("needs a member or a number"),
+        "{err}"
+    );
+    let row = store.escalation(id).await.unwrap().unwrap();
+    assert_eq!((row.rev, row.state), (0, IncidentState::Open));
+    assert!(store.notices(id).await.unwrap().is_empty());
+    assert_eq!(actions(&store).await.len(), before);
 }

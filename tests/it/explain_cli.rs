@@ -62,8 +62,8 @@ fn explain_answers_a_survey_question_fires_alerts_and_folds_incidents_on_the_sta
         .collect();
     assert!(templates.contains(&"low-mood-support"), "{templates:?}");
 
-    // With a critical incident open, low-mood is inhibited.
-    let inhibited = explain_with(
+    // With a critical incident open, low-mood joins it (one page, not two).
+    let grouped = explain_with(
         "2",
         &[
             "--answering",
@@ -72,7 +72,7 @@ fn explain_answers_a_survey_question_fires_alerts_and_folds_incidents_on_the_sta
             "crisis-language",
         ],
     );
-    let alert = inhibited["alerts"]
+    let alert = grouped["alerts"]
         .as_array()
         .unwrap()
         .iter()
@@ -80,7 +80,10 @@ fn explain_answers_a_survey_question_fires_alerts_and_folds_incidents_on_the_sta
         .unwrap()
         .clone();
     assert!(
-        alert["incident"].as_str().unwrap().contains("inhibited"),
+        alert["incident"]
+            .as_str()
+            .unwrap()
+            .contains("joins open incident"),
         "{alert:#}"
     );
 

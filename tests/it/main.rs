@@ -3,7 +3,9 @@
 mod helpers;
 
 mod kannel;
+mod smtp;
 mod twilio;
+mod webhook_receiver;
 
 mod admin_api;
 mod alert_scripts;
@@ -18,6 +20,8 @@ mod hints;
 mod incidents_cli;
 mod instruments;
 mod intake;
+mod notify_email;
+mod notify_webhook;
 mod outbox;
 mod pipeline;
 mod preview_cli;

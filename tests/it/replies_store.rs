@@ -1,5 +1,5 @@
 //! The reply pipeline's store on real encrypted SQLite files: hits folded
-//! into incidents (open, join, realert, inhibition) with every hit kept as
+//! into incidents (open, join, grouping, realert) with every hit kept as
 //! evidence and audited without its text; the one reply transaction (all
 //! or nothing, idempotent); survey progress, reminders and expiry;
 //! history and engagement; the provider's keyword; a crisis reply that

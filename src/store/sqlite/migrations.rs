@@ -416,4 +416,89 @@ mod tests {
                 .is_err()
         );
     }
+
+    #[test]
+    fn a_version_7_database_with_incidents_migrates_to_8_and_keeps_them_with_no_one_acknowledging()
+    {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        super::to_version(&mut conn, 7).unwrap();
+        conn.execute_batch(
+            "INSERT INTO incidents (subject, member_id, alert, severity, state, escalate, opened_at, updated_at)
+             VALUES ('number:+15555550101', NULL, 'crisis', 'critical', 'open', 'crisis', 't1', 't1'),
+                    ('number:+15555550101', NULL, 'crisis', 'critical', 'resolved', NULL, 't0', 't0');
+             INSERT INTO incident_evidence (incident_id, at, alert, text, kind)
+             VALUES (1, 't1', 'crisis', 'matched', 'opened'),
+                    (1, 't1', 'low-mood', 'answer 2', 'inhibited');",
+        )
+        .unwrap();
+        super::to_latest(&mut conn).unwrap();
+        assert_eq!(super::version(&conn).unwrap(), 8);
+        type Row = (i64, String, Option<String>, Option<String>, Option<String>);
+        let rows: Vec<Row> = conn
+            .prepare(
+                "SELECT id, state, escalate, acknowledged_by, resolved_at FROM incidents ORDER BY id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (1, "open".into(), Some("crisis".into()), None, None),
+                (2, "resolved".into(), None, None, None),
+            ]
+        );
+        let evidence: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM incident_evidence WHERE incident_id = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(evidence, 2);
+        // One unresolved incident per subject and alert, acknowledged ones too.
+        conn.execute(
+            "UPDATE incidents SET state = 'acknowledged' WHERE id = 1",
+            [],
+        )
+        .unwrap();
+        let another =
+            "INSERT INTO incidents (subject, alert, severity, state, opened_at, updated_at)
+                       VALUES ('number:+15555550101', 'crisis', 'critical', 'open', 't2', 't2')";
+        assert!(
+            conn.execute(another, []).is_err(),
+            "beside an acknowledged one"
+        );
+        conn.execute("UPDATE incidents SET state = 'resolved' WHERE id = 1", [])
+            .unwrap();
+        conn.execute(another, []).unwrap();
+        // The new tables refuse what the store never writes.
+        conn.execute(
+            "INSERT INTO escalations (incident_id, policy, version, pinned, next_position, started_at, updated_at)
+             VALUES (1, 'crisis', 'v1', '{}', 0, 't', 't')",
+            [],
+        )
+        .unwrap();
+        assert!(
+            conn.execute(
+                "INSERT INTO escalations (incident_id, policy, version, pinned, next_position, started_at, updated_at)
+                 VALUES (2, 'crisis', 'v1', 'not json', 0, 't', 't')",
+                [],
+            )
+            .is_err()
+        );
+        assert!(
+            conn.execute(
+                "INSERT INTO escalation_notices (incident_id, purpose, seq, contact, channel, state, address, body,
+                                                 created_at, updated_at)
+                 VALUES (1, 'page', 0, 'dana', 'pager', 'pending', 'x', 'y', 't', 't')",
+                [],
+            )
+            .is_err(),
+            "an unknown channel"
+        );
+    }
 }

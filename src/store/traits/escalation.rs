@@ -217,10 +217,15 @@ pub struct EscalationWrite {
     pub seq: u64,
     pub lapse_due: Option<DateTime<Utc>>,
     pub exhausted: bool,
-    /// Sets the incident's state (and `acknowledged_by/at`, or
-    /// `resolved_by/at`; a move back to `open` clears the
-    /// acknowledgement) and audits it.
+    /// Sets the incident's state (and `acknowledged_by/how/at`, or
+    /// `resolved_by/how/at`; a move back to `open` clears the
+    /// acknowledgement; resolving also clears the row's `next_due` and
+    /// `lapse_due`, whatever this write says) and audits it: actor
+    /// `actor`, action `action`, detail `{from, to, how}`.
     pub transition: Option<Transition>,
+    /// Inserted or ignored on their key (incident, `seq`, contact,
+    /// channel, purpose): a notice already written stays as it is, and an
+    /// SMS notice's outbox message is written only with a new notice.
     pub notices: Vec<NewNotice>,
     /// Further audit entries `(action, detail)`, subject `incident:<id>`,
     /// actor `system` (e.g. `escalation.paged` with step, round and
@@ -291,8 +296,9 @@ pub trait EscalationStore: Send + Sync {
     /// `w.expect_rev` (then bumps it): the row's new position, due times
     /// and seq, the incident's transition, the notices (SMS ones with
     /// their outbox message), the audit entries. False, and nothing
-    /// written, when the rev moved or the incident is already resolved
-    /// (a resolved incident takes no more writes).
+    /// written, when the rev moved, the row does not exist, or the
+    /// incident is already resolved (a resolved incident takes no more
+    /// writes).
     fn write_escalation(
         &self,
         w: EscalationWrite,
@@ -316,7 +322,8 @@ pub trait EscalationStore: Send + Sync {
     /// sent; `Err((error, retry_at))` counts the attempt, keeps the error,
     /// and either schedules the next attempt (`Some`) or marks it failed
     /// (`None`, audited as `escalation.notice_failed` with channel and
-    /// contact id).
+    /// contact id). A notice no longer pending (settled already) is left
+    /// as it is; an unknown id is `StoreError::NotFound`.
     fn settle_notice(
         &self,
         notice_id: i64,
