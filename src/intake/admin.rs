@@ -209,7 +209,9 @@ impl StateFilter {
 /// ones are the unresolved ones read whole and filtered here (few: they
 /// wait for someone); resolved ones are the newest `limit + unresolved`
 /// incidents filtered here, which hold at least `limit` resolved ones if
-/// there are that many (ids grow with time, so nothing older is needed).
+/// there are that many (ids grow with time, so nothing older is needed;
+/// an incident opened between the count and the read can only shorten
+/// the page by one).
 pub async fn list_incidents(
     store: &Store,
     state: Option<StateFilter>,
