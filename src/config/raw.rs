@@ -499,6 +499,13 @@ impl<'de> Deserialize<'de> for RawTarget {
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 Ok(RawTarget::Name(v.to_owned()))
             }
+            // A contact id that YAML reads as a number (`42`), as elsewhere.
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(RawTarget::Name(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(RawTarget::Name(v.to_string()))
+            }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 RawOnCall::deserialize(de::value::MapAccessDeserializer::new(map))
                     .map(RawTarget::OnCall)

@@ -64,6 +64,7 @@ impl RuleSet {
             ("alerts", self.alerts.len()),
             ("escalations", self.escalations.len()),
             ("contacts", self.contacts.len()),
+            ("rotations", self.rotations.len()),
             ("tests", self.tests.len()),
         ]
     }

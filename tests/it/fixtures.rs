@@ -738,6 +738,7 @@ fn empty_spaced_and_non_ascii_ids_of_every_kind_are_located_errors_naming_the_ki
         ("invalid-ids-alerts", "alert", 3),
         ("invalid-ids-escalations", "escalation", 3),
         ("invalid-ids-contacts", "contact", 3),
+        ("invalid-ids-rotations", "rotation", 3),
         ("invalid-ids-tests", "test", 2),
     ] {
         let compiled = load(&fixture("invalid", fixture_name));

@@ -12,6 +12,7 @@ mod alert_scripts;
 mod crisis_table;
 mod daemon;
 mod escalation;
+mod escalation_e2e;
 mod dispatch;
 mod escalation_store;
 mod explain_cli;

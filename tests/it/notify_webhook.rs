@@ -166,3 +166,59 @@ fn a_missing_secret_is_an_error_naming_the_setting() {
     assert!(err.starts_with("notify.webhook.secret: "), "{err}");
     assert!(err.contains("HEARTH_TEST_SURELY_UNSET_WEBHOOK"), "{err}");
 }
+
+/// The receiver-side check OPERATIONS.md gives in Python, run as written
+/// against a notice Hearth really sent.
+#[tokio::test]
+async fn the_python_check_in_the_operations_guide_accepts_a_real_notice_and_refuses_a_tampered_one()
+{
+    let has_python = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_python {
+        assert!(
+            std::env::var("HEARTH_REQUIRE_COMPONENTS").as_deref() != Ok("1"),
+            "python3 is required (HEARTH_REQUIRE_COMPONENTS=1)"
+        );
+        eprintln!("SKIPPED: python3 is not installed");
+        return;
+    }
+    let guide = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/OPERATIONS.md"))
+        .unwrap();
+    let snippet = guide
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("OPERATIONS.md has a python block");
+
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(&[]);
+    webhooks(dir.path())
+        .post(&receiver.url("/hook"), &notice(), Utc::now())
+        .await
+        .unwrap();
+    let hit = receiver.wait_for(1, WAIT).await.remove(0);
+    let mut tampered = hit.body.clone();
+    tampered.push(b' ');
+    let script = format!(
+        "{snippet}\nimport sys\nh = {{'Hearth-Timestamp': sys.argv[1], 'Hearth-Signature': sys.argv[2]}}\nprint(verify(b'{SECRET}', h, open(sys.argv[3], 'rb').read()))\n"
+    );
+    for (body, want) in [(&hit.body, "True"), (&tampered, "False")] {
+        let file = dir.path().join("body");
+        std::fs::write(&file, body).unwrap();
+        let out = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .arg(hit.header(TIMESTAMP_HEADER).unwrap())
+            .arg(hit.header(SIGNATURE_HEADER).unwrap())
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+    }
+}

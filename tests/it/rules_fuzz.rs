@@ -123,6 +123,12 @@ const VALUES: &[&str] = &[
     "*nowhere",
     "&anchor x",
     "!!binary aGk=",
+    // Escalation and rotation values, moved where they do not belong.
+    "until_acknowledged",
+    "{ on_call: clinicians }",
+    "[{ on_call: nowhere }, group.facilitators]",
+    "\"2026-12-24T17:00\"",
+    "[mon, funday]",
 ];
 
 /// Ids: empty, spaced, non-ASCII, built-in, very long.

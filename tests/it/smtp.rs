@@ -14,7 +14,7 @@
 //! Missing aiosmtpd or openssl fails the test under
 //! `HEARTH_REQUIRE_COMPONENTS=1` (CI; `.ci/run` installs them) and is a
 //! printed skip otherwise, like the Kannel harness. The interpreter is
-//! `$HEARTH_SMTP_PYTHON`, else the first of `/usr/bin/python3` and
+//! `$AIOSMTPD_PYTHON`, else the first of `/usr/bin/python3` and
 //! `python3` that can import aiosmtpd.
 
 use std::path::{Path, PathBuf};
@@ -127,7 +127,7 @@ fn required() -> bool {
 fn missing<T>(what: &str) -> Option<T> {
     if required() {
         panic!(
-            "{what} (HEARTH_REQUIRE_COMPONENTS=1)\n  hint: .ci/run installs it: apt-get install python3-aiosmtpd openssl, or set HEARTH_SMTP_PYTHON to a python that has aiosmtpd"
+            "{what} (HEARTH_REQUIRE_COMPONENTS=1)\n  hint: .ci/run installs it: apt-get install python3-aiosmtpd openssl, or set AIOSMTPD_PYTHON to a python that has aiosmtpd"
         );
     }
     eprintln!("SKIPPED: {what}");
@@ -136,7 +136,7 @@ fn missing<T>(what: &str) -> Option<T> {
 
 /// A Python interpreter that can import aiosmtpd, or the reason none can.
 fn python() -> Option<String> {
-    let candidates: Vec<String> = match std::env::var("HEARTH_SMTP_PYTHON") {
+    let candidates: Vec<String> = match std::env::var("AIOSMTPD_PYTHON") {
         Ok(p) if !p.is_empty() => vec![p],
         _ => vec!["/usr/bin/python3".into(), "python3".into()],
     };

@@ -61,8 +61,10 @@ fn day_hint(text: &str) -> String {
 }
 
 /// A local date and time, `2026-12-24T17:00` (a space for the `T` and
-/// seconds are accepted too).
+/// seconds are accepted too), in years 1970 to 9999 so every later
+/// conversion to an instant stays in range.
 fn parse_local(text: &str) -> Option<NaiveDateTime> {
+    use chrono::Datelike;
     let t = text.trim();
     [
         "%Y-%m-%dT%H:%M",
@@ -72,6 +74,7 @@ fn parse_local(text: &str) -> Option<NaiveDateTime> {
     ]
     .iter()
     .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
+    .filter(|d| (1970..=9999).contains(&d.year()))
 }
 
 impl Compiler<'_> {
@@ -484,6 +487,14 @@ mod tests {
             [
                 "error: override 1 of rotation `nights`: invalid local date and time `Dec 24 5pm`: expected `YYYY-MM-DDTHH:MM` | hint: write it like `2026-12-24T17:00` (local time in the rotation's timezone; quote it)"
             ]
+        );
+        assert_eq!(
+            diagnostics(&rotation(&format!(
+                "{base}      - {{ from: \"2026-12-24T17:00\", to: \"+262000-01-01T00:00\", contacts: [sam] }}\n"
+            )))
+            .len(),
+            1,
+            "a year out of range is an error, not a panic later"
         );
         assert_eq!(
             diagnostics(&rotation(&format!(
