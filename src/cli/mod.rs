@@ -91,7 +91,8 @@ pub enum Command {
     /// What the reply pipeline's first stages (normalising, the crisis
     /// check, STOP/START/HELP) make of one text; no database.
     Explain(explain::ExplainArgs),
-    /// Incidents alerts opened: list them, show one with its evidence.
+    /// Incidents alerts opened: list them, show one with its evidence and
+    /// escalation; acknowledge, resolve or escalate one.
     #[command(subcommand)]
     Incidents(incidents::IncidentsCommand),
 }
@@ -128,7 +129,7 @@ pub fn run(args: Args) -> ExitCode {
         Command::Inject(a) => messaging::inject(&args.settings, a),
         Command::Preview(a) => preview::preview(&args.settings, a),
         Command::Explain(a) => explain::explain(&args.settings, a),
-        Command::Incidents(cmd) => incidents::incidents(&args.settings, cmd),
+        Command::Incidents(cmd) => incidents::incidents(&args.settings, args.actor.as_deref(), cmd),
     }
 }
 

@@ -4,14 +4,18 @@
 //!   verified by `X-Twilio-Signature` before anything else.
 //! - [`kannel`]: `/webhooks/kannel/mo` and `/webhooks/kannel/dlr`, verified by
 //!   a shared secret and an address allow-list.
-//! - `GET /healthz` (open) and `GET /status` (admin token): liveness, and
-//!   the rule set's reload status.
+//! - [`admin`]: the admin API (incidents: list, show, ack, resolve,
+//!   escalate), behind the admin bearer token.
+//! - `GET /healthz` (open) and `GET /status` (admin token): liveness; the
+//!   rule set's reload status, the dispatcher's and reply pipeline's
+//!   counts, incidents by state and the escalating ones with their step.
 //!
 //! Every inbound text is stored before the answer goes back, so a 200 means
 //! it is safe; a provider retrying the same message id stores nothing new.
 //! Errors choose the status code; a 500 says nothing outside, everything in
 //! the log.
 
+pub mod admin;
 pub mod kannel;
 pub mod twilio;
 
@@ -19,11 +23,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -44,7 +48,7 @@ pub struct IntakeState {
     /// Each newly stored text, handed to the pipeline at once so a crisis
     /// text is decided ahead of any queue (`None`: the queue only).
     pub arrivals: Option<tokio::sync::mpsc::UnboundedSender<crate::domain::message::InboundRow>>,
-    /// Bearer tokens that may read `/status`.
+    /// Bearer tokens for `/status` and the admin API.
     pub admin_tokens: Arc<Vec<SecretString>>,
     /// The dispatcher's counts (possible duplicates, breaker openings…),
     /// shown on `/status`.
@@ -124,27 +128,14 @@ async fn healthz() -> &'static str {
 }
 
 async fn status(
+    _: admin::Admin,
     State(state): State<IntakeState>,
-    headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, IntakeError> {
-    let presented = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(IntakeError::Forbidden("missing admin token"))?;
-    let ok = state
-        .admin_tokens
-        .iter()
-        .any(|t| same_secret(t.expose_secret().as_bytes(), presented.as_bytes()));
-    if !ok {
-        return Err(IntakeError::Forbidden("wrong admin token"));
-    }
-    let (open, critical) = state.store.open_incident_counts().await?;
+) -> Result<Json<serde_json::Value>, admin::ApiError> {
     Ok(Json(serde_json::json!({
         "rules": state.rules.status(),
         "dispatch": state.dispatch.snapshot(),
         "replies": { "script_failures": crate::pipeline::alerts::script_failures() },
-        "incidents": { "open": open, "open_critical": critical },
+        "incidents": admin::status_incidents(&state.store).await?,
     })))
 }
 
@@ -156,6 +147,7 @@ pub fn router(state: IntakeState) -> Router {
         .route("/status", get(status))
         .merge(twilio::routes())
         .merge(kannel::routes())
+        .merge(admin::routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
 }

@@ -51,7 +51,7 @@ fn hit(alert: &str, severity: Severity, subject: Subject, evidence: &str) -> Ale
 }
 
 /// A deployment with two members and three incidents: a critical one for
-/// M-001 (with a low-mood hit grouped onto it), a warning for M-002
+/// M-001 (with a low-mood hit grouped into it), a warning for M-002
 /// (resolved), and one for an unknown sender. Returns the incident ids.
 async fn deployment() -> (tempfile::TempDir, [i64; 3]) {
     let dir = tempfile::tempdir().unwrap();
@@ -244,4 +244,196 @@ async fn an_unknown_incident_or_member_is_a_clear_error_with_a_hint_and_exit_1()
     let o = hearth(dir.path(), &["incidents", "show", "abc"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("abc"), "{}", err(&o));
+}
+
+/// The binary with `USER` set to `user` (or unset), as staff run it.
+fn hearth_as(dir: &Path, user: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    cmd.arg("--settings")
+        .arg(dir.join("hearth.yaml"))
+        .args(args)
+        .env_remove("HEARTH_SETTINGS")
+        .env_remove("SUDO_USER")
+        .env_remove("USER");
+    if let Some(u) = user {
+        cmd.env("USER", u);
+    }
+    cmd.output().unwrap()
+}
+
+#[tokio::test]
+async fn incidents_ack_and_resolve_from_the_binary_change_the_state_print_one_line_and_record_who()
+{
+    let seeded = crate::admin_api::seed().await;
+    let (dir, id) = (seeded.dir.path(), seeded.crisis.to_string());
+    let o = hearth_as(dir, Some("alex"), &["incidents", "ack", &id]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    // `lead` was paged by email, and is told who acknowledged.
+    assert_eq!(
+        out(&o),
+        format!("incident #{id} acknowledged by cli:alex; 1 contact will be told\n")
+    );
+    let again = hearth_as(dir, None, &["incidents", "ack", &id, "--as", "dana"]);
+    assert_eq!(again.status.code(), Some(0), "{}", err(&again));
+    assert_eq!(
+        out(&again),
+        format!("incident #{id} was already acknowledged (by cli:alex)\n")
+    );
+
+    let shown = out(&hearth(dir, &["incidents", "show", &id]));
+    assert!(shown.contains("state:    acknowledged"), "{shown}");
+    assert!(
+        shown.contains("acknowledged: by cli:alex (cli) at "),
+        "{shown}"
+    );
+
+    let o = hearth_as(dir, None, &["incidents", "resolve", &id]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        out(&o).starts_with(&format!("incident #{id} resolved by cli:unknown")),
+        "{}",
+        out(&o)
+    );
+    let shown = out(&hearth(dir, &["incidents", "show", &id]));
+    assert!(shown.contains("state:    resolved"), "{shown}");
+    assert!(
+        shown.contains("resolved: by cli:unknown (cli) at "),
+        "{shown}"
+    );
+
+    let json = hearth(dir, &["incidents", "show", &id, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["acknowledged_by"], "cli:alex", "{v}");
+    assert_eq!(v["resolved_by"], "cli:unknown", "{v}");
+}
+
+#[tokio::test]
+async fn escalate_prints_one_line_and_acting_on_a_resolved_or_unknown_incident_is_refused_with_exit_1()
+ {
+    let seeded = crate::admin_api::seed().await;
+    let dir = seeded.dir.path();
+    let resolved = seeded.resolved.to_string();
+    for action in ["ack", "escalate"] {
+        let o = hearth_as(dir, Some("alex"), &["incidents", action, &resolved]);
+        assert_eq!(o.status.code(), Some(1), "{action}: {}", out(&o));
+        assert!(out(&o).is_empty(), "{}", out(&o));
+        assert!(
+            err(&o).contains(&format!("error: incident #{resolved} is resolved")),
+            "{}",
+            err(&o)
+        );
+        assert!(err(&o).contains("  hint: "), "{}", err(&o));
+    }
+    let o = hearth_as(
+        dir,
+        Some("alex"),
+        &["incidents", "escalate", &seeded.low.to_string()],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(
+        out(&o),
+        format!(
+            "incident #{} escalated by cli:alex; the next step is due now\n",
+            seeded.low
+        )
+    );
+    let o = hearth_as(dir, Some("alex"), &["incidents", "ack", "99999"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("error: no incident #99999"), "{}", err(&o));
+    let o = hearth_as(dir, Some("alex"), &["incidents", "ack", "abc"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("abc"), "{}", err(&o));
+    let help = out(&hearth(dir, &["incidents", "ack", "--help"]));
+    assert!(help.contains("daemon"), "{help}");
+}
+
+#[tokio::test]
+async fn incidents_list_filters_by_state_and_shows_the_escalation_step() {
+    let seeded = crate::admin_api::seed().await;
+    let dir = seeded.dir.path();
+    let ids = |args: &[&str]| -> Vec<i64> {
+        let o = hearth(
+            dir,
+            &[&["incidents", "list", "--format", "json"], args].concat(),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_i64().unwrap())
+            .collect()
+    };
+    let (crisis, low, acked, resolved) = (seeded.crisis, seeded.low, seeded.acked, seeded.resolved);
+    assert_eq!(ids(&[]), vec![resolved, acked, low, crisis]);
+    assert_eq!(ids(&["--state", "open"]), vec![low, crisis]);
+    assert_eq!(ids(&["--open"]), vec![low, crisis]);
+    assert_eq!(ids(&["--state", "acknowledged"]), vec![acked]);
+    assert_eq!(ids(&["--state", "resolved"]), vec![resolved]);
+    assert_eq!(ids(&["--state", "unresolved"]), vec![acked, low, crisis]);
+    let o = hearth(dir, &["incidents", "list", "--state", "closed"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("closed"), "{}", err(&o));
+
+    let text = out(&hearth(dir, &["incidents", "list", "--state", "open"]));
+    assert!(
+        text.lines().next().unwrap().contains("ESCALATION"),
+        "{text}"
+    );
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{crisis} ")))
+        .unwrap();
+    assert!(
+        line.contains("open") && line.contains("step 2 at "),
+        "{text}"
+    );
+    for phi in crate::admin_api::PHI {
+        assert!(!text.contains(phi), "{phi} in {text}");
+    }
+
+    let json = hearth(dir, &["incidents", "list", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let first = v.as_array().unwrap().last().unwrap();
+    assert_eq!(first["escalation"]["policy"], "crisis", "{first}");
+    assert_eq!(first["escalation"]["next_position"], 1, "{first}");
+}
+
+#[tokio::test]
+async fn incidents_show_has_the_escalation_and_its_notices_but_no_address_or_body() {
+    let seeded = crate::admin_api::seed().await;
+    let dir = seeded.dir.path();
+    let id = seeded.crisis.to_string();
+    let o = hearth(dir, &["incidents", "show", &id]);
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let text = out(&o);
+    assert!(text.contains("    policy:    crisis (version "), "{text}");
+    assert!(text.contains("    step:      step 2 at "), "{text}");
+    assert!(text.contains("    exhausted: no"), "{text}");
+    assert!(text.contains("  notices (1):"), "{text}");
+    let notice = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("lead "))
+        .unwrap_or_else(|| panic!("no notice line in {text}"));
+    assert!(
+        notice.contains("email") && notice.contains("page"),
+        "{notice}"
+    );
+    for phi in crate::admin_api::PHI
+        .iter()
+        .chain(&["needs someone", "Hearth incident"])
+    {
+        assert!(!text.contains(phi), "{phi} in {text}");
+    }
+    let json = hearth(dir, &["incidents", "show", &id, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["notices"][0]["contact"], "lead", "{v}");
+    assert!(v["notices"][0].get("address").is_none(), "{v}");
+
+    let plain = out(&hearth(
+        dir,
+        &["incidents", "show", &seeded.acked.to_string()],
+    ));
+    assert!(plain.contains("  escalation: none"), "{plain}");
+    assert!(plain.contains("  notices (0):"), "{plain}");
 }

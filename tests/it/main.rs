@@ -7,6 +7,7 @@ mod smtp;
 mod twilio;
 mod webhook_receiver;
 
+mod admin_api;
 mod alert_scripts;
 mod crisis_table;
 mod daemon;

@@ -1,0 +1,564 @@
+//! The admin API: incidents to read and act on.
+//!
+//! - `GET /api/incidents?state=&member=&limit=`: incidents, newest first
+//!   (default: the unresolved ones, 100 at most).
+//! - `GET /api/incidents/{id}`: one, with its evidence, its escalation and
+//!   the notices sent about it.
+//! - `POST /api/incidents/{id}/ack|resolve|escalate`: the same action as
+//!   `ACK 42` by text or `hearth incidents ack 42`, by the actor `api`.
+//!
+//! Every route here and `/status` takes a bearer token from
+//! `admin_tokens`, checked by one function ([`authorize`], constant-time
+//! per token). Answers and errors are JSON; an error is
+//! `{"error": "...", "hint": "..."}` (the hint when there is one).
+//! Members are named by external id and contacts by id: no phone number,
+//! address or notice body leaves through this API.
+
+use std::collections::{BTreeMap, HashMap};
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use super::{IntakeState, same_secret};
+use crate::domain::incident::{Incident, IncidentState};
+use crate::escalate::Entry;
+use crate::escalate::engine::{ActError, Action, Actor, act};
+use crate::escalate::pinned::Pinned;
+use crate::store::traits::escalation::{EscalationRow, Notice};
+use crate::store::traits::incident::IncidentFilter;
+use crate::store::traits::{EscalationStore, IncidentStore};
+use crate::store::{Store, StoreError};
+
+/// The most incidents one listing returns.
+pub const MAX_LIMIT: usize = 1000;
+/// The listing's size when `limit` is not given.
+pub const DEFAULT_LIMIT: usize = 100;
+/// The most escalating incidents `/status` lists.
+pub const STATUS_ESCALATING: usize = 50;
+
+/// Checks the `Authorization: Bearer` header against every admin token,
+/// each compared in constant time, all of them compared whatever matched.
+/// The reason when refused (for the log; the answer is 403 either way).
+pub fn authorize(tokens: &[SecretString], headers: &HeaderMap) -> Result<(), &'static str> {
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .ok_or("missing admin token")?;
+    let ok = tokens.iter().fold(false, |ok, t| {
+        ok | same_secret(t.expose_secret().as_bytes(), presented.as_bytes())
+    });
+    if ok { Ok(()) } else { Err("wrong admin token") }
+}
+
+/// A request that presented an admin token: an extractor, so a handler
+/// that takes it cannot forget the check.
+pub struct Admin;
+
+impl FromRequestParts<IntakeState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &IntakeState,
+    ) -> Result<Self, Self::Rejection> {
+        authorize(&state.admin_tokens, &parts.headers)
+            .map(|()| Admin)
+            .map_err(ApiError::Forbidden)
+    }
+}
+
+/// Errors of the admin API; the variant picks the status, the body is
+/// `{"error": ..., "hint": ...}`. A store error says nothing outside and
+/// everything in the log.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("{message}")]
+    NotFound {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        hint: Option<String>,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    fn bad(message: String, hint: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            message,
+            hint: Some(hint.into()),
+        }
+    }
+}
+
+impl From<ActError> for ApiError {
+    fn from(e: ActError) -> ApiError {
+        match e {
+            ActError::NotFound(id) => ApiError::NotFound {
+                message: format!("no incident #{id}"),
+                hint: Some("GET /api/incidents?state=open lists incidents and their ids".into()),
+            },
+            ActError::Resolved(id) => ApiError::Conflict {
+                message: format!("incident #{id} is resolved"),
+                hint: Some(format!(
+                    "a resolved incident takes no more actions; GET /api/incidents/{id} shows who resolved it"
+                )),
+            },
+            ActError::Store(e) => ApiError::Store(e),
+            // Not reachable with an incident id and the API actor; kept
+            // as refusals rather than 500s.
+            other => ApiError::Conflict {
+                message: other.to_string(),
+                hint: None,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message, hint) = match self {
+            ApiError::Forbidden(why) => {
+                tracing::warn!(reason = why, "admin request refused");
+                (StatusCode::FORBIDDEN, format!("forbidden: {why}"), None)
+            }
+            ApiError::BadRequest { message, hint } => {
+                tracing::info!(error = %message, "admin request malformed");
+                (StatusCode::BAD_REQUEST, message, hint)
+            }
+            ApiError::NotFound { message, hint } => (StatusCode::NOT_FOUND, message, hint),
+            ApiError::Conflict { message, hint } => (StatusCode::CONFLICT, message, hint),
+            ApiError::Store(e) => {
+                tracing::error!(error.cause_chain = ?e, "admin request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error".to_owned(),
+                    None,
+                )
+            }
+        };
+        let mut body = json!({ "error": message });
+        if let Some(hint) = hint {
+            body["hint"] = hint.into();
+        }
+        (status, Json(body)).into_response()
+    }
+}
+
+/// Which incidents a listing holds, by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFilter {
+    Open,
+    Acknowledged,
+    Resolved,
+    /// Open or acknowledged.
+    Unresolved,
+}
+
+impl StateFilter {
+    pub const NAMES: &'static str = "open, acknowledged, resolved or unresolved";
+
+    pub fn parse(s: &str) -> Option<StateFilter> {
+        match s {
+            "open" => Some(StateFilter::Open),
+            "acknowledged" => Some(StateFilter::Acknowledged),
+            "resolved" => Some(StateFilter::Resolved),
+            "unresolved" => Some(StateFilter::Unresolved),
+            _ => None,
+        }
+    }
+
+    fn admits(self, state: IncidentState) -> bool {
+        match self {
+            StateFilter::Open => state == IncidentState::Open,
+            StateFilter::Acknowledged => state == IncidentState::Acknowledged,
+            StateFilter::Resolved => state == IncidentState::Resolved,
+            StateFilter::Unresolved => state != IncidentState::Resolved,
+        }
+    }
+}
+
+/// Incidents, newest first, in `state` (`None`: any), of `member`
+/// (external id; an unknown one matches nothing), at most `limit`. The
+/// one listing the API and `hearth incidents list` share.
+///
+/// The store filters open and unresolved incidents itself. Acknowledged
+/// ones are the unresolved ones read whole and filtered here (few: they
+/// wait for someone); resolved ones are the newest `limit + unresolved`
+/// incidents filtered here, which hold at least `limit` resolved ones if
+/// there are that many (ids grow with time, so nothing older is needed;
+/// an incident opened between the count and the read can only shorten
+/// the page by one).
+pub async fn list_incidents(
+    store: &Store,
+    state: Option<StateFilter>,
+    member: Option<String>,
+    limit: usize,
+) -> Result<Vec<Incident>, StoreError> {
+    let filter = |unresolved: bool, open_only: bool, limit: Option<usize>| IncidentFilter {
+        open_only,
+        unresolved,
+        member: member.clone(),
+        limit,
+    };
+    let mut rows = match state {
+        None => store.incidents(&filter(false, false, Some(limit))).await?,
+        Some(StateFilter::Open) => store.incidents(&filter(false, true, Some(limit))).await?,
+        Some(StateFilter::Unresolved) => store.incidents(&filter(true, false, Some(limit))).await?,
+        Some(StateFilter::Acknowledged) => store.incidents(&filter(true, false, None)).await?,
+        Some(StateFilter::Resolved) => {
+            let counts = store.incident_counts().await?;
+            let unresolved = usize::try_from(counts.open + counts.acknowledged).unwrap_or(0);
+            store
+                .incidents(&filter(
+                    false,
+                    false,
+                    Some(limit.saturating_add(unresolved)),
+                ))
+                .await?
+        }
+    };
+    if let Some(s) = state {
+        rows.retain(|i| s.admits(i.state));
+    }
+    rows.truncate(limit);
+    Ok(rows)
+}
+
+/// The entry of the pinned policy's sequence an escalation will notify
+/// next: which step, in which round; `None` past the sequence's end or
+/// when the pinned policy cannot be read.
+pub fn next_entry(e: &EscalationRow) -> Option<Entry> {
+    Pinned::from_json(&e.pinned).ok()?.entry(e.next_position)
+}
+
+/// The next step as people read it: `step` 1-based (the backup step
+/// numbered after the others), `round` 1-based, `backup`; nulls past the
+/// sequence's end.
+fn next_step_json(e: &EscalationRow) -> [(&'static str, Value); 3] {
+    let entry = next_entry(e);
+    [
+        ("step", entry.map(|x| Pinned::step_number(&x)).into()),
+        ("round", entry.map(|x| x.round + 1).into()),
+        ("backup", entry.is_some_and(|x| x.backup).into()),
+    ]
+}
+
+/// An incident's escalation as the API, `/status` and the CLI's JSON
+/// show it: the pinned policy and where its sequence stands.
+pub fn escalation_json(e: &EscalationRow) -> Value {
+    let mut v = json!({
+        "policy": e.policy,
+        "version": e.version,
+        "next_position": e.next_position,
+        "next_due": e.next_due,
+        "seq": e.seq,
+        "lapse_due": e.lapse_due,
+        "exhausted": e.exhausted,
+    });
+    for (k, x) in next_step_json(e) {
+        v[k] = x;
+    }
+    v
+}
+
+/// A notice as the API and the CLI's JSON show it: whom (contact id), by
+/// which channel, for what, and how delivery went; never the address or
+/// the body.
+pub fn notice_json(n: &Notice) -> Value {
+    json!({
+        "id": n.id,
+        "purpose": n.purpose,
+        "step": n.step,
+        "round": n.round,
+        "contact": n.contact,
+        "channel": n.channel,
+        "state": n.state,
+        "attempts": n.attempts,
+        "next_attempt": n.next_attempt,
+        "last_error": n.last_error,
+        "created_at": n.created_at,
+        "updated_at": n.updated_at,
+    })
+}
+
+/// The fields of an incident the API shows, in this order.
+const INCIDENT_KEYS: [&str; 12] = [
+    "id",
+    "alert",
+    "severity",
+    "state",
+    "opened_at",
+    "updated_at",
+    "acknowledged_by",
+    "acknowledged_how",
+    "acknowledged_at",
+    "resolved_by",
+    "resolved_how",
+    "resolved_at",
+];
+
+/// An incident as the API shows it: [`INCIDENT_KEYS`], the member by
+/// external id (null for an unknown sender: never the number), and its
+/// escalation (null when it has none, or only the empty row an incident
+/// without a policy gets when someone acts on it).
+pub fn incident_json(i: &Incident, escalation: Option<&EscalationRow>) -> Value {
+    let full = serde_json::to_value(i).unwrap_or(Value::Null);
+    let mut out = serde_json::Map::new();
+    for key in INCIDENT_KEYS {
+        out.insert(key.into(), full.get(key).cloned().unwrap_or(Value::Null));
+    }
+    out.insert("member".into(), i.member_external_id.clone().into());
+    out.insert(
+        "escalation".into(),
+        escalation
+            .filter(|e| !e.policy.is_empty())
+            .map(escalation_json)
+            .unwrap_or(Value::Null),
+    );
+    Value::Object(out)
+}
+
+fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>().map_err(|_| {
+        ApiError::bad(
+            format!("incident id `{raw}` is not a number"),
+            "incident ids are whole numbers, e.g. /api/incidents/42",
+        )
+    })
+}
+
+/// `GET /api/incidents`.
+async fn list(
+    _: Admin,
+    State(state): State<IntakeState>,
+    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(params) = query.map_err(|e| {
+        ApiError::bad(
+            format!("cannot read the query string: {e}"),
+            "parameters are state, member and limit",
+        )
+    })?;
+    if let Some(unknown) = params
+        .keys()
+        .find(|k| !["state", "member", "limit"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad(
+            format!("unknown parameter `{unknown}`"),
+            "parameters are state, member and limit",
+        ));
+    }
+    let filter = match params.get("state") {
+        None => StateFilter::Unresolved,
+        Some(s) => StateFilter::parse(s).ok_or_else(|| {
+            ApiError::bad(
+                format!("unknown state `{s}`"),
+                format!("state is one of {}", StateFilter::NAMES),
+            )
+        })?,
+    };
+    let limit = match params.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad(
+                    format!("limit `{raw}` is not a number from 1 to {MAX_LIMIT}"),
+                    format!("leave it out for {DEFAULT_LIMIT}"),
+                )
+            })?,
+    };
+    let member = params.get("member").cloned();
+    if let Some(ext) = &member
+        && state.store.member(ext).await?.is_none()
+    {
+        return Err(ApiError::bad(
+            format!("no member `{ext}`"),
+            "members are named by their external id, as in the roster",
+        ));
+    }
+    let rows = list_incidents(&state.store, Some(filter), member, limit).await?;
+    let mut escalations: HashMap<i64, EscalationRow> = state
+        .store
+        .open_escalations()
+        .await?
+        .into_iter()
+        .map(|e| (e.incident_id, e))
+        .collect();
+    let mut out = Vec::with_capacity(rows.len());
+    for i in &rows {
+        // Resolved incidents are not among the open escalations.
+        let escalation = match escalations.remove(&i.id) {
+            Some(e) => Some(e),
+            None if i.state == IncidentState::Resolved => state.store.escalation(i.id).await?,
+            None => None,
+        };
+        out.push(incident_json(i, escalation.as_ref()));
+    }
+    Ok(Json(json!({ "incidents": out })))
+}
+
+/// `GET /api/incidents/{id}`.
+async fn show(
+    _: Admin,
+    State(state): State<IntakeState>,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&raw)?;
+    let Some(incident) = state.store.incident(id).await? else {
+        return Err(ActError::NotFound(id).into());
+    };
+    let escalation = state.store.escalation(id).await?;
+    let notices = state.store.notices(id).await?;
+    let mut v = incident_json(&incident, escalation.as_ref());
+    v["evidence"] = serde_json::to_value(&incident.evidence).unwrap_or_default();
+    v["notices"] = notices.iter().map(notice_json).collect();
+    Ok(Json(v))
+}
+
+/// `POST /api/incidents/{id}/{action}`.
+async fn action(
+    _: Admin,
+    State(state): State<IntakeState>,
+    Path((raw, action)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&raw)?;
+    let action = match action.as_str() {
+        "ack" => Action::Ack,
+        "resolve" => Action::Resolve,
+        "escalate" => Action::Escalate,
+        other => {
+            return Err(ApiError::bad(
+                format!("unknown action `{other}`"),
+                format!("POST /api/incidents/{id}/ack, /resolve or /escalate"),
+            ));
+        }
+    };
+    let acted = act(&state.store, Some(id), action, &Actor::Api, Utc::now()).await?;
+    tracing::info!(
+        incident = id,
+        action = action.as_str(),
+        "incident action through the admin API"
+    );
+    // The engine delivers the notices the action queued at once.
+    state.escalation_wake.notify_one();
+    Ok(Json(serde_json::to_value(&acted).unwrap_or_default()))
+}
+
+/// `/status`'s `incidents`: counts by state, and the escalating incidents
+/// (unresolved, with an escalation), oldest first, at most
+/// [`STATUS_ESCALATING`].
+pub async fn status_incidents(store: &Store) -> Result<Value, StoreError> {
+    let counts = store.incident_counts().await?;
+    let mut escalating = store.open_escalations().await?;
+    escalating.retain(|e| !e.policy.is_empty());
+    escalating.sort_by_key(|e| (e.opened_at, e.incident_id));
+    let escalating: Vec<Value> = escalating
+        .iter()
+        .take(STATUS_ESCALATING)
+        .map(|e| {
+            let mut v = json!({
+                "id": e.incident_id,
+                "alert": e.alert,
+                "severity": e.severity,
+                "state": e.state,
+                "next_position": e.next_position,
+                "next_due": e.next_due,
+                "exhausted": e.exhausted,
+            });
+            for (k, x) in next_step_json(e) {
+                v[k] = x;
+            }
+            v
+        })
+        .collect();
+    Ok(json!({
+        "open": counts.open,
+        "acknowledged": counts.acknowledged,
+        "open_critical": counts.critical_unresolved,
+        "escalating": escalating,
+    }))
+}
+
+/// The admin API's routes.
+pub fn routes() -> Router<IntakeState> {
+    Router::new()
+        .route("/api/incidents", get(list))
+        .route("/api/incidents/{id}", get(show))
+        .route("/api/incidents/{id}/{action}", post(action))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(auth: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(axum::http::header::AUTHORIZATION, auth.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn any_admin_token_is_accepted_by_bearer_and_nothing_else_is() {
+        let tokens = [
+            SecretString::from("first-token"),
+            SecretString::from("second-token"),
+        ];
+        assert_eq!(authorize(&tokens, &headers("Bearer first-token")), Ok(()));
+        assert_eq!(authorize(&tokens, &headers("bearer second-token")), Ok(()));
+        assert_eq!(
+            authorize(&tokens, &HeaderMap::new()),
+            Err("missing admin token")
+        );
+        for wrong in [
+            "Bearer third-token",
+            "Bearer first-toke",
+            "Bearer first-token2",
+            "Bearer ",
+            "Basic first-token",
+            "first-token",
+        ] {
+            assert!(authorize(&tokens, &headers(wrong)).is_err(), "{wrong}");
+        }
+        assert!(authorize(&[], &headers("Bearer first-token")).is_err());
+    }
+
+    #[test]
+    fn state_filters_parse_their_names_and_admit_their_states() {
+        use IncidentState::*;
+        let f = |s| StateFilter::parse(s).unwrap();
+        assert!(f("open").admits(Open) && !f("open").admits(Acknowledged));
+        assert!(f("acknowledged").admits(Acknowledged) && !f("acknowledged").admits(Open));
+        assert!(f("resolved").admits(Resolved) && !f("resolved").admits(Open));
+        assert!(f("unresolved").admits(Open) && f("unresolved").admits(Acknowledged));
+        assert!(!f("unresolved").admits(Resolved));
+        assert_eq!(StateFilter::parse("closed"), None);
+        assert_eq!(StateFilter::parse("Open"), None);
+    }
+}
