@@ -393,7 +393,10 @@ impl Daemon {
                     if e.kind() == std::io::ErrorKind::WouldBlock
                         || e.kind() == std::io::ErrorKind::TimedOut =>
                 {
-                    panic!("no notification with {want:?} within {timeout:?}; saw {seen:?}")
+                    panic!(
+                        "no notification with {want:?} within {timeout:?}; saw {seen:?}\ndaemon log:\n{}",
+                        self.logs.lock().unwrap_or_else(|e| e.into_inner()).clone()
+                    )
                 }
                 Err(e) => panic!("notify socket: {e}"),
             }
