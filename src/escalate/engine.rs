@@ -96,8 +96,8 @@ impl Actor {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Acted {
-    /// Applied: the incident's state now, and how many notices went to
-    /// others about it (those already paged, told who acknowledged).
+    /// Applied: the incident's state now, and how many contacts are told
+    /// about it (those already paged, told who acknowledged).
     Done {
         incident: i64,
         state: IncidentState,
@@ -300,8 +300,10 @@ async fn act_inner(
                     continue;
                 };
                 if let Some(n) = build_notice(&about, &event, c, channel, w.seq, None, now) {
+                    if !w.notices.iter().any(|m| m.contact == n.contact) {
+                        told += 1;
+                    }
                     w.notices.push(n);
-                    told += 1;
                 }
             }
         }

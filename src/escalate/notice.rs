@@ -27,7 +27,7 @@ pub enum Event {
     /// A step's notification (1-based step number; round 0 is the first
     /// pass).
     Page { step: u32, round: u32, backup: bool },
-    /// Someone acknowledged: "Dana R. (sms)".
+    /// Someone acknowledged: "Dana Reyes (sms)".
     Acknowledged { by: String },
     /// Resolved before anyone acknowledged.
     Resolved { by: String },
@@ -47,14 +47,12 @@ impl Event {
     }
 }
 
-/// "Dana Reyes" → "Dana R."; a single word stays as it is.
-pub fn short_name(full: &str) -> String {
-    let mut words = full.split_whitespace();
-    let first = words.next().unwrap_or("");
-    match words.last().and_then(|l| l.chars().next()) {
-        Some(initial) => format!("{first} {}.", initial.to_uppercase()),
-        None => first.to_owned(),
-    }
+/// How a staff contact is named to colleagues: the name before any
+/// parenthesis or comma ("Sam Ortiz, LCSW (co-facilitator)" → "Sam
+/// Ortiz"). Staff are not members: their names are not PHI.
+pub fn staff_name(full: &str) -> String {
+    let cut = full.find(['(', ',']).unwrap_or(full.len());
+    full[..cut].split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The member as notices name them.
@@ -273,16 +271,20 @@ mod tests {
         );
         // Acknowledgement notices never quote them.
         let ack = Event::Acknowledged {
-            by: "Dana R. (sms)".into(),
+            by: "Dana Reyes (sms)".into(),
         };
         assert!(!sms(&about(), &ack, true).contains("end it"));
     }
 
     #[test]
     fn names_shorten_to_first_name_and_initial() {
-        assert_eq!(short_name("Dana Reyes"), "Dana R.");
-        assert_eq!(short_name("Dana"), "Dana");
-        assert_eq!(short_name("  Ana  María de la Cruz "), "Ana C.");
+        assert_eq!(staff_name("Dana Reyes"), "Dana Reyes");
+        assert_eq!(staff_name("Sam Ortiz, LCSW (co-facilitator)"), "Sam Ortiz");
+        assert_eq!(
+            staff_name("Dr. Jordan Lee (Tuesday Anxiety)"),
+            "Dr. Jordan Lee"
+        );
+        assert_eq!(staff_name("  Ana  María "), "Ana María");
         assert_eq!(member_display("Maria", None), "Maria");
         assert_eq!(member_display("Maria", Some("  ")), "Maria");
         assert_eq!(member_display("Émile", Some("ölund")), "Émile Ö.");

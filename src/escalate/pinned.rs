@@ -65,12 +65,12 @@ impl PinnedContact {
         }
     }
 
-    /// How notices name this contact to others: "Dana R." (first name
-    /// and last initial), else the id.
+    /// How notices name this contact to colleagues: its name without
+    /// any parenthesis or credentials ("Dana Reyes"), else its id.
     pub fn display(&self) -> String {
-        match &self.name {
-            Some(name) => super::notice::short_name(name),
-            None => self.id.clone(),
+        match self.name.as_deref().map(super::notice::staff_name) {
+            Some(name) if !name.is_empty() => name,
+            _ => self.id.clone(),
         }
     }
 

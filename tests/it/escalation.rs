@@ -305,7 +305,7 @@ async fn ack_by_text_stops_the_escalation_and_tells_everyone_already_paged() {
     let told = r.sent("acknowledged").await;
     assert_eq!(told.len(), 1, "{told:?}");
     assert_eq!(told[0].0, "facilitator", "the acknowledger is not told");
-    assert!(told[0].1.contains("Lee L."), "{}", told[0].1);
+    assert!(told[0].1.contains("Lee Lead"), "{}", told[0].1);
 
     // No more pages while acknowledged (before resolve_within).
     r.at(50);

@@ -158,7 +158,7 @@ async fn a_crisis_text_pages_by_sms_email_and_webhook_and_an_ack_by_sms_stops_it
     wait_incident_state(&rig, IncidentState::Acknowledged).await;
     let lee = rig.wait_received_by(LEE, 2).await;
     assert!(
-        lee[1].body.contains("acknowledged by Fran F."),
+        lee[1].body.contains("acknowledged by Fran Fields"),
         "{:?}",
         lee[1]
     );
@@ -174,7 +174,7 @@ async fn a_crisis_text_pages_by_sms_email_and_webhook_and_an_ack_by_sms_stops_it
     let mails = smtp.wait_for(3, PATIENCE).await;
     assert!(
         mails[2].to.contains("lee@clinic.example")
-            && mails[2].subject.contains("acknowledged by Fran F."),
+            && mails[2].subject.contains("acknowledged by Fran Fields"),
         "{mails:#?}"
     );
     let inc = rig.store.incident(id).await.unwrap().unwrap();

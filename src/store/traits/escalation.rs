@@ -75,7 +75,7 @@ pub struct EscalationRow {
 pub enum Purpose {
     /// A step's notification: "incident 42 needs someone".
     Page,
-    /// "Dana R. acknowledged incident 42", to everyone paged before.
+    /// "Dana Reyes acknowledged incident 42", to everyone paged before.
     Acknowledged,
     /// `resolve_within` lapsed: to whoever acknowledged.
     Reminder,
