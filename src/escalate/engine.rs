@@ -215,19 +215,7 @@ async fn act_inner(
             };
         }
         let by = actor_display(&pinned, actor);
-        let mut w = EscalationWrite {
-            incident_id: id,
-            expect_rev: row.rev,
-            next_position: row.next_position,
-            next_due: row.next_due,
-            seq: row.seq,
-            lapse_due: row.lapse_due,
-            exhausted: row.exhausted,
-            transition: None,
-            notices: Vec::new(),
-            audit: Vec::new(),
-            now,
-        };
+        let mut w = unchanged(&row, now);
         let transition = |to: IncidentState, action: &str| Transition {
             to,
             actor: actor.label(),
@@ -674,17 +662,11 @@ impl Escalator {
             Err(e) => {
                 tracing::error!(incident = row.incident_id, error = %e, "the pinned escalation policy cannot be read; the escalation stops");
                 let w = EscalationWrite {
-                    incident_id: row.incident_id,
-                    expect_rev: row.rev,
-                    next_position: row.next_position,
                     next_due: None,
-                    seq: row.seq,
                     lapse_due: None,
                     exhausted: true,
-                    transition: None,
-                    notices: Vec::new(),
                     audit: vec![("escalation.unreadable".into(), serde_json::json!({}))],
-                    now,
+                    ..unchanged(&row, now)
                 };
                 return Ok(self.store.write_escalation(w).await?.then_some(0));
             }
@@ -693,19 +675,7 @@ impl Escalator {
             return Ok(None);
         };
         let about = about(&self.store, &inc, &pinned).await?;
-        let mut w = EscalationWrite {
-            incident_id: row.incident_id,
-            expect_rev: row.rev,
-            next_position: row.next_position,
-            next_due: row.next_due,
-            seq: row.seq,
-            lapse_due: row.lapse_due,
-            exhausted: row.exhausted,
-            transition: None,
-            notices: Vec::new(),
-            audit: Vec::new(),
-            now,
-        };
+        let mut w = unchanged(&row, now);
         let mut pages = 0;
         // An acknowledgement not resolved in time: remind whoever
         // acknowledged, and escalate again after the step's wait.
@@ -891,6 +861,24 @@ impl Escalator {
             self.store.settle_notice(n.id, settle, now).await?;
         }
         Ok((ok, failed))
+    }
+}
+
+/// A write that leaves `row` as it is (guarded by its revision), to
+/// change from.
+fn unchanged(row: &EscalationRow, now: DateTime<Utc>) -> EscalationWrite {
+    EscalationWrite {
+        incident_id: row.incident_id,
+        expect_rev: row.rev,
+        next_position: row.next_position,
+        next_due: row.next_due,
+        seq: row.seq,
+        lapse_due: row.lapse_due,
+        exhausted: row.exhausted,
+        transition: None,
+        notices: Vec::new(),
+        audit: Vec::new(),
+        now,
     }
 }
 
