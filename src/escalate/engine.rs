@@ -224,6 +224,18 @@ async fn act_inner(
         };
         let mut tell: Option<Event> = None;
         let state = match action {
+            Action::Ack if row.state == IncidentState::Acknowledged && row.next_due.is_some() => {
+                // Reminded under resolve_within and about to escalate
+                // again: a second ACK says "still on it" and restarts the
+                // clock.
+                w.next_due = None;
+                w.lapse_due = pinned.resolve_within().map(|d| now + d);
+                w.audit.push((
+                    "escalation.reacknowledged".into(),
+                    serde_json::json!({ "by": actor.label(), "how": how_of(actor).as_str() }),
+                ));
+                IncidentState::Acknowledged
+            }
             Action::Ack => {
                 if row.state == IncidentState::Acknowledged {
                     return Ok(Acted::Already {

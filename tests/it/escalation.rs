@@ -418,6 +418,34 @@ async fn resolve_within_reminds_the_acknowledger_then_escalates_again() {
 }
 
 #[tokio::test]
+async fn an_ack_after_the_resolve_within_reminder_restarts_the_clock() {
+    let r = rig().await;
+    let id = r.crisis().await;
+    r.at(2);
+    r.text(FRAN, &format!("ACK {id}")).await;
+    r.at(62);
+    r.tick().await;
+    assert_eq!(r.sent("reminder").await.len(), 1);
+    r.at(65);
+    let again = r.text(FRAN, &format!("ACK {id}")).await;
+    assert!(
+        r.reply_to(again)
+            .await
+            .unwrap()
+            .contains(&format!("you have #{id}"))
+    );
+    // Past the old escalation time, nothing is paged; the next reminder
+    // comes an hour after the second ACK.
+    r.at(80);
+    r.tick().await;
+    assert_eq!(r.pages().await, vec!["facilitator"]);
+    assert_eq!(r.incident().await.state, IncidentState::Acknowledged);
+    r.at(125);
+    r.tick().await;
+    assert_eq!(r.sent("reminder").await.len(), 2);
+}
+
+#[tokio::test]
 async fn until_acknowledged_pages_round_after_round() {
     let r = rig().await;
     r.crisis().await;
