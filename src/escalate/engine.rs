@@ -490,6 +490,8 @@ pub struct Tick {
 const BATCH: usize = 200;
 /// The longest the engine sleeps before it reads the database again.
 const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(30);
+/// How soon it tries again when something stayed due after a pass.
+const STUCK_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The engine the daemon runs.
 pub struct Escalator {
@@ -555,7 +557,9 @@ impl Escalator {
             started: self.start_new(now).await?,
             ..Tick::default()
         };
-        loop {
+        // Each pass moves every due row past `now` (or ends it); the bound
+        // only guards against a row that somehow stays due.
+        for _ in 0..64 {
             let due = self.store.due_escalations(now, BATCH).await?;
             if due.is_empty() {
                 break;
@@ -602,11 +606,14 @@ impl Escalator {
                     tracing::error!(error.cause_chain = ?e, "escalation pass failed; retrying")
                 }
             }
+            // Whatever is still due after a pass could not be moved (a
+            // store error, a lost race): try again in a second rather than
+            // at once, so a stuck row never spins the engine.
             let sleep = match self.store.next_escalation_due().await {
                 Ok(Some(at)) => (at - self.clock.now())
                     .to_std()
-                    .unwrap_or_default()
-                    .min(MAX_SLEEP),
+                    .unwrap_or(STUCK_RETRY)
+                    .clamp(std::time::Duration::from_millis(1), MAX_SLEEP),
                 _ => MAX_SLEEP,
             };
             tokio::select! {
