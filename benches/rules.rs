@@ -114,6 +114,7 @@ impl Counts {
             ("alerts", self.alerts),
             ("escalations", self.escalations),
             ("contacts", self.contacts),
+            ("rotations", 0),
             ("tests", 0),
         ]
     }
