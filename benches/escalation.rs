@@ -29,15 +29,15 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use hearth::config::reload::LiveRules;
+use hearth::domain::message::{InboundSms, Kind, OutState};
 use hearth::escalate::engine::{Escalator, Tick};
 use hearth::pipeline::InboundWorker;
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::scheduler::ManualClock;
 use hearth::settings::{NotifySettings, ReplySettings, Settings};
-use hearth::store::outbox::{InboundSms, Kind, OutState};
+use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::outbox::ListFilter;
 use hearth::store::traits::{EscalationStore, OutboxStore};
-use hearth::store::{KeySource, Store};
 use tokio_util::sync::CancellationToken;
 
 mod common;
@@ -112,7 +112,7 @@ fn phone(i: usize) -> String {
     format!("+1555{:07}", 1_000_000 + i)
 }
 
-async fn import(store: &Store, members: usize) {
+async fn import(store: &SqliteStore, members: usize) {
     let groups = [GROUP.to_string()].into_iter().collect();
     let (rows, invalid) =
         hearth::store::import::parse(roster(members).as_bytes(), &groups, Utc::now().date_naive())
@@ -128,11 +128,11 @@ fn db_path(dir: &Path) -> PathBuf {
     dir.join("h.db")
 }
 
-fn open(dir: &Path) -> Store {
+fn open(dir: &Path) -> SqliteStore {
     let db = db_path(dir);
-    Store::open_at(
+    SqliteStore::open_at(
         &db,
-        &KeySource::Generated(hearth::store::default_key_file(&db)),
+        &KeySource::Generated(hearth::store::sqlite::default_key_file(&db)),
     )
     .unwrap()
     .0
@@ -161,7 +161,7 @@ async fn kannel_stub() -> std::net::SocketAddr {
 
 struct Daemon {
     addr: std::net::SocketAddr,
-    store: Store,
+    store: SqliteStore,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -223,7 +223,7 @@ dispatch:
     }
 }
 
-async fn count(store: &Store, kind: Kind) -> usize {
+async fn count(store: &SqliteStore, kind: Kind) -> usize {
     store
         .list_messages(ListFilter {
             state: None,

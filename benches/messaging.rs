@@ -18,11 +18,11 @@ use hearth::dispatch::provider::AnyProvider;
 use hearth::dispatch::providers::webhook::WebhookProvider;
 use hearth::dispatch::worker::{Dispatcher, ExecutionOutcome};
 use hearth::domain::message::IdempotencyKey;
+use hearth::domain::message::{Kind, NewMessage};
 use hearth::settings::DispatchSettings;
-use hearth::store::outbox::{Kind, NewMessage};
+use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::{InstanceId, Outcome};
-use hearth::store::{KeySource, Store};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -64,7 +64,7 @@ struct Setup {
 async fn setup(n: usize, rate: u32) -> Setup {
     let (addr, hits) = gateway().await;
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(
+    let (store, _) = SqliteStore::open_at(
         &dir.path().join("h.db"),
         &KeySource::Generated(dir.path().join("h.db.key")),
     )
@@ -124,7 +124,7 @@ const INBOUND: usize = 2_000;
 const TOKEN: &str = "bench-auth-token";
 
 /// The real intake (Twilio endpoint, signature check, storage) on loopback.
-async fn intake(dir: &std::path::Path) -> (std::net::SocketAddr, Store) {
+async fn intake(dir: &std::path::Path) -> (std::net::SocketAddr, SqliteStore) {
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     // An empty rules directory is refused at start; one template suffices.
     std::fs::write(
@@ -141,7 +141,7 @@ async fn intake(dir: &std::path::Path) -> (std::net::SocketAddr, Store) {
     let settings =
         hearth::settings::Settings::parse(&yaml, &dir.join("hearth.yaml"), dir, std::iter::empty())
             .unwrap();
-    let (store, _) = Store::open_at(
+    let (store, _) = SqliteStore::open_at(
         &dir.join("h.db"),
         &KeySource::Generated(dir.join("h.db.key")),
     )
@@ -215,7 +215,7 @@ fn raw_inbound(n: usize) -> Duration {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
     let key_file = dir.path().join("h.db.key");
-    drop(Store::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
+    drop(SqliteStore::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
     let key = std::fs::read_to_string(&key_file).unwrap();
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
@@ -248,7 +248,7 @@ fn fresh_db() -> (tempfile::TempDir, std::path::PathBuf, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("h.db");
     let key_file = dir.path().join("h.db.key");
-    drop(Store::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
+    drop(SqliteStore::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
     let key = std::fs::read_to_string(&key_file)
         .unwrap()
         .trim()
@@ -309,10 +309,10 @@ fn raw_outbox_insert(n: usize, fire: chrono::DateTime<Utc>) -> Duration {
 }
 
 /// A store with `waiting` messages queued for tomorrow.
-async fn store_with_tomorrow(waiting: usize) -> (tempfile::TempDir, Store) {
+async fn store_with_tomorrow(waiting: usize) -> (tempfile::TempDir, SqliteStore) {
     let (dir, path, _) = fresh_db();
     let (store, _) =
-        Store::open_at(&path, &KeySource::Generated(dir.path().join("h.db.key"))).unwrap();
+        SqliteStore::open_at(&path, &KeySource::Generated(dir.path().join("h.db.key"))).unwrap();
     let tomorrow = Utc::now() + chrono::TimeDelta::days(1);
     store
         .enqueue_batch(fan_out(waiting, tomorrow))
@@ -336,7 +336,7 @@ fn outbox(c: &mut Criterion) {
                 .map(|_| {
                     rt.block_on(async {
                         let (dir, path, _) = fresh_db();
-                        let (store, _) = Store::open_at(
+                        let (store, _) = SqliteStore::open_at(
                             &path,
                             &KeySource::Generated(dir.path().join("h.db.key")),
                         )

@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hearth::config::reload::LiveRules;
+use hearth::domain::message::{InboundSms, Kind};
 use hearth::pipeline::InboundWorker;
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::settings::{ReplySettings, Settings};
-use hearth::store::outbox::{InboundSms, Kind};
+use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::ListFilter;
-use hearth::store::{KeySource, Store};
 use tokio_util::sync::CancellationToken;
 
 mod common;
@@ -186,10 +186,10 @@ fn setup(
     rt: &tokio::runtime::Runtime,
     members: usize,
     mix: Mix,
-) -> (tempfile::TempDir, Store, Arc<LiveRules>) {
+) -> (tempfile::TempDir, SqliteStore, Arc<LiveRules>) {
     let dir = tempfile::tempdir().unwrap();
     write_rules(&dir.path().join("rules"), mix);
-    let (store, _) = Store::open_at(
+    let (store, _) = SqliteStore::open_at(
         &dir.path().join("h.db"),
         &KeySource::Generated(dir.path().join("h.db.key")),
     )
@@ -268,7 +268,7 @@ async fn daemon(
     members: usize,
 ) -> (
     std::net::SocketAddr,
-    Store,
+    SqliteStore,
     CancellationToken,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 ) {
@@ -302,7 +302,7 @@ intake:
     std::fs::write(&path, &yaml).unwrap();
     let settings = Settings::load(&path, std::iter::empty()).unwrap();
     {
-        let (store, _) = Store::open(&settings.database).unwrap();
+        let (store, _) = SqliteStore::open(&settings.database).unwrap();
         let (rows, invalid) = hearth::store::import::parse(
             roster(members).as_bytes(),
             &Default::default(),
@@ -332,7 +332,7 @@ async fn kannel_stub() -> std::net::SocketAddr {
     addr
 }
 
-async fn crisis_replies(store: &Store) -> usize {
+async fn crisis_replies(store: &SqliteStore) -> usize {
     store
         .list_messages(ListFilter {
             state: None,

@@ -15,8 +15,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hearth::config::reload::LiveRules;
 use hearth::domain::message::NewMessage;
 use hearth::scheduler::{BATCH, ManualClock, Scheduler};
+use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::OutboxStore;
-use hearth::store::{KeySource, Store};
 
 mod common;
 
@@ -61,7 +61,7 @@ impl Template {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("rules")).unwrap();
         std::fs::write(dir.path().join("rules/rules.yaml"), RULES).unwrap();
-        let (store, _) = Store::open_at(&dir.path().join("h.db"), &key(dir.path())).unwrap();
+        let (store, _) = SqliteStore::open_at(&dir.path().join("h.db"), &key(dir.path())).unwrap();
         let mut csv = String::from("external_id,first_name,phone,timezone,groups,consent\n");
         for i in 0..MEMBERS {
             csv.push_str(&format!(
@@ -101,7 +101,7 @@ const FIRE: &str = "2026-01-05T22:00:00Z";
 /// Returns the time and the rows it wrote (for the baseline).
 fn fire_once(rt: &tokio::runtime::Runtime, template: &Template) -> (Duration, Vec<NewMessage>) {
     let (dir, db) = template.copy();
-    let store = Store::open_at(&db, &key(dir.path())).unwrap().0;
+    let store = SqliteStore::open_at(&db, &key(dir.path())).unwrap().0;
     let rules = Arc::new(LiveRules::load(&template.dir.path().join("rules")).unwrap());
     let scheduler = Scheduler::new(
         store.clone(),
@@ -141,7 +141,7 @@ fn fire_once(rt: &tokio::runtime::Runtime, template: &Template) -> (Duration, Ve
 /// size, into a fresh copy of the same database.
 fn insert_once(rt: &tokio::runtime::Runtime, template: &Template, rows: &[NewMessage]) -> Duration {
     let (dir, db) = template.copy();
-    let store = Store::open_at(&db, &key(dir.path())).unwrap().0;
+    let store = SqliteStore::open_at(&db, &key(dir.path())).unwrap().0;
     let batches: Vec<Vec<NewMessage>> = rows.chunks(BATCH).map(<[_]>::to_vec).collect();
     let start = Instant::now();
     let mut n = 0;

@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use hearth::config::rules::{Condition, Field, Op, Segment};
+use hearth::domain::message::InboundSms;
 use hearth::domain::message::{IdempotencyKey, Kind, NewMessage, Plan};
 use hearth::engine::script::{Limits, Sandbox, ScriptKind};
 use hearth::engine::segment;
 use hearth::store::import;
-use hearth::store::outbox::InboundSms;
+use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::{OutboxStore, ScheduleStore};
-use hearth::store::{KeySource, Store};
 
 mod common;
 
@@ -63,7 +63,7 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Parse + validate + import into a fresh encrypted database.
 fn import_fresh(csv: &str) -> Duration {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(
+    let (store, _) = SqliteStore::open_at(
         &dir.path().join("h.db"),
         &KeySource::Generated(dir.path().join("h.db.key")),
     )
@@ -82,7 +82,7 @@ fn raw_insert(csv: &str) -> Duration {
     // Open through the store once so the schema and key are identical.
     let path = dir.path().join("h.db");
     let key_file = dir.path().join("h.db.key");
-    drop(Store::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
+    drop(SqliteStore::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
     let key = std::fs::read_to_string(&key_file).unwrap();
     let mut conn = rusqlite::Connection::open(&path).unwrap();
     conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
@@ -131,7 +131,7 @@ const TEXTS: usize = 200;
 /// achieved (a text that waits for the import's commit counts its wait).
 fn inbound_texts(csv: &str, second: &str, during_import: bool) -> Duration {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(
+    let (store, _) = SqliteStore::open_at(
         &dir.path().join("h.db"),
         &KeySource::Generated(dir.path().join("h.db.key")),
     )
@@ -189,9 +189,9 @@ fn inbound_texts(csv: &str, second: &str, during_import: bool) -> Duration {
 }
 
 /// A store holding the 100k roster, imported as staff would.
-fn store_with_roster(csv: &str) -> (tempfile::TempDir, Store) {
+fn store_with_roster(csv: &str) -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(
+    let (store, _) = SqliteStore::open_at(
         &dir.path().join("h.db"),
         &KeySource::Generated(dir.path().join("h.db.key")),
     )
@@ -341,7 +341,7 @@ fn benches(c: &mut Criterion) {
         // checkpointed) take several times longer, whichever query runs.
         let (dir, store) = store_with_roster(&csv);
         drop(store);
-        let (store, _) = Store::open_at(
+        let (store, _) = SqliteStore::open_at(
             &dir.path().join("h.db"),
             &KeySource::Generated(dir.path().join("h.db.key")),
         )

@@ -22,7 +22,8 @@ use crate::intake::IntakeState;
 use crate::pipeline::handler::ReplyPipeline;
 use crate::pipeline::{InboundHandler, InboundWorker};
 use crate::settings::Settings;
-use crate::store::{OpenMode, Store, StoreError};
+use crate::store::StoreError;
+use crate::store::sqlite::{OpenMode, SqliteStore};
 
 /// Why the daemon could not start. Both kinds are the operator's to fix:
 /// the process exits 1.
@@ -87,7 +88,7 @@ fn notify(states: &[sd_notify::NotifyState]) {
 pub struct App {
     settings: Arc<Settings>,
     rules: Arc<LiveRules>,
-    store: Store,
+    store: SqliteStore,
     notifier: Arc<dyn Notifier>,
     listener: tokio::net::TcpListener,
     provider: Arc<AnyProvider>,
@@ -100,7 +101,7 @@ impl App {
     /// do not compile or the database cannot be opened with its key.
     pub async fn build(settings: Settings) -> Result<App, BuildError> {
         let rules = LiveRules::load_with(&settings.rules_dir, rules_compiler(&settings))?;
-        let (store, opened) = Store::open_as(&settings.database, OpenMode::Daemon)?;
+        let (store, opened) = SqliteStore::open_as(&settings.database, OpenMode::Daemon)?;
         if let Some(key) = &opened.generated_key {
             tracing::warn!(key_file = %key.display(), "generated a new database key; back it up: without it the database cannot be read");
         }
@@ -159,7 +160,7 @@ impl App {
         self
     }
 
-    pub fn store(&self) -> Store {
+    pub fn store(&self) -> SqliteStore {
         self.store.clone()
     }
 
@@ -359,7 +360,7 @@ impl App {
 /// Every few seconds: survey reminders and expiry, then scheduled alerts.
 /// A failure is logged and tried again on the next round.
 async fn housekeeping(
-    store: Store,
+    store: SqliteStore,
     rules: Arc<LiveRules>,
     escalation_wake: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
@@ -418,7 +419,7 @@ fn rules_compiler(settings: &Settings) -> reload::Compile {
 
 /// Writes a rule-set load (or rejection) to the audit trail.
 async fn record_load(
-    store: &Store,
+    store: &SqliteStore,
     trigger: Trigger,
     status: &reload::ReloadStatus,
 ) -> Result<(), StoreError> {
@@ -447,7 +448,7 @@ async fn record_load(
 
 async fn reload_loop(
     rules: Arc<LiveRules>,
-    store: Store,
+    store: SqliteStore,
     notifier: Arc<dyn Notifier>,
     mut requests: mpsc::UnboundedReceiver<Trigger>,
     shutdown: CancellationToken,

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
-use hearth::store::Store;
 use hearth::store::import::{self, ImportOptions, ImportReport};
+use hearth::store::sqlite::SqliteStore;
 
 /// The options every bench imports with: all or nothing, consent granted.
 pub fn options() -> ImportOptions {
@@ -21,7 +21,7 @@ pub fn options() -> ImportOptions {
 /// Parses `csv` (every row valid, groups among `groups`) and imports it.
 pub fn import(
     rt: &tokio::runtime::Runtime,
-    store: &Store,
+    store: &SqliteStore,
     csv: &str,
     groups: &BTreeSet<String>,
 ) -> ImportReport {

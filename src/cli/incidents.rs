@@ -25,9 +25,9 @@ use crate::domain::incident::{Incident, IncidentState};
 use crate::escalate::engine::{ActError, Acted, Action, Actor, act};
 use crate::escalate::pinned::Pinned;
 use crate::intake::admin::{self, StateFilter};
+use crate::store::sqlite::{OpenMode, SqliteStore};
 use crate::store::traits::escalation::{EscalationRow, Notice};
 use crate::store::traits::{EscalationStore, IncidentStore};
-use crate::store::{OpenMode, Store};
 
 #[derive(Debug, Subcommand)]
 pub enum IncidentsCommand {
@@ -198,7 +198,10 @@ fn handled(i: &Incident) -> Vec<(&'static str, &str, &str, String)> {
 
 /// The escalations of `rows`: the unresolved ones in one read, the
 /// resolved ones each by its own.
-fn escalations(store: &Store, rows: &[Incident]) -> Result<Vec<Option<EscalationRow>>, ExitCode> {
+fn escalations(
+    store: &SqliteStore,
+    rows: &[Incident],
+) -> Result<Vec<Option<EscalationRow>>, ExitCode> {
     let mut open: std::collections::HashMap<i64, EscalationRow> =
         match block_on(store.open_escalations()) {
             Ok(all) => all.into_iter().map(|e| (e.incident_id, e)).collect(),
@@ -240,7 +243,7 @@ pub fn incidents(
 }
 
 fn list(
-    store: &Store,
+    store: &SqliteStore,
     open: bool,
     state: Option<StateArg>,
     member: Option<String>,
@@ -306,7 +309,7 @@ fn list(
     ExitCode::SUCCESS
 }
 
-fn show(store: &Store, id: i64, format: Format) -> ExitCode {
+fn show(store: &SqliteStore, id: i64, format: Format) -> ExitCode {
     let found = match block_on(store.incident(id)) {
         Ok(i) => i,
         Err(e) => return fail(e),
@@ -411,7 +414,7 @@ fn cli_actor(as_name: Option<String>, global: Option<&str>) -> Actor {
     Actor::Cli(name)
 }
 
-fn act_on(store: &Store, action: Action, args: ActArgs, global: Option<&str>) -> ExitCode {
+fn act_on(store: &SqliteStore, action: Action, args: ActArgs, global: Option<&str>) -> ExitCode {
     let actor = cli_actor(args.as_name, global);
     let id = args.id;
     match block_on(act(store, Some(id), action, &actor, Utc::now())) {

@@ -14,11 +14,12 @@ use super::staff::{block_on, fail, open, rules};
 use super::{EXIT_INVALID, load_settings};
 use crate::domain::Phone;
 use crate::domain::message::IdempotencyKey;
+use crate::domain::message::{Enqueued, InboundSms, Kind, NewMessage, OutState, Received};
 use crate::engine::template;
-use crate::store::outbox::{Enqueued, InboundSms, Kind, NewMessage, OutState, Received};
+use crate::store::StoreError;
+use crate::store::sqlite::OpenMode;
 use crate::store::traits::OutboxStore;
 use crate::store::traits::outbox::{ListFilter, RetryFilter};
-use crate::store::{OpenMode, StoreError};
 
 #[derive(Debug, clap::Args)]
 pub struct SendArgs {

@@ -20,8 +20,8 @@ use crate::domain::member::Member;
 use crate::engine::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
 use crate::scheduler::fanout::{self, CapCounts};
+use crate::store::sqlite::{OpenMode, SqliteStore};
 use crate::store::traits::ScheduleStore;
-use crate::store::{OpenMode, Store};
 
 #[derive(Debug, clap::Args)]
 pub struct PreviewArgs {
@@ -216,7 +216,7 @@ struct StoreData {
 }
 
 async fn load_store(
-    store: &Store,
+    store: &SqliteStore,
     rules: &RuleSet,
     args: &PreviewArgs,
     now: DateTime<Utc>,

@@ -16,8 +16,9 @@ use crate::domain::member::{
 };
 use crate::engine::segment;
 use crate::settings::Settings;
+use crate::store::StoreError;
 use crate::store::import::{self, ImportOptions};
-use crate::store::{OpenMode, Store, StoreError};
+use crate::store::sqlite::{OpenMode, SqliteStore};
 
 #[derive(Debug, Subcommand)]
 pub enum MembersCommand {
@@ -102,8 +103,8 @@ pub enum AuditCommand {
 /// Opens the store for a command, saying once if a key was generated.
 /// Only a command that may create the database passes `Create`; the rest
 /// refuse a missing one, naming its path.
-pub(super) fn open(settings: &Settings, mode: OpenMode) -> Result<Store, ExitCode> {
-    match Store::open_as(&settings.database, mode) {
+pub(super) fn open(settings: &Settings, mode: OpenMode) -> Result<SqliteStore, ExitCode> {
+    match SqliteStore::open_as(&settings.database, mode) {
         Ok((store, report)) => {
             if let Some(key) = &report.generated_key {
                 eprintln!(
@@ -412,7 +413,7 @@ fn phone(m: &Member, reveal: bool) -> String {
 }
 
 async fn reveal_audit(
-    store: &Store,
+    store: &SqliteStore,
     actor: &str,
     command: &str,
     ids: Vec<String>,

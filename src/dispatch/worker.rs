@@ -57,11 +57,12 @@ use super::provider::{AnyProvider, Outgoing, Reconciled, SendError};
 use crate::domain::message::Kind;
 use crate::engine::rules::Limits;
 use crate::settings::DispatchSettings;
+use crate::store::StoreError;
+use crate::store::sqlite::SqliteStore;
 use crate::store::traits::ScheduleStore;
 use crate::store::traits::outbox::{
     ClaimedMessage, InstanceId, Lease, OutboxStore, Outcome, Settled,
 };
-use crate::store::{Store, StoreError};
 
 /// What one step of the dispatcher did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,7 +268,7 @@ impl Breaker {
 }
 
 struct Inner {
-    store: Store,
+    store: SqliteStore,
     holder: InstanceId,
     lease_for: chrono::TimeDelta,
     provider: Arc<AnyProvider>,
@@ -305,7 +306,11 @@ enum Stop<'a> {
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, provider: Arc<AnyProvider>, settings: DispatchSettings) -> Dispatcher {
+    pub fn new(
+        store: SqliteStore,
+        provider: Arc<AnyProvider>,
+        settings: DispatchSettings,
+    ) -> Dispatcher {
         let per_second = NonZeroU32::new(settings.segments_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.burst).unwrap_or(NonZeroU32::MIN);
         let lease_for = chrono::TimeDelta::from_std(settings.timeout.saturating_mul(2))
@@ -1059,9 +1064,9 @@ mod tests {
     #[test]
     fn backoff_doubles_to_its_cap_and_honours_retry_after() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open_at(
+        let (store, _) = SqliteStore::open_at(
             &dir.path().join("h.db"),
-            &crate::store::KeySource::Generated(dir.path().join("h.db.key")),
+            &crate::store::sqlite::KeySource::Generated(dir.path().join("h.db.key")),
         )
         .unwrap();
         let p = Arc::new(AnyProvider::Console(

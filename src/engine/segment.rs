@@ -12,7 +12,7 @@ use super::rules::{ALL_SEGMENT, Condition, Field, Op, Segment};
 use super::script::Sandbox;
 
 /// Whether the segment selects the member described by `view`
-/// (see [`crate::store::members::Member::view`]).
+/// (see [`crate::domain::member::Member::view`]).
 pub fn matches(segment: &Segment, view: &Value, sandbox: &Sandbox) -> Result<bool, String> {
     if !segment.conditions.iter().all(|c| holds(c, view)) {
         return Ok(false);
@@ -55,7 +55,7 @@ pub fn holds(c: &Condition, view: &Value) -> bool {
     }
 }
 
-/// What a member field holds, as [`crate::store::members::Member::view`]
+/// What a member field holds, as [`crate::domain::member::Member::view`]
 /// writes it. Roster attributes have no type the rules can know: each
 /// cell is typed on import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,11 +23,12 @@ use crate::domain::message::{IdempotencyKey, Kind, NewMessage};
 use crate::engine::rules::Channel;
 use crate::scheduler::{Clock, SystemClock};
 use crate::settings::NotifySettings;
+use crate::store::StoreError;
+use crate::store::sqlite::SqliteStore;
 use crate::store::traits::IncidentStore;
 use crate::store::traits::escalation::{
     EscalationRow, EscalationStore, EscalationWrite, NewNotice, Notice, Purpose, Transition,
 };
-use crate::store::{Store, StoreError};
 
 /// What a person asks of an incident.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -140,7 +141,7 @@ pub enum ActError {
 /// the daemon's engine delivers what it queued. A refusal is audited
 /// (`incident.refused`).
 pub async fn act(
-    store: &Store,
+    store: &SqliteStore,
     incident: Option<i64>,
     action: Action,
     actor: &Actor,
@@ -167,7 +168,7 @@ pub async fn act(
 }
 
 async fn act_inner(
-    store: &Store,
+    store: &SqliteStore,
     incident: Option<i64>,
     action: Action,
     actor: &Actor,
@@ -324,7 +325,7 @@ async fn act_inner(
 /// The one incident a contact's bare command means: among the unresolved
 /// incidents that paged this contact, for `ACK` the ones still open, for
 /// `RESOLVE` and `ESC` any.
-async fn bare_target(store: &Store, action: Action, actor: &Actor) -> Result<i64, ActError> {
+async fn bare_target(store: &SqliteStore, action: Action, actor: &Actor) -> Result<i64, ActError> {
     let Actor::Contact(c) = actor else {
         return Err(ActError::NoneOpen);
     };
@@ -385,7 +386,7 @@ fn paged(notices: &[Notice]) -> Vec<(String, Channel)> {
 }
 
 /// What notices say about an incident: read at the moment they are made.
-async fn about(store: &Store, inc: &Incident, pinned: &Pinned) -> Result<About, StoreError> {
+async fn about(store: &SqliteStore, inc: &Incident, pinned: &Pinned) -> Result<About, StoreError> {
     let who = match (&inc.subject, &inc.member_external_id) {
         (Subject::Member(_), Some(ext)) => match store.member(ext).await? {
             Some(m) => notice::member_display(&m.first_name, m.last_name.as_deref()),
@@ -495,7 +496,7 @@ const STUCK_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The engine the daemon runs.
 pub struct Escalator {
-    store: Store,
+    store: SqliteStore,
     rules: Arc<LiveRules>,
     clock: Arc<dyn Clock>,
     wake: Arc<tokio::sync::Notify>,
@@ -506,7 +507,7 @@ pub struct Escalator {
 impl Escalator {
     /// Builds the channels from the settings; an error names the setting.
     pub fn new(
-        store: Store,
+        store: SqliteStore,
         rules: Arc<LiveRules>,
         notify: &NotifySettings,
     ) -> Result<Escalator, String> {

@@ -32,10 +32,11 @@ use crate::domain::incident::{Incident, IncidentState};
 use crate::escalate::Entry;
 use crate::escalate::engine::{ActError, Action, Actor, act};
 use crate::escalate::pinned::Pinned;
+use crate::store::StoreError;
+use crate::store::sqlite::SqliteStore;
 use crate::store::traits::escalation::{EscalationRow, Notice};
 use crate::store::traits::incident::IncidentFilter;
 use crate::store::traits::{EscalationStore, IncidentStore};
-use crate::store::{Store, StoreError};
 
 /// The most incidents one listing returns.
 pub const MAX_LIMIT: usize = 1000;
@@ -213,7 +214,7 @@ impl StateFilter {
 /// an incident opened between the count and the read can only shorten
 /// the page by one).
 pub async fn list_incidents(
-    store: &Store,
+    store: &SqliteStore,
     state: Option<StateFilter>,
     member: Option<String>,
     limit: usize,
@@ -474,7 +475,7 @@ async fn action(
 /// `/status`'s `incidents`: counts by state, and the escalating incidents
 /// (unresolved, with an escalation), oldest first, at most
 /// [`STATUS_ESCALATING`].
-pub async fn status_incidents(store: &Store) -> Result<Value, StoreError> {
+pub async fn status_incidents(store: &SqliteStore) -> Result<Value, StoreError> {
     let counts = store.incident_counts().await?;
     let mut escalating = store.open_escalations().await?;
     escalating.retain(|e| !e.policy.is_empty());

@@ -56,8 +56,8 @@ use secrecy::ExposeSecret;
 
 use super::{IntakeError, IntakeState, same_secret};
 pub use crate::dispatch::providers::kannel::DLR_PATH;
+use crate::domain::message::{InboundSms, Report, ReportFor};
 use crate::settings::ProviderSettings;
-use crate::store::outbox::{InboundSms, Report, ReportFor};
 use crate::store::traits::OutboxStore;
 
 pub const MO_PATH: &str = "/webhooks/kannel/mo";

@@ -33,14 +33,15 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::reload::LiveRules;
+use crate::domain::message::{InboundSms, Received};
 use crate::settings::Settings;
-use crate::store::outbox::{InboundSms, Received};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+use crate::store::sqlite::SqliteStore;
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct IntakeState {
-    pub store: Store,
+    pub store: SqliteStore,
     pub rules: Arc<LiveRules>,
     pub settings: Arc<Settings>,
     /// Woken after an inbound text is stored, for the pipeline.

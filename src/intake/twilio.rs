@@ -35,8 +35,8 @@ use secrecy::ExposeSecret;
 use sha1::Sha1;
 
 use super::{IntakeError, IntakeState, same_secret};
+use crate::domain::message::{InboundSms, Report, ReportFor};
 use crate::settings::ProviderSettings;
-use crate::store::outbox::{InboundSms, Report, ReportFor};
 use crate::store::traits::OutboxStore;
 
 /// The empty TwiML answer: "nothing to send back".

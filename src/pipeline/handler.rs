@@ -18,7 +18,7 @@ use crate::domain::message::InboundRow;
 use crate::engine::rules::RuleSet;
 use crate::scheduler::{Clock, SystemClock};
 use crate::settings::ReplySettings;
-use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
 use crate::store::traits::ReplyStore;
 use crate::store::traits::reply::{ReplyEffects, ReplyFacts};
 
@@ -29,7 +29,7 @@ use super::normalize::normalize;
 use super::{Handled, InboundHandler};
 
 pub struct ReplyPipeline {
-    store: Store,
+    store: SqliteStore,
     rules: Arc<LiveRules>,
     settings: Arc<ReplySettings>,
     keywords: Keywords,
@@ -42,7 +42,11 @@ pub struct ReplyPipeline {
 }
 
 impl ReplyPipeline {
-    pub fn new(store: Store, rules: Arc<LiveRules>, settings: ReplySettings) -> ReplyPipeline {
+    pub fn new(
+        store: SqliteStore,
+        rules: Arc<LiveRules>,
+        settings: ReplySettings,
+    ) -> ReplyPipeline {
         let keywords = Keywords::with_additions(
             &settings.stop_words,
             &settings.start_words,

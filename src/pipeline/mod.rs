@@ -41,7 +41,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::message::InboundRow;
-use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
 use crate::store::traits::InboundStore;
 
 /// What a handler did with a row.
@@ -87,7 +87,7 @@ impl InboundHandler for Held {
 const QUEUE_READ_AHEAD: usize = 20_000;
 
 pub struct InboundWorker {
-    store: Store,
+    store: SqliteStore,
     handler: Arc<dyn InboundHandler>,
     wake: Arc<Notify>,
     poll: Duration,
@@ -96,7 +96,11 @@ pub struct InboundWorker {
 }
 
 impl InboundWorker {
-    pub fn new(store: Store, handler: Arc<dyn InboundHandler>, wake: Arc<Notify>) -> InboundWorker {
+    pub fn new(
+        store: SqliteStore,
+        handler: Arc<dyn InboundHandler>,
+        wake: Arc<Notify>,
+    ) -> InboundWorker {
         InboundWorker {
             store,
             handler,

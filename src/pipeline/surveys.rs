@@ -10,9 +10,10 @@ use chrono::{DateTime, Utc};
 use crate::domain::message::{IdempotencyKey, Kind, NewMessage};
 use crate::engine::rules::RuleSet;
 use crate::engine::template;
+use crate::store::StoreError;
+use crate::store::sqlite::SqliteStore;
 use crate::store::traits::ReplyStore;
 use crate::store::traits::reply::WaitingRun;
-use crate::store::{Store, StoreError};
 
 /// How many waiting runs one tick looks at.
 const WAITING_PAGE: usize = 5_000;
@@ -25,7 +26,7 @@ pub struct SurveyTick {
 
 /// Expires runs past their window, then sends due reminders, at `now`.
 pub async fn tick(
-    store: &Store,
+    store: &SqliteStore,
     rules: &RuleSet,
     now: DateTime<Utc>,
 ) -> Result<SurveyTick, StoreError> {

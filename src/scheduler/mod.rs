@@ -32,9 +32,10 @@ use crate::config::reload::LiveRules;
 use crate::daemon::DAEMON_ACTOR;
 use crate::engine::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
+use crate::store::StoreError;
+use crate::store::sqlite::SqliteStore;
 use crate::store::traits::schedule::{FireRecord, FireStatus, RecipientFilter, ScheduleMark};
 use crate::store::traits::{OutboxStore, ScheduleStore};
-use crate::store::{Store, StoreError};
 use fanout::CapCounts;
 
 /// The longest the scheduler sleeps before it reads the clock again.
@@ -92,7 +93,7 @@ pub struct TickReport {
 }
 
 pub struct Scheduler {
-    store: Store,
+    store: SqliteStore,
     rules: Arc<LiveRules>,
     clock: Arc<dyn Clock>,
     /// The generation the last pass checked queued fires against.
@@ -101,7 +102,7 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    pub fn new(store: Store, rules: Arc<LiveRules>, clock: Arc<dyn Clock>) -> Scheduler {
+    pub fn new(store: SqliteStore, rules: Arc<LiveRules>, clock: Arc<dyn Clock>) -> Scheduler {
         Scheduler {
             store,
             rules,
@@ -459,7 +460,7 @@ impl PassState {
     /// Loads the cap counts, once per pass (only when `limits:` is set).
     async fn load_caps(
         &mut self,
-        store: &Store,
+        store: &SqliteStore,
         rules: &RuleSet,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {

@@ -9,10 +9,6 @@
 //!   is the only module that names a database crate.
 //! - [`import`]: roster CSV parsing and validation (no storage).
 //!
-//! `store::{members, consent, audit, outbox, inbound}` are the SQLite
-//! modules under their old paths, re-exported while callers move to the
-//! traits and `crate::domain`.
-//!
 //! [`StoreError`] is backend-neutral: a backend maps its own errors onto
 //! `Busy`, `Full`, `Corrupt`, `Constraint` or `Backend`, and callers branch
 //! on those, never on a driver's error type.
@@ -23,10 +19,6 @@ pub mod traits;
 
 use std::path::PathBuf;
 
-pub use sqlite::{KeySource, OpenMode, OpenReport, Store, default_key_file, lock_file};
-// The domain types under their old paths, so `store::members::Member` and
-// friends keep resolving while callers move to `crate::domain::member`.
-pub use sqlite::{audit, consent, inbound, members, outbox};
 pub use traits::{AuditStore, ConsentStore, MemberStore};
 
 /// A store failure, the same whatever the backend.

@@ -9,9 +9,9 @@ use hearth::domain::incident::{AlertHit, Severity, Subject};
 use hearth::domain::message::{InboundSms, Received};
 use hearth::engine::rules::Channel;
 use hearth::escalate::pinned::Pinned;
+use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::escalation::{EscalationWrite, NewNotice, Purpose};
 use hearth::store::traits::{EscalationStore, IncidentStore};
-use hearth::store::{KeySource, Store};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -110,7 +110,7 @@ pub async fn seed() -> Seeded {
     let settings = settings_with_admin_token(dir.path());
     write(&dir.path().join("hearth.yaml"), &settings);
     write(&dir.path().join("rules/rules.yaml"), RULES);
-    let store = Store::open_at(
+    let store = SqliteStore::open_at(
         &dir.path().join("state/hearth.db"),
         &KeySource::Generated(dir.path().join("state/hearth.db.key")),
     )

@@ -546,17 +546,17 @@ mod tick {
     use hearth::domain::message::InboundSms;
     use hearth::pipeline::scheduled::{ScheduledTick, tick};
     use hearth::schedule::fire::resolve_local;
+    use hearth::store::sqlite::{KeySource, SqliteStore};
     use hearth::store::traits::incident::IncidentFilter;
     use hearth::store::traits::{IncidentStore, ScheduleStore};
-    use hearth::store::{KeySource, Store};
 
     const ROSTER: &str = "external_id,first_name,phone,timezone,consent
 M-1,Ann,+15555550101,America/New_York,yes
 M-2,Bo,+15555550102,America/Chicago,yes
 ";
 
-    async fn store_with_roster(dir: &std::path::Path) -> Store {
-        let store = Store::open_at(
+    async fn store_with_roster(dir: &std::path::Path) -> SqliteStore {
+        let store = SqliteStore::open_at(
             &dir.join("h.db"),
             &KeySource::Generated(dir.join("h.db.key")),
         )

@@ -13,13 +13,13 @@ use chrono::Utc;
 use hearth::dispatch::provider::AnyProvider;
 use hearth::dispatch::providers::webhook::{WebhookProvider, signature};
 use hearth::dispatch::worker::{Dispatcher, ExecutionOutcome};
+use hearth::domain::member::{ConsentAction, ConsentSource};
+use hearth::domain::message::{InboundRow, InboundSms, Kind, NewMessage, OutState};
 use hearth::pipeline::{Handled, InboundHandler, InboundWorker};
 use hearth::settings::DispatchSettings;
-use hearth::store::consent::{ConsentAction, ConsentSource};
-use hearth::store::outbox::{InboundRow, InboundSms, Kind, NewMessage, OutState};
+use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::ListFilter;
-use hearth::store::{KeySource, Store};
 
 const KEY: &str = "gateway-signing-key";
 
@@ -100,7 +100,7 @@ async fn gateway(State(gw): State<Arc<Gateway>>, headers: HeaderMap, body: Bytes
 
 struct Rig {
     _dir: tempfile::TempDir,
-    store: Store,
+    store: SqliteStore,
     gw: Arc<Gateway>,
     dispatcher: Dispatcher,
 }
@@ -131,7 +131,7 @@ async fn rig(script: Vec<Answer>, settings: DispatchSettings) -> Rig {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(
+    let (store, _) = SqliteStore::open_at(
         &dir.path().join("h.db"),
         &KeySource::Generated(dir.path().join("h.db.key")),
     )
@@ -453,7 +453,7 @@ async fn crisis_goes_before_everything_already_queued() {
 
 #[tokio::test]
 async fn delivery_reports_never_move_a_message_backwards() {
-    use hearth::store::outbox::{Report, ReportFor};
+    use hearth::domain::message::{Report, ReportFor};
     let r = rig(vec![], settings()).await;
     let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
     r.drain(Duration::from_secs(1)).await;
@@ -502,7 +502,7 @@ async fn inbound_texts_wait_in_the_store_until_a_handler_takes_them_even_across_
     let key = KeySource::Generated(dir.path().join("h.db.key"));
     let path = dir.path().join("h.db");
     {
-        let (store, _) = Store::open_at(&path, &key).unwrap();
+        let (store, _) = SqliteStore::open_at(&path, &key).unwrap();
         for (i, text) in ["first", "second"].iter().enumerate() {
             store
                 .record_inbound(InboundSms {
@@ -525,7 +525,7 @@ async fn inbound_texts_wait_in_the_store_until_a_handler_takes_them_even_across_
         assert_eq!(held.drain().await.unwrap(), 0);
     }
     // A restart: the rows are still queued and are handed over in order.
-    let (store, _) = Store::open_at(&path, &key).unwrap();
+    let (store, _) = SqliteStore::open_at(&path, &key).unwrap();
     let recording = Arc::new(Recording::default());
     let worker = InboundWorker::new(store.clone(), recording.clone(), Default::default());
     assert_eq!(worker.drain().await.unwrap(), 2);
@@ -600,7 +600,7 @@ async fn queueing_a_message_wakes_an_idle_dispatcher() {
 
 #[tokio::test]
 async fn a_report_that_outruns_the_recorded_send_is_applied_when_the_send_is_recorded() {
-    use hearth::store::outbox::{Report, ReportFor};
+    use hearth::domain::message::{Report, ReportFor};
     let r = rig(vec![], settings()).await;
     let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
     // The gateway will name it gw-{id}; its report arrives first.
@@ -621,7 +621,7 @@ async fn a_report_that_outruns_the_recorded_send_is_applied_when_the_send_is_rec
 
 #[tokio::test]
 async fn an_opt_out_reported_by_callback_fails_the_message_and_revokes_consent() {
-    use hearth::store::outbox::{Report, ReportFor};
+    use hearth::domain::message::{Report, ReportFor};
     let r = rig(vec![], settings()).await;
     let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
     r.drain(Duration::from_secs(2)).await;
@@ -645,7 +645,7 @@ async fn an_opt_out_reported_by_callback_fails_the_message_and_revokes_consent()
 
 #[tokio::test]
 async fn a_report_that_overtakes_the_recorded_send_still_leaves_the_send_recorded() {
-    use hearth::store::outbox::{Report, ReportFor};
+    use hearth::domain::message::{Report, ReportFor};
     use hearth::store::traits::outbox::{InstanceId, Outcome, Settled};
     let r = rig(vec![], settings()).await;
     let id = r.enqueue("k", "M-1", Kind::Scheduled).await;
@@ -718,7 +718,7 @@ impl Rig {
 }
 
 /// Queues a crisis text to member M-1 and waits until it is sent.
-async fn send_crisis_to_m1(store: &Store) {
+async fn send_crisis_to_m1(store: &SqliteStore) {
     let m = store.member("M-1").await.unwrap().unwrap().id;
     let crisis = store
         .enqueue(NewMessage {
@@ -994,8 +994,8 @@ async fn a_provider_error_after_a_delivery_report_never_takes_the_message_back_t
     // The handset's delivery report overtakes the gateway's own answer…
     store
         .apply_report(
-            hearth::store::outbox::ReportFor::Outbox(id),
-            hearth::store::outbox::Report::Delivered,
+            hearth::domain::message::ReportFor::Outbox(id),
+            hearth::domain::message::Report::Delivered,
             None,
         )
         .await

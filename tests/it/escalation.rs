@@ -17,7 +17,7 @@ use hearth::pipeline::InboundWorker;
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::scheduler::ManualClock;
 use hearth::settings::{NotifySettings, ReplySettings};
-use hearth::store::Store;
+use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::escalation::Purpose;
 use hearth::store::traits::outbox::ListFilter;
 use hearth::store::traits::{EscalationStore, IncidentStore, OutboxStore};
@@ -89,7 +89,7 @@ fn t0() -> DateTime<Utc> {
 
 struct Rig {
     dir: tempfile::TempDir,
-    store: Store,
+    store: SqliteStore,
     live: Arc<LiveRules>,
     clock: Arc<ManualClock>,
     pipeline: Arc<ReplyPipeline>,
@@ -109,7 +109,7 @@ async fn rig() -> Rig {
 impl Rig {
     fn build(
         dir: tempfile::TempDir,
-        store: Store,
+        store: SqliteStore,
         live: Arc<LiveRules>,
         clock: Arc<ManualClock>,
     ) -> Rig {

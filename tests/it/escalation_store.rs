@@ -11,7 +11,7 @@ use hearth::domain::Phone;
 use hearth::domain::incident::{AlertHit, IncidentState, Severity, Subject};
 use hearth::domain::message::{IdempotencyKey, Kind, NewMessage};
 use hearth::engine::rules::Channel;
-use hearth::store::Store;
+use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::escalation::{
     EscalationWrite, NewNotice, NoticeState, Purpose, Transition,
 };
@@ -20,7 +20,7 @@ use hearth::store::traits::outbox::ListFilter;
 use hearth::store::traits::{EscalationStore, IncidentStore, OutboxStore};
 use serde_json::json;
 
-fn open(dir: &Path) -> Store {
+fn open(dir: &Path) -> SqliteStore {
     crate::helpers::open_store(dir)
 }
 
@@ -55,7 +55,12 @@ fn hit(number: &str, alert: &str, severity: Severity, escalate: Option<&str>) ->
 
 /// Opens one incident (for an unknown sender, so no roster is needed) and
 /// returns its id.
-async fn incident(store: &Store, number: &str, escalate: Option<&str>, now: DateTime<Utc>) -> i64 {
+async fn incident(
+    store: &SqliteStore,
+    number: &str,
+    escalate: Option<&str>,
+    now: DateTime<Utc>,
+) -> i64 {
     store
         .record_hits(
             vec![hit(number, "crisis-language", Severity::Critical, escalate)],
@@ -66,7 +71,7 @@ async fn incident(store: &Store, number: &str, escalate: Option<&str>, now: Date
         .incident
 }
 
-async fn started(store: &Store, number: &str, now: DateTime<Utc>) -> i64 {
+async fn started(store: &SqliteStore, number: &str, now: DateTime<Utc>) -> i64 {
     let id = incident(store, number, Some("crisis"), now).await;
     assert!(
         store
@@ -161,7 +166,7 @@ fn resolve(actor: &str) -> Transition {
     }
 }
 
-async fn actions(store: &Store) -> Vec<(String, String, Option<String>, serde_json::Value)> {
+async fn actions(store: &SqliteStore) -> Vec<(String, String, Option<String>, serde_json::Value)> {
     store
         .audit_tail(100)
         .await

@@ -59,7 +59,7 @@ pub const CONSENT_TEXT: &str = "I agree to receive texts from the clinic.";
 /// Imports a roster CSV (no group columns) into `store`, granting consent
 /// where its `consent` column says yes; panics on invalid rows.
 pub async fn import_roster(
-    store: &hearth::store::Store,
+    store: &hearth::store::sqlite::SqliteStore,
     csv: &str,
 ) -> hearth::store::import::ImportReport {
     import_roster_in(store, csv, &[]).await
@@ -67,7 +67,7 @@ pub async fn import_roster(
 
 /// The same for a roster whose `groups` column names these groups.
 pub async fn import_roster_in(
-    store: &hearth::store::Store,
+    store: &hearth::store::sqlite::SqliteStore,
     csv: &str,
     groups: &[&str],
 ) -> hearth::store::import::ImportReport {
@@ -94,10 +94,10 @@ pub async fn import_roster_in(
 }
 
 /// An encrypted store in `dir/h.db`, its key generated beside it.
-pub fn open_store(dir: &Path) -> hearth::store::Store {
-    hearth::store::Store::open_at(
+pub fn open_store(dir: &Path) -> hearth::store::sqlite::SqliteStore {
+    hearth::store::sqlite::SqliteStore::open_at(
         &dir.join("h.db"),
-        &hearth::store::KeySource::Generated(dir.join("h.db.key")),
+        &hearth::store::sqlite::KeySource::Generated(dir.join("h.db.key")),
     )
     .unwrap()
     .0
@@ -215,7 +215,7 @@ pub struct TestApp {
     /// The intake's address.
     pub addr: std::net::SocketAddr,
     pub rules: Arc<LiveRules>,
-    pub store: hearth::store::Store,
+    pub store: hearth::store::sqlite::SqliteStore,
     pub notifier: Arc<RecordingNotifier>,
     shutdown: CancellationToken,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,

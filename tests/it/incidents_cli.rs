@@ -9,8 +9,8 @@ use chrono::Utc;
 use hearth::domain::incident::{AlertHit, Severity, Subject};
 use hearth::domain::message::InboundSms;
 use hearth::store::import::{self, ImportOptions};
+use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::IncidentStore;
-use hearth::store::{KeySource, Store};
 
 use crate::helpers::{settings_yaml, write};
 
@@ -60,7 +60,7 @@ async fn deployment() -> (tempfile::TempDir, [i64; 3]) {
         &dir.path().join("rules/rules.yaml"),
         "groups:\n  - { id: tuesday-anxiety, name: Tuesday, timezone: America/New_York }\n",
     );
-    let store = Store::open_at(
+    let store = SqliteStore::open_at(
         &dir.path().join("state/hearth.db"),
         &KeySource::Generated(dir.path().join("state/hearth.db.key")),
     )

@@ -472,9 +472,9 @@ mod housekeeping {
         IdempotencyKey, Kind, NewMessage, OutState, Plan, Report, ReportFor, SurveyStart,
     };
     use hearth::pipeline::surveys::{SurveyTick, tick};
+    use hearth::store::sqlite::{KeySource, SqliteStore};
     use hearth::store::traits::outbox::ListFilter;
     use hearth::store::traits::{OutboxStore, ReplyStore};
-    use hearth::store::{KeySource, Store};
 
     use crate::helpers::write;
 
@@ -499,14 +499,14 @@ surveys:
     expires_after: 4h
 "#;
 
-    async fn setup() -> (tempfile::TempDir, Store, RuleSet) {
+    async fn setup() -> (tempfile::TempDir, SqliteStore, RuleSet) {
         let dir = tempfile::tempdir().unwrap();
         write(&dir.path().join("rules/rules.yaml"), RULES);
         let compiled = load_dir(&dir.path().join("rules")).unwrap();
         let rules = compiled
             .rules
             .unwrap_or_else(|| panic!("{:?}", compiled.diagnostics));
-        let store = Store::open_at(
+        let store = SqliteStore::open_at(
             &dir.path().join("h.db"),
             &KeySource::Generated(dir.path().join("h.db.key")),
         )
@@ -518,7 +518,7 @@ surveys:
 
     /// The first question of `survey` sent to `member` and delivered, so
     /// its run is open and waiting; expires four hours after `fire`.
-    async fn asked(store: &Store, member: i64, survey: &str, fire: DateTime<Utc>) -> i64 {
+    async fn asked(store: &SqliteStore, member: i64, survey: &str, fire: DateTime<Utc>) -> i64 {
         let m = NewMessage {
             idempotency_key: IdempotencyKey::scheduled(survey, fire, member),
             member_id: Some(member),
@@ -548,7 +548,7 @@ surveys:
         id
     }
 
-    async fn replies(store: &Store) -> Vec<(String, Option<i64>, String)> {
+    async fn replies(store: &SqliteStore) -> Vec<(String, Option<i64>, String)> {
         store
             .list_messages(ListFilter {
                 state: None,
@@ -562,7 +562,7 @@ surveys:
             .collect()
     }
 
-    async fn member_id(store: &Store, external: &str) -> i64 {
+    async fn member_id(store: &SqliteStore, external: &str) -> i64 {
         store.member(external).await.unwrap().unwrap().id
     }
 

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hearth::store::Store;
-use hearth::store::outbox::{Kind, NewMessage, OutState};
+use hearth::domain::message::{Kind, NewMessage, OutState};
+use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::ListFilter;
 
@@ -671,7 +671,7 @@ fn daytime_timezone() -> String {
 }
 
 /// Imports one member with recorded consent; returns their id.
-async fn consenting_member(store: &Store, external_id: &str, phone: &str) -> i64 {
+async fn consenting_member(store: &SqliteStore, external_id: &str, phone: &str) -> i64 {
     let csv = format!(
         "external_id,first_name,phone,timezone,consent\n{external_id},Ann,{phone},{},yes\n",
         daytime_timezone()
@@ -715,7 +715,7 @@ fn message_to_number(
 }
 
 async fn wait_state(
-    store: &Store,
+    store: &SqliteStore,
     id: i64,
     want: OutState,
     timeout: Duration,
@@ -1117,7 +1117,7 @@ impl CrashRig {
         let settings =
             hearth::settings::Settings::load(&dir.path().join("hearth.yaml"), std::iter::empty())
                 .unwrap();
-        let (store, _) = Store::open(&settings.database).unwrap();
+        let (store, _) = SqliteStore::open(&settings.database).unwrap();
         // One instant for all: they go in id order.
         let now = chrono::Utc::now();
         let bodies: Vec<String> = (1..=count)
@@ -1186,12 +1186,12 @@ impl CrashRig {
         self.counts()
     }
 
-    fn store(&self) -> Store {
+    fn store(&self) -> SqliteStore {
         let dir = self.dir.as_ref().unwrap();
         let settings =
             hearth::settings::Settings::load(&dir.path().join("hearth.yaml"), std::iter::empty())
                 .unwrap();
-        Store::open(&settings.database).unwrap().0
+        SqliteStore::open(&settings.database).unwrap().0
     }
 
     /// After the daemon stopped: no message is left unsent.

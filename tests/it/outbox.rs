@@ -11,24 +11,24 @@ use hearth::domain::message::{
     IdempotencyKey, InboundRow, InboundSms, Kind, NewMessage, OutState, Report, ReportFor,
 };
 use hearth::pipeline::{Handled, InboundHandler, InboundWorker};
+use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome, RetryFilter, Settled};
 use hearth::store::traits::{InboundStore, OutboxStore};
-use hearth::store::{KeySource, Store};
 
 const ROSTER: &str = "external_id,first_name,phone,timezone,consent\nM-1,Ann,+15555550101,America/New_York,yes\nM-2,Bo,+15555550102,America/New_York,no\n";
 
-fn open(dir: &Path) -> Store {
+fn open(dir: &Path) -> SqliteStore {
     crate::helpers::open_store(dir)
 }
 
-async fn store_with_roster() -> (tempfile::TempDir, Store) {
+async fn store_with_roster() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     crate::helpers::import_roster(&store, ROSTER).await;
     (dir, store)
 }
 
-async fn member_id(store: &Store, external: &str) -> i64 {
+async fn member_id(store: &SqliteStore, external: &str) -> i64 {
     store.member(external).await.unwrap().unwrap().id
 }
 
@@ -75,7 +75,7 @@ fn ago(minutes: i64) -> DateTime<Utc> {
 }
 
 /// Queues one message and takes it to `outcome` through a claim.
-async fn settled(store: &Store, key: &str, outcome: Outcome) -> i64 {
+async fn settled(store: &SqliteStore, key: &str, outcome: Outcome) -> i64 {
     let id = store
         .enqueue(to_number(key, "+15555550199", Kind::Escalation, ago(1)))
         .await
@@ -87,7 +87,7 @@ async fn settled(store: &Store, key: &str, outcome: Outcome) -> i64 {
     id
 }
 
-async fn state(store: &Store, id: i64) -> OutState {
+async fn state(store: &SqliteStore, id: i64) -> OutState {
     OutboxStore::message(store, id)
         .await
         .unwrap()
@@ -95,7 +95,7 @@ async fn state(store: &Store, id: i64) -> OutState {
         .state
 }
 
-async fn actions(store: &Store, n: usize) -> Vec<(String, Option<String>)> {
+async fn actions(store: &SqliteStore, n: usize) -> Vec<(String, Option<String>)> {
     store
         .audit_tail(n)
         .await
@@ -675,7 +675,7 @@ async fn two_daemons_claiming_from_one_database_never_take_the_same_message() {
         .map(|i| to_number(&format!("m{i}"), "+15555550199", Kind::Escalation, ago(1)))
         .collect();
     one.enqueue_batch(batch).await.unwrap();
-    let run = |store: Store, who: InstanceId| {
+    let run = |store: SqliteStore, who: InstanceId| {
         tokio::spawn(async move {
             let mut ids = Vec::new();
             while let Some(c) = store.claim(&who, Utc::now(), LEASE).await.unwrap() {
@@ -804,9 +804,9 @@ async fn outbox_retry_by_filter_says_how_many_and_list_names_members_by_external
     );
     {
         let db = dir.path().join("state/hearth.db");
-        let (store, _) = Store::open_at(
+        let (store, _) = SqliteStore::open_at(
             &db,
-            &KeySource::Generated(hearth::store::default_key_file(&db)),
+            &KeySource::Generated(hearth::store::sqlite::default_key_file(&db)),
         )
         .unwrap();
         crate::helpers::import_roster(&store, ROSTER).await;
@@ -912,7 +912,7 @@ impl Rng {
     }
 }
 
-async fn states(store: &Store) -> Vec<(i64, OutState)> {
+async fn states(store: &SqliteStore) -> Vec<(i64, OutState)> {
     let mut all: Vec<(i64, OutState)> = store
         .list_messages(ListFilter {
             limit: 1_000,

@@ -16,7 +16,7 @@ use hearth::domain::message::{
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::pipeline::{Handled, InboundHandler, InboundWorker};
 use hearth::settings::ReplySettings;
-use hearth::store::Store;
+use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::incident::IncidentFilter;
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome};
 use hearth::store::traits::{IncidentStore, OutboxStore, ReplyStore, ScheduleStore};
@@ -31,7 +31,7 @@ const STRANGER: &str = "+15555550199";
 
 struct Rig {
     _dir: tempfile::TempDir,
-    store: Store,
+    store: SqliteStore,
     pipeline: Arc<ReplyPipeline>,
     next: Mutex<u64>,
 }
@@ -592,7 +592,7 @@ async fn a_crisis_text_behind_a_long_queue_is_handled_first() {
 /// (stored, and passed on as the intake passes it).
 struct ArrivesMidway {
     inner: Arc<ReplyPipeline>,
-    store: Store,
+    store: SqliteStore,
     arrivals: tokio::sync::mpsc::UnboundedSender<InboundRow>,
     order: Mutex<Vec<i64>>,
     crisis: Mutex<Option<i64>>,

@@ -19,12 +19,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Timelike, Utc};
 use hearth::domain::incident::{Incident, IncidentState, Severity};
 use hearth::domain::message::{InboundRow, InboundSms};
-use hearth::store::outbox::{Kind, OutState, OutboxMessage};
+use hearth::domain::message::{Kind, OutState, OutboxMessage};
+use hearth::store::sqlite::{OpenMode, SqliteStore};
 use hearth::store::traits::incident::IncidentFilter;
 use hearth::store::traits::outbox::ListFilter;
 use hearth::store::traits::reply::ReplyFacts;
 use hearth::store::traits::{IncidentStore, OutboxStore, ReplyStore};
-use hearth::store::{OpenMode, Store};
 
 use crate::helpers::*;
 use crate::kannel::harness::{self, Kannel, Received};
@@ -78,7 +78,7 @@ pub(crate) fn person(external_id: &'static str, phone: &'static str, timezone: S
 pub(crate) struct Rig {
     pub(crate) kannel: Kannel,
     pub(crate) daemon: Daemon,
-    pub(crate) store: Store,
+    pub(crate) store: SqliteStore,
     db: PathBuf,
 }
 
@@ -119,7 +119,7 @@ impl Rig {
         {
             // The roster goes in before the daemon starts, as an operator
             // would import it.
-            let (store, _) = Store::open(&settings.database).unwrap();
+            let (store, _) = SqliteStore::open(&settings.database).unwrap();
             let mut csv = String::from("external_id,first_name,last_name,phone,timezone,consent\n");
             for p in people {
                 csv.push_str(&format!(
@@ -131,7 +131,7 @@ impl Rig {
         }
         let daemon = spawn_daemon_in(dir, &[("RUST_LOG", "info")]);
         daemon.wait_notify("READY=1", Duration::from_secs(30));
-        let (store, _) = Store::open_as(&settings.database, OpenMode::Existing).unwrap();
+        let (store, _) = SqliteStore::open_as(&settings.database, OpenMode::Existing).unwrap();
         Some(Rig {
             kannel,
             daemon,

@@ -15,7 +15,7 @@ use hearth::domain::message::{
     Enqueued, IdempotencyKey, InboundRow, InboundSms, Kind, NewMessage, OutState, Plan, Received,
     Report, ReportFor, SurveyStart,
 };
-use hearth::store::Store;
+use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::incident::IncidentFilter;
 use hearth::store::traits::outbox::{InstanceId, Outcome};
 use hearth::store::traits::reply::{
@@ -29,11 +29,11 @@ M-1,Ann,+15555550101,America/New_York,tuesday-anxiety,yes
 M-2,Bo,+15555550102,America/Chicago,tuesday-anxiety,yes
 ";
 
-fn open(dir: &Path) -> Store {
+fn open(dir: &Path) -> SqliteStore {
     crate::helpers::open_store(dir)
 }
 
-async fn with_roster() -> (tempfile::TempDir, Store) {
+async fn with_roster() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     crate::helpers::import_roster_in(&store, ROSTER, &["tuesday-anxiety"]).await;
@@ -52,7 +52,7 @@ fn sql(dir: &Path, statement: &str) {
     conn.execute_batch(statement).unwrap();
 }
 
-async fn id_of(store: &Store, external: &str) -> i64 {
+async fn id_of(store: &SqliteStore, external: &str) -> i64 {
     store.member(external).await.unwrap().unwrap().id
 }
 
@@ -64,7 +64,7 @@ fn secs(t: DateTime<Utc>) -> DateTime<Utc> {
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Stores a text as a provider would and reads back its row.
-async fn text(store: &Store, from: &str, body: &str, keyword: Option<&str>) -> InboundRow {
+async fn text(store: &SqliteStore, from: &str, body: &str, keyword: Option<&str>) -> InboundRow {
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let received = store
         .record_inbound(InboundSms {
@@ -123,7 +123,12 @@ fn effects(inbound: i64, outcome: &str) -> ReplyEffects {
 }
 
 /// A survey question planned for `member`, delivered, so its run is open.
-async fn delivered_survey(store: &Store, member: i64, survey: &str, fire: DateTime<Utc>) -> i64 {
+async fn delivered_survey(
+    store: &SqliteStore,
+    member: i64,
+    survey: &str,
+    fire: DateTime<Utc>,
+) -> i64 {
     let m = NewMessage {
         idempotency_key: IdempotencyKey::scheduled(survey, fire, member),
         member_id: Some(member),
@@ -149,7 +154,7 @@ async fn delivered_survey(store: &Store, member: i64, survey: &str, fire: DateTi
     id
 }
 
-async fn deliver(store: &Store, outbox: i64) {
+async fn deliver(store: &SqliteStore, outbox: i64) {
     let state = store
         .apply_report(ReportFor::Outbox(outbox), Report::Delivered, None)
         .await
@@ -157,7 +162,7 @@ async fn deliver(store: &Store, outbox: i64) {
     assert_eq!(state, Some(OutState::Delivered));
 }
 
-async fn outbox_count(store: &Store) -> usize {
+async fn outbox_count(store: &SqliteStore) -> usize {
     store
         .list_messages(hearth::store::traits::outbox::ListFilter {
             state: None,

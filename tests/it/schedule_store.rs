@@ -6,15 +6,15 @@
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use hearth::domain::member::AuditVerified as Verified;
+use hearth::domain::member::{ConsentAction, ConsentSource};
 use hearth::domain::message::{
     Enqueued, IdempotencyKey, Kind, NewMessage, OutState, Plan, Report, ReportFor, SurveyStart,
 };
-use hearth::store::audit::Verified;
-use hearth::store::consent::{ConsentAction, ConsentSource};
+use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::outbox::{InstanceId, Outcome};
 use hearth::store::traits::schedule::{FireRecord, FireStatus, ScheduleMark};
 use hearth::store::traits::{OutboxStore, ScheduleStore};
-use hearth::store::{KeySource, Store};
 
 const ROSTER: &str = "external_id,first_name,phone,timezone,groups,consent
 M-1,Ann,+15555550101,America/New_York,tuesday-anxiety;thursday-grief,yes
@@ -24,22 +24,22 @@ M-4,Di,+15555550104,Asia/Kolkata,,yes
 M-5,Ed,+15555550105,Australia/Adelaide,tuesday-anxiety,yes
 ";
 
-fn open(dir: &Path) -> Store {
+fn open(dir: &Path) -> SqliteStore {
     crate::helpers::open_store(dir)
 }
 
-async fn import_roster(store: &Store, csv: &str) {
+async fn import_roster(store: &SqliteStore, csv: &str) {
     crate::helpers::import_roster_in(store, csv, &["tuesday-anxiety", "thursday-grief"]).await;
 }
 
-async fn with_roster() -> (tempfile::TempDir, Store) {
+async fn with_roster() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     import_roster(&store, ROSTER).await;
     (dir, store)
 }
 
-async fn id_of(store: &Store, external: &str) -> i64 {
+async fn id_of(store: &SqliteStore, external: &str) -> i64 {
     store.member(external).await.unwrap().unwrap().id
 }
 
@@ -108,7 +108,7 @@ fn holder() -> InstanceId {
 /// Enqueues `m` (which must be the only due message) and takes it
 /// through a claim to `outcome`, as the dispatcher does; `None` leaves it
 /// `sending`.
-async fn through(store: &Store, m: NewMessage, outcome: Option<Outcome>) -> i64 {
+async fn through(store: &SqliteStore, m: NewMessage, outcome: Option<Outcome>) -> i64 {
     let id = store.enqueue(m).await.unwrap().id();
     let c = store
         .claim(&holder(), Utc::now(), TimeDelta::seconds(60))
@@ -129,7 +129,7 @@ fn sent() -> Option<Outcome> {
     })
 }
 
-async fn row(store: &Store, id: i64) -> hearth::domain::message::OutboxMessage {
+async fn row(store: &SqliteStore, id: i64) -> hearth::domain::message::OutboxMessage {
     OutboxStore::message(store, id).await.unwrap().unwrap()
 }
 
@@ -622,7 +622,7 @@ async fn routine_counts_take_only_scheduled_messages_that_went_or_may_still_go_o
     assert!(late.not_before < since && late.updated_at >= since);
 }
 
-async fn grant_by_keyword(store: &Store, external: &str) {
+async fn grant_by_keyword(store: &SqliteStore, external: &str) {
     store
         .record_consent(
             external,
@@ -756,7 +756,7 @@ async fn outbox_list_names_the_schedule_that_planned_a_message() {
         &dir.path().join("hearth.yaml"),
         &crate::helpers::settings_yaml(),
     );
-    let store = Store::open_at(
+    let store = SqliteStore::open_at(
         &dir.path().join("state/hearth.db"),
         &KeySource::Generated(dir.path().join("state/hearth.db.key")),
     )

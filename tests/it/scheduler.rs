@@ -12,10 +12,10 @@ use hearth::config::reload::{LiveRules, Trigger};
 use hearth::dispatch::gate::{self, Verdict};
 use hearth::domain::message::{IdempotencyKey, Kind, NewMessage, OutState, OutboxMessage};
 use hearth::scheduler::{ManualClock, Scheduler, TickReport};
+use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome};
 use hearth::store::traits::schedule::{FireRecord, FireStatus};
 use hearth::store::traits::{OutboxStore, ScheduleStore};
-use hearth::store::{KeySource, Store};
 use tempfile::TempDir;
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -59,17 +59,17 @@ const DAY_BEFORE: &str = r#"schedules:
 
 struct Fx {
     dir: TempDir,
-    store: Store,
+    store: SqliteStore,
     rules: Arc<LiveRules>,
     scheduler: Scheduler,
 }
 
-fn open(dir: &Path) -> Store {
+fn open(dir: &Path) -> SqliteStore {
     crate::helpers::open_store(dir)
 }
 
 /// Imports `csv` (groups among `known`), consent where it says yes.
-async fn import(store: &Store, csv: &str, known: BTreeSet<String>) {
+async fn import(store: &SqliteStore, csv: &str, known: BTreeSet<String>) {
     use hearth::store::import::{self, ImportOptions};
     let (rows, invalid) = import::parse(
         csv.as_bytes(),
@@ -776,9 +776,9 @@ schedules:
     let db = dir.path().join("state/hearth.db");
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
     {
-        let store = Store::open_at(
+        let store = SqliteStore::open_at(
             &db,
-            &KeySource::Generated(hearth::store::default_key_file(&db)),
+            &KeySource::Generated(hearth::store::sqlite::default_key_file(&db)),
         )
         .unwrap()
         .0;
@@ -803,9 +803,9 @@ schedules:
 
     let store_at = |dir: &Path| {
         let db = dir.join("state/hearth.db");
-        Store::open_at(
+        SqliteStore::open_at(
             &db,
-            &KeySource::Generated(hearth::store::default_key_file(&db)),
+            &KeySource::Generated(hearth::store::sqlite::default_key_file(&db)),
         )
         .unwrap()
         .0

@@ -117,7 +117,7 @@ fn text(o: &Output) -> String {
 fn last_body(dir: &Path) -> String {
     let settings =
         hearth::settings::Settings::load(&dir.join("hearth.yaml"), std::iter::empty()).unwrap();
-    let (store, _) = hearth::store::Store::open(&settings.database).unwrap();
+    let (store, _) = hearth::store::sqlite::SqliteStore::open(&settings.database).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -2,11 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
+use hearth::domain::member::AuditVerified as Verified;
+use hearth::domain::member::{ConsentAction, ConsentSource, Recorded};
 use hearth::settings::SecretRef;
-use hearth::store::audit::Verified;
-use hearth::store::consent::{ConsentAction, ConsentSource, Recorded};
+use hearth::store::StoreError;
 use hearth::store::import::{self, ImportOptions};
-use hearth::store::{KeySource, Store, StoreError};
+use hearth::store::sqlite::{KeySource, SqliteStore};
 
 use crate::helpers::*;
 
@@ -40,7 +41,7 @@ fn opts(consent_text: Option<&str>) -> ImportOptions {
     }
 }
 
-async fn import_text(store: &Store, csv: &str) -> import::ImportReport {
+async fn import_text(store: &SqliteStore, csv: &str) -> import::ImportReport {
     let (rows, invalid) =
         import::parse(csv.as_bytes(), &groups(), chrono::Utc::now().date_naive()).unwrap();
     store
@@ -57,7 +58,8 @@ async fn import_text(store: &Store, csv: &str) -> import::ImportReport {
 async fn a_new_database_gets_a_0600_key_file_and_reopens_with_it() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let (store, report) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, report) =
+        SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     let key_file = dir.path().join("state/hearth.db.key");
     assert_eq!(report.generated_key.as_deref(), Some(key_file.as_path()));
     assert_eq!(
@@ -75,7 +77,8 @@ async fn a_new_database_gets_a_0600_key_file_and_reopens_with_it() {
     import_text(&store, ROSTER).await;
     drop(store);
 
-    let (store, report) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, report) =
+        SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     assert_eq!(report.generated_key, None, "the notice is said once");
     assert_eq!(report.migrated, None);
     assert_eq!(store.members(None).await.unwrap().len(), 3);
@@ -84,12 +87,12 @@ async fn a_new_database_gets_a_0600_key_file_and_reopens_with_it() {
 #[tokio::test]
 async fn a_wrong_key_is_named_as_such_not_as_a_corrupt_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     import_text(&store, ROSTER).await;
     drop(store);
     std::fs::write(dir.path().join("state/hearth.db.key"), "ab".repeat(32)).unwrap();
 
-    let err = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap_err();
+    let err = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap_err();
     assert!(matches!(err, StoreError::WrongKey { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(msg.contains("the key does not decrypt it"), "{msg}");
@@ -99,10 +102,10 @@ async fn a_wrong_key_is_named_as_such_not_as_a_corrupt_file() {
 #[tokio::test]
 async fn an_existing_database_without_its_key_file_is_refused_not_rekeyed() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     drop(store);
     std::fs::remove_file(dir.path().join("state/hearth.db.key")).unwrap();
-    let err = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap_err();
+    let err = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap_err();
     assert!(matches!(err, StoreError::MissingKeyFile { .. }), "{err:?}");
     assert!(
         !dir.path().join("state/hearth.db.key").exists(),
@@ -118,13 +121,13 @@ async fn a_key_from_an_environment_reference_works_and_a_missing_one_is_clear() 
     // SAFETY: the variable name is unique to this test.
     unsafe { std::env::set_var(var, "correct horse battery staple") };
     let key = KeySource::Secret(SecretRef::Env(var.into()));
-    let (store, report) = Store::open_at(&db_path(dir.path()), &key).unwrap();
+    let (store, report) = SqliteStore::open_at(&db_path(dir.path()), &key).unwrap();
     assert_eq!(report.generated_key, None);
     import_text(&store, ROSTER).await;
     drop(store);
-    assert!(Store::open_at(&db_path(dir.path()), &key).is_ok());
+    assert!(SqliteStore::open_at(&db_path(dir.path()), &key).is_ok());
     let missing = KeySource::Secret(SecretRef::Env("HEARTH_IT_SURELY_UNSET".into()));
-    let err = Store::open_at(&db_path(dir.path()), &missing)
+    let err = SqliteStore::open_at(&db_path(dir.path()), &missing)
         .unwrap_err()
         .to_string();
     assert!(
@@ -136,7 +139,7 @@ async fn a_key_from_an_environment_reference_works_and_a_missing_one_is_clear() 
 #[tokio::test]
 async fn the_file_on_disk_has_no_sqlite_header_and_no_phone_or_name_in_plain_text() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     import_text(&store, ROSTER).await;
     assert_eq!(store.members(None).await.unwrap().len(), 3);
     drop(store);
@@ -171,7 +174,7 @@ async fn the_file_on_disk_has_no_sqlite_header_and_no_phone_or_name_in_plain_tex
 #[tokio::test]
 async fn reimporting_the_same_file_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     let first = import_text(&store, ROSTER).await;
     assert_eq!((first.inserted, first.updated, first.unchanged), (3, 0, 0));
     assert_eq!((first.consent_granted, first.consent_revoked), (2, 1));
@@ -196,7 +199,7 @@ async fn reimporting_the_same_file_changes_nothing() {
 #[tokio::test]
 async fn an_invalid_row_stops_the_whole_import_unless_skipped() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     let bad = format!("{ROSTER}M-004,Dora,Tate,+15555550104,Mars/Olympus,en,2026-01-01,,yes,,\n");
     let (rows, invalid) =
         import::parse(bad.as_bytes(), &groups(), chrono::Utc::now().date_naive()).unwrap();
@@ -222,7 +225,7 @@ async fn an_invalid_row_stops_the_whole_import_unless_skipped() {
 #[tokio::test]
 async fn a_phone_already_held_by_another_member_is_a_row_error() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     import_text(&store, ROSTER).await;
     let clash = "external_id,first_name,phone,timezone\nM-009,Ezra,+15555550101,UTC\n";
     let (rows, invalid) =
@@ -241,7 +244,7 @@ async fn a_phone_already_held_by_another_member_is_a_row_error() {
 #[tokio::test]
 async fn grants_need_the_exact_consent_text() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     let (rows, invalid) = import::parse(
         ROSTER.as_bytes(),
         &groups(),
@@ -259,7 +262,7 @@ async fn grants_need_the_exact_consent_text() {
 #[tokio::test]
 async fn the_consent_ledger_moves_only_forward_and_stop_is_the_members_to_undo() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     import_text(&store, ROSTER).await;
     let grant =
         |src| store.record_consent("M-001", ConsentAction::Granted, src, "I agree.", "staff-1");
@@ -341,7 +344,7 @@ async fn the_consent_ledger_moves_only_forward_and_stop_is_the_members_to_undo()
 #[tokio::test]
 async fn only_active_members_with_current_consent_can_be_selected_for_sending() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     import_text(&store, ROSTER).await;
     let id = |ext: &'static str| {
         let store = store.clone();
@@ -381,7 +384,7 @@ fn raw_connection(dir: &Path) -> rusqlite::Connection {
 #[tokio::test]
 async fn editing_an_old_audit_row_is_caught_by_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     import_text(&store, ROSTER).await;
     store
         .audit(
@@ -420,7 +423,7 @@ async fn editing_an_old_audit_row_is_caught_by_verify() {
         .unwrap();
     drop(conn);
 
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     match store.audit_verify().await.unwrap() {
         Verified::Broken {
             entry,
@@ -438,7 +441,7 @@ async fn editing_an_old_audit_row_is_caught_by_verify() {
 #[tokio::test]
 async fn deleting_an_audit_row_is_caught_by_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     import_text(&store, ROSTER).await;
     for _ in 0..2 {
         store
@@ -451,7 +454,7 @@ async fn deleting_an_audit_row_is_caught_by_verify() {
     conn.execute_batch("DROP TRIGGER audit_append_only_delete; DELETE FROM audit WHERE id = 2;")
         .unwrap();
     drop(conn);
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     assert!(matches!(
         store.audit_verify().await.unwrap(),
         Verified::Broken { entry: 2, .. }
@@ -461,7 +464,7 @@ async fn deleting_an_audit_row_is_caught_by_verify() {
 #[tokio::test]
 async fn ten_thousand_rows_import_and_reimport_idempotently() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     let mut csv =
         String::from("external_id,first_name,phone,timezone,groups,consent,progress_level\n");
     for i in 0..10_000 {
@@ -542,7 +545,7 @@ async fn the_daemon_records_each_rule_set_load_in_the_audit_trail() {
 async fn reimporting_a_roster_never_reactivates_a_member_staff_deactivated_unless_its_row_says_active()
  {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     import_text(&store, ROSTER).await;
     assert!(store.deactivate("M-002", "staff-1").await.unwrap());
 
@@ -583,7 +586,7 @@ async fn reimporting_a_roster_never_reactivates_a_member_staff_deactivated_unles
 async fn startup_verifies_only_audit_entries_since_its_checkpoint_and_audit_verify_walks_them_all()
 {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     import_text(&store, ROSTER).await;
     for _ in 0..3 {
         store
@@ -622,7 +625,7 @@ async fn startup_verifies_only_audit_entries_since_its_checkpoint_and_audit_veri
     )
     .unwrap();
     drop(conn);
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     assert_eq!(
         walked(store.audit_verify_since_checkpoint().await.unwrap()),
         0
@@ -638,7 +641,7 @@ async fn startup_verifies_only_audit_entries_since_its_checkpoint_and_audit_veri
     conn.execute_batch("DROP TRIGGER audit_append_only_delete; DELETE FROM audit WHERE id = 5;")
         .unwrap();
     drop(conn);
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     match store.audit_verify_since_checkpoint().await.unwrap() {
         Verified::Broken { entry, reason, .. } => {
             assert_eq!(entry, 5);
@@ -668,9 +671,9 @@ fn big_roster(n: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lookups_answer_during_a_100k_member_import_and_texts_sent_meanwhile_are_all_stored() {
-    use hearth::store::outbox::InboundSms;
+    use hearth::domain::message::InboundSms;
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
+    let (store, _) = SqliteStore::open_at(&db_path(dir.path()), &generated(dir.path())).unwrap();
     import_text(&store, ROSTER).await;
     let csv = big_roster(100_000);
     let (rows, invalid) =

@@ -15,10 +15,10 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use hearth::dispatch::provider::{Outgoing, Provider};
 use hearth::dispatch::providers::twilio::TwilioProvider;
+use hearth::domain::message::{Kind, NewMessage, OutState, OutboxMessage};
 use hearth::intake::twilio::{EMPTY_TWIML, expected_signature};
 use hearth::settings::Settings;
-use hearth::store::Store;
-use hearth::store::outbox::{Kind, NewMessage, OutState, OutboxMessage};
+use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::ListFilter;
 
@@ -312,7 +312,7 @@ fn midday_timezone() -> String {
 }
 
 /// Imports one consenting member; returns their id.
-async fn import_member(store: &Store, external_id: &str, phone: &str) -> i64 {
+async fn import_member(store: &SqliteStore, external_id: &str, phone: &str) -> i64 {
     let csv = format!(
         "external_id,first_name,phone,timezone,consent\n{external_id},Annabelle,{phone},{},yes\n",
         midday_timezone()
@@ -326,7 +326,7 @@ async fn import_member(store: &Store, external_id: &str, phone: &str) -> i64 {
 
 /// Waits until the outbox row satisfies `done`; returns it.
 async fn wait_for_row(
-    store: &Store,
+    store: &SqliteStore,
     id: i64,
     what: &str,
     done: impl Fn(&OutboxMessage) -> bool,
@@ -1235,9 +1235,9 @@ async fn a_message_left_mid_send_by_a_crash_is_found_at_twilio_after_the_restart
         std::iter::empty(),
     )
     .unwrap();
-    let (store, _) = Store::open_at(
+    let (store, _) = SqliteStore::open_at(
         &dir.path().join("h.db"),
-        &hearth::store::KeySource::Generated(dir.path().join("h.db.key")),
+        &hearth::store::sqlite::KeySource::Generated(dir.path().join("h.db.key")),
     )
     .unwrap();
     let id = queue_in(&store, "crash:1", "+15555550192", "see you tonight").await;
@@ -1299,6 +1299,6 @@ async fn a_message_left_mid_send_by_a_crash_is_found_at_twilio_after_the_restart
 }
 
 /// Queues an escalation-kind message straight into `store`.
-async fn queue_in(store: &Store, key: &str, to: &str, body: &str) -> i64 {
+async fn queue_in(store: &SqliteStore, key: &str, to: &str, body: &str) -> i64 {
     store.enqueue(escalation(key, to, body)).await.unwrap().id()
 }

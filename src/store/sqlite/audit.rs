@@ -15,10 +15,10 @@
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::Store;
+use super::SqliteStore;
 use super::consent::parse_time;
 use crate::config::compile::sha256_hex;
-pub use crate::domain::member::{AuditEntry as Entry, AuditVerified as Verified};
+use crate::domain::member::{AuditEntry as Entry, AuditVerified as Verified};
 use crate::store::StoreError;
 
 /// The `prev_hash` of the first entry.
@@ -261,7 +261,7 @@ pub(crate) fn tail(conn: &Connection, n: usize) -> Result<Vec<Entry>, StoreError
     rows.into_iter().map(Raw::entry).collect()
 }
 
-impl Store {
+impl SqliteStore {
     /// Appends one audit entry in its own transaction.
     pub async fn audit(
         &self,

@@ -10,10 +10,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Store, audit, members};
-pub use crate::domain::member::{
-    ConsentAction, ConsentEvent, ConsentSource, ConsentState, Recorded,
-};
+use super::{SqliteStore, audit, members};
+use crate::domain::member::{ConsentAction, ConsentEvent, ConsentSource, ConsentState, Recorded};
 use crate::store::StoreError;
 
 fn event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, ConsentEvent)> {
@@ -157,7 +155,7 @@ pub(crate) fn record_unaudited(
     Ok(Recorded::Changed)
 }
 
-impl Store {
+impl SqliteStore {
     /// Records a grant or revocation for a member by external id.
     pub async fn record_consent(
         &self,

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::outbox::{self, get_opt_ts, get_ts, immediate, ts};
-use super::{Store, audit};
+use super::{SqliteStore, audit};
 use crate::domain::incident::{IncidentState, Severity, Subject};
 use crate::domain::message::Enqueued;
 use crate::engine::rules::Channel;
@@ -546,7 +546,7 @@ pub(crate) fn settle(
     Ok(())
 }
 
-impl EscalationStore for Store {
+impl EscalationStore for SqliteStore {
     async fn unstarted_escalations(&self, limit: usize) -> Result<Vec<Unstarted>, StoreError> {
         self.read(move |c| unstarted(c, limit)).await
     }

@@ -7,12 +7,12 @@ use std::collections::HashMap;
 use chrono::Utc;
 use rusqlite::Connection;
 
-use super::{Store, audit, consent, members};
+use super::{SqliteStore, audit, consent, members};
 use crate::domain::member::{ConsentAction, ConsentSource, Member, Recorded, Upserted};
 use crate::store::StoreError;
 use crate::store::import::{ImportOptions, ImportReport, ImportRow, RowError};
 
-impl Store {
+impl SqliteStore {
     /// Imports parsed rows in one transaction (all or nothing).
     pub async fn import_members(
         &self,

@@ -9,7 +9,7 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::outbox::{get_ts, ts};
-use super::{Store, audit};
+use super::{SqliteStore, audit};
 use crate::domain::Phone;
 use crate::domain::message::{InboundRow, InboundSms, Received};
 use crate::store::StoreError;
@@ -123,7 +123,7 @@ pub(crate) fn mark_processed_at(
     Ok(())
 }
 
-impl InboundStore for Store {
+impl InboundStore for SqliteStore {
     async fn record_inbound(&self, sms: InboundSms) -> Result<Received, StoreError> {
         self.call(move |c| record(c, &sms)).await
     }
@@ -144,7 +144,7 @@ impl InboundStore for Store {
 
 /// The same operations without importing the trait (the intake and the
 /// pipeline call these).
-impl Store {
+impl SqliteStore {
     pub async fn record_inbound(&self, sms: InboundSms) -> Result<Received, StoreError> {
         InboundStore::record_inbound(self, sms).await
     }

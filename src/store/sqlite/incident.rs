@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::Store;
+use super::SqliteStore;
 use super::audit;
 use super::outbox::{get_opt_ts, get_ts, immediate, ts};
 use crate::domain::incident::{
@@ -327,7 +327,7 @@ fn counts(conn: &Connection) -> Result<IncidentCounts, StoreError> {
         })?)
 }
 
-impl Store {
+impl SqliteStore {
     /// How many incidents are open (not acknowledged), and how many of
     /// those are critical: `/status`'s counts, in one query rather than
     /// every incident read. [`IncidentStore::incident_counts`] also counts
@@ -348,7 +348,7 @@ impl Store {
     }
 }
 
-impl IncidentStore for Store {
+impl IncidentStore for SqliteStore {
     async fn record_hits(
         &self,
         hits: Vec<AlertHit>,

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use chrono::{NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::Store;
+use super::SqliteStore;
 use super::consent;
 use crate::domain::Phone;
-pub use crate::domain::member::{ConsentState, Member, MemberRecord, MemberStatus, Upserted};
+use crate::domain::member::{ConsentState, Member, MemberRecord, MemberStatus, Upserted};
 use crate::store::StoreError;
 
 const COLUMNS: &str = "id, external_id, first_name, last_name, phone, timezone, language, joined_on, status, attributes";
@@ -226,7 +226,7 @@ pub(crate) fn sendable_ids(conn: &Connection) -> Result<Vec<i64>, StoreError> {
         .collect::<Result<Vec<i64>, _>>()?)
 }
 
-impl Store {
+impl SqliteStore {
     pub async fn member(&self, external_id: &str) -> Result<Option<Member>, StoreError> {
         let id = external_id.to_owned();
         self.read(move |c| by_external_id(c, &id)).await

@@ -23,15 +23,15 @@
 //! - [`audit`]: the hash-chained audit trail and its checkpoint.
 //! - [`import`]: the roster import transaction.
 
-pub mod audit;
-pub mod consent;
+mod audit;
+mod consent;
 mod escalation;
 mod import;
-pub mod inbound;
+mod inbound;
 mod incident;
-pub mod members;
+mod members;
 mod migrations;
-pub mod outbox;
+mod outbox;
 mod reply;
 mod schedule;
 mod send;
@@ -116,7 +116,7 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 /// A handle to the store; cheap to clone. The writer thread stops when the
 /// last handle is dropped.
 #[derive(Clone)]
-pub struct Store {
+pub struct SqliteStore {
     inner: Arc<Writer>,
     readers: Arc<Readers>,
     path: PathBuf,
@@ -169,9 +169,11 @@ impl Drop for Writer {
     }
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -474,11 +476,11 @@ fn generate_key_file(file: &Path) -> Result<SecretString, StoreError> {
     Ok(SecretString::from(key))
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the database named by the settings and
     /// starts the writer thread, without the daemon's lock.
-    pub fn open(db: &DatabaseSettings) -> Result<(Store, OpenReport), StoreError> {
-        Store::open_as(db, OpenMode::Create)
+    pub fn open(db: &DatabaseSettings) -> Result<(SqliteStore, OpenReport), StoreError> {
+        SqliteStore::open_as(db, OpenMode::Create)
     }
 
     /// Opens the database named by the settings. `mode` says whether it
@@ -487,21 +489,21 @@ impl Store {
     pub fn open_as(
         db: &DatabaseSettings,
         mode: OpenMode,
-    ) -> Result<(Store, OpenReport), StoreError> {
-        Store::open_with(&db.path, &KeySource::for_settings(db), mode)
+    ) -> Result<(SqliteStore, OpenReport), StoreError> {
+        SqliteStore::open_with(&db.path, &KeySource::for_settings(db), mode)
     }
 
     /// Opens (creating if needed) without taking the daemon's lock: tests
     /// and benchmarks.
-    pub fn open_at(path: &Path, key: &KeySource) -> Result<(Store, OpenReport), StoreError> {
-        Store::open_with(path, key, OpenMode::Create)
+    pub fn open_at(path: &Path, key: &KeySource) -> Result<(SqliteStore, OpenReport), StoreError> {
+        SqliteStore::open_with(path, key, OpenMode::Create)
     }
 
     pub fn open_with(
         path: &Path,
         key: &KeySource,
         mode: OpenMode,
-    ) -> Result<(Store, OpenReport), StoreError> {
+    ) -> Result<(SqliteStore, OpenReport), StoreError> {
         if matches!(mode, OpenMode::Daemon | OpenMode::Create)
             && let Some(dir) = path
                 .parent()
@@ -535,7 +537,7 @@ impl Store {
                 }
             })?;
         Ok((
-            Store {
+            SqliteStore {
                 inner: Arc::new(Writer {
                     jobs: Some(jobs),
                     readers: readers.clone(),

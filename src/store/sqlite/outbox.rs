@@ -17,14 +17,14 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::{Store, audit, consent, members};
+use super::{SqliteStore, audit, consent, members};
 use crate::domain::Phone;
-pub use crate::domain::message::{
-    Enqueued, IdempotencyKey, InboundRow, InboundSms, Kind, NewMessage, OutState, OutboxMessage,
-    Plan, Received, Report, ReportFor, SurveyStart,
+use crate::domain::message::{
+    Enqueued, IdempotencyKey, Kind, NewMessage, OutState, OutboxMessage, Plan, Report, ReportFor,
+    SurveyStart,
 };
 use crate::store::StoreError;
-pub use crate::store::traits::outbox::MemberGate;
+use crate::store::traits::outbox::MemberGate;
 use crate::store::traits::outbox::{
     ClaimedMessage, InstanceId, Lease, ListFilter, OutboxStore, Outcome, RetryFilter, Settled,
 };
@@ -533,7 +533,7 @@ pub(crate) fn claim(
         to,
         member: member.map(|m| MemberGate {
             id: m.id,
-            active: m.status == members::MemberStatus::Active,
+            active: m.status == crate::domain::member::MemberStatus::Active,
             consent: m.consent.granted(),
             timezone: m.timezone.clone(),
         }),
@@ -674,8 +674,8 @@ fn revoke_for_provider_opt_out(
     consent::record(
         conn,
         member,
-        consent::ConsentAction::Revoked,
-        consent::ConsentSource::Keyword,
+        crate::domain::member::ConsentAction::Revoked,
+        crate::domain::member::ConsentSource::Keyword,
         &format!("provider reported the number opted out: {reason}"),
         "hearth",
     )?;
@@ -1021,7 +1021,7 @@ pub(crate) fn cancel(conn: &mut Connection, id: i64, actor: &str) -> Result<(), 
     Ok(())
 }
 
-impl OutboxStore for Store {
+impl OutboxStore for SqliteStore {
     async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
         let q = self
             .call(move |c| {

@@ -18,10 +18,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::consent::{self, ConsentSource};
+use super::consent;
 use super::outbox::{self, get_opt_ts, get_ts, immediate, ts};
-use super::{Store, incident, members, schedule};
+use super::{SqliteStore, incident, members, schedule};
 use crate::domain::Phone;
+use crate::domain::member::ConsentSource;
 use crate::domain::member::Member;
 use crate::domain::message::{Enqueued, InboundRow, NewMessage};
 use crate::store::StoreError;
@@ -418,7 +419,7 @@ fn expire(conn: &mut Connection, now: DateTime<Utc>) -> Result<u64, StoreError> 
     Ok(n as u64)
 }
 
-impl ReplyStore for Store {
+impl ReplyStore for SqliteStore {
     async fn reply_facts(
         &self,
         row: &InboundRow,

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::outbox::{Change, get_opt_ts, get_ts, immediate, set_state, ts};
-use super::{Store, audit, members};
+use super::{SqliteStore, audit, members};
 use crate::domain::member::{
     ConsentAction, ConsentEvent, ConsentSource, ConsentState, Member, MemberStatus,
 };
@@ -446,7 +446,7 @@ pub(crate) fn planned_versions(
         .collect::<Result<Vec<_>, _>>()?)
 }
 
-impl ScheduleStore for Store {
+impl ScheduleStore for SqliteStore {
     async fn schedule_marks(&self) -> Result<Vec<ScheduleMark>, StoreError> {
         self.read(marks).await
     }

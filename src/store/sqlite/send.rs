@@ -1,11 +1,11 @@
 //! A staff send: the outbox row and its audit entry in one transaction, so
 //! a command that fails has written neither.
 
-use super::{Store, audit};
+use super::{SqliteStore, audit};
+use crate::domain::message::{Enqueued, NewMessage};
 use crate::store::StoreError;
-use crate::store::outbox::{Enqueued, NewMessage};
 
-impl Store {
+impl SqliteStore {
     /// Queues `m` and, when it is new, appends `action` to the audit trail
     /// (subject the member, `detail` plus the outbox id) in the same
     /// transaction. A message whose idempotency key is already in the
@@ -21,7 +21,7 @@ impl Store {
         let q = self
             .call(move |c| {
                 let tx = c.transaction()?;
-                let q = crate::store::outbox::enqueue(&tx, &m)?;
+                let q = super::outbox::enqueue(&tx, &m)?;
                 if let Enqueued::New(id) = q {
                     if let Some(d) = detail.as_object_mut() {
                         d.insert("outbox".into(), id.into());
@@ -30,7 +30,7 @@ impl Store {
                         &tx,
                         &actor,
                         &action,
-                        crate::store::outbox::subject(&tx, m.member_id)?.as_deref(),
+                        super::outbox::subject(&tx, m.member_id)?.as_deref(),
                         detail,
                     )?;
                 }

@@ -1,7 +1,7 @@
 //! The SQLite store behind the backend-neutral traits: each method is the
 //! inherent one of the same name.
 
-use super::Store;
+use super::SqliteStore;
 use crate::domain::Phone;
 use crate::domain::member::{
     AuditEntry, AuditVerified, ConsentAction, ConsentEvent, ConsentSource, Member, Recorded,
@@ -10,21 +10,21 @@ use crate::store::StoreError;
 use crate::store::import::{ImportOptions, ImportReport, ImportRow, RowError};
 use crate::store::traits::{AuditStore, ConsentStore, MemberStore};
 
-impl MemberStore for Store {
+impl MemberStore for SqliteStore {
     async fn member(&self, external_id: &str) -> Result<Option<Member>, StoreError> {
-        Store::member(self, external_id).await
+        SqliteStore::member(self, external_id).await
     }
     async fn member_by_phone(&self, phone: &Phone) -> Result<Option<Member>, StoreError> {
-        Store::member_by_phone(self, phone).await
+        SqliteStore::member_by_phone(self, phone).await
     }
     async fn members(&self, group: Option<&str>) -> Result<Vec<Member>, StoreError> {
-        Store::members(self, group).await
+        SqliteStore::members(self, group).await
     }
     async fn sendable_member_ids(&self) -> Result<Vec<i64>, StoreError> {
-        Store::sendable_member_ids(self).await
+        SqliteStore::sendable_member_ids(self).await
     }
     async fn deactivate(&self, external_id: &str, actor: &str) -> Result<bool, StoreError> {
-        Store::deactivate(self, external_id, actor).await
+        SqliteStore::deactivate(self, external_id, actor).await
     }
     async fn import_members(
         &self,
@@ -32,11 +32,11 @@ impl MemberStore for Store {
         invalid: Vec<RowError>,
         opts: ImportOptions,
     ) -> Result<ImportReport, StoreError> {
-        Store::import_members(self, rows, invalid, opts).await
+        SqliteStore::import_members(self, rows, invalid, opts).await
     }
 }
 
-impl ConsentStore for Store {
+impl ConsentStore for SqliteStore {
     async fn record_consent(
         &self,
         external_id: &str,
@@ -45,14 +45,14 @@ impl ConsentStore for Store {
         text: &str,
         actor: &str,
     ) -> Result<Recorded, StoreError> {
-        Store::record_consent(self, external_id, action, source, text, actor).await
+        SqliteStore::record_consent(self, external_id, action, source, text, actor).await
     }
     async fn consent_history(&self, external_id: &str) -> Result<Vec<ConsentEvent>, StoreError> {
-        Store::consent_history(self, external_id).await
+        SqliteStore::consent_history(self, external_id).await
     }
 }
 
-impl AuditStore for Store {
+impl AuditStore for SqliteStore {
     async fn audit(
         &self,
         actor: &str,
@@ -60,15 +60,15 @@ impl AuditStore for Store {
         subject: Option<&str>,
         detail: serde_json::Value,
     ) -> Result<i64, StoreError> {
-        Store::audit(self, actor, action, subject, detail).await
+        SqliteStore::audit(self, actor, action, subject, detail).await
     }
     async fn audit_verify(&self) -> Result<AuditVerified, StoreError> {
-        Store::audit_verify(self).await
+        SqliteStore::audit_verify(self).await
     }
     async fn audit_verify_since_checkpoint(&self) -> Result<AuditVerified, StoreError> {
-        Store::audit_verify_since_checkpoint(self).await
+        SqliteStore::audit_verify_since_checkpoint(self).await
     }
     async fn audit_tail(&self, n: usize) -> Result<Vec<AuditEntry>, StoreError> {
-        Store::audit_tail(self, n).await
+        SqliteStore::audit_tail(self, n).await
     }
 }
