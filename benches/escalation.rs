@@ -35,6 +35,7 @@ use hearth::pipeline::InboundWorker;
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::scheduler::ManualClock;
 use hearth::settings::{NotifySettings, ReplySettings, Settings};
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::outbox::ListFilter;
 use hearth::store::traits::{EscalationStore, OutboxStore};

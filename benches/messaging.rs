@@ -20,6 +20,7 @@ use hearth::dispatch::worker::{Dispatcher, ExecutionOutcome};
 use hearth::domain::message::IdempotencyKey;
 use hearth::domain::message::{Kind, NewMessage};
 use hearth::settings::DispatchSettings;
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::{InstanceId, Outcome};
@@ -54,7 +55,7 @@ async fn gateway() -> (std::net::SocketAddr, Arc<AtomicU64>) {
 
 struct Setup {
     _dir: tempfile::TempDir,
-    dispatcher: Dispatcher,
+    dispatcher: Dispatcher<SqliteStore>,
     hits: Arc<AtomicU64>,
 }
 

@@ -23,6 +23,7 @@ use hearth::domain::message::{InboundSms, Kind};
 use hearth::pipeline::InboundWorker;
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::settings::{ReplySettings, Settings};
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::ListFilter;

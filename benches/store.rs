@@ -17,6 +17,7 @@ use hearth::domain::message::{IdempotencyKey, Kind, NewMessage, Plan};
 use hearth::engine::script::{Limits, Sandbox, ScriptKind};
 use hearth::engine::segment;
 use hearth::store::import;
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::{OutboxStore, ScheduleStore};
 

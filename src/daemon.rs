@@ -22,6 +22,7 @@ use crate::intake::IntakeState;
 use crate::pipeline::handler::ReplyPipeline;
 use crate::pipeline::{InboundHandler, InboundWorker};
 use crate::settings::Settings;
+use crate::store::Backend;
 use crate::store::StoreError;
 use crate::store::sqlite::{OpenMode, SqliteStore};
 
@@ -85,10 +86,12 @@ fn notify(states: &[sd_notify::NotifyState]) {
     }
 }
 
-pub struct App {
+/// The daemon, built for one store backend (`S`); `App::build` opens the
+/// SQLite store the settings name, [`App::assemble`] takes any backend.
+pub struct App<S = SqliteStore> {
     settings: Arc<Settings>,
     rules: Arc<LiveRules>,
-    store: SqliteStore,
+    store: S,
     notifier: Arc<dyn Notifier>,
     listener: tokio::net::TcpListener,
     provider: Arc<AnyProvider>,
@@ -96,10 +99,12 @@ pub struct App {
     inbound_handler: Option<Arc<dyn InboundHandler>>,
 }
 
-impl App {
-    /// Loads the rules directory and opens the store; fails if the rules
-    /// do not compile or the database cannot be opened with its key.
+impl App<SqliteStore> {
+    /// Opens the SQLite store the settings name (holding the daemon's
+    /// lock), then [`App::assemble`]s the daemon on it.
     pub async fn build(settings: Settings) -> Result<App, BuildError> {
+        // The rules first: a rule set that does not compile stops start-up
+        // before the database is touched.
         let rules = LiveRules::load_with(&settings.rules_dir, rules_compiler(&settings))?;
         let (store, opened) = SqliteStore::open_as(&settings.database, OpenMode::Daemon)?;
         if let Some(key) = &opened.generated_key {
@@ -108,6 +113,24 @@ impl App {
         if let Some((from, to)) = opened.migrated {
             tracing::info!(from, to, "database schema migrated");
         }
+        App::assemble_with(settings, rules, store).await
+    }
+}
+
+impl<S: Backend> App<S> {
+    /// Loads the rules directory and builds the daemon on `store`: checks
+    /// the audit trail written since the last start, records the rule
+    /// load, makes the provider and binds the intake's socket.
+    pub async fn assemble(settings: Settings, store: S) -> Result<App<S>, BuildError> {
+        let rules = LiveRules::load_with(&settings.rules_dir, rules_compiler(&settings))?;
+        App::assemble_with(settings, rules, store).await
+    }
+
+    async fn assemble_with(
+        settings: Settings,
+        rules: LiveRules,
+        store: S,
+    ) -> Result<App<S>, BuildError> {
         // Only the entries written since the last start: the whole walk
         // is `hearth audit verify` / `hearth db check`.
         match store.audit_verify_since_checkpoint().await? {
@@ -155,16 +178,16 @@ impl App {
 
     /// Replaces the reply pipeline as what inbound texts are handed to
     /// (tests of the queue).
-    pub fn with_inbound_handler(mut self, handler: Arc<dyn InboundHandler>) -> App {
+    pub fn with_inbound_handler(mut self, handler: Arc<dyn InboundHandler>) -> App<S> {
         self.inbound_handler = Some(handler);
         self
     }
 
-    pub fn store(&self) -> SqliteStore {
+    pub fn store(&self) -> S {
         self.store.clone()
     }
 
-    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> App {
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> App<S> {
         self.notifier = notifier;
         self
     }
@@ -360,7 +383,7 @@ impl App {
 /// Every few seconds: survey reminders and expiry, then scheduled alerts.
 /// A failure is logged and tried again on the next round.
 async fn housekeeping(
-    store: SqliteStore,
+    store: impl Backend,
     rules: Arc<LiveRules>,
     escalation_wake: Arc<tokio::sync::Notify>,
     shutdown: CancellationToken,
@@ -419,7 +442,7 @@ fn rules_compiler(settings: &Settings) -> reload::Compile {
 
 /// Writes a rule-set load (or rejection) to the audit trail.
 async fn record_load(
-    store: &SqliteStore,
+    store: &impl Backend,
     trigger: Trigger,
     status: &reload::ReloadStatus,
 ) -> Result<(), StoreError> {
@@ -448,7 +471,7 @@ async fn record_load(
 
 async fn reload_loop(
     rules: Arc<LiveRules>,
-    store: SqliteStore,
+    store: impl Backend,
     notifier: Arc<dyn Notifier>,
     mut requests: mpsc::UnboundedReceiver<Trigger>,
     shutdown: CancellationToken,

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use hearth::store::import::{self, ImportOptions, ImportReport};
+use hearth::store::prelude::*;
 use hearth::store::sqlite::SqliteStore;
 
 /// The options every bench imports with: all or nothing, consent granted.

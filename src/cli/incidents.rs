@@ -26,6 +26,7 @@ use crate::escalate::engine::{ActError, Acted, Action, Actor, act};
 use crate::escalate::pinned::Pinned;
 use crate::intake::admin::{self, StateFilter};
 use crate::store::sqlite::{OpenMode, SqliteStore};
+use crate::store::traits::MemberStore;
 use crate::store::traits::escalation::{EscalationRow, Notice};
 use crate::store::traits::{EscalationStore, IncidentStore};
 

@@ -18,8 +18,8 @@ use crate::domain::message::{Enqueued, InboundSms, Kind, NewMessage, OutState, R
 use crate::engine::template;
 use crate::store::StoreError;
 use crate::store::sqlite::OpenMode;
-use crate::store::traits::OutboxStore;
 use crate::store::traits::outbox::{ListFilter, RetryFilter};
+use crate::store::traits::{InboundStore, MemberStore, OutboxStore};
 
 #[derive(Debug, clap::Args)]
 pub struct SendArgs {

@@ -21,6 +21,7 @@ use crate::engine::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
 use crate::scheduler::fanout::{self, CapCounts};
 use crate::store::sqlite::{OpenMode, SqliteStore};
+use crate::store::traits::MemberStore;
 use crate::store::traits::ScheduleStore;
 
 #[derive(Debug, clap::Args)]

@@ -19,6 +19,7 @@ use crate::settings::Settings;
 use crate::store::StoreError;
 use crate::store::import::{self, ImportOptions};
 use crate::store::sqlite::{OpenMode, SqliteStore};
+use crate::store::traits::{AuditStore, ConsentStore, MemberStore};
 
 #[derive(Debug, Subcommand)]
 pub enum MembersCommand {

@@ -57,12 +57,9 @@ use super::provider::{AnyProvider, Outgoing, Reconciled, SendError};
 use crate::domain::message::Kind;
 use crate::engine::rules::Limits;
 use crate::settings::DispatchSettings;
+use crate::store::Backend;
 use crate::store::StoreError;
-use crate::store::sqlite::SqliteStore;
-use crate::store::traits::ScheduleStore;
-use crate::store::traits::outbox::{
-    ClaimedMessage, InstanceId, Lease, OutboxStore, Outcome, Settled,
-};
+use crate::store::traits::outbox::{ClaimedMessage, InstanceId, Lease, Outcome, Settled};
 
 /// What one step of the dispatcher did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -267,8 +264,8 @@ impl Breaker {
     }
 }
 
-struct Inner {
-    store: SqliteStore,
+struct Inner<S> {
+    store: S,
     holder: InstanceId,
     lease_for: chrono::TimeDelta,
     provider: Arc<AnyProvider>,
@@ -292,8 +289,8 @@ struct Inner {
 /// Where the dispatcher reads the live `limits:` from.
 pub type LimitsSource = Arc<dyn Fn() -> Option<Limits> + Send + Sync>;
 
-pub struct Dispatcher {
-    inner: Arc<Inner>,
+pub struct Dispatcher<S> {
+    inner: Arc<Inner<S>>,
     /// How often an idle dispatcher looks for messages queued by other
     /// processes (`hearth send`); this process's own wake it at once.
     poll: Duration,
@@ -305,12 +302,8 @@ enum Stop<'a> {
     On(&'a CancellationToken),
 }
 
-impl Dispatcher {
-    pub fn new(
-        store: SqliteStore,
-        provider: Arc<AnyProvider>,
-        settings: DispatchSettings,
-    ) -> Dispatcher {
+impl<S: Backend> Dispatcher<S> {
+    pub fn new(store: S, provider: Arc<AnyProvider>, settings: DispatchSettings) -> Dispatcher<S> {
         let per_second = NonZeroU32::new(settings.segments_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(settings.burst).unwrap_or(NonZeroU32::MIN);
         let lease_for = chrono::TimeDelta::from_std(settings.timeout.saturating_mul(2))
@@ -342,21 +335,21 @@ impl Dispatcher {
     /// Checks routine messages against the frequency caps `limits`
     /// returns (the live rules' `limits:`) just before sending. Takes
     /// effect only before the dispatcher is shared (right after `new`).
-    pub fn with_limits(mut self, limits: LimitsSource) -> Dispatcher {
+    pub fn with_limits(mut self, limits: LimitsSource) -> Dispatcher<S> {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.limits = Some(limits);
         }
         self
     }
 
-    pub fn with_poll(mut self, poll: Duration) -> Dispatcher {
+    pub fn with_poll(mut self, poll: Duration) -> Dispatcher<S> {
         self.poll = poll;
         self
     }
 
     /// Holds claims as `holder` (default: this host's name). Takes effect
     /// only before the dispatcher is shared (right after `new`).
-    pub fn with_instance(mut self, holder: InstanceId) -> Dispatcher {
+    pub fn with_instance(mut self, holder: InstanceId) -> Dispatcher<S> {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.holder = holder;
         }
@@ -371,7 +364,7 @@ impl Dispatcher {
 
     /// Counts into `counters` (shared with `/status`). Takes effect only
     /// before the dispatcher is shared (right after `new`).
-    pub fn with_counters(mut self, counters: Arc<Counters>) -> Dispatcher {
+    pub fn with_counters(mut self, counters: Arc<Counters>) -> Dispatcher<S> {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.counters = counters;
         }
@@ -461,7 +454,7 @@ impl Dispatcher {
 
     async fn claim_one(
         &self,
-        inner: &Arc<Inner>,
+        inner: &Arc<Inner<S>>,
         routine: &Arc<Semaphore>,
         urgent: &Arc<Semaphore>,
         freed: &Arc<Notify>,
@@ -553,7 +546,7 @@ enum Permit {
     Later(Arc<Semaphore>),
 }
 
-impl Inner {
+impl<S: Backend> Inner<S> {
     /// How long a message waits after a provider error: `backoff_initial`
     /// doubling per attempt to `backoff_max`; for an urgent message never
     /// more than the breaker's longest probe interval, so crisis texts go
@@ -1064,7 +1057,7 @@ mod tests {
     #[test]
     fn backoff_doubles_to_its_cap_and_honours_retry_after() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = SqliteStore::open_at(
+        let (store, _) = crate::store::sqlite::SqliteStore::open_at(
             &dir.path().join("h.db"),
             &crate::store::sqlite::KeySource::Generated(dir.path().join("h.db.key")),
         )

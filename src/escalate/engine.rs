@@ -23,11 +23,10 @@ use crate::domain::message::{IdempotencyKey, Kind, NewMessage};
 use crate::engine::rules::Channel;
 use crate::scheduler::{Clock, SystemClock};
 use crate::settings::NotifySettings;
+use crate::store::Backend;
 use crate::store::StoreError;
-use crate::store::sqlite::SqliteStore;
-use crate::store::traits::IncidentStore;
 use crate::store::traits::escalation::{
-    EscalationRow, EscalationStore, EscalationWrite, NewNotice, Notice, Purpose, Transition,
+    EscalationRow, EscalationWrite, NewNotice, Notice, Purpose, Transition,
 };
 
 /// What a person asks of an incident.
@@ -141,7 +140,7 @@ pub enum ActError {
 /// the daemon's engine delivers what it queued. A refusal is audited
 /// (`incident.refused`).
 pub async fn act(
-    store: &SqliteStore,
+    store: &impl Backend,
     incident: Option<i64>,
     action: Action,
     actor: &Actor,
@@ -168,7 +167,7 @@ pub async fn act(
 }
 
 async fn act_inner(
-    store: &SqliteStore,
+    store: &impl Backend,
     incident: Option<i64>,
     action: Action,
     actor: &Actor,
@@ -325,7 +324,7 @@ async fn act_inner(
 /// The one incident a contact's bare command means: among the unresolved
 /// incidents that paged this contact, for `ACK` the ones still open, for
 /// `RESOLVE` and `ESC` any.
-async fn bare_target(store: &SqliteStore, action: Action, actor: &Actor) -> Result<i64, ActError> {
+async fn bare_target(store: &impl Backend, action: Action, actor: &Actor) -> Result<i64, ActError> {
     let Actor::Contact(c) = actor else {
         return Err(ActError::NoneOpen);
     };
@@ -386,7 +385,7 @@ fn paged(notices: &[Notice]) -> Vec<(String, Channel)> {
 }
 
 /// What notices say about an incident: read at the moment they are made.
-async fn about(store: &SqliteStore, inc: &Incident, pinned: &Pinned) -> Result<About, StoreError> {
+async fn about(store: &impl Backend, inc: &Incident, pinned: &Pinned) -> Result<About, StoreError> {
     let who = match (&inc.subject, &inc.member_external_id) {
         (Subject::Member(_), Some(ext)) => match store.member(ext).await? {
             Some(m) => notice::member_display(&m.first_name, m.last_name.as_deref()),
@@ -495,8 +494,8 @@ const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(30);
 const STUCK_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The engine the daemon runs.
-pub struct Escalator {
-    store: SqliteStore,
+pub struct Escalator<S> {
+    store: S,
     rules: Arc<LiveRules>,
     clock: Arc<dyn Clock>,
     wake: Arc<tokio::sync::Notify>,
@@ -504,13 +503,13 @@ pub struct Escalator {
     webhooks: Option<Arc<Webhooks>>,
 }
 
-impl Escalator {
+impl<S: Backend> Escalator<S> {
     /// Builds the channels from the settings; an error names the setting.
     pub fn new(
-        store: SqliteStore,
+        store: S,
         rules: Arc<LiveRules>,
         notify: &NotifySettings,
-    ) -> Result<Escalator, String> {
+    ) -> Result<Escalator<S>, String> {
         let mailer = notify
             .email
             .as_ref()
@@ -533,14 +532,14 @@ impl Escalator {
         })
     }
 
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Escalator {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Escalator<S> {
         self.clock = clock;
         self
     }
 
     /// Shares a waker made elsewhere (the intake's, so the admin API wakes
     /// this engine).
-    pub fn with_waker(mut self, wake: Arc<tokio::sync::Notify>) -> Escalator {
+    pub fn with_waker(mut self, wake: Arc<tokio::sync::Notify>) -> Escalator<S> {
         self.wake = wake;
         self
     }

@@ -32,11 +32,10 @@ use crate::domain::incident::{Incident, IncidentState};
 use crate::escalate::Entry;
 use crate::escalate::engine::{ActError, Action, Actor, act};
 use crate::escalate::pinned::Pinned;
+use crate::store::Backend;
 use crate::store::StoreError;
-use crate::store::sqlite::SqliteStore;
 use crate::store::traits::escalation::{EscalationRow, Notice};
 use crate::store::traits::incident::IncidentFilter;
-use crate::store::traits::{EscalationStore, IncidentStore};
 
 /// The most incidents one listing returns.
 pub const MAX_LIMIT: usize = 1000;
@@ -67,12 +66,12 @@ pub fn authorize(tokens: &[SecretString], headers: &HeaderMap) -> Result<(), &'s
 /// that takes it cannot forget the check.
 pub struct Admin;
 
-impl FromRequestParts<IntakeState> for Admin {
+impl<S: Backend> FromRequestParts<IntakeState<S>> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        state: &IntakeState,
+        state: &IntakeState<S>,
     ) -> Result<Self, Self::Rejection> {
         authorize(&state.admin_tokens, &parts.headers)
             .map(|()| Admin)
@@ -214,7 +213,7 @@ impl StateFilter {
 /// an incident opened between the count and the read can only shorten
 /// the page by one).
 pub async fn list_incidents(
-    store: &SqliteStore,
+    store: &impl Backend,
     state: Option<StateFilter>,
     member: Option<String>,
     limit: usize,
@@ -353,9 +352,9 @@ fn parse_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 /// `GET /api/incidents`.
-async fn list(
+async fn list<S: Backend>(
     _: Admin,
-    State(state): State<IntakeState>,
+    State(state): State<IntakeState<S>>,
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(params) = query.map_err(|e| {
@@ -426,9 +425,9 @@ async fn list(
 }
 
 /// `GET /api/incidents/{id}`.
-async fn show(
+async fn show<S: Backend>(
     _: Admin,
-    State(state): State<IntakeState>,
+    State(state): State<IntakeState<S>>,
     Path(raw): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&raw)?;
@@ -444,9 +443,9 @@ async fn show(
 }
 
 /// `POST /api/incidents/{id}/{action}`.
-async fn action(
+async fn action<S: Backend>(
     _: Admin,
-    State(state): State<IntakeState>,
+    State(state): State<IntakeState<S>>,
     Path((raw, action)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&raw)?;
@@ -475,7 +474,7 @@ async fn action(
 /// `/status`'s `incidents`: counts by state, and the escalating incidents
 /// (unresolved, with an escalation), oldest first, at most
 /// [`STATUS_ESCALATING`].
-pub async fn status_incidents(store: &SqliteStore) -> Result<Value, StoreError> {
+pub async fn status_incidents(store: &impl Backend) -> Result<Value, StoreError> {
     let counts = store.incident_counts().await?;
     let mut escalating = store.open_escalations().await?;
     escalating.retain(|e| !e.policy.is_empty());
@@ -508,11 +507,11 @@ pub async fn status_incidents(store: &SqliteStore) -> Result<Value, StoreError> 
 }
 
 /// The admin API's routes.
-pub fn routes() -> Router<IntakeState> {
+pub fn routes<S: Backend>() -> Router<IntakeState<S>> {
     Router::new()
-        .route("/api/incidents", get(list))
-        .route("/api/incidents/{id}", get(show))
-        .route("/api/incidents/{id}/{action}", post(action))
+        .route("/api/incidents", get(list::<S>))
+        .route("/api/incidents/{id}", get(show::<S>))
+        .route("/api/incidents/{id}/{action}", post(action::<S>))
 }
 
 #[cfg(test)]

@@ -58,14 +58,14 @@ use super::{IntakeError, IntakeState, same_secret};
 pub use crate::dispatch::providers::kannel::DLR_PATH;
 use crate::domain::message::{InboundSms, Report, ReportFor};
 use crate::settings::ProviderSettings;
-use crate::store::traits::OutboxStore;
+use crate::store::Backend;
 
 pub const MO_PATH: &str = "/webhooks/kannel/mo";
 
-pub fn routes() -> Router<IntakeState> {
+pub fn routes<S: Backend>() -> Router<IntakeState<S>> {
     Router::new()
-        .route(MO_PATH, get(mo_get).post(mo_post))
-        .route(DLR_PATH, get(dlr_get).post(dlr_post))
+        .route(MO_PATH, get(mo_get::<S>).post(mo_post::<S>))
+        .route(DLR_PATH, get(dlr_get::<S>).post(dlr_post::<S>))
 }
 
 /// Why a Kannel callback was not taken.
@@ -171,7 +171,11 @@ fn percent_decode(input: &[u8]) -> Vec<u8> {
 
 /// The caller is on the allow-list and knows the secret. Checked before
 /// any parameter is looked at.
-fn authenticate(state: &IntakeState, peer: SocketAddr, params: &Params) -> Result<(), Refusal> {
+fn authenticate<S: Backend>(
+    state: &IntakeState<S>,
+    peer: SocketAddr,
+    params: &Params,
+) -> Result<(), Refusal> {
     let ip = match peer.ip() {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()
@@ -294,8 +298,8 @@ fn content_type(headers: &HeaderMap) -> (&str, String) {
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
-async fn mo_get(
-    State(state): State<IntakeState>,
+async fn mo_get<S: Backend>(
+    State(state): State<IntakeState<S>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -304,8 +308,8 @@ async fn mo_get(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn mo_post(
-    State(state): State<IntakeState>,
+async fn mo_post<S: Backend>(
+    State(state): State<IntakeState<S>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -339,8 +343,8 @@ async fn mo_post(
 
 /// Stores one member text. `body` is a post-url body with its charset and
 /// `X-Kannel-To`.
-async fn mo(
-    state: IntakeState,
+async fn mo<S: Backend>(
+    state: IntakeState<S>,
     peer: SocketAddr,
     params: Params,
     body: Option<(Bytes, Option<String>, Option<String>)>,
@@ -388,8 +392,8 @@ async fn mo(
     Ok(taken())
 }
 
-async fn dlr_get(
-    State(state): State<IntakeState>,
+async fn dlr_get<S: Backend>(
+    State(state): State<IntakeState<S>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -398,8 +402,8 @@ async fn dlr_get(
         .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn dlr_post(
-    State(state): State<IntakeState>,
+async fn dlr_post<S: Backend>(
+    State(state): State<IntakeState<S>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -426,7 +430,11 @@ pub fn report_for_type(t: u32) -> Option<(Report, &'static str)> {
     })
 }
 
-async fn dlr(state: IntakeState, peer: SocketAddr, params: Params) -> Result<Response, Refusal> {
+async fn dlr<S: Backend>(
+    state: IntakeState<S>,
+    peer: SocketAddr,
+    params: Params,
+) -> Result<Response, Refusal> {
     authenticate(&state, peer, &params)?;
     let id: i64 = params
         .required("id", "the outbox id Hearth put in the dlr-url")?

@@ -35,13 +35,13 @@ use tokio_util::sync::CancellationToken;
 use crate::config::reload::LiveRules;
 use crate::domain::message::{InboundSms, Received};
 use crate::settings::Settings;
+use crate::store::Backend;
 use crate::store::StoreError;
-use crate::store::sqlite::SqliteStore;
 
 /// What every handler can reach.
 #[derive(Clone)]
-pub struct IntakeState {
-    pub store: SqliteStore,
+pub struct IntakeState<S> {
+    pub store: S,
     pub rules: Arc<LiveRules>,
     pub settings: Arc<Settings>,
     /// Woken after an inbound text is stored, for the pipeline.
@@ -90,7 +90,7 @@ impl IntoResponse for IntakeError {
     }
 }
 
-impl IntakeState {
+impl<S: Backend> IntakeState<S> {
     /// Stores an inbound text (idempotent on the provider's id) and wakes
     /// the pipeline. The one path for every provider and `hearth inject`.
     pub async fn receive(&self, sms: InboundSms) -> Result<Received, StoreError> {
@@ -128,9 +128,9 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn status(
+async fn status<S: Backend>(
     _: admin::Admin,
-    State(state): State<IntakeState>,
+    State(state): State<IntakeState<S>>,
 ) -> Result<Json<serde_json::Value>, admin::ApiError> {
     Ok(Json(serde_json::json!({
         "rules": state.rules.status(),
@@ -141,11 +141,11 @@ async fn status(
 }
 
 /// The whole router.
-pub fn router(state: IntakeState) -> Router {
+pub fn router<S: Backend>(state: IntakeState<S>) -> Router {
     let limit = state.settings.intake.max_body;
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/status", get(status))
+        .route("/status", get(status::<S>))
         .merge(twilio::routes())
         .merge(kannel::routes())
         .merge(admin::routes())

@@ -37,7 +37,7 @@ use sha1::Sha1;
 use super::{IntakeError, IntakeState, same_secret};
 use crate::domain::message::{InboundSms, Report, ReportFor};
 use crate::settings::ProviderSettings;
-use crate::store::traits::OutboxStore;
+use crate::store::Backend;
 
 /// The empty TwiML answer: "nothing to send back".
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
@@ -45,10 +45,10 @@ pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response
 pub const SMS_PATH: &str = "/webhooks/twilio/sms";
 pub const STATUS_PATH: &str = "/webhooks/twilio/status";
 
-pub fn routes() -> Router<IntakeState> {
+pub fn routes<S: Backend>() -> Router<IntakeState<S>> {
     Router::new()
-        .route(SMS_PATH, post(sms))
-        .route(STATUS_PATH, post(status))
+        .route(SMS_PATH, post(sms::<S>))
+        .route(STATUS_PATH, post(status::<S>))
 }
 
 /// Twilio's request signature: base64 of HMAC-SHA1 keyed by the auth
@@ -95,8 +95,8 @@ impl Verified {
 }
 
 /// Checks `X-Twilio-Signature`, then parses the form strictly.
-fn verify(
-    state: &IntakeState,
+fn verify<S: Backend>(
+    state: &IntakeState<S>,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
     body: &[u8],
@@ -197,8 +197,8 @@ fn inbound_of(form: &Verified) -> Result<InboundSms, IntakeError> {
     })
 }
 
-async fn sms(
-    State(state): State<IntakeState>,
+async fn sms<S: Backend>(
+    State(state): State<IntakeState<S>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
@@ -224,8 +224,8 @@ fn report_for(status: &str) -> Option<Report> {
     }
 }
 
-async fn status(
-    State(state): State<IntakeState>,
+async fn status<S: Backend>(
+    State(state): State<IntakeState<S>>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,

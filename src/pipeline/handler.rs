@@ -18,8 +18,7 @@ use crate::domain::message::InboundRow;
 use crate::engine::rules::RuleSet;
 use crate::scheduler::{Clock, SystemClock};
 use crate::settings::ReplySettings;
-use crate::store::sqlite::SqliteStore;
-use crate::store::traits::ReplyStore;
+use crate::store::Backend;
 use crate::store::traits::reply::{ReplyEffects, ReplyFacts};
 
 use super::crisis::CrisisMatcher;
@@ -28,8 +27,8 @@ use super::keywords::Keywords;
 use super::normalize::normalize;
 use super::{Handled, InboundHandler};
 
-pub struct ReplyPipeline {
-    store: SqliteStore,
+pub struct ReplyPipeline<S> {
+    store: S,
     rules: Arc<LiveRules>,
     settings: Arc<ReplySettings>,
     keywords: Keywords,
@@ -41,12 +40,8 @@ pub struct ReplyPipeline {
     escalation_wake: Option<Arc<tokio::sync::Notify>>,
 }
 
-impl ReplyPipeline {
-    pub fn new(
-        store: SqliteStore,
-        rules: Arc<LiveRules>,
-        settings: ReplySettings,
-    ) -> ReplyPipeline {
+impl<S: Backend> ReplyPipeline<S> {
+    pub fn new(store: S, rules: Arc<LiveRules>, settings: ReplySettings) -> ReplyPipeline<S> {
         let keywords = Keywords::with_additions(
             &settings.stop_words,
             &settings.start_words,
@@ -64,13 +59,13 @@ impl ReplyPipeline {
     }
 
     /// Wakes this escalation engine after a contact's command.
-    pub fn with_escalation_wake(mut self, wake: Arc<tokio::sync::Notify>) -> ReplyPipeline {
+    pub fn with_escalation_wake(mut self, wake: Arc<tokio::sync::Notify>) -> ReplyPipeline<S> {
         self.escalation_wake = Some(wake);
         self
     }
 
     /// Decides with this clock (tests).
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> ReplyPipeline {
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> ReplyPipeline<S> {
         self.clock = clock;
         self
     }
@@ -174,7 +169,7 @@ impl ReplyPipeline {
     }
 }
 
-impl ReplyPipeline {
+impl<S: Backend> ReplyPipeline<S> {
     /// A text that reads as `ACK 42`, `RESOLVE 42` or `ESC 42`. From a
     /// contact it is applied ([`crate::escalate::engine::act`]) and
     /// answered in one line; from anyone else it is refused and audited,
@@ -330,7 +325,7 @@ pub fn fallback(
     effects
 }
 
-impl InboundHandler for ReplyPipeline {
+impl<S: Backend> InboundHandler for ReplyPipeline<S> {
     fn handle<'a>(
         &'a self,
         row: &'a InboundRow,

@@ -41,8 +41,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::message::InboundRow;
-use crate::store::sqlite::SqliteStore;
-use crate::store::traits::InboundStore;
+use crate::store::Backend;
 
 /// What a handler did with a row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +85,8 @@ impl InboundHandler for Held {
 /// page at a time.
 const QUEUE_READ_AHEAD: usize = 20_000;
 
-pub struct InboundWorker {
-    store: SqliteStore,
+pub struct InboundWorker<S> {
+    store: S,
     handler: Arc<dyn InboundHandler>,
     wake: Arc<Notify>,
     poll: Duration,
@@ -95,12 +94,8 @@ pub struct InboundWorker {
     arrivals: Option<std::sync::Mutex<UnboundedReceiver<InboundRow>>>,
 }
 
-impl InboundWorker {
-    pub fn new(
-        store: SqliteStore,
-        handler: Arc<dyn InboundHandler>,
-        wake: Arc<Notify>,
-    ) -> InboundWorker {
+impl<S: Backend> InboundWorker<S> {
+    pub fn new(store: S, handler: Arc<dyn InboundHandler>, wake: Arc<Notify>) -> InboundWorker<S> {
         InboundWorker {
             store,
             handler,
@@ -113,13 +108,13 @@ impl InboundWorker {
 
     /// Texts as the intake stores them, checked between rows for urgent
     /// ones.
-    pub fn with_arrivals(mut self, arrivals: UnboundedReceiver<InboundRow>) -> InboundWorker {
+    pub fn with_arrivals(mut self, arrivals: UnboundedReceiver<InboundRow>) -> InboundWorker<S> {
         self.arrivals = Some(std::sync::Mutex::new(arrivals));
         self
     }
 
     /// How many rows one read of the queue returns (500 by default).
-    pub fn with_page(mut self, page: usize) -> InboundWorker {
+    pub fn with_page(mut self, page: usize) -> InboundWorker<S> {
         self.page = page.max(1);
         self
     }

@@ -20,10 +20,9 @@ use crate::domain::incident::{AlertHit, Subject};
 use crate::engine::rules::{Alert, RuleSet};
 use crate::pipeline::alerts::{AlertContext, evaluate_alert};
 use crate::schedule::fire::cron_fires;
+use crate::store::Backend;
 use crate::store::StoreError;
-use crate::store::sqlite::SqliteStore;
 use crate::store::traits::schedule::ScheduleMark;
-use crate::store::traits::{IncidentStore, ReplyStore, ScheduleStore};
 
 /// The prefix of a scheduled alert's mark among the schedule marks.
 pub const MARK_PREFIX: &str = "alert:";
@@ -39,7 +38,7 @@ pub struct ScheduledTick {
 /// Runs the `every:` alerts whose fires fell due since the last tick
 /// (marks kept in the store) up to `now`.
 pub async fn tick(
-    store: &SqliteStore,
+    store: &impl Backend,
     rules: &RuleSet,
     now: DateTime<Utc>,
 ) -> Result<ScheduledTick, StoreError> {

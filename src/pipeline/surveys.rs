@@ -10,9 +10,8 @@ use chrono::{DateTime, Utc};
 use crate::domain::message::{IdempotencyKey, Kind, NewMessage};
 use crate::engine::rules::RuleSet;
 use crate::engine::template;
+use crate::store::Backend;
 use crate::store::StoreError;
-use crate::store::sqlite::SqliteStore;
-use crate::store::traits::ReplyStore;
 use crate::store::traits::reply::WaitingRun;
 
 /// How many waiting runs one tick looks at.
@@ -26,7 +25,7 @@ pub struct SurveyTick {
 
 /// Expires runs past their window, then sends due reminders, at `now`.
 pub async fn tick(
-    store: &SqliteStore,
+    store: &impl Backend,
     rules: &RuleSet,
     now: DateTime<Utc>,
 ) -> Result<SurveyTick, StoreError> {

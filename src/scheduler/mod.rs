@@ -32,10 +32,9 @@ use crate::config::reload::LiveRules;
 use crate::daemon::DAEMON_ACTOR;
 use crate::engine::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
+use crate::store::Backend;
 use crate::store::StoreError;
-use crate::store::sqlite::SqliteStore;
 use crate::store::traits::schedule::{FireRecord, FireStatus, RecipientFilter, ScheduleMark};
-use crate::store::traits::{OutboxStore, ScheduleStore};
 use fanout::CapCounts;
 
 /// The longest the scheduler sleeps before it reads the clock again.
@@ -92,8 +91,8 @@ pub struct TickReport {
     pub next: Option<DateTime<Utc>>,
 }
 
-pub struct Scheduler {
-    store: SqliteStore,
+pub struct Scheduler<S> {
+    store: S,
     rules: Arc<LiveRules>,
     clock: Arc<dyn Clock>,
     /// The generation the last pass checked queued fires against.
@@ -101,8 +100,8 @@ pub struct Scheduler {
     max_sleep: std::time::Duration,
 }
 
-impl Scheduler {
-    pub fn new(store: SqliteStore, rules: Arc<LiveRules>, clock: Arc<dyn Clock>) -> Scheduler {
+impl<S: Backend> Scheduler<S> {
+    pub fn new(store: S, rules: Arc<LiveRules>, clock: Arc<dyn Clock>) -> Scheduler<S> {
         Scheduler {
             store,
             rules,
@@ -113,7 +112,7 @@ impl Scheduler {
     }
 
     /// Reads the clock at least this often (default [`MAX_SLEEP`]).
-    pub fn with_max_sleep(mut self, max_sleep: std::time::Duration) -> Scheduler {
+    pub fn with_max_sleep(mut self, max_sleep: std::time::Duration) -> Scheduler<S> {
         self.max_sleep = max_sleep;
         self
     }
@@ -460,7 +459,7 @@ impl PassState {
     /// Loads the cap counts, once per pass (only when `limits:` is set).
     async fn load_caps(
         &mut self,
-        store: &SqliteStore,
+        store: &impl Backend,
         rules: &RuleSet,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {

@@ -19,7 +19,21 @@ pub mod traits;
 
 use std::path::PathBuf;
 
-pub use traits::{AuditStore, ConsentStore, MemberStore};
+pub use traits::{
+    AuditStore, Backend, ConsentStore, EscalationStore, InboundStore, IncidentStore, MemberStore,
+    OutboxStore, ReplyStore, ScheduleStore,
+};
+
+/// Every store trait, unnamed: `use hearth::store::prelude::*;` lets code
+/// holding a concrete backend (the CLI, tests, benchmarks) call any store
+/// method. Code generic over [`Backend`] needs no import.
+pub mod prelude {
+    pub use super::traits::{
+        AuditStore as _, ConsentStore as _, EscalationStore as _, InboundStore as _,
+        IncidentStore as _, MemberStore as _, OutboxStore as _, ReplyStore as _,
+        ScheduleStore as _,
+    };
+}
 
 /// A store failure, the same whatever the backend.
 #[derive(Debug, thiserror::Error)]

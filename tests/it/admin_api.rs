@@ -9,6 +9,7 @@ use hearth::domain::incident::{AlertHit, Severity, Subject};
 use hearth::domain::message::{InboundSms, Received};
 use hearth::engine::rules::Channel;
 use hearth::escalate::pinned::Pinned;
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::escalation::{EscalationWrite, NewNotice, Purpose};
 use hearth::store::traits::{EscalationStore, IncidentStore};

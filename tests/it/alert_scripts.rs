@@ -546,6 +546,7 @@ mod tick {
     use hearth::domain::message::InboundSms;
     use hearth::pipeline::scheduled::{ScheduledTick, tick};
     use hearth::schedule::fire::resolve_local;
+    use hearth::store::prelude::*;
     use hearth::store::sqlite::{KeySource, SqliteStore};
     use hearth::store::traits::incident::IncidentFilter;
     use hearth::store::traits::{IncidentStore, ScheduleStore};

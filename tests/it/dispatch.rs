@@ -17,6 +17,7 @@ use hearth::domain::member::{ConsentAction, ConsentSource};
 use hearth::domain::message::{InboundRow, InboundSms, Kind, NewMessage, OutState};
 use hearth::pipeline::{Handled, InboundHandler, InboundWorker};
 use hearth::settings::DispatchSettings;
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::ListFilter;
@@ -102,7 +103,7 @@ struct Rig {
     _dir: tempfile::TempDir,
     store: SqliteStore,
     gw: Arc<Gateway>,
-    dispatcher: Dispatcher,
+    dispatcher: Dispatcher<SqliteStore>,
 }
 
 fn settings() -> DispatchSettings {

@@ -17,6 +17,7 @@ use hearth::pipeline::InboundWorker;
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::scheduler::ManualClock;
 use hearth::settings::{NotifySettings, ReplySettings};
+use hearth::store::prelude::*;
 use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::escalation::Purpose;
 use hearth::store::traits::outbox::ListFilter;
@@ -92,8 +93,8 @@ struct Rig {
     store: SqliteStore,
     live: Arc<LiveRules>,
     clock: Arc<ManualClock>,
-    pipeline: Arc<ReplyPipeline>,
-    escalator: Escalator,
+    pipeline: Arc<ReplyPipeline<SqliteStore>>,
+    escalator: Escalator<SqliteStore>,
     next: Mutex<u64>,
 }
 

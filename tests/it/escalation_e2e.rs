@@ -11,6 +11,7 @@
 use std::time::{Duration, Instant};
 
 use hearth::domain::incident::IncidentState;
+use hearth::store::prelude::*;
 use hearth::store::traits::IncidentStore;
 
 use crate::replies_e2e::{Rig, daytime, person};

@@ -11,6 +11,7 @@ use hearth::domain::Phone;
 use hearth::domain::incident::{AlertHit, IncidentState, Severity, Subject};
 use hearth::domain::message::{IdempotencyKey, Kind, NewMessage};
 use hearth::engine::rules::Channel;
+use hearth::store::prelude::*;
 use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::escalation::{
     EscalationWrite, NewNotice, NoticeState, Purpose, Transition,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use hearth::config::reload::{LiveRules, ReloadStatus};
 use hearth::daemon::{App, Notifier};
 use hearth::settings::Settings;
+pub use hearth::store::prelude::*;
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 

@@ -9,6 +9,7 @@ use chrono::Utc;
 use hearth::domain::incident::{AlertHit, Severity, Subject};
 use hearth::domain::message::InboundSms;
 use hearth::store::import::{self, ImportOptions};
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::IncidentStore;
 

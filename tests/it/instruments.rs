@@ -472,6 +472,7 @@ mod housekeeping {
         IdempotencyKey, Kind, NewMessage, OutState, Plan, Report, ReportFor, SurveyStart,
     };
     use hearth::pipeline::surveys::{SurveyTick, tick};
+    use hearth::store::prelude::*;
     use hearth::store::sqlite::{KeySource, SqliteStore};
     use hearth::store::traits::outbox::ListFilter;
     use hearth::store::traits::{OutboxStore, ReplyStore};

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use hearth::domain::message::{Kind, NewMessage, OutState};
+use hearth::store::prelude::*;
 use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::ListFilter;

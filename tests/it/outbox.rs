@@ -11,6 +11,7 @@ use hearth::domain::message::{
     IdempotencyKey, InboundRow, InboundSms, Kind, NewMessage, OutState, Report, ReportFor,
 };
 use hearth::pipeline::{Handled, InboundHandler, InboundWorker};
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome, RetryFilter, Settled};
 use hearth::store::traits::{InboundStore, OutboxStore};

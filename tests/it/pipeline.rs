@@ -16,6 +16,7 @@ use hearth::domain::message::{
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::pipeline::{Handled, InboundHandler, InboundWorker};
 use hearth::settings::ReplySettings;
+use hearth::store::prelude::*;
 use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::incident::IncidentFilter;
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome};
@@ -32,7 +33,7 @@ const STRANGER: &str = "+15555550199";
 struct Rig {
     _dir: tempfile::TempDir,
     store: SqliteStore,
-    pipeline: Arc<ReplyPipeline>,
+    pipeline: Arc<ReplyPipeline<SqliteStore>>,
     next: Mutex<u64>,
 }
 
@@ -549,7 +550,7 @@ async fn a_text_handled_twice_is_applied_once() {
 
 /// Records the order texts are handed over in.
 struct Recording {
-    inner: Arc<ReplyPipeline>,
+    inner: Arc<ReplyPipeline<SqliteStore>>,
     order: Mutex<Vec<i64>>,
 }
 
@@ -591,7 +592,7 @@ async fn a_crisis_text_behind_a_long_queue_is_handled_first() {
 /// Hands texts to the pipeline; after the tenth, a crisis text arrives
 /// (stored, and passed on as the intake passes it).
 struct ArrivesMidway {
-    inner: Arc<ReplyPipeline>,
+    inner: Arc<ReplyPipeline<SqliteStore>>,
     store: SqliteStore,
     arrivals: tokio::sync::mpsc::UnboundedSender<InboundRow>,
     order: Mutex<Vec<i64>>,

@@ -20,6 +20,7 @@ use chrono::{DateTime, Timelike, Utc};
 use hearth::domain::incident::{Incident, IncidentState, Severity};
 use hearth::domain::message::{InboundRow, InboundSms};
 use hearth::domain::message::{Kind, OutState, OutboxMessage};
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{OpenMode, SqliteStore};
 use hearth::store::traits::incident::IncidentFilter;
 use hearth::store::traits::outbox::ListFilter;

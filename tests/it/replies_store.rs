@@ -15,6 +15,7 @@ use hearth::domain::message::{
     Enqueued, IdempotencyKey, InboundRow, InboundSms, Kind, NewMessage, OutState, Plan, Received,
     Report, ReportFor, SurveyStart,
 };
+use hearth::store::prelude::*;
 use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::incident::IncidentFilter;
 use hearth::store::traits::outbox::{InstanceId, Outcome};

@@ -11,6 +11,7 @@ use hearth::domain::member::{ConsentAction, ConsentSource};
 use hearth::domain::message::{
     Enqueued, IdempotencyKey, Kind, NewMessage, OutState, Plan, Report, ReportFor, SurveyStart,
 };
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::outbox::{InstanceId, Outcome};
 use hearth::store::traits::schedule::{FireRecord, FireStatus, ScheduleMark};

@@ -12,6 +12,7 @@ use hearth::config::reload::{LiveRules, Trigger};
 use hearth::dispatch::gate::{self, Verdict};
 use hearth::domain::message::{IdempotencyKey, Kind, NewMessage, OutState, OutboxMessage};
 use hearth::scheduler::{ManualClock, Scheduler, TickReport};
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome};
 use hearth::store::traits::schedule::{FireRecord, FireStatus};
@@ -61,7 +62,7 @@ struct Fx {
     dir: TempDir,
     store: SqliteStore,
     rules: Arc<LiveRules>,
-    scheduler: Scheduler,
+    scheduler: Scheduler<SqliteStore>,
 }
 
 fn open(dir: &Path) -> SqliteStore {

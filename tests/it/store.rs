@@ -7,6 +7,7 @@ use hearth::domain::member::{ConsentAction, ConsentSource, Recorded};
 use hearth::settings::SecretRef;
 use hearth::store::StoreError;
 use hearth::store::import::{self, ImportOptions};
+use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 
 use crate::helpers::*;

@@ -18,6 +18,7 @@ use hearth::dispatch::providers::twilio::TwilioProvider;
 use hearth::domain::message::{Kind, NewMessage, OutState, OutboxMessage};
 use hearth::intake::twilio::{EMPTY_TWIML, expected_signature};
 use hearth::settings::Settings;
+use hearth::store::prelude::*;
 use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::ListFilter;

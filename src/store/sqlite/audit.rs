@@ -20,6 +20,7 @@ use super::consent::parse_time;
 use crate::config::compile::sha256_hex;
 use crate::domain::member::{AuditEntry as Entry, AuditVerified as Verified};
 use crate::store::StoreError;
+use crate::store::traits::AuditStore;
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -261,9 +262,9 @@ pub(crate) fn tail(conn: &Connection, n: usize) -> Result<Vec<Entry>, StoreError
     rows.into_iter().map(Raw::entry).collect()
 }
 
-impl SqliteStore {
+impl AuditStore for SqliteStore {
     /// Appends one audit entry in its own transaction.
-    pub async fn audit(
+    async fn audit(
         &self,
         actor: &str,
         action: &str,
@@ -285,17 +286,17 @@ impl SqliteStore {
     }
 
     /// Walks the whole chain (on a read connection).
-    pub async fn audit_verify(&self) -> Result<Verified, StoreError> {
+    async fn audit_verify(&self) -> Result<Verified, StoreError> {
         self.read(verify).await
     }
 
     /// Verifies only what was written since the last checkpoint, then
     /// moves the checkpoint: start-up's check.
-    pub async fn audit_verify_since_checkpoint(&self) -> Result<Verified, StoreError> {
+    async fn audit_verify_since_checkpoint(&self) -> Result<Verified, StoreError> {
         self.call(verify_since_checkpoint).await
     }
 
-    pub async fn audit_tail(&self, n: usize) -> Result<Vec<Entry>, StoreError> {
+    async fn audit_tail(&self, n: usize) -> Result<Vec<Entry>, StoreError> {
         self.read(move |c| tail(c, n)).await
     }
 }

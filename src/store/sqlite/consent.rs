@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{SqliteStore, audit, members};
 use crate::domain::member::{ConsentAction, ConsentEvent, ConsentSource, ConsentState, Recorded};
 use crate::store::StoreError;
+use crate::store::traits::ConsentStore;
 
 fn event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, ConsentEvent)> {
     let action: String = row.get(2)?;
@@ -155,9 +156,9 @@ pub(crate) fn record_unaudited(
     Ok(Recorded::Changed)
 }
 
-impl SqliteStore {
+impl ConsentStore for SqliteStore {
     /// Records a grant or revocation for a member by external id.
-    pub async fn record_consent(
+    async fn record_consent(
         &self,
         external_id: &str,
         action: ConsentAction,
@@ -177,10 +178,7 @@ impl SqliteStore {
         .await
     }
 
-    pub async fn consent_history(
-        &self,
-        external_id: &str,
-    ) -> Result<Vec<ConsentEvent>, StoreError> {
+    async fn consent_history(&self, external_id: &str) -> Result<Vec<ConsentEvent>, StoreError> {
         let ext = external_id.to_owned();
         self.read(move |c| {
             let m = members::by_external_id(c, &ext)?

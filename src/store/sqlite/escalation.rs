@@ -22,6 +22,7 @@ use crate::domain::message::Enqueued;
 use crate::engine::rules::Channel;
 use crate::store::StoreError;
 use crate::store::traits::EscalationStore;
+use crate::store::traits::OutboxStore;
 use crate::store::traits::escalation::{
     EscalationRow, EscalationWrite, NewNotice, Notice, NoticeState, Purpose, Transition, Unstarted,
 };

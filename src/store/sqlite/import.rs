@@ -12,33 +12,33 @@ use crate::domain::member::{ConsentAction, ConsentSource, Member, Recorded, Upse
 use crate::store::StoreError;
 use crate::store::import::{ImportOptions, ImportReport, ImportRow, RowError};
 
-impl SqliteStore {
-    /// Imports parsed rows in one transaction (all or nothing).
-    pub async fn import_members(
-        &self,
-        rows: Vec<ImportRow>,
-        mut invalid: Vec<RowError>,
-        opts: ImportOptions,
-    ) -> Result<ImportReport, StoreError> {
-        let grants = rows.iter().any(|r| r.consent == Some(true));
-        if grants
-            && opts
-                .consent_text
-                .as_deref()
-                .is_none_or(|t| t.trim().is_empty())
-        {
-            return Err(StoreError::Invalid(
+/// Imports parsed rows in one transaction (all or nothing).
+pub(super) async fn import_members(
+    store: &SqliteStore,
+    rows: Vec<ImportRow>,
+    mut invalid: Vec<RowError>,
+    opts: ImportOptions,
+) -> Result<ImportReport, StoreError> {
+    let grants = rows.iter().any(|r| r.consent == Some(true));
+    if grants
+        && opts
+            .consent_text
+            .as_deref()
+            .is_none_or(|t| t.trim().is_empty())
+    {
+        return Err(StoreError::Invalid(
                 "rows grant consent, but no consent text was given\n  hint: pass --consent-text with the exact words members agreed to".into(),
             ));
-        }
-        // The stored roster, read once on a read connection before the
-        // write transaction, so the write lock is held only for writing
-        // (a re-import of an unchanged roster writes almost nothing). If
-        // anything changed in between, the transaction reads it again.
-        let snapshot = self
-            .read(|c| Ok((roster_version(c)?, members::list(c, None)?)))
-            .await?;
-        self.call(move |conn| {
+    }
+    // The stored roster, read once on a read connection before the
+    // write transaction, so the write lock is held only for writing
+    // (a re-import of an unchanged roster writes almost nothing). If
+    // anything changed in between, the transaction reads it again.
+    let snapshot = store
+        .read(|c| Ok((roster_version(c)?, members::list(c, None)?)))
+        .await?;
+    store
+        .call(move |conn| {
             let tx = conn.transaction()?;
             let mut report = ImportReport {
                 rows: rows.len() + invalid.len(),
@@ -158,7 +158,6 @@ impl SqliteStore {
             Ok(report)
         })
         .await
-    }
 }
 
 /// What changes whenever the roster or anyone's consent does: the member

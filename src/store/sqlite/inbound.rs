@@ -140,28 +140,15 @@ impl InboundStore for SqliteStore {
         let outcome = outcome.to_owned();
         self.call(move |c| mark_processed(c, id, &outcome)).await
     }
-}
-
-/// The same operations without importing the trait (the intake and the
-/// pipeline call these).
-impl SqliteStore {
-    pub async fn record_inbound(&self, sms: InboundSms) -> Result<Received, StoreError> {
-        InboundStore::record_inbound(self, sms).await
-    }
-
-    pub async fn mark_inbound_processed(&self, id: i64, outcome: &str) -> Result<(), StoreError> {
-        InboundStore::mark_inbound_processed(self, id, outcome).await
-    }
 
     /// One stored text by id, processed or not.
-    pub async fn inbound(&self, id: i64) -> Result<Option<InboundRow>, StoreError> {
+    async fn inbound(&self, id: i64) -> Result<Option<InboundRow>, StoreError> {
         self.read(move |c| get(c, id)).await
     }
 
-    /// The oldest `limit` unprocessed texts (the first page).
     /// Every stored text, processed or not, oldest first, with its
     /// outcome (`None` while queued): staff's view and tests'.
-    pub async fn inbound_texts(
+    async fn inbound_texts(
         &self,
         limit: usize,
     ) -> Result<Vec<(InboundRow, Option<String>)>, StoreError> {
@@ -176,9 +163,5 @@ impl SqliteStore {
             Ok(rows)
         })
         .await
-    }
-
-    pub async fn unprocessed_inbound(&self, limit: usize) -> Result<Vec<InboundRow>, StoreError> {
-        InboundStore::unprocessed_after(self, 0, limit).await
     }
 }

@@ -11,6 +11,8 @@ use super::consent;
 use crate::domain::Phone;
 use crate::domain::member::{ConsentState, Member, MemberRecord, MemberStatus, Upserted};
 use crate::store::StoreError;
+use crate::store::import::{ImportOptions, ImportReport, ImportRow, RowError};
+use crate::store::traits::MemberStore;
 
 const COLUMNS: &str = "id, external_id, first_name, last_name, phone, timezone, language, joined_on, status, attributes";
 
@@ -226,29 +228,29 @@ pub(crate) fn sendable_ids(conn: &Connection) -> Result<Vec<i64>, StoreError> {
         .collect::<Result<Vec<i64>, _>>()?)
 }
 
-impl SqliteStore {
-    pub async fn member(&self, external_id: &str) -> Result<Option<Member>, StoreError> {
+impl MemberStore for SqliteStore {
+    async fn member(&self, external_id: &str) -> Result<Option<Member>, StoreError> {
         let id = external_id.to_owned();
         self.read(move |c| by_external_id(c, &id)).await
     }
 
-    pub async fn member_by_phone(&self, phone: &Phone) -> Result<Option<Member>, StoreError> {
+    async fn member_by_phone(&self, phone: &Phone) -> Result<Option<Member>, StoreError> {
         let phone = phone.clone();
         self.read(move |c| by_phone(c, &phone)).await
     }
 
-    pub async fn members(&self, group: Option<&str>) -> Result<Vec<Member>, StoreError> {
+    async fn members(&self, group: Option<&str>) -> Result<Vec<Member>, StoreError> {
         let group = group.map(str::to_owned);
         self.read(move |c| list(c, group.as_deref())).await
     }
 
     /// Ids of active members with current consent.
-    pub async fn sendable_member_ids(&self) -> Result<Vec<i64>, StoreError> {
+    async fn sendable_member_ids(&self) -> Result<Vec<i64>, StoreError> {
         self.read(sendable_ids).await
     }
 
     /// Marks a member inactive (audited). False when already inactive.
-    pub async fn deactivate(&self, external_id: &str, actor: &str) -> Result<bool, StoreError> {
+    async fn deactivate(&self, external_id: &str, actor: &str) -> Result<bool, StoreError> {
         let (ext, actor) = (external_id.to_owned(), actor.to_owned());
         self.call(move |c| {
             let tx = c.transaction()?;
@@ -268,5 +270,14 @@ impl SqliteStore {
             Ok(changed)
         })
         .await
+    }
+
+    async fn import_members(
+        &self,
+        rows: Vec<ImportRow>,
+        invalid: Vec<RowError>,
+        opts: ImportOptions,
+    ) -> Result<ImportReport, StoreError> {
+        super::import::import_members(self, rows, invalid, opts).await
     }
 }

@@ -34,8 +34,6 @@ mod migrations;
 mod outbox;
 mod reply;
 mod schedule;
-mod send;
-mod traits;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -554,11 +552,6 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// Notified each time a new message is queued in this process.
-    pub fn enqueued(&self) -> Arc<tokio::sync::Notify> {
-        self.inner.enqueued.clone()
     }
 
     /// Runs `f` on the writer thread and awaits its result, carrying the

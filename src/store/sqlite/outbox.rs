@@ -1022,6 +1022,44 @@ pub(crate) fn cancel(conn: &mut Connection, id: i64, actor: &str) -> Result<(), 
 }
 
 impl OutboxStore for SqliteStore {
+    fn enqueued(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.inner.enqueued.clone()
+    }
+
+    async fn enqueue_audited(
+        &self,
+        m: NewMessage,
+        actor: &str,
+        action: &str,
+        mut detail: serde_json::Value,
+    ) -> Result<Enqueued, StoreError> {
+        let (actor, action) = (actor.to_owned(), action.to_owned());
+        let q = self
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let q = enqueue(&tx, &m)?;
+                if let Enqueued::New(id) = q {
+                    if let Some(d) = detail.as_object_mut() {
+                        d.insert("outbox".into(), id.into());
+                    }
+                    audit::append(
+                        &tx,
+                        &actor,
+                        &action,
+                        subject(&tx, m.member_id)?.as_deref(),
+                        detail,
+                    )?;
+                }
+                tx.commit()?;
+                Ok(q)
+            })
+            .await?;
+        if let Enqueued::New(_) = q {
+            self.enqueued().notify_one();
+        }
+        Ok(q)
+    }
+
     async fn enqueue(&self, m: NewMessage) -> Result<Enqueued, StoreError> {
         let q = self
             .call(move |c| {

@@ -26,6 +26,7 @@ use crate::domain::member::ConsentSource;
 use crate::domain::member::Member;
 use crate::domain::message::{Enqueued, InboundRow, NewMessage};
 use crate::store::StoreError;
+use crate::store::traits::OutboxStore;
 use crate::store::traits::ReplyStore;
 use crate::store::traits::reply::{
     AnswerRecord, Applied, Engagement, HISTORY_PER_QUESTION, OpenSurvey, PastAnswer, ReplyEffects,

@@ -31,4 +31,25 @@ pub trait InboundStore: Send + Sync {
         id: i64,
         outcome: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One stored text by id, processed or not.
+    fn inbound(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<InboundRow>, StoreError>> + Send;
+
+    /// Every stored text, processed or not, oldest first (at most
+    /// `limit`), with its outcome (`None` while queued): staff's view.
+    fn inbound_texts(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(InboundRow, Option<String>)>, StoreError>> + Send;
+
+    /// The oldest `limit` unprocessed texts (the first page).
+    fn unprocessed_inbound(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<InboundRow>, StoreError>> + Send {
+        self.unprocessed_after(0, limit)
+    }
 }

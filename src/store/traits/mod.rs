@@ -17,6 +17,13 @@
 //!
 //! The methods return `Send` futures so a daemon can hold the store as a
 //! generic parameter and spawn work on it.
+//!
+//! [`Backend`] is all of them together: the one bound every subsystem
+//! (scheduler, dispatcher, reply pipeline, escalations, intake, CLI) is
+//! generic over. Generic rather than `Arc<dyn …>`: the traits return
+//! `impl Future` (no boxing on every store call, no `async_trait`), which
+//! makes them not object-safe; a daemon is built for one backend, chosen
+//! once at start-up, so monomorphising costs one copy per backend.
 
 mod audit;
 mod consent;
@@ -37,3 +44,40 @@ pub use members::MemberStore;
 pub use outbox::OutboxStore;
 pub use reply::ReplyStore;
 pub use schedule::ScheduleStore;
+
+/// Every aggregate's trait at once: what a subsystem holds. A handle is
+/// cheap to clone (clones share one database) and lives as long as the
+/// daemon. Implemented for every type that implements all the traits.
+pub trait Backend:
+    MemberStore
+    + ConsentStore
+    + AuditStore
+    + OutboxStore
+    + InboundStore
+    + ScheduleStore
+    + IncidentStore
+    + ReplyStore
+    + EscalationStore
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Backend for T where
+    T: MemberStore
+        + ConsentStore
+        + AuditStore
+        + OutboxStore
+        + InboundStore
+        + ScheduleStore
+        + IncidentStore
+        + ReplyStore
+        + EscalationStore
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}

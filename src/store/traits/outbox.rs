@@ -13,6 +13,9 @@
 
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
+
+use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 
@@ -202,8 +205,23 @@ impl RetryFilter {
 
 /// The outbox operations, in domain types.
 pub trait OutboxStore: Send + Sync {
+    /// Notified each time this handle (or a clone of it) queues a new
+    /// message, so the dispatcher wakes without polling.
+    fn enqueued(&self) -> Arc<Notify>;
+
     /// Queues a message unless one with its key exists.
     fn enqueue(&self, m: NewMessage) -> impl Future<Output = Result<Enqueued, StoreError>> + Send;
+
+    /// A staff send: queues `m` and, when it is new, appends `action` to
+    /// the audit trail (subject the member, `detail` plus the outbox id)
+    /// in the same transaction. A duplicate key writes nothing.
+    fn enqueue_audited(
+        &self,
+        m: NewMessage,
+        actor: &str,
+        action: &str,
+        detail: serde_json::Value,
+    ) -> impl Future<Output = Result<Enqueued, StoreError>> + Send;
 
     /// Queues many messages in one transaction, skipping keys already
     /// there; returns how many were new. All or nothing: an invalid
