@@ -17,6 +17,9 @@ pub mod import;
 pub mod sqlite;
 pub mod traits;
 
+#[cfg(test)]
+mod dummy;
+
 use std::path::PathBuf;
 
 pub use traits::{
