@@ -90,10 +90,9 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
     let rules = tri!(rules(&settings));
     if !rules.templates.contains_key(&args.template) {
         eprintln!("error: unknown template `{}`", args.template);
-        if let Some(h) = crate::config::diag::did_you_mean(
-            &args.template,
-            rules.templates.keys().map(String::as_str),
-        ) {
+        if let Some(h) =
+            crate::text::did_you_mean(&args.template, rules.templates.keys().map(String::as_str))
+        {
             eprintln!("  hint: {h}");
         }
         return ExitCode::from(EXIT_INVALID);

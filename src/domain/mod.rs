@@ -6,15 +6,19 @@
 //! fixed input where it can be worked out.
 
 mod address;
+pub mod bookkeeping;
+mod channel;
 mod duration;
 pub mod incident;
 mod invalid;
 pub mod member;
 pub mod message;
 mod phone;
+pub mod sms;
 mod timezone;
 
 pub use address::{parse_email, parse_webhook_url};
+pub use channel::Channel;
 pub use duration::{Duration, parse_time_of_day};
 pub use incident::Severity;
 pub use invalid::Invalid;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use super::script::Sandbox;
 use super::template::Templates;
-pub use crate::domain::Severity;
+pub use crate::domain::{Channel, Severity};
 use crate::domain::{Duration, Phone};
 use crate::schedule::CronSpec;
 
@@ -407,12 +407,4 @@ pub struct RuleTest {
     pub file: PathBuf,
     pub start: chrono::DateTime<chrono::FixedOffset>,
     pub steps: usize,
-}
-
-#[derive(Debug, Deserialize, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    Sms,
-    Email,
-    Webhook,
 }

@@ -20,9 +20,9 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
-use crate::config::diag::did_you_mean;
 use crate::domain::member::{MemberRecord, MemberStatus};
 use crate::domain::{self, Phone};
+use crate::text::did_you_mean;
 
 /// One valid row.
 #[derive(Debug, Clone)]

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use chrono::{TimeDelta, Utc};
+use hearth::domain::Channel;
 use hearth::domain::incident::{AlertHit, Severity, Subject};
 use hearth::domain::message::{InboundSms, Received};
-use hearth::engine::rules::Channel;
 use hearth::escalate::pinned::Pinned;
 use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};

@@ -7,10 +7,10 @@
 use std::path::Path;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use hearth::domain::Channel;
 use hearth::domain::Phone;
 use hearth::domain::incident::{AlertHit, IncidentState, Severity, Subject};
 use hearth::domain::message::{IdempotencyKey, Kind, NewMessage};
-use hearth::engine::rules::Channel;
 use hearth::store::prelude::*;
 use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::escalation::{

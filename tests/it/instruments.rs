@@ -10,7 +10,7 @@ use std::path::Path;
 use hearth::config::diag::{Diagnostic, Level};
 use hearth::config::load_dir;
 use hearth::config::rules::{Content, RuleSet, Severity, Survey};
-use hearth::engine::sms::{Encoding, measure};
+use hearth::domain::sms::{Encoding, measure};
 use hearth::engine::template::sample_context;
 use hearth::pipeline::answer::{item_alerts, score};
 use serde_json::json;

@@ -2,7 +2,7 @@
 //!
 //! The request carries `username`, `password`, `from`, `to` and `text`,
 //! always with `charset=UTF-8`; a body outside the GSM 03.38 alphabet
-//! ([`crate::engine::sms::measure`]) also carries `coding=2`, so Kannel
+//! ([`crate::domain::sms::measure`]) also carries `coding=2`, so Kannel
 //! sends it as UCS-2 (an emoji arrives intact; a GSM body travels as
 //! 7-bit). Every message asks for delivery reports (`dlr-mask=27`:
 //! delivered, undelivered, accepted by the SMSC, rejected by the SMSC) at
@@ -39,7 +39,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::dispatch::provider::{
     Accepted, Outgoing, Provider, SendError, classify_http, classify_transport, http_client,
 };
-use crate::engine::sms::{Encoding, measure};
+use crate::domain::sms::{Encoding, measure};
 use crate::settings::{ProviderSettings, Settings};
 
 /// Where Kannel reports delivery: the intake server serves this path, and

@@ -17,10 +17,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::consent::parse_time;
-use crate::config::compile::sha256_hex;
 use crate::domain::member::{AuditEntry as Entry, AuditVerified as Verified};
 use crate::store::StoreError;
 use crate::store::traits::AuditStore;
+use crate::text::sha256_hex;
 
 /// The `prev_hash` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

@@ -17,9 +17,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::outbox::{self, get_opt_ts, get_ts, immediate, ts};
 use super::{SqliteStore, audit};
+use crate::domain::Channel;
 use crate::domain::incident::{IncidentState, Severity, Subject};
 use crate::domain::message::Enqueued;
-use crate::engine::rules::Channel;
 use crate::store::StoreError;
 use crate::store::traits::EscalationStore;
 use crate::store::traits::OutboxStore;

@@ -176,43 +176,6 @@ pub(crate) fn note_not_texted(
     Ok(Some(incident))
 }
 
-/// Masks anything that looks like a phone number (seven or more digits
-/// written together, with `+`, spaces, dashes, dots or parentheses between
-/// them) in a provider's failure reason, so a reason can go on an incident
-/// that people read. Error codes (five digits) stay.
-pub(crate) fn mask_numbers(reason: &str) -> String {
-    let sep = |c: char| matches!(c, ' ' | '-' | '.' | '(' | ')');
-    let chars: Vec<char> = reason.chars().collect();
-    let mut out = String::with_capacity(reason.len());
-    let mut i = 0;
-    while i < chars.len() {
-        let starts = chars[i] == '+' || chars[i] == '(' || chars[i].is_ascii_digit();
-        if !starts {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        let mut j = i + 1;
-        while j < chars.len() && (chars[j].is_ascii_digit() || sep(chars[j])) {
-            j += 1;
-        }
-        // Separators after the last digit are not part of the number.
-        let mut end = j;
-        while end > i && !chars[end - 1].is_ascii_digit() {
-            end -= 1;
-        }
-        let digits = chars[i..end].iter().filter(|c| c.is_ascii_digit()).count();
-        if digits >= 7 {
-            out.push_str("[number]");
-            i = end;
-        } else {
-            out.push(chars[i]);
-            i += 1;
-        }
-    }
-    out
-}
-
 const INCIDENT_COLUMNS: &str =
     "i.id, i.subject, i.member_id, m.external_id, i.alert, i.severity, i.state, i.escalate,
      i.opened_at, i.updated_at, i.acknowledged_by, i.acknowledged_how, i.acknowledged_at,
@@ -382,34 +345,5 @@ impl IncidentStore for SqliteStore {
 
     async fn incident_counts(&self) -> Result<IncidentCounts, StoreError> {
         self.read(counts).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::mask_numbers;
-
-    #[test]
-    fn numbers_in_a_failure_reason_are_masked_and_error_codes_kept() {
-        assert_eq!(
-            mask_numbers("HTTP 400: twilio error 21610: unsubscribed"),
-            "HTTP 400: twilio error 21610: unsubscribed"
-        );
-        for reason in [
-            "The 'To' number +1 555-555-0123 is not valid",
-            "The 'To' number +1 (555) 555.0123 is not valid",
-            "to 15555550123: unreachable",
-        ] {
-            let masked = mask_numbers(reason);
-            assert!(!masked.contains("555"), "{masked}");
-            assert!(
-                masked.contains("[number] is") || masked.contains("[number]:"),
-                "{masked}"
-            );
-        }
-        assert_eq!(
-            mask_numbers("see https://www.twilio.com/docs/errors/21610)"),
-            "see https://www.twilio.com/docs/errors/21610)"
-        );
     }
 }

@@ -19,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{SqliteStore, audit, consent, members};
 use crate::domain::Phone;
+use crate::domain::bookkeeping;
 use crate::domain::message::{
     Enqueued, IdempotencyKey, Kind, NewMessage, OutState, OutboxMessage, Plan, Report, ReportFor,
     SurveyStart,
@@ -231,22 +232,15 @@ pub(crate) fn set_state(
             change.clear_expiry,
         ],
     )?;
-    if n == 1
-        && matches!(
-            to,
-            OutState::Failed | OutState::Undelivered | OutState::Expired | OutState::Suppressed
-        )
-    {
+    if n == 1 && bookkeeping::ends_unsent(to) {
         note_crisis_not_texted(conn, id, to, change.reason, now)?;
     }
     Ok(n == 1)
 }
 
-/// A crisis reply that ended without reaching the member (failed,
-/// undelivered, expired, suppressed, or refused because the number opted
-/// out at the provider) is noted on the incident it answered, in the same
-/// transaction as the move: "the member could not be texted". The
-/// provider's reason goes along with anything like a number masked.
+/// Notes a crisis reply that ended without reaching the member on the
+/// incident it answered, in the same transaction as the move
+/// ([`bookkeeping::crisis_not_texted`] says when and what).
 fn note_crisis_not_texted(
     conn: &Connection,
     id: i64,
@@ -257,21 +251,12 @@ fn note_crisis_not_texted(
     let (kind, key): (String, String) = conn
         .prepare_cached("SELECT kind, idempotency_key FROM outbox WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    if kind != Kind::Crisis.as_str() {
+    let Some(kind) = Kind::parse(&kind) else {
         return Ok(());
-    }
-    let what = match to {
-        OutState::Undelivered => "was not delivered",
-        OutState::Expired => "expired before it was sent",
-        OutState::Suppressed => "was not sent (suppressed)",
-        _ => "failed",
     };
-    let mut why = format!("the crisis reply (outbox #{id}) {what}");
-    if let Some(r) = reason.filter(|r| !r.trim().is_empty()) {
-        why.push_str(": ");
-        why.push_str(&super::incident::mask_numbers(r));
+    if let Some(why) = bookkeeping::crisis_not_texted(kind, id, to, reason) {
+        super::incident::note_not_texted(conn, &key, &why, now)?;
     }
-    super::incident::note_not_texted(conn, &key, &why, now)?;
     Ok(())
 }
 
@@ -285,19 +270,7 @@ fn state_of(conn: &Connection, id: i64) -> Result<OutState, StoreError> {
 }
 
 fn check(m: &NewMessage) -> Result<(), StoreError> {
-    if m.member_id.is_none() && m.to.is_none() {
-        return Err(StoreError::Invalid(format!(
-            "message `{}` needs a member or a number",
-            m.idempotency_key
-        )));
-    }
-    if m.plan.as_ref().is_some_and(|p| p.survey.is_some()) && m.member_id.is_none() {
-        return Err(StoreError::Invalid(format!(
-            "message `{}` starts a survey but goes to no member",
-            m.idempotency_key
-        )));
-    }
-    Ok(())
+    bookkeeping::check_new(m).map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 /// A new row: `queued`, or `suppressed` with its reason when the message
@@ -320,7 +293,7 @@ fn insert(
     m: &NewMessage,
     now: &str,
 ) -> Result<bool, StoreError> {
-    let segments = crate::engine::sms::measure(&m.body).segments as i64;
+    let segments = crate::domain::sms::measure(&m.body).segments as i64;
     let not_before = ts(m.not_before);
     let plan = m.plan.as_ref();
     let n = stmt.execute(params![
@@ -666,19 +639,15 @@ fn record(
     Ok(moved)
 }
 
+/// Appends the consent revocation a provider's opt-out means
+/// ([`bookkeeping::provider_opt_out`]).
 fn revoke_for_provider_opt_out(
     conn: &Connection,
     member: i64,
     reason: &str,
 ) -> Result<(), StoreError> {
-    consent::record(
-        conn,
-        member,
-        crate::domain::member::ConsentAction::Revoked,
-        crate::domain::member::ConsentSource::Keyword,
-        &format!("provider reported the number opted out: {reason}"),
-        "hearth",
-    )?;
+    let c = bookkeeping::provider_opt_out(reason);
+    consent::record(conn, member, c.action, c.source, &c.text, c.actor)?;
     Ok(())
 }
 

@@ -14,9 +14,9 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::Channel;
 use crate::domain::incident::{IncidentState, Severity, Subject};
 use crate::domain::message::NewMessage;
-use crate::engine::rules::Channel;
 use crate::store::StoreError;
 
 /// An incident whose policy has not been started yet (no escalation row):
