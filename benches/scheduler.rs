@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use hearth::config::reload::LiveRules;
+use hearth::domain::clock::ManualClock;
 use hearth::domain::message::NewMessage;
-use hearth::scheduler::{BATCH, ManualClock, Scheduler};
+use hearth::scheduler::{BATCH, Scheduler};
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::OutboxStore;
 

@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::reload::{self, LiveRules, ReloadOutcome, RulesWatcher, Trigger};
 use crate::dispatch::provider::AnyProvider;
 use crate::dispatch::worker::Dispatcher;
+use crate::domain::actor::DAEMON_ACTOR;
 use crate::domain::member::AuditVerified as Verified;
 use crate::intake::IntakeState;
 use crate::pipeline::handler::ReplyPipeline;
@@ -39,9 +40,6 @@ pub enum BuildError {
     #[error("cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
 }
-
-/// The audit trail's actor for what the daemon does by itself.
-pub const DAEMON_ACTOR: &str = "hearth";
 
 /// What systemd hears from us. Production uses [`SystemdNotifier`]; the
 /// notifications are no-ops when `$NOTIFY_SOCKET` is unset.
@@ -322,7 +320,7 @@ impl<S: Backend> App<S> {
         let scheduler = crate::scheduler::Scheduler::new(
             self.store.clone(),
             self.rules.clone(),
-            Arc::new(crate::scheduler::SystemClock),
+            Arc::new(crate::domain::clock::SystemClock),
         );
         tracker.spawn(scheduler.run_until_stopped(shutdown.clone()));
 

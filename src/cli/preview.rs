@@ -199,7 +199,7 @@ fn parse_when(text: &str, tz: Tz, base: DateTime<Utc>) -> Option<DateTime<Utc>> 
         .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M"));
     if let Ok(local) = local {
         return Some(
-            crate::schedule::fire::resolve_local(tz, local.date(), local.time())
+            crate::domain::local_time::resolve_local(tz, local.date(), local.time())
                 .with_timezone(&Utc),
         );
     }

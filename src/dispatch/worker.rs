@@ -920,7 +920,7 @@ impl<S: Backend> Inner<S> {
             (limits.per_week, 6, "per_week", "in these 7 days"),
         ] {
             let Some(cap) = cap else { continue };
-            let Some((from, to)) = crate::scheduler::fanout::local_day(tz, now, days) else {
+            let Some((from, to)) = crate::domain::local_time::local_day(tz, now, days) else {
                 continue;
             };
             match self

@@ -45,10 +45,10 @@ impl From<Invalid> for String {
 #[cfg(test)]
 mod tests {
     use super::Invalid;
+    use crate::domain::CronSpec;
     use crate::domain::{
         Duration, Phone, parse_email, parse_time_of_day, parse_timezone, parse_webhook_url,
     };
-    use crate::schedule::CronSpec;
 
     /// A small xorshift generator: deterministic, no crate needed.
     struct Rng(u64);

@@ -5,20 +5,26 @@
 //! `Phone::parse`, `parse_timezone`) return an [`Invalid`] whose hint is the
 //! fixed input where it can be worked out.
 
+pub mod actor;
 mod address;
 pub mod bookkeeping;
 mod channel;
+pub mod clock;
+mod cron;
 mod duration;
 pub mod incident;
 mod invalid;
+pub mod local_time;
 pub mod member;
 pub mod message;
 mod phone;
+pub mod session;
 pub mod sms;
 mod timezone;
 
 pub use address::{parse_email, parse_webhook_url};
 pub use channel::Channel;
+pub use cron::CronSpec;
 pub use duration::{Duration, parse_time_of_day};
 pub use incident::Severity;
 pub use invalid::Invalid;

@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use super::script::Sandbox;
 use super::template::Templates;
+use crate::domain::CronSpec;
 pub use crate::domain::{Channel, Severity};
 use crate::domain::{Duration, Phone};
-use crate::schedule::CronSpec;
 
 /// The id of the built-in segment that holds every active member.
 pub const ALL_SEGMENT: &str = "all";

@@ -454,8 +454,8 @@ pub fn sample_context() -> Value {
         ("timezone", Value::from("America/New_York")),
     ]);
     let session = session_value(
-        &crate::schedule::calendar::sample_session(),
-        crate::schedule::calendar::sample_now(),
+        &crate::domain::session::sample_session(),
+        crate::domain::session::sample_now(),
     );
     Value::from(BTreeMap::from([
         ("member", Value::from(member)),
@@ -466,9 +466,9 @@ pub fn sample_context() -> Value {
 
 /// A session as templates see it, for a message sent at `now`: its start
 /// and end in the group's local time, and `when` (`today`, `tomorrow`,
-/// `on Thursday`, ...; see [`crate::schedule::Session::when`]).
+/// `on Thursday`, ...; see [`crate::domain::session::Session::when`]).
 pub fn session_value(
-    session: &crate::schedule::Session,
+    session: &crate::domain::session::Session,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Value {
     Value::from(BTreeMap::from([
@@ -488,7 +488,7 @@ pub fn session_value(
 pub fn member_context(
     member: &serde_json::Value,
     group: Option<&super::rules::Group>,
-    session: Option<&crate::schedule::Session>,
+    session: Option<&crate::domain::session::Session>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Value {
     let mut ctx: BTreeMap<&str, Value> = BTreeMap::new();

@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Entry, entry_at};
-use crate::engine::rules::{Channel, Contact, Repeat, Rotation, RuleSet, Step, Target};
+use crate::domain::Channel;
+use crate::engine::rules::{Contact, Repeat, Rotation, RuleSet, Step, Target};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::domain::local_time::resolve_local;
 use crate::engine::rules::{Rotation, Shift};
-use crate::schedule::fire::resolve_local;
 
 /// The contact ids on call at `at`: those of the dated overrides that
 /// contain it if any does, else those of every weekly shift that contains

@@ -79,9 +79,9 @@ pub fn verify(
     }
     let expected = mac(secret, timestamp, body);
     // Compare with every candidate, without stopping at the first match.
-    let matched = candidates.iter().fold(false, |acc, c| {
-        acc | crate::intake::same_secret(c, &expected)
-    });
+    let matched = candidates
+        .iter()
+        .fold(false, |acc, c| acc | crate::text::same_secret(c, &expected));
     if !matched {
         return Err(VerifyError::Mismatch);
     }

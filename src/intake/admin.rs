@@ -27,7 +27,7 @@ use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
-use super::{IntakeState, same_secret};
+use super::IntakeState;
 use crate::domain::incident::{Incident, IncidentState};
 use crate::escalate::Entry;
 use crate::escalate::engine::{ActError, Action, Actor, act};
@@ -36,6 +36,7 @@ use crate::store::Backend;
 use crate::store::StoreError;
 use crate::store::traits::escalation::{EscalationRow, Notice};
 use crate::store::traits::incident::IncidentFilter;
+use crate::text::same_secret;
 
 /// The most incidents one listing returns.
 pub const MAX_LIMIT: usize = 1000;

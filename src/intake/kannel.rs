@@ -54,11 +54,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use secrecy::ExposeSecret;
 
-use super::{IntakeError, IntakeState, same_secret};
+use super::{IntakeError, IntakeState};
 pub use crate::dispatch::providers::kannel::DLR_PATH;
 use crate::domain::message::{InboundSms, Report, ReportFor};
 use crate::settings::ProviderSettings;
 use crate::store::Backend;
+use crate::text::same_secret;
 
 pub const MO_PATH: &str = "/webhooks/kannel/mo";
 

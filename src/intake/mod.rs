@@ -118,12 +118,6 @@ impl<S: Backend> IntakeState<S> {
     }
 }
 
-/// Constant-time comparison of two secrets' bytes.
-pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
-}
-
 async fn healthz() -> &'static str {
     "ok\n"
 }

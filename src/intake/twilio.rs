@@ -34,10 +34,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use secrecy::ExposeSecret;
 use sha1::Sha1;
 
-use super::{IntakeError, IntakeState, same_secret};
+use super::{IntakeError, IntakeState};
 use crate::domain::message::{InboundSms, Report, ReportFor};
 use crate::settings::ProviderSettings;
 use crate::store::Backend;
+use crate::text::same_secret;
 
 /// The empty TwiML answer: "nothing to send back".
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;

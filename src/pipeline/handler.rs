@@ -14,9 +14,10 @@ use std::sync::{Arc, Mutex};
 
 use crate::config::reload::LiveRules;
 use crate::domain::Phone;
+use crate::domain::clock::Clock;
+use crate::domain::clock::SystemClock;
 use crate::domain::message::InboundRow;
 use crate::engine::rules::RuleSet;
-use crate::scheduler::{Clock, SystemClock};
 use crate::settings::ReplySettings;
 use crate::store::Backend;
 use crate::store::traits::reply::{ReplyEffects, ReplyFacts};

@@ -12,12 +12,10 @@
 //! Nothing here reads the clock: every function takes the instant it
 //! starts from.
 
-use chrono::{
-    DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta, TimeZone, Utc,
-};
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use super::CronSpec;
+use crate::domain::CronSpec;
 
 /// How a pattern meets a daylight-saving change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,10 +47,7 @@ pub fn dst_policy(spec: &CronSpec) -> DstPolicy {
     }
 }
 
-/// More than any zone's offset moves at one change (two hours at most,
-/// Antarctica/Troll): naive local times this far from an instant's own
-/// local time cannot map to the other side of it.
-const MARGIN: TimeDelta = TimeDelta::hours(3);
+use crate::domain::local_time::{MARGIN, after_gap};
 
 /// How far [`next_cron_fire`] looks before it says a pattern never fires.
 const SEARCH_YEARS: i64 = 8;
@@ -118,18 +113,6 @@ pub fn next_fire_with(
     best.map(|(t, _)| t)
 }
 
-/// A local wall time on a local date, resolved as a fixed-time job is:
-/// in a gap, the first valid instant after it; in an overlap, the first
-/// occurrence.
-pub fn resolve_local(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Tz> {
-    let naive = date.and_time(time);
-    match tz.from_local_datetime(&naive) {
-        LocalResult::Single(t) => t,
-        LocalResult::Ambiguous(first, _) => first,
-        LocalResult::None => after_gap(tz, naive),
-    }
-}
-
 /// The instants a matching naive local time stands for under `policy`.
 fn instants(tz: Tz, naive: NaiveDateTime, policy: DstPolicy) -> Vec<DateTime<Utc>> {
     match (tz.from_local_datetime(&naive), policy) {
@@ -141,44 +124,6 @@ fn instants(tz: Tz, naive: NaiveDateTime, policy: DstPolicy) -> Vec<DateTime<Utc
         (LocalResult::None, DstPolicy::Fixed) => vec![after_gap(tz, naive).with_timezone(&Utc)],
         (LocalResult::None, DstPolicy::Interval) => Vec::new(),
     }
-}
-
-/// The first instant whose local time is at or past `naive`, a wall time
-/// inside a gap: the instant the clocks jumped (02:30 → 03:00 in New York).
-fn after_gap(tz: Tz, naive: NaiveDateTime) -> DateTime<Tz> {
-    let reaches = |t: DateTime<Utc>| t.with_timezone(&tz).naive_local() >= naive;
-    // `naive` read at the offset before the gap is an instant past the
-    // jump; a margin earlier is before it. Search between, to the second.
-    let before_offset = tz
-        .from_local_datetime(&(naive - MARGIN))
-        .earliest()
-        .map(|t| t.offset().fix())
-        .unwrap_or_else(|| tz.offset_from_utc_datetime(&naive).fix());
-    let jumped = naive.and_utc().timestamp() - i64::from(before_offset.local_minus_utc());
-    let at = |secs: i64| DateTime::from_timestamp(secs, 0).unwrap_or_default();
-    let (mut lo, mut hi) = (jumped - MARGIN.num_seconds(), jumped);
-    if !reaches(at(hi)) || reaches(at(lo)) {
-        // Not the shape of a gap (no zone does this): step forward by the
-        // minute to the first wall time that exists.
-        let mut probe = naive;
-        for _ in 0..(MARGIN.num_minutes() * 2) {
-            probe += TimeDelta::minutes(1);
-            if let Some(t) = tz.from_local_datetime(&probe).earliest() {
-                return t;
-            }
-        }
-        return at(hi).with_timezone(&tz);
-    }
-    // Whole seconds: `lo` never reaches `naive`, `hi` always does.
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if reaches(at(mid)) {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    at(hi).with_timezone(&tz)
 }
 
 /// The naive local wall times matching `spec`, at or after `from`, in
@@ -195,6 +140,10 @@ fn local_matches(spec: &CronSpec, from: NaiveDateTime) -> impl Iterator<Item = N
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
+
+    use chrono::{NaiveDate, NaiveTime};
+
+    use crate::domain::local_time::resolve_local;
 
     use chrono::{Datelike, Timelike};
     use chrono_tz::America::{New_York, Santiago};

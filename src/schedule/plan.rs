@@ -10,8 +10,10 @@ use chrono::{DateTime, Duration as TimeDelta, NaiveTime, Utc};
 use chrono_tz::Tz;
 
 use super::calendar;
-use super::fire::{cron_fires, next_cron_fire, resolve_local};
-use super::{Session, span};
+use super::fire::{cron_fires, next_cron_fire};
+use super::span;
+use crate::domain::local_time::resolve_local;
+use crate::domain::session::Session;
 use crate::engine::rules::{Group, RuleSet, Schedule, Timing, Window};
 
 /// One fire of one schedule.

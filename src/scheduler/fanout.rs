@@ -6,9 +6,10 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Days, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::domain::local_time::local_day;
 use crate::domain::member::Member;
 use crate::domain::message::{IdempotencyKey, Kind, NewMessage, Plan, SurveyStart};
 use crate::engine::rules::{Content, Group, Limits, RuleSet, Schedule};
@@ -77,23 +78,6 @@ impl CapCounts {
     pub fn add(&mut self, member: i64, at: DateTime<Utc>) {
         self.times.entry(member).or_default().push(at);
     }
-}
-
-/// `[start, end)` of the local day of `at` in `tz`, the start moved back
-/// `days_before` local days: the span a per-day (0) or per-week (6) cap
-/// counts over.
-pub fn local_day(
-    tz: Tz,
-    at: DateTime<Utc>,
-    days_before: u64,
-) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let date = at.with_timezone(&tz).date_naive();
-    let first = date.checked_sub_days(Days::new(days_before))?;
-    let next = date.checked_add_days(Days::new(1))?;
-    let midnight = |d: chrono::NaiveDate| {
-        crate::schedule::fire::resolve_local(tz, d, NaiveTime::MIN).with_timezone(&Utc)
-    };
-    Some((midnight(first), midnight(next)))
 }
 
 /// The rules in force for one fan-out and where they came from.

@@ -29,7 +29,8 @@ use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::reload::LiveRules;
-use crate::daemon::DAEMON_ACTOR;
+use crate::domain::actor::DAEMON_ACTOR;
+use crate::domain::clock::Clock;
 use crate::engine::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
 use crate::store::Backend;
@@ -46,39 +47,6 @@ pub const ON_TIME: TimeDelta = TimeDelta::minutes(2);
 
 /// Rows per outbox transaction in a fan-out.
 pub const BATCH: usize = 5_000;
-
-/// Where "now" comes from: the system clock in the daemon, a settable
-/// one in tests.
-pub trait Clock: Send + Sync + 'static {
-    fn now(&self) -> DateTime<Utc>;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A clock tests move by hand.
-#[derive(Debug)]
-pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
-
-impl ManualClock {
-    pub fn new(at: DateTime<Utc>) -> ManualClock {
-        ManualClock(std::sync::Mutex::new(at))
-    }
-    pub fn set(&self, at: DateTime<Utc>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = at;
-    }
-}
-
-impl Clock for ManualClock {
-    fn now(&self) -> DateTime<Utc> {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
 
 /// What one pass did.
 #[derive(Debug, Default)]

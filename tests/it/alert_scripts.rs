@@ -543,9 +543,9 @@ fn the_shipped_gone_quiet_alert_fires_after_fourteen_quiet_days_or_none_since_jo
 
 mod tick {
     use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
+    use hearth::domain::local_time::resolve_local;
     use hearth::domain::message::InboundSms;
     use hearth::pipeline::scheduled::{ScheduledTick, tick};
-    use hearth::schedule::fire::resolve_local;
     use hearth::store::prelude::*;
     use hearth::store::sqlite::{KeySource, SqliteStore};
     use hearth::store::traits::incident::IncidentFilter;
@@ -716,7 +716,8 @@ M-2,Bo,+15555550102,America/Chicago,yes
     #[tokio::test]
     async fn the_message_scheduler_leaves_scheduled_alert_marks_alone() {
         use hearth::config::reload::LiveRules;
-        use hearth::scheduler::{ManualClock, Scheduler};
+        use hearth::domain::clock::ManualClock;
+        use hearth::scheduler::Scheduler;
         use std::sync::Arc;
 
         let dir = tempfile::tempdir().unwrap();

@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use hearth::config::reload::{LiveRules, Trigger};
+use hearth::domain::clock::ManualClock;
 use hearth::domain::incident::IncidentState;
 use hearth::domain::message::{InboundSms, Kind, OutboxMessage, Received};
 use hearth::escalate::engine::{Acted, Action, Actor, Escalator, act};
 use hearth::pipeline::InboundWorker;
 use hearth::pipeline::handler::ReplyPipeline;
-use hearth::scheduler::ManualClock;
 use hearth::settings::{NotifySettings, ReplySettings};
 use hearth::store::prelude::*;
 use hearth::store::sqlite::SqliteStore;
@@ -183,7 +183,7 @@ impl Rig {
     }
 
     fn clock_minutes(&self) -> i64 {
-        use hearth::scheduler::Clock;
+        use hearth::domain::clock::Clock;
         (self.clock.now() - t0()).num_minutes()
     }
 

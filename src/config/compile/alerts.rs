@@ -8,8 +8,8 @@ use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::RawAlert;
 use crate::config::rules::{Alert, Severity};
+use crate::domain::CronSpec;
 use crate::engine::script::ScriptKind;
-use crate::schedule::CronSpec;
 use crate::text::{did_you_mean, sha256_hex};
 
 impl Compiler<'_> {

@@ -11,8 +11,9 @@ use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawExtraSession, RawGroup};
 use crate::config::rules::{ExtraSession, Group};
+use crate::domain::CronSpec;
 use crate::domain::{self, Duration};
-use crate::schedule::{CronSpec, calendar, fire, parse_date};
+use crate::schedule::{calendar, parse_date};
 
 impl Compiler<'_> {
     pub(super) fn group(&mut self, g: &RawGroup, path: &Path) -> Option<Group> {
@@ -175,7 +176,7 @@ impl Compiler<'_> {
             if cancelled.contains(&e.date) {
                 continue;
             }
-            let start = fire::resolve_local(tz, e.date, e.at);
+            let start = crate::domain::local_time::resolve_local(tz, e.date, e.at);
             let Some(midnight) = tz
                 .from_local_datetime(&e.date.and_time(chrono::NaiveTime::MIN))
                 .earliest()

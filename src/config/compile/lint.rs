@@ -73,7 +73,7 @@ impl Compiler<'_> {
     fn check_cron_times(
         &mut self,
         s: &Schedule,
-        spec: &crate::schedule::CronSpec,
+        spec: &crate::domain::CronSpec,
         tz: Option<Tz>,
         place: Place,
     ) {
@@ -151,7 +151,7 @@ impl Compiler<'_> {
     /// times it lands at over a week of that group's sessions (any of
     /// them in quiet hours is warned, with the first such time).
     fn check_session_relative(&mut self, s: &Schedule, groups: Vec<&Group>, place: Place) {
-        let now = calendar::sample_now();
+        let now = crate::domain::session::sample_now();
         for g in groups {
             let times: Vec<NaiveTime> = calendar::sessions(g, now)
                 .take_while(|session| session.starts_at < now + TimeDelta::days(7))

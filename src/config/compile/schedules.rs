@@ -6,8 +6,8 @@ use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawSchedule, RawWindow};
 use crate::config::rules::{ALL_SEGMENT, Content, DEFAULT_CATCH_UP, Schedule, Timing, Window};
+use crate::domain::CronSpec;
 use crate::domain::{self, Duration};
-use crate::schedule::CronSpec;
 
 /// The longest `before_session:` / `after_session:` offset: a year.
 const MAX_SESSION_OFFSET: Duration = Duration::from_secs(366 * 86_400);
