@@ -21,6 +21,7 @@ mod hints;
 mod incidents_cli;
 mod instruments;
 mod intake;
+mod layers;
 mod notify_email;
 mod notify_webhook;
 mod outbox;
