@@ -796,7 +796,7 @@ fn reply_settings(raw: RawReplies) -> Result<ReplySettings, String> {
     let words = |key: &str, v: Vec<String>| -> Result<Vec<String>, String> {
         v.into_iter()
             .map(|w| {
-                let folded = crate::pipeline::normalize::phrase_words(&w).join(" ");
+                let folded = crate::domain::normalize::phrase_words(&w).join(" ");
                 if folded.is_empty() {
                     Err(format!(
                         "replies.{key}: `{w}` has no letters or digits to match\n  hint: write the word a member would text, like `ALTO`"

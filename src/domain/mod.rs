@@ -11,6 +11,7 @@ pub mod incident;
 mod invalid;
 pub mod member;
 pub mod message;
+pub mod normalize;
 mod phone;
 mod timezone;
 
