@@ -194,7 +194,9 @@ fn authenticate(state: &IntakeState, peer: SocketAddr, params: &Params) -> Resul
         );
     };
     // Read on each call: a rotated secret file takes effect at once.
-    let expected = callback_secret.resolve().map_err(Refusal::Secret)?;
+    let expected = callback_secret
+        .resolve()
+        .map_err(|e| Refusal::Secret(e.to_string()))?;
     let presented = params
         .bytes("secret")
         .ok_or(IntakeError::Forbidden("kannel callback without a secret"))?;
