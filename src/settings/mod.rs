@@ -6,10 +6,10 @@
 //! file's own directory, so a deployment folder can be moved whole.
 //!
 //! This file holds [`Settings`] and the order of loading: read the YAML
-//! into the shapes of [`raw`], lay the [`env`] overrides over it, then
-//! check each section in its own file ([`dispatch`], [`intake`],
-//! [`replies`], [`notify`], [`database`], [`provider`]). Secret
-//! references are [`secret`]'s.
+//! into the shapes of `raw`, lay the `env` overrides over it, then
+//! check each section in its own file (`dispatch`, `intake`,
+//! `replies`, `notify`, `database`, `provider`). Secret
+//! references are `secret`'s.
 
 mod database;
 mod dispatch;
