@@ -23,11 +23,11 @@ use crate::domain::member::{
     ConsentAction, ConsentEvent, ConsentSource, ConsentState, Member, MemberStatus,
 };
 use crate::domain::message::{InboundRow, InboundSms};
+use crate::domain::normalize::normalize;
 use crate::engine::rules::RuleSet;
 use crate::pipeline::crisis::CrisisMatcher;
 use crate::pipeline::decide::{Decision, Input, decide};
 use crate::pipeline::keywords::Keywords;
-use crate::pipeline::normalize::normalize;
 use crate::settings::ReplySettings;
 use crate::store::traits::reply::{OpenSurvey, ReplyFacts};
 use crate::store::traits::schedule::SurveyRun;

@@ -17,6 +17,7 @@ mod invalid;
 pub mod local_time;
 pub mod member;
 pub mod message;
+pub mod normalize;
 mod phone;
 pub mod session;
 pub mod sms;

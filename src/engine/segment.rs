@@ -100,7 +100,18 @@ pub fn never_holds(c: &Condition) -> Option<(String, String)> {
     let name = match &c.field {
         Field::Member(n) | Field::Attribute(n) => n.as_str(),
     };
-    let (op, values): (&str, Vec<&Value>) = match &c.op {
+    let (op, values) = op_and_values(&c.op)?;
+    if let Some(found) = not_a_single_value(op, name, &values) {
+        return Some(found);
+    }
+    let ty = field_type(&c.field)?;
+    type_mismatch(op, name, ty, &values).or_else(|| all_of_on_one_value(op, name, ty, &values))
+}
+
+/// The operator's name and the values it compares with; `None` for
+/// `exists`, which compares with nothing.
+fn op_and_values(op: &Op) -> Option<(&'static str, Vec<&Value>)> {
+    Some(match op {
         Op::Eq(v) => ("eq", vec![v]),
         Op::In(l) => ("in", l.iter().collect()),
         Op::AnyOf(l) => ("any_of", l.iter().collect()),
@@ -110,29 +121,44 @@ pub fn never_holds(c: &Condition) -> Option<(String, String)> {
         Op::Gt(v) => ("gt", vec![v]),
         Op::Gte(v) => ("gte", vec![v]),
         Op::Exists(_) => return None,
-    };
-    let ordering = matches!(op, "lt" | "lte" | "gt" | "gte");
-    // Any field: a list, a map or nothing is no value to compare with.
-    if let Some(v) = values
+    })
+}
+
+/// Any field: a list, a map or nothing is no value to compare with.
+fn not_a_single_value(op: &str, name: &str, values: &[&Value]) -> Option<(String, String)> {
+    let v = values
         .iter()
-        .find(|v| v.is_array() || v.is_object() || v.is_null())
-    {
-        let hint = match v {
-            Value::Null => "to select members without it, write `exists: false`",
-            Value::Array(_) if op == "eq" => "to match any of several values, use `in` or `any_of`",
-            _ => "compare with a single number, date or word",
-        };
-        return Some((
-            format!("`{op}` on `{name}` compares with `{v}`, which is not a single value"),
-            hint.to_owned(),
-        ));
-    }
-    let ty = field_type(&c.field)?;
-    let is_date = |v: &Value| {
-        v.as_str()
-            .is_some_and(|s| chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok())
+        .find(|v| v.is_array() || v.is_object() || v.is_null())?;
+    let hint = match v {
+        Value::Null => "to select members without it, write `exists: false`",
+        Value::Array(_) if op == "eq" => "to match any of several values, use `in` or `any_of`",
+        _ => "compare with a single number, date or word",
     };
-    let is_number = |v: &Value| as_number(v).is_some();
+    Some((
+        format!("`{op}` on `{name}` compares with `{v}`, which is not a single value"),
+        hint.to_owned(),
+    ))
+}
+
+fn is_date(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok())
+}
+
+fn is_number(v: &Value) -> bool {
+    as_number(v).is_some()
+}
+
+/// A value of a type the member field of type `ty` never equals or
+/// orders against (a number for a date, a word for a number, any ordering
+/// of text).
+fn type_mismatch(
+    op: &str,
+    name: &str,
+    ty: FieldType,
+    values: &[&Value],
+) -> Option<(String, String)> {
+    let ordering = matches!(op, "lt" | "lte" | "gt" | "gte");
     let mismatch = |v: &Value, hint: &str| {
         Some((
             format!(
@@ -144,26 +170,24 @@ pub fn never_holds(c: &Condition) -> Option<(String, String)> {
     };
     match ty {
         FieldType::Date => {
-            if let Some(v) = values.iter().find(|v| !is_date(v)) {
-                let hint = if is_number(v) && ordering {
-                    format!(
-                        "write a date, like `2026-01-31`; for a number of days use `days_since_joined: {{ {op}: {v} }}`"
-                    )
-                } else {
-                    "write a date, like `2026-01-31`".to_owned()
-                };
-                return mismatch(v, &hint);
-            }
+            let v = values.iter().find(|v| !is_date(v))?;
+            let hint = if is_number(v) && ordering {
+                format!(
+                    "write a date, like `2026-01-31`; for a number of days use `days_since_joined: {{ {op}: {v} }}`"
+                )
+            } else {
+                "write a date, like `2026-01-31`".to_owned()
+            };
+            mismatch(v, &hint)
         }
         FieldType::Number => {
-            if let Some(v) = values.iter().find(|v| !is_number(v)) {
-                let hint = if is_date(v) && name == "days_since_joined" {
-                    format!("write a number of days; for a date use `joined_on: {{ {op}: {v} }}`")
-                } else {
-                    "write a number, like `30`".to_owned()
-                };
-                return mismatch(v, &hint);
-            }
+            let v = values.iter().find(|v| !is_number(v))?;
+            let hint = if is_date(v) && name == "days_since_joined" {
+                format!("write a number of days; for a date use `joined_on: {{ {op}: {v} }}`")
+            } else {
+                "write a number, like `30`".to_owned()
+            };
+            mismatch(v, &hint)
         }
         FieldType::Text | FieldType::TextList => {
             if ordering {
@@ -175,30 +199,37 @@ pub fn never_holds(c: &Condition) -> Option<(String, String)> {
                     "match text with `eq`, `in`, `any_of` or `all_of`".to_owned(),
                 ));
             }
-            if let Some(v) = values.iter().find(|v| v.is_boolean()) {
-                return mismatch(v, "write the text to match, like `en`");
-            }
+            let v = values.iter().find(|v| v.is_boolean())?;
+            mismatch(v, "write the text to match, like `en`")
         }
     }
-    // A member has one value of a scalar field, so two different ones
-    // can never all hold.
-    if op == "all_of" && ty != FieldType::TextList {
-        let mut distinct: Vec<&Value> = Vec::new();
-        for v in &values {
-            if !distinct.iter().any(|d| same(d, v)) {
-                distinct.push(v);
-            }
-        }
-        if distinct.len() > 1 {
-            return Some((
-                format!(
-                    "`all_of` on `{name}` asks for several values of a field a member has one of, so it never matches"
-                ),
-                format!("to select members with any of them, use `in` on `{name}`"),
-            ));
+}
+
+/// A member has one value of a scalar field, so `all_of` two different
+/// ones can never hold.
+fn all_of_on_one_value(
+    op: &str,
+    name: &str,
+    ty: FieldType,
+    values: &[&Value],
+) -> Option<(String, String)> {
+    if op != "all_of" || ty == FieldType::TextList {
+        return None;
+    }
+    let mut distinct: Vec<&Value> = Vec::new();
+    for v in values {
+        if !distinct.iter().any(|d| same(d, v)) {
+            distinct.push(v);
         }
     }
-    None
+    (distinct.len() > 1).then(|| {
+        (
+            format!(
+                "`all_of` on `{name}` asks for several values of a field a member has one of, so it never matches"
+            ),
+            format!("to select members with any of them, use `in` on `{name}`"),
+        )
+    })
 }
 
 /// A name the writer probably meant as a member field (`joined` for

@@ -16,8 +16,6 @@
 //! wait out; failing at once makes the failure visible in the notice's
 //! record instead of hiding it behind half an hour of retries.
 
-use std::path::PathBuf;
-
 use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, Message};
 use lettre::transport::smtp::AsyncSmtpTransport;
@@ -26,31 +24,8 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 
-use crate::settings::SecretRef;
-
-/// `notify.email:` in the settings.
-#[derive(Debug, Clone)]
-pub struct EmailSettings {
-    pub host: String,
-    /// 587 by default.
-    pub port: u16,
-    /// `Hearth <hearth@clinic.example>`.
-    pub from: String,
-    pub username: Option<String>,
-    pub password: Option<SecretRef>,
-    pub tls: EmailTls,
-    /// PEM certificates to trust besides the system's roots.
-    pub ca_file: Option<PathBuf>,
-    pub timeout: std::time::Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmailTls {
-    /// STARTTLS required: a server that does not offer it is an error.
-    Starttls,
-    /// Plain SMTP; refused at settings load unless the host is loopback.
-    None,
-}
+use crate::settings::is_loopback_host;
+pub use crate::settings::{EmailSettings, EmailTls};
 
 /// Why a notice was not delivered on one channel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,16 +53,6 @@ impl ChannelError {
             message: message.into(),
         }
     }
-}
-
-/// Is `host` the loopback interface (`localhost`, 127.0.0.0/8, `::1`)?
-/// Plain SMTP and plain HTTP are allowed only there.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// A connected-on-demand SMTP sender built once from the settings.
@@ -244,6 +209,7 @@ fn classify(server: &str, e: &lettre::transport::smtp::Error) -> ChannelError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::SecretRef;
 
     fn settings() -> EmailSettings {
         EmailSettings {
@@ -255,28 +221,6 @@ mod tests {
             tls: EmailTls::Starttls,
             ca_file: None,
             timeout: std::time::Duration::from_secs(10),
-        }
-    }
-
-    #[test]
-    fn loopback_hosts_are_recognised_and_others_are_not() {
-        for h in [
-            "localhost",
-            "LOCALHOST",
-            "127.0.0.1",
-            "127.8.9.10",
-            "::1",
-            "[::1]",
-        ] {
-            assert!(is_loopback_host(h), "{h}");
-        }
-        for h in [
-            "smtp.clinic.example",
-            "10.0.0.1",
-            "localhost.evil.example",
-            "::2",
-        ] {
-            assert!(!is_loopback_host(h), "{h}");
         }
     }
 

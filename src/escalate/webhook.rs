@@ -11,19 +11,11 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use super::email::ChannelError;
-use crate::settings::SecretRef;
+pub use crate::settings::WebhookSettings;
+use crate::settings::is_loopback_host;
 
 pub const TIMESTAMP_HEADER: &str = "Hearth-Timestamp";
 pub const SIGNATURE_HEADER: &str = "Hearth-Signature";
-
-/// `notify.webhook:` in the settings.
-#[derive(Debug, Clone)]
-pub struct WebhookSettings {
-    /// The signing secret (a secret reference).
-    pub secret: SecretRef,
-    /// Per attempt.
-    pub timeout: std::time::Duration,
-}
 
 /// Why a signature check failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,9 +103,7 @@ pub(crate) fn check_url(url: &str) -> Result<reqwest::Url, String> {
         Some(hint) => format!("{}\n  hint: {hint}", e.message),
         None => e.message,
     })?;
-    let loopback = parsed
-        .host_str()
-        .is_some_and(super::email::is_loopback_host);
+    let loopback = parsed.host_str().is_some_and(is_loopback_host);
     if parsed.scheme() == "http" && !loopback {
         let host = parsed.host_str().unwrap_or_default();
         return Err(format!(

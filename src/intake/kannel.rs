@@ -199,7 +199,9 @@ fn authenticate<S: Backend>(
         );
     };
     // Read on each call: a rotated secret file takes effect at once.
-    let expected = callback_secret.resolve().map_err(Refusal::Secret)?;
+    let expected = callback_secret
+        .resolve()
+        .map_err(|e| Refusal::Secret(e.to_string()))?;
     let presented = params
         .bytes("secret")
         .ok_or(IntakeError::Forbidden("kannel callback without a secret"))?;

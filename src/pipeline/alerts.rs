@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rhai::{Dynamic, Map};
 
+use crate::domain::normalize::{Normalized, phrase_words};
 use crate::engine::rules::{Alert, RuleSet, Severity};
 use crate::engine::segment::to_dynamic;
 use crate::pipeline::crisis;
-use crate::pipeline::normalize::{Normalized, phrase_words};
 use crate::store::traits::reply::{Engagement, PastAnswer};
 
 /// What an alert may read. Everything is optional: a scheduled alert has

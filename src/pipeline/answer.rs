@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::normalize::{Normalized, phrase_words};
 use crate::engine::rules::{Expect, ItemAlert, Survey};
-use crate::pipeline::normalize::{Normalized, phrase_words};
 
 /// A valid answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -417,8 +417,8 @@ mod tests {
 
     use super::*;
     use crate::domain::Duration;
+    use crate::domain::normalize::normalize;
     use crate::engine::rules::{Band, Question, Scoring, Severity};
-    use crate::pipeline::normalize::normalize;
 
     fn parse(expect: &Expect, text: &str) -> Result<Answer, NotAnAnswer> {
         parse_answer(expect, &normalize(text))

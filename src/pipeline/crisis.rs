@@ -6,7 +6,7 @@
 //!
 //! Matching is deliberately generous, because a missed crisis costs more
 //! than a false alert:
-//! - phrases match whole words in order, after [`super::normalize`]
+//! - phrases match whole words in order, after [`crate::domain::normalize`]
 //!   (case, width, punctuation, spacing, letter repeats, leetspeak and
 //!   text-speak do not matter);
 //! - a phrase word of six letters or more also matches a word one edit
@@ -14,7 +14,7 @@
 //! - negation, past tense and hypotheticals still match ("I'm not going to
 //!   kill myself" is shown to a person, with the phrase).
 
-use super::normalize::{Normalized, phrase_words};
+use crate::domain::normalize::{Normalized, phrase_words};
 use crate::engine::rules::{RuleSet, Severity};
 
 /// What kind of signal a floor phrase is.
@@ -355,8 +355,8 @@ fn one_edit(a: &str, b: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::super::normalize::normalize;
     use super::*;
+    use crate::domain::normalize::normalize;
 
     /// Crisis texts: every one must match the floor.
     const CRISIS: &[&str] = &[

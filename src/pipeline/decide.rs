@@ -29,11 +29,11 @@ use super::alerts::{self, AlertContext, Considered, Trigger};
 use super::answer;
 use super::crisis::{CrisisMatch, CrisisMatcher, Source};
 use super::keywords::{Keyword, Keywords};
-use super::normalize::Normalized;
 use crate::domain::Phone;
 use crate::domain::incident::{AlertHit, BUILTIN_CRISIS_ALERT, Severity, Subject};
 use crate::domain::member::{ConsentAction, Member};
 use crate::domain::message::{IdempotencyKey, InboundRow, Kind, NewMessage};
+use crate::domain::normalize::Normalized;
 use crate::engine::rules::{Alert, RuleSet, Survey};
 use crate::engine::template;
 use crate::settings::ReplySettings;
@@ -1059,7 +1059,7 @@ mod tests {
                 member_id: None,
                 received_at: now,
             };
-            let text = super::super::normalize::normalize(&body);
+            let text = crate::domain::normalize::normalize(&body);
             let d = decide(&Input {
                 rules: &rules,
                 crisis: &crisis,

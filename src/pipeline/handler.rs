@@ -25,8 +25,8 @@ use crate::store::traits::reply::{ReplyEffects, ReplyFacts};
 use super::crisis::CrisisMatcher;
 use super::decide::{Decision, Input, decide};
 use super::keywords::Keywords;
-use super::normalize::normalize;
 use super::{Handled, InboundHandler};
+use crate::domain::normalize::normalize;
 
 pub struct ReplyPipeline<S> {
     store: S,

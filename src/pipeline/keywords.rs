@@ -14,7 +14,7 @@
 //! (`I can't stop crying`, `cancel my appointment`) is not: it is left to
 //! the rest of the pipeline and to the people who read it.
 
-use super::normalize::{Normalized, phrase_words};
+use crate::domain::normalize::{Normalized, phrase_words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -140,8 +140,8 @@ fn first_word(folded: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::normalize::normalize;
     use super::*;
+    use crate::domain::normalize::normalize;
 
     fn classify(text: &str) -> Option<Keyword> {
         Keywords::default().classify(&normalize(text))

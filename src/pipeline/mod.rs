@@ -25,7 +25,6 @@ pub mod crisis;
 pub mod decide;
 pub mod handler;
 pub mod keywords;
-pub mod normalize;
 pub mod scheduled;
 pub mod surveys;
 

@@ -284,12 +284,12 @@ fn resolve_key(
     report: &mut OpenReport,
 ) -> Result<SecretString, StoreError> {
     match key {
-        KeySource::Secret(r) => r.resolve().map_err(StoreError::Key),
+        KeySource::Secret(r) => r.resolve().map_err(|e| StoreError::Key(e.to_string())),
         KeySource::Generated(file) => {
             if file.exists() {
                 SecretRef::File(file.clone())
                     .resolve()
-                    .map_err(StoreError::Key)
+                    .map_err(|e| StoreError::Key(e.to_string()))
             } else if exists {
                 Err(StoreError::MissingKeyFile {
                     path: path.to_owned(),

@@ -1,0 +1,129 @@
+//! The Rhai sandbox: segment `when:` expressions and alert scripts.
+//!
+//! One engine per rule set, shared by `Arc`; every script is compiled once
+//! per reload. Limits bound what one evaluation can do (operations, call
+//! depth, expression depth, string/array/map sizes); `eval`, `import` and
+//! printing are switched off, and Rhai has no I/O of its own. A script that
+//! hits a limit fails that one evaluation with an error; the daemon goes on.
+//!
+//! Variables are strict: a script may only name the variables of its kind
+//! ([`ScriptKind`]), so `membr.progress_level` fails `hearth check`. What
+//! compiles but cannot work is refused too, from the source: `answer()` in
+//! a segment, a `member.NAME` that is not a field, a member field compared
+//! with a literal of another type (Rhai answers `false` across types).
+//! [`Sandbox::probe`] then runs each script on sample values under the
+//! same limits the daemon uses: an unknown function, an endless loop,
+//! runaway recursion or a doubling string is an error at check.
+//!
+//! The work is split by job: `sandbox` builds the engine under its
+//! [`Limits`] and compiles; `eval` runs a compiled script against one
+//! context; `probe` runs it on sample values at check; `checks` finds
+//! what compiles but cannot work, on the tokens of `tokens`.
+
+mod checks;
+mod eval;
+mod probe;
+mod sandbox;
+mod tokens;
+
+pub(crate) use checks::answer_calls;
+pub use sandbox::{Limits, Sandbox};
+
+/// What a script sees, by where it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptKind {
+    /// A segment's `when:`: `member` only.
+    Segment,
+    /// An alert's `when:` or `script:`: `member`, `reply`, `survey`,
+    /// `answers`, `score`, `history`, `engagement`, and the function
+    /// `answer(id)`. The shapes are [`ALERT_CONTEXT`]'s.
+    Alert,
+}
+
+impl ScriptKind {
+    pub fn variables(self) -> &'static [&'static str] {
+        match self {
+            ScriptKind::Segment => &["member"],
+            ScriptKind::Alert => &[
+                "member",
+                "reply",
+                "survey",
+                "answers",
+                "score",
+                "history",
+                "engagement",
+            ],
+        }
+    }
+}
+
+/// What an alert's `when:` or `script:` reads, one line per name; the
+/// documentation (`rules/alerts.yaml`, `rules/scripts/*.rhai`,
+/// `docs/RULES.md`) says the same. Every name is read-only.
+pub const ALERT_CONTEXT: &[(&str, &str)] = &[
+    (
+        "member",
+        "map: the member's roster fields (id, external_id, first_name, last_name, language, timezone, status, joined_on, days_since_joined, groups, attributes); never the phone number",
+    ),
+    (
+        "reply",
+        "string: the text as the member sent it; () for a scheduled (`every:`) alert",
+    ),
+    (
+        "survey",
+        "string: the id of the survey this reply answered; () outside a survey",
+    ),
+    (
+        "answers",
+        "map: this survey's answers so far by question id (numbers, choice labels, true/false, text); () outside a survey",
+    ),
+    (
+        "score",
+        "map #{total, band, complete}: this survey's score when it has `score:`; () otherwise",
+    ),
+    (
+        "history",
+        "array of maps #{survey, question, value, at}: earlier answers (not this one), oldest first, at most 10 per question; `at` is an RFC 3339 string",
+    ),
+    (
+        "engagement",
+        "map #{days_since_last_reply, unanswered_in_a_row, replies_30d}: days as a float, () before a first text",
+    ),
+    (
+        "answer(id)",
+        "this survey's answer to question `id`, or () when it has none",
+    ),
+];
+
+/// The keys of the map-valued context variables, for "not a field" checks.
+const CONTEXT_FIELDS: &[(&str, &[&str])] = &[
+    ("score", &["total", "band", "complete"]),
+    (
+        "engagement",
+        &[
+            "days_since_last_reply",
+            "unanswered_in_a_row",
+            "replies_30d",
+        ],
+    ),
+];
+
+/// A compile error, with its 1-based place inside the script text.
+#[derive(Debug, Clone)]
+pub struct ScriptError {
+    pub message: String,
+    pub hint: Option<String>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+/// The one sandbox every test of this module evaluates in.
+#[cfg(test)]
+mod testing {
+    use super::{Limits, Sandbox};
+
+    /// A sandbox under the daemon's limits.
+    pub(super) fn sandbox() -> Sandbox {
+        Sandbox::new(Limits::default())
+    }
+}

@@ -1,0 +1,145 @@
+//! `replies:`: what the reply pipeline says on its own behalf (HELP, the
+//! STOP/START confirmations, the crisis reply), with its defaults and
+//! their checks.
+
+use super::raw::RawReplies;
+
+/// What the reply pipeline says on its own behalf (`replies:`): the
+/// program details HELP and the STOP/START confirmations carry, extra
+/// compliance words, and whether unknown senders get an answer. Defaults,
+/// not constants: the clinic's compliance officer sets them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplySettings {
+    /// The program's name, as confirmations and HELP name it.
+    pub program: String,
+    /// Who to reach, for HELP ("call 555-0100", a web address).
+    pub contact: String,
+    /// How often members get texts, for HELP ("up to 1 msg/day").
+    pub frequency: String,
+    /// Extra opt-out, opt-in and help words (`ALTO`, `PARAR`, `AYUDA`),
+    /// added to the standard ones, never replacing them.
+    pub stop_words: Vec<String>,
+    pub start_words: Vec<String>,
+    pub help_words: Vec<String>,
+    /// Sent to a number that is not a member's or a contact's; none by
+    /// default (such texts are stored and counted only).
+    pub unknown_sender_reply: Option<String>,
+    /// The crisis reply when the crisis check matched and the rules give
+    /// no `reply:` template for it (or it cannot be rendered).
+    pub crisis_text: String,
+}
+
+/// The crisis reply Hearth sends when the rules name none (COMPLIANCE.md:
+/// 988, 911, Crisis Text Line).
+pub const DEFAULT_CRISIS_TEXT: &str = "If you are in danger or may act on thoughts of hurting yourself, call 911 now. Call or text 988 any time, day or night, for the 988 Suicide & Crisis Lifeline, or text HOME to 741741. A person from your group has been told.";
+
+impl Default for ReplySettings {
+    fn default() -> Self {
+        ReplySettings {
+            program: "Hearth support group texts".into(),
+            contact: "your group facilitator".into(),
+            frequency: "up to 1 msg/day".into(),
+            stop_words: Vec::new(),
+            start_words: Vec::new(),
+            help_words: Vec::new(),
+            unknown_sender_reply: None,
+            crisis_text: DEFAULT_CRISIS_TEXT.into(),
+        }
+    }
+}
+
+pub(super) fn reply_settings(raw: RawReplies) -> Result<ReplySettings, String> {
+    let d = ReplySettings::default();
+    let text = |key: &str, v: Option<String>, default: String| -> Result<String, String> {
+        match v {
+            None => Ok(default),
+            Some(v) if v.trim().is_empty() => Err(format!(
+                "replies.{key} is empty\n  hint: leave `{key}` out for the default `{default}`"
+            )),
+            Some(v) => Ok(v.trim().to_owned()),
+        }
+    };
+    let words = |key: &str, v: Vec<String>| -> Result<Vec<String>, String> {
+        v.into_iter()
+            .map(|w| {
+                let folded = crate::domain::normalize::phrase_words(&w).join(" ");
+                if folded.is_empty() {
+                    Err(format!(
+                        "replies.{key}: `{w}` has no letters or digits to match\n  hint: write the word a member would text, like `ALTO`"
+                    ))
+                } else {
+                    Ok(folded)
+                }
+            })
+            .collect()
+    };
+    Ok(ReplySettings {
+        program: text("program", raw.program, d.program)?,
+        contact: text("contact", raw.contact, d.contact)?,
+        frequency: text("frequency", raw.frequency, d.frequency)?,
+        stop_words: words("stop_words", raw.stop_words)?,
+        start_words: words("start_words", raw.start_words)?,
+        help_words: words("help_words", raw.help_words)?,
+        unknown_sender_reply: match raw.unknown_sender_reply {
+            Some(t) if t.trim().is_empty() => {
+                return Err("replies.unknown_sender_reply is empty\n  hint: leave it out to send unknown senders nothing".into());
+            }
+            t => t.map(|t| t.trim().to_owned()),
+        },
+        crisis_text: {
+            let t = text("crisis_text", raw.crisis_text, d.crisis_text)?;
+            if !t.contains("988") && !t.contains("911") {
+                return Err(format!(
+                    "replies.crisis_text does not give 988 or 911: `{t}`\n  hint: a crisis reply must say how to reach help now, like the default: {DEFAULT_CRISIS_TEXT}"
+                ));
+            }
+            t
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::testing::parse;
+
+    #[test]
+    fn replies_have_clinic_defaults_take_extra_words_and_refuse_what_cannot_work() {
+        let d = parse("", &[]).unwrap().replies;
+        assert_eq!(d, ReplySettings::default());
+        assert!(d.crisis_text.contains("988") && d.crisis_text.contains("911"));
+        assert_eq!(d.unknown_sender_reply, None);
+
+        let s = parse(
+            "replies: { program: Maple texts, contact: call 555-0100, stop_words: [ALTO, \"Opt-Out Please\"], unknown_sender_reply: Not monitored. }\n",
+            &[],
+        )
+        .unwrap()
+        .replies;
+        assert_eq!(s.program, "Maple texts");
+        assert_eq!(s.contact, "call 555-0100");
+        assert_eq!(s.frequency, ReplySettings::default().frequency);
+        assert_eq!(s.stop_words, vec!["alto", "opt out please"]);
+        assert_eq!(s.unknown_sender_reply.as_deref(), Some("Not monitored."));
+
+        for (yaml, names) in [
+            ("replies: { program: \"  \" }", "replies.program is empty"),
+            (
+                "replies: { stop_words: [\"!!\"] }",
+                "replies.stop_words: `!!`",
+            ),
+            (
+                "replies: { crisis_text: Please call us. }",
+                "replies.crisis_text does not give 988 or 911",
+            ),
+            (
+                "replies: { unknown_sender_reply: \"\" }",
+                "unknown_sender_reply is empty",
+            ),
+            ("replies: { programme: x }", "programme"),
+        ] {
+            let err = parse(&format!("{yaml}\n"), &[]).unwrap_err().to_string();
+            assert!(err.contains(names), "{yaml}: {err}");
+        }
+    }
+}
