@@ -25,7 +25,7 @@ use lettre::{AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use crate::settings::is_loopback_host;
-pub use crate::settings::{EmailSettings, EmailTls};
+use crate::settings::{EmailSettings, EmailTls};
 
 /// Why a notice was not delivered on one channel.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,7 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use super::email::ChannelError;
-pub use crate::settings::WebhookSettings;
+use crate::settings::WebhookSettings;
 use crate::settings::is_loopback_host;
 
 pub const TIMESTAMP_HEADER: &str = "Hearth-Timestamp";

@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use hearth::escalate::email::{EmailSettings, EmailTls, Mailer};
+use hearth::escalate::email::Mailer;
 use hearth::settings::SecretRef;
+use hearth::settings::{EmailSettings, EmailTls};
 
 use crate::smtp::{FROM, Mode, Smtp, make_ca};
 

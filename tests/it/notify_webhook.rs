@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hearth::escalate::webhook::{
-    SIGNATURE_HEADER, TIMESTAMP_HEADER, VerifyError, WebhookSettings, Webhooks, verify,
+    SIGNATURE_HEADER, TIMESTAMP_HEADER, VerifyError, Webhooks, verify,
 };
-use hearth::settings::SecretRef;
+use hearth::settings::{SecretRef, WebhookSettings};
 
 use crate::webhook_receiver::Receiver;
 

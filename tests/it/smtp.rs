@@ -363,9 +363,9 @@ impl Smtp {
         y
     }
 
-    /// The [`hearth::escalate::email::EmailSettings`] the block above
+    /// The [`hearth::settings::EmailSettings`] the block above
     /// parses to (for tests that build a `Mailer` directly).
-    pub(crate) fn email_settings(&self) -> hearth::escalate::email::EmailSettings {
+    pub(crate) fn email_settings(&self) -> hearth::settings::EmailSettings {
         let settings = hearth::settings::Settings::parse(
             &self.settings_yaml(),
             &self.dir.path().join("hearth.yaml"),
