@@ -35,9 +35,9 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 pub(crate) use self::alerts::RawAlert;
-pub(crate) use self::escalations::{RawEscalation, RawRepeat, RawTarget};
+pub(crate) use self::escalations::{RawEscalation, RawRepeat, RawStep, RawTarget};
 pub(crate) use self::groups::{RawExtraSession, RawGroup};
-pub(crate) use self::on_call::{RawContact, RawRotation};
+pub(crate) use self::on_call::{RawContact, RawOverride, RawRotation, RawShift};
 pub(crate) use self::rule_tests::RawTest;
 pub(crate) use self::schedules::{RawSchedule, RawTemplate, RawWindow};
 pub(crate) use self::segments::{RawCondition, RawSegment};
