@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::guard::{compile_guarded, lock};
+use super::guard::{CompilerPanic, compile_guarded, lock};
 use super::live::{LiveRules, is_empty};
 use super::status::{Attempt, ReloadOutcome, Trigger};
 use crate::config::diag::Diagnostic;
@@ -73,7 +73,7 @@ impl LiveRules {
             files,
         } = match compile_guarded(&self.compile, &snapshot, hook) {
             Ok(c) => c,
-            Err(message) => return self.crashed(trigger, message),
+            Err(CompilerPanic { message }) => return self.crashed(trigger, message),
         };
         let Some(rules) = rules else {
             let errors: Vec<Diagnostic> = diagnostics

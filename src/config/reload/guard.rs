@@ -32,19 +32,29 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// daemon's own inputs (such as its send window) bound in.
 pub type Compile = Arc<dyn Fn(&Snapshot) -> Compiled + Send + Sync>;
 
-/// Compiles a snapshot, turning a compiler panic into an error message.
+/// The compiler panicked (a bug in hearth, never the rules' fault).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub(super) struct CompilerPanic {
+    /// The panic's own text.
+    pub message: String,
+}
+
+/// Compiles a snapshot, turning a compiler panic into an error.
 pub(super) fn compile_guarded(
     compile: &Compile,
     snapshot: &Snapshot,
     hook: Option<CompileHook>,
-) -> Result<Compiled, String> {
+) -> Result<Compiled, CompilerPanic> {
     catch_unwind(AssertUnwindSafe(|| {
         if let Some(hook) = hook {
             hook(snapshot);
         }
         compile(snapshot)
     }))
-    .map_err(|payload| panic_message(payload.as_ref()))
+    .map_err(|payload| CompilerPanic {
+        message: panic_message(payload.as_ref()),
+    })
 }
 
 #[cfg(test)]
@@ -56,7 +66,7 @@ mod tests {
         let hook: CompileHook = Arc::new(|_| panic!("boom at {}", 42));
         let compile: Compile = Arc::new(crate::config::compile_snapshot);
         let err = compile_guarded(&compile, &Snapshot::default(), Some(hook)).unwrap_err();
-        assert_eq!(err, "boom at 42");
+        assert_eq!(err.message, "boom at 42");
     }
 
     #[test]

@@ -74,12 +74,11 @@ impl LiveRules {
             dir: dir.to_owned(),
             source,
         })?;
-        let compiled = compile_guarded(&compile, &snapshot, None).map_err(|message| {
-            StartupError::Crashed {
+        let compiled =
+            compile_guarded(&compile, &snapshot, None).map_err(|e| StartupError::Crashed {
                 dir: dir.to_owned(),
-                message,
-            }
-        })?;
+                message: e.message,
+            })?;
         let Some(rules) = compiled.rules else {
             return Err(StartupError::Invalid {
                 dir: dir.to_owned(),
