@@ -446,7 +446,7 @@ pub fn segments(settings_path: &Path, cmd: SegmentsCommand) -> ExitCode {
                 .map(String::as_str)
                 .chain(["all"])
                 .collect();
-            if let Some(h) = config::diag::did_you_mean(&id, names) {
+            if let Some(h) = crate::text::did_you_mean(&id, names) {
                 eprintln!("  hint: {h}");
             }
             ExitCode::from(EXIT_INVALID)

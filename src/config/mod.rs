@@ -1,10 +1,14 @@
 //! The rules directory: reading, parsing, compiling, validating, reloading.
 //!
+//! - `mod.rs` (here): reading the directory into a [`Snapshot`] and
+//!   compiling it ([`load_dir`], [`compile_snapshot`]).
 //! - [`raw`]: structs mirroring the YAML (`deny_unknown_fields`, spans).
 //! - [`compile`]: raw files → [`RuleSet`], every problem as a [`Diagnostic`].
+//! - [`diag`]: a diagnostic, its place, and the list a compile fills.
 //! - [`rules`]: the immutable compiled rule set (defined in
 //!   [`crate::engine::rules`], which evaluates it; re-exported here).
-//! - [`CompileOptions`]: inputs from outside the directory (the send window).
+//! - `options`: [`CompileOptions`], inputs from outside the directory
+//!   (the send window).
 //! - [`diff`]: what changed between two rule sets.
 //! - [`reload`]: the live rule set, its reload path and status, the watcher.
 //!

@@ -27,56 +27,25 @@ impl Compiler<'_> {
                 .with_hint("give `keywords:`, a `when:` expression, or a `script:`");
             ok = false;
         }
-        let mut keywords = Vec::new();
-        for k in &a.keywords {
-            let kw = k.value.trim().to_lowercase();
-            if kw.is_empty() {
-                ok = false;
-                self.diags
-                    .error(Place::of(path, k), Some(&owner), "empty keyword");
-            } else if COMPLIANCE_KEYWORDS.contains(&kw.as_str()) {
-                ok = false;
-                self.diags
-                    .error(
-                        Place::of(path, k),
-                        Some(&owner),
-                        format!("`{}` is a compliance keyword and cannot be an alert keyword", k.value),
-                    )
-                    .with_hint("STOP, START, HELP and their synonyms always opt out, opt in or get help; an alert on them would hijack that");
-            } else {
-                keywords.push(kw);
-            }
-        }
+        let (keywords, keywords_ok) = self.keywords(a, path, &owner);
+        ok &= keywords_ok;
         let when = match &a.when {
-            Some(w) => match self.expression(ScriptKind::Alert, w, path, &owner) {
-                Some(ast) => {
-                    self.check_answer_ids(
-                        &w.value,
-                        |c, l, col| c.place_in_value(path, w, l, col),
-                        &owner,
-                    );
-                    Some(ast)
-                }
-                None => {
-                    ok = false;
-                    None
-                }
-            },
+            Some(w) => {
+                let ast = self.alert_when(w, path, &owner);
+                ok &= ast.is_some();
+                ast
+            }
             None => None,
         };
-        let mut script_hash = String::new();
-        let script = match &a.script {
+        let (script, script_hash) = match &a.script {
             Some(s) => match self.script(s, path, &owner) {
-                Some((rel, ast, hash)) => {
-                    script_hash = hash;
-                    Some((rel, ast))
-                }
+                Some((rel, ast, hash)) => (Some((rel, ast)), hash),
                 None => {
                     ok = false;
-                    None
+                    (None, String::new())
                 }
             },
-            None => None,
+            None => (None, String::new()),
         };
         if let Some(r) = &a.reply {
             ok &= self.reference("template", r, path, &owner);
@@ -85,37 +54,26 @@ impl Compiler<'_> {
             ok &= self.reference("escalation", e, path, &owner);
         }
         let realert = match &a.realert {
-            Some(r) => match self.duration(r, path, &owner) {
-                Some(d) => Some(d),
-                None => {
-                    ok = false;
-                    None
-                }
-            },
+            Some(r) => {
+                let d = self.duration(r, path, &owner);
+                ok &= d.is_some();
+                d
+            }
             None => None,
         };
         let every = match &a.every {
-            Some(e) => self.every(a, e, path, &owner),
-            None => Some(None),
-        };
-        let every = match every {
-            Some(every) => every,
-            None => {
-                ok = false;
-                None
+            Some(e) => {
+                let every = self.every(a, e, path, &owner);
+                ok &= every.is_some();
+                every.flatten()
             }
+            None => None,
         };
         if let (Some(e), true) = (&every, ok) {
             self.warn_answer_in_scheduled(a, e, script.as_ref().map(|(rel, _)| rel), path, &owner);
         }
         if a.severity == Severity::Critical && a.escalate.is_none() {
-            self.diags
-                .warning(
-                    Place::of(path, &a.id),
-                    Some(&owner),
-                    format!("critical alert `{}` escalates to nobody", a.id.value),
-                )
-                .with_hint("add `escalate:` so a person is told");
+            self.warn_unescalated(a, path, &owner);
         }
         let alert = Alert {
             id: a.id.value.clone(),
@@ -129,6 +87,54 @@ impl Compiler<'_> {
             every,
         };
         ok.then_some((alert, script_hash))
+    }
+
+    /// A critical alert that tells no person.
+    fn warn_unescalated(&mut self, a: &RawAlert, path: &Path, owner: &str) {
+        self.diags
+            .warning(
+                Place::of(path, &a.id),
+                Some(owner),
+                format!("critical alert `{}` escalates to nobody", a.id.value),
+            )
+            .with_hint("add `escalate:` so a person is told");
+    }
+
+    /// `keywords:`, lowercased; none empty, none a compliance keyword.
+    fn keywords(&mut self, a: &RawAlert, path: &Path, owner: &str) -> (Vec<String>, bool) {
+        let mut ok = true;
+        let mut keywords = Vec::new();
+        for k in &a.keywords {
+            let kw = k.value.trim().to_lowercase();
+            if kw.is_empty() {
+                ok = false;
+                self.diags
+                    .error(Place::of(path, k), Some(owner), "empty keyword");
+            } else if COMPLIANCE_KEYWORDS.contains(&kw.as_str()) {
+                ok = false;
+                self.diags
+                    .error(
+                        Place::of(path, k),
+                        Some(owner),
+                        format!("`{}` is a compliance keyword and cannot be an alert keyword", k.value),
+                    )
+                    .with_hint("STOP, START, HELP and their synonyms always opt out, opt in or get help; an alert on them would hijack that");
+            } else {
+                keywords.push(kw);
+            }
+        }
+        (keywords, ok)
+    }
+
+    /// A `when:` expression, its `answer("…")` ids checked.
+    fn alert_when(&mut self, w: &Spanned<String>, path: &Path, owner: &str) -> Option<rhai::AST> {
+        let ast = self.expression(ScriptKind::Alert, w, path, owner)?;
+        self.check_answer_ids(
+            &w.value,
+            |c, l, col| c.place_in_value(path, w, l, col),
+            owner,
+        );
+        Some(ast)
     }
 
     /// `every:`: the cron pattern of a scheduled alert, which has no reply
@@ -225,13 +231,9 @@ impl Compiler<'_> {
         }
     }
 
-    /// Reads and compiles an alert script; errors point into the `.rhai` file.
-    pub(super) fn script(
-        &mut self,
-        s: &Spanned<String>,
-        path: &Path,
-        owner: &str,
-    ) -> Option<(PathBuf, rhai::AST, String)> {
+    /// A `script:` path: a `.rhai` file inside the rules directory,
+    /// without `./` parts.
+    fn script_path(&mut self, s: &Spanned<String>, path: &Path, owner: &str) -> Option<PathBuf> {
         let rel = PathBuf::from(&s.value);
         let escapes = rel.is_absolute()
             || rel.components().any(|c| {
@@ -255,10 +257,21 @@ impl Compiler<'_> {
             return None;
         }
         // `./scripts/x.rhai` and `scripts/x.rhai` are the same file.
-        let rel: PathBuf = rel
-            .components()
-            .filter(|c| !matches!(c, Component::CurDir))
-            .collect();
+        Some(
+            rel.components()
+                .filter(|c| !matches!(c, Component::CurDir))
+                .collect(),
+        )
+    }
+
+    /// Reads and compiles an alert script; errors point into the `.rhai` file.
+    pub(super) fn script(
+        &mut self,
+        s: &Spanned<String>,
+        path: &Path,
+        owner: &str,
+    ) -> Option<(PathBuf, rhai::AST, String)> {
+        let rel = self.script_path(s, path, owner)?;
         let text = match self.scripts.get(&rel) {
             Some(t) => t.clone(),
             None => {

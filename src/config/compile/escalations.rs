@@ -8,7 +8,7 @@ use serde_saphyr::Spanned;
 
 use super::{Compiler, rule};
 use crate::config::diag::Place;
-use crate::config::raw::{RawEscalation, RawRepeat, RawTarget};
+use crate::config::raw::{RawEscalation, RawRepeat, RawStep, RawTarget};
 use crate::config::rules::{Channel, Contact, Escalation, Group, Repeat, Rotation, Step, Target};
 
 /// What `repeat:` accepts, for hints.
@@ -45,28 +45,7 @@ impl Compiler<'_> {
             let st = &step.value;
             let is_backup = st.backup.as_ref().is_some_and(|b| b.value);
             if is_backup && let Some(flag) = &st.backup {
-                if raw.steps.len() == 1 {
-                    ok = false;
-                    self.diags
-                        .error(
-                            Place::of(path, flag),
-                            Some(&owner),
-                            format!("escalation `{id}` has only a backup step"),
-                        )
-                        .with_hint("a backup step runs once the ordinary steps are done; add at least one step before it");
-                } else if n != last {
-                    ok = false;
-                    self.diags
-                        .error(
-                            Place::of(path, flag),
-                            Some(&owner),
-                            format!(
-                                "step {} of escalation `{id}` is marked `backup: true`, but only the last step may be",
-                                n + 1
-                            ),
-                        )
-                        .with_hint("move the backup step to the end of `steps` (a policy has at most one)");
-                }
+                ok &= self.backup_in_place(id, n, raw.steps.len(), flag, path);
             }
             if st.notify.is_empty() || st.via.is_empty() {
                 ok = false;
@@ -79,37 +58,8 @@ impl Compiler<'_> {
                     ),
                 );
             }
-            let mut targets = Vec::new();
-            for t in &st.notify {
-                let Some(target) = self.target(t, path, &owner) else {
-                    ok = false;
-                    continue;
-                };
-                // Everyone a target may reach must be reachable on every channel.
-                for (c, role) in reached(&target, known) {
-                    for via in &st.via {
-                        let has = match via.value {
-                            Channel::Sms => c.sms.is_some(),
-                            Channel::Email => c.email.is_some(),
-                            Channel::Webhook => c.webhook.is_some(),
-                        };
-                        if !has {
-                            ok = false;
-                            let name = channel_name(via.value);
-                            self.diags.error(
-                                Place::of(path, t),
-                                Some(&owner),
-                                format!(
-                                    "step {} notifies contact `{}`{role} by {name}, but it has no {name} address",
-                                    n + 1,
-                                    c.id,
-                                ),
-                            );
-                        }
-                    }
-                }
-                targets.push(target);
-            }
+            let (targets, targets_ok) = self.step_targets(n, st, path, &owner, known);
+            ok &= targets_ok;
             let ack = self.duration(&st.ack_within, path, &owner);
             match ack {
                 Some(ack) => {
@@ -145,6 +95,88 @@ impl Compiler<'_> {
             backup,
             resolve_within,
         })
+    }
+
+    /// A `backup: true` step must be the last of several; false (reported)
+    /// when it is not.
+    fn backup_in_place(
+        &mut self,
+        id: &str,
+        n: usize,
+        steps: usize,
+        flag: &Spanned<bool>,
+        path: &Path,
+    ) -> bool {
+        let owner = rule("escalation", id);
+        if steps == 1 {
+            self.diags
+                .error(
+                    Place::of(path, flag),
+                    Some(&owner),
+                    format!("escalation `{id}` has only a backup step"),
+                )
+                .with_hint("a backup step runs once the ordinary steps are done; add at least one step before it");
+            return false;
+        }
+        if n != steps - 1 {
+            self.diags
+                .error(
+                    Place::of(path, flag),
+                    Some(&owner),
+                    format!(
+                        "step {} of escalation `{id}` is marked `backup: true`, but only the last step may be",
+                        n + 1
+                    ),
+                )
+                .with_hint("move the backup step to the end of `steps` (a policy has at most one)");
+            return false;
+        }
+        true
+    }
+
+    /// The targets of step `n` that name something known, and whether
+    /// everyone they may reach has an address on every channel of the step.
+    fn step_targets(
+        &mut self,
+        n: usize,
+        st: &RawStep,
+        path: &Path,
+        owner: &str,
+        known: &Known<'_>,
+    ) -> (Vec<Target>, bool) {
+        let mut ok = true;
+        let mut targets = Vec::new();
+        for t in &st.notify {
+            let Some(target) = self.target(t, path, owner) else {
+                ok = false;
+                continue;
+            };
+            // Everyone a target may reach must be reachable on every channel.
+            for (c, role) in reached(&target, known) {
+                for via in &st.via {
+                    let has = match via.value {
+                        Channel::Sms => c.sms.is_some(),
+                        Channel::Email => c.email.is_some(),
+                        Channel::Webhook => c.webhook.is_some(),
+                    };
+                    if !has {
+                        ok = false;
+                        let name = channel_name(via.value);
+                        self.diags.error(
+                            Place::of(path, t),
+                            Some(owner),
+                            format!(
+                                "step {} notifies contact `{}`{role} by {name}, but it has no {name} address",
+                                n + 1,
+                                c.id,
+                            ),
+                        );
+                    }
+                }
+            }
+            targets.push(target);
+        }
+        (targets, ok)
     }
 
     /// One `notify:` item; `None` (reported) when it names nothing known.

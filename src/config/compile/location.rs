@@ -143,53 +143,77 @@ pub(crate) fn yaml_message(
     line: u64,
     column: u64,
 ) -> (String, Option<String>, u64) {
+    layout_message(raw, source, line, column)
+        .or_else(|| value_message(raw, source, line, column))
+        .unwrap_or_else(|| (raw.to_owned(), None, column))
+}
+
+/// Messages about the document's shape: duplicate or unknown keys, tabs,
+/// misplaced list items and colons.
+fn layout_message(
+    raw: &str,
+    source: &str,
+    line: u64,
+    column: u64,
+) -> Option<(String, Option<String>, u64)> {
     if let Some(rest) = raw.strip_prefix("duplicate mapping key: ") {
         let key = rest
             .split(", set DuplicateKeyPolicy")
             .next()
             .unwrap_or(rest);
-        return (
+        return Some((
             format!("duplicate key `{key}`"),
             Some("each key may appear once in a mapping; remove or rename one".to_owned()),
             column,
-        );
+        ));
     }
     if let Some(rest) = raw.strip_prefix("unknown field `")
         && let Some((field, expected)) = rest.split_once("`, expected one of ")
     {
         let hint = did_you_mean(field, expected.split(", "));
-        return (raw.to_owned(), hint, column);
+        return Some((raw.to_owned(), hint, column));
     }
     if raw.contains("tabs disallowed") {
         // The parser names the column after the tab.
-        return (
+        return Some((
             raw.to_owned(),
             Some("indent YAML with spaces, not tabs".to_owned()),
             column.saturating_sub(1).max(1),
-        );
+        ));
     }
     if raw.contains("found a tab") {
-        return (
+        return Some((
             raw.to_owned(),
             Some("indent YAML with spaces, not tabs; the tab may be on the next line".to_owned()),
             column,
-        );
+        ));
     }
     if raw.contains("did not find expected '-' indicator")
         && let Some(found) = key_beside_list_item(source, line)
     {
-        return found;
+        return Some(found);
     }
     if raw.contains("illegal placement of ':'") || raw.contains("mapping values are not allowed") {
         if let Some(found) = misindented_key(source, line) {
-            return found;
+            return Some(found);
         }
-        return (
+        return Some((
             raw.to_owned(),
             Some("check the indentation of this line and the one above; an unclosed `[` or `{` earlier in the file has the same effect".to_owned()),
             column,
-        );
+        ));
     }
+    None
+}
+
+/// Messages about a value of the wrong type: they name the key and echo
+/// the value where the parser only named a type.
+fn value_message(
+    raw: &str,
+    source: &str,
+    line: u64,
+    column: u64,
+) -> Option<(String, Option<String>, u64)> {
     let expected = match raw {
         "invalid boolean" => Some("true or false"),
         "expected string scalar" => Some("text"),
@@ -203,21 +227,21 @@ pub(crate) fn yaml_message(
     if let Some(expected) = expected
         && let Some((key, value)) = key_and_value(source, line, column)
     {
-        return (
+        return Some((
             format!("invalid value `{value}` for `{key}`: expected {expected}"),
             None,
             column,
-        );
+        ));
     }
     if let Some(expected) = expected {
         if matches!(raw, "expected mapping start" | "expected sequence start")
             && let Some(found) = nothing_nested(source, line, expected)
         {
-            return found;
+            return Some(found);
         }
-        return (format!("invalid value: expected {expected}"), None, column);
+        return Some((format!("invalid value: expected {expected}"), None, column));
     }
-    (raw.to_owned(), None, column)
+    None
 }
 
 /// `key:` with nothing after it, and the next line level with it rather

@@ -4,20 +4,23 @@
 //! stops at the first error. The rule set exists only when no error was
 //! found, so a half-valid directory can never be applied.
 //!
-//! This module holds the compiler's state, the id registry and the
-//! passes; each document kind compiles in its own file:
+//! This module holds the compiler's state and its entry point; the rest
+//! is one file per job:
 //!
-//! - `groups`, `segments`, `templates`, `schedules`, `surveys`,
-//!   `alerts`, `rotations`, `escalations`, `contacts`, `rule_tests`;
+//! - `build`: the order of the passes, from ids to the final checks;
+//! - `registry`: ids defined once, references checked against them;
+//! - `values`: durations, timezones, `when:` expressions, `answer()` ids;
+//! - `groups`, `segments`, `schedules`, `surveys`, `alerts`, `rotations`,
+//!   `escalations`, `contacts`, `rule_tests`: one document kind each;
+//! - `scoring`: a survey's `score:` and its per-item `alerts:`;
+//! - `templates`: template bodies, their length, crisis replies, unused ones;
 //! - `items`: a file that fails as a whole, parsed again rule by rule;
 //! - `location`: places inside values, YAML parser messages;
 //! - `limits`: the one `limits:` document;
 //! - `lint`: quiet hours of session-relative schedules, cron times.
-//!
-//! Template length, crisis replies and unused templates are judged at the
-//! end of `Compiler::build`, once every rule is compiled.
 
 mod alerts;
+mod build;
 mod contacts;
 mod escalations;
 mod groups;
@@ -25,32 +28,27 @@ mod items;
 mod limits;
 mod lint;
 mod location;
+mod registry;
 mod rotations;
 mod rule_tests;
 mod schedules;
+mod scoring;
 mod segments;
 mod surveys;
 mod templates;
+mod values;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
-use serde_saphyr::Spanned;
 
 pub use self::alerts::COMPLIANCE_KEYWORDS;
-use self::alerts::answer_ids;
-use self::surveys::sample_answer;
-use self::templates::owner_of_template;
 use super::diag::{Diagnostic, Diagnostics, Place};
 use super::options::{CompileOptions, SendWindow};
 use super::raw::*;
 use super::rules::*;
-use crate::domain::sms;
-use crate::domain::{self, Duration};
-use crate::engine::script::{Limits, Sandbox, ScriptKind};
-use crate::engine::template::{self, Templates};
-use crate::text::did_you_mean;
+use crate::engine::script::{Limits, Sandbox};
 pub use crate::text::sha256_hex;
 
 /// One rules file as read from disk; `path` is relative to the directory.
@@ -202,7 +200,7 @@ fn fingerprint<T: Serialize>(item: &T, extra: &str) -> String {
     sha256_hex(format!("{json}\u{0}{extra}").as_bytes())
 }
 
-impl<'a> Compiler<'a> {
+impl Compiler<'_> {
     /// Parses one file. When it fails as a whole, it is parsed again rule
     /// by rule ([`items`]), so one bad rule is reported at its place and
     /// the others are still compiled and checked. Only a file whose YAML
@@ -223,547 +221,6 @@ impl<'a> Compiler<'a> {
             self.unparsed.push(source.path.clone());
         }
         file
-    }
-
-    /// Registers an id; a duplicate is an error naming both places.
-    fn define(&mut self, kind: &'static str, id: &Spanned<String>, path: &Path) -> bool {
-        let at = Place::of(path, id);
-        // A rule with a bad id still exists: references to it are not
-        // "unknown" on top of the one error.
-        if id.value.trim().is_empty() || !valid_id(&id.value) {
-            self.failed_ids.insert((kind, id.value.clone()));
-        }
-        if id.value.trim().is_empty() {
-            self.diags
-                .error(at, None, format!("{kind} id must not be empty"))
-                .with_hint("ids are letters, digits, `-` and `_`, like `tuesday-anxiety`");
-            return false;
-        }
-        if !valid_id(&id.value) {
-            self.diags
-                .error(
-                    at,
-                    Some(&rule(kind, &id.value)),
-                    format!("invalid {kind} id `{}`", id.value),
-                )
-                .with_hint("ids are letters, digits, `-` and `_`, like `tuesday-anxiety`");
-            return false;
-        }
-        if kind == "segment" && id.value == ALL_SEGMENT {
-            self.diags
-                .error(
-                    at,
-                    Some(&rule(kind, &id.value)),
-                    "segment id `all` is built in and cannot be redefined",
-                )
-                .with_hint("`all` holds every active member; pick another id");
-            return false;
-        }
-        let known = self.ids.entry(kind).or_default();
-        if let Some(first) = known.get(&id.value) {
-            let first = first.clone();
-            self.diags
-                .error(
-                    at,
-                    Some(&rule(kind, &id.value)),
-                    format!("duplicate {kind} id `{}`", id.value),
-                )
-                .with_hint(format!("first defined at {first}"));
-            return false;
-        }
-        known.insert(id.value.clone(), at);
-        true
-    }
-
-    fn known(&self, kind: &'static str, id: &str) -> bool {
-        self.ids.get(kind).is_some_and(|m| m.contains_key(id))
-            || (kind == "segment" && id == ALL_SEGMENT)
-            || self.failed_ids.contains(&(kind, id.to_owned()))
-    }
-
-    /// Whether an unknown id may be defined in a file that could not be
-    /// parsed; if so it is noted once at the end instead of reported.
-    fn maybe_unparsed(&mut self, kind: &'static str, id: &str) -> bool {
-        if self.unparsed.is_empty() {
-            return false;
-        }
-        self.unchecked.insert(format!("{kind} `{id}`"));
-        true
-    }
-
-    /// One note naming what could not be checked because a file could not
-    /// be parsed.
-    fn note_unchecked(&mut self) {
-        let (Some(first), false) = (self.unparsed.first(), self.unchecked.is_empty()) else {
-            return;
-        };
-        let files: Vec<String> = self
-            .unparsed
-            .iter()
-            .map(|p| format!("`{}`", p.display()))
-            .collect();
-        let names: Vec<&str> = self.unchecked.iter().map(String::as_str).collect();
-        self.diags.note(
-            Place::new(first, 0, 0),
-            None,
-            format!(
-                "not checked: {} may be defined in {}, which could not be parsed",
-                names.join(", "),
-                files.join(", ")
-            ),
-        );
-    }
-
-    /// Checks a reference; an unknown one is an error with a suggestion.
-    fn reference(
-        &mut self,
-        kind: &'static str,
-        target: &Spanned<String>,
-        path: &Path,
-        owner: &str,
-    ) -> bool {
-        if self.known(kind, &target.value) {
-            return true;
-        }
-        if self.maybe_unparsed(kind, &target.value) {
-            return false;
-        }
-        let mut candidates: Vec<&str> = self
-            .ids
-            .get(kind)
-            .map(|m| m.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        if kind == "segment" {
-            candidates.push(ALL_SEGMENT);
-        }
-        let hint = did_you_mean(&target.value, candidates.iter().copied()).or_else(|| {
-            (candidates.is_empty()).then(|| format!("no {kind} is defined in this directory"))
-        });
-        let d = self.diags.error(
-            Place::of(path, target),
-            Some(owner),
-            format!("unknown {kind} `{}`", target.value),
-        );
-        if let Some(hint) = hint {
-            d.with_hint(hint);
-        }
-        false
-    }
-
-    /// Reports a domain parser's error at `at`, with its hint when it has one.
-    fn invalid(&mut self, at: Place, owner: &str, e: domain::Invalid) {
-        let d = self.diags.error(at, Some(owner), e.message);
-        if let Some(hint) = e.hint {
-            d.with_hint(hint);
-        }
-    }
-
-    fn duration(&mut self, value: &Spanned<String>, path: &Path, owner: &str) -> Option<Duration> {
-        Duration::parse(&value.value)
-            .map_err(|e| self.invalid(Place::of(path, value), owner, e))
-            .ok()
-    }
-
-    fn timezone(
-        &mut self,
-        value: &Spanned<String>,
-        path: &Path,
-        owner: &str,
-    ) -> Option<chrono_tz::Tz> {
-        match domain::parse_timezone(&value.value) {
-            Ok(tz) => Some(tz),
-            Err(e) => {
-                let hint = e
-                    .hint
-                    .or_else(|| did_you_mean(&value.value, domain::timezone_names()))
-                    .unwrap_or_else(|| "use an IANA name, like `America/New_York`".to_owned());
-                self.diags
-                    .error(Place::of(path, value), Some(owner), e.message)
-                    .with_hint(hint);
-                None
-            }
-        }
-    }
-
-    /// Compiles a `when:` expression and probes it for unknown functions;
-    /// errors point into the YAML value.
-    fn expression(
-        &mut self,
-        kind: ScriptKind,
-        w: &Spanned<String>,
-        path: &Path,
-        owner: &str,
-    ) -> Option<rhai::AST> {
-        let result = self
-            .sandbox
-            .compile_expression(kind, &w.value)
-            .and_then(|ast| {
-                match self
-                    .sandbox
-                    .probe(kind, &ast, &w.value, &self.answer_samples)
-                {
-                    Some(e) => Err(e),
-                    None => Ok(ast),
-                }
-            });
-        match result {
-            Ok(ast) => Some(ast),
-            Err(e) => {
-                let place =
-                    self.place_in_value(path, w, e.line.unwrap_or(1), e.column.unwrap_or(1));
-                let d = self.diags.error(place, Some(owner), e.message);
-                if let Some(h) = e.hint {
-                    d.with_hint(h);
-                }
-                None
-            }
-        }
-    }
-
-    /// Warns about `answer("x")` where no survey asks a question `x`.
-    /// `place(line, column)` turns a place inside `source` into a file place.
-    fn check_answer_ids(
-        &mut self,
-        source: &str,
-        place: impl Fn(&Self, usize, usize) -> Place,
-        owner: &str,
-    ) {
-        for (id, line, column) in answer_ids(source) {
-            if !self.question_ids.contains(&id) {
-                let hint = did_you_mean(&id, self.question_ids.iter().map(String::as_str));
-                let at = place(self, line, column);
-                let d = self.diags.warning(
-                    at,
-                    Some(owner),
-                    format!("`answer(\"{id}\")` names a question no survey asks"),
-                );
-                if let Some(h) = hint {
-                    d.with_hint(h);
-                }
-            }
-        }
-    }
-
-    fn build(&mut self, files: &[(PathBuf, RawFile)]) -> Option<RuleSet> {
-        // Pass 1: every id, so references can point forward and across files.
-        for (path, f) in files {
-            for g in &f.groups {
-                self.define("group", &g.value.id, path);
-            }
-            for s in &f.segments {
-                self.define("segment", &s.value.id, path);
-            }
-            for (id, _) in &f.templates.0 {
-                self.define("template", id, path);
-            }
-            for s in &f.schedules {
-                self.define("schedule", &s.value.id, path);
-            }
-            for (id, _) in &f.surveys.0 {
-                self.define("survey", id, path);
-            }
-            for a in &f.alerts {
-                self.define("alert", &a.value.id, path);
-            }
-            for (id, _) in &f.escalations.0 {
-                self.define("escalation", id, path);
-            }
-            for (id, _) in &f.contacts.0 {
-                self.define("contact", id, path);
-            }
-            for (id, _) in &f.rotations.0 {
-                self.define("rotation", id, path);
-            }
-        }
-        // A survey's item alerts share the alert ids' namespace (incidents
-        // are filed under them); after the alerts, so a clash is reported
-        // at the item alert.
-        for (path, f) in files {
-            for (_, raw) in &f.surveys.0 {
-                for a in &raw.alerts {
-                    self.define("alert", &a.value.id, path);
-                }
-            }
-        }
-
-        // Pass 2: compile each kind.
-        let mut inventory = Inventory::new();
-        let mut env = template::environment();
-        let mut template_places: Vec<(String, PathBuf, Spanned<String>)> = Vec::new();
-        let mut used_templates: BTreeSet<String> = BTreeSet::new();
-
-        let mut contacts = BTreeMap::new();
-        for (path, f) in files {
-            for (id, raw) in &f.contacts.0 {
-                if let Some(c) = self.contact(id, raw, path) {
-                    inventory.insert(("contacts", id.value.clone()), fingerprint(raw, ""));
-                    contacts.insert(id.value.clone(), c);
-                }
-            }
-        }
-
-        let mut groups = BTreeMap::new();
-        for (path, f) in files {
-            for g in &f.groups {
-                if let Some(group) = self.group(&g.value, path) {
-                    inventory.insert(("groups", group.id.clone()), fingerprint(&g.value, ""));
-                    groups.insert(group.id.clone(), group);
-                }
-            }
-        }
-
-        let mut segments = BTreeMap::new();
-        for (path, f) in files {
-            for s in &f.segments {
-                if let Some(seg) = self.segment(&s.value, path) {
-                    inventory.insert(("segments", seg.id.clone()), fingerprint(&s.value, ""));
-                    segments.insert(seg.id.clone(), seg);
-                }
-            }
-        }
-
-        for (path, f) in files {
-            for (id, raw) in &f.templates.0 {
-                inventory.insert(("templates", id.value.clone()), fingerprint(raw, ""));
-                if self.add_template(
-                    &mut env,
-                    &id.value,
-                    &raw.body,
-                    path,
-                    &owner_of_template(&id.value),
-                ) {
-                    template_places.push((id.value.clone(), path.clone(), raw.body.clone()));
-                }
-            }
-        }
-
-        let mut surveys = BTreeMap::new();
-        for (path, f) in files {
-            for (id, raw) in &f.surveys.0 {
-                inventory.insert(("surveys", id.value.clone()), fingerprint(raw, ""));
-                if let Some(s) = self.survey(id, raw, path, &mut env, &mut template_places) {
-                    surveys.insert(s.id.clone(), s);
-                }
-            }
-        }
-
-        self.question_ids = surveys
-            .values()
-            .flat_map(|s: &Survey| s.questions.iter().map(|q| q.id.clone()))
-            .collect();
-        self.answer_samples = [true, false]
-            .into_iter()
-            .map(|low| {
-                surveys
-                    .values()
-                    .flat_map(|s| s.questions.iter())
-                    .map(|q| (q.id.as_str().into(), sample_answer(&q.expect, low)))
-                    .collect()
-            })
-            .collect();
-
-        let mut schedules = BTreeMap::new();
-        for (path, f) in files {
-            for s in &f.schedules {
-                inventory.insert(
-                    ("schedules", s.value.id.value.clone()),
-                    fingerprint(&s.value, ""),
-                );
-                // Counted as used even when the schedule has another error, so
-                // that error is not joined by a misleading "not used".
-                if let Some(t) = &s.value.template {
-                    used_templates.insert(t.value.clone());
-                }
-                if let Some(sched) = self.schedule(&s.value, path) {
-                    schedules.insert(sched.id.clone(), sched);
-                }
-            }
-        }
-
-        let mut alerts = Vec::new();
-        let mut crisis_replies: Vec<(PathBuf, Spanned<String>, String)> = Vec::new();
-        for (path, f) in files {
-            for a in &f.alerts {
-                if let Some(r) = &a.value.reply {
-                    used_templates.insert(r.value.clone());
-                    if a.value.severity == Severity::Critical {
-                        crisis_replies.push((path.clone(), r.clone(), a.value.id.value.clone()));
-                    }
-                }
-                if let Some((alert, script_hash)) = self.alert(&a.value, path) {
-                    inventory.insert(
-                        ("alerts", alert.id.clone()),
-                        fingerprint(&a.value, &script_hash),
-                    );
-                    if let Some(r) = &alert.reply {
-                        used_templates.insert(r.clone());
-                    }
-                    alerts.push(alert);
-                }
-            }
-        }
-        for (_, f) in files {
-            for (_, raw) in &f.surveys.0 {
-                for r in raw.alerts.iter().filter_map(|a| a.value.reply.as_ref()) {
-                    used_templates.insert(r.value.clone());
-                }
-            }
-        }
-        // Critical first; stable, so file order holds within a severity.
-        alerts.sort_by_key(|a| std::cmp::Reverse(a.severity));
-
-        // Before escalations: `on_call` targets resolve against them.
-        let mut rotations = BTreeMap::new();
-        for (path, f) in files {
-            for (id, raw) in &f.rotations.0 {
-                if let Some(r) = self.rotation(id, raw, path) {
-                    inventory.insert(("rotations", id.value.clone()), fingerprint(raw, ""));
-                    rotations.insert(r.id.clone(), r);
-                }
-            }
-        }
-
-        let mut escalations = BTreeMap::new();
-        let known = escalations::Known {
-            contacts: &contacts,
-            groups: &groups,
-            rotations: &rotations,
-        };
-        for (path, f) in files {
-            for (id, raw) in &f.escalations.0 {
-                if let Some(e) = self.escalation(id, raw, path, &known) {
-                    inventory.insert(("escalations", id.value.clone()), fingerprint(raw, ""));
-                    escalations.insert(e.id.clone(), e);
-                }
-            }
-        }
-
-        let limits = self.limits(files, &mut inventory);
-
-        let mut tests = Vec::new();
-        for (path, f) in files {
-            for t in &f.tests {
-                if let Some(test) = self.test(&t.value, path) {
-                    tests.push(test);
-                }
-            }
-        }
-
-        // Templates: render each against the sample context, measure it.
-        let renderer = Templates::new(env);
-        let sample = template::sample_context();
-        let mut templates = BTreeMap::new();
-        for (name, path, body) in &template_places {
-            let owner = owner_of_template(name);
-            match renderer.render(name, &sample) {
-                Ok(text) => {
-                    let len = sms::measure(&text);
-                    if len.segments > MAX_SEGMENTS {
-                        self.diags
-                            .warning(
-                                Place::of(path, body),
-                                Some(&owner),
-                                format!(
-                                    "{owner} renders to {} SMS segments ({} {} characters); keep it to {MAX_SEGMENTS} or fewer",
-                                    len.segments,
-                                    len.units,
-                                    match len.encoding {
-                                        sms::Encoding::Gsm7 => "GSM-7",
-                                        sms::Encoding::Ucs2 => "UCS-2",
-                                    }
-                                ),
-                            )
-                            .with_hint("long texts cost more, may arrive out of order, and lose readers; an emoji or curly quote forces UCS-2 (70 characters a segment)");
-                    }
-                    if !name.contains('/') {
-                        templates.insert(
-                            name.clone(),
-                            TemplateInfo {
-                                id: name.clone(),
-                                sample_segments: len.segments,
-                            },
-                        );
-                    }
-                }
-                Err(e) => {
-                    let place = match e.line {
-                        Some(line) => self.place_in_value(path, body, line, e.column.unwrap_or(1)),
-                        None => Place::of(path, body),
-                    };
-                    let d =
-                        self.diags
-                            .error(place, Some(&owner), format!("{owner}: {}", e.message));
-                    if let Some(hint) = e.hint {
-                        d.with_hint(hint);
-                    }
-                }
-            }
-        }
-
-        // A crisis reply goes out before the sender is looked up, so it may
-        // go to a number not on the roster: it cannot use member variables.
-        let no_member = template::unknown_sender_context();
-        for (path, reply, alert) in &crisis_replies {
-            if !renderer.contains(&reply.value) {
-                continue;
-            }
-            if let Err(e) = renderer.render(&reply.value, &no_member) {
-                self.diags
-                    .error(
-                        Place::of(path, reply),
-                        Some(&rule("alert", alert)),
-                        format!(
-                            "critical alert `{alert}` replies with template `{}`, which fails for a sender not on the roster: {}",
-                            reply.value, e.message
-                        ),
-                    )
-                    .with_hint("a crisis reply must reach anyone who texts; write it without member, group or session variables");
-            }
-        }
-
-        self.check_schedule_times(files, &groups, &schedules);
-        self.check_template_places(files, &schedules, &surveys, &renderer);
-
-        // A template nobody sends is probably a typo elsewhere; unless a
-        // schedule or alert that may send it could not be read.
-        let senders_unread = !self.unparsed.is_empty()
-            || self.items_failed.contains("schedule")
-            || self.items_failed.contains("alert");
-        for (path, f) in files.iter().filter(|_| !senders_unread) {
-            for (id, _) in &f.templates.0 {
-                if !used_templates.contains(&id.value) {
-                    self.diags.warning(
-                        Place::of(path, id),
-                        Some(&rule("template", &id.value)),
-                        format!(
-                            "template `{}` is not used by any schedule or alert",
-                            id.value
-                        ),
-                    );
-                }
-            }
-        }
-
-        self.note_unchecked();
-        if self.diags.has_errors() {
-            return None;
-        }
-        Some(RuleSet {
-            groups,
-            segments,
-            templates,
-            schedules,
-            surveys,
-            alerts,
-            escalations,
-            contacts,
-            rotations,
-            limits,
-            tests,
-            renderer,
-            sandbox: self.sandbox.clone(),
-            inventory,
-        })
     }
 }
 

@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 
 use super::{Compiler, rule};
 use crate::config::diag::Place;
-use crate::config::raw::RawRotation;
+use crate::config::raw::{RawOverride, RawRotation, RawShift};
 use crate::config::rules::{Override, Rotation, Shift};
 use crate::domain;
 use crate::text::did_you_mean;
@@ -100,75 +100,17 @@ impl Compiler<'_> {
         let mut shifts = Vec::new();
         for (n, s) in raw.shifts.iter().enumerate() {
             let what = format!("shift {} of rotation `{id}`", n + 1);
-            let mut days = Vec::new();
-            if s.value.days.is_empty() {
-                ok = false;
-                self.diags
-                    .error(
-                        Place::of(path, s),
-                        Some(&owner),
-                        format!("{what} has no days"),
-                    )
-                    .with_hint(
-                        "list the days it starts on, like `days: [mon, tue, wed, thu, fri]`",
-                    );
-            }
-            for d in &s.value.days {
-                match parse_day(&d.value) {
-                    Some(day) if !days.contains(&day) => days.push(day),
-                    Some(_) => {}
-                    None => {
-                        ok = false;
-                        let hint = day_hint(&d.value);
-                        self.diags
-                            .error(
-                                Place::of(path, d),
-                                Some(&owner),
-                                format!("{what}: unknown day `{}`", d.value),
-                            )
-                            .with_hint(hint);
-                    }
-                }
-            }
-            let from = self.time_of_day(&s.value.from, path, &owner, &what);
-            let to = self.time_of_day(&s.value.to, path, &owner, &what);
-            let contacts = self.rotation_contacts(&s.value.contacts, s, path, &owner, &what);
-            match (from, to, contacts) {
-                (Some(from), Some(to), Some(contacts)) => shifts.push(Shift {
-                    days,
-                    from,
-                    to,
-                    contacts,
-                }),
-                _ => ok = false,
+            match self.shift(s, path, &owner, &what) {
+                Some(shift) => shifts.push(shift),
+                None => ok = false,
             }
         }
         let mut overrides = Vec::new();
         for (n, o) in raw.overrides.iter().enumerate() {
             let what = format!("override {} of rotation `{id}`", n + 1);
-            let from = self.local_time(&o.value.from, path, &owner, &what);
-            let to = self.local_time(&o.value.to, path, &owner, &what);
-            if let (Some(f), Some(t)) = (from, to)
-                && t <= f
-            {
-                ok = false;
-                self.diags
-                    .error(
-                        Place::of(path, &o.value.to),
-                        Some(&owner),
-                        format!(
-                            "{what}: `to: {}` is not after `from: {}`",
-                            o.value.to.value, o.value.from.value
-                        ),
-                    )
-                    .with_hint("an override covers `from` (inclusive) to `to` (exclusive), both local times in the rotation's timezone");
-            }
-            let contacts = self.rotation_contacts(&o.value.contacts, o, path, &owner, &what);
-            match (from, to, contacts) {
-                (Some(from), Some(to), Some(contacts)) => {
-                    overrides.push(Override { from, to, contacts })
-                }
-                _ => ok = false,
+            match self.override_of(o, path, &owner, &what) {
+                Some(o) => overrides.push(o),
+                None => ok = false,
             }
         }
         if !ok {
@@ -181,6 +123,102 @@ impl Compiler<'_> {
             shifts,
             overrides,
         })
+    }
+
+    /// One weekly shift: the days it starts on, its times, who is on call.
+    fn shift(
+        &mut self,
+        s: &Spanned<RawShift>,
+        path: &Path,
+        owner: &str,
+        what: &str,
+    ) -> Option<Shift> {
+        let (days, days_ok) = self.shift_days(s, path, owner, what);
+        let from = self.time_of_day(&s.value.from, path, owner, what);
+        let to = self.time_of_day(&s.value.to, path, owner, what);
+        let contacts = self.rotation_contacts(&s.value.contacts, s, path, owner, what);
+        match (from, to, contacts, days_ok) {
+            (Some(from), Some(to), Some(contacts), true) => Some(Shift {
+                days,
+                from,
+                to,
+                contacts,
+            }),
+            _ => None,
+        }
+    }
+
+    /// `days:` of a shift, each once; with whether every one is a day.
+    fn shift_days(
+        &mut self,
+        s: &Spanned<RawShift>,
+        path: &Path,
+        owner: &str,
+        what: &str,
+    ) -> (Vec<Weekday>, bool) {
+        let mut ok = true;
+        let mut days = Vec::new();
+        if s.value.days.is_empty() {
+            ok = false;
+            self.diags
+                .error(
+                    Place::of(path, s),
+                    Some(owner),
+                    format!("{what} has no days"),
+                )
+                .with_hint("list the days it starts on, like `days: [mon, tue, wed, thu, fri]`");
+        }
+        for d in &s.value.days {
+            match parse_day(&d.value) {
+                Some(day) if !days.contains(&day) => days.push(day),
+                Some(_) => {}
+                None => {
+                    ok = false;
+                    let hint = day_hint(&d.value);
+                    self.diags
+                        .error(
+                            Place::of(path, d),
+                            Some(owner),
+                            format!("{what}: unknown day `{}`", d.value),
+                        )
+                        .with_hint(hint);
+                }
+            }
+        }
+        (days, ok)
+    }
+
+    /// One dated override: `from` before `to`, who is on call.
+    fn override_of(
+        &mut self,
+        o: &Spanned<RawOverride>,
+        path: &Path,
+        owner: &str,
+        what: &str,
+    ) -> Option<Override> {
+        let mut ok = true;
+        let from = self.local_time(&o.value.from, path, owner, what);
+        let to = self.local_time(&o.value.to, path, owner, what);
+        if let (Some(f), Some(t)) = (from, to)
+            && t <= f
+        {
+            ok = false;
+            self.diags
+                .error(
+                    Place::of(path, &o.value.to),
+                    Some(owner),
+                    format!(
+                        "{what}: `to: {}` is not after `from: {}`",
+                        o.value.to.value, o.value.from.value
+                    ),
+                )
+                .with_hint("an override covers `from` (inclusive) to `to` (exclusive), both local times in the rotation's timezone");
+        }
+        let contacts = self.rotation_contacts(&o.value.contacts, o, path, owner, what);
+        match (from, to, contacts, ok) {
+            (Some(from), Some(to), Some(contacts), true) => Some(Override { from, to, contacts }),
+            _ => None,
+        }
     }
 
     fn time_of_day(

@@ -2,6 +2,9 @@
 
 use std::path::Path;
 
+use chrono::NaiveTime;
+use serde_saphyr::Spanned;
+
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawSchedule, RawWindow};
@@ -15,7 +18,6 @@ const MAX_SESSION_OFFSET: Duration = Duration::from_secs(366 * 86_400);
 impl Compiler<'_> {
     pub(super) fn schedule(&mut self, s: &RawSchedule, path: &Path) -> Option<Schedule> {
         let owner = rule("schedule", &s.id.value);
-        let at_id = Place::of(path, &s.id);
         let mut ok = true;
 
         let segment = match &s.segment {
@@ -28,65 +30,10 @@ impl Compiler<'_> {
         for g in &s.groups {
             ok &= self.reference("group", g, path, &owner);
         }
-        let content = match (&s.template, &s.survey) {
-            (Some(t), None) => {
-                ok &= self.reference("template", t, path, &owner);
-                Some(Content::Template(t.value.clone()))
-            }
-            (None, Some(v)) => {
-                ok &= self.reference("survey", v, path, &owner);
-                Some(Content::Survey(v.value.clone()))
-            }
-            (Some(_), Some(v)) => {
-                self.diags
-                    .error(
-                        Place::of(path, v),
-                        Some(&owner),
-                        format!("schedule `{}` has both `template` and `survey`", s.id.value),
-                    )
-                    .with_hint("a schedule sends one thing; split it into two schedules");
-                None
-            }
-            (None, None) => {
-                self.diags
-                    .error(
-                        at_id.clone(),
-                        Some(&owner),
-                        format!("schedule `{}` sends nothing", s.id.value),
-                    )
-                    .with_hint("give `template:` or `survey:`");
-                None
-            }
-        };
+        let (content, content_ok) = self.content(s, path, &owner);
+        ok &= content_ok;
 
-        let timings = [
-            s.cron.is_some(),
-            s.before_session.is_some(),
-            s.after_session.is_some(),
-        ];
-        let timing = match timings.iter().filter(|t| **t).count() {
-            0 => {
-                self.diags
-                    .error(
-                        at_id.clone(),
-                        Some(&owner),
-                        format!("schedule `{}` has no timing", s.id.value),
-                    )
-                    .with_hint("give one of `cron:`, `before_session:` or `after_session:`");
-                None
-            }
-            1 => self.timing(s, path, &owner),
-            _ => {
-                self.diags
-                    .error(
-                        at_id.clone(),
-                        Some(&owner),
-                        format!("schedule `{}` has more than one timing", s.id.value),
-                    )
-                    .with_hint("give only one of `cron:`, `before_session:` or `after_session:`");
-                None
-            }
-        };
+        let timing = self.one_timing(s, path, &owner);
         let expires_after = match &s.expires_after {
             Some(e) => match self.duration(e, path, &owner) {
                 Some(d) => Some(d),
@@ -131,30 +78,79 @@ impl Compiler<'_> {
         .filter(|_| ok)
     }
 
-    pub(super) fn timing(&mut self, s: &RawSchedule, path: &Path, owner: &str) -> Option<Timing> {
-        if let Some(cron) = &s.cron {
-            if let Some(at) = &s.at {
+    /// What a schedule sends: one `template:` or one `survey:`, known;
+    /// `None` when it names neither or both. With whether its reference
+    /// is good.
+    fn content(&mut self, s: &RawSchedule, path: &Path, owner: &str) -> (Option<Content>, bool) {
+        let mut ok = true;
+        let content = match (&s.template, &s.survey) {
+            (Some(t), None) => {
+                ok &= self.reference("template", t, path, owner);
+                Some(Content::Template(t.value.clone()))
+            }
+            (None, Some(v)) => {
+                ok &= self.reference("survey", v, path, owner);
+                Some(Content::Survey(v.value.clone()))
+            }
+            (Some(_), Some(v)) => {
                 self.diags
                     .error(
-                        Place::of(path, at),
+                        Place::of(path, v),
                         Some(owner),
-                        "`at` goes with `before_session` or `after_session`, not `cron`",
+                        format!("schedule `{}` has both `template` and `survey`", s.id.value),
                     )
-                    .with_hint("put the time of day in the cron pattern, like `0 12 * * THU`");
-                return None;
+                    .with_hint("a schedule sends one thing; split it into two schedules");
+                None
             }
-            let spec = CronSpec::parse(&cron.value)
-                .map_err(|e| self.invalid(Place::of(path, cron), owner, e))
-                .ok();
-            let timezone = match &s.timezone {
-                Some(tz) => Some(self.timezone(tz, path, owner)?),
-                None => None,
-            };
-            let spec = spec?;
-            return Some(Timing::Cron {
-                spec: Box::new(spec),
-                timezone,
-            });
+            (None, None) => {
+                self.diags
+                    .error(
+                        Place::of(path, &s.id),
+                        Some(owner),
+                        format!("schedule `{}` sends nothing", s.id.value),
+                    )
+                    .with_hint("give `template:` or `survey:`");
+                None
+            }
+        };
+        (content, ok)
+    }
+
+    /// Exactly one of `cron:`, `before_session:` and `after_session:`.
+    fn one_timing(&mut self, s: &RawSchedule, path: &Path, owner: &str) -> Option<Timing> {
+        let timings = [
+            s.cron.is_some(),
+            s.before_session.is_some(),
+            s.after_session.is_some(),
+        ];
+        match timings.iter().filter(|t| **t).count() {
+            0 => {
+                self.diags
+                    .error(
+                        Place::of(path, &s.id),
+                        Some(owner),
+                        format!("schedule `{}` has no timing", s.id.value),
+                    )
+                    .with_hint("give one of `cron:`, `before_session:` or `after_session:`");
+                None
+            }
+            1 => self.timing(s, path, owner),
+            _ => {
+                self.diags
+                    .error(
+                        Place::of(path, &s.id),
+                        Some(owner),
+                        format!("schedule `{}` has more than one timing", s.id.value),
+                    )
+                    .with_hint("give only one of `cron:`, `before_session:` or `after_session:`");
+                None
+            }
+        }
+    }
+
+    pub(super) fn timing(&mut self, s: &RawSchedule, path: &Path, owner: &str) -> Option<Timing> {
+        if let Some(cron) = &s.cron {
+            return self.cron_timing(s, cron, path, owner);
         }
         if let Some(tz) = &s.timezone {
             self.diags
@@ -195,27 +191,7 @@ impl Compiler<'_> {
             return None;
         }
         let at = match &s.at {
-            Some(at) => {
-                let time = domain::parse_time_of_day(&at.value)
-                    .map_err(|e| self.invalid(Place::of(path, at), owner, e))
-                    .ok()?;
-                if offset.whole_days().is_none() {
-                    self.diags
-                        .error(
-                            Place::of(path, offset_text),
-                            Some(owner),
-                            format!(
-                                "with `at`, the offset must be whole days, not `{}`",
-                                offset_text.value
-                            ),
-                        )
-                        .with_hint(
-                            "`before_session: 1d` with `at: \"17:00\"` means 17:00 the day before",
-                        );
-                    return None;
-                }
-                Some(time)
-            }
+            Some(at) => Some(self.session_at(at, offset_text, offset, path, owner)?),
             None => None,
         };
         Some(if before {
@@ -223,6 +199,67 @@ impl Compiler<'_> {
         } else {
             Timing::AfterSession { offset, at }
         })
+    }
+
+    /// `cron:` with its optional `timezone:`; `at:` does not go with it.
+    fn cron_timing(
+        &mut self,
+        s: &RawSchedule,
+        cron: &Spanned<String>,
+        path: &Path,
+        owner: &str,
+    ) -> Option<Timing> {
+        if let Some(at) = &s.at {
+            self.diags
+                .error(
+                    Place::of(path, at),
+                    Some(owner),
+                    "`at` goes with `before_session` or `after_session`, not `cron`",
+                )
+                .with_hint("put the time of day in the cron pattern, like `0 12 * * THU`");
+            return None;
+        }
+        let spec = CronSpec::parse(&cron.value)
+            .map_err(|e| self.invalid(Place::of(path, cron), owner, e))
+            .ok();
+        let timezone = match &s.timezone {
+            Some(tz) => Some(self.timezone(tz, path, owner)?),
+            None => None,
+        };
+        let spec = spec?;
+        Some(Timing::Cron {
+            spec: Box::new(spec),
+            timezone,
+        })
+    }
+
+    /// `at:` of a session-relative schedule: a time of day, on an offset
+    /// of whole days.
+    fn session_at(
+        &mut self,
+        at: &Spanned<String>,
+        offset_text: &Spanned<String>,
+        offset: Duration,
+        path: &Path,
+        owner: &str,
+    ) -> Option<NaiveTime> {
+        let time = domain::parse_time_of_day(&at.value)
+            .map_err(|e| self.invalid(Place::of(path, at), owner, e))
+            .ok()?;
+        if offset.whole_days().is_none() {
+            self.diags
+                .error(
+                    Place::of(path, offset_text),
+                    Some(owner),
+                    format!(
+                        "with `at`, the offset must be whole days, not `{}`",
+                        offset_text.value
+                    ),
+                )
+                .with_hint("`before_session: 1d` with `at: \"17:00\"` means 17:00 the day before");
+            return None;
+        }
+        Some(time)
     }
 
     /// `window: { from, to }`: two local times of one day, `from < to`.

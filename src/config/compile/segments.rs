@@ -56,19 +56,80 @@ impl Compiler<'_> {
         owner: &str,
     ) -> Option<Vec<Condition>> {
         let at = Place::of(path, cond);
-        let field = if name == "phone" || name.starts_with("phone") {
+        let field = self.field(name, &at, owner)?;
+        let (ops, mut ok) = self.operators(name, &cond.value, &at, owner);
+        if ops.is_empty() {
             self.diags
-                .error(at, Some(owner), format!("segments cannot match on `{name}`"))
-                .with_hint("phone numbers are kept out of rules and scripts; match on a roster attribute instead");
+                .error(
+                    at,
+                    Some(owner),
+                    format!("condition on `{name}` has no operator"),
+                )
+                .with_hint("use one of eq, in, any_of, all_of, lt, lte, gt, gte, exists");
             return None;
+        }
+        let conditions: Vec<Condition> = ops
+            .into_iter()
+            .map(|op| Condition {
+                field: field.clone(),
+                op,
+            })
+            .collect();
+        // Values that cannot compare with the field (a date field against a
+        // number): checked once each value has the right shape.
+        if ok {
+            for c in &conditions {
+                if let Some((message, hint)) = segment::never_holds(c) {
+                    ok = false;
+                    self.diags
+                        .error(at.clone(), Some(owner), message)
+                        .with_hint(hint);
+                }
+            }
+        }
+        if let Field::Attribute(attr) = &field
+            && attr == name
+            && let Some(meant) = segment::near_member_field(name)
+        {
+            self.diags
+                .warning(
+                    at,
+                    Some(owner),
+                    format!("`{name}` is not a member field, so it is read as a roster attribute"),
+                )
+                .with_hint(format!(
+                    "did you mean `{meant}`? write `attributes.{name}` if the roster has a `{name}` column"
+                ));
+        }
+        ok.then_some(conditions)
+    }
+
+    /// The member field or roster attribute a condition reads; never the
+    /// phone number.
+    fn field(&mut self, name: &str, at: &Place, owner: &str) -> Option<Field> {
+        if name == "phone" || name.starts_with("phone") {
+            self.diags
+                .error(at.clone(), Some(owner), format!("segments cannot match on `{name}`"))
+                .with_hint("phone numbers are kept out of rules and scripts; match on a roster attribute instead");
+            None
         } else if let Some(attr) = name.strip_prefix("attributes.") {
-            Field::Attribute(attr.to_owned())
+            Some(Field::Attribute(attr.to_owned()))
         } else if MEMBER_FIELDS.contains(&name) {
-            Field::Member(name.to_owned())
+            Some(Field::Member(name.to_owned()))
         } else {
-            Field::Attribute(name.to_owned())
-        };
-        let c = &cond.value;
+            Some(Field::Attribute(name.to_owned()))
+        }
+    }
+
+    /// The operators of one condition, with whether every value has the
+    /// right shape.
+    fn operators(
+        &mut self,
+        name: &str,
+        c: &RawCondition,
+        at: &Place,
+        owner: &str,
+    ) -> (Vec<Op>, bool) {
         let mut ops = Vec::new();
         let mut ok = true;
         if let Some(v) = &c.eq {
@@ -115,49 +176,6 @@ impl Compiler<'_> {
         if let Some(e) = c.exists {
             ops.push(Op::Exists(e));
         }
-        if ops.is_empty() {
-            self.diags
-                .error(
-                    at,
-                    Some(owner),
-                    format!("condition on `{name}` has no operator"),
-                )
-                .with_hint("use one of eq, in, any_of, all_of, lt, lte, gt, gte, exists");
-            return None;
-        }
-        let conditions: Vec<Condition> = ops
-            .into_iter()
-            .map(|op| Condition {
-                field: field.clone(),
-                op,
-            })
-            .collect();
-        // Values that cannot compare with the field (a date field against a
-        // number): checked once each value has the right shape.
-        if ok {
-            for c in &conditions {
-                if let Some((message, hint)) = segment::never_holds(c) {
-                    ok = false;
-                    self.diags
-                        .error(at.clone(), Some(owner), message)
-                        .with_hint(hint);
-                }
-            }
-        }
-        if let Field::Attribute(attr) = &field
-            && attr == name
-            && let Some(meant) = segment::near_member_field(name)
-        {
-            self.diags
-                .warning(
-                    at,
-                    Some(owner),
-                    format!("`{name}` is not a member field, so it is read as a roster attribute"),
-                )
-                .with_hint(format!(
-                    "did you mean `{meant}`? write `attributes.{name}` if the roster has a `{name}` column"
-                ));
-        }
-        ok.then_some(conditions)
+        (ops, ok)
     }
 }

@@ -1,21 +1,56 @@
 //! `templates:` and every other template body (survey questions,
-//! re-prompts, thanks): compiling them into one environment, and checking
-//! each against the context of every schedule that sends it.
+//! re-prompts, thanks): compiling them into one environment, rendering
+//! and measuring each once every rule is compiled, checking each against
+//! the context of every schedule that sends it, and warning about those
+//! nobody sends.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use minijinja::Value;
 use serde_saphyr::Spanned;
 
-use super::{Compiler, rule};
+use super::{Compiler, MAX_SEGMENTS, rule};
 use crate::config::diag::Place;
 use crate::config::raw::RawFile;
-use crate::config::rules::{Content, Schedule, Survey, Timing};
+use crate::config::rules::{Content, Schedule, Survey, TemplateInfo, Timing};
+use crate::domain::sms;
 use crate::engine::template::{self, Templates};
 
+/// A template compiled into the environment: its name, file and body.
+pub(super) type TemplatePlace = (String, PathBuf, Spanned<String>);
+
+/// The template environment, and where each body compiled into it is
+/// written (to render and measure it once every rule is compiled).
+pub(super) struct Bodies {
+    pub env: minijinja::Environment<'static>,
+    pub places: Vec<TemplatePlace>,
+}
+
+/// A critical alert's `reply:`: its file, the template it names, the alert.
+pub(super) type CrisisReply = (PathBuf, Spanned<String>, String);
+
 impl Compiler<'_> {
-    pub(super) fn add_template(
+    /// Compiles a body into `bodies` under `name`; false (reported) when
+    /// it is empty or does not compile.
+    pub(super) fn add_body(
+        &mut self,
+        bodies: &mut Bodies,
+        name: &str,
+        body: &Spanned<String>,
+        path: &Path,
+        owner: &str,
+    ) -> bool {
+        let added = self.add_template(&mut bodies.env, name, body, path, owner);
+        if added {
+            bodies
+                .places
+                .push((name.to_owned(), path.to_path_buf(), body.clone()));
+        }
+        added
+    }
+
+    fn add_template(
         &mut self,
         env: &mut minijinja::Environment<'static>,
         name: &str,
@@ -123,6 +158,127 @@ impl Compiler<'_> {
                         ),
                     )
                     .with_hint("give the schedule `groups:`, or make it session-relative (`before_session:` or `after_session:`)");
+            }
+        }
+    }
+}
+
+impl Compiler<'_> {
+    /// Renders each template against the sample context and measures it:
+    /// the compiled rule set's [`TemplateInfo`] for every `templates:`
+    /// entry; an error where one fails, a warning where one runs long.
+    pub(super) fn render_templates(
+        &mut self,
+        renderer: &Templates,
+        places: &[TemplatePlace],
+    ) -> BTreeMap<String, TemplateInfo> {
+        let sample = template::sample_context();
+        let mut templates = BTreeMap::new();
+        for (name, path, body) in places {
+            let owner = owner_of_template(name);
+            match renderer.render(name, &sample) {
+                Ok(text) => {
+                    let len = sms::measure(&text);
+                    if len.segments > MAX_SEGMENTS {
+                        self.warn_long(path, body, &owner, &len);
+                    }
+                    if !name.contains('/') {
+                        templates.insert(
+                            name.clone(),
+                            TemplateInfo {
+                                id: name.clone(),
+                                sample_segments: len.segments,
+                            },
+                        );
+                    }
+                }
+                Err(e) => {
+                    let place = match e.line {
+                        Some(line) => self.place_in_value(path, body, line, e.column.unwrap_or(1)),
+                        None => Place::of(path, body),
+                    };
+                    let d =
+                        self.diags
+                            .error(place, Some(&owner), format!("{owner}: {}", e.message));
+                    if let Some(hint) = e.hint {
+                        d.with_hint(hint);
+                    }
+                }
+            }
+        }
+        templates
+    }
+
+    /// A template whose sample renders to more than [`MAX_SEGMENTS`].
+    fn warn_long(
+        &mut self,
+        path: &Path,
+        body: &Spanned<String>,
+        owner: &str,
+        len: &sms::SmsLength,
+    ) {
+        self.diags
+            .warning(
+                Place::of(path, body),
+                Some(owner),
+                format!(
+                    "{owner} renders to {} SMS segments ({} {} characters); keep it to {MAX_SEGMENTS} or fewer",
+                    len.segments,
+                    len.units,
+                    match len.encoding {
+                        sms::Encoding::Gsm7 => "GSM-7",
+                        sms::Encoding::Ucs2 => "UCS-2",
+                    }
+                ),
+            )
+            .with_hint("long texts cost more, may arrive out of order, and lose readers; an emoji or curly quote forces UCS-2 (70 characters a segment)");
+    }
+
+    /// A crisis reply goes out before the sender is looked up, so it may
+    /// go to a number not on the roster: it cannot use member variables.
+    pub(super) fn check_crisis_replies(&mut self, renderer: &Templates, replies: &[CrisisReply]) {
+        let no_member = template::unknown_sender_context();
+        for (path, reply, alert) in replies {
+            if !renderer.contains(&reply.value) {
+                continue;
+            }
+            if let Err(e) = renderer.render(&reply.value, &no_member) {
+                self.diags
+                    .error(
+                        Place::of(path, reply),
+                        Some(&rule("alert", alert)),
+                        format!(
+                            "critical alert `{alert}` replies with template `{}`, which fails for a sender not on the roster: {}",
+                            reply.value, e.message
+                        ),
+                    )
+                    .with_hint("a crisis reply must reach anyone who texts; write it without member, group or session variables");
+            }
+        }
+    }
+
+    /// A template nobody sends is probably a typo elsewhere; unless a
+    /// schedule or alert that may send it could not be read.
+    pub(super) fn warn_unused_templates(
+        &mut self,
+        files: &[(PathBuf, RawFile)],
+        used: &BTreeSet<String>,
+    ) {
+        let senders_unread = !self.unparsed.is_empty()
+            || self.items_failed.contains("schedule")
+            || self.items_failed.contains("alert");
+        for (path, f) in files.iter().filter(|_| !senders_unread) {
+            for (id, _) in &f.templates.0 {
+                if !used.contains(&id.value) {
+                    self.diags.warning(
+                        Place::of(path, id),
+                        Some(&rule("template", &id.value)),
+                        format!(
+                            "template `{}` is not used by any schedule or alert",
+                            id.value
+                        ),
+                    );
+                }
             }
         }
     }

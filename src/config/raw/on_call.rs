@@ -1,0 +1,52 @@
+//! `contacts:` and `rotations:`: who can be paged, and who is on call when.
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawContact {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub sms: Option<Spanned<String>>,
+    #[serde(default)]
+    pub email: Option<Spanned<String>>,
+    #[serde(default)]
+    pub webhook: Option<Spanned<String>>,
+    /// Notifications to this contact may carry the member's own words.
+    #[serde(default)]
+    pub phi: bool,
+}
+
+/// `rotations:`: weekly shifts in one timezone, and dated overrides.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRotation {
+    #[serde(default)]
+    pub description: Option<String>,
+    pub timezone: Spanned<String>,
+    #[serde(default)]
+    pub shifts: Vec<Spanned<RawShift>>,
+    #[serde(default)]
+    pub overrides: Vec<Spanned<RawOverride>>,
+}
+
+/// `{ days: [mon, tue], from: "17:00", to: "09:00", contacts: [dana] }`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawShift {
+    pub days: Vec<Spanned<String>>,
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+    pub contacts: Vec<Spanned<String>>,
+}
+
+/// `{ from: "2026-12-24T17:00", to: "2026-12-26T09:00", contacts: [sam] }`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawOverride {
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+    pub contacts: Vec<Spanned<String>>,
+}
