@@ -15,9 +15,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hearth::config::reload::LiveRules;
 use hearth::domain::clock::ManualClock;
 use hearth::domain::message::NewMessage;
-use hearth::scheduler::{BATCH, Scheduler};
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::OutboxStore;
+use hearth::timers::schedules::BATCH;
+use hearth::timers::schedules::Scheduler;
 
 mod common;
 
@@ -126,14 +127,19 @@ fn fire_once(rt: &tokio::runtime::Runtime, template: &Template) -> (Duration, Ve
     let fire =
         hearth::schedule::plan::fires(&live, schedule, t("2026-01-05T21:00:00Z"), t(FIRE), &[])
             .remove(0);
-    let cx = hearth::scheduler::fanout::Context {
+    let cx = hearth::timers::schedules::fanout::Context {
         rules: &live,
         generation: 1,
         version: "bench",
     };
-    let rows =
-        hearth::scheduler::fanout::fan_out(&cx, schedule, &fire, &members, &mut Default::default())
-            .messages;
+    let rows = hearth::timers::schedules::fanout::fan_out(
+        &cx,
+        schedule,
+        &fire,
+        &members,
+        &mut Default::default(),
+    )
+    .messages;
     drop(dir);
     (took, rows)
 }

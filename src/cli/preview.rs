@@ -19,10 +19,10 @@ use super::{EXIT_INVALID, Format, load_settings};
 use crate::domain::member::Member;
 use crate::engine::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
-use crate::scheduler::fanout::{self, CapCounts};
 use crate::store::sqlite::{OpenMode, SqliteStore};
 use crate::store::traits::MemberStore;
 use crate::store::traits::ScheduleStore;
+use crate::timers::schedules::fanout::{self, CapCounts};
 
 #[derive(Debug, clap::Args)]
 pub struct PreviewArgs {

@@ -25,8 +25,6 @@ pub mod crisis;
 pub mod decide;
 pub mod handler;
 pub mod keywords;
-pub mod scheduled;
-pub mod surveys;
 
 use std::future::Future;
 use std::pin::Pin;

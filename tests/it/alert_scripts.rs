@@ -545,11 +545,11 @@ mod tick {
     use chrono::{DateTime, NaiveTime, TimeDelta, Utc};
     use hearth::domain::local_time::resolve_local;
     use hearth::domain::message::InboundSms;
-    use hearth::pipeline::scheduled::{ScheduledTick, tick};
     use hearth::store::prelude::*;
     use hearth::store::sqlite::{KeySource, SqliteStore};
     use hearth::store::traits::incident::IncidentFilter;
     use hearth::store::traits::{IncidentStore, ScheduleStore};
+    use hearth::timers::alerts::{ScheduledTick, tick};
 
     const ROSTER: &str = "external_id,first_name,phone,timezone,consent
 M-1,Ann,+15555550101,America/New_York,yes
@@ -717,7 +717,7 @@ M-2,Bo,+15555550102,America/Chicago,yes
     async fn the_message_scheduler_leaves_scheduled_alert_marks_alone() {
         use hearth::config::reload::LiveRules;
         use hearth::domain::clock::ManualClock;
-        use hearth::scheduler::Scheduler;
+        use hearth::timers::schedules::Scheduler;
         use std::sync::Arc;
 
         let dir = tempfile::tempdir().unwrap();

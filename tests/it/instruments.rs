@@ -471,11 +471,11 @@ mod housekeeping {
     use hearth::domain::message::{
         IdempotencyKey, Kind, NewMessage, OutState, Plan, Report, ReportFor, SurveyStart,
     };
-    use hearth::pipeline::surveys::{SurveyTick, tick};
     use hearth::store::prelude::*;
     use hearth::store::sqlite::{KeySource, SqliteStore};
     use hearth::store::traits::outbox::ListFilter;
     use hearth::store::traits::{OutboxStore, ReplyStore};
+    use hearth::timers::surveys::{SurveyTick, tick};
 
     use crate::helpers::write;
 

@@ -21,7 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     // 2: the store's interface (traits, roster parsing) and its backends.
     ("store", 2),
     // 3: the working subsystems, generic over the store.
-    ("scheduler", 3),
+    ("timers", 3),
     ("dispatch", 3),
     ("pipeline", 3),
     ("escalate", 3),

@@ -12,12 +12,13 @@ use hearth::config::reload::{LiveRules, Trigger};
 use hearth::dispatch::gate::{self, Verdict};
 use hearth::domain::clock::ManualClock;
 use hearth::domain::message::{IdempotencyKey, Kind, NewMessage, OutState, OutboxMessage};
-use hearth::scheduler::{Scheduler, TickReport};
 use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome};
 use hearth::store::traits::schedule::{FireRecord, FireStatus};
 use hearth::store::traits::{OutboxStore, ScheduleStore};
+use hearth::timers::schedules::Scheduler;
+use hearth::timers::schedules::TickReport;
 use tempfile::TempDir;
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -827,7 +828,11 @@ schedules:
             .len();
         (records[0].fire, n)
     };
-    assert_eq!(before, hearth::scheduler::BATCH, "aborted after one batch");
+    assert_eq!(
+        before,
+        hearth::timers::schedules::BATCH,
+        "aborted after one batch"
+    );
 
     let daemon = crate::helpers::spawn_daemon_in(dir, &[]);
     daemon.wait_notify("READY=1", std::time::Duration::from_secs(30));
