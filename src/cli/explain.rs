@@ -1,7 +1,8 @@
 //! `hearth explain`: the reply pipeline's decision on one text, without a
 //! database.
 //!
-//! It runs the daemon's own [`decide`] on a made-up sender: a member
+//! It runs the daemon's own decision ([`decide_row`], what the pipeline's
+//! worker calls for every text) on a made-up sender: a member
 //! (`--member-attr` sets roster attributes, `--opted-out` revokes their
 //! consent, `--answering SURVEY.QUESTION` puts them mid-survey), or, with
 //! `--unknown-sender`, a number that is nobody's. Incident decisions
@@ -24,10 +25,9 @@ use crate::domain::member::{
 };
 use crate::domain::message::{InboundRow, InboundSms};
 use crate::engine::rules::RuleSet;
-use crate::pipeline::crisis::CrisisMatcher;
-use crate::pipeline::decide::{Decision, Input, decide};
+use crate::pipeline::crisis::{CrisisMatcher, Screened};
+use crate::pipeline::decide::{Decision, Setup, decide_row};
 use crate::pipeline::keywords::Keywords;
-use crate::pipeline::normalize::normalize;
 use crate::settings::ReplySettings;
 use crate::store::traits::reply::{OpenSurvey, ReplyFacts};
 use crate::store::traits::schedule::SurveyRun;
@@ -143,17 +143,13 @@ pub fn explain_text(
         member_id: facts.member.as_ref().map(|m| m.id),
         received_at: now,
     };
-    let normalised = normalize(text);
-    let mut decision = decide(&Input {
+    let setup = Setup {
         rules,
-        crisis: &matcher,
         keywords: &keywords,
         settings: replies,
-        row: &row,
-        text: &normalised,
-        facts: &facts,
-        now,
-    });
+    };
+    let screened = Screened::new(&matcher, text);
+    let mut decision = decide_row(&setup, &row, facts, &screened, now);
     for hit in &decision.effects.hits {
         let verdict = fold(hit, open, now).reason();
         if let Some(a) = decision
@@ -460,4 +456,27 @@ fn write_text(out: &mut dyn Write, d: &Decision) -> std::io::Result<()> {
         )?;
     }
     writeln!(out, "outcome:     {}", d.outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explain_runs_the_crisis_matcher_once() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let rules = crate::config::load_dir(&dir).unwrap().rules.unwrap();
+        let finds = || crate::pipeline::crisis::FINDS.with(std::cell::Cell::get);
+        let before = finds();
+        let d = explain_text(
+            &rules,
+            &ReplySettings::default(),
+            "i want to die",
+            ReplyFacts::default(),
+            &SubjectIncidents::default(),
+            Utc::now(),
+        );
+        assert!(d.crisis.matched);
+        assert_eq!(finds() - before, 1);
+    }
 }
