@@ -1,7 +1,7 @@
 //! Deciding never panics, whatever the text, sender and survey state.
 use std::collections::BTreeMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::*;
 use crate::domain::Phone;
@@ -135,47 +135,24 @@ fn no_text_from_any_sender_in_any_survey_state_makes_deciding_panic() {
             .join(" ");
         let sender = rng.next() % 4;
         let state = &states[(rng.next() % states.len() as u64) as usize];
+        let survey = match (sender < 3, state) {
+            (true, Some(at)) => Some(open_survey(at, (rng.next() % 3) as u32, now)),
+            _ => None,
+        };
         let facts = ReplyFacts {
             member: (sender < 3).then(|| member(sender == 1)),
             contact: (sender == 3 && case % 2 == 0).then(|| "facilitator".to_owned()),
-            survey: match (sender < 3, state) {
-                (true, Some((survey, question))) => Some(OpenSurvey {
-                    run: SurveyRun {
-                        id: 1,
-                        member_id: 7,
-                        survey: survey.clone(),
-                        schedule: None,
-                        outbox_id: 1,
-                        question: *question,
-                        opened_at: now,
-                        expires_at: Some(now + chrono::Duration::hours(1)),
-                    },
-                    answers: BTreeMap::new(),
-                    reprompts: (rng.next() % 3) as u32,
-                }),
-                _ => None,
-            },
+            survey,
             history: Vec::new(),
             engagement: Default::default(),
         };
-        let row = InboundRow {
-            id: case,
-            sms: crate::domain::message::InboundSms {
-                provider: "test".into(),
-                provider_message_id: format!("p{case}"),
-                from: if sender == 2 {
-                    "SHORTCODE".into()
-                } else {
-                    "+15555550107".into()
-                },
-                to: String::new(),
-                body: body.clone(),
-                keyword: (case % 17 == 0)
-                    .then(|| rng.pick(&["STOP", "START", "HELP", "??"]).to_owned()),
-            },
-            member_id: None,
-            received_at: now,
-        };
+        let mut row = stored_text(case, &body);
+        row.received_at = now;
+        if sender == 2 {
+            row.sms.from = "SHORTCODE".into();
+        }
+        row.sms.keyword =
+            (case % 17 == 0).then(|| rng.pick(&["STOP", "START", "HELP", "??"]).to_owned());
         let text = super::super::normalize::normalize(&body);
         let found = crisis.find(&text);
         let d = decide(&Input {
@@ -188,28 +165,55 @@ fn no_text_from_any_sender_in_any_survey_state_makes_deciding_panic() {
             facts: &facts,
             now,
         });
-        // What must hold whatever the text.
-        if d.crisis.matched {
-            assert!(
-                d.effects
-                    .hits
-                    .iter()
-                    .any(|h| h.severity == Severity::Critical),
-                "{body:?}"
-            );
-        }
-        if d.sender.opted_out {
-            assert!(
-                d.replies
-                    .iter()
-                    .all(|r| matches!(r.kind, Kind::Crisis | Kind::Compliance)),
-                "{body:?}: {:?}",
-                d.replies
-            );
-        }
-        let stops = d.replies.iter().filter(|r| r.purpose == "stop").count();
-        assert!(stops <= 1, "{body:?}");
+        assert_what_holds_whatever_the_text(&d, &body);
     }
+}
+
+/// A survey run open at `(survey, question)`.
+fn open_survey(
+    (survey, question): &(String, u32),
+    reprompts: u32,
+    now: DateTime<Utc>,
+) -> OpenSurvey {
+    OpenSurvey {
+        run: SurveyRun {
+            id: 1,
+            member_id: 7,
+            survey: survey.clone(),
+            schedule: None,
+            outbox_id: 1,
+            question: *question,
+            opened_at: now,
+            expires_at: Some(now + chrono::Duration::hours(1)),
+        },
+        answers: BTreeMap::new(),
+        reprompts,
+    }
+}
+
+/// A crisis match records a critical hit; a member who opted out gets
+/// only crisis and compliance texts; STOP is confirmed once at most.
+fn assert_what_holds_whatever_the_text(d: &Decision, body: &str) {
+    if d.crisis.matched {
+        assert!(
+            d.effects
+                .hits
+                .iter()
+                .any(|h| h.severity == Severity::Critical),
+            "{body:?}"
+        );
+    }
+    if d.sender.opted_out {
+        assert!(
+            d.replies
+                .iter()
+                .all(|r| matches!(r.kind, Kind::Crisis | Kind::Compliance)),
+            "{body:?}: {:?}",
+            d.replies
+        );
+    }
+    let stops = d.replies.iter().filter(|r| r.purpose == "stop").count();
+    assert!(stops <= 1, "{body:?}");
 }
 
 fn stored_text(id: i64, body: &str) -> InboundRow {
