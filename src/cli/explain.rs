@@ -1,7 +1,8 @@
 //! `hearth explain`: the reply pipeline's decision on one text, without a
 //! database.
 //!
-//! It runs the daemon's own [`decide`] on a made-up sender: a member
+//! It runs the daemon's own decision ([`decide_row`], what the pipeline's
+//! worker calls for every text) on a made-up sender: a member
 //! (`--member-attr` sets roster attributes, `--opted-out` revokes their
 //! consent, `--answering SURVEY.QUESTION` puts them mid-survey), or, with
 //! `--unknown-sender`, a number that is nobody's. Incident decisions
@@ -23,10 +24,9 @@ use crate::domain::member::{
     ConsentAction, ConsentEvent, ConsentSource, ConsentState, Member, MemberStatus,
 };
 use crate::domain::message::{InboundRow, InboundSms};
-use crate::domain::normalize::normalize;
 use crate::engine::rules::RuleSet;
-use crate::pipeline::crisis::CrisisMatcher;
-use crate::pipeline::decide::{Decision, Input, decide};
+use crate::pipeline::crisis::{CrisisMatcher, Screened};
+use crate::pipeline::decide::{Decision, Setup, decide_row};
 use crate::pipeline::keywords::Keywords;
 use crate::settings::ReplySettings;
 use crate::store::traits::reply::{OpenSurvey, ReplyFacts};
@@ -143,17 +143,13 @@ pub fn explain_text(
         member_id: facts.member.as_ref().map(|m| m.id),
         received_at: now,
     };
-    let normalised = normalize(text);
-    let mut decision = decide(&Input {
+    let setup = Setup {
         rules,
-        crisis: &matcher,
         keywords: &keywords,
         settings: replies,
-        row: &row,
-        text: &normalised,
-        facts: &facts,
-        now,
-    });
+    };
+    let screened = Screened::new(&matcher, text);
+    let mut decision = decide_row(&setup, &row, facts, &screened, now);
     for hit in &decision.effects.hits {
         let verdict = fold(hit, open, now).reason();
         if let Some(a) = decision
@@ -180,76 +176,21 @@ fn made_up_facts(
     if args.unknown_sender {
         return Ok(ReplyFacts::default());
     }
-    let mut attributes = serde_json::Map::new();
-    let mut timezone = rules
-        .groups
-        .values()
-        .next()
-        .map_or("UTC".to_owned(), |g| g.timezone.name().to_owned());
-    let mut groups: Vec<String> = rules.groups.keys().take(1).cloned().collect();
-    let mut first_name = "Alex".to_owned();
-    let mut language = "en".to_owned();
-    for kv in &args.member_attr {
-        let Some((k, v)) = kv.split_once('=') else {
-            return Err(format!(
-                "--member-attr `{kv}` is not KEY=VALUE\n  hint: like --member-attr progress_level=2"
-            ));
-        };
-        let (k, v) = (k.trim(), v.trim());
-        match k {
-            "timezone" => {
-                crate::domain::parse_timezone(v)
-                    .map_err(|e| format!("--member-attr timezone: {e}"))?;
-                timezone = v.to_owned();
-            }
-            "groups" => {
-                groups = v
-                    .split(',')
-                    .map(|g| g.trim().to_owned())
-                    .filter(|g| !g.is_empty())
-                    .collect()
-            }
-            "first_name" => first_name = v.to_owned(),
-            "language" => language = v.to_owned(),
-            _ => {
-                let value = serde_json::from_str::<serde_json::Value>(v)
-                    .ok()
-                    .filter(|j| !j.is_object() && !j.is_array())
-                    .unwrap_or_else(|| serde_json::Value::String(v.to_owned()));
-                attributes.insert(k.to_owned(), value);
-            }
-        }
-    }
-    let consent = ConsentEvent {
-        id: 1,
-        action: if args.opted_out {
-            ConsentAction::Revoked
-        } else {
-            ConsentAction::Granted
-        },
-        source: if args.opted_out {
-            ConsentSource::Keyword
-        } else {
-            ConsentSource::Import
-        },
-        text: String::new(),
-        actor: "explain".into(),
-        at: now,
-    };
+    let fields = member_fields(&args.member_attr, rules)?;
     let member = Member {
         id: 1,
         external_id: "explain".into(),
-        first_name,
+        first_name: fields.first_name,
         last_name: None,
         phone: Phone::parse(SAMPLE_NUMBER).map_err(|e| e.to_string())?,
-        timezone,
-        language,
+        timezone: fields.timezone,
+        language: fields.language,
         joined_on: (now - chrono::Duration::days(90)).date_naive(),
         status: MemberStatus::Active,
-        groups,
-        attributes,
+        groups: fields.groups,
+        attributes: fields.attributes,
         consent: ConsentState {
-            last: Some(consent),
+            last: Some(consent_event(args.opted_out, now)),
         },
     };
     let survey = match &args.answering {
@@ -263,6 +204,86 @@ fn made_up_facts(
         history: Vec::new(),
         engagement: Default::default(),
     })
+}
+
+/// The made-up member's fields from `--member-attr`.
+struct MemberFields {
+    timezone: String,
+    groups: Vec<String>,
+    first_name: String,
+    language: String,
+    attributes: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `--member-attr KEY=VALUE`s over the defaults (the rules' first group
+/// and its timezone, "Alex", English): `timezone`, `groups`, `first_name`
+/// and `language` set those fields; any other key is a roster attribute
+/// (JSON if it reads as a scalar, else a string).
+fn member_fields(attrs: &[String], rules: &RuleSet) -> Result<MemberFields, String> {
+    let mut f = MemberFields {
+        timezone: rules
+            .groups
+            .values()
+            .next()
+            .map_or("UTC".to_owned(), |g| g.timezone.name().to_owned()),
+        groups: rules.groups.keys().take(1).cloned().collect(),
+        first_name: "Alex".to_owned(),
+        language: "en".to_owned(),
+        attributes: serde_json::Map::new(),
+    };
+    for kv in attrs {
+        let Some((k, v)) = kv.split_once('=') else {
+            return Err(format!(
+                "--member-attr `{kv}` is not KEY=VALUE\n  hint: like --member-attr progress_level=2"
+            ));
+        };
+        let (k, v) = (k.trim(), v.trim());
+        match k {
+            "timezone" => {
+                crate::domain::parse_timezone(v)
+                    .map_err(|e| format!("--member-attr timezone: {e}"))?;
+                f.timezone = v.to_owned();
+            }
+            "groups" => {
+                f.groups = v
+                    .split(',')
+                    .map(|g| g.trim().to_owned())
+                    .filter(|g| !g.is_empty())
+                    .collect()
+            }
+            "first_name" => f.first_name = v.to_owned(),
+            "language" => f.language = v.to_owned(),
+            _ => {
+                let value = serde_json::from_str::<serde_json::Value>(v)
+                    .ok()
+                    .filter(|j| !j.is_object() && !j.is_array())
+                    .unwrap_or_else(|| serde_json::Value::String(v.to_owned()));
+                f.attributes.insert(k.to_owned(), value);
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// The made-up member's last consent: granted at import, or revoked by
+/// keyword with `--opted-out`.
+fn consent_event(opted_out: bool, now: DateTime<Utc>) -> ConsentEvent {
+    ConsentEvent {
+        id: 1,
+        action: if opted_out {
+            ConsentAction::Revoked
+        } else {
+            ConsentAction::Granted
+        },
+        source: if opted_out {
+            ConsentSource::Keyword
+        } else {
+            ConsentSource::Import
+        },
+        text: String::new(),
+        actor: "explain".into(),
+        at: now,
+    }
 }
 
 fn open_survey(
@@ -359,30 +380,7 @@ fn open_incidents(
 fn write_text(out: &mut dyn Write, d: &Decision) -> std::io::Result<()> {
     writeln!(out, "normalised:  {}", d.normalised)?;
     writeln!(out, "words:       {}", d.words.join(" "))?;
-    match (&d.crisis.phrase, d.crisis.matched) {
-        (Some(p), true) => {
-            let from = match d.crisis.source {
-                Some("rule") => "a rule keyword".to_owned(),
-                _ => format!(
-                    "the built-in floor ({})",
-                    d.crisis
-                        .category
-                        .and_then(|c| serde_json::to_value(c).ok())
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                ),
-            };
-            writeln!(
-                out,
-                "crisis:      MATCHED `{p}` from {from}; incident under alert `{}`",
-                d.crisis.alert.as_deref().unwrap_or("?")
-            )?;
-            if let Some(i) = &d.crisis_incident {
-                writeln!(out, "             {i}")?;
-            }
-        }
-        _ => writeln!(out, "crisis:      no match")?,
-    }
+    write_crisis(out, d)?;
     match (&d.compliance, &d.compliance_action) {
         (Some(k), action) => writeln!(
             out,
@@ -402,34 +400,84 @@ fn write_text(out: &mut dyn Write, d: &Decision) -> std::io::Result<()> {
             ""
         }
     )?;
-    let s = &d.survey;
-    match s.state {
-        "none" => writeln!(out, "survey:      none open")?,
-        state => {
-            write!(
-                out,
-                "survey:      {} `{}`",
-                state,
-                s.survey.as_deref().unwrap_or("?")
-            )?;
-            if let Some(q) = &s.question {
-                write!(out, " question `{q}`")?;
-            }
-            if let Some(a) = &s.answer {
-                write!(out, ", answer {a}")?;
-            }
-            if let Some(r) = &s.reason {
-                write!(out, " ({r})")?;
-            }
-            if let Some(n) = &s.next_question {
-                write!(out, ", next `{n}`")?;
-            }
-            if let Some(sc) = &s.score {
-                write!(out, ", score {sc}")?;
-            }
-            writeln!(out)?;
-        }
+    write_survey(out, d)?;
+    write_alerts(out, d)?;
+    if d.replies.is_empty() {
+        writeln!(out, "replies:     none")?;
     }
+    for r in &d.replies {
+        writeln!(
+            out,
+            "reply:       {:<10} {} ({})",
+            r.kind.as_str(),
+            r.template.as_deref().unwrap_or("settings text"),
+            r.purpose
+        )?;
+    }
+    writeln!(out, "outcome:     {}", d.outcome)
+}
+
+/// The crisis line: the phrase, where it came from, the alert and what
+/// the hit does to incidents.
+fn write_crisis(out: &mut dyn Write, d: &Decision) -> std::io::Result<()> {
+    let (Some(p), true) = (&d.crisis.phrase, d.crisis.matched) else {
+        return writeln!(out, "crisis:      no match");
+    };
+    let from = match d.crisis.source {
+        Some("rule") => "a rule keyword".to_owned(),
+        _ => format!(
+            "the built-in floor ({})",
+            d.crisis
+                .category
+                .and_then(|c| serde_json::to_value(c).ok())
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ),
+    };
+    writeln!(
+        out,
+        "crisis:      MATCHED `{p}` from {from}; incident under alert `{}`",
+        d.crisis.alert.as_deref().unwrap_or("?")
+    )?;
+    if let Some(i) = &d.crisis_incident {
+        writeln!(out, "             {i}")?;
+    }
+    Ok(())
+}
+
+/// The survey line: its state, question, answer, reason, next question
+/// and score, as far as they go.
+fn write_survey(out: &mut dyn Write, d: &Decision) -> std::io::Result<()> {
+    let s = &d.survey;
+    if s.state == "none" {
+        return writeln!(out, "survey:      none open");
+    }
+    write!(
+        out,
+        "survey:      {} `{}`",
+        s.state,
+        s.survey.as_deref().unwrap_or("?")
+    )?;
+    if let Some(q) = &s.question {
+        write!(out, " question `{q}`")?;
+    }
+    if let Some(a) = &s.answer {
+        write!(out, ", answer {a}")?;
+    }
+    if let Some(r) = &s.reason {
+        write!(out, " ({r})")?;
+    }
+    if let Some(n) = &s.next_question {
+        write!(out, ", next `{n}`")?;
+    }
+    if let Some(sc) = &s.score {
+        write!(out, ", score {sc}")?;
+    }
+    writeln!(out)
+}
+
+/// One line per alert considered, fired or not, and why.
+fn write_alerts(out: &mut dyn Write, d: &Decision) -> std::io::Result<()> {
     if d.alerts.is_empty() {
         writeln!(out, "alerts:      none considered")?;
     }
@@ -447,17 +495,28 @@ fn write_text(out: &mut dyn Write, d: &Decision) -> std::io::Result<()> {
                 .unwrap_or_default()
         )?;
     }
-    if d.replies.is_empty() {
-        writeln!(out, "replies:     none")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explain_runs_the_crisis_matcher_once() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let rules = crate::config::load_dir(&dir).unwrap().rules.unwrap();
+        let finds = || crate::pipeline::crisis::FINDS.with(std::cell::Cell::get);
+        let before = finds();
+        let d = explain_text(
+            &rules,
+            &ReplySettings::default(),
+            "i want to die",
+            ReplyFacts::default(),
+            &SubjectIncidents::default(),
+            Utc::now(),
+        );
+        assert!(d.crisis.matched);
+        assert_eq!(finds() - before, 1);
     }
-    for r in &d.replies {
-        writeln!(
-            out,
-            "reply:       {:<10} {} ({})",
-            r.kind.as_str(),
-            r.template.as_deref().unwrap_or("settings text"),
-            r.purpose
-        )?;
-    }
-    writeln!(out, "outcome:     {}", d.outcome)
 }

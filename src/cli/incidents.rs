@@ -24,11 +24,10 @@ use super::{EXIT_INVALID, Format, load_settings};
 use crate::domain::incident::{Incident, IncidentState};
 use crate::escalate::engine::{ActError, Acted, Action, Actor, act};
 use crate::escalate::pinned::Pinned;
-use crate::intake::admin::{self, StateFilter};
-use crate::store::sqlite::{OpenMode, SqliteStore};
-use crate::store::traits::MemberStore;
+use crate::escalate::queries::{self, StateFilter};
+use crate::store::Backend;
+use crate::store::sqlite::OpenMode;
 use crate::store::traits::escalation::{EscalationRow, Notice};
-use crate::store::traits::{EscalationStore, IncidentStore};
 
 #[derive(Debug, Subcommand)]
 pub enum IncidentsCommand {
@@ -121,7 +120,7 @@ fn json(i: &Incident, escalation: Option<&EscalationRow>) -> serde_json::Value {
             "escalation".into(),
             escalation
                 .filter(|e| is_policy(e))
-                .map(admin::escalation_json)
+                .map(queries::escalation_json)
                 .unwrap_or(serde_json::Value::Null),
         );
     }
@@ -132,7 +131,7 @@ fn json(i: &Incident, escalation: Option<&EscalationRow>) -> serde_json::Value {
 /// `step 1 (round 2)`, `backup step`; `#N` (the position in the
 /// sequence, 1-based) when there is no such step.
 fn position(e: &EscalationRow) -> String {
-    match admin::next_entry(e) {
+    match queries::next_entry(e) {
         Some(x) if x.backup => "backup step".into(),
         Some(x) if x.round > 0 => {
             format!("step {} (round {})", Pinned::step_number(&x), x.round + 1)
@@ -200,7 +199,7 @@ fn handled(i: &Incident) -> Vec<(&'static str, &str, &str, String)> {
 /// The escalations of `rows`: the unresolved ones in one read, the
 /// resolved ones each by its own.
 fn escalations(
-    store: &SqliteStore,
+    store: &impl Backend,
     rows: &[Incident],
 ) -> Result<Vec<Option<EscalationRow>>, ExitCode> {
     let mut open: std::collections::HashMap<i64, EscalationRow> =
@@ -244,7 +243,7 @@ pub fn incidents(
 }
 
 fn list(
-    store: &SqliteStore,
+    store: &impl Backend,
     open: bool,
     state: Option<StateArg>,
     member: Option<String>,
@@ -268,7 +267,7 @@ fn list(
     } else {
         state.map(StateFilter::from)
     };
-    let rows = match block_on(admin::list_incidents(store, state, member, limit)) {
+    let rows = match block_on(queries::list_incidents(store, state, member, limit)) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
@@ -310,7 +309,7 @@ fn list(
     ExitCode::SUCCESS
 }
 
-fn show(store: &SqliteStore, id: i64, format: Format) -> ExitCode {
+fn show(store: &impl Backend, id: i64, format: Format) -> ExitCode {
     let found = match block_on(store.incident(id)) {
         Ok(i) => i,
         Err(e) => return fail(e),
@@ -332,77 +331,93 @@ fn show(store: &SqliteStore, id: i64, format: Format) -> ExitCode {
     match format {
         Format::Json => {
             let mut v = json(&i, escalation.as_ref());
-            v["notices"] = notices.iter().map(admin::notice_json).collect();
+            v["notices"] = notices.iter().map(queries::notice_json).collect();
             println!("{v}");
         }
         Format::Text => {
-            println!("incident #{}", i.id);
-            println!("  state:    {}", i.state.as_str());
-            println!("  severity: {}", i.severity.as_str());
-            println!("  alert:    {}", i.alert);
-            println!("  member:   {}", who(&i));
-            if let Some(policy) = &i.escalate {
-                println!("  escalate: {policy}");
-            }
-            println!("  opened:   {}", when(i.opened_at));
-            println!("  updated:  {}", when(i.updated_at));
-            for (what, by, how, at) in handled(&i) {
-                println!("  {what}: by {by} ({how}) at {at}");
-            }
-            println!("  evidence ({}):", i.evidence.len());
-            for e in &i.evidence {
-                let inbound = e
-                    .inbound_id
-                    .map(|n| format!(" text #{n}"))
-                    .unwrap_or_default();
-                println!(
-                    "    {} {:<10} {}{}: {}",
-                    when(e.at),
-                    e.kind,
-                    e.alert,
-                    inbound,
-                    e.text
-                );
-            }
-            match escalation.as_ref().filter(|e| is_policy(e)) {
-                None => println!("  escalation: none"),
-                Some(e) => {
-                    println!("  escalation:");
-                    println!("    policy:    {} (version {})", e.policy, e.version);
-                    println!("    step:      {}", step(&i, Some(e)));
-                    println!(
-                        "    next due:  {}",
-                        e.next_due.map(when).unwrap_or_else(|| "-".into())
-                    );
-                    println!("    rounds:    {}", e.seq);
-                    println!("    exhausted: {}", if e.exhausted { "yes" } else { "no" });
-                }
-            }
-            println!("  notices ({}):", notices.len());
-            if !notices.is_empty() {
-                println!(
-                    "    {:<20} {:<8} {:<13} {:<10} {:>8}  ERROR",
-                    "CONTACT", "CHANNEL", "PURPOSE", "STATE", "ATTEMPTS"
-                );
-            }
-            for n in &notices {
-                let channel = serde_json::to_value(n.channel)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                println!(
-                    "    {:<20} {:<8} {:<13} {:<10} {:>8}  {}",
-                    n.contact,
-                    channel,
-                    n.purpose.as_str(),
-                    n.state,
-                    n.attempts,
-                    n.last_error.as_deref().unwrap_or("-")
-                );
-            }
+            print_incident(&i);
+            print_escalation(&i, escalation.as_ref());
+            print_notices(&notices);
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `show`'s text: the incident, who handled it, and its evidence.
+fn print_incident(i: &Incident) {
+    println!("incident #{}", i.id);
+    println!("  state:    {}", i.state.as_str());
+    println!("  severity: {}", i.severity.as_str());
+    println!("  alert:    {}", i.alert);
+    println!("  member:   {}", who(i));
+    if let Some(policy) = &i.escalate {
+        println!("  escalate: {policy}");
+    }
+    println!("  opened:   {}", when(i.opened_at));
+    println!("  updated:  {}", when(i.updated_at));
+    for (what, by, how, at) in handled(i) {
+        println!("  {what}: by {by} ({how}) at {at}");
+    }
+    println!("  evidence ({}):", i.evidence.len());
+    for e in &i.evidence {
+        let inbound = e
+            .inbound_id
+            .map(|n| format!(" text #{n}"))
+            .unwrap_or_default();
+        println!(
+            "    {} {:<10} {}{}: {}",
+            when(e.at),
+            e.kind,
+            e.alert,
+            inbound,
+            e.text
+        );
+    }
+}
+
+/// `show`'s text: where the escalation stands.
+fn print_escalation(i: &Incident, escalation: Option<&EscalationRow>) {
+    match escalation.filter(|e| is_policy(e)) {
+        None => println!("  escalation: none"),
+        Some(e) => {
+            println!("  escalation:");
+            println!("    policy:    {} (version {})", e.policy, e.version);
+            println!("    step:      {}", step(i, Some(e)));
+            println!(
+                "    next due:  {}",
+                e.next_due.map(when).unwrap_or_else(|| "-".into())
+            );
+            println!("    rounds:    {}", e.seq);
+            println!("    exhausted: {}", if e.exhausted { "yes" } else { "no" });
+        }
+    }
+}
+
+/// `show`'s text: the notices, by contact id and channel (never the
+/// address).
+fn print_notices(notices: &[Notice]) {
+    println!("  notices ({}):", notices.len());
+    if !notices.is_empty() {
+        println!(
+            "    {:<20} {:<8} {:<13} {:<10} {:>8}  ERROR",
+            "CONTACT", "CHANNEL", "PURPOSE", "STATE", "ATTEMPTS"
+        );
+    }
+    for n in notices {
+        let channel = serde_json::to_value(n.channel)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        println!(
+            "    {:<20} {:<8} {:<13} {:<10} {:>8}  {}",
+            n.contact,
+            channel,
+            n.purpose.as_str(),
+            n.state,
+            n.attempts,
+            n.last_error.as_deref().unwrap_or("-")
+        );
+    }
 }
 
 /// `--as`, else the global `--actor`, else `$USER`, else `unknown`.
@@ -415,7 +430,7 @@ fn cli_actor(as_name: Option<String>, global: Option<&str>) -> Actor {
     Actor::Cli(name)
 }
 
-fn act_on(store: &SqliteStore, action: Action, args: ActArgs, global: Option<&str>) -> ExitCode {
+fn act_on(store: &impl Backend, action: Action, args: ActArgs, global: Option<&str>) -> ExitCode {
     let actor = cli_actor(args.as_name, global);
     let id = args.id;
     match block_on(act(store, Some(id), action, &actor, Utc::now())) {

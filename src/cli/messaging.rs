@@ -13,8 +13,12 @@ use clap::Subcommand;
 use super::staff::{block_on, fail, open, rules};
 use super::{EXIT_INVALID, load_settings};
 use crate::domain::Phone;
+use crate::domain::member::Member;
 use crate::domain::message::IdempotencyKey;
-use crate::domain::message::{Enqueued, InboundSms, Kind, NewMessage, OutState, Received};
+use crate::domain::message::{
+    Enqueued, InboundSms, Kind, NewMessage, OutState, OutboxMessage, Received,
+};
+use crate::engine::rules::{Group, RuleSet};
 use crate::engine::template;
 use crate::store::StoreError;
 use crate::store::sqlite::OpenMode;
@@ -88,83 +92,16 @@ pub struct InjectArgs {
 pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
     let settings = tri!(load_settings(settings_path));
     let rules = tri!(rules(&settings));
-    if !rules.templates.contains_key(&args.template) {
-        eprintln!("error: unknown template `{}`", args.template);
-        if let Some(h) =
-            crate::text::did_you_mean(&args.template, rules.templates.keys().map(String::as_str))
-        {
-            eprintln!("  hint: {h}");
-        }
-        return ExitCode::from(EXIT_INVALID);
-    }
+    tri!(known_template(&rules, &args.template));
     let store = tri!(open(&settings, OpenMode::Existing));
     let member = match block_on(store.member(&args.member)) {
         Ok(Some(m)) => m,
         Ok(None) => return fail(StoreError::NotFound(format!("member `{}`", args.member))),
         Err(e) => return fail(e),
     };
-    let group_id = args
-        .group
-        .clone()
-        .or_else(|| member.groups.first().cloned());
-    let group = match &group_id {
-        Some(g) => match rules.groups.get(g) {
-            Some(g) => Some(g),
-            None => {
-                eprintln!("error: unknown group `{g}`");
-                if let Some(h) =
-                    crate::text::did_you_mean(g, rules.groups.keys().map(String::as_str))
-                {
-                    eprintln!("  hint: {h}");
-                }
-                return ExitCode::from(EXIT_INVALID);
-            }
-        },
-        None => None,
-    };
-    // A group's reminder to someone outside it would tell them when a
-    // group they are not in meets.
-    if let Some(g) = group
-        && !member.groups.contains(&g.id)
-    {
-        eprintln!(
-            "error: member {} is not in group `{}`",
-            member.external_id, g.id
-        );
-        if member.groups.is_empty() {
-            eprintln!("  hint: member {} is in no group", member.external_id);
-        } else {
-            eprintln!(
-                "  hint: member {} is in {}",
-                member.external_id,
-                member
-                    .groups
-                    .iter()
-                    .map(|g| format!("`{g}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        return ExitCode::from(EXIT_INVALID);
-    }
+    let group = tri!(members_group(&rules, &member, args.group.clone()));
     let now = chrono::Utc::now();
-    // The next session that has not started, from the one calendar.
-    let session = group.and_then(|g| crate::schedule::sessions(g, now).next());
-    let ctx =
-        template::member_context(&member.view(now.date_naive()), group, session.as_ref(), now);
-    let body = match rules.renderer.render(&args.template, &ctx) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!(
-                "error: template `{}` cannot be rendered for member {}: {}",
-                args.template, member.external_id, e.message
-            );
-            if let Some(h) = e.hint {
-                eprintln!("  hint: {h}");
-            }
-            return ExitCode::from(EXIT_INVALID);
-        }
-    };
+    let body = tri!(render_for(&rules, &args.template, &member, group, now));
     // Without a key every send is new; with one, a retry finds the first.
     let idempotency_key = match IdempotencyKey::staff(args.idempotency_key.as_deref()) {
         Ok(k) => k,
@@ -195,7 +132,95 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
         serde_json::json!({ "template": args.template }),
     ));
     match queued {
-        Ok(Enqueued::New(id)) => {
+        Ok(q) => report_queued(q, &member, args.idempotency_key.as_deref()),
+        Err(e) => fail(e),
+    }
+}
+
+/// The template is in the rules, or exit 1 with the nearest name.
+fn known_template(rules: &RuleSet, name: &str) -> Result<(), ExitCode> {
+    if rules.templates.contains_key(name) {
+        return Ok(());
+    }
+    eprintln!("error: unknown template `{name}`");
+    if let Some(h) =
+        crate::config::diag::did_you_mean(name, rules.templates.keys().map(String::as_str))
+    {
+        eprintln!("  hint: {h}");
+    }
+    Err(ExitCode::from(EXIT_INVALID))
+}
+
+/// The group a send speaks of: `--group`, else the member's first; one
+/// the rules know and the member is in (a group's reminder to someone
+/// outside it would tell them when a group they are not in meets).
+fn members_group<'r>(
+    rules: &'r RuleSet,
+    member: &Member,
+    asked: Option<String>,
+) -> Result<Option<&'r Group>, ExitCode> {
+    let Some(g) = asked.or_else(|| member.groups.first().cloned()) else {
+        return Ok(None);
+    };
+    let Some(group) = rules.groups.get(&g) else {
+        eprintln!("error: unknown group `{g}`");
+        if let Some(h) = crate::text::did_you_mean(&g, rules.groups.keys().map(String::as_str)) {
+            eprintln!("  hint: {h}");
+        }
+        return Err(ExitCode::from(EXIT_INVALID));
+    };
+    if member.groups.contains(&group.id) {
+        return Ok(Some(group));
+    }
+    eprintln!(
+        "error: member {} is not in group `{}`",
+        member.external_id, group.id
+    );
+    if member.groups.is_empty() {
+        eprintln!("  hint: member {} is in no group", member.external_id);
+    } else {
+        eprintln!(
+            "  hint: member {} is in {}",
+            member.external_id,
+            member
+                .groups
+                .iter()
+                .map(|g| format!("`{g}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Err(ExitCode::from(EXIT_INVALID))
+}
+
+/// The template rendered for the member, with the group's next session
+/// that has not started (from the one calendar); exit 1 naming why not.
+fn render_for(
+    rules: &RuleSet,
+    template_id: &str,
+    member: &Member,
+    group: Option<&Group>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, ExitCode> {
+    let session = group.and_then(|g| crate::schedule::sessions(g, now).next());
+    let ctx =
+        template::member_context(&member.view(now.date_naive()), group, session.as_ref(), now);
+    rules.renderer.render(template_id, &ctx).map_err(|e| {
+        eprintln!(
+            "error: template `{}` cannot be rendered for member {}: {}",
+            template_id, member.external_id, e.message
+        );
+        if let Some(h) = e.hint {
+            eprintln!("  hint: {h}");
+        }
+        ExitCode::from(EXIT_INVALID)
+    })
+}
+
+/// What `send` says of the message it queued (or found queued).
+fn report_queued(queued: Enqueued, member: &Member, key: Option<&str>) -> ExitCode {
+    match queued {
+        Enqueued::New(id) => {
             println!(
                 "queued message #{id} for member {}; the running daemon sends it if they have consent and it is not quiet hours for them",
                 member.external_id
@@ -206,17 +231,15 @@ pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
                     member.external_id
                 );
             }
-            ExitCode::SUCCESS
         }
-        Ok(Enqueued::Duplicate(id)) => {
+        Enqueued::Duplicate(id) => {
             println!(
                 "already queued as message #{id} under idempotency key `{}`; nothing new queued",
-                args.idempotency_key.as_deref().unwrap_or_default()
+                key.unwrap_or_default()
             );
-            ExitCode::SUCCESS
         }
-        Err(e) => fail(e),
     }
+    ExitCode::SUCCESS
 }
 
 /// Parses `--state`/`--kind` values, naming the flag and the choices.
@@ -251,52 +274,10 @@ pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode
             ));
             let kind = tri!(choice("--kind", kind.as_deref(), Kind::parse, &kinds()));
             let store = tri!(open(&settings, OpenMode::Existing));
-            let rows = match block_on(store.list_messages(ListFilter { state, kind, limit })) {
-                Ok(r) => r,
-                Err(e) => return fail(e),
-            };
-            println!(
-                "{:>6} {:<11} {:<10} {:<12} {:>4} {:>3} {:<24} REASON",
-                "ID", "STATE", "KIND", "MEMBER", "TRY", "SEG", "NEXT/UPDATED"
-            );
-            for r in &rows {
-                let when = if r.state == OutState::Queued {
-                    r.next_attempt_at
-                } else {
-                    r.updated_at
-                };
-                // Members by external id, as everywhere; a number-only
-                // message shows `-` (never the number).
-                let member = match (&r.member_external_id, r.member_id) {
-                    (Some(ext), _) => ext.clone(),
-                    (None, Some(id)) => format!("#{id}"),
-                    (None, None) => "-".into(),
-                };
-                let mut reason = r.reason.clone().unwrap_or_default();
-                if r.possibly_sent {
-                    reason = format!("[possibly sent] {reason}");
-                }
-                if let Some(plan) = &r.plan {
-                    reason = format!("[schedule {}] {reason}", plan.schedule);
-                }
-                println!(
-                    "{:>6} {:<11} {:<10} {:<12} {:>4} {:>3} {:<24} {}",
-                    r.id,
-                    r.state.as_str(),
-                    r.kind.as_str(),
-                    member,
-                    r.attempts,
-                    r.segments,
-                    when.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    reason.trim_end()
-                );
+            match block_on(store.list_messages(ListFilter { state, kind, limit })) {
+                Ok(rows) => print_outbox(&rows),
+                Err(e) => fail(e),
             }
-            println!(
-                "{} message{}",
-                rows.len(),
-                if rows.len() == 1 { "" } else { "s" }
-            );
-            ExitCode::SUCCESS
         }
         OutboxCommand::Retry {
             ids,
@@ -304,41 +285,7 @@ pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode
             kind,
             since,
         } => {
-            let state = tri!(choice(
-                "--state",
-                state.as_deref(),
-                OutState::parse,
-                &OutState::names()
-            ));
-            if let Some(s) = state
-                && !s.retryable()
-            {
-                eprintln!(
-                    "error: --state {s}: {s} messages are never queued again\n  hint: retry failed, undelivered, expired or suppressed messages"
-                );
-                return ExitCode::from(EXIT_INVALID);
-            }
-            let kind = tri!(choice("--kind", kind.as_deref(), Kind::parse, &kinds()));
-            let since = match since.as_deref().map(str::parse::<crate::domain::Duration>) {
-                None => None,
-                Some(Ok(d)) => Some(chrono::Utc::now() - d.chrono()),
-                Some(Err(e)) => {
-                    eprintln!("error: --since: {e}");
-                    return ExitCode::from(EXIT_INVALID);
-                }
-            };
-            let filter = RetryFilter {
-                ids,
-                state,
-                kind,
-                since,
-            };
-            if filter.is_empty() {
-                eprintln!(
-                    "error: outbox retry needs message ids or a filter\n  hint: `hearth outbox retry 12 13`, or `hearth outbox retry --state failed --since 2h`"
-                );
-                return ExitCode::from(EXIT_INVALID);
-            }
+            let filter = tri!(retry_filter(ids, state, kind, since));
             let store = tri!(open(&settings, OpenMode::Existing));
             match block_on(store.retry(filter, actor)) {
                 Ok(n) => {
@@ -359,6 +306,98 @@ pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode
             }
         }
     }
+}
+
+/// `outbox list`'s table: members by external id, never a number.
+fn print_outbox(rows: &[OutboxMessage]) -> ExitCode {
+    println!(
+        "{:>6} {:<11} {:<10} {:<12} {:>4} {:>3} {:<24} REASON",
+        "ID", "STATE", "KIND", "MEMBER", "TRY", "SEG", "NEXT/UPDATED"
+    );
+    for r in rows {
+        let when = if r.state == OutState::Queued {
+            r.next_attempt_at
+        } else {
+            r.updated_at
+        };
+        // Members by external id, as everywhere; a number-only
+        // message shows `-` (never the number).
+        let member = match (&r.member_external_id, r.member_id) {
+            (Some(ext), _) => ext.clone(),
+            (None, Some(id)) => format!("#{id}"),
+            (None, None) => "-".into(),
+        };
+        let mut reason = r.reason.clone().unwrap_or_default();
+        if r.possibly_sent {
+            reason = format!("[possibly sent] {reason}");
+        }
+        if let Some(plan) = &r.plan {
+            reason = format!("[schedule {}] {reason}", plan.schedule);
+        }
+        println!(
+            "{:>6} {:<11} {:<10} {:<12} {:>4} {:>3} {:<24} {}",
+            r.id,
+            r.state.as_str(),
+            r.kind.as_str(),
+            member,
+            r.attempts,
+            r.segments,
+            when.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            reason.trim_end()
+        );
+    }
+    println!(
+        "{} message{}",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    );
+    ExitCode::SUCCESS
+}
+
+/// `outbox retry`'s ids and flags as a filter: a retryable state, a known
+/// kind, a duration; ids or a filter at least.
+fn retry_filter(
+    ids: Vec<i64>,
+    state: Option<String>,
+    kind: Option<String>,
+    since: Option<String>,
+) -> Result<RetryFilter, ExitCode> {
+    let state = choice(
+        "--state",
+        state.as_deref(),
+        OutState::parse,
+        &OutState::names(),
+    )?;
+    if let Some(s) = state
+        && !s.retryable()
+    {
+        eprintln!(
+            "error: --state {s}: {s} messages are never queued again\n  hint: retry failed, undelivered, expired or suppressed messages"
+        );
+        return Err(ExitCode::from(EXIT_INVALID));
+    }
+    let kind = choice("--kind", kind.as_deref(), Kind::parse, &kinds())?;
+    let since = match since.as_deref().map(str::parse::<crate::domain::Duration>) {
+        None => None,
+        Some(Ok(d)) => Some(chrono::Utc::now() - d.chrono()),
+        Some(Err(e)) => {
+            eprintln!("error: --since: {e}");
+            return Err(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    let filter = RetryFilter {
+        ids,
+        state,
+        kind,
+        since,
+    };
+    if filter.is_empty() {
+        eprintln!(
+            "error: outbox retry needs message ids or a filter\n  hint: `hearth outbox retry 12 13`, or `hearth outbox retry --state failed --since 2h`"
+        );
+        return Err(ExitCode::from(EXIT_INVALID));
+    }
+    Ok(filter)
 }
 
 pub fn inject(settings_path: &Path, args: InjectArgs) -> ExitCode {

@@ -19,9 +19,8 @@ use super::{EXIT_INVALID, Format, load_settings};
 use crate::domain::member::Member;
 use crate::engine::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
-use crate::store::sqlite::{OpenMode, SqliteStore};
-use crate::store::traits::MemberStore;
-use crate::store::traits::ScheduleStore;
+use crate::store::Backend;
+use crate::store::sqlite::OpenMode;
 use crate::timers::schedules::fanout::{self, CapCounts};
 
 #[derive(Debug, clap::Args)]
@@ -217,7 +216,7 @@ struct StoreData {
 }
 
 async fn load_store(
-    store: &SqliteStore,
+    store: &impl Backend,
     rules: &RuleSet,
     args: &PreviewArgs,
     now: DateTime<Utc>,
@@ -280,6 +279,40 @@ fn plan_rows(
     zones: &[Tz],
     mut data: Option<StoreData>,
 ) -> Vec<PreviewFire> {
+    let fires = selected_fires(rules, args, from, to, zones);
+    let mut rows = Vec::with_capacity(fires.len());
+    for (fire, status, schedule) in fires {
+        let counts = match (&mut data, status) {
+            (Some(d), "scheduled") => match recipients(rules, args, schedule, &fire, d) {
+                Some(c) => c,
+                None => continue,
+            },
+            (Some(_), _) => Counts {
+                recipients: Some(0),
+                capped: Some(0),
+                sample: None,
+            },
+            (None, _) => Counts {
+                recipients: None,
+                capped: None,
+                sample: None,
+            },
+        };
+        rows.push(preview_fire(schedule, status, &fire, counts));
+    }
+    rows
+}
+
+/// The selected schedules' fires in `(from, to]`, each `scheduled` or
+/// `cancelled` (a fire only the rules without `cancelled:` dates have),
+/// of `--group` if given, in time order.
+fn selected_fires<'r>(
+    rules: &'r RuleSet,
+    args: &PreviewArgs,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    zones: &[Tz],
+) -> Vec<(Fire, &'static str, &'r Schedule)> {
     // The same rules with no date cancelled: a fire only they have is a
     // cancelled session's.
     let mut uncancelled = rules.clone();
@@ -314,61 +347,82 @@ fn plan_rows(
     fires.sort_by(|a, b| {
         (a.0.at, &a.0.schedule, a.0.scope.key()).cmp(&(b.0.at, &b.0.schedule, b.0.scope.key()))
     });
+    fires
+}
 
-    let mut rows = Vec::with_capacity(fires.len());
-    for (fire, status, schedule) in fires {
-        let (group, session) = match &fire.scope {
-            Scope::Session { group, session } => (Some(group.clone()), Some(session)),
-            _ => (None, None),
-        };
-        let (recipients, capped, sample) = match (&mut data, status) {
-            (Some(d), "scheduled") => {
-                let cx = fanout::Context {
-                    rules,
-                    generation: 0,
-                    version: "preview",
-                };
-                let out = fanout::fan_out(&cx, schedule, &fire, &d.members, &mut d.caps);
-                let capped = out
-                    .messages
-                    .iter()
-                    .filter(|m| m.suppressed.is_some())
-                    .count();
-                let sample = out
-                    .messages
-                    .first()
-                    .and_then(|m| d.members.iter().find(|x| Some(x.id) == m.member_id))
-                    .and_then(|m| masked_sample(rules, schedule, &fire, m));
-                if args.member.is_some() && out.messages.is_empty() {
-                    continue;
-                }
-                (Some(out.messages.len()), Some(capped), sample)
-            }
-            (Some(_), _) => (Some(0), Some(0), None),
-            (None, _) => (None, None, None),
-        };
-        let local = fire.local;
-        rows.push(PreviewFire {
-            schedule: schedule.id.clone(),
-            status,
-            fire_utc: fire.at.to_rfc3339(),
-            fire_local: local.to_rfc3339(),
-            timezone: local.timezone().name().to_owned(),
-            scope: fire.scope.key(),
-            group,
-            session_utc: session.map(|s| s.starts_at.to_rfc3339()),
-            session_local: session.map(|s| s.local_starts_at.to_rfc3339()),
-            extra_session: session.is_some_and(|s| s.extra),
-            sends: match &schedule.content {
-                Content::Template(t) => format!("template:{t}"),
-                Content::Survey(s) => format!("survey:{s}"),
-            },
-            recipients,
-            capped,
-            sample,
-        });
+/// Whom a fire reaches, from the database.
+struct Counts {
+    recipients: Option<usize>,
+    capped: Option<usize>,
+    sample: Option<String>,
+}
+
+/// A scheduled fire fanned out over the stored members as the scheduler
+/// would: how many it reaches, how many the caps hold back, and a masked
+/// sample; `None` when `--member` is given and it does not reach them.
+fn recipients(
+    rules: &RuleSet,
+    args: &PreviewArgs,
+    schedule: &Schedule,
+    fire: &Fire,
+    d: &mut StoreData,
+) -> Option<Counts> {
+    let cx = fanout::Context {
+        rules,
+        generation: 0,
+        version: "preview",
+    };
+    let out = fanout::fan_out(&cx, schedule, fire, &d.members, &mut d.caps);
+    let capped = out
+        .messages
+        .iter()
+        .filter(|m| m.suppressed.is_some())
+        .count();
+    let sample = out
+        .messages
+        .first()
+        .and_then(|m| d.members.iter().find(|x| Some(x.id) == m.member_id))
+        .and_then(|m| masked_sample(rules, schedule, fire, m));
+    if args.member.is_some() && out.messages.is_empty() {
+        return None;
     }
-    rows
+    Some(Counts {
+        recipients: Some(out.messages.len()),
+        capped: Some(capped),
+        sample,
+    })
+}
+
+fn preview_fire(
+    schedule: &Schedule,
+    status: &'static str,
+    fire: &Fire,
+    counts: Counts,
+) -> PreviewFire {
+    let (group, session) = match &fire.scope {
+        Scope::Session { group, session } => (Some(group.clone()), Some(session)),
+        _ => (None, None),
+    };
+    let local = fire.local;
+    PreviewFire {
+        schedule: schedule.id.clone(),
+        status,
+        fire_utc: fire.at.to_rfc3339(),
+        fire_local: local.to_rfc3339(),
+        timezone: local.timezone().name().to_owned(),
+        scope: fire.scope.key(),
+        group,
+        session_utc: session.map(|s| s.starts_at.to_rfc3339()),
+        session_local: session.map(|s| s.local_starts_at.to_rfc3339()),
+        extra_session: session.is_some_and(|s| s.extra),
+        sends: match &schedule.content {
+            Content::Template(t) => format!("template:{t}"),
+            Content::Survey(s) => format!("survey:{s}"),
+        },
+        recipients: counts.recipients,
+        capped: counts.capped,
+        sample: counts.sample,
+    }
 }
 
 /// The message one recipient would get, rendered for a copy of them whose

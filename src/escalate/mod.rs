@@ -10,6 +10,8 @@
 //!   and [`engine::act`]: ACK, RESOLVE and ESC from a text, the admin API
 //!   or the CLI.
 //! - [`notice`]: what a notice says (the minimum necessary).
+//! - [`queries`]: the incident listing and JSON the admin API and
+//!   `hearth incidents` share.
 //! - [`command`]: `ACK 42`, `RESOLVE 42`, `ESC 42` in a contact's text.
 //! - [`rotation`]: who is on call when.
 //! - [`email`], [`webhook`]: the channels besides SMS.
@@ -19,6 +21,7 @@ pub mod email;
 pub mod engine;
 pub mod notice;
 pub mod pinned;
+pub mod queries;
 pub mod rotation;
 pub mod webhook;
 

@@ -43,9 +43,10 @@ pub struct AlertContext<'a> {
     pub engagement: Option<&'a Engagement>,
 }
 
-/// One alert considered.
+/// One alert considered: fired or not, and why. The reply pipeline's
+/// decision lists one per alert; a scheduled evaluation reads one.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Considered {
+pub struct AlertVerdict {
     pub id: String,
     pub severity: Severity,
     pub fired: bool,
@@ -58,6 +59,9 @@ pub struct Considered {
     pub evidence: Option<String>,
     /// A script/expression that failed: the error.
     pub error: Option<String>,
+    /// What the hit does to incidents (`hearth explain` fills it from the
+    /// facts it is given; the daemon's store decides it when applying).
+    pub incident: Option<String>,
 }
 
 /// Which alerts a stage evaluates.
@@ -85,7 +89,7 @@ pub fn evaluate(
     trigger: Trigger,
     skip: Option<&str>,
     member_id: Option<i64>,
-) -> Vec<Considered> {
+) -> Vec<AlertVerdict> {
     let bound = Bound::new(cx);
     rules
         .alerts
@@ -105,7 +109,7 @@ pub(crate) fn evaluate_alert(
     alert: &Alert,
     cx: &AlertContext<'_>,
     member_id: Option<i64>,
-) -> Considered {
+) -> AlertVerdict {
     consider(rules, alert, cx, &Bound::new(cx), member_id)
 }
 
@@ -173,37 +177,6 @@ impl Bound {
                     .collect()
             })
             .unwrap_or_default();
-        let history: rhai::Array = cx
-            .history
-            .iter()
-            .map(|h| {
-                Dynamic::from_map(Map::from_iter([
-                    ("survey".into(), Dynamic::from(h.survey.clone())),
-                    ("question".into(), Dynamic::from(h.question.clone())),
-                    ("value".into(), to_dynamic(&h.value)),
-                    (
-                        "at".into(),
-                        Dynamic::from(h.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                    ),
-                ]))
-            })
-            .collect();
-        let engagement = cx.engagement.map_or_else(unit, |e| {
-            Dynamic::from_map(Map::from_iter([
-                (
-                    "days_since_last_reply".into(),
-                    e.days_since_last_reply.map_or_else(unit, Dynamic::from),
-                ),
-                (
-                    "unanswered_in_a_row".into(),
-                    Dynamic::from(i64::from(e.unanswered_in_a_row)),
-                ),
-                (
-                    "replies_30d".into(),
-                    Dynamic::from(i64::from(e.replies_30d)),
-                ),
-            ]))
-        });
         let variables = vec![
             ("member", cx.member.map_or_else(unit, to_dynamic)),
             (
@@ -221,28 +194,28 @@ impl Bound {
                     .map_or_else(unit, |_| Dynamic::from_map(answers.clone())),
             ),
             ("score", cx.score.map_or_else(unit, to_dynamic)),
-            ("history", Dynamic::from_array(history)),
-            ("engagement", engagement),
+            ("history", Dynamic::from_array(history_array(cx))),
+            ("engagement", engagement_value(cx)),
         ];
-        let mut secrets: Vec<String> = cx
-            .reply
-            .map(|r| r.original.trim().to_owned())
-            .into_iter()
-            .collect();
-        if let Some(view) = cx.member {
-            for key in ["first_name", "last_name", "external_id"] {
-                if let Some(s) = view.get(key).and_then(|v| v.as_str()) {
-                    secrets.push(s.trim().to_owned());
-                }
-            }
-        }
-        secrets.retain(|s| s.chars().count() >= 2);
-        // Longest first, so a name inside the reply is not left half-hidden.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Bound {
             variables,
             answers,
-            secrets,
+            secrets: secrets(cx),
+        }
+    }
+
+    /// A script's outcome with the reply and the member's names replaced
+    /// in what it says.
+    fn redact_outcome(&self, o: Outcome) -> Outcome {
+        match o {
+            Outcome::Fired { reason, evidence } => Outcome::Fired {
+                reason: self.redact(&reason),
+                evidence: self.redact(&evidence),
+            },
+            Outcome::Quiet { reason } => Outcome::Quiet { reason },
+            Outcome::Failed { error } => Outcome::Failed {
+                error: self.redact(&error),
+            },
         }
     }
 
@@ -254,6 +227,66 @@ impl Bound {
         }
         out
     }
+}
+
+/// `history` as scripts read it: one map per earlier answer.
+fn history_array(cx: &AlertContext<'_>) -> rhai::Array {
+    cx.history
+        .iter()
+        .map(|h| {
+            Dynamic::from_map(Map::from_iter([
+                ("survey".into(), Dynamic::from(h.survey.clone())),
+                ("question".into(), Dynamic::from(h.question.clone())),
+                ("value".into(), to_dynamic(&h.value)),
+                (
+                    "at".into(),
+                    Dynamic::from(h.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+                ),
+            ]))
+        })
+        .collect()
+}
+
+/// `engagement` as scripts read it, or `()` without one.
+fn engagement_value(cx: &AlertContext<'_>) -> Dynamic {
+    let unit = || Dynamic::UNIT;
+    cx.engagement.map_or_else(unit, |e| {
+        Dynamic::from_map(Map::from_iter([
+            (
+                "days_since_last_reply".into(),
+                e.days_since_last_reply.map_or_else(unit, Dynamic::from),
+            ),
+            (
+                "unanswered_in_a_row".into(),
+                Dynamic::from(i64::from(e.unanswered_in_a_row)),
+            ),
+            (
+                "replies_30d".into(),
+                Dynamic::from(i64::from(e.replies_30d)),
+            ),
+        ]))
+    })
+}
+
+/// What must not appear in a log line, a reason or evidence: the reply,
+/// and the member's names and external id; longest first, so a name
+/// inside the reply is not left half-hidden.
+fn secrets(cx: &AlertContext<'_>) -> Vec<String> {
+    let mut secrets: Vec<String> = cx
+        .reply
+        .map(|r| r.original.trim().to_owned())
+        .into_iter()
+        .collect();
+    if let Some(view) = cx.member {
+        for key in ["first_name", "last_name", "external_id"] {
+            if let Some(s) = view.get(key).and_then(|v| v.as_str()) {
+                secrets.push(s.trim().to_owned());
+            }
+        }
+    }
+    secrets.retain(|s| s.chars().count() >= 2);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
 }
 
 /// `text` with every occurrence of `needle` (ASCII case ignored) that is
@@ -297,44 +330,46 @@ fn consider(
     cx: &AlertContext<'_>,
     bound: &Bound,
     member_id: Option<i64>,
-) -> Considered {
+) -> AlertVerdict {
     let mut outcomes = Vec::new();
     if !alert.keywords.is_empty() {
-        outcomes.push(match cx.reply {
-            Some(text) => match keyword_match(alert, text) {
-                Some(k) => Outcome::Fired {
-                    reason: format!("keyword `{k}`"),
-                    evidence: k.to_owned(),
-                },
-                None => Outcome::Quiet {
-                    reason: "no keyword".to_owned(),
-                },
-            },
-            None => Outcome::Quiet {
-                reason: "no reply to match keywords against".to_owned(),
-            },
-        });
+        outcomes.push(keyword_outcome(alert, cx));
     }
     // What a script says (its note, its error) may quote the reply or the
     // member view: those are redacted; a keyword is the rule's own text.
-    let redacted = |o: Outcome| match o {
-        Outcome::Fired { reason, evidence } => Outcome::Fired {
-            reason: bound.redact(&reason),
-            evidence: bound.redact(&evidence),
-        },
-        Outcome::Quiet { reason } => Outcome::Quiet { reason },
-        Outcome::Failed { error } => Outcome::Failed {
-            error: bound.redact(&error),
-        },
-    };
     if let Some(ast) = &alert.when {
-        outcomes.push(redacted(run(rules, ast, "when", bound)));
+        outcomes.push(bound.redact_outcome(run(rules, ast, "when", bound)));
     }
     if let Some((path, ast)) = &alert.script {
         let what = format!("script {}", path.display());
-        outcomes.push(redacted(run(rules, ast, &what, bound)));
+        outcomes.push(bound.redact_outcome(run(rules, ast, &what, bound)));
     }
+    verdict(alert, outcomes, member_id)
+}
 
+/// What an alert's `keywords:` say of the reply.
+fn keyword_outcome(alert: &Alert, cx: &AlertContext<'_>) -> Outcome {
+    match cx.reply {
+        Some(text) => match keyword_match(alert, text) {
+            Some(k) => Outcome::Fired {
+                reason: format!("keyword `{k}`"),
+                evidence: k.to_owned(),
+            },
+            None => Outcome::Quiet {
+                reason: "no keyword".to_owned(),
+            },
+        },
+        None => Outcome::Quiet {
+            reason: "no reply to match keywords against".to_owned(),
+        },
+    }
+}
+
+/// The alert's verdict from what each of its matchers found: fired when
+/// any fired; a failure is logged by rule and member id, counted, and
+/// reported (first, when nothing fired: it is why the alert could not
+/// say).
+fn verdict(alert: &Alert, outcomes: Vec<Outcome>, member_id: Option<i64>) -> AlertVerdict {
     let mut fired = Vec::new();
     let mut quiet = Vec::new();
     let mut error: Option<String> = None;
@@ -364,20 +399,20 @@ fn consider(
             r.push_str(&format!(" (also: script failed: {e})"));
         }
         r
-    } else if error.is_some() {
-        // The failure first: it is why the alert could not say.
-        quiet.sort_by_key(|r| !r.starts_with("script failed"));
-        quiet.join("; ")
     } else {
+        if error.is_some() {
+            quiet.sort_by_key(|r| !r.starts_with("script failed"));
+        }
         quiet.join("; ")
     };
-    Considered {
+    AlertVerdict {
         id: alert.id.clone(),
         severity: alert.severity,
         fired: is_fired,
         reason,
         evidence,
         error,
+        incident: None,
     }
 }
 

@@ -1,8 +1,10 @@
 //! The crisis check: the built-in floor of crisis phrases, extended (never
 //! reduced) by the rules' critical alerts, matched on normalised words.
 //!
-//! The reply pipeline runs it first on every inbound text
-//! ([`super::decide`]); `docs/CRISIS.md` says where the floor comes from.
+//! The reply pipeline runs it first on every inbound text, once: the
+//! worker screens each text ([`Screened`]) to hand crisis texts over
+//! first, and the decision ([`super::decide`]) reads that screening;
+//! `docs/CRISIS.md` says where the floor comes from.
 //!
 //! Matching is deliberately generous, because a missed crisis costs more
 //! than a false alert:
@@ -14,7 +16,7 @@
 //! - negation, past tense and hypotheticals still match ("I'm not going to
 //!   kill myself" is shown to a person, with the phrase).
 
-use crate::domain::normalize::{Normalized, phrase_words};
+use crate::domain::normalize::{Normalized, normalize, phrase_words};
 use crate::engine::rules::{RuleSet, Severity};
 
 /// What kind of signal a floor phrase is.
@@ -241,6 +243,8 @@ impl CrisisMatcher {
 
     /// The first phrase found (a rule's before the floor's), if any.
     pub fn find(&self, text: &Normalized) -> Option<CrisisMatch> {
+        #[cfg(test)]
+        FINDS.with(|n| n.set(n.get() + 1));
         self.phrases
             .iter()
             .find(|p| contains(&text.words, &p.words))
@@ -248,6 +252,31 @@ impl CrisisMatcher {
                 phrase: p.text.clone(),
                 source: p.source.clone(),
             })
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many times [`CrisisMatcher::find`] ran on this thread: tests
+    /// check that a text is screened once.
+    pub(crate) static FINDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// A text read once for crisis language: normalised, and the first crisis
+/// phrase in it. The worker screens a text to hand crisis texts over
+/// first; deciding it reads the same screening, so the matcher runs once
+/// per text.
+#[derive(Debug, Clone)]
+pub(crate) struct Screened {
+    pub(crate) text: Normalized,
+    pub(crate) crisis: Option<CrisisMatch>,
+}
+
+impl Screened {
+    pub(crate) fn new(matcher: &CrisisMatcher, body: &str) -> Screened {
+        let text = normalize(body);
+        let crisis = matcher.find(&text);
+        Screened { text, crisis }
     }
 }
 

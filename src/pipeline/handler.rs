@@ -9,6 +9,7 @@
 //! check: [`fallback`] runs the built-in floor alone and sends the
 //! settings' crisis text, and the text is marked processed with the error.
 
+use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
@@ -22,8 +23,8 @@ use crate::settings::ReplySettings;
 use crate::store::Backend;
 use crate::store::traits::reply::{ReplyEffects, ReplyFacts};
 
-use super::crisis::CrisisMatcher;
-use super::decide::{Decision, Input, decide};
+use super::crisis::{CrisisMatcher, Screened};
+use super::decide::{self, Decision, Setup};
 use super::keywords::Keywords;
 use super::{Handled, InboundHandler};
 use crate::domain::normalize::normalize;
@@ -36,6 +37,10 @@ pub struct ReplyPipeline<S> {
     clock: Arc<dyn Clock>,
     /// The crisis matcher of the rule set it was built from.
     matcher: Mutex<Option<(Arc<RuleSet>, Arc<CrisisMatcher>)>>,
+    /// Texts screened for crisis language (to hand them over first), by
+    /// row id, with the matcher that screened them: deciding a text takes
+    /// its screening rather than running the matcher again.
+    screened: Mutex<HashMap<i64, (Arc<CrisisMatcher>, Screened)>>,
     /// Woken after a contact's command, so the escalation engine delivers
     /// the notices it queued at once.
     escalation_wake: Option<Arc<tokio::sync::Notify>>,
@@ -55,6 +60,7 @@ impl<S: Backend> ReplyPipeline<S> {
             keywords,
             clock: Arc::new(SystemClock),
             matcher: Mutex::new(None),
+            screened: Mutex::new(HashMap::new()),
             escalation_wake: None,
         }
     }
@@ -85,23 +91,35 @@ impl<S: Backend> ReplyPipeline<S> {
         (rules, m)
     }
 
-    /// Decides one text against the facts, without writing anything.
-    pub fn decide_row(&self, row: &InboundRow, mut facts: ReplyFacts) -> Decision {
+    /// `row` screened for crisis language by the live matcher: the
+    /// screening [`InboundHandler::is_urgent`] kept, if that matcher made
+    /// it, else done now. `keep` keeps it for the decision to come.
+    fn screen(&self, row: &InboundRow, keep: bool) -> (Arc<RuleSet>, Screened) {
         let (rules, matcher) = self.current();
-        if facts.member.is_none() {
-            facts.contact = contact_for(&rules, &row.sms.from);
+        let lock = || self.screened.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = lock().remove(&row.id).and_then(|(m, s)| {
+            (Arc::ptr_eq(&m, &matcher) && s.text.original == row.sms.body).then_some(s)
+        });
+        let screened = kept.unwrap_or_else(|| Screened::new(&matcher, &row.sms.body));
+        if keep {
+            let mut kept = lock();
+            if kept.len() >= SCREENED_KEPT {
+                kept.clear();
+            }
+            kept.insert(row.id, (matcher, screened.clone()));
         }
-        let text = normalize(&row.sms.body);
-        decide(&Input {
+        (rules, screened)
+    }
+
+    /// Decides one text against the facts, without writing anything.
+    pub fn decide_row(&self, row: &InboundRow, facts: ReplyFacts) -> Decision {
+        let (rules, screened) = self.screen(row, false);
+        let setup = Setup {
             rules: &rules,
-            crisis: &matcher,
             keywords: &self.keywords,
             settings: &self.settings,
-            row,
-            text: &text,
-            facts: &facts,
-            now: self.clock.now(),
-        })
+        };
+        decide::decide_row(&setup, row, facts, &screened, self.clock.now())
     }
 
     async fn process(&self, row: &InboundRow) -> Handled {
@@ -258,15 +276,9 @@ impl<S: Backend> ReplyPipeline<S> {
     }
 }
 
-/// The contact (facilitator) whose SMS number sent a text, if any.
-fn contact_for(rules: &RuleSet, from: &str) -> Option<String> {
-    let phone = Phone::parse(from).ok()?;
-    rules
-        .contacts
-        .values()
-        .find(|c| c.sms.as_ref() == Some(&phone))
-        .map(|c| c.id.clone())
-}
+/// The most screenings kept for texts not yet decided: more than one
+/// drain reads ahead; past it they are dropped (and redone if needed).
+const SCREENED_KEPT: usize = 25_000;
 
 /// What a text gets when deciding it crashed: the built-in crisis check
 /// and the settings' crisis text, nothing else.
@@ -335,7 +347,6 @@ impl<S: Backend> InboundHandler for ReplyPipeline<S> {
     }
 
     fn is_urgent(&self, row: &InboundRow) -> bool {
-        let (_, matcher) = self.current();
-        matcher.find(&normalize(&row.sms.body)).is_some()
+        self.screen(row, true).1.crisis.is_some()
     }
 }

@@ -133,6 +133,41 @@ pub fn parse(
         .flexible(false)
         .trim(csv::Trim::All)
         .from_reader(input);
+    let headers = read_headers(&mut reader)?;
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen = Seen::default();
+    for result in reader.records() {
+        let record = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                errors.push(RowError {
+                    line,
+                    external_id: None,
+                    reason: format!("malformed CSV row: {}", csv_reason(&e)),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let cell: BTreeMap<&str, &str> = headers
+            .iter()
+            .map(String::as_str)
+            .zip(record.iter())
+            .collect();
+        match parse_row(&cell, line, groups, today, &mut seen) {
+            Ok(row) => rows.push(row),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok((rows, errors))
+}
+
+/// The header row, names normalised (lower case, `_` for spaces and
+/// dashes), checked: every column named once, the required ones there,
+/// no `phone_number` (it would become an attribute).
+fn read_headers<R: std::io::Read>(reader: &mut csv::Reader<R>) -> Result<Vec<String>, RowError> {
     let header_err = |reason: String| RowError {
         line: 1,
         external_id: None,
@@ -176,146 +211,178 @@ pub fn parse(
             "column `phone_number` would become an attribute; name it `phone`".into(),
         ));
     }
+    Ok(headers)
+}
 
-    let mut rows = Vec::new();
-    let mut errors = Vec::new();
-    let mut first_line_of_id: HashMap<String, u64> = HashMap::new();
-    let mut first_line_of_phone: HashMap<Phone, u64> = HashMap::new();
-    for result in reader.records() {
-        let record = match result {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                errors.push(RowError {
-                    line,
-                    external_id: None,
-                    reason: format!("malformed CSV row: {}", csv_reason(&e)),
-                });
-                continue;
+/// The first line each external id and phone number appeared on.
+#[derive(Default)]
+struct Seen {
+    ids: HashMap<String, u64>,
+    phones: HashMap<Phone, u64>,
+}
+
+impl Seen {
+    /// Notes the row's id and phone; a reason for each seen before.
+    fn check(
+        &mut self,
+        external_id: &str,
+        phone: Option<&Phone>,
+        line: u64,
+        errs: &mut Vec<String>,
+    ) {
+        if !external_id.is_empty() {
+            if let Some(first) = self.ids.get(external_id) {
+                errs.push(format!("duplicate external_id (also on line {first})"));
+            } else {
+                self.ids.insert(external_id.to_owned(), line);
             }
-        };
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        let cell: BTreeMap<&str, &str> = headers
-            .iter()
-            .map(String::as_str)
-            .zip(record.iter())
-            .collect();
-        let get = |k: &str| cell.get(k).copied().unwrap_or("").trim();
-        let external_id = get("external_id").to_owned();
-        let mut row_errors: Vec<String> = Vec::new();
-        if external_id.is_empty() {
-            row_errors.push("missing external_id".into());
         }
-        let first_name = get("first_name").to_owned();
-        if first_name.is_empty() {
-            row_errors.push("missing first_name".into());
-        }
-        let phone = match get("phone").parse::<Phone>() {
-            Ok(p) => Some(p),
-            Err(_) if get("phone").is_empty() => {
-                row_errors.push("missing phone".into());
-                None
+        if let Some(p) = phone {
+            if let Some(first) = self.phones.get(p) {
+                errs.push(format!("duplicate phone number (also on line {first})"));
+            } else {
+                self.phones.insert(p.clone(), line);
             }
+        }
+    }
+}
+
+/// One record: every field checked (each problem noted, in column
+/// order), then duplicates; a row with any problem is one error naming
+/// them all.
+fn parse_row(
+    cell: &BTreeMap<&str, &str>,
+    line: u64,
+    groups: &BTreeSet<String>,
+    today: NaiveDate,
+    seen: &mut Seen,
+) -> Result<ImportRow, RowError> {
+    let get = |k: &str| cell.get(k).copied().unwrap_or("").trim();
+    let mut errs: Vec<String> = Vec::new();
+    let external_id = required(get("external_id"), "external_id", &mut errs);
+    let first_name = required(get("first_name"), "first_name", &mut errs);
+    let phone = phone(get("phone"), &mut errs);
+    let timezone = get("timezone");
+    check_timezone(timezone, &mut errs);
+    let joined_on = joined_on(get("joined_on"), today, &mut errs);
+    // An empty or absent status says nothing: a re-import keeps the
+    // status a member has, so it never reactivates someone staff
+    // deactivated. Only an explicit `active` does.
+    let status = match get("status") {
+        "" => Some(None),
+        s => MemberStatus::parse(s)
+            .map(Some)
+            .map_err(|e| errs.push(e))
+            .ok(),
+    };
+    let mut member_groups = split_list(get("groups"));
+    check_groups(&member_groups, groups, &mut errs);
+    let consent = parse_consent(get("consent"))
+        .map_err(|e| errs.push(e))
+        .ok()
+        .flatten();
+    seen.check(&external_id, phone.as_ref(), line, &mut errs);
+    let (Some(phone), Some(joined_on), Some(status), true) =
+        (phone, joined_on, status, errs.is_empty())
+    else {
+        return Err(RowError {
+            line,
+            external_id: (!external_id.is_empty()).then_some(external_id),
+            reason: errs.join("; "),
+        });
+    };
+    member_groups.sort();
+    member_groups.dedup();
+    let last_name = Some(get("last_name").to_owned()).filter(|s| !s.is_empty());
+    let language = Some(get("language").to_lowercase())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "en".into());
+    Ok(ImportRow {
+        line,
+        record: MemberRecord {
+            external_id,
+            first_name,
+            last_name,
+            phone,
+            timezone: timezone.to_owned(),
+            language,
+            joined_on,
+            status,
+            groups: member_groups,
+            attributes: attributes(cell),
+        },
+        consent,
+    })
+}
+
+/// A required cell's text; "missing NAME" noted when it is empty.
+fn required(value: &str, name: &str, errs: &mut Vec<String>) -> String {
+    if value.is_empty() {
+        errs.push(format!("missing {name}"));
+    }
+    value.to_owned()
+}
+
+fn phone(value: &str, errs: &mut Vec<String>) -> Option<Phone> {
+    match value.parse::<Phone>() {
+        Ok(p) => Some(p),
+        Err(_) if value.is_empty() => {
+            errs.push("missing phone".into());
+            None
+        }
+        Err(_) => {
+            errs.push("invalid phone number: expected E.164, like +15555550100".into());
+            None
+        }
+    }
+}
+
+fn check_timezone(value: &str, errs: &mut Vec<String>) {
+    if let Err(e) = domain::parse_timezone(value) {
+        let hint = did_you_mean(value, domain::timezone_names())
+            .map(|h| format!(" ({h})"))
+            .unwrap_or_default();
+        errs.push(format!("{e}{hint}"));
+    }
+}
+
+/// `joined_on` as a date; `today` when empty.
+fn joined_on(value: &str, today: NaiveDate, errs: &mut Vec<String>) -> Option<NaiveDate> {
+    match value {
+        "" => Some(today),
+        s => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) => Some(d),
             Err(_) => {
-                row_errors.push("invalid phone number: expected E.164, like +15555550100".into());
+                errs.push(format!("invalid joined_on `{s}`: expected YYYY-MM-DD"));
                 None
             }
-        };
-        let timezone = get("timezone");
-        if let Err(e) = domain::parse_timezone(timezone) {
-            let hint = did_you_mean(timezone, domain::timezone_names())
+        },
+    }
+}
+
+/// Every group the row names must be one the rules define.
+fn check_groups(member_groups: &[String], groups: &BTreeSet<String>, errs: &mut Vec<String>) {
+    for g in member_groups {
+        if !groups.contains(g) {
+            let hint = did_you_mean(g, groups.iter().map(String::as_str))
                 .map(|h| format!(" ({h})"))
                 .unwrap_or_default();
-            row_errors.push(format!("{e}{hint}"));
+            errs.push(format!("unknown group `{g}`{hint}"));
         }
-        let joined_on = match get("joined_on") {
-            "" => Some(today),
-            s => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-                Ok(d) => Some(d),
-                Err(_) => {
-                    row_errors.push(format!("invalid joined_on `{s}`: expected YYYY-MM-DD"));
-                    None
-                }
-            },
-        };
-        // An empty or absent status says nothing: a re-import keeps the
-        // status a member has, so it never reactivates someone staff
-        // deactivated. Only an explicit `active` does.
-        let status = match get("status") {
-            "" => Some(None),
-            s => MemberStatus::parse(s)
-                .map(Some)
-                .map_err(|e| row_errors.push(e))
-                .ok(),
-        };
-        let member_groups = split_list(get("groups"));
-        for g in &member_groups {
-            if !groups.contains(g) {
-                let hint = did_you_mean(g, groups.iter().map(String::as_str))
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default();
-                row_errors.push(format!("unknown group `{g}`{hint}"));
-            }
-        }
-        let consent = parse_consent(get("consent"))
-            .map_err(|e| row_errors.push(e))
-            .ok()
-            .flatten();
-        if !external_id.is_empty() {
-            if let Some(first) = first_line_of_id.get(&external_id) {
-                row_errors.push(format!("duplicate external_id (also on line {first})"));
-            } else {
-                first_line_of_id.insert(external_id.clone(), line);
-            }
-        }
-        if let Some(p) = &phone {
-            if let Some(first) = first_line_of_phone.get(p) {
-                row_errors.push(format!("duplicate phone number (also on line {first})"));
-            } else {
-                first_line_of_phone.insert(p.clone(), line);
-            }
-        }
-        if !row_errors.is_empty() {
-            errors.push(RowError {
-                line,
-                external_id: (!external_id.is_empty()).then_some(external_id),
-                reason: row_errors.join("; "),
-            });
-            continue;
-        }
-        let mut attributes = serde_json::Map::new();
-        for (k, v) in &cell {
-            if !FIELDS.contains(k)
-                && let Some(value) = attribute_value(v)
-            {
-                attributes.insert((*k).to_owned(), value);
-            }
-        }
-        let mut member_groups = member_groups;
-        member_groups.sort();
-        member_groups.dedup();
-        let last_name = Some(get("last_name").to_owned()).filter(|s| !s.is_empty());
-        let language = Some(get("language").to_lowercase())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "en".into());
-        rows.push(ImportRow {
-            line,
-            record: MemberRecord {
-                external_id,
-                first_name,
-                last_name,
-                phone: phone.expect("checked above"),
-                timezone: timezone.to_owned(),
-                language,
-                joined_on: joined_on.expect("checked above"),
-                status: status.expect("checked above"),
-                groups: member_groups,
-                attributes,
-            },
-            consent,
-        });
     }
-    Ok((rows, errors))
+}
+
+/// The cells of columns that are no member field, typed.
+fn attributes(cell: &BTreeMap<&str, &str>) -> serde_json::Map<String, serde_json::Value> {
+    let mut attributes = serde_json::Map::new();
+    for (k, v) in cell {
+        if !FIELDS.contains(k)
+            && let Some(value) = attribute_value(v)
+        {
+            attributes.insert((*k).to_owned(), value);
+        }
+    }
+    attributes
 }
 
 fn csv_reason(e: &csv::Error) -> String {

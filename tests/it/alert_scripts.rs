@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hearth::config::{Compiled, load_dir};
 use hearth::domain::normalize::normalize;
 use hearth::engine::rules::RuleSet;
-use hearth::pipeline::alerts::{AlertContext, Considered, Trigger, evaluate, script_failures};
+use hearth::pipeline::alerts::{AlertContext, AlertVerdict, Trigger, evaluate, script_failures};
 use hearth::store::traits::reply::{Engagement, PastAnswer};
 use serde_json::json;
 
@@ -49,7 +49,7 @@ fn errors(files: &[(&str, &str)]) -> Vec<String> {
 }
 
 /// Evaluates the reply alerts on `text`, with nothing else known.
-fn on_reply(rules: &RuleSet, text: &str) -> Vec<Considered> {
+fn on_reply(rules: &RuleSet, text: &str) -> Vec<AlertVerdict> {
     let reply = normalize(text);
     let cx = AlertContext {
         reply: Some(&reply),
@@ -58,7 +58,7 @@ fn on_reply(rules: &RuleSet, text: &str) -> Vec<Considered> {
     evaluate(rules, &cx, Trigger::Reply, None, Some(7))
 }
 
-fn by_id<'a>(considered: &'a [Considered], id: &str) -> &'a Considered {
+fn by_id<'a>(considered: &'a [AlertVerdict], id: &str) -> &'a AlertVerdict {
     considered
         .iter()
         .find(|c| c.id == id)
