@@ -11,11 +11,11 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hearth::config::rules::{Condition, Field, Op, Segment};
 use hearth::domain::message::InboundSms;
 use hearth::domain::message::{IdempotencyKey, Kind, NewMessage, Plan};
-use hearth::engine::script::{Limits, Sandbox, ScriptKind};
-use hearth::engine::segment;
+use hearth::rules::script::{Limits, Sandbox, ScriptKind};
+use hearth::rules::segment;
+use hearth::rules::{Condition, Field, Op, Segment};
 use hearth::store::import;
 use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};

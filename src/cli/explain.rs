@@ -24,10 +24,10 @@ use crate::domain::member::{
     ConsentAction, ConsentEvent, ConsentSource, ConsentState, Member, MemberStatus,
 };
 use crate::domain::message::{InboundRow, InboundSms};
-use crate::engine::rules::RuleSet;
 use crate::pipeline::crisis::{CrisisMatcher, Screened};
 use crate::pipeline::decide::{Decision, Setup, decide_row};
 use crate::pipeline::keywords::Keywords;
+use crate::rules::RuleSet;
 use crate::settings::ReplySettings;
 use crate::store::traits::reply::{OpenSurvey, ReplyFacts};
 use crate::store::traits::schedule::SurveyRun;

@@ -18,8 +18,8 @@ use crate::domain::message::IdempotencyKey;
 use crate::domain::message::{
     Enqueued, InboundSms, Kind, NewMessage, OutState, OutboxMessage, Received,
 };
-use crate::engine::rules::{Group, RuleSet};
-use crate::engine::template;
+use crate::rules::template;
+use crate::rules::{Group, RuleSet};
 use crate::store::StoreError;
 use crate::store::sqlite::OpenMode;
 use crate::store::traits::outbox::{ListFilter, RetryFilter};

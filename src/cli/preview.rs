@@ -17,7 +17,7 @@ use chrono_tz::Tz;
 use super::staff::{block_on, fail, open, rules as settings_rules, rules_in};
 use super::{EXIT_INVALID, Format, load_settings};
 use crate::domain::member::Member;
-use crate::engine::rules::{Content, RuleSet, Schedule};
+use crate::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
 use crate::store::Backend;
 use crate::store::sqlite::OpenMode;
@@ -439,7 +439,7 @@ fn masked_sample(rules: &RuleSet, schedule: &Schedule, fire: &Fire, m: &Member) 
     }
     // The real member passed the segment; the masked copy may not.
     let mut everyone = schedule.clone();
-    everyone.segment = crate::engine::rules::ALL_SEGMENT.to_owned();
+    everyone.segment = crate::rules::ALL_SEGMENT.to_owned();
     let cx = fanout::Context {
         rules,
         generation: 0,

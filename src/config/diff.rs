@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::rules::Inventory;
+use crate::rules::Inventory;
 
 /// Ids added, changed and removed, by kind (`templates`, `alerts`, …).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

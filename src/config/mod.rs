@@ -6,7 +6,7 @@
 //! - [`compile`]: raw files → [`RuleSet`], every problem as a [`Diagnostic`].
 //! - [`diag`]: a diagnostic, its place, and the list a compile fills.
 //! - [`rules`]: the immutable compiled rule set (defined in
-//!   [`crate::engine::rules`], which evaluates it; re-exported here).
+//!   [`crate::rules`], which evaluates it; re-exported here).
 //! - `options`: [`CompileOptions`], inputs from outside the directory
 //!   (the send window).
 //! - [`diff`]: what changed between two rule sets.
@@ -20,14 +20,13 @@ pub mod diff;
 mod options;
 pub(crate) mod raw;
 pub mod reload;
-pub mod rules;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::rules::RuleSet;
 pub use compile::{Compiled, Source};
 pub use diag::{Diagnostic, Level};
 pub use options::{CompileOptions, SendWindow};
-pub use rules::RuleSet;
 
 use diag::{Diagnostics, Place};
 

@@ -55,7 +55,7 @@ use tokio_util::task::TaskTracker;
 use super::gate::{self, Verdict};
 use super::provider::{AnyProvider, Outgoing, Reconciled, SendError};
 use crate::domain::message::Kind;
-use crate::engine::rules::Limits;
+use crate::rules::Limits;
 use crate::settings::DispatchSettings;
 use crate::store::Backend;
 use crate::store::StoreError;

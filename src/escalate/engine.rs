@@ -930,10 +930,7 @@ fn secs(s: u64) -> TimeDelta {
 /// What the daemon warns about at start: policies that notify by a
 /// channel the settings do not configure (those notices will be recorded
 /// as failed), and contacts a policy can reach by nothing that works.
-pub fn channel_warnings(
-    rules: &crate::engine::rules::RuleSet,
-    notify: &NotifySettings,
-) -> Vec<String> {
+pub fn channel_warnings(rules: &crate::rules::RuleSet, notify: &NotifySettings) -> Vec<String> {
     let mut out = Vec::new();
     for (id, p) in &rules.escalations {
         for s in p.steps.iter().chain(p.backup.iter()) {

@@ -25,7 +25,7 @@ pub mod queries;
 pub mod rotation;
 pub mod webhook;
 
-use crate::engine::rules::Repeat;
+use crate::rules::Repeat;
 
 /// One notification of a policy's sequence: which step, in which round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Entry, entry_at};
 use crate::domain::Channel;
-use crate::engine::rules::{Contact, Repeat, Rotation, RuleSet, Step, Target};
+use crate::rules::{Contact, Repeat, Rotation, RuleSet, Step, Target};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -4,7 +4,7 @@ use chrono::{DateTime, Datelike, Days, NaiveDate, NaiveDateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::local_time::resolve_local;
-use crate::engine::rules::{Rotation, Shift};
+use crate::rules::{Rotation, Shift};
 
 /// The contact ids on call at `at`: those of the dated overrides that
 /// contain it if any does, else those of every weekly shift that contains
@@ -74,7 +74,7 @@ mod tests {
     use chrono::{NaiveTime, TimeZone, Weekday};
 
     use super::*;
-    use crate::engine::rules::Override;
+    use crate::rules::Override;
 
     const WEEKDAYS: [Weekday; 5] = [
         Weekday::Mon,

@@ -1,6 +1,6 @@
 //! Alert evaluation: keyword/phrase alerts on word boundaries, `when:`
 //! expressions and `script:` files in the Rhai sandbox, over a read-only
-//! context (its shapes: [`crate::engine::script::ALERT_CONTEXT`]). Critical
+//! context (its shapes: [`crate::rules::script::ALERT_CONTEXT`]). Critical
 //! keyword alerts are matched first by the crisis check
 //! ([`super::crisis`]); this stage evaluates every alert of its trigger
 //! except the one that check already fired, and reports each, fired or
@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rhai::{Dynamic, Map};
 
 use crate::domain::normalize::{Normalized, phrase_words};
-use crate::engine::rules::{Alert, RuleSet, Severity};
-use crate::engine::segment::to_dynamic;
 use crate::pipeline::crisis;
+use crate::rules::segment::to_dynamic;
+use crate::rules::{Alert, RuleSet, Severity};
 use crate::store::traits::reply::{Engagement, PastAnswer};
 
 /// What an alert may read. Everything is optional: a scheduled alert has

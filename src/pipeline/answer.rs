@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use crate::domain::normalize::{Normalized, phrase_words};
-use crate::engine::rules::{Expect, ItemAlert, Survey};
+use crate::rules::{Expect, ItemAlert, Survey};
 
 /// A valid answer.
 #[derive(Debug, Clone, PartialEq)]
@@ -418,7 +418,7 @@ mod tests {
     use super::*;
     use crate::domain::Duration;
     use crate::domain::normalize::normalize;
-    use crate::engine::rules::{Band, Question, Scoring, Severity};
+    use crate::rules::{Band, Question, Scoring, Severity};
 
     fn parse(expect: &Expect, text: &str) -> Result<Answer, NotAnAnswer> {
         parse_answer(expect, &normalize(text))

@@ -17,7 +17,7 @@
 //!   kill myself" is shown to a person, with the phrase).
 
 use crate::domain::normalize::{Normalized, normalize, phrase_words};
-use crate::engine::rules::{RuleSet, Severity};
+use crate::rules::{RuleSet, Severity};
 
 /// What kind of signal a floor phrase is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -18,7 +18,7 @@ use crate::domain::Phone;
 use crate::domain::clock::Clock;
 use crate::domain::clock::SystemClock;
 use crate::domain::message::InboundRow;
-use crate::engine::rules::RuleSet;
+use crate::rules::RuleSet;
 use crate::settings::ReplySettings;
 use crate::store::Backend;
 use crate::store::traits::reply::{ReplyEffects, ReplyFacts};

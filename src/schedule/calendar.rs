@@ -21,7 +21,7 @@ use chrono_tz::Tz;
 use super::fire::{self, DstPolicy};
 use crate::domain::CronSpec;
 use crate::domain::session::Session;
-use crate::engine::rules::{ExtraSession, Group};
+use crate::rules::{ExtraSession, Group};
 
 /// The group's sessions that start at or after `from`, in start order:
 /// the pattern's, skipping cancelled dates, merged with the `extra:`

@@ -14,7 +14,7 @@ use super::fire::{cron_fires, next_cron_fire};
 use super::span;
 use crate::domain::local_time::resolve_local;
 use crate::domain::session::Session;
-use crate::engine::rules::{Group, RuleSet, Schedule, Timing, Window};
+use crate::rules::{Group, RuleSet, Schedule, Timing, Window};
 
 /// One fire of one schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]

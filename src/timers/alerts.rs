@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::incident::{AlertHit, Subject};
-use crate::engine::rules::{Alert, RuleSet};
 use crate::pipeline::alerts::{AlertContext, evaluate_alert};
+use crate::rules::{Alert, RuleSet};
 use crate::schedule::fire::cron_fires;
 use crate::store::Backend;
 use crate::store::StoreError;

@@ -8,8 +8,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::domain::message::{IdempotencyKey, Kind, NewMessage};
-use crate::engine::rules::RuleSet;
-use crate::engine::template;
+use crate::rules::RuleSet;
+use crate::rules::template;
 use crate::store::Backend;
 use crate::store::StoreError;
 use crate::store::traits::reply::WaitingRun;

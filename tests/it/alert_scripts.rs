@@ -9,8 +9,8 @@ use std::path::Path;
 use chrono::{DateTime, TimeDelta, Utc};
 use hearth::config::{Compiled, load_dir};
 use hearth::domain::normalize::normalize;
-use hearth::engine::rules::RuleSet;
 use hearth::pipeline::alerts::{AlertContext, AlertVerdict, Trigger, evaluate, script_failures};
+use hearth::rules::RuleSet;
 use hearth::store::traits::reply::{Engagement, PastAnswer};
 use serde_json::json;
 

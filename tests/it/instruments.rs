@@ -9,10 +9,10 @@ use std::path::Path;
 
 use hearth::config::diag::{Diagnostic, Level};
 use hearth::config::load_dir;
-use hearth::config::rules::{Content, RuleSet, Severity, Survey};
 use hearth::domain::sms::{Encoding, measure};
-use hearth::engine::template::sample_context;
 use hearth::pipeline::answer::{item_alerts, score};
+use hearth::rules::template::sample_context;
+use hearth::rules::{Content, RuleSet, Severity, Survey};
 use serde_json::json;
 
 use crate::helpers::write;
@@ -467,10 +467,10 @@ fn an_item_alert_reply_counts_as_a_used_template() {
 mod housekeeping {
     use chrono::{DateTime, TimeDelta, Utc};
     use hearth::config::load_dir;
-    use hearth::config::rules::RuleSet;
     use hearth::domain::message::{
         IdempotencyKey, Kind, NewMessage, OutState, Plan, Report, ReportFor, SurveyStart,
     };
+    use hearth::rules::RuleSet;
     use hearth::store::prelude::*;
     use hearth::store::sqlite::{KeySource, SqliteStore};
     use hearth::store::traits::outbox::ListFilter;

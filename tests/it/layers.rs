@@ -15,7 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("text", 0),
     // 1: the rules model and its evaluation, daemon settings.
     ("settings", 1),
-    ("engine", 1),
+    ("rules", 1),
     ("schedule", 1),
     ("config", 1),
     // 2: the store's interface (traits, roster parsing) and its backends.

@@ -8,7 +8,7 @@ fn reminder_body(app: &TestApp) -> String {
     let rules = app.rules.current();
     rules
         .renderer
-        .render("reminder", &hearth::engine::template::sample_context())
+        .render("reminder", &hearth::rules::template::sample_context())
         .unwrap()
 }
 

@@ -882,7 +882,7 @@ async fn frequency_caps_are_checked_again_at_the_last_gate() {
     use hearth::dispatch::provider::AnyProvider;
     use hearth::dispatch::providers::console::ConsoleProvider;
     use hearth::dispatch::worker::{Dispatcher, ExecutionOutcome};
-    use hearth::engine::rules::Limits;
+    use hearth::rules::Limits;
 
     let roster = "external_id,first_name,phone,timezone,consent\nM-1,Ann,+15555550101,UTC,yes\n";
     let fx = Fx::new(

@@ -17,7 +17,7 @@ pub use members::{MembersCommand, members};
 use super::{EXIT_INTERNAL, EXIT_INVALID, load_settings};
 use crate::config::{self, RuleSet};
 use crate::domain::member::{AuditVerified as Verified, MemberStatus};
-use crate::engine::segment;
+use crate::rules::segment;
 use crate::settings::Settings;
 use crate::store::StoreError;
 use crate::store::prelude::*;
@@ -150,7 +150,7 @@ pub fn segments(settings_path: &Path, cmd: SegmentsCommand) -> ExitCode {
 fn show_selected(
     settings: &Settings,
     rules: &RuleSet,
-    seg: Option<&config::rules::Segment>,
+    seg: Option<&crate::rules::Segment>,
 ) -> ExitCode {
     let store = tri!(open(settings, OpenMode::Existing));
     let members = match block_on(store.members(None)) {

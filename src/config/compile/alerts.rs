@@ -7,9 +7,9 @@ use serde_saphyr::Spanned;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::RawAlert;
-use crate::config::rules::{Alert, Severity};
 use crate::domain::CronSpec;
-use crate::engine::script::ScriptKind;
+use crate::rules::script::ScriptKind;
+use crate::rules::{Alert, Severity};
 use crate::text::{did_you_mean, sha256_hex};
 
 impl Compiler<'_> {
@@ -356,7 +356,7 @@ pub const COMPLIANCE_KEYWORDS: &[&str] = &[
 /// 1-based line and column of its `answer`; calls inside comments and
 /// strings do not count.
 pub(super) fn answer_ids(source: &str) -> Vec<(String, usize, usize)> {
-    crate::engine::script::answer_calls(source)
+    crate::rules::script::answer_calls(source)
 }
 
 #[cfg(test)]

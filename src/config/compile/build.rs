@@ -10,11 +10,11 @@ use super::surveys::sample_answer;
 use super::templates::{Bodies, CrisisReply, owner_of_template};
 use super::{Compiler, fingerprint};
 use crate::config::raw::{RawFile, Severity};
-use crate::config::rules::{
+use crate::rules::template::{self, Templates};
+use crate::rules::{
     Alert, Contact, Escalation, Group, Inventory, Rotation, RuleSet, RuleTest, Schedule, Segment,
     Survey,
 };
-use crate::engine::template::{self, Templates};
 
 /// What the passes gather beside the compiled rules.
 struct Gathered {

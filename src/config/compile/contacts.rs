@@ -7,8 +7,8 @@ use serde_saphyr::Spanned;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::RawContact;
-use crate::config::rules::Contact;
 use crate::domain::{self, Phone};
+use crate::rules::Contact;
 
 impl Compiler<'_> {
     pub(super) fn contact(

@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawEscalation, RawRepeat, RawStep, RawTarget};
-use crate::config::rules::{Channel, Contact, Escalation, Group, Repeat, Rotation, Step, Target};
+use crate::rules::{Channel, Contact, Escalation, Group, Repeat, Rotation, Step, Target};
 
 /// What `repeat:` accepts, for hints.
 const REPEAT_HINT: &str = "write a whole number of extra rounds, like `repeat: 2`, or `repeat: until_acknowledged` to page until someone acknowledges";
@@ -277,7 +277,7 @@ pub(super) fn channel_name(c: Channel) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::super::groups::tests::{compile_yaml, lines};
-    use crate::config::rules::{Channel, Repeat, Target};
+    use crate::rules::{Channel, Repeat, Target};
 
     const CONTACTS: &str = "contacts:\n  dana: { name: Dana Reyes, sms: \"+15555550101\", email: dana@clinic.example, phi: true }\n  lee: { sms: \"+15555550102\", email: lee@clinic.example }\n  sam: { sms: \"+15555550103\" }\n  director: { sms: \"+15555550104\", email: director@clinic.example }\n";
 

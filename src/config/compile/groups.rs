@@ -10,9 +10,9 @@ use chrono_tz::Tz;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawExtraSession, RawGroup};
-use crate::config::rules::{ExtraSession, Group};
 use crate::domain::CronSpec;
 use crate::domain::{self, Duration};
+use crate::rules::{ExtraSession, Group};
 use crate::schedule::{calendar, parse_date};
 
 impl Compiler<'_> {

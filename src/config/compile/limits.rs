@@ -8,7 +8,7 @@ use serde_saphyr::Spanned;
 use super::{Compiler, fingerprint};
 use crate::config::diag::Place;
 use crate::config::raw::{RawFile, RawLimits};
-use crate::config::rules::{Inventory, Limits};
+use crate::rules::{Inventory, Limits};
 
 impl Compiler<'_> {
     /// The directory's `limits:`, if any. A second document is an error

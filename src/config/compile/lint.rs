@@ -13,7 +13,7 @@ use serde_saphyr::Spanned;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawFile, RawSchedule};
-use crate::config::rules::*;
+use crate::rules::*;
 use crate::schedule::fire::{DstPolicy, dst_policy};
 use crate::schedule::{calendar, plan};
 

@@ -47,8 +47,8 @@ pub use self::alerts::COMPLIANCE_KEYWORDS;
 use super::diag::{Diagnostic, Diagnostics, Place};
 use super::options::{CompileOptions, SendWindow};
 use super::raw::*;
-use super::rules::*;
-use crate::engine::script::{Limits, Sandbox};
+use crate::rules::script::{Limits, Sandbox};
+use crate::rules::*;
 pub use crate::text::sha256_hex;
 
 /// One rules file as read from disk; `path` is relative to the directory.

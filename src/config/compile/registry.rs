@@ -8,7 +8,7 @@ use serde_saphyr::Spanned;
 
 use super::{Compiler, rule, valid_id};
 use crate::config::diag::Place;
-use crate::config::rules::ALL_SEGMENT;
+use crate::rules::ALL_SEGMENT;
 use crate::text::did_you_mean;
 
 impl Compiler<'_> {

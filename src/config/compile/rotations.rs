@@ -14,8 +14,8 @@ use serde_saphyr::Spanned;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawOverride, RawRotation, RawShift};
-use crate::config::rules::{Override, Rotation, Shift};
 use crate::domain;
+use crate::rules::{Override, Rotation, Shift};
 use crate::text::did_you_mean;
 
 const DAY_NAMES: [(&str, &str, Weekday); 7] = [

@@ -5,7 +5,7 @@ use std::path::Path;
 use super::Compiler;
 use crate::config::diag::Place;
 use crate::config::raw::RawTest;
-use crate::config::rules::RuleTest;
+use crate::rules::RuleTest;
 use crate::text::did_you_mean;
 
 impl Compiler<'_> {

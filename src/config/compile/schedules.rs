@@ -8,9 +8,9 @@ use serde_saphyr::Spanned;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawSchedule, RawWindow};
-use crate::config::rules::{ALL_SEGMENT, Content, DEFAULT_CATCH_UP, Schedule, Timing, Window};
 use crate::domain::CronSpec;
 use crate::domain::{self, Duration};
+use crate::rules::{ALL_SEGMENT, Content, DEFAULT_CATCH_UP, Schedule, Timing, Window};
 
 /// The longest `before_session:` / `after_session:` offset: a year.
 const MAX_SESSION_OFFSET: Duration = Duration::from_secs(366 * 86_400);
@@ -336,7 +336,7 @@ mod tests {
     use chrono::NaiveTime;
 
     use super::super::groups::tests::{compile_yaml, lines};
-    use crate::config::rules::DEFAULT_CATCH_UP;
+    use crate::rules::DEFAULT_CATCH_UP;
 
     fn with_schedule(keys: &str) -> String {
         format!(

@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawItemAlert, RawScore};
-use crate::config::rules::{Band, Expect, ItemAlert, Question, Scoring, Severity};
+use crate::rules::{Band, Expect, ItemAlert, Question, Scoring, Severity};
 use crate::text::did_you_mean;
 
 impl Compiler<'_> {

@@ -7,9 +7,9 @@ use serde_saphyr::Spanned;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawCondition, RawSegment};
-use crate::config::rules::{Condition, Field, MEMBER_FIELDS, Op, Segment};
-use crate::engine::script::ScriptKind;
-use crate::engine::segment;
+use crate::rules::script::ScriptKind;
+use crate::rules::segment;
+use crate::rules::{Condition, Field, MEMBER_FIELDS, Op, Segment};
 use crate::schedule::parse_date;
 
 impl Compiler<'_> {

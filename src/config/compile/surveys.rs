@@ -10,8 +10,8 @@ use super::templates::Bodies;
 use super::{Compiler, rule};
 use crate::config::diag::Place;
 use crate::config::raw::{RawExpect, RawQuestion, RawSurvey};
-use crate::config::rules::{Expect, Question, Survey};
 use crate::domain::Duration;
+use crate::rules::{Expect, Question, Survey};
 
 impl Compiler<'_> {
     pub(super) fn survey(

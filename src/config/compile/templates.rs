@@ -13,9 +13,9 @@ use serde_saphyr::Spanned;
 use super::{Compiler, MAX_SEGMENTS, rule};
 use crate::config::diag::Place;
 use crate::config::raw::RawFile;
-use crate::config::rules::{Content, Schedule, Survey, TemplateInfo, Timing};
 use crate::domain::sms;
-use crate::engine::template::{self, Templates};
+use crate::rules::template::{self, Templates};
+use crate::rules::{Content, Schedule, Survey, TemplateInfo, Timing};
 
 /// A template compiled into the environment: its name, file and body.
 pub(super) type TemplatePlace = (String, PathBuf, Spanned<String>);

@@ -10,7 +10,7 @@ use super::Compiler;
 use super::alerts::answer_ids;
 use crate::config::diag::Place;
 use crate::domain::{self, Duration};
-use crate::engine::script::ScriptKind;
+use crate::rules::script::ScriptKind;
 use crate::text::did_you_mean;
 
 impl Compiler<'_> {

@@ -42,7 +42,7 @@ pub(crate) use self::rule_tests::RawTest;
 pub(crate) use self::schedules::{RawSchedule, RawTemplate, RawWindow};
 pub(crate) use self::segments::{RawCondition, RawSegment};
 pub(crate) use self::surveys::{RawExpect, RawItemAlert, RawQuestion, RawScore, RawSurvey};
-pub use crate::engine::rules::{Channel, Severity};
+pub use crate::rules::{Channel, Severity};
 
 /// One `*.yaml` file of the rules directory. Every key is optional.
 #[derive(Debug, Default, Deserialize)]

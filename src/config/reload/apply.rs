@@ -13,8 +13,8 @@ use super::live::{LiveRules, is_empty};
 use super::status::{Attempt, ReloadOutcome, Trigger};
 use crate::config::diag::Diagnostic;
 use crate::config::diff::diff;
-use crate::config::rules::RuleSet;
 use crate::config::{Compiled, Level, Snapshot};
+use crate::rules::RuleSet;
 
 /// An error about the directory as a whole, for the reload status.
 fn dir_error(dir: &Path, message: String, hint: &str) -> Diagnostic {

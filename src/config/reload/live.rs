@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use super::guard::{Compile, CompileHook, compile_guarded, lock};
 use super::status::{Attempt, ReloadStatus, Trigger};
 use crate::config::diag::Diagnostic;
-use crate::config::rules::RuleSet;
+use crate::rules::RuleSet;
 
 /// The rules directory did not load at start-up.
 #[derive(Debug, thiserror::Error)]

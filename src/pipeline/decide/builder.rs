@@ -9,7 +9,7 @@ use super::verdict::ReplyVerdict;
 use crate::domain::Phone;
 use crate::domain::incident::{AlertHit, Severity, Subject};
 use crate::domain::message::{IdempotencyKey, Kind, NewMessage};
-use crate::engine::template;
+use crate::rules::template;
 
 pub(super) struct Builder<'a> {
     pub(super) input: &'a Input<'a>,

@@ -9,7 +9,7 @@ use super::builder::{Builder, HitSpec};
 use super::verdict::CrisisVerdict;
 use crate::domain::incident::{BUILTIN_CRISIS_ALERT, Severity};
 use crate::domain::message::Kind;
-use crate::engine::rules::{Alert, RuleSet};
+use crate::rules::{Alert, RuleSet};
 
 /// The alert a crisis match is filed under: the rule's own for a rule
 /// keyword; for a floor phrase, the rules' first critical keyword alert

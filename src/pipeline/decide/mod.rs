@@ -49,7 +49,7 @@ use super::keywords::Keywords;
 use crate::domain::member::Member;
 use crate::domain::message::InboundRow;
 use crate::domain::normalize::Normalized;
-use crate::engine::rules::RuleSet;
+use crate::rules::RuleSet;
 use crate::settings::ReplySettings;
 use crate::store::traits::reply::{ReplyEffects, ReplyFacts, SurveyUpdate};
 

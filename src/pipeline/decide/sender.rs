@@ -10,8 +10,8 @@ use super::verdict::SenderVerdict;
 use crate::domain::Phone;
 use crate::domain::member::Member;
 use crate::domain::message::Kind;
-use crate::engine::rules::RuleSet;
-use crate::engine::template;
+use crate::rules::RuleSet;
+use crate::rules::template;
 use crate::store::traits::reply::ReplyFacts;
 
 /// Whom the text came from, as the pipeline sees it.

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use super::builder::Builder;
 use super::verdict::SurveyVerdict;
 use crate::domain::message::Kind;
-use crate::engine::rules::{Question, Survey};
 use crate::pipeline::answer;
+use crate::rules::{Question, Survey};
 use crate::store::traits::reply::{AnswerRecord, OpenSurvey, SurveyClose, SurveyUpdate};
 
 /// A valid answer, for the alerts that read it.

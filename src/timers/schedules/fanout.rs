@@ -12,8 +12,8 @@ use chrono_tz::Tz;
 use crate::domain::local_time::local_day;
 use crate::domain::member::Member;
 use crate::domain::message::{IdempotencyKey, Kind, NewMessage, Plan, SurveyStart};
-use crate::engine::rules::{Content, Group, Limits, RuleSet, Schedule};
-use crate::engine::{segment, template};
+use crate::rules::{Content, Group, Limits, RuleSet, Schedule};
+use crate::rules::{segment, template};
 use crate::schedule::plan::{self, Fire, Scope};
 
 /// What one fire's fan-out produced.

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::reload::LiveRules;
 use crate::domain::actor::DAEMON_ACTOR;
 use crate::domain::clock::Clock;
-use crate::engine::rules::{Content, RuleSet, Schedule};
+use crate::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
 use crate::store::Backend;
 use crate::store::StoreError;

@@ -8,7 +8,7 @@
 use rhai::{Dynamic, Map};
 use serde_json::Value;
 
-use super::rules::{ALL_SEGMENT, Condition, Field, Op, Segment};
+use super::model::{ALL_SEGMENT, Condition, Field, Op, Segment};
 use super::script::Sandbox;
 
 /// Whether the segment selects the member described by `view`
@@ -236,7 +236,7 @@ fn all_of_on_one_value(
 /// `joined_on`); without `attributes.` in front, a name that is not a
 /// member field is read as a roster attribute.
 pub fn near_member_field(name: &str) -> Option<&'static str> {
-    use super::rules::MEMBER_FIELDS;
+    use super::model::MEMBER_FIELDS;
     if MEMBER_FIELDS.contains(&name) {
         return None;
     }
@@ -502,7 +502,7 @@ mod tests {
     #[test]
     fn when_runs_after_match_and_errors_are_errors() {
         let sandbox = Sandbox::new(Default::default());
-        let kind = crate::engine::script::ScriptKind::Segment;
+        let kind = crate::rules::script::ScriptKind::Segment;
         let seg = Segment {
             id: "new".into(),
             conditions: vec![cond(Field::Member("language".into()), Op::Eq(json!("es")))],

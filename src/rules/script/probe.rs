@@ -41,7 +41,7 @@ impl Sandbox {
     }
 
     fn probe_once(&self, kind: ScriptKind, ast: &AST, answers: Map) -> Option<ScriptError> {
-        let member = crate::engine::segment::to_dynamic(&sample_member());
+        let member = crate::rules::segment::to_dynamic(&sample_member());
         let vars: Vec<(&str, Dynamic)> = match kind {
             ScriptKind::Segment => vec![("member", member)],
             ScriptKind::Alert => {
@@ -225,8 +225,8 @@ mod tests {
     use rhai::{Dynamic, Map};
 
     use super::*;
-    use crate::engine::script::Limits;
-    use crate::engine::script::testing::sandbox;
+    use crate::rules::script::Limits;
+    use crate::rules::script::testing::sandbox;
 
     #[test]
     fn probing_finds_misspelt_functions_but_not_operators_on_samples() {

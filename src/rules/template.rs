@@ -487,7 +487,7 @@ pub fn session_value(
 /// [`sample_context`].
 pub fn member_context(
     member: &serde_json::Value,
-    group: Option<&super::rules::Group>,
+    group: Option<&super::model::Group>,
     session: Option<&crate::domain::session::Session>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Value {

@@ -154,7 +154,7 @@ fn unknown_context_fields(source: &str) -> Vec<(&'static str, String, usize, usi
 /// the field's: Rhai answers `false` to a comparison across types (`"2026-01-05"
 /// < 30`), so the script would quietly never hold.
 fn mismatched_comparison(source: &str) -> Option<ScriptError> {
-    use crate::engine::segment::{FieldType, field_type};
+    use crate::rules::segment::{FieldType, field_type};
     let tokens = tokens(source);
     let text = |i: usize| tokens.get(i).map_or("", |t| t.text.as_str());
     for (i, t) in tokens.iter().enumerate() {
@@ -201,7 +201,7 @@ fn mismatched_comparison(source: &str) -> Option<ScriptError> {
             _ => continue,
         };
         let ordering = op.starts_with(['<', '>']);
-        let Some(ty) = field_type(&crate::engine::rules::Field::Member(field.to_owned())) else {
+        let Some(ty) = field_type(&crate::rules::Field::Member(field.to_owned())) else {
             continue;
         };
         let (noun, hint) = match (ty, literal) {
@@ -294,10 +294,10 @@ pub(super) fn mismatched_answer(source: &str, answer_samples: &[Map]) -> Option<
 }
 
 /// The fields of the member a script sees: the member fields segments
-/// match on ([`MEMBER_FIELDS`](crate::engine::rules::MEMBER_FIELDS)), and
+/// match on ([`MEMBER_FIELDS`](crate::rules::MEMBER_FIELDS)), and
 /// `attributes`.
 fn member_view_fields() -> impl Iterator<Item = &'static str> {
-    crate::engine::rules::MEMBER_FIELDS
+    crate::rules::MEMBER_FIELDS
         .iter()
         .copied()
         .chain(["attributes"])
@@ -312,7 +312,7 @@ mod tests {
     use rhai::{Dynamic, Map};
 
     use super::*;
-    use crate::engine::script::testing::sandbox;
+    use crate::rules::script::testing::sandbox;
 
     #[test]
     fn answer_in_a_segment_is_an_error_however_the_script_branches() {

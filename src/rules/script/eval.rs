@@ -82,8 +82,8 @@ fn runtime_error(e: &EvalAltResult) -> String {
 mod tests {
     use rhai::{Dynamic, Map};
 
-    use crate::engine::script::ScriptKind;
-    use crate::engine::script::testing::sandbox;
+    use crate::rules::script::ScriptKind;
+    use crate::rules::script::testing::sandbox;
 
     #[test]
     fn a_runaway_loop_fails_its_evaluation_instead_of_hanging() {

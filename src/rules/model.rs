@@ -6,7 +6,7 @@
 //!
 //! These types live in `engine` (not `config`) because the engine
 //! evaluates them and `config` builds them: `config` depends on `engine`,
-//! never the other way round. [`crate::config::rules`] re-exports them.
+//! never the other way round. [`crate::rules`] re-exports them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

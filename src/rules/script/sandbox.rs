@@ -171,7 +171,7 @@ fn parse_error(e: rhai::ParseError, kind: ScriptKind) -> ScriptError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::script::testing::sandbox;
+    use crate::rules::script::testing::sandbox;
 
     #[test]
     fn eval_and_import_are_not_available() {
