@@ -11,7 +11,7 @@ use std::fmt;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use super::Phone;
+use super::{Invalid, Phone};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -30,13 +30,13 @@ impl MemberStatus {
 
     /// An empty cell reads as active: a roster that has no status column
     /// lists the members it means to keep.
-    pub fn parse(s: &str) -> Result<MemberStatus, String> {
+    pub fn parse(s: &str) -> Result<MemberStatus, Invalid> {
         match s.trim().to_lowercase().as_str() {
             "active" | "" => Ok(MemberStatus::Active),
             "inactive" => Ok(MemberStatus::Inactive),
-            other => Err(format!(
+            other => Err(Invalid::new(format!(
                 "invalid status `{other}`: expected `active` or `inactive`"
-            )),
+            ))),
         }
     }
 }
@@ -149,13 +149,13 @@ impl ConsentAction {
         }
     }
 
-    pub fn parse(s: &str) -> Result<ConsentAction, String> {
+    pub fn parse(s: &str) -> Result<ConsentAction, Invalid> {
         match s {
             "granted" => Ok(ConsentAction::Granted),
             "revoked" => Ok(ConsentAction::Revoked),
-            _ => Err(format!(
+            _ => Err(Invalid::new(format!(
                 "invalid consent action `{s}`: expected granted or revoked"
-            )),
+            ))),
         }
     }
 }
@@ -181,14 +181,14 @@ impl ConsentSource {
         }
     }
 
-    pub fn parse(s: &str) -> Result<ConsentSource, String> {
+    pub fn parse(s: &str) -> Result<ConsentSource, Invalid> {
         match s {
             "import" => Ok(ConsentSource::Import),
             "keyword" => Ok(ConsentSource::Keyword),
             "staff" => Ok(ConsentSource::Staff),
-            _ => Err(format!(
+            _ => Err(Invalid::new(format!(
                 "invalid consent source `{s}`: expected import, keyword or staff"
-            )),
+            ))),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::Phone;
+use super::{Invalid, Phone};
 
 /// What kind of message, which fixes its priority and which gates apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -251,24 +251,25 @@ impl IdempotencyKey {
 
     /// A staff message: the caller's own key (so a script can retry
     /// safely), else a fresh random one (every call is a new message).
-    pub fn staff(caller_key: Option<&str>) -> Result<IdempotencyKey, String> {
+    pub fn staff(caller_key: Option<&str>) -> Result<IdempotencyKey, Invalid> {
         match caller_key {
             Some(k) => {
                 if k.trim().is_empty() {
-                    return Err("an idempotency key cannot be empty".into());
+                    return Err(Invalid::new("an idempotency key cannot be empty"));
                 }
                 if k.len() > 200 || k.chars().any(char::is_control) {
-                    return Err(format!(
+                    return Err(Invalid::new(format!(
                         "idempotency key `{}` is not usable: at most 200 characters, no control characters",
                         k.escape_debug()
-                    ));
+                    )));
                 }
                 Ok(IdempotencyKey(format!("staff:key:{}", part(k))))
             }
             None => {
                 let mut bytes = [0u8; 16];
-                getrandom::fill(&mut bytes)
-                    .map_err(|e| format!("no randomness for an idempotency key: {e}"))?;
+                getrandom::fill(&mut bytes).map_err(|e| {
+                    Invalid::new(format!("no randomness for an idempotency key: {e}"))
+                })?;
                 Ok(IdempotencyKey(format!(
                     "staff:random:{}",
                     hex::encode(bytes)
@@ -663,8 +664,8 @@ mod tests {
         assert_ne!(r1, r2);
         assert!(r1.as_str().starts_with("staff:random:"));
         let err = IdempotencyKey::staff(Some("  ")).unwrap_err();
-        assert!(err.contains("empty"), "{err}");
+        assert!(err.message.contains("empty"), "{err}");
         let err = IdempotencyKey::staff(Some("a\nb")).unwrap_err();
-        assert!(err.contains("`a\\nb`"), "{err}");
+        assert!(err.message.contains("`a\\nb`"), "{err}");
     }
 }

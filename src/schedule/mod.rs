@@ -21,9 +21,12 @@ pub fn span(d: crate::domain::Duration) -> chrono::TimeDelta {
 }
 
 /// Parses a calendar date written `YYYY-MM-DD`.
-pub fn parse_date(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map_err(|_| format!("invalid date `{text}`: expected `YYYY-MM-DD`, like `2026-12-22`"))
+pub fn parse_date(text: &str) -> Result<NaiveDate, crate::domain::Invalid> {
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
+        crate::domain::Invalid::new(format!(
+            "invalid date `{text}`: expected `YYYY-MM-DD`, like `2026-12-22`"
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -272,7 +272,7 @@ fn parse_row(
         "" => Some(None),
         s => MemberStatus::parse(s)
             .map(Some)
-            .map_err(|e| errs.push(e))
+            .map_err(|e| errs.push(e.into()))
             .ok(),
     };
     let mut member_groups = split_list(get("groups"));

@@ -26,11 +26,11 @@ fn event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, ConsentEvent)> {
         row.get(1)?,
         ConsentEvent {
             id: row.get(0)?,
-            action: ConsentAction::parse(&action).map_err(|e| bad(2, e))?,
-            source: ConsentSource::parse(&source).map_err(|e| bad(3, e))?,
+            action: ConsentAction::parse(&action).map_err(|e| bad(2, e.into()))?,
+            source: ConsentSource::parse(&source).map_err(|e| bad(3, e.into()))?,
             text: row.get(4)?,
             actor: row.get(5)?,
-            at: parse_time(&at).map_err(|e| bad(6, e))?,
+            at: parse_time(&at).map_err(|e| bad(6, e.into()))?,
         },
     ))
 }

@@ -34,7 +34,7 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
         language: row.get(6)?,
         joined_on: NaiveDate::parse_from_str(&joined, "%Y-%m-%d")
             .map_err(|e| bad(7, e.to_string()))?,
-        status: MemberStatus::parse(&status).map_err(|e| bad(8, e))?,
+        status: MemberStatus::parse(&status).map_err(|e| bad(8, e.into()))?,
         groups: Vec::new(),
         attributes: serde_json::from_str(&attrs).map_err(|e| bad(9, e.to_string()))?,
         consent: ConsentState::default(),

@@ -316,11 +316,11 @@ pub(crate) fn recipients_page(
             m.consent = ConsentState {
                 last: Some(ConsentEvent {
                     id: r.get(11)?,
-                    action: ConsentAction::parse(&action).map_err(|e| bad(12, e))?,
-                    source: ConsentSource::parse(&source).map_err(|e| bad(13, e))?,
+                    action: ConsentAction::parse(&action).map_err(|e| bad(12, e.into()))?,
+                    source: ConsentSource::parse(&source).map_err(|e| bad(13, e.into()))?,
                     text: r.get(14)?,
                     actor: r.get(15)?,
-                    at: super::consent::parse_time(&at).map_err(|e| bad(16, e))?,
+                    at: super::consent::parse_time(&at).map_err(|e| bad(16, e.into()))?,
                 }),
             };
             debug_assert_eq!(m.status, MemberStatus::Active);

@@ -19,6 +19,7 @@ use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::Invalid;
 use crate::domain::Phone;
 use crate::domain::message::{
     Enqueued, Kind, NewMessage, OutState, OutboxMessage, Report, ReportFor,
@@ -33,13 +34,13 @@ use crate::store::StoreError;
 pub struct InstanceId(String);
 
 impl InstanceId {
-    pub fn new(id: impl Into<String>) -> Result<InstanceId, String> {
+    pub fn new(id: impl Into<String>) -> Result<InstanceId, Invalid> {
         let id = id.into();
         if id.trim().is_empty() || id.len() > 100 || id.chars().any(char::is_control) {
-            return Err(format!(
+            return Err(Invalid::new(format!(
                 "instance id `{}` is not usable: 1 to 100 characters, no control characters",
                 id.escape_debug()
-            ));
+            )));
         }
         Ok(InstanceId(id))
     }
