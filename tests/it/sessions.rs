@@ -223,12 +223,12 @@ schedules:
 fn no_clock_is_read_on_the_path_check_compiles() {
     // `check` must say the same whenever it runs: nothing it compiles
     // with may read the wall clock (reload.rs stamps attempts; it is the
-    // daemon's, not the compiler's).
+    // daemon's, not the compiler's: config/reload/).
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut offenders = Vec::new();
-    for sub in ["config", "engine", "schedule"] {
+    for sub in ["config", "rules", "schedule"] {
         for entry in walk(&root.join(sub)) {
-            if entry.ends_with("config/reload.rs") {
+            if entry.starts_with(root.join("config/reload")) {
                 continue;
             }
             let source = std::fs::read_to_string(&entry).unwrap();
