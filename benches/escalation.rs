@@ -31,7 +31,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use hearth::config::reload::LiveRules;
 use hearth::domain::clock::ManualClock;
 use hearth::domain::message::{InboundSms, Kind, OutState};
-use hearth::escalate::engine::{Escalator, Tick};
 use hearth::pipeline::InboundWorker;
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::settings::{NotifySettings, ReplySettings, Settings};
@@ -39,6 +38,7 @@ use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::outbox::ListFilter;
 use hearth::store::traits::{EscalationStore, OutboxStore};
+use hearth::timers::escalations::{Escalator, Tick};
 use tokio_util::sync::CancellationToken;
 
 mod common;

@@ -9,7 +9,7 @@
 //! resolved it, how and when.
 //!
 //! `ack`, `resolve` and `escalate` act as `ACK 42` by text and the admin
-//! API do ([`crate::escalate::engine::act`]), by `cli:NAME`, writing
+//! API do ([`crate::escalate::act::act`]), by `cli:NAME`, writing
 //! directly to the database; the notices they queue are delivered by the
 //! daemon when it runs.
 
@@ -22,7 +22,7 @@ use clap::{Subcommand, ValueEnum};
 use super::staff::{block_on, fail, open};
 use super::{EXIT_INVALID, Format, load_settings};
 use crate::domain::incident::{Incident, IncidentState};
-use crate::escalate::engine::{ActError, Acted, Action, Actor, act};
+use crate::escalate::act::{ActError, Acted, Action, Actor, act};
 use crate::escalate::pinned::Pinned;
 use crate::escalate::queries::{self, StateFilter};
 use crate::store::Backend;

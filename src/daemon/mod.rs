@@ -408,12 +408,13 @@ impl<S: Backend> Parts<S> {
         shutdown: &CancellationToken,
         wires: &Wires,
     ) -> anyhow::Result<()> {
-        for w in
-            crate::escalate::engine::channel_warnings(&self.rules.current(), &self.settings.notify)
-        {
+        for w in crate::timers::escalations::channel_warnings(
+            &self.rules.current(),
+            &self.settings.notify,
+        ) {
             tracing::warn!("{w}");
         }
-        let escalator = crate::escalate::engine::Escalator::new(
+        let escalator = crate::timers::escalations::Escalator::new(
             self.store.clone(),
             self.rules.clone(),
             &self.settings.notify,

@@ -7,7 +7,7 @@
 //! `ESCALATE`. Anything else is not a command (the text is kept as a
 //! contact's text, as before).
 
-use super::engine::{ActError, Acted, Action};
+use super::act::{ActError, Acted, Action};
 use crate::domain::incident::IncidentState;
 
 /// A parsed command.

@@ -5,20 +5,26 @@
 //! - [`pinned`]: the policy as it was when the incident's escalation
 //!   started (a reload never changes or orphans a running one), and its
 //!   sequence of notifications ([`Entry`]).
-//! - [`engine`]: the timer (due escalations in the database, rebuilt at
-//!   start by reading them), the delivery of email and webhook notices,
-//!   and [`engine::act`]: ACK, RESOLVE and ESC from a text, the admin API
-//!   or the CLI.
+//! - [`act`]: ACK, RESOLVE and ESC from a text, the admin API or the CLI
+//!   ([`act::act`]).
+//! - `compose`: what a notice carries when it is made (what it says
+//!   about the incident, its address and outbox message), for `act` and
+//!   the timer.
 //! - [`notice`]: what a notice says (the minimum necessary).
 //! - [`queries`]: the incident listing and JSON the admin API and
 //!   `hearth incidents` share.
 //! - [`command`]: `ACK 42`, `RESOLVE 42`, `ESC 42` in a contact's text.
 //! - [`rotation`]: who is on call when.
 //! - [`email`], [`webhook`]: the channels besides SMS.
+//!
+//! The timer that makes the notifications as they fall due and delivers
+//! email and webhook notices is [`crate::timers::escalations`] (timers
+//! know escalations; escalations do not know timers).
 
+pub mod act;
 pub mod command;
+pub(crate) mod compose;
 pub mod email;
-pub mod engine;
 pub mod notice;
 pub mod pinned;
 pub mod queries;

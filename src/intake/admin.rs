@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 
 use super::IntakeState;
 use crate::domain::incident::{Incident, IncidentState};
-use crate::escalate::engine::{ActError, Action, Actor, act};
+use crate::escalate::act::{ActError, Action, Actor, act};
 use crate::escalate::queries::{
     StateFilter, escalation_json, list_incidents, next_step_json, notice_json,
 };

@@ -190,7 +190,7 @@ impl<S: Backend> ReplyPipeline<S> {
 
 impl<S: Backend> ReplyPipeline<S> {
     /// A text that reads as `ACK 42`, `RESOLVE 42` or `ESC 42`. From a
-    /// contact it is applied ([`crate::escalate::engine::act`]) and
+    /// contact it is applied ([`crate::escalate::act::act`]) and
     /// answered in one line; from anyone else it is refused and audited,
     /// and the text goes on as it was decided (a member's "ack" is never
     /// an acknowledgement).
@@ -205,7 +205,7 @@ impl<S: Backend> ReplyPipeline<S> {
         effects: &mut ReplyEffects,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), crate::store::StoreError> {
-        use crate::escalate::engine::{ActError, Actor, act};
+        use crate::escalate::act::{ActError, Actor, act};
         match (kind, contact) {
             ("contact", Some(contact)) => {
                 let result = act(

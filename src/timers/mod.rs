@@ -6,14 +6,15 @@
 //!   out to members into the outbox.
 //! - [`surveys`]: survey reminders and expiry.
 //! - [`alerts`]: scheduled (`every:`) alerts over members' history.
+//! - [`escalations`]: escalation steps as they fall due (pages, reminders,
+//!   catch-up after downtime) and the delivery of email and webhook
+//!   notices; the acknowledgements that stop them are
+//!   [`crate::escalate::act`].
 //! - [`housekeeping`]: the loop that runs `surveys` and `alerts` every few
 //!   seconds.
-//!
-//! Escalation steps are timers too; their loop is
-//! [`crate::escalate::engine::Escalator`], beside the acknowledgements
-//! that stop them.
 
 pub mod alerts;
+pub mod escalations;
 pub mod housekeeping;
 pub mod schedules;
 pub mod surveys;

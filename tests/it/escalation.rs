@@ -13,7 +13,7 @@ use hearth::config::reload::{LiveRules, Trigger};
 use hearth::domain::clock::ManualClock;
 use hearth::domain::incident::IncidentState;
 use hearth::domain::message::{InboundSms, Kind, OutboxMessage, Received};
-use hearth::escalate::engine::{Acted, Action, Actor, Escalator, act};
+use hearth::escalate::act::{Acted, Action, Actor, act};
 use hearth::pipeline::InboundWorker;
 use hearth::pipeline::handler::ReplyPipeline;
 use hearth::settings::{NotifySettings, ReplySettings};
@@ -22,6 +22,7 @@ use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::escalation::Purpose;
 use hearth::store::traits::outbox::ListFilter;
 use hearth::store::traits::{EscalationStore, IncidentStore, OutboxStore};
+use hearth::timers::escalations::Escalator;
 
 const ROSTER: &str = "external_id,first_name,last_name,phone,timezone,groups,consent
 M-1,Maria,Gonzalez,+15555550201,America/New_York,weekly-support,yes
