@@ -18,6 +18,7 @@
 //! - `retry`: retries by time, until expiry or the retry horizon.
 //! - `record`: outcomes into the outbox, store errors retried until stored.
 //! - `counters`: the running counts `/status` shows.
+//! - `setup_error`: why a provider could not be built from the settings.
 //! - `fault`: fault injection for the crash tests (`fault-injection` only).
 
 mod ambiguous;
@@ -34,4 +35,5 @@ mod rate;
 mod record;
 mod retry;
 mod send;
+mod setup_error;
 pub mod worker;
