@@ -3,7 +3,7 @@
 //! `try_execute_task` does one message end to end (claim, last gate, rate
 //! limit, provider, record) and says what happened, so tests can step it;
 //! `run_until_stopped` claims and sends until shutdown, with bounded
-//! concurrency on two lanes ([`super::lanes`]): the urgent lane (crisis,
+//! concurrency on two lanes (`lanes.rs`): the urgent lane (crisis,
 //! compliance, escalation) never waits behind routine sends.
 //!
 //! **Shutdown never abandons a claim.** On shutdown the dispatcher stops
@@ -14,10 +14,10 @@
 //!
 //! **Provider faults.** A transient error (5xx, 429, no connection) is the
 //! provider's fault, not the message's: messages are retried by time
-//! ([`super::retry`]), never by a count of attempts, and a provider-wide
-//! circuit breaker ([`super::breaker`]) pauses all sending until a single
+//! (`retry.rs`), never by a count of attempts, and a provider-wide
+//! circuit breaker (`breaker.rs`) pauses all sending until a single
 //! probe succeeds. A send whose outcome is ambiguous is reconciled or sent
-//! once more ([`super::ambiguous`]).
+//! once more (`ambiguous.rs`).
 //!
 //! **Claims are leases** held by this daemon's [`InstanceId`] for
 //! `2 × timeout + 60 s`, renewed right before the provider call. A
@@ -25,7 +25,7 @@
 //! *possibly sent*: it is reconciled with the provider where possible
 //! before it is sent again, and counted as a possible duplicate where not.
 //!
-//! **Recording outcomes** ([`super::record`]) retries store errors until
+//! **Recording outcomes** (`record.rs`) retries store errors until
 //! the outcome is stored; the lease is the backstop if the process dies.
 //!
 //! Here: the [`Dispatcher`] type, its builder methods, and the loop.
