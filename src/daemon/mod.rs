@@ -41,7 +41,7 @@ pub enum BuildError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot set up the provider: {0}")]
-    Provider(String),
+    Provider(crate::dispatch::provider::SetupError),
     #[error("cannot listen on {0}: {1}")]
     Listen(std::net::SocketAddr, std::io::Error),
 }

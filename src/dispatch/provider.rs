@@ -19,6 +19,7 @@ use super::providers::{
     console::ConsoleProvider, kannel::KannelProvider, twilio::TwilioProvider,
     webhook::WebhookProvider,
 };
+pub use super::setup_error::SetupError;
 
 /// A message on its way to a provider.
 #[derive(Clone)]
@@ -115,7 +116,7 @@ pub enum AnyProvider {
 
 impl AnyProvider {
     /// Builds the provider the settings name, resolving its secrets.
-    pub fn from_settings(settings: &Settings) -> Result<AnyProvider, String> {
+    pub fn from_settings(settings: &Settings) -> Result<AnyProvider, SetupError> {
         let timeout = settings.dispatch.timeout;
         Ok(match &settings.provider {
             ProviderSettings::Console { output } => {
@@ -233,13 +234,13 @@ fn without_url(e: &reqwest::Error) -> String {
 }
 
 /// A shared HTTP client with keep-alive and the dispatch timeout.
-pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, SetupError> {
     reqwest::Client::builder()
         .timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(90))
         .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+        .map_err(SetupError::HttpClient)
 }
 
 #[cfg(test)]

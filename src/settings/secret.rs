@@ -65,13 +65,6 @@ pub enum SecretError {
     Empty { secret: SecretRef },
 }
 
-/// For callers that still report errors as text.
-impl From<SecretError> for String {
-    fn from(e: SecretError) -> String {
-        e.to_string()
-    }
-}
-
 impl SecretRef {
     pub fn parse(text: &str) -> Result<SecretRef, SecretRefError> {
         let bad = |problem: &'static str| SecretRefError::Invalid {

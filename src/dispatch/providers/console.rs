@@ -11,14 +11,14 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::dispatch::provider::{Accepted, Outgoing, Provider, SendError};
+use crate::dispatch::provider::{Accepted, Outgoing, Provider, SendError, SetupError};
 
 pub struct ConsoleProvider {
     file: Option<Mutex<std::fs::File>>,
 }
 
 impl ConsoleProvider {
-    pub fn new(output: Option<PathBuf>) -> Result<ConsoleProvider, String> {
+    pub fn new(output: Option<PathBuf>) -> Result<ConsoleProvider, SetupError> {
         let file = match output {
             None => None,
             Some(path) => Some(Mutex::new(
@@ -27,7 +27,7 @@ impl ConsoleProvider {
                     .append(true)
                     .mode(0o600)
                     .open(&path)
-                    .map_err(|e| format!("cannot open console output {}: {e}", path.display()))?,
+                    .map_err(|source| SetupError::ConsoleOutput { path, source })?,
             )),
         };
         Ok(ConsoleProvider { file })

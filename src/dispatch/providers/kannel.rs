@@ -37,7 +37,8 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::dispatch::provider::{
-    Accepted, Outgoing, Provider, SendError, classify_http, classify_transport, http_client,
+    Accepted, Outgoing, Provider, SendError, SetupError, classify_http, classify_transport,
+    http_client,
 };
 use crate::domain::sms::{Encoding, measure};
 use crate::settings::{ProviderSettings, Settings};
@@ -65,7 +66,7 @@ impl KannelProvider {
         p: &ProviderSettings,
         s: &Settings,
         timeout: Duration,
-    ) -> Result<KannelProvider, String> {
+    ) -> Result<KannelProvider, SetupError> {
         let ProviderSettings::Kannel {
             sendsms_url,
             username,
@@ -74,30 +75,27 @@ impl KannelProvider {
             callback_secret,
         } = p
         else {
-            return Err("not a kannel provider".into());
+            return Err(SetupError::NotKannel);
         };
         let url = reqwest::Url::parse(sendsms_url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-            .ok_or_else(|| {
-                format!("kannel sendsms_url `{sendsms_url}` is not an http(s) URL\n  hint: smsbox's sendsms interface, like `http://127.0.0.1:13013/cgi-bin/sendsms`")
-            })?;
+            .ok_or_else(|| SetupError::KannelSendsmsUrl(sendsms_url.clone()))?;
         if url.query_pairs().any(|(k, _)| k == "password") {
-            return Err("kannel sendsms_url must not carry the password\n  hint: give it as `password: file:…` (or env:/credential:)".into());
+            return Err(SetupError::KannelPasswordInUrl);
         }
         if username.trim().is_empty() {
-            return Err("kannel username is empty".into());
+            return Err(SetupError::KannelNoUsername);
         }
         if from.trim().is_empty() {
-            return Err("kannel `from` is empty\n  hint: the number or sender id texts come from, like `+15555550100`".into());
+            return Err(SetupError::KannelNoSender);
         }
-        let public_url = s.public_url.as_deref().ok_or_else(|| {
-            "the kannel provider needs `public_url`: Kannel reports delivery to {public_url}/webhooks/kannel/dlr\n  hint: the address Kannel reaches Hearth at, like `http://10.0.0.5:8080`".to_owned()
-        })?;
+        let public_url = s
+            .public_url
+            .as_deref()
+            .ok_or(SetupError::KannelNoPublicUrl)?;
         if public_url.contains('%') {
-            return Err(format!(
-                "public_url `{public_url}` contains `%`, which Kannel would read as an escape in the delivery-report URL"
-            ));
+            return Err(SetupError::KannelPublicUrlPercent(public_url.to_owned()));
         }
         let password = password.resolve()?;
         let secret = callback_secret.resolve()?;
@@ -126,19 +124,16 @@ impl KannelProvider {
 /// The callback secret travels verbatim inside URLs Kannel expands (`%`
 /// starts an escape there), so it must be URL-safe; and long enough not to
 /// be guessed.
-pub fn check_callback_secret(secret: &str) -> Result<(), String> {
+pub fn check_callback_secret(secret: &str) -> Result<(), SetupError> {
     // Never echo the secret itself.
     if !secret
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
     {
-        return Err("the kannel callback_secret may only hold letters, digits, `-`, `.`, `_` and `~`\n  hint: it travels verbatim in Kannel's URLs, where `%` and `&` have meaning; `openssl rand -hex 24` makes a good one".into());
+        return Err(SetupError::CallbackSecretCharacters);
     }
     if secret.len() < 16 {
-        return Err(format!(
-            "the kannel callback_secret is {} characters; use at least 16\n  hint: `openssl rand -hex 24` makes a good one",
-            secret.len()
-        ));
+        return Err(SetupError::CallbackSecretTooShort(secret.len()));
     }
     Ok(())
 }
@@ -247,7 +242,9 @@ mod tests {
     #[test]
     fn a_callback_secret_must_be_url_safe_and_long() {
         assert!(check_callback_secret("0123456789abcdef-._~").is_ok());
-        let err = check_callback_secret("abc%41defghijklmnop").unwrap_err();
+        let err = check_callback_secret("abc%41defghijklmnop")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("abc%41"), "echoed the secret: {err}");
         assert!(check_callback_secret("a&b=cdefghijklmnop").is_err());
         assert!(check_callback_secret("short").is_err());
@@ -270,7 +267,8 @@ mod tests {
         let (p, s) = settings(None, dir.path());
         let err = KannelProvider::from_settings(&p, &s, Duration::from_secs(1))
             .err()
-            .unwrap();
+            .unwrap()
+            .to_string();
         assert!(err.contains("public_url"), "{err}");
     }
 

@@ -35,8 +35,8 @@ use reqwest::header::HeaderValue;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::dispatch::provider::{
-    Accepted, Outgoing, Provider, Reconciled, SendError, classify_http, classify_transport,
-    http_client,
+    Accepted, Outgoing, Provider, Reconciled, SendError, SetupError, classify_http,
+    classify_transport, http_client,
 };
 use crate::settings::{ProviderSettings, Settings};
 
@@ -75,7 +75,7 @@ impl TwilioProvider {
         p: &ProviderSettings,
         s: &Settings,
         timeout: Duration,
-    ) -> Result<TwilioProvider, String> {
+    ) -> Result<TwilioProvider, SetupError> {
         let ProviderSettings::Twilio {
             account_sid,
             auth_token,
@@ -84,12 +84,10 @@ impl TwilioProvider {
             base_url,
         } = p
         else {
-            return Err("the twilio provider needs `kind: twilio` settings".into());
+            return Err(SetupError::NotTwilio);
         };
         if !is_sid(account_sid, "AC") {
-            return Err(format!(
-                "twilio account_sid `{account_sid}` is not an account SID\n  hint: it is `AC` followed by 32 hex digits, as shown in the Twilio Console"
-            ));
+            return Err(SetupError::TwilioAccountSid(account_sid.clone()));
         }
         let sender = match (
             from.as_deref().map(str::trim),
@@ -98,15 +96,13 @@ impl TwilioProvider {
             (Some(f), None) if !f.is_empty() => Sender::From(f.to_owned()),
             (None, Some(m)) if is_sid(m, "MG") => Sender::Service(m.to_owned()),
             (None, Some(m)) => {
-                return Err(format!(
-                    "twilio messaging_service_sid `{m}` is not a Messaging Service SID\n  hint: it is `MG` followed by 32 hex digits"
-                ));
+                return Err(SetupError::TwilioServiceSid(m.to_owned()));
             }
             (Some(_), Some(_)) => {
-                return Err("twilio settings give both `from` and `messaging_service_sid`\n  hint: keep exactly one: a sender number, or the Messaging Service that picks one".into());
+                return Err(SetupError::TwilioBothSenders);
             }
             _ => {
-                return Err("twilio settings give neither `from` nor `messaging_service_sid`\n  hint: set `from: \"+15555550100\"` (a Twilio number) or `messaging_service_sid: MG…`".into());
+                return Err(SetupError::TwilioNoSender);
             }
         };
         let base = base_url
@@ -114,7 +110,7 @@ impl TwilioProvider {
             .unwrap_or(DEFAULT_BASE_URL)
             .trim_end_matches('/');
         if !(base.starts_with("https://") || base.starts_with("http://")) {
-            return Err(format!("twilio base_url `{base}` is not an http(s) URL"));
+            return Err(SetupError::TwilioBaseUrl(base.to_owned()));
         }
         let status_callback = s
             .public_url
@@ -355,6 +351,7 @@ mod tests {
 
     fn build(s: &Settings) -> Result<TwilioProvider, String> {
         TwilioProvider::from_settings(&s.provider, s, Duration::from_secs(1))
+            .map_err(|e| e.to_string())
     }
 
     fn outgoing() -> Outgoing {

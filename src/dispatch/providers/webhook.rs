@@ -12,7 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
 use crate::dispatch::provider::{
-    Accepted, Outgoing, Provider, SendError, classify_http, classify_transport, http_client,
+    Accepted, Outgoing, Provider, SendError, SetupError, classify_http, classify_transport,
+    http_client,
 };
 
 pub struct WebhookProvider {
@@ -26,11 +27,9 @@ impl WebhookProvider {
         url: &str,
         key: SecretString,
         timeout: std::time::Duration,
-    ) -> Result<WebhookProvider, String> {
+    ) -> Result<WebhookProvider, SetupError> {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            return Err(format!(
-                "webhook provider url `{url}` is not an http(s) URL"
-            ));
+            return Err(SetupError::WebhookUrl(url.to_owned()));
         }
         Ok(WebhookProvider {
             url: url.to_owned(),
