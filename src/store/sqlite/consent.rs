@@ -30,7 +30,7 @@ fn event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, ConsentEvent)> {
             source: ConsentSource::parse(&source).map_err(|e| bad(3, e.into()))?,
             text: row.get(4)?,
             actor: row.get(5)?,
-            at: parse_time(&at).map_err(|e| bad(6, e.into()))?,
+            at: parse_time(&at).map_err(|e| bad(6, e))?,
         },
     ))
 }

@@ -320,7 +320,7 @@ pub(crate) fn recipients_page(
                     source: ConsentSource::parse(&source).map_err(|e| bad(13, e.into()))?,
                     text: r.get(14)?,
                     actor: r.get(15)?,
-                    at: super::consent::parse_time(&at).map_err(|e| bad(16, e.into()))?,
+                    at: super::consent::parse_time(&at).map_err(|e| bad(16, e))?,
                 }),
             };
             debug_assert_eq!(m.status, MemberStatus::Active);
