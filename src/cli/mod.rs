@@ -174,9 +174,8 @@ fn check_options(settings: &Path) -> Result<config::CompileOptions, ExitCode> {
     let Some(s) = optional_settings(settings)? else {
         return Ok(config::CompileOptions::default());
     };
-    let (start, end) = s.dispatch.send_window;
     Ok(config::CompileOptions {
-        send_window: config::SendWindow::new(start, end),
+        send_window: s.dispatch.send_window,
     })
 }
 

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 pub use crate::rules::RuleSet;
 pub use compile::{Compiled, Source};
 pub use diag::{Diagnostic, Level};
-pub use options::{CompileOptions, SendWindow};
+pub use options::CompileOptions;
 
 use diag::{Diagnostics, Place};
 

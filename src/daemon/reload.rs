@@ -16,9 +16,8 @@ use crate::store::{Backend, StoreError};
 /// How the daemon compiles its rules, at start and on every reload: judged
 /// against the settings' send window, as `hearth check --settings` does.
 pub(super) fn rules_compiler(settings: &Settings) -> reload::Compile {
-    let (start, end) = settings.dispatch.send_window;
     let options = crate::config::CompileOptions {
-        send_window: crate::config::SendWindow::new(start, end),
+        send_window: settings.dispatch.send_window,
     };
     Arc::new(move |snapshot| crate::config::compile_snapshot_with(snapshot, &options))
 }

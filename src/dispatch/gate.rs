@@ -12,9 +12,10 @@
 //! suppressed. A member whose timezone cannot be read is held (fail
 //! closed), never sent on UTC's clock.
 
-use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 
+use crate::domain::SendWindow;
 use crate::store::traits::outbox::ClaimedMessage;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +45,7 @@ pub const HOLD: Duration = Duration::hours(1);
 /// Decides a claimed message's fate at `now`. `window` is the local send
 /// window (default 08:00–21:00; an end of 00:00 means midnight, so
 /// 00:00–00:00 is the whole day).
-pub fn decide(c: &ClaimedMessage, now: DateTime<Utc>, window: (NaiveTime, NaiveTime)) -> Verdict {
+pub fn decide(c: &ClaimedMessage, now: DateTime<Utc>, window: SendWindow) -> Verdict {
     let expires = c.message.expires_at;
     if let Some(e) = expires
         && e <= now
@@ -91,7 +92,7 @@ pub fn decide(c: &ClaimedMessage, now: DateTime<Utc>, window: (NaiveTime, NaiveT
         // Only exempt kinds reach here without a member.
         None => chrono_tz::UTC,
     };
-    match next_window_opening(now, tz, window) {
+    match window.next_opening(now, tz) {
         None => Verdict::Send,
         Some(until) => match expires {
             Some(e) if e <= until => Verdict::Expire(format!(
@@ -109,42 +110,12 @@ pub fn decide(c: &ClaimedMessage, now: DateTime<Utc>, window: (NaiveTime, NaiveT
     }
 }
 
-/// `None` when `now` is inside the send window in `tz`; otherwise the UTC
-/// instant the window next opens.
-pub fn next_window_opening(
-    now: DateTime<Utc>,
-    tz: Tz,
-    (start, end): (NaiveTime, NaiveTime),
-) -> Option<DateTime<Utc>> {
-    let local = now.with_timezone(&tz);
-    let t = local.time();
-    // An end of 00:00 is midnight: the window runs to the end of the day.
-    let all_evening = end == NaiveTime::MIN;
-    if t >= start && (all_evening || t < end) {
-        return None;
-    }
-    let day = if !all_evening && t >= end {
-        local.date_naive() + Duration::days(1)
-    } else {
-        local.date_naive()
-    };
-    // On a spring-forward day the opening time may not exist; take the
-    // first instant after the gap.
-    let opening = tz
-        .from_local_datetime(&day.and_time(start))
-        .earliest()
-        .or_else(|| {
-            tz.from_local_datetime(&day.and_time(start + Duration::hours(1)))
-                .earliest()
-        })?;
-    Some(opening.with_timezone(&Utc))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::message::{IdempotencyKey, Kind, OutState, OutboxMessage};
     use crate::store::traits::outbox::{InstanceId, Lease, MemberGate};
+    use chrono::NaiveTime;
 
     fn claimed(kind: Kind, consent: bool, active: bool, expires: Option<&str>) -> ClaimedMessage {
         let t0 = at("2026-01-01T00:00:00Z");
@@ -188,8 +159,8 @@ mod tests {
         }
     }
 
-    fn window() -> (NaiveTime, NaiveTime) {
-        (
+    fn window() -> SendWindow {
+        SendWindow::new(
             NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
             NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
         )
@@ -282,7 +253,7 @@ mod tests {
 
     #[test]
     fn a_whole_day_window_never_defers() {
-        let whole_day = (NaiveTime::MIN, NaiveTime::MIN);
+        let whole_day = SendWindow::new(NaiveTime::MIN, NaiveTime::MIN);
         for at_utc in [
             "2026-01-06T08:00:00Z",
             "2026-01-06T04:59:59Z",
@@ -299,7 +270,7 @@ mod tests {
             );
         }
         // 20:00 to midnight: 23:30 New York goes, 03:00 waits until 20:00.
-        let evening = (NaiveTime::from_hms_opt(20, 0, 0).unwrap(), NaiveTime::MIN);
+        let evening = SendWindow::new(NaiveTime::from_hms_opt(20, 0, 0).unwrap(), NaiveTime::MIN);
         assert_eq!(
             decide(
                 &claimed(Kind::Scheduled, true, true, None),

@@ -4,6 +4,7 @@
 
 use super::parse_millis;
 use super::raw::RawDispatch;
+use crate::domain::SendWindow;
 
 /// How the dispatcher sends.
 #[derive(Debug, Clone)]
@@ -11,8 +12,8 @@ pub struct DispatchSettings {
     /// Routine messages go only between these local times of the
     /// recipient (default 08:00–21:00); outside, they wait. An end of
     /// 00:00 means midnight (`end: "24:00"`), so `00:00`–`24:00` is the
-    /// whole day: no quiet hours. See [`DispatchSettings::in_send_window`].
-    pub send_window: (chrono::NaiveTime, chrono::NaiveTime),
+    /// whole day: no quiet hours.
+    pub send_window: SendWindow,
     /// SMS segments per second per sender (a US long code does 1).
     pub segments_per_second: u32,
     pub burst: u32,
@@ -34,21 +35,10 @@ pub struct DispatchSettings {
     pub breaker_threshold: u32,
 }
 
-impl DispatchSettings {
-    /// Is the local time `t` inside the send window?
-    pub fn in_send_window(&self, t: chrono::NaiveTime) -> bool {
-        let (start, end) = self.send_window;
-        t >= start && (end == chrono::NaiveTime::MIN || t < end)
-    }
-}
-
 impl Default for DispatchSettings {
     fn default() -> Self {
         DispatchSettings {
-            send_window: (
-                chrono::NaiveTime::from_hms_opt(8, 0, 0).expect("valid"),
-                chrono::NaiveTime::from_hms_opt(21, 0, 0).expect("valid"),
-            ),
+            send_window: SendWindow::default(),
             segments_per_second: 1,
             burst: 1,
             retry_horizon: std::time::Duration::from_secs(24 * 3600),
@@ -80,7 +70,7 @@ pub(super) fn dispatch_settings(raw: RawDispatch) -> Result<DispatchSettings, St
                 w.start, w.end
             ));
         }
-        d.send_window = (start, end);
+        d.send_window = SendWindow::new(start, end);
     }
     if let Some(n) = raw.segments_per_second {
         if n == 0 {
@@ -149,11 +139,11 @@ mod tests {
         let d = &s.dispatch;
         assert_eq!(
             d.send_window,
-            (chrono::NaiveTime::MIN, chrono::NaiveTime::MIN)
+            SendWindow::new(chrono::NaiveTime::MIN, chrono::NaiveTime::MIN)
         );
         for h in [0, 3, 12, 23] {
             let t = chrono::NaiveTime::from_hms_opt(h, 59, 59).unwrap();
-            assert!(d.in_send_window(t), "{t}");
+            assert!(d.send_window.contains(t), "{t}");
         }
         assert_eq!(
             (d.concurrency, d.urgent_concurrency, d.breaker_threshold),
@@ -161,8 +151,16 @@ mod tests {
         );
         assert_eq!(d.retry_horizon, std::time::Duration::from_secs(7200));
         let default = DispatchSettings::default();
-        assert!(!default.in_send_window(chrono::NaiveTime::from_hms_opt(21, 0, 0).unwrap()));
-        assert!(default.in_send_window(chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap()));
+        assert!(
+            !default
+                .send_window
+                .contains(chrono::NaiveTime::from_hms_opt(21, 0, 0).unwrap())
+        );
+        assert!(
+            default
+                .send_window
+                .contains(chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap())
+        );
 
         let err = parse("dispatch: { max_attempts: 3 }\n", &[])
             .unwrap_err()

@@ -114,7 +114,10 @@ fn settings() -> DispatchSettings {
         backoff_max: Duration::from_secs(5),
         timeout: Duration::from_millis(300),
         // The whole day, unless a test says otherwise.
-        send_window: (chrono::NaiveTime::MIN, chrono::NaiveTime::MIN),
+        send_window: hearth::domain::SendWindow::new(
+            chrono::NaiveTime::MIN,
+            chrono::NaiveTime::MIN,
+        ),
         ..DispatchSettings::default()
     }
 }
@@ -378,7 +381,7 @@ async fn an_inactive_member_gets_nothing() {
 #[tokio::test]
 async fn quiet_hours_defer_routine_messages_in_the_recipients_timezone_but_not_crisis() {
     let mut s = settings();
-    s.send_window = (
+    s.send_window = hearth::domain::SendWindow::new(
         chrono::NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
         chrono::NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
     );

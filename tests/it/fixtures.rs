@@ -700,7 +700,7 @@ fn a_send_window_covering_the_whole_day_gives_no_quiet_hours_warning() {
     }
     // The same through the library entry point the daemon's reload uses.
     let whole_day = hearth::config::CompileOptions {
-        send_window: hearth::config::SendWindow::new(
+        send_window: hearth::domain::SendWindow::new(
             chrono::NaiveTime::MIN,
             chrono::NaiveTime::MIN,
         ),

@@ -20,9 +20,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use hearth::config::{
-    CompileOptions, Compiled, SendWindow, Snapshot, Source, compile_snapshot_with, read_dir,
-};
+use hearth::config::{CompileOptions, Compiled, Snapshot, Source, compile_snapshot_with, read_dir};
+use hearth::domain::SendWindow;
 
 /// At least this many mutated directories per run.
 const ITERATIONS: u64 = 10_000;

@@ -287,7 +287,7 @@ async fn quiet_hours_follow_the_member_not_the_group() {
     fx.run("2026-03-01T12:00:00Z", "2026-03-01T22:00:00Z").await;
     // 17:00 in New York is 07:00 the next morning in Tokyo.
     let fire = t("2026-03-01T22:00:00Z");
-    let window = (
+    let window = hearth::domain::SendWindow::new(
         NaiveTime::from_hms_opt(8, 0, 0).unwrap(),
         NaiveTime::from_hms_opt(21, 0, 0).unwrap(),
     );
@@ -910,7 +910,7 @@ async fn frequency_caps_are_checked_again_at_the_last_gate() {
     ];
     assert_eq!(fx.store.enqueue_batch(batch).await.unwrap(), 3);
     let settings = hearth::settings::DispatchSettings {
-        send_window: (NaiveTime::MIN, NaiveTime::MIN),
+        send_window: hearth::domain::SendWindow::new(NaiveTime::MIN, NaiveTime::MIN),
         ..Default::default()
     };
     let console = ConsoleProvider::new(Some(fx.dir.path().join("console.jsonl"))).unwrap();

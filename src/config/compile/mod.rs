@@ -45,8 +45,9 @@ use serde::Serialize;
 
 pub use self::alerts::COMPLIANCE_KEYWORDS;
 use super::diag::{Diagnostic, Diagnostics, Place};
-use super::options::{CompileOptions, SendWindow};
+use super::options::CompileOptions;
 use super::raw::*;
+use crate::domain::SendWindow;
 use crate::rules::script::{Limits, Sandbox};
 use crate::rules::*;
 pub use crate::text::sha256_hex;
