@@ -196,9 +196,9 @@ mod tests {
 
     fn fresh() -> (tempfile::TempDir, Connection) {
         let dir = tempfile::tempdir().unwrap();
-        let key = crate::store::sqlite::KeySource::Generated(dir.path().join("h.db.key"));
+        let key = crate::store::sqlite::open::KeySource::Generated(dir.path().join("h.db.key"));
         let (conn, _) =
-            crate::store::sqlite::open_connection(&dir.path().join("h.db"), &key).unwrap();
+            crate::store::sqlite::open::open_connection(&dir.path().join("h.db"), &key).unwrap();
         (dir, conn)
     }
 
@@ -235,9 +235,10 @@ mod tests {
         let path = dir.path().join("h.db");
         {
             let secret =
-                crate::store::sqlite::generate_key_file(&dir.path().join("h.db.key")).unwrap();
+                crate::store::sqlite::open::generate_key_file(&dir.path().join("h.db.key"))
+                    .unwrap();
             let mut conn = Connection::open(&path).unwrap();
-            crate::store::sqlite::apply_key(&conn, &secret).unwrap();
+            crate::store::sqlite::open::apply_key(&conn, &secret).unwrap();
             crate::store::sqlite::migrations::to_version(&mut conn, 3).unwrap();
             conn.execute(
                 "INSERT INTO outbox (idempotency_key, to_phone, body, kind, priority, not_before, next_attempt_at,
@@ -248,8 +249,8 @@ mod tests {
             )
             .unwrap();
         }
-        let key = crate::store::sqlite::KeySource::Generated(dir.path().join("h.db.key"));
-        let (mut conn, _) = crate::store::sqlite::open_connection(&path, &key).unwrap();
+        let key = crate::store::sqlite::open::KeySource::Generated(dir.path().join("h.db.key"));
+        let (mut conn, _) = crate::store::sqlite::open::open_connection(&path, &key).unwrap();
         let holder = InstanceId::new("after-upgrade").unwrap();
         let c = claim(
             &mut conn,
