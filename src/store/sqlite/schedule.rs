@@ -576,8 +576,9 @@ mod tests {
     #[test]
     fn cancelling_and_cap_counts_use_their_indexes_not_a_scan_of_the_outbox() {
         let dir = tempfile::tempdir().unwrap();
-        let key = super::super::KeySource::Generated(dir.path().join("h.db.key"));
-        let (conn, _) = super::super::open_connection(&dir.path().join("h.db"), &key).unwrap();
+        let key = super::super::open::KeySource::Generated(dir.path().join("h.db.key"));
+        let (conn, _) =
+            super::super::open::open_connection(&dir.path().join("h.db"), &key).unwrap();
         let p = plan_of(&conn, CANCELLABLE, 2);
         assert!(p.contains("outbox_by_schedule"), "{p}");
         let p = plan_of(&conn, CANCELLABLE_FIRE, 2);
