@@ -42,3 +42,6 @@ pub mod settings;
 pub mod store;
 pub mod telemetry;
 pub mod text;
+
+#[cfg(test)]
+pub(crate) mod testing;
