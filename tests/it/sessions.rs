@@ -228,7 +228,9 @@ fn no_clock_is_read_on_the_path_check_compiles() {
     let mut offenders = Vec::new();
     for sub in ["config", "engine", "schedule"] {
         for entry in walk(&root.join(sub)) {
-            if entry.ends_with("config/reload.rs") {
+            // The reload module, a file or (since the config split) a folder.
+            if entry.ends_with("config/reload.rs") || entry.starts_with(root.join("config/reload"))
+            {
                 continue;
             }
             let source = std::fs::read_to_string(&entry).unwrap();
