@@ -25,6 +25,8 @@ use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::{InstanceId, Outcome};
 
+mod common;
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -213,16 +215,8 @@ async fn post_inbound(addr: std::net::SocketAddr, n: usize) -> Duration {
 /// The same rows straight into the same kind of encrypted database, one
 /// transaction each (the webhook commits each before answering).
 fn raw_inbound(n: usize) -> Duration {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("h.db");
-    let key_file = dir.path().join("h.db.key");
-    drop(SqliteStore::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
-    let key = std::fs::read_to_string(&key_file).unwrap();
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-        .unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    let (_dir, path) = common::fresh_db();
+    let conn = common::open_raw(&path);
     let mut stmt = conn
         .prepare(
             "INSERT INTO inbound (provider, provider_message_id, from_phone, to_phone, body, received_at)
@@ -241,20 +235,6 @@ fn raw_inbound(n: usize) -> Duration {
 /// `cargo bench` passes `--bench`; a test run of the benches does not.
 fn bench_mode() -> bool {
     std::env::args().any(|a| a == "--bench")
-}
-
-/// A fresh encrypted database through the store (schema, key, pragmas);
-/// its directory, path and raw key.
-fn fresh_db() -> (tempfile::TempDir, std::path::PathBuf, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("h.db");
-    let key_file = dir.path().join("h.db.key");
-    drop(SqliteStore::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
-    let key = std::fs::read_to_string(&key_file)
-        .unwrap()
-        .trim()
-        .to_owned();
-    (dir, path, key)
 }
 
 /// `n` scheduled messages of one fan-out, to non-member numbers.
@@ -277,12 +257,8 @@ fn fan_out(n: usize, fire: chrono::DateTime<Utc>) -> Vec<NewMessage> {
 /// The same rows as [`fan_out`], inserted raw: one transaction, one
 /// prepared statement, values computed beforehand.
 fn raw_outbox_insert(n: usize, fire: chrono::DateTime<Utc>) -> Duration {
-    let (_dir, path, key) = fresh_db();
-    let mut conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "key", format!("x'{key}'"))
-        .unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    let (_dir, path) = common::fresh_db();
+    let mut conn = common::open_raw(&path);
     let at = fire.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let rows: Vec<NewMessage> = fan_out(n, fire);
     let start = Instant::now();
@@ -311,9 +287,9 @@ fn raw_outbox_insert(n: usize, fire: chrono::DateTime<Utc>) -> Duration {
 
 /// A store with `waiting` messages queued for tomorrow.
 async fn store_with_tomorrow(waiting: usize) -> (tempfile::TempDir, SqliteStore) {
-    let (dir, path, _) = fresh_db();
+    let (dir, path) = common::fresh_db();
     let (store, _) =
-        SqliteStore::open_at(&path, &KeySource::Generated(dir.path().join("h.db.key"))).unwrap();
+        SqliteStore::open_at(&path, &KeySource::Generated(common::key_file(&path))).unwrap();
     let tomorrow = Utc::now() + chrono::TimeDelta::days(1);
     store
         .enqueue_batch(fan_out(waiting, tomorrow))
@@ -336,10 +312,10 @@ fn outbox(c: &mut Criterion) {
             (0..iters)
                 .map(|_| {
                     rt.block_on(async {
-                        let (dir, path, _) = fresh_db();
+                        let (_dir, path) = common::fresh_db();
                         let (store, _) = SqliteStore::open_at(
                             &path,
-                            &KeySource::Generated(dir.path().join("h.db.key")),
+                            &KeySource::Generated(common::key_file(&path)),
                         )
                         .unwrap();
                         let batch = fan_out(rows, Utc::now());

@@ -232,12 +232,7 @@ fn raw_run(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
     let members = n.min(2_000);
     let (dir, store, _) = setup(rt, members, CRISIS_ONLY);
     drop(store);
-    let key = std::fs::read_to_string(dir.path().join("h.db.key")).unwrap();
-    let conn = rusqlite::Connection::open(dir.path().join("h.db")).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-        .unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    let conn = common::open_raw(&dir.path().join("h.db"));
     let mut stmt = conn
         .prepare(
             "INSERT INTO inbound (provider, provider_message_id, from_phone, to_phone, body, received_at, processed_at, outcome)

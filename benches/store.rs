@@ -79,17 +79,9 @@ fn import_fresh(csv: &str) -> Duration {
 /// The same rows, inserted with prepared statements and no checks, into
 /// the same kind of encrypted database with the same schema.
 fn raw_insert(csv: &str) -> Duration {
-    let dir = tempfile::tempdir().unwrap();
-    // Open through the store once so the schema and key are identical.
-    let path = dir.path().join("h.db");
-    let key_file = dir.path().join("h.db.key");
-    drop(SqliteStore::open_at(&path, &KeySource::Generated(key_file.clone())).unwrap());
-    let key = std::fs::read_to_string(&key_file).unwrap();
-    let mut conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-        .unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    // Made through the store once so the schema and key are identical.
+    let (_dir, path) = common::fresh_db();
+    let mut conn = common::open_raw(&path);
     let start = Instant::now();
     let tx = conn.transaction().unwrap();
     {
@@ -242,12 +234,7 @@ fn fire_to_roster(csv: &str, raw: bool) -> Duration {
         return took;
     }
     drop(store);
-    let key = std::fs::read_to_string(dir.path().join("h.db.key")).unwrap();
-    let mut conn = rusqlite::Connection::open(dir.path().join("h.db")).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-        .unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    let mut conn = common::open_raw(&dir.path().join("h.db"));
     conn.pragma_update(None, "foreign_keys", "ON").unwrap();
     let at = fire.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     let expires =

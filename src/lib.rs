@@ -59,3 +59,6 @@ pub mod store;
 pub mod telemetry;
 pub mod text;
 pub mod timers;
+
+#[cfg(test)]
+pub(crate) mod testing;

@@ -49,22 +49,7 @@ mod tests {
     use crate::domain::{
         Duration, Phone, parse_email, parse_time_of_day, parse_timezone, parse_webhook_url,
     };
-
-    /// A small xorshift generator: deterministic, no crate needed.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-            items[(self.next() % items.len() as u64) as usize]
-        }
-    }
+    use crate::testing::Rng;
 
     /// Text built from pieces the parsers care about, plus multi-byte
     /// characters, so slicing on a wrong boundary would show.
@@ -120,7 +105,7 @@ mod tests {
             "*/15",
         ];
         let n = rng.next() % 8;
-        (0..n).map(|_| rng.pick(PIECES)).collect()
+        (0..n).map(|_| *rng.pick(PIECES)).collect()
     }
 
     /// The text inside the first pair of backticks of a hint.
@@ -142,7 +127,7 @@ mod tests {
             ("email", |t| parse_email(t).map(drop)),
             ("webhook", |t| parse_webhook_url(t).map(drop)),
         ];
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
         let mut checked = 0;
         for _ in 0..3_000 {
             let input = text(&mut rng);

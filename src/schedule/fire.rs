@@ -144,6 +144,7 @@ mod tests {
     use chrono::{NaiveDate, NaiveTime};
 
     use crate::domain::local_time::resolve_local;
+    use crate::testing::Rng;
 
     use chrono::{Datelike, Timelike};
     use chrono_tz::America::{New_York, Santiago};
@@ -352,20 +353,6 @@ mod tests {
         );
     }
 
-    /// A 10-line xorshift: the same cases on every run.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-            &items[(self.next() % items.len() as u64) as usize]
-        }
-    }
-
     #[test]
     fn resolve_local_is_the_wall_time_when_it_exists_and_the_jump_when_it_does_not() {
         let zones = [
@@ -378,7 +365,7 @@ mod tests {
             chrono_tz::Pacific::Chatham,
             chrono_tz::UTC,
         ];
-        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut rng = Rng::new(0x2545_f491_4f6c_dd1d);
         let base = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
         // The 2026 change days of these zones, where the early hours are
         // picked most.
@@ -471,7 +458,7 @@ mod tests {
             "2026-09-05T20:00:00Z",
             "2026-06-15T12:00:00Z",
         ];
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
         for _ in 0..500 {
             let pattern = *rng.pick(&patterns);
             let tz = *rng.pick(&zones);

@@ -182,6 +182,7 @@ mod tests {
 
     use super::*;
     use crate::settings::testing::parse;
+    use crate::testing::Rng;
 
     #[test]
     fn loopback_hosts_are_recognised_and_others_are_not() {
@@ -303,22 +304,6 @@ mod tests {
         }
     }
 
-    /// A small xorshift generator: reproducible random cases, no crate.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-
-        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-            items[(self.next() % items.len() as u64) as usize]
-        }
-    }
-
     #[test]
     fn random_notify_sections_never_panic_the_settings_parser() {
         let keys = [
@@ -363,7 +348,7 @@ mod tests {
             "!!binary x",
             "|",
         ];
-        let mut rng = Rng(0x4E4F_5449_4659_0001);
+        let mut rng = Rng::new(0x4E4F_5449_4659_0001);
         for case in 0..3000 {
             let mut text = String::from("notify:\n");
             for section in ["email", "webhook"] {

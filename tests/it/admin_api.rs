@@ -15,7 +15,7 @@ use hearth::store::traits::escalation::{EscalationWrite, NewNotice, Purpose};
 use hearth::store::traits::{EscalationStore, IncidentStore};
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::support::*;
 
 const ROSTER: &str = "external_id,first_name,phone,timezone,groups,consent
 M-001,Annabelle,+15555550101,America/New_York,tuesday-anxiety,yes
@@ -230,15 +230,12 @@ pub async fn seed() -> Seeded {
 /// Moves an incident to `state` behind the store's back (as an older
 /// daemon's engine would have left it).
 fn set_state(dir: &Path, id: i64, state: &str) {
-    let key = std::fs::read_to_string(dir.join("state/hearth.db.key")).unwrap();
-    let conn = rusqlite::Connection::open(dir.join("state/hearth.db")).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
+    crate::support::db::open(&dir.join("state/hearth.db"))
+        .execute(
+            "UPDATE incidents SET state = ?2 WHERE id = ?1",
+            rusqlite::params![id, state],
+        )
         .unwrap();
-    conn.execute(
-        "UPDATE incidents SET state = ?2 WHERE id = ?1",
-        rusqlite::params![id, state],
-    )
-    .unwrap();
 }
 
 async fn app(seeded: Seeded) -> (TestApp, [i64; 4]) {

@@ -19,7 +19,7 @@ use serde_json::json;
 fn compile(files: &[(&str, &str)]) -> Compiled {
     let dir = tempfile::tempdir().unwrap();
     for (path, text) in files {
-        crate::helpers::write(&dir.path().join(path), text);
+        crate::support::write(&dir.path().join(path), text);
     }
     load_dir(dir.path()).unwrap()
 }
@@ -563,7 +563,7 @@ M-2,Bo,+15555550102,America/Chicago,yes
         )
         .unwrap()
         .0;
-        crate::helpers::import_roster_in(&store, ROSTER, &[]).await;
+        crate::support::import_roster_in(&store, ROSTER, &[]).await;
         store
     }
 
@@ -722,7 +722,7 @@ M-2,Bo,+15555550102,America/Chicago,yes
 
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_roster(dir.path()).await;
-        crate::helpers::write(
+        crate::support::write(
             &dir.path().join("rules/alerts.yaml"),
             "alerts:\n  - id: daily\n    every: \"0 9 * * *\"\n    when: 'true'\n",
         );

@@ -206,7 +206,7 @@ fn shipped_rules() -> PathBuf {
 /// A rules directory with no critical alert: the built-in floor alone.
 fn floor_only_rules() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    crate::helpers::write(
+    crate::support::write(
         &dir.path().join("rules.yaml"),
         "templates:\n  hello:\n    body: \"Hi\"\nschedules:\n  - { id: weekly, template: hello, cron: \"0 12 * * THU\" }\n",
     );

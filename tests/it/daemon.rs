@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::*;
+use crate::support::*;
 
 const STARTUP: Duration = Duration::from_secs(20);
 /// How long a stopping daemon may take before the test calls it hung.

@@ -141,7 +141,7 @@ async fn rig(script: Vec<Answer>, settings: DispatchSettings) -> Rig {
     )
     .unwrap();
     let csv = "external_id,first_name,phone,timezone,consent\nM-1,Ann,+15555550101,America/New_York,yes\nM-2,Bo,+15555550102,Pacific/Kiritimati,yes\n";
-    crate::helpers::import_roster(&store, csv).await;
+    crate::support::import_roster(&store, csv).await;
     let provider = WebhookProvider::new(
         &format!("http://{addr}/send"),
         KEY.to_owned().into(),
@@ -387,10 +387,10 @@ async fn quiet_hours_defer_routine_messages_in_the_recipients_timezone_but_not_c
     );
     let r = rig(vec![], s).await;
     // Put M-1 where it is now 03:00.
-    let tz = crate::helpers::timezone_where_it_is(3);
+    let tz = crate::support::timezone_where_it_is(3);
     let csv =
         format!("external_id,first_name,phone,timezone,consent\nM-1,Ann,+15555550101,{tz},yes\n");
-    crate::helpers::import_roster(&r.store, &csv).await;
+    crate::support::import_roster(&r.store, &csv).await;
 
     let routine = r.enqueue("routine", "M-1", Kind::Scheduled).await;
     let crisis = r.enqueue("crisis", "M-1", Kind::Crisis).await;

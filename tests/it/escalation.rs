@@ -101,8 +101,8 @@ struct Rig {
 
 async fn rig() -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let store = crate::helpers::open_store(dir.path());
-    crate::helpers::import_roster_in(&store, ROSTER, &["weekly-support"]).await;
+    let store = crate::support::open_store(dir.path());
+    crate::support::import_roster_in(&store, ROSTER, &["weekly-support"]).await;
     let rules = rules_dir(dir.path(), ESCALATIONS);
     let live = Arc::new(LiveRules::load(&rules).unwrap());
     Rig::build(dir, store, live, Arc::new(ManualClock::new(t0())))
@@ -146,7 +146,7 @@ impl Rig {
             next: _,
         } = self;
         drop((escalator, pipeline, store));
-        let store = crate::helpers::open_store(dir.path());
+        let store = crate::support::open_store(dir.path());
         Rig::build(dir, store, live, clock)
     }
 

@@ -6,7 +6,7 @@
 //! that is no contact is refused.
 //!
 //! Kannel, aiosmtpd or openssl missing is a printed skip, and a failure
-//! under `HEARTH_REQUIRE_COMPONENTS=1` (CI).
+//! under CI (see `support::components`).
 
 use std::time::{Duration, Instant};
 
@@ -15,8 +15,8 @@ use hearth::store::prelude::*;
 use hearth::store::traits::IncidentStore;
 
 use crate::replies_e2e::{Rig, daytime, person};
-use crate::smtp::Smtp;
-use crate::webhook_receiver::Receiver;
+use crate::support::smtp::Smtp;
+use crate::support::webhook_receiver::Receiver;
 
 const MARIA: &str = "+15555550201";
 const FRAN: &str = "+15555550100";

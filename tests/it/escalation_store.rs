@@ -22,19 +22,13 @@ use hearth::store::traits::{EscalationStore, IncidentStore, OutboxStore};
 use serde_json::json;
 
 fn open(dir: &Path) -> SqliteStore {
-    crate::helpers::open_store(dir)
+    crate::support::open_store(dir)
 }
 
 /// Runs SQL on the database file directly (a delivery report moving an
 /// outbox row, a database from an earlier version).
 fn sql(dir: &Path, statement: &str) {
-    let key = std::fs::read_to_string(dir.join("h.db.key")).unwrap();
-    let conn = rusqlite::Connection::open(dir.join("h.db")).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-        .unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .unwrap();
-    conn.execute_batch(statement).unwrap();
+    crate::support::db::sql(&dir.join("h.db"), statement);
 }
 
 fn at(minutes: i64) -> DateTime<Utc> {

@@ -154,7 +154,7 @@ fn explain_refuses_bad_options_with_a_hint() {
 #[test]
 fn explain_shows_the_crisis_match_its_source_and_the_compliance_keyword() {
     let dir = tempfile::tempdir().unwrap();
-    crate::helpers::write(
+    crate::support::write(
         &dir.path().join("rules.yaml"),
         r#"templates:
   crisis-resources:

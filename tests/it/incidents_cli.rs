@@ -13,7 +13,7 @@ use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::IncidentStore;
 
-use crate::helpers::{settings_yaml, write};
+use crate::support::{settings_yaml, write};
 
 const ROSTER: &str = "external_id,first_name,phone,timezone,groups,consent
 M-001,Annabelle,+15555550101,America/New_York,tuesday-anxiety,yes
@@ -137,10 +137,7 @@ async fn deployment() -> (tempfile::TempDir, [i64; 3]) {
     let ids = [out[0].incident, out[2].incident, out[3].incident];
     drop(store);
     // Resolve M-002's incident as the escalation engine will.
-    let key = std::fs::read_to_string(dir.path().join("state/hearth.db.key")).unwrap();
-    let conn = rusqlite::Connection::open(dir.path().join("state/hearth.db")).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-        .unwrap();
+    let conn = crate::support::db::open(&dir.path().join("state/hearth.db"));
     conn.execute(
         "UPDATE incidents SET state = 'resolved' WHERE id = ?1",
         [ids[1]],

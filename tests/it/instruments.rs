@@ -15,7 +15,7 @@ use hearth::rules::template::sample_context;
 use hearth::rules::{Content, RuleSet, Severity, Survey};
 use serde_json::json;
 
-use crate::helpers::write;
+use crate::support::write;
 
 fn starter_rules() -> RuleSet {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
@@ -477,7 +477,7 @@ mod housekeeping {
     use hearth::store::traits::{OutboxStore, ReplyStore};
     use hearth::timers::surveys::{SurveyTick, tick};
 
-    use crate::helpers::write;
+    use crate::support::write;
 
     const ROSTER: &str = "external_id,first_name,phone,timezone,groups,consent
 M-1,Ann,+15555550101,America/New_York,tuesday,yes
@@ -513,7 +513,7 @@ surveys:
         )
         .unwrap()
         .0;
-        crate::helpers::import_roster_in(&store, ROSTER, &["tuesday"]).await;
+        crate::support::import_roster_in(&store, ROSTER, &["tuesday"]).await;
         (dir, store, rules)
     }
 

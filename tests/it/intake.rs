@@ -1,6 +1,6 @@
 //! The intake's own endpoints and limits, over real loopback HTTP.
 
-use crate::helpers::*;
+use crate::support::*;
 
 /// A daemon with an admin token and a 1 KiB body limit.
 async fn app() -> TestApp {

@@ -1,11 +1,9 @@
 //! The integration tests: one binary, one module per capability.
 
-mod helpers;
+mod support;
 
 mod kannel;
-mod smtp;
 mod twilio;
-mod webhook_receiver;
 
 mod admin_api;
 mod alert_scripts;

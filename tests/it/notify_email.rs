@@ -8,7 +8,7 @@ use hearth::escalate::email::Mailer;
 use hearth::settings::SecretRef;
 use hearth::settings::{EmailSettings, EmailTls};
 
-use crate::smtp::{FROM, Mode, Smtp, make_ca};
+use crate::support::smtp::{FROM, Mode, Smtp, make_ca};
 
 const WAIT: Duration = Duration::from_secs(15);
 const BODY: &str =
@@ -139,7 +139,7 @@ async fn a_certificate_from_an_authority_not_trusted_is_refused_and_nothing_is_d
 
 #[tokio::test]
 async fn a_server_that_is_not_there_is_a_retryable_error() {
-    let port = crate::kannel::harness::free_port();
+    let port = crate::support::ports::free_port();
     let settings = EmailSettings {
         host: "127.0.0.1".into(),
         port,

@@ -16,16 +16,18 @@ use hearth::store::sqlite::{KeySource, SqliteStore};
 use hearth::store::traits::outbox::{InstanceId, ListFilter, Outcome, RetryFilter, Settled};
 use hearth::store::traits::{InboundStore, OutboxStore};
 
+use crate::support::rng::Rng;
+
 const ROSTER: &str = "external_id,first_name,phone,timezone,consent\nM-1,Ann,+15555550101,America/New_York,yes\nM-2,Bo,+15555550102,America/New_York,no\n";
 
 fn open(dir: &Path) -> SqliteStore {
-    crate::helpers::open_store(dir)
+    crate::support::open_store(dir)
 }
 
 async fn store_with_roster() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    crate::helpers::import_roster(&store, ROSTER).await;
+    crate::support::import_roster(&store, ROSTER).await;
     (dir, store)
 }
 
@@ -795,11 +797,11 @@ fn out(o: &std::process::Output) -> (Option<i32>, String, String) {
 #[tokio::test]
 async fn outbox_retry_by_filter_says_how_many_and_list_names_members_by_external_id() {
     let dir = tempfile::tempdir().unwrap();
-    crate::helpers::write(
+    crate::support::write(
         &dir.path().join("hearth.yaml"),
-        &crate::helpers::settings_yaml(),
+        &crate::support::settings_yaml(),
     );
-    crate::helpers::write(
+    crate::support::write(
         &dir.path().join("rules/rules.yaml"),
         "templates:\n  hello: { body: \"Hi\" }\n",
     );
@@ -810,7 +812,7 @@ async fn outbox_retry_by_filter_says_how_many_and_list_names_members_by_external
             &KeySource::Generated(hearth::store::sqlite::default_key_file(&db)),
         )
         .unwrap();
-        crate::helpers::import_roster(&store, ROSTER).await;
+        crate::support::import_roster(&store, ROSTER).await;
         let m1 = member_id(&store, "M-1").await;
         store
             .enqueue(to_member("to-ann".into(), m1, Kind::Staff, ago(1)))
@@ -897,22 +899,6 @@ async fn outbox_retry_by_filter_says_how_many_and_list_names_members_by_external
     );
 }
 
-/// A small xorshift generator: reproducible random operations, no crate.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 async fn states(store: &SqliteStore) -> Vec<(i64, OutState)> {
     let mut all: Vec<(i64, OutState)> = store
         .list_messages(ListFilter {
@@ -942,7 +928,7 @@ async fn random_claims_settles_reports_retries_and_lapses_only_ever_make_allowed
             .await
             .unwrap();
     }
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15);
     let mut clock = Utc::now();
     let mut leases = Vec::new();
     let mut moves = 0;
@@ -958,7 +944,7 @@ async fn random_claims_settles_reports_retries_and_lapses_only_ever_make_allowed
                 }
             }
             2 | 3 if !leases.is_empty() => {
-                let lease = leases.swap_remove(rng.below(leases.len() as u64) as usize);
+                let lease = leases.swap_remove(rng.below(leases.len()));
                 let outcome = match rng.below(6) {
                     0 => Outcome::Sent {
                         provider: "p".into(),
@@ -984,7 +970,7 @@ async fn random_claims_settles_reports_retries_and_lapses_only_ever_make_allowed
                     Report::Delivered,
                     Report::Undelivered,
                     Report::Failed,
-                ][rng.below(4) as usize];
+                ][rng.below(4)];
                 store
                     .apply_report(ReportFor::Outbox(id), report, None)
                     .await

@@ -53,8 +53,8 @@ async fn rig() -> Rig {
 
 async fn rig_with(replies: ReplySettings) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let store = crate::helpers::open_store(dir.path());
-    crate::helpers::import_roster_in(&store, ROSTER, &["weekly-support"]).await;
+    let store = crate::support::open_store(dir.path());
+    crate::support::import_roster_in(&store, ROSTER, &["weekly-support"]).await;
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
     let live = Arc::new(LiveRules::load(&rules).unwrap());
     let pipeline = Arc::new(ReplyPipeline::new(store.clone(), live, replies));

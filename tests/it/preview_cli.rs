@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::helpers::{settings_yaml, write};
+use crate::support::{settings_yaml, write};
 
 const RULES: &str = r#"groups:
   - id: monday

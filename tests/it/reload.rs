@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::symlink;
 
-use crate::helpers::*;
+use crate::support::*;
 
 fn reminder_body(app: &TestApp) -> String {
     let rules = app.rules.current();

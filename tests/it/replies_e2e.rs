@@ -9,8 +9,8 @@
 //! a text arriving at fakesmsc, a text processed, a message reaching a
 //! state, Kannel going idle; never a fixed sleep.
 //!
-//! Kannel missing is a printed skip, and a failure under
-//! `HEARTH_REQUIRE_COMPONENTS=1` (CI), as in `kannel.rs`.
+//! Kannel missing is a printed skip, and a failure under CI (see
+//! `support::components`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -27,8 +27,8 @@ use hearth::store::traits::outbox::ListFilter;
 use hearth::store::traits::reply::ReplyFacts;
 use hearth::store::traits::{IncidentStore, OutboxStore, ReplyStore};
 
-use crate::helpers::*;
-use crate::kannel::harness::{self, Kannel, Received};
+use crate::support::kannel::{self as harness, Kannel, Received};
+use crate::support::*;
 
 /// The clinic's short code (`from` of every outbound text).
 const SHORTCODE: &str = "+15555550999";
@@ -162,15 +162,7 @@ impl Rig {
 
     /// `(stored, processed)` inbound texts, read-only beside the daemon.
     fn inbound_counts(&self) -> (i64, i64) {
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap();
-        // The store is SQLCipher-encrypted with the key file beside it.
-        let key = std::fs::read_to_string(self.db.with_extension("db.key")).unwrap();
-        conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-            .unwrap();
+        let conn = crate::support::db::open_read_only(&self.db);
         conn.busy_timeout(Duration::from_secs(5)).unwrap();
         conn.query_row(
             "SELECT COUNT(*), COUNT(processed_at) FROM inbound",

@@ -31,26 +31,20 @@ M-2,Bo,+15555550102,America/Chicago,tuesday-anxiety,yes
 ";
 
 fn open(dir: &Path) -> SqliteStore {
-    crate::helpers::open_store(dir)
+    crate::support::open_store(dir)
 }
 
 async fn with_roster() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    crate::helpers::import_roster_in(&store, ROSTER, &["tuesday-anxiety"]).await;
+    crate::support::import_roster_in(&store, ROSTER, &["tuesday-anxiety"]).await;
     (dir, store)
 }
 
 /// Runs SQL on the database file directly (what the escalation engine
 /// will do through its own API: resolve an incident).
 fn sql(dir: &Path, statement: &str) {
-    let key = std::fs::read_to_string(dir.join("h.db.key")).unwrap();
-    let conn = rusqlite::Connection::open(dir.join("h.db")).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-        .unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .unwrap();
-    conn.execute_batch(statement).unwrap();
+    crate::support::db::sql(&dir.join("h.db"), statement);
 }
 
 async fn id_of(store: &SqliteStore, external: &str) -> i64 {

@@ -23,46 +23,13 @@ use std::process::Command;
 use hearth::config::{CompileOptions, Compiled, Snapshot, Source, compile_snapshot_with, read_dir};
 use hearth::domain::SendWindow;
 
+use crate::support::rng::Rng;
+
 /// At least this many mutated directories per run.
 const ITERATIONS: u64 = 10_000;
 /// How many of them also go through the real `hearth check` binary.
 const BINARY_RUNS: u64 = 30;
 const DEFAULT_SEED: u64 = 0x4845_4152_5448_0007;
-
-/// xorshift64*: small, fast, and the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        // Never zero, and nearby seeds give unrelated streams.
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-}
 
 fn env_u64(name: &str) -> Option<u64> {
     let v = std::env::var(name).ok()?;

@@ -26,11 +26,11 @@ M-5,Ed,+15555550105,Australia/Adelaide,tuesday-anxiety,yes
 ";
 
 fn open(dir: &Path) -> SqliteStore {
-    crate::helpers::open_store(dir)
+    crate::support::open_store(dir)
 }
 
 async fn import_roster(store: &SqliteStore, csv: &str) {
-    crate::helpers::import_roster_in(store, csv, &["tuesday-anxiety", "thursday-grief"]).await;
+    crate::support::import_roster_in(store, csv, &["tuesday-anxiety", "thursday-grief"]).await;
 }
 
 async fn with_roster() -> (tempfile::TempDir, SqliteStore) {
@@ -753,9 +753,9 @@ async fn member_zones_are_the_distinct_zones_of_active_members() {
 #[tokio::test]
 async fn outbox_list_names_the_schedule_that_planned_a_message() {
     let dir = tempfile::tempdir().unwrap();
-    crate::helpers::write(
+    crate::support::write(
         &dir.path().join("hearth.yaml"),
-        &crate::helpers::settings_yaml(),
+        &crate::support::settings_yaml(),
     );
     let store = SqliteStore::open_at(
         &dir.path().join("state/hearth.db"),

@@ -68,7 +68,7 @@ struct Fx {
 }
 
 fn open(dir: &Path) -> SqliteStore {
-    crate::helpers::open_store(dir)
+    crate::support::open_store(dir)
 }
 
 /// Imports `csv` (groups among `known`), consent where it says yes.
@@ -87,7 +87,7 @@ async fn import(store: &SqliteStore, csv: &str, known: BTreeSet<String>) {
             invalid,
             ImportOptions {
                 skip_invalid: false,
-                consent_text: Some(crate::helpers::CONSENT_TEXT.into()),
+                consent_text: Some(crate::support::CONSENT_TEXT.into()),
                 actor: "test".into(),
                 source_name: "roster.csv".into(),
             },
@@ -100,7 +100,7 @@ async fn import(store: &SqliteStore, csv: &str, known: BTreeSet<String>) {
 impl Fx {
     async fn new(rules: &str, roster: &str) -> Fx {
         let dir = tempfile::tempdir().unwrap();
-        crate::helpers::write(&dir.path().join("rules/rules.yaml"), rules);
+        crate::support::write(&dir.path().join("rules/rules.yaml"), rules);
         let store = open(dir.path());
         let rules = Arc::new(LiveRules::load(&dir.path().join("rules")).unwrap());
         import(
@@ -134,7 +134,7 @@ impl Fx {
 
     /// Rewrites the rules file and reloads, as an editor save does.
     fn rewrite(&self, rules: &str) {
-        crate::helpers::write(&self.dir.path().join("rules/rules.yaml"), rules);
+        crate::support::write(&self.dir.path().join("rules/rules.yaml"), rules);
         let outcome = self.rules.reload(Trigger::Signal);
         assert!(
             matches!(
@@ -771,10 +771,10 @@ schedules:
     cron: "* * * * *"
     timezone: UTC
 "#;
-    crate::helpers::write(&dir.path().join("rules/rules.yaml"), rules);
-    crate::helpers::write(
+    crate::support::write(&dir.path().join("rules/rules.yaml"), rules);
+    crate::support::write(
         &dir.path().join("hearth.yaml"),
-        &crate::helpers::settings_yaml(),
+        &crate::support::settings_yaml(),
     );
     let db = dir.path().join("state/hearth.db");
     std::fs::create_dir_all(db.parent().unwrap()).unwrap();
@@ -791,10 +791,10 @@ schedules:
                     (0..10_000).map(|i| format!("M-{i},N{i},+1555{:07},UTC,yes\n", 1_000_000 + i)),
                 )
                 .collect();
-        crate::helpers::import_roster(&store, &roster).await;
+        crate::support::import_roster(&store, &roster).await;
     }
 
-    let mut daemon = crate::helpers::spawn_daemon_in(
+    let mut daemon = crate::support::spawn_daemon_in(
         dir,
         &[("HEARTH_FAULT_SCHEDULER_ABORT_AFTER_BATCHES", "1")],
     );
@@ -834,7 +834,7 @@ schedules:
         "aborted after one batch"
     );
 
-    let daemon = crate::helpers::spawn_daemon_in(dir, &[]);
+    let daemon = crate::support::spawn_daemon_in(dir, &[]);
     daemon.wait_notify("READY=1", std::time::Duration::from_secs(30));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let dir = loop {

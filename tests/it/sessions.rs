@@ -9,7 +9,7 @@ use chrono::{Datelike, TimeDelta};
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::ListFilter;
 
-use crate::helpers::*;
+use crate::support::*;
 
 /// A deployment whose groups meet at 20:00 in a zone where it is now
 /// about noon: `today-group` today, `tomorrow-group` tomorrow,

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::helpers::*;
+use crate::support::*;
 
 const RULES: &str = r#"
 groups:
@@ -345,13 +345,10 @@ fn audit_verify_passes_then_names_the_tampered_entry_with_exit_1() {
         text(&ok)
     );
 
-    let key = std::fs::read_to_string(d.path("state/hearth.db.key")).unwrap();
-    let conn = rusqlite::Connection::open(d.path("state/hearth.db")).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-        .unwrap();
-    conn.execute_batch("DROP TRIGGER audit_append_only_update; UPDATE audit SET detail = '{\"rows\":0}' WHERE id = 1;")
-        .unwrap();
-    drop(conn);
+    crate::support::db::sql(
+        &d.path("state/hearth.db"),
+        "DROP TRIGGER audit_append_only_update; UPDATE audit SET detail = '{\"rows\":0}' WHERE id = 1;",
+    );
 
     let bad = d.hearth(&["audit", "verify"]);
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
@@ -440,11 +437,7 @@ fn no_phone_number_name_or_body_reaches_a_log_line_through_a_real_send_and_a_rea
     // console output cannot be mistaken for a log line or hide in one.
     let twilio = FakeTwilio::start();
     let d = Deployment::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::support::ports::free_port();
     write(&d.path("twilio-token"), &format!("{TWILIO_TOKEN}\n"));
     write(
         &d.path("hearth.yaml"),
@@ -997,15 +990,10 @@ fn db_check_reports_integrity_and_the_whole_audit_chain_and_exits_1_on_a_problem
         text(&ok)
     );
 
-    let key = std::fs::read_to_string(d.path("state/hearth.db.key")).unwrap();
-    let conn = rusqlite::Connection::open(db_file(&d)).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-        .unwrap();
-    conn.execute_batch(
+    crate::support::db::sql(
+        &db_file(&d),
         "DROP TRIGGER audit_append_only_update; UPDATE audit SET actor = 'x' WHERE id = 1;",
-    )
-    .unwrap();
-    drop(conn);
+    );
     let broken = d.hearth(&["db", "check"]);
     assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
     assert!(

@@ -10,7 +10,7 @@ use hearth::store::import::{self, ImportOptions};
 use hearth::store::prelude::*;
 use hearth::store::sqlite::{KeySource, SqliteStore};
 
-use crate::helpers::*;
+use crate::support::*;
 
 const ROSTER: &str = "external_id,first_name,last_name,phone,timezone,language,joined_on,groups,consent,diagnosis,progress_level
 M-001,Annabelle,Quince,+15555550101,America/New_York,en,2026-01-10,tuesday-anxiety,yes,PTSD;GAD,2
@@ -375,11 +375,7 @@ async fn only_active_members_with_current_consent_can_be_selected_for_sending() 
 
 /// Opens the database file directly, as an attacker with the key could.
 fn raw_connection(dir: &Path) -> rusqlite::Connection {
-    let key = std::fs::read_to_string(dir.join("state/hearth.db.key")).unwrap();
-    let conn = rusqlite::Connection::open(db_path(dir)).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", key.trim()))
-        .unwrap();
-    conn
+    crate::support::db::open(&db_path(dir))
 }
 
 #[tokio::test]

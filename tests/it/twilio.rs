@@ -23,7 +23,8 @@ use hearth::store::sqlite::SqliteStore;
 use hearth::store::traits::OutboxStore;
 use hearth::store::traits::outbox::ListFilter;
 
-use crate::helpers::*;
+use crate::support::ports::free_port;
+use crate::support::*;
 
 const SPEC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -42,11 +43,6 @@ const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
 const TOKEN: &str = "test-auth-token-0123456789";
 const FROM: &str = "+15555550000";
 const MEMBER_PHONE: &str = "+15555550123";
-
-/// Whether a missing real component fails (CI) or skips (a laptop).
-fn require_components() -> bool {
-    std::env::var("HEARTH_REQUIRE_COMPONENTS").is_ok_and(|v| v == "1")
-}
 
 /// A Prism mock server serving Twilio's spec, killed on drop.
 mod prism {
@@ -81,17 +77,17 @@ mod prism {
 
     impl Prism {
         /// Starts Prism on a free loopback port and waits until it answers;
-        /// `None` (after printing SKIPPED) when Prism is not installed and
-        /// components are not required.
+        /// `None` (skipped, see [`components::require`]) when Prism is
+        /// not installed.
+        ///
+        /// [`components::require`]: crate::support::components::require
         pub fn start() -> Option<Prism> {
-            let Some(bin) = find() else {
-                assert!(
-                    !super::require_components(),
-                    "Prism is not installed (HEARTH_REQUIRE_COMPONENTS=1)\n  hint: .ci/run installs it; or set PRISM_BIN"
-                );
-                eprintln!("SKIPPED: Prism is not installed (set PRISM_BIN, or run .ci/run)");
+            let bin = find();
+            let hint = ".ci/run installs it; or set PRISM_BIN";
+            if !crate::support::components::require(bin.is_some(), "Prism", hint) {
                 return None;
-            };
+            }
+            let bin = bin?;
             let spec = super::spec();
             assert!(
                 std::path::Path::new(&spec).is_file(),
@@ -235,14 +231,6 @@ mod prism {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A deployment directory with the auth token file and one rules file.
 fn deployment() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -309,7 +297,7 @@ async fn queue(app: &TestApp, key: &str, to: &str, body: &str) -> i64 {
 
 /// An IANA zone where it is now 12:00, inside the default send window.
 fn midday_timezone() -> String {
-    crate::helpers::timezone_where_it_is(12)
+    crate::support::timezone_where_it_is(12)
 }
 
 /// Imports one consenting member; returns their id.
@@ -318,7 +306,7 @@ async fn import_member(store: &SqliteStore, external_id: &str, phone: &str) -> i
         "external_id,first_name,phone,timezone,consent\n{external_id},Annabelle,{phone},{},yes\n",
         midday_timezone()
     );
-    let report = crate::helpers::import_roster(store, &csv).await;
+    let report = crate::support::import_roster(store, &csv).await;
     assert_eq!(report.consent_granted, 1, "{report:?}");
     let member = store.member(external_id).await.unwrap().unwrap();
     assert!(member.consent.granted());

@@ -1,4 +1,5 @@
 //! Deciding never panics, whatever the text, sender and survey state.
+use crate::testing::Rng;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -12,20 +13,6 @@ use crate::domain::message::Kind;
 use crate::pipeline::crisis::CrisisMatcher;
 use crate::store::traits::reply::OpenSurvey;
 use crate::store::traits::schedule::SurveyRun;
-
-/// A small xorshift: the same cases on every run.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[(self.next() % xs.len() as u64) as usize]
-    }
-}
 
 const PIECES: &[&str] = &[
     "stop",
@@ -126,11 +113,11 @@ fn no_text_from_any_sender_in_any_survey_state_makes_deciding_panic() {
         }
     }
     let now = Utc::now();
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     for case in 0..3_000 {
         let words = 1 + rng.next() % 6;
         let body: String = (0..words)
-            .map(|_| rng.pick(PIECES))
+            .map(|_| *rng.pick(PIECES))
             .collect::<Vec<_>>()
             .join(" ");
         let sender = rng.next() % 4;
@@ -152,7 +139,7 @@ fn no_text_from_any_sender_in_any_survey_state_makes_deciding_panic() {
             row.sms.from = "SHORTCODE".into();
         }
         row.sms.keyword =
-            (case % 17 == 0).then(|| rng.pick(&["STOP", "START", "HELP", "??"]).to_owned());
+            (case % 17 == 0).then(|| (*rng.pick(&["STOP", "START", "HELP", "??"])).to_owned());
         let text = crate::domain::normalize::normalize(&body);
         let found = crisis.find(&text);
         let d = decide(&Input {

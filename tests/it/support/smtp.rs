@@ -11,17 +11,18 @@
 //! assert_eq!(mails[0].to, "Dana <dana@clinic.example>");
 //! ```
 //!
-//! Missing aiosmtpd or openssl fails the test under
-//! `HEARTH_REQUIRE_COMPONENTS=1` (CI; `.ci/run` installs them) and is a
-//! printed skip otherwise, like the Kannel harness. The interpreter is
-//! `$AIOSMTPD_PYTHON`, else the first of `/usr/bin/python3` and
-//! `python3` that can import aiosmtpd.
+//! Missing aiosmtpd or openssl goes through [`components::require`]: a
+//! failure under CI (`.ci/run` installs them), a printed skip otherwise.
+//! The interpreter is `$AIOSMTPD_PYTHON`, else the first of
+//! `/usr/bin/python3` and `python3` that can import aiosmtpd.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+use super::components;
 
 /// The address messages are sent from in [`Smtp::settings_yaml`].
 pub(crate) const FROM: &str = "Hearth <hearth@clinic.example>";
@@ -119,41 +120,29 @@ for path in files:
 print(json.dumps(out))
 "#;
 
-fn required() -> bool {
-    std::env::var("HEARTH_REQUIRE_COMPONENTS").as_deref() == Ok("1")
-}
+/// How to install what the harness needs.
+const HINT: &str = ".ci/run installs it: apt-get install python3-aiosmtpd openssl, or set AIOSMTPD_PYTHON to a python that has aiosmtpd";
 
-/// Fails under `HEARTH_REQUIRE_COMPONENTS=1`, else prints a skip.
-fn missing<T>(what: &str) -> Option<T> {
-    if required() {
-        panic!(
-            "{what} (HEARTH_REQUIRE_COMPONENTS=1)\n  hint: .ci/run installs it: apt-get install python3-aiosmtpd openssl, or set AIOSMTPD_PYTHON to a python that has aiosmtpd"
-        );
-    }
-    eprintln!("SKIPPED: {what}");
-    None
-}
-
-/// A Python interpreter that can import aiosmtpd, or the reason none can.
+/// A Python interpreter that can import aiosmtpd; `None` (skipped, see
+/// [`components::require`]) when none can.
 fn python() -> Option<String> {
     let candidates: Vec<String> = match std::env::var("AIOSMTPD_PYTHON") {
         Ok(p) if !p.is_empty() => vec![p],
         _ => vec!["/usr/bin/python3".into(), "python3".into()],
     };
-    for p in &candidates {
-        let ok = Command::new(p)
+    let found = candidates.iter().find(|p| {
+        Command::new(p)
             .args(["-c", "import aiosmtpd"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(p.clone());
-        }
+            .is_ok_and(|s| s.success())
+    });
+    let what = format!("aiosmtpd (for any of {candidates:?})");
+    if !components::require(found.is_some(), &what, HINT) {
+        return None;
     }
-    missing(&format!(
-        "aiosmtpd is not installed for any of {candidates:?}"
-    ))
+    found.cloned()
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -267,14 +256,14 @@ impl Smtp {
 
     /// Any mode; with `auth`, the server demands that login and password.
     pub(crate) async fn start_with(mode: Mode, auth: Option<(&str, &str)>) -> Option<Smtp> {
-        if !openssl_available() {
-            return missing("the openssl command is not installed");
+        if !components::require(openssl_available(), "the openssl command", HINT) {
+            return None;
         }
         let python = python()?;
         let dir = tempfile::tempdir().unwrap();
         let ca_file = make_ca(dir.path(), "ca");
         make_server_cert(dir.path(), "ca");
-        let port = crate::kannel::harness::free_port();
+        let port = super::ports::free_port();
         let ready = dir.path().join("ready");
         let auth_arg = auth.map_or("-".to_owned(), |(u, p)| format!("{u}:{p}"));
         std::fs::write(dir.path().join("server.py"), SERVER_PY).unwrap();
