@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::incident::{AlertHit, Subject};
+use crate::domain::member::Member;
 use crate::pipeline::alerts::{AlertContext, evaluate_alert};
 use crate::rules::{Alert, RuleSet};
 use crate::schedule::fire::cron_fires;
@@ -44,21 +45,7 @@ pub async fn tick(
 ) -> Result<ScheduledTick, StoreError> {
     let mut report = ScheduledTick::default();
     let scheduled: Vec<&Alert> = rules.alerts.iter().filter(|a| a.every.is_some()).collect();
-    let marks: HashMap<String, ScheduleMark> = store
-        .schedule_marks()
-        .await?
-        .into_iter()
-        .filter(|m| m.schedule.starts_with(MARK_PREFIX))
-        .map(|m| (m.schedule.clone(), m))
-        .collect();
-    // A removed scheduled alert's mark goes, so one added back later
-    // starts from then rather than catching up.
-    for name in marks.keys() {
-        let id = &name[MARK_PREFIX.len()..];
-        if !scheduled.iter().any(|a| a.id == id) {
-            store.remove_schedule_mark(name).await?;
-        }
-    }
+    let marks = forget_removed(store, &scheduled).await?;
     let mut members = None;
     for alert in scheduled {
         let Some(spec) = &alert.every else { continue };
@@ -82,58 +69,8 @@ pub async fn tick(
         if members.is_none() {
             members = Some(store.recipients().await?);
         }
-        let mut hits = Vec::new();
-        let mut zones: HashMap<String, bool> = HashMap::new();
-        for member in members.iter().flatten() {
-            let due = *zones
-                .entry(member.timezone.clone())
-                .or_insert_with(|| match member.timezone.parse::<Tz>() {
-                    Ok(tz) => !cron_fires(spec, tz, since, now).is_empty(),
-                    Err(_) => {
-                        tracing::warn!(
-                            member_id = member.id,
-                            alert = %alert.id,
-                            "a member's timezone is not an IANA timezone; scheduled alerts skip them"
-                        );
-                        false
-                    }
-                });
-            if !due {
-                continue;
-            }
-            let today = match member.timezone.parse::<Tz>() {
-                Ok(tz) => now.with_timezone(&tz).date_naive(),
-                Err(_) => now.date_naive(),
-            };
-            let view = member.view(today);
-            let (history, engagement) = store.member_history(member.id, now).await?;
-            let cx = AlertContext {
-                member: Some(&view),
-                history: &history,
-                engagement: Some(&engagement),
-                ..AlertContext::default()
-            };
-            let considered = evaluate_alert(rules, alert, &cx, Some(member.id));
-            report.evaluated += 1;
-            if considered.error.is_some() {
-                report.failed += 1;
-            }
-            if considered.fired {
-                report.fired += 1;
-                hits.push(AlertHit {
-                    alert: alert.id.clone(),
-                    severity: alert.severity,
-                    subject: Subject::Member(member.id),
-                    inbound_id: None,
-                    evidence: considered
-                        .evidence
-                        .unwrap_or_else(|| format!("scheduled alert `{}`", alert.id)),
-                    realert: alert.realert,
-                    escalate: alert.escalate.clone(),
-                    reply_key: None,
-                });
-            }
-        }
+        let members = members.as_deref().unwrap_or_default();
+        let hits = evaluate_due(store, rules, alert, members, since, now, &mut report).await?;
         if !hits.is_empty() {
             store.record_hits(hits, now).await?;
         }
@@ -149,4 +86,101 @@ pub async fn tick(
             .await?;
     }
     Ok(report)
+}
+
+/// The scheduled alerts' marks; a removed alert's mark goes, so one added
+/// back later starts from then rather than catching up.
+async fn forget_removed(
+    store: &impl Backend,
+    scheduled: &[&Alert],
+) -> Result<HashMap<String, ScheduleMark>, StoreError> {
+    let marks: HashMap<String, ScheduleMark> = store
+        .schedule_marks()
+        .await?
+        .into_iter()
+        .filter(|m| m.schedule.starts_with(MARK_PREFIX))
+        .map(|m| (m.schedule.clone(), m))
+        .collect();
+    for name in marks.keys() {
+        let id = &name[MARK_PREFIX.len()..];
+        if !scheduled.iter().any(|a| a.id == id) {
+            store.remove_schedule_mark(name).await?;
+        }
+    }
+    Ok(marks)
+}
+
+/// Evaluates `alert` for each member whose timezone saw one of its fires
+/// in `(since, now]`; the hits, counted into `report`.
+async fn evaluate_due(
+    store: &impl Backend,
+    rules: &RuleSet,
+    alert: &Alert,
+    members: &[Member],
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    report: &mut ScheduledTick,
+) -> Result<Vec<AlertHit>, StoreError> {
+    let mut hits = Vec::new();
+    let mut zones: HashMap<String, bool> = HashMap::new();
+    for member in members {
+        let due = *zones
+            .entry(member.timezone.clone())
+            .or_insert_with(|| fell_due(alert, member, since, now));
+        if !due {
+            continue;
+        }
+        let today = match member.timezone.parse::<Tz>() {
+            Ok(tz) => now.with_timezone(&tz).date_naive(),
+            Err(_) => now.date_naive(),
+        };
+        let view = member.view(today);
+        let (history, engagement) = store.member_history(member.id, now).await?;
+        let cx = AlertContext {
+            member: Some(&view),
+            history: &history,
+            engagement: Some(&engagement),
+            ..AlertContext::default()
+        };
+        let considered = evaluate_alert(rules, alert, &cx, Some(member.id));
+        report.evaluated += 1;
+        if considered.error.is_some() {
+            report.failed += 1;
+        }
+        if considered.fired {
+            report.fired += 1;
+            hits.push(AlertHit {
+                alert: alert.id.clone(),
+                severity: alert.severity,
+                subject: Subject::Member(member.id),
+                inbound_id: None,
+                evidence: considered
+                    .evidence
+                    .unwrap_or_else(|| format!("scheduled alert `{}`", alert.id)),
+                realert: alert.realert,
+                escalate: alert.escalate.clone(),
+                reply_key: None,
+            });
+        }
+    }
+    Ok(hits)
+}
+
+/// Whether one of `alert`'s fires fell in `(since, now]` where `member`
+/// lives; a member whose timezone is not one is skipped (warned).
+fn fell_due(alert: &Alert, member: &Member, since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    let Some(spec) = &alert.every else {
+        return false;
+    };
+    match member.timezone.parse::<Tz>() {
+        Ok(tz) => !cron_fires(spec, tz, since, now).is_empty(),
+        Err(_) => {
+            tracing::warn!(
+                member_id = member.id,
+                alert = %alert.id,
+                "a member's timezone is not an IANA timezone; scheduled alerts skip them"
+            );
+            false
+        }
+    }
 }

@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 use crate::domain::local_time::local_day;
 use crate::domain::member::Member;
 use crate::domain::message::{IdempotencyKey, Kind, NewMessage, Plan, SurveyStart};
-use crate::rules::{Content, Group, Limits, RuleSet, Schedule};
+use crate::rules::{Content, Group, Limits, RuleSet, Schedule, Segment};
 use crate::rules::{segment, template};
 use crate::schedule::plan::{self, Fire, Scope};
 
@@ -96,104 +96,112 @@ pub fn fan_out(
     members: &[Member],
     caps: &mut CapCounts,
 ) -> FanOut {
-    let rules = cx.rules;
     let segment = (!segment::is_all(&schedule.segment))
-        .then(|| rules.segments.get(&schedule.segment))
+        .then(|| cx.rules.segments.get(&schedule.segment))
         .flatten();
     let mut out = FanOut::default();
     for member in members {
-        let Some(group) = scope_group(rules, schedule, fire, member) else {
-            continue;
-        };
-        let tz: Tz = match member.timezone.parse() {
-            Ok(tz) => tz,
-            Err(_) => {
-                out.failed.push((
-                    member.id,
-                    format!("timezone `{}` is not an IANA timezone", member.timezone),
-                ));
-                continue;
-            }
-        };
-        if let Scope::MembersIn(zone) = &fire.scope
-            && *zone != tz
-        {
-            continue;
+        match member_message(cx, schedule, fire, segment, member, caps) {
+            Ok(Some(m)) => out.messages.push(m),
+            Ok(None) => {}
+            Err(why) => out.failed.push((member.id, why)),
         }
-        let send_at = plan::send_at(fire, schedule.window.as_ref(), member.id);
-        let view = member.view(send_at.with_timezone(&tz).date_naive());
-        if let Some(seg) = segment {
-            match segment::matches(seg, &view, &rules.sandbox) {
-                Ok(true) => {}
-                Ok(false) => continue,
-                Err(e) => {
-                    out.failed
-                        .push((member.id, format!("segment `{}`: {e}", seg.id)));
-                    continue;
-                }
-            }
-        }
-        let session = match (&fire.scope, group) {
-            (Scope::Session { session, .. }, _) => Some(session.clone()),
-            (_, Some(g)) => crate::schedule::sessions(g, send_at).next(),
-            (_, None) => None,
-        };
-        let ctx = template::member_context(&view, group, session.as_ref(), send_at);
-        let (name, survey) = match &schedule.content {
-            Content::Template(t) => (t.as_str(), None),
-            Content::Survey(s) => match rules
+    }
+    out
+}
+
+/// One member's message of a fire: `None` when the member is outside the
+/// fire's scope or segment; an error says why no message could be made.
+fn member_message(
+    cx: &Context<'_>,
+    schedule: &Schedule,
+    fire: &Fire,
+    segment: Option<&Segment>,
+    member: &Member,
+    caps: &mut CapCounts,
+) -> Result<Option<NewMessage>, String> {
+    let rules = cx.rules;
+    let Some(group) = scope_group(rules, schedule, fire, member) else {
+        return Ok(None);
+    };
+    let tz: Tz = member
+        .timezone
+        .parse()
+        .map_err(|_| format!("timezone `{}` is not an IANA timezone", member.timezone))?;
+    if let Scope::MembersIn(zone) = &fire.scope
+        && *zone != tz
+    {
+        return Ok(None);
+    }
+    let send_at = plan::send_at(fire, schedule.window.as_ref(), member.id);
+    let view = member.view(send_at.with_timezone(&tz).date_naive());
+    if let Some(seg) = segment
+        && !segment::matches(seg, &view, &rules.sandbox)
+            .map_err(|e| format!("segment `{}`: {e}", seg.id))?
+    {
+        return Ok(None);
+    }
+    let session = match (&fire.scope, group) {
+        (Scope::Session { session, .. }, _) => Some(session.clone()),
+        (_, Some(g)) => crate::schedule::sessions(g, send_at).next(),
+        (_, None) => None,
+    };
+    let ctx = template::member_context(&view, group, session.as_ref(), send_at);
+    let (name, survey) = content(rules, schedule, send_at)?;
+    let body = rules
+        .renderer
+        .render(name, &ctx)
+        .map_err(|e| format!("template `{name}`: {}", e.message))?;
+    let suppressed = rules
+        .limits
+        .as_ref()
+        .and_then(|l| caps.exceeded(l, member.id, tz, send_at));
+    if suppressed.is_none() {
+        caps.add(member.id, send_at);
+    }
+    Ok(Some(NewMessage {
+        idempotency_key: IdempotencyKey::scheduled(&schedule.id, fire.at, member.id),
+        member_id: Some(member.id),
+        to: None,
+        body,
+        kind: Kind::Scheduled,
+        not_before: send_at,
+        expires_at: plan::expires_at(schedule, fire, send_at),
+        plan: Some(Plan {
+            schedule: schedule.id.clone(),
+            fire: fire.at,
+            generation: cx.generation,
+            version: cx.version.to_owned(),
+            survey,
+        }),
+        suppressed,
+    }))
+}
+
+/// The template a schedule's message renders, and the survey it opens:
+/// a survey's message is its first question.
+fn content<'r>(
+    rules: &'r RuleSet,
+    schedule: &'r Schedule,
+    send_at: DateTime<Utc>,
+) -> Result<(&'r str, Option<SurveyStart>), String> {
+    match &schedule.content {
+        Content::Template(t) => Ok((t.as_str(), None)),
+        Content::Survey(s) => {
+            let (survey, first) = rules
                 .surveys
                 .get(s)
                 .and_then(|v| Some((v, v.questions.first()?)))
-            {
-                Some((survey, first)) => (
-                    first.ask.as_str(),
-                    Some(SurveyStart {
-                        survey: survey.id.clone(),
-                        expires_at: send_at + survey.expires_after.chrono(),
-                    }),
-                ),
-                None => {
-                    out.failed
-                        .push((member.id, format!("survey `{s}` has no question")));
-                    continue;
-                }
-            },
-        };
-        let body = match rules.renderer.render(name, &ctx) {
-            Ok(b) => b,
-            Err(e) => {
-                out.failed
-                    .push((member.id, format!("template `{name}`: {}", e.message)));
-                continue;
-            }
-        };
-        let suppressed = rules
-            .limits
-            .as_ref()
-            .and_then(|l| caps.exceeded(l, member.id, tz, send_at));
-        if suppressed.is_none() {
-            caps.add(member.id, send_at);
+                .ok_or_else(|| format!("survey `{s}` has no question"))?;
+            Ok((
+                first.ask.as_str(),
+                Some(SurveyStart {
+                    survey: survey.id.clone(),
+                    expires_at: send_at + survey.expires_after.chrono(),
+                }),
+            ))
         }
-        out.messages.push(NewMessage {
-            idempotency_key: IdempotencyKey::scheduled(&schedule.id, fire.at, member.id),
-            member_id: Some(member.id),
-            to: None,
-            body,
-            kind: Kind::Scheduled,
-            not_before: send_at,
-            expires_at: plan::expires_at(schedule, fire, send_at),
-            plan: Some(Plan {
-                schedule: schedule.id.clone(),
-                fire: fire.at,
-                generation: cx.generation,
-                version: cx.version.to_owned(),
-                survey,
-            }),
-            suppressed,
-        });
     }
-    out
 }
 
 /// Whether the member is in the fire's scope, and the group the message

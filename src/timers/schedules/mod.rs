@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::reload::LiveRules;
 use crate::domain::actor::DAEMON_ACTOR;
 use crate::domain::clock::Clock;
+use crate::domain::member::Member;
 use crate::rules::{Content, RuleSet, Schedule};
 use crate::schedule::plan::{self, Fire, Scope};
 use crate::store::Backend;
@@ -292,25 +293,8 @@ impl<S: Backend> Scheduler<S> {
             note: None,
         };
         let late = now - fire.at;
-        let allowed = schedule.catch_up.chrono().max(ON_TIME);
-        if late > allowed {
-            record.status = FireStatus::Missed;
-            record.note = Some(format!(
-                "{} late when the scheduler got to it; catch_up is {}",
-                crate::domain::Duration::from_secs(late.num_seconds().max(0) as u64),
-                schedule.catch_up
-            ));
-            tracing::warn!(schedule = %schedule.id, fire = %fire.at, scope = %record.scope, "fire missed (the daemon was not running at the time); recorded, not sent");
-            self.store.record_fire(record.clone()).await?;
-            self.store
-                .audit(
-                    DAEMON_ACTOR,
-                    "schedule.missed",
-                    Some(&format!("schedule:{}", schedule.id)),
-                    serde_json::json!({ "fire": fire.at, "scope": record.scope, "note": record.note }),
-                )
-                .await?;
-            return Ok(record);
+        if late > schedule.catch_up.chrono().max(ON_TIME) {
+            return self.record_missed(record, schedule, late).await;
         }
         self.store.record_fire(record.clone()).await?;
 
@@ -321,18 +305,61 @@ impl<S: Backend> Scheduler<S> {
             generation,
             version,
         };
-        // The fire's recipients (narrowed to its group or zone), then in
-        // batches: while one batch is written (on the store's writer
-        // thread), the next is rendered here. (Reading pages alongside as
-        // a third stage measured slower on two cores: docs/BENCHMARKS.md.)
         let filter = recipient_filter(schedule, fire, &state.spellings);
+        let members = self.store.recipients_page(&filter, 0, usize::MAX).await?;
+        let failed = self
+            .fan_out_in_batches(&cx, schedule, fire, &members, caps, &mut record)
+            .await?;
+        self.record_done(record, failed).await
+    }
+
+    /// A fire found later than its `catch_up:` allows: recorded missed and
+    /// audited, nothing sent.
+    async fn record_missed(
+        &self,
+        mut record: FireRecord,
+        schedule: &Schedule,
+        late: TimeDelta,
+    ) -> Result<FireRecord, StoreError> {
+        record.status = FireStatus::Missed;
+        record.note = Some(format!(
+            "{} late when the scheduler got to it; catch_up is {}",
+            crate::domain::Duration::from_secs(late.num_seconds().max(0) as u64),
+            schedule.catch_up
+        ));
+        tracing::warn!(schedule = %schedule.id, fire = %record.fire, scope = %record.scope, "fire missed (the daemon was not running at the time); recorded, not sent");
+        self.store.record_fire(record.clone()).await?;
+        self.store
+            .audit(
+                DAEMON_ACTOR,
+                "schedule.missed",
+                Some(&format!("schedule:{}", schedule.id)),
+                serde_json::json!({ "fire": record.fire, "scope": record.scope, "note": record.note }),
+            )
+            .await?;
+        Ok(record)
+    }
+
+    /// Renders the fire's messages for `members` and queues them in
+    /// batches: while one batch is written (on the store's writer thread),
+    /// the next is rendered here. (Reading pages alongside as a third
+    /// stage measured slower on two cores: docs/BENCHMARKS.md.) Counts
+    /// into `record`; returns how many members got no message.
+    async fn fan_out_in_batches(
+        &self,
+        cx: &fanout::Context<'_>,
+        schedule: &Schedule,
+        fire: &Fire,
+        members: &[Member],
+        caps: &mut CapCounts,
+        record: &mut FireRecord,
+    ) -> Result<usize, StoreError> {
         let store = &self.store;
-        let members = store.recipients_page(&filter, 0, usize::MAX).await?;
         let mut failed = 0usize;
         let mut chunks = members.chunks(BATCH);
         let mut out = chunks
             .next()
-            .map(|c| fanout::fan_out(&cx, schedule, fire, c, caps));
+            .map(|c| fanout::fan_out(cx, schedule, fire, c, caps));
         while let Some(current) = out.take() {
             failed += current.failed.len();
             for (member_id, why) in &current.failed {
@@ -355,7 +382,7 @@ impl<S: Backend> Scheduler<S> {
                         store.enqueue_batch(messages).await.map(Some)
                     }
                 },
-                async { next.map(|c| fanout::fan_out(&cx, schedule, fire, c, caps)) }
+                async { next.map(|c| fanout::fan_out(cx, schedule, fire, c, caps)) }
             );
             if let Some(n) = written? {
                 record.enqueued += n as u64;
@@ -364,6 +391,15 @@ impl<S: Backend> Scheduler<S> {
             }
             out = rendered;
         }
+        Ok(failed)
+    }
+
+    /// The fire is done: recorded with its counts, audited, logged.
+    async fn record_done(
+        &self,
+        mut record: FireRecord,
+        failed: usize,
+    ) -> Result<FireRecord, StoreError> {
         record.status = FireStatus::Done;
         if failed > 0 {
             record.note = Some(format!(
@@ -375,19 +411,19 @@ impl<S: Backend> Scheduler<S> {
             .audit(
                 DAEMON_ACTOR,
                 "schedule.fire",
-                Some(&format!("schedule:{}", schedule.id)),
+                Some(&format!("schedule:{}", record.schedule)),
                 serde_json::json!({
-                    "fire": fire.at,
+                    "fire": record.fire,
                     "scope": record.scope,
                     "enqueued": record.enqueued,
                     "suppressed": record.suppressed,
                     "failed": failed,
-                    "generation": generation,
-                    "version": version,
+                    "generation": record.generation,
+                    "version": record.version,
                 }),
             )
             .await?;
-        tracing::info!(schedule = %schedule.id, fire = %fire.at, scope = %record.scope, enqueued = record.enqueued, suppressed = record.suppressed, "schedule fired");
+        tracing::info!(schedule = %record.schedule, fire = %record.fire, scope = %record.scope, enqueued = record.enqueued, suppressed = record.suppressed, "schedule fired");
         Ok(record)
     }
 }
