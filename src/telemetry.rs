@@ -9,7 +9,7 @@ use crate::settings::LogFormat;
 
 /// `default` is the filter when neither variable is set: `info` for the
 /// daemon, `warn` for one-shot commands whose output is for a person.
-pub fn init(format: LogFormat, default: &str) {
+pub(crate) fn init(format: LogFormat, default: &str) {
     let filter = std::env::var("HEARTH_LOG")
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())

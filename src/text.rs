@@ -22,7 +22,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Constant-time comparison of two secrets' bytes.
-pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }

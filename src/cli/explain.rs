@@ -113,7 +113,7 @@ pub fn explain(settings: &std::path::Path, args: ExplainArgs) -> ExitCode {
 /// The pipeline's decision on `text` from the sender `facts` describe,
 /// with each hit's incident decision folded against `open`. What
 /// `hearth explain` prints; tests call it directly.
-pub fn explain_text(
+pub(crate) fn explain_text(
     rules: &RuleSet,
     replies: &ReplySettings,
     text: &str,

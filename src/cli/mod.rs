@@ -104,9 +104,9 @@ pub enum Format {
 }
 
 /// Invalid input: exit 1.
-pub const EXIT_INVALID: u8 = 1;
+pub(crate) const EXIT_INVALID: u8 = 1;
 /// Usage or internal error: exit 2.
-pub const EXIT_INTERNAL: u8 = 2;
+pub(crate) const EXIT_INTERNAL: u8 = 2;
 
 pub fn run(args: Args) -> ExitCode {
     let actor = args.actor.clone().unwrap_or_else(default_actor);
@@ -187,7 +187,7 @@ pub fn check(dir: &Path, format: Format, out: &mut dyn Write) -> ExitCode {
 
 /// `hearth check DIR [--settings FILE]`: prints every diagnostic, then a
 /// summary line. Exit 0 valid, 1 invalid, 2 unreadable.
-pub fn check_with(
+pub(crate) fn check_with(
     dir: &Path,
     format: Format,
     options: &config::CompileOptions,

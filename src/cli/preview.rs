@@ -59,7 +59,7 @@ pub struct PreviewArgs {
 
 /// One line of the preview.
 #[derive(Debug, serde::Serialize)]
-pub struct PreviewFire {
+pub(crate) struct PreviewFire {
     pub schedule: String,
     /// `scheduled`, or `cancelled` for a session a `cancelled:` date
     /// removed (nothing is sent for it).

@@ -71,7 +71,7 @@ impl fmt::Display for Diagnostic {
 
 /// A place in a file: path plus 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Place {
+pub(crate) struct Place {
     pub path: PathBuf,
     pub line: u64,
     pub column: u64,
@@ -99,7 +99,7 @@ impl fmt::Display for Place {
 
 /// Collects diagnostics while compiling.
 #[derive(Debug, Default)]
-pub struct Diagnostics {
+pub(crate) struct Diagnostics {
     pub(crate) items: Vec<Diagnostic>,
 }
 
@@ -145,12 +145,12 @@ impl Diagnostics {
         self.items.last_mut().expect("just pushed")
     }
 
-    pub fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.items.iter().any(Diagnostic::is_error)
     }
 
     /// Sorted by file, line and column, as a reader walks the directory.
-    pub fn into_sorted(mut self) -> Vec<Diagnostic> {
+    pub(crate) fn into_sorted(mut self) -> Vec<Diagnostic> {
         self.items.sort_by(|a, b| {
             (&a.path, a.line, a.column, a.level).cmp(&(&b.path, b.line, b.column, b.level))
         });
@@ -159,7 +159,7 @@ impl Diagnostics {
 }
 
 impl Diagnostic {
-    pub fn with_hint(&mut self, hint: impl Into<String>) -> &mut Diagnostic {
+    pub(crate) fn with_hint(&mut self, hint: impl Into<String>) -> &mut Diagnostic {
         self.hint = Some(hint.into());
         self
     }

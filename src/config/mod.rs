@@ -32,7 +32,7 @@ use diag::{Diagnostics, Place};
 
 /// Whether a directory entry is left out: dotfiles (and so Kubernetes'
 /// `..data`), editor swap and backup files, and vim's `4913` probe.
-pub fn is_ignored(name: &str) -> bool {
+pub(crate) fn is_ignored(name: &str) -> bool {
     name.starts_with('.')
         || name.ends_with('~')
         || name == "4913"
@@ -152,7 +152,7 @@ pub fn load_dir_with(dir: &Path, options: &CompileOptions) -> Result<Compiled, s
 }
 
 /// Compiles a snapshot read with [`read_dir`], with the default options.
-pub fn compile_snapshot(snapshot: &Snapshot) -> Compiled {
+pub(crate) fn compile_snapshot(snapshot: &Snapshot) -> Compiled {
     compile_snapshot_with(snapshot, &CompileOptions::default())
 }
 

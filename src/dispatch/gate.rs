@@ -40,7 +40,7 @@ pub enum Verdict {
 
 /// How long a message held for bad member data waits before it is looked
 /// at again.
-pub const HOLD: Duration = Duration::hours(1);
+pub(crate) const HOLD: Duration = Duration::hours(1);
 
 /// Decides a claimed message's fate at `now`. `window` is the local send
 /// window (default 08:00–21:00; an end of 00:00 means midnight, so

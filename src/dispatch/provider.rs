@@ -90,7 +90,7 @@ impl SendError {
         }
     }
 
-    pub fn permanent(reason: impl Into<String>) -> SendError {
+    pub(crate) fn permanent(reason: impl Into<String>) -> SendError {
         SendError::Permanent {
             reason: reason.into(),
         }
@@ -169,7 +169,7 @@ impl AnyProvider {
 /// Classifies an HTTP answer that is not a success the adapter understood:
 /// 408, 425, 429 and 5xx are transient (honouring `Retry-After` seconds),
 /// other 4xx permanent.
-pub fn classify_http(
+pub(crate) fn classify_http(
     status: reqwest::StatusCode,
     retry_after: Option<&reqwest::header::HeaderValue>,
     detail: &str,
@@ -209,7 +209,7 @@ pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
 /// Classifies a request that got no HTTP answer at all. Could not connect
 /// is transient (nothing was sent); a timeout or a connection lost after
 /// the request went out is ambiguous (it may have been sent).
-pub fn classify_transport(e: &reqwest::Error) -> SendError {
+pub(crate) fn classify_transport(e: &reqwest::Error) -> SendError {
     if e.is_connect() {
         return SendError::transient(format!("could not connect: {}", without_url(e)));
     }
@@ -234,7 +234,7 @@ fn without_url(e: &reqwest::Error) -> String {
 }
 
 /// A shared HTTP client with keep-alive and the dispatch timeout.
-pub fn http_client(timeout: Duration) -> Result<reqwest::Client, SetupError> {
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, SetupError> {
     reqwest::Client::builder()
         .timeout(timeout)
         .pool_idle_timeout(Duration::from_secs(90))

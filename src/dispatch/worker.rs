@@ -118,7 +118,7 @@ pub(super) struct Inner<S> {
 }
 
 /// Where the dispatcher reads the live `limits:` from.
-pub type LimitsSource = Arc<dyn Fn() -> Option<Limits> + Send + Sync>;
+pub(crate) type LimitsSource = Arc<dyn Fn() -> Option<Limits> + Send + Sync>;
 
 pub struct Dispatcher<S> {
     pub(super) inner: Arc<Inner<S>>,
@@ -185,7 +185,7 @@ impl<S: Backend> Dispatcher<S> {
 
     /// Counts into `counters` (shared with `/status`). Takes effect only
     /// before the dispatcher is shared (right after `new`).
-    pub fn with_counters(mut self, counters: Arc<Counters>) -> Dispatcher<S> {
+    pub(crate) fn with_counters(mut self, counters: Arc<Counters>) -> Dispatcher<S> {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.counters = counters;
         }

@@ -2,4 +2,4 @@
 //! did.
 
 /// The audit trail's actor for what the daemon does by itself.
-pub const DAEMON_ACTOR: &str = "hearth";
+pub(crate) const DAEMON_ACTOR: &str = "hearth";

@@ -16,11 +16,11 @@ use crate::domain::message::{Kind, NewMessage, OutState};
 /// Why a message cannot be queued; the text names its idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct NotQueueable(String);
+pub(crate) struct NotQueueable(String);
 
 /// A message goes to a member or to a number, and only a member can be
 /// asked a survey.
-pub fn check_new(m: &NewMessage) -> Result<(), NotQueueable> {
+pub(crate) fn check_new(m: &NewMessage) -> Result<(), NotQueueable> {
     if m.member_id.is_none() && m.to.is_none() {
         return Err(NotQueueable(format!(
             "message `{}` needs a member or a number",
@@ -37,7 +37,7 @@ pub fn check_new(m: &NewMessage) -> Result<(), NotQueueable> {
 }
 
 /// A message in this state will not reach its recipient.
-pub fn ends_unsent(state: OutState) -> bool {
+pub(crate) fn ends_unsent(state: OutState) -> bool {
     matches!(
         state,
         OutState::Failed | OutState::Undelivered | OutState::Expired | OutState::Suppressed
@@ -48,7 +48,7 @@ pub fn ends_unsent(state: OutState) -> bool {
 /// in `to` without reaching the member (failed, undelivered, expired,
 /// suppressed); `None` for any other kind or state. The provider's reason
 /// goes along with anything like a number masked.
-pub fn crisis_not_texted(
+pub(crate) fn crisis_not_texted(
     kind: Kind,
     outbox_id: i64,
     to: OutState,
@@ -83,7 +83,7 @@ pub struct ConsentChange {
 /// The provider reported the number opted out (a refused send, or a
 /// delivery report): the member's consent is revoked, recorded as their
 /// own keyword would be, so only their START grants it again.
-pub fn provider_opt_out(reason: &str) -> ConsentChange {
+pub(crate) fn provider_opt_out(reason: &str) -> ConsentChange {
     ConsentChange {
         action: ConsentAction::Revoked,
         source: ConsentSource::Keyword,
@@ -96,7 +96,7 @@ pub fn provider_opt_out(reason: &str) -> ConsentChange {
 /// written together, with `+`, spaces, dashes, dots or parentheses between
 /// them) in a provider's failure reason, so a reason can go on an incident
 /// that people read. Error codes (five digits) stay.
-pub fn mask_numbers(reason: &str) -> String {
+pub(crate) fn mask_numbers(reason: &str) -> String {
     let sep = |c: char| matches!(c, ' ' | '-' | '.' | '(' | ')');
     let chars: Vec<char> = reason.chars().collect();
     let mut out = String::with_capacity(reason.len());

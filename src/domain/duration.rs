@@ -35,7 +35,7 @@ impl Duration {
     const CHRONO_MAX_SECS: u64 = 1_000 * 366 * 86_400;
 
     /// Whole days, when the duration is a whole number of days.
-    pub fn whole_days(self) -> Option<u64> {
+    pub(crate) fn whole_days(self) -> Option<u64> {
         self.seconds
             .is_multiple_of(86_400)
             .then_some(self.seconds / 86_400)

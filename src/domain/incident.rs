@@ -70,7 +70,7 @@ impl Subject {
         }
     }
 
-    pub fn from_key(key: &str) -> Option<Subject> {
+    pub(crate) fn from_key(key: &str) -> Option<Subject> {
         if let Some(id) = key.strip_prefix("member:") {
             return id.parse().ok().map(Subject::Member);
         }
@@ -122,7 +122,7 @@ pub struct AlertHit {
 
 /// The alert id of a crisis match from the built-in floor when the rules
 /// have no critical keyword alert to file it under.
-pub const BUILTIN_CRISIS_ALERT: &str = "crisis";
+pub(crate) const BUILTIN_CRISIS_ALERT: &str = "crisis";
 
 /// What is unresolved (or was lately opened) for one subject.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

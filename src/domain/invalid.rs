@@ -22,7 +22,7 @@ impl Invalid {
         }
     }
 
-    pub fn with_hint(mut self, hint: Option<String>) -> Invalid {
+    pub(crate) fn with_hint(mut self, hint: Option<String>) -> Invalid {
         self.hint = hint;
         self
     }

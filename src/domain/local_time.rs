@@ -11,7 +11,7 @@ use chrono_tz::Tz;
 /// More than any zone's offset moves at one change (two hours at most,
 /// Antarctica/Troll): naive local times this far from an instant's own
 /// local time cannot map to the other side of it.
-pub const MARGIN: TimeDelta = TimeDelta::hours(3);
+pub(crate) const MARGIN: TimeDelta = TimeDelta::hours(3);
 
 /// A local wall time on a local date, resolved as a fixed-time job is:
 /// in a gap, the first valid instant after it; in an overlap, the first
@@ -27,7 +27,7 @@ pub fn resolve_local(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Tz> {
 
 /// The first instant whose local time is at or past `naive`, a wall time
 /// inside a gap: the instant the clocks jumped (02:30 → 03:00 in New York).
-pub fn after_gap(tz: Tz, naive: NaiveDateTime) -> DateTime<Tz> {
+pub(crate) fn after_gap(tz: Tz, naive: NaiveDateTime) -> DateTime<Tz> {
     let reaches = |t: DateTime<Utc>| t.with_timezone(&tz).naive_local() >= naive;
     // `naive` read at the offset before the gap is an instant past the
     // jump; a margin earlier is before it. Search between, to the second.
@@ -66,7 +66,7 @@ pub fn after_gap(tz: Tz, naive: NaiveDateTime) -> DateTime<Tz> {
 /// `[start, end)` of the local day of `at` in `tz`, the start moved back
 /// `days_before` local days: the span a per-day (0) or per-week (6) cap
 /// counts over.
-pub fn local_day(
+pub(crate) fn local_day(
     tz: Tz,
     at: DateTime<Utc>,
     days_before: u64,

@@ -120,7 +120,7 @@ impl fmt::Debug for MemberRecord {
 
 /// What an upsert did, with the member's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Upserted {
+pub(crate) enum Upserted {
     Inserted(i64),
     Updated(i64),
     Unchanged(i64),

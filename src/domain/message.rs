@@ -29,7 +29,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub(crate) const ALL: [Kind; 6] = [
         Kind::Crisis,
         Kind::Compliance,
         Kind::Escalation,
@@ -71,12 +71,12 @@ impl Kind {
 
     /// Sent even without current consent (a STOP confirmation, crisis
     /// resources in answer to the person's own text).
-    pub fn exempt_from_consent(self) -> bool {
+    pub(crate) fn exempt_from_consent(self) -> bool {
         matches!(self, Kind::Crisis | Kind::Compliance | Kind::Escalation)
     }
 
     /// Sent even in the recipient's quiet hours.
-    pub fn exempt_from_quiet_hours(self) -> bool {
+    pub(crate) fn exempt_from_quiet_hours(self) -> bool {
         matches!(self, Kind::Crisis | Kind::Compliance | Kind::Escalation)
     }
 }
@@ -106,7 +106,7 @@ pub enum OutState {
 }
 
 impl OutState {
-    pub const ALL: [OutState; 8] = [
+    pub(crate) const ALL: [OutState; 8] = [
         OutState::Queued,
         OutState::Sending,
         OutState::Sent,
@@ -140,7 +140,7 @@ impl OutState {
     }
 
     /// How far along a message is.
-    pub fn rank(self) -> u8 {
+    pub(crate) fn rank(self) -> u8 {
         match self {
             OutState::Queued => 0,
             OutState::Sending => 1,
@@ -234,7 +234,7 @@ impl IdempotencyKey {
 
     /// The one reminder (`remind_after:`) of a survey run's question, by
     /// its index: `survey-reminder:<run id>:<question index>`.
-    pub fn survey_reminder(run_id: i64, question: u32) -> IdempotencyKey {
+    pub(crate) fn survey_reminder(run_id: i64, question: u32) -> IdempotencyKey {
         IdempotencyKey(format!("survey-reminder:{run_id}:{question}"))
     }
 
@@ -279,7 +279,7 @@ impl IdempotencyKey {
     }
 
     /// A key as stored (reading a row back).
-    pub fn from_stored(s: String) -> IdempotencyKey {
+    pub(crate) fn from_stored(s: String) -> IdempotencyKey {
         IdempotencyKey(s)
     }
 

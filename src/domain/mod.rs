@@ -7,7 +7,7 @@
 
 pub mod actor;
 mod address;
-pub mod bookkeeping;
+pub(crate) mod bookkeeping;
 mod channel;
 pub mod clock;
 mod cron;

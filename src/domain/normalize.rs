@@ -35,7 +35,7 @@ pub fn normalize(text: &str) -> Normalized {
 
 /// The words of a phrase from a rule or the crisis floor, prepared exactly
 /// as a text's are.
-pub fn phrase_words(phrase: &str) -> Vec<String> {
+pub(crate) fn phrase_words(phrase: &str) -> Vec<String> {
     match_words(&fold(phrase))
 }
 

@@ -17,7 +17,7 @@ impl Phone {
     }
 
     /// `+1•••••••0100`: country code's first digit and the last four.
-    pub fn masked(&self) -> String {
+    pub(crate) fn masked(&self) -> String {
         let digits = &self.0[1..];
         let keep = 4.min(digits.len());
         let hidden = digits.len() - keep - 1;

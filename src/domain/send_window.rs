@@ -31,7 +31,7 @@ impl SendWindow {
     }
 
     /// Whether the window covers the whole day, so nothing is quiet.
-    pub fn is_whole_day(&self) -> bool {
+    pub(crate) fn is_whole_day(&self) -> bool {
         self.start == self.end
             || (self.start == NaiveTime::MIN && self.end.hour() == 23 && self.end.minute() == 59)
     }
@@ -50,7 +50,7 @@ impl SendWindow {
     /// `None` when `now` is inside the window in `tz`; otherwise the
     /// instant it next opens there (a start inside a spring-forward gap
     /// opens at the first instant after it).
-    pub fn next_opening(&self, now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+    pub(crate) fn next_opening(&self, now: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
         let local = now.with_timezone(&tz);
         let t = local.time();
         if self.contains(t) {
@@ -66,7 +66,7 @@ impl SendWindow {
     }
 
     /// The quiet hours, for messages: `21:00–08:00`.
-    pub fn quiet_hours(&self) -> String {
+    pub(crate) fn quiet_hours(&self) -> String {
         format!(
             "{}–{}",
             self.end.format("%H:%M"),

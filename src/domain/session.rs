@@ -19,7 +19,7 @@ pub struct Session {
 
 impl Session {
     /// The session's calendar date where the group meets.
-    pub fn local_date(&self) -> NaiveDate {
+    pub(crate) fn local_date(&self) -> NaiveDate {
         self.local_starts_at.date_naive()
     }
 
@@ -42,13 +42,13 @@ impl Session {
 
 /// The "now" `hearth check` judges rules at, so its output never depends
 /// on the wall clock: Monday 2026-01-05, 17:00 in New York.
-pub fn sample_now() -> DateTime<Utc> {
+pub(crate) fn sample_now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_767_650_400, 0).unwrap_or_default()
 }
 
 /// A sample session, the Tuesday after [`sample_now`] at 18:00 in New
 /// York for 90 minutes: what templates render against at check.
-pub fn sample_session() -> Session {
+pub(crate) fn sample_session() -> Session {
     let tz = chrono_tz::America::New_York;
     let start = sample_now().with_timezone(&tz) + TimeDelta::hours(25);
     let end = start + TimeDelta::minutes(90);

@@ -48,7 +48,7 @@ pub struct Entry {
 /// end. With `repeat: N` the ordinary steps run `N + 1` times and the
 /// backup step once after them. With `until_acknowledged` the backup step
 /// comes once after the first round, and the rounds go on without end.
-pub fn entry_at(steps: u32, repeat: Repeat, backup: bool, position: u64) -> Option<Entry> {
+pub(crate) fn entry_at(steps: u32, repeat: Repeat, backup: bool, position: u64) -> Option<Entry> {
     let n = u64::from(steps);
     if n == 0 {
         return (backup && position == 0).then_some(Entry {

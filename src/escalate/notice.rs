@@ -50,13 +50,13 @@ impl Event {
 /// How a staff contact is named to colleagues: the name before any
 /// parenthesis or comma ("Sam Ortiz, LCSW (co-facilitator)" → "Sam
 /// Ortiz"). Staff are not members: their names are not PHI.
-pub fn staff_name(full: &str) -> String {
+pub(crate) fn staff_name(full: &str) -> String {
     let cut = full.find(['(', ',']).unwrap_or(full.len());
     full[..cut].split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The member as notices name them.
-pub fn member_display(first_name: &str, last_name: Option<&str>) -> String {
+pub(crate) fn member_display(first_name: &str, last_name: Option<&str>) -> String {
     let first = first_name.split_whitespace().next().unwrap_or(first_name);
     match last_name.and_then(|l| l.trim().chars().next()) {
         Some(i) => format!("{first} {}.", i.to_uppercase()),

@@ -164,7 +164,7 @@ impl Pinned {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
     }
 
-    pub fn from_json(s: &str) -> Result<Pinned, serde_json::Error> {
+    pub(crate) fn from_json(s: &str) -> Result<Pinned, serde_json::Error> {
         serde_json::from_str(s)
     }
 
@@ -188,7 +188,7 @@ impl Pinned {
 
     /// The step's 1-based number as people read it ("step 2"); the backup
     /// step is numbered after the others.
-    pub fn step_number(e: &Entry) -> u32 {
+    pub(crate) fn step_number(e: &Entry) -> u32 {
         e.step + 1
     }
 
@@ -219,7 +219,7 @@ impl Pinned {
     /// Whether a contact is on this incident's chain: any step could reach
     /// it (named, a facilitator of the member's group, or in a rotation a
     /// step names).
-    pub fn on_chain(&self, contact: &str) -> bool {
+    pub(crate) fn on_chain(&self, contact: &str) -> bool {
         self.steps.iter().chain(self.backup.iter()).any(|s| {
             s.targets.iter().any(|t| match t {
                 Target::Contact(id) => id == contact,

@@ -15,7 +15,7 @@ use crate::store::traits::incident::IncidentFilter;
 
 /// Which incidents a listing holds, by state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StateFilter {
+pub(crate) enum StateFilter {
     Open,
     Acknowledged,
     Resolved,
@@ -24,7 +24,7 @@ pub enum StateFilter {
 }
 
 impl StateFilter {
-    pub const NAMES: &'static str = "open, acknowledged, resolved or unresolved";
+    pub(crate) const NAMES: &'static str = "open, acknowledged, resolved or unresolved";
 
     pub fn parse(s: &str) -> Option<StateFilter> {
         match s {
@@ -57,7 +57,7 @@ impl StateFilter {
 /// there are that many (ids grow with time, so nothing older is needed;
 /// an incident opened between the count and the read can only shorten
 /// the page by one).
-pub async fn list_incidents(
+pub(crate) async fn list_incidents(
     store: &impl Backend,
     state: Option<StateFilter>,
     member: Option<String>,
@@ -96,7 +96,7 @@ pub async fn list_incidents(
 /// The entry of the pinned policy's sequence an escalation will notify
 /// next: which step, in which round; `None` past the sequence's end or
 /// when the pinned policy cannot be read.
-pub fn next_entry(e: &EscalationRow) -> Option<Entry> {
+pub(crate) fn next_entry(e: &EscalationRow) -> Option<Entry> {
     Pinned::from_json(&e.pinned).ok()?.entry(e.next_position)
 }
 
@@ -114,7 +114,7 @@ pub(crate) fn next_step_json(e: &EscalationRow) -> [(&'static str, Value); 3] {
 
 /// An incident's escalation as the API, `/status` and the CLI's JSON
 /// show it: the pinned policy and where its sequence stands.
-pub fn escalation_json(e: &EscalationRow) -> Value {
+pub(crate) fn escalation_json(e: &EscalationRow) -> Value {
     let mut v = json!({
         "policy": e.policy,
         "version": e.version,
@@ -133,7 +133,7 @@ pub fn escalation_json(e: &EscalationRow) -> Value {
 /// A notice as the API and the CLI's JSON show it: whom (contact id), by
 /// which channel, for what, and how delivery went; never the address or
 /// the body.
-pub fn notice_json(n: &Notice) -> Value {
+pub(crate) fn notice_json(n: &Notice) -> Value {
     json!({
         "id": n.id,
         "purpose": n.purpose,

@@ -39,16 +39,16 @@ use crate::store::traits::escalation::EscalationRow;
 use crate::text::same_secret;
 
 /// The most incidents one listing returns.
-pub const MAX_LIMIT: usize = 1000;
+pub(crate) const MAX_LIMIT: usize = 1000;
 /// The listing's size when `limit` is not given.
-pub const DEFAULT_LIMIT: usize = 100;
+pub(crate) const DEFAULT_LIMIT: usize = 100;
 /// The most escalating incidents `/status` lists.
-pub const STATUS_ESCALATING: usize = 50;
+pub(crate) const STATUS_ESCALATING: usize = 50;
 
 /// Checks the `Authorization: Bearer` header against every admin token,
 /// each compared in constant time, all of them compared whatever matched.
 /// The reason when refused (for the log; the answer is 403 either way).
-pub fn authorize(tokens: &[SecretString], headers: &HeaderMap) -> Result<(), &'static str> {
+pub(crate) fn authorize(tokens: &[SecretString], headers: &HeaderMap) -> Result<(), &'static str> {
     let presented = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -65,7 +65,7 @@ pub fn authorize(tokens: &[SecretString], headers: &HeaderMap) -> Result<(), &'s
 
 /// A request that presented an admin token: an extractor, so a handler
 /// that takes it cannot forget the check.
-pub struct Admin;
+pub(crate) struct Admin;
 
 impl<S: Backend> FromRequestParts<IntakeState<S>> for Admin {
     type Rejection = ApiError;
@@ -84,7 +84,7 @@ impl<S: Backend> FromRequestParts<IntakeState<S>> for Admin {
 /// `{"error": ..., "hint": ...}`. A store error says nothing outside and
 /// everything in the log.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
     #[error("{message}")]
@@ -189,7 +189,7 @@ const INCIDENT_KEYS: [&str; 12] = [
 /// external id (null for an unknown sender: never the number), and its
 /// escalation (null when it has none, or only the empty row an incident
 /// without a policy gets when someone acts on it).
-pub fn incident_json(i: &Incident, escalation: Option<&EscalationRow>) -> Value {
+pub(crate) fn incident_json(i: &Incident, escalation: Option<&EscalationRow>) -> Value {
     let full = serde_json::to_value(i).unwrap_or(Value::Null);
     let mut out = serde_json::Map::new();
     for key in INCIDENT_KEYS {
@@ -338,7 +338,7 @@ async fn action<S: Backend>(
 /// `/status`'s `incidents`: counts by state, and the escalating incidents
 /// (unresolved, with an escalation), oldest first, at most
 /// [`STATUS_ESCALATING`].
-pub async fn status_incidents(store: &impl Backend) -> Result<Value, StoreError> {
+pub(crate) async fn status_incidents(store: &impl Backend) -> Result<Value, StoreError> {
     let counts = store.incident_counts().await?;
     let mut escalating = store.open_escalations().await?;
     escalating.retain(|e| !e.policy.is_empty());

@@ -61,7 +61,7 @@ use crate::settings::ProviderSettings;
 use crate::store::Backend;
 use crate::text::same_secret;
 
-pub const MO_PATH: &str = "/webhooks/kannel/mo";
+pub(crate) const MO_PATH: &str = "/webhooks/kannel/mo";
 
 pub fn routes<S: Backend>() -> Router<IntakeState<S>> {
     Router::new()
@@ -422,7 +422,7 @@ async fn dlr_post<S: Backend>(
 }
 
 /// What a Kannel report type (`%d`) means for the message.
-pub fn report_for_type(t: u32) -> Option<(Report, &'static str)> {
+pub(crate) fn report_for_type(t: u32) -> Option<(Report, &'static str)> {
     Some(match t {
         1 => (Report::Delivered, "kannel: delivered to the phone"),
         2 => (Report::Undelivered, "kannel: not delivered to the phone"),

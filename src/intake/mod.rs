@@ -61,7 +61,7 @@ pub struct IntakeState<S> {
 
 /// Errors at the HTTP edge; the variant picks the status.
 #[derive(Debug, thiserror::Error)]
-pub enum IntakeError {
+pub(crate) enum IntakeError {
     /// Signature, secret or address check failed. Nothing is stored.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),

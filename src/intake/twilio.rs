@@ -43,8 +43,8 @@ use crate::text::same_secret;
 /// The empty TwiML answer: "nothing to send back".
 pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
-pub const SMS_PATH: &str = "/webhooks/twilio/sms";
-pub const STATUS_PATH: &str = "/webhooks/twilio/status";
+pub(crate) const SMS_PATH: &str = "/webhooks/twilio/sms";
+pub(crate) const STATUS_PATH: &str = "/webhooks/twilio/status";
 
 pub fn routes<S: Backend>() -> Router<IntakeState<S>> {
     Router::new()

@@ -115,7 +115,7 @@ pub(crate) fn evaluate_alert(
 
 /// Whether `alert`'s keywords match `text` on word boundaries ("kill" is
 /// not in "skill"); the first that does.
-pub fn keyword_match<'a>(alert: &'a Alert, text: &Normalized) -> Option<&'a str> {
+pub(crate) fn keyword_match<'a>(alert: &'a Alert, text: &Normalized) -> Option<&'a str> {
     alert
         .keywords
         .iter()

@@ -39,10 +39,10 @@ impl Answer {
 /// Why a reply is not a valid answer, in words fit for `hearth explain`
 /// ("not a number", "7 is above the maximum 5").
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NotAnAnswer(pub String);
+pub(crate) struct NotAnAnswer(pub String);
 
 /// Reads `text` as an answer to a question expecting `expect`.
-pub fn parse_answer(expect: &Expect, text: &Normalized) -> Result<Answer, NotAnAnswer> {
+pub(crate) fn parse_answer(expect: &Expect, text: &Normalized) -> Result<Answer, NotAnAnswer> {
     match expect {
         Expect::Number { min, max, integer } => {
             let n = one_number(text)?;

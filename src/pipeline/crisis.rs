@@ -35,7 +35,7 @@ pub enum Category {
 }
 
 /// The floor: phrases every deployment checks, whatever its rules say.
-pub const FLOOR: &[(&str, Category)] = &[
+pub(crate) const FLOOR: &[(&str, Category)] = &[
     // Intent, in English and text-speak.
     ("suicide", Category::Intent),
     ("suicidal", Category::Intent),
@@ -198,7 +198,7 @@ struct Phrase {
 }
 
 /// The floor plus one rule set's critical keywords, ready to match.
-pub struct CrisisMatcher {
+pub(crate) struct CrisisMatcher {
     /// Rule phrases first: a match names the alert (and its reply).
     phrases: Vec<Phrase>,
 }
@@ -210,7 +210,7 @@ impl CrisisMatcher {
     }
 
     /// The floor extended by the keywords of `rules`' critical alerts.
-    pub fn with_rules(rules: Option<&RuleSet>) -> CrisisMatcher {
+    pub(crate) fn with_rules(rules: Option<&RuleSet>) -> CrisisMatcher {
         let mut phrases = Vec::new();
         for alert in rules
             .map(|r| r.alerts.as_slice())

@@ -66,7 +66,10 @@ impl<S: Backend> ReplyPipeline<S> {
     }
 
     /// Wakes this escalation engine after a contact's command.
-    pub fn with_escalation_wake(mut self, wake: Arc<tokio::sync::Notify>) -> ReplyPipeline<S> {
+    pub(crate) fn with_escalation_wake(
+        mut self,
+        wake: Arc<tokio::sync::Notify>,
+    ) -> ReplyPipeline<S> {
         self.escalation_wake = Some(wake);
         self
     }
@@ -112,7 +115,7 @@ impl<S: Backend> ReplyPipeline<S> {
     }
 
     /// Decides one text against the facts, without writing anything.
-    pub fn decide_row(&self, row: &InboundRow, facts: ReplyFacts) -> Decision {
+    pub(crate) fn decide_row(&self, row: &InboundRow, facts: ReplyFacts) -> Decision {
         let (rules, screened) = self.screen(row, false);
         let setup = Setup {
             rules: &rules,

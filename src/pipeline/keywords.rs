@@ -29,7 +29,7 @@ pub enum Keyword {
     Help,
 }
 
-pub const STOP_WORDS: &[&str] = &[
+pub(crate) const STOP_WORDS: &[&str] = &[
     "stop",
     "stopall",
     "stop all",
@@ -41,11 +41,11 @@ pub const STOP_WORDS: &[&str] = &[
     "optout",
     "opt out",
 ];
-pub const START_WORDS: &[&str] = &["start", "unstop"];
-pub const HELP_WORDS: &[&str] = &["help", "info"];
+pub(crate) const START_WORDS: &[&str] = &["start", "unstop"];
+pub(crate) const HELP_WORDS: &[&str] = &["help", "info"];
 
 /// Whole messages that mean "stop texting me".
-pub const STOP_PHRASES: &[&str] = &[
+pub(crate) const STOP_PHRASES: &[&str] = &[
     "please stop",
     "stop please",
     "stop it",
@@ -82,7 +82,7 @@ impl Default for Keywords {
 }
 
 impl Keywords {
-    pub fn with_additions(stop: &[String], start: &[String], help: &[String]) -> Keywords {
+    pub(crate) fn with_additions(stop: &[String], start: &[String], help: &[String]) -> Keywords {
         let words = |standard: &[&str], extra: &[String]| -> Vec<Vec<String>> {
             standard
                 .iter()
@@ -101,7 +101,7 @@ impl Keywords {
     }
 
     /// The keyword a text is, if it is one.
-    pub fn classify(&self, text: &Normalized) -> Option<Keyword> {
+    pub(crate) fn classify(&self, text: &Normalized) -> Option<Keyword> {
         let words = &text.words;
         if self.stop.contains(words) || self.stop_phrases.contains(words) {
             return Some(Keyword::Stop);

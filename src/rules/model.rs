@@ -24,7 +24,7 @@ pub use crate::domain::{Channel, Severity};
 use crate::domain::{Duration, Phone};
 
 /// The id of the built-in segment that holds every active member.
-pub const ALL_SEGMENT: &str = "all";
+pub(crate) const ALL_SEGMENT: &str = "all";
 
 #[derive(Debug, Clone)]
 pub struct RuleSet {
@@ -50,7 +50,7 @@ pub struct RuleSet {
 }
 
 /// `(kind, id) → fingerprint`.
-pub type Inventory = BTreeMap<(&'static str, String), String>;
+pub(crate) type Inventory = BTreeMap<(&'static str, String), String>;
 
 impl RuleSet {
     /// How many rules of each kind, for summaries.
@@ -108,7 +108,7 @@ pub enum Field {
 
 /// The member fields segments and scripts may see. The phone number is
 /// deliberately not one of them.
-pub const MEMBER_FIELDS: &[&str] = &[
+pub(crate) const MEMBER_FIELDS: &[&str] = &[
     "id",
     "external_id",
     "first_name",
@@ -159,7 +159,7 @@ pub struct Schedule {
 }
 
 /// The default `catch_up:` of a schedule: one hour.
-pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(3600);
+pub(crate) const DEFAULT_CATCH_UP: Duration = Duration::from_secs(3600);
 
 /// A one-off session (`extra:` under a group's `sessions:`): its local
 /// date and start time in the group's timezone, and its length when it

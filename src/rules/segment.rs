@@ -24,7 +24,7 @@ pub fn matches(segment: &Segment, view: &Value, sandbox: &Sandbox) -> Result<boo
 }
 
 /// Whether a segment id names the built-in `all`.
-pub fn is_all(id: &str) -> bool {
+pub(crate) fn is_all(id: &str) -> bool {
     id == ALL_SEGMENT
 }
 
@@ -59,7 +59,7 @@ pub fn holds(c: &Condition, view: &Value) -> bool {
 /// writes it. Roster attributes have no type the rules can know: each
 /// cell is typed on import.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
+pub(crate) enum FieldType {
     Number,
     /// `YYYY-MM-DD`.
     Date,
@@ -80,7 +80,7 @@ impl FieldType {
 }
 
 /// The type of a member field; `None` for roster attributes.
-pub fn field_type(field: &Field) -> Option<FieldType> {
+pub(crate) fn field_type(field: &Field) -> Option<FieldType> {
     let Field::Member(name) = field else {
         return None;
     };
@@ -96,7 +96,7 @@ pub fn field_type(field: &Field) -> Option<FieldType> {
 /// its field (a date field against a number, text ordered with `lt`, a
 /// number field against a word), known before any member is seen. Returns
 /// the message (naming operator, field and value) and a hint.
-pub fn never_holds(c: &Condition) -> Option<(String, String)> {
+pub(crate) fn never_holds(c: &Condition) -> Option<(String, String)> {
     let name = match &c.field {
         Field::Member(n) | Field::Attribute(n) => n.as_str(),
     };
@@ -235,7 +235,7 @@ fn all_of_on_one_value(
 /// A name the writer probably meant as a member field (`joined` for
 /// `joined_on`); without `attributes.` in front, a name that is not a
 /// member field is read as a roster attribute.
-pub fn near_member_field(name: &str) -> Option<&'static str> {
+pub(crate) fn near_member_field(name: &str) -> Option<&'static str> {
     use super::model::MEMBER_FIELDS;
     if MEMBER_FIELDS.contains(&name) {
         return None;
@@ -287,7 +287,7 @@ fn compare(v: &Value, x: &Value) -> Option<std::cmp::Ordering> {
 }
 
 /// JSON → Rhai, for the read-only member view.
-pub fn to_dynamic(v: &Value) -> Dynamic {
+pub(crate) fn to_dynamic(v: &Value) -> Dynamic {
     match v {
         Value::Null => Dynamic::UNIT,
         Value::Bool(b) => Dynamic::from(*b),

@@ -20,18 +20,18 @@ use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
 /// The longest template source, in bytes: a text message's body with room
 /// for template syntax.
-pub const MAX_SOURCE_BYTES: usize = 2_048;
+pub(crate) const MAX_SOURCE_BYTES: usize = 2_048;
 
 /// The longest rendered message, in characters: ten GSM-7 SMS segments.
-pub const MAX_RENDERED_CHARS: usize = 1_600;
+pub(crate) const MAX_RENDERED_CHARS: usize = 1_600;
 
 /// The most numbers `range()` gives in a template.
-pub const MAX_RANGE: u32 = 1_000;
+pub(crate) const MAX_RANGE: u32 = 1_000;
 
 /// The most template instructions one render may run (minijinja's fuel):
 /// far above any real message (a loop over a thousand items costs a few
 /// thousand), far below nested loops that would run for minutes.
-pub const MAX_FUEL: u64 = 200_000;
+pub(crate) const MAX_FUEL: u64 = 200_000;
 
 /// Every template of a rule set, compiled once.
 #[derive(Debug, Clone)]
@@ -467,7 +467,7 @@ pub fn sample_context() -> Value {
 /// A session as templates see it, for a message sent at `now`: its start
 /// and end in the group's local time, and `when` (`today`, `tomorrow`,
 /// `on Thursday`, ...; see [`crate::domain::session::Session::when`]).
-pub fn session_value(
+pub(crate) fn session_value(
     session: &crate::domain::session::Session,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Value {
@@ -532,7 +532,7 @@ fn json_value(v: &serde_json::Value) -> Value {
 
 /// What a reply to an unknown sender has: nothing about a member, group
 /// or session. Crisis replies must render with it.
-pub fn unknown_sender_context() -> Value {
+pub(crate) fn unknown_sender_context() -> Value {
     Value::from(BTreeMap::<&str, Value>::new())
 }
 

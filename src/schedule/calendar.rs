@@ -96,7 +96,7 @@ impl<R: Iterator<Item = Session>, E: Iterator<Item = Session>> Iterator for Merg
 
 /// Every start of `spec` in `tz` at or after `from`, cancelled or not,
 /// resolved with the fixed-time daylight-saving rule.
-pub fn occurrences(
+pub(crate) fn occurrences(
     spec: &CronSpec,
     tz: Tz,
     from: DateTime<Utc>,
@@ -116,7 +116,7 @@ pub fn occurrences(
 
 /// Whether the pattern has a session on `date` (local to `tz`), cancelled
 /// or not.
-pub fn meets_on(spec: &CronSpec, tz: Tz, date: NaiveDate) -> bool {
+pub(crate) fn meets_on(spec: &CronSpec, tz: Tz, date: NaiveDate) -> bool {
     let Some(midnight) = tz
         .from_local_datetime(&date.and_time(NaiveTime::MIN))
         .earliest()

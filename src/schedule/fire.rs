@@ -19,7 +19,7 @@ use crate::domain::CronSpec;
 
 /// How a pattern meets a daylight-saving change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DstPolicy {
+pub(crate) enum DstPolicy {
     /// A fixed hour: gap → first instant after it, overlap → first occurrence.
     Fixed,
     /// A wildcard or stepped hour: every real occurrence, none invented.
@@ -30,7 +30,7 @@ pub enum DstPolicy {
 /// anywhere in it is [`DstPolicy::Interval`], anything else (a number, a
 /// list, a range) is [`DstPolicy::Fixed`]. Of the `@` shorthands only
 /// `@hourly` is an interval.
-pub fn dst_policy(spec: &CronSpec) -> DstPolicy {
+pub(crate) fn dst_policy(spec: &CronSpec) -> DstPolicy {
     let pattern = spec.pattern().trim();
     let interval = if pattern.starts_with('@') {
         pattern.eq_ignore_ascii_case("@hourly")
@@ -54,7 +54,7 @@ const SEARCH_YEARS: i64 = 8;
 
 /// Every fire of `spec` in `tz` strictly after `after` and at or before
 /// `until`, in order, each instant once.
-pub fn cron_fires(
+pub(crate) fn cron_fires(
     spec: &CronSpec,
     tz: Tz,
     after: DateTime<Utc>,
@@ -83,13 +83,17 @@ pub fn cron_fires(
 
 /// The first fire of `spec` in `tz` strictly after `after`; `None` when
 /// the pattern never fires again (within the years the search looks).
-pub fn next_cron_fire(spec: &CronSpec, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(crate) fn next_cron_fire(
+    spec: &CronSpec,
+    tz: Tz,
+    after: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     next_fire_with(spec, tz, after, dst_policy(spec))
 }
 
 /// [`next_cron_fire`] under a given policy: session calendars are always
 /// [`DstPolicy::Fixed`], whatever their hour field.
-pub fn next_fire_with(
+pub(crate) fn next_fire_with(
     spec: &CronSpec,
     tz: Tz,
     after: DateTime<Utc>,

@@ -16,12 +16,12 @@ use chrono::NaiveDate;
 
 /// A rules duration as a span of time, capped at 1,000 years (see
 /// [`crate::domain::Duration::chrono`]).
-pub fn span(d: crate::domain::Duration) -> chrono::TimeDelta {
+pub(crate) fn span(d: crate::domain::Duration) -> chrono::TimeDelta {
     d.chrono()
 }
 
 /// Parses a calendar date written `YYYY-MM-DD`.
-pub fn parse_date(text: &str) -> Result<NaiveDate, crate::domain::Invalid> {
+pub(crate) fn parse_date(text: &str) -> Result<NaiveDate, crate::domain::Invalid> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
         crate::domain::Invalid::new(format!(
             "invalid date `{text}`: expected `YYYY-MM-DD`, like `2026-12-22`"

@@ -167,7 +167,7 @@ pub fn next_fire(
 /// fixed-time job is; the rest of the offset is absolute time.
 /// `before_session` counts back from the session's start,
 /// `after_session` forward from its end (with `at`, from its date).
-pub fn session_fire(timing: &Timing, session: &Session) -> Option<DateTime<Utc>> {
+pub(crate) fn session_fire(timing: &Timing, session: &Session) -> Option<DateTime<Utc>> {
     let tz = session.local_starts_at.timezone();
     let (offset, at, before) = match timing {
         Timing::Cron { .. } => return None,
@@ -199,7 +199,7 @@ pub fn session_fire(timing: &Timing, session: &Session) -> Option<DateTime<Utc>>
 /// timezone, derived from a hash of schedule, member and date (so a re-run
 /// picks the same instant), never before the fire itself; without one,
 /// the fire instant.
-pub fn send_at(fire: &Fire, window: Option<&Window>, member_id: i64) -> DateTime<Utc> {
+pub(crate) fn send_at(fire: &Fire, window: Option<&Window>, member_id: i64) -> DateTime<Utc> {
     let Some(window) = window else {
         return fire.at;
     };

@@ -89,7 +89,7 @@ fn split_list(s: &str) -> Vec<String> {
 }
 
 /// An attribute cell as typed JSON; `None` when empty.
-pub fn attribute_value(cell: &str) -> Option<serde_json::Value> {
+pub(crate) fn attribute_value(cell: &str) -> Option<serde_json::Value> {
     let s = cell.trim();
     if s.is_empty() {
         return None;

@@ -87,7 +87,7 @@ pub enum StoreError {
 impl StoreError {
     /// True for faults in the database itself or its key (as opposed to a
     /// failed operation): the same exit code everywhere.
-    pub fn is_open_fault(&self) -> bool {
+    pub(crate) fn is_open_fault(&self) -> bool {
         matches!(
             self,
             StoreError::Missing { .. }

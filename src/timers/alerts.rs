@@ -26,7 +26,7 @@ use crate::store::StoreError;
 use crate::store::traits::schedule::ScheduleMark;
 
 /// The prefix of a scheduled alert's mark among the schedule marks.
-pub const MARK_PREFIX: &str = "alert:";
+pub(crate) const MARK_PREFIX: &str = "alert:";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ScheduledTick {

@@ -84,7 +84,7 @@ impl Compiled {
 }
 
 /// The most segments a template may render to before `check` warns.
-pub const MAX_SEGMENTS: usize = 3;
+pub(crate) const MAX_SEGMENTS: usize = 3;
 
 /// Compiles already-read sources; `scripts` are the directory's `.rhai`
 /// files by relative path, where `script:` references resolve. `files` is

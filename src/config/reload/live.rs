@@ -69,7 +69,7 @@ impl LiveRules {
 
     /// [`LiveRules::load`], compiling this and every later reload with
     /// `compile`.
-    pub fn load_with(dir: &Path, compile: Compile) -> Result<LiveRules, StartupError> {
+    pub(crate) fn load_with(dir: &Path, compile: Compile) -> Result<LiveRules, StartupError> {
         let snapshot = crate::config::read_dir(dir).map_err(|source| StartupError::Unreadable {
             dir: dir.to_owned(),
             source,

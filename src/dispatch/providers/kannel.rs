@@ -49,7 +49,7 @@ pub const DLR_PATH: &str = "/webhooks/kannel/dlr";
 
 /// Delivered (1) + undelivered (2) + accepted by the SMSC (8) + rejected by
 /// the SMSC (16). "Buffered at the SMSC" (4) says nothing new.
-pub const DLR_MASK: u32 = 27;
+pub(crate) const DLR_MASK: u32 = 27;
 
 pub struct KannelProvider {
     sendsms_url: reqwest::Url,
@@ -124,7 +124,7 @@ impl KannelProvider {
 /// The callback secret travels verbatim inside URLs Kannel expands (`%`
 /// starts an escape there), so it must be URL-safe; and long enough not to
 /// be guessed.
-pub fn check_callback_secret(secret: &str) -> Result<(), SetupError> {
+pub(crate) fn check_callback_secret(secret: &str) -> Result<(), SetupError> {
     // Never echo the secret itself.
     if !secret
         .bytes()

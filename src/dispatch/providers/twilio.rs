@@ -41,10 +41,10 @@ use crate::dispatch::provider::{
 use crate::settings::{ProviderSettings, Settings};
 
 /// Twilio's API host, used when the settings give no `base_url`.
-pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
+pub(crate) const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 
 /// The path, under `public_url`, Twilio posts delivery reports to.
-pub const STATUS_CALLBACK_PATH: &str = "/webhooks/twilio/status";
+pub(crate) const STATUS_CALLBACK_PATH: &str = "/webhooks/twilio/status";
 
 /// Who the message comes from: a number (or alphanumeric sender id), or a
 /// Messaging Service that picks one.

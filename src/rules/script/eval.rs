@@ -13,7 +13,7 @@ impl Sandbox {
     /// names of its kind; `answers` backs `answer(id)`. A limit breach, a
     /// runtime error or a non-boolean result is an error for this
     /// evaluation only.
-    pub fn eval_bool(
+    pub(crate) fn eval_bool(
         &self,
         ast: &AST,
         variables: Vec<(&str, Dynamic)>,
@@ -29,7 +29,7 @@ impl Sandbox {
     /// The variables are bound as constants for this run only: the AST was
     /// compiled against plain variables, so nothing was folded into it, and
     /// a script that assigns to one fails here.
-    pub fn eval_alert(
+    pub(crate) fn eval_alert(
         &self,
         ast: &AST,
         variables: Vec<(&str, Dynamic)>,

@@ -131,7 +131,11 @@ impl Sandbox {
     }
 
     /// Compiles a whole script file (`script:`); its last value is the result.
-    pub fn compile_script(&self, kind: ScriptKind, source: &str) -> Result<AST, ScriptError> {
+    pub(crate) fn compile_script(
+        &self,
+        kind: ScriptKind,
+        source: &str,
+    ) -> Result<AST, ScriptError> {
         let ast = self
             .engine
             .compile_with_scope(&Self::scope_for(kind), source)

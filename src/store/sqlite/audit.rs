@@ -23,7 +23,7 @@ use crate::store::traits::AuditStore;
 use crate::text::sha256_hex;
 
 /// The `prev_hash` of the first entry.
-pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The hash of an entry: SHA-256 over the previous hash and the entry's
 /// fields as a JSON array (a canonical, unambiguous encoding).

@@ -339,7 +339,7 @@ CREATE UNIQUE INDEX incidents_open_once ON incidents(subject, alert)
 ];
 
 /// The schema version a fully migrated database has.
-pub const LATEST: usize = MIGRATIONS.len();
+pub(crate) const LATEST: usize = MIGRATIONS.len();
 
 fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
@@ -353,14 +353,14 @@ pub fn version(conn: &Connection) -> Result<usize, rusqlite_migration::Error> {
     })
 }
 
-pub fn to_latest(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
+pub(crate) fn to_latest(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
     migrations().to_latest(conn)
 }
 
 /// Migrates to an older version; tests use it to build a previous-version
 /// database.
 #[cfg(test)]
-pub fn to_version(conn: &mut Connection, v: usize) -> Result<(), rusqlite_migration::Error> {
+pub(crate) fn to_version(conn: &mut Connection, v: usize) -> Result<(), rusqlite_migration::Error> {
     migrations().to_version(conn, v)
 }
 

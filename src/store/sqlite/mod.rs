@@ -155,7 +155,7 @@ impl SqliteStore {
         SqliteStore::open_with(path, key, OpenMode::Create)
     }
 
-    pub fn open_with(
+    pub(crate) fn open_with(
         path: &Path,
         key: &KeySource,
         mode: OpenMode,
@@ -225,7 +225,7 @@ impl SqliteStore {
 
     /// Full `integrity_check` (every page, every index); the problems it
     /// finds, none when the database is sound. For `hearth db check`.
-    pub async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
         self.read(|c| Ok(integrity(c, "integrity_check")?)).await
     }
 }

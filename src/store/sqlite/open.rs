@@ -57,7 +57,7 @@ pub enum KeySource {
 }
 
 impl KeySource {
-    pub fn for_settings(db: &DatabaseSettings) -> KeySource {
+    pub(crate) fn for_settings(db: &DatabaseSettings) -> KeySource {
         match &db.key {
             Some(r) => KeySource::Secret(r.clone()),
             None => KeySource::Generated(default_key_file(&db.path)),

@@ -47,7 +47,7 @@ impl InstanceId {
 
     /// This machine's host name (`/proc/sys/kernel/hostname`), or
     /// `hearth` when it cannot be read: right for one daemon per host.
-    pub fn for_this_host() -> InstanceId {
+    pub(crate) fn for_this_host() -> InstanceId {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .ok()
             .and_then(|h| InstanceId::new(h.trim()).ok())

@@ -41,7 +41,7 @@ pub struct ReplyFacts {
 }
 
 /// How many earlier answers per question the history holds.
-pub const HISTORY_PER_QUESTION: usize = 10;
+pub(crate) const HISTORY_PER_QUESTION: usize = 10;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenSurvey {

@@ -80,7 +80,7 @@ impl<S: Backend> Escalator<S> {
 
     /// Shares a waker made elsewhere (the intake's, so the admin API wakes
     /// this engine).
-    pub fn with_waker(mut self, wake: Arc<tokio::sync::Notify>) -> Escalator<S> {
+    pub(crate) fn with_waker(mut self, wake: Arc<tokio::sync::Notify>) -> Escalator<S> {
         self.wake = wake;
         self
     }

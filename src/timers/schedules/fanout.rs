@@ -38,7 +38,7 @@ pub struct CapCounts {
 impl CapCounts {
     /// Why a message to `member` at `at` (the member's zone `tz`) would
     /// break a cap, if it would.
-    pub fn exceeded(
+    pub(crate) fn exceeded(
         &self,
         limits: &Limits,
         member: i64,

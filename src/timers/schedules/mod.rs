@@ -40,11 +40,11 @@ use crate::store::traits::schedule::{FireRecord, FireStatus, RecipientFilter, Sc
 use fanout::CapCounts;
 
 /// The longest the scheduler sleeps before it reads the clock again.
-pub const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(30);
+pub(crate) const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A fire processed within this long of its instant is on time, whatever
 /// the schedule's `catch_up:` (so `catch_up: 0` still sends on time).
-pub const ON_TIME: TimeDelta = TimeDelta::minutes(2);
+pub(crate) const ON_TIME: TimeDelta = TimeDelta::minutes(2);
 
 /// Rows per outbox transaction in a fan-out.
 pub const BATCH: usize = 5_000;
@@ -435,10 +435,10 @@ impl<S: Backend> Scheduler<S> {
 mod fault {
     use std::sync::atomic::{AtomicU64, Ordering};
 
-    pub const ABORT_AFTER_BATCHES: &str = "HEARTH_FAULT_SCHEDULER_ABORT_AFTER_BATCHES";
+    pub(crate) const ABORT_AFTER_BATCHES: &str = "HEARTH_FAULT_SCHEDULER_ABORT_AFTER_BATCHES";
     static WRITTEN: AtomicU64 = AtomicU64::new(0);
 
-    pub fn after_batch() {
+    pub(crate) fn after_batch() {
         let limit = std::env::var(ABORT_AFTER_BATCHES)
             .ok()
             .and_then(|v| v.parse::<u64>().ok());

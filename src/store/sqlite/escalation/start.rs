@@ -66,7 +66,7 @@ fn insert_row(
     Ok(n == 1)
 }
 
-pub(crate) fn start(
+pub fn start(
     conn: &mut Connection,
     incident_id: i64,
     policy: &str,
