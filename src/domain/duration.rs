@@ -53,6 +53,15 @@ impl FromStr for Duration {
 impl Duration {
     /// Parses `90m`, `2h30m`, `1d`; on failure the error's hint is the
     /// written-out fix where one can be worked out (`2 hours` → `2h`).
+    ///
+    /// ```
+    /// use hearth::domain::Duration;
+    ///
+    /// assert_eq!(Duration::parse("2h30m").unwrap().as_secs(), 9_000);
+    /// let e = Duration::parse("2 hours").unwrap_err();
+    /// assert!(e.message.contains("`2 hours`"), "{e}");
+    /// assert!(e.hint.as_deref().is_some_and(|h| h.contains("2h")), "{:?}", e.hint);
+    /// ```
     pub fn parse(text: &str) -> Result<Duration, Invalid> {
         Duration::parse_strict(text).map_err(|message| {
             let hint = lenient(text).map(|fixed| format!("write `{fixed}`"));

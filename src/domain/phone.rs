@@ -42,6 +42,14 @@ impl Phone {
     /// Parses an E.164 number; on failure the hint gives the E.164 form
     /// where it can be worked out (`+1 555-555-0100` → `+15555550100`), and
     /// says so when that form assumes a country code.
+    ///
+    /// ```
+    /// use hearth::domain::Phone;
+    ///
+    /// assert_eq!(Phone::parse("+15555550100").unwrap().as_str(), "+15555550100");
+    /// let e = Phone::parse("+1 555 555 0100").unwrap_err();
+    /// assert_eq!(e.hint.as_deref(), Some("write `+15555550100`"));
+    /// ```
     pub fn parse(text: &str) -> Result<Phone, Invalid> {
         if is_e164(text) {
             Ok(Phone(text.to_owned()))
