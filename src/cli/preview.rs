@@ -545,13 +545,11 @@ mod tests {
     #[test]
     fn no_text_makes_time_parsing_panic() {
         // A seeded xorshift over the characters times are written with.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = crate::testing::Rng::new(0x9e37_79b9_7f4a_7c15);
         let alphabet: Vec<char> = "0123456789-:+TZ .wdhms/xé9".chars().collect();
         let tz = chrono_tz::Pacific::Chatham;
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let len = (x % 28) as usize;
             let text: String = (0..len)
                 .map(|i| alphabet[((x >> (i % 48)) as usize + i * 7) % alphabet.len()])

@@ -157,14 +157,12 @@ mod tests {
 
     #[test]
     fn no_text_makes_the_parser_panic() {
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut rng = crate::testing::Rng::new(0x9e37_79b9_7f4a_7c15);
         let alphabet: Vec<char> = "ACKRESOLVEac 0123456789#.!\u{e9}\u{1F600}\t-"
             .chars()
             .collect();
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = rng.next();
             let len = (x % 12) as usize;
             let s: String = (0..len)
                 .map(|i| alphabet[((x >> (i * 5)) as usize) % alphabet.len()])

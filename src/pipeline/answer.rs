@@ -617,13 +617,8 @@ mod tests {
         let alphabet: Vec<char> = "aenorstvy 0123456789-+.,/!?'’ＳＴé\u{301}ß\u{200b}\t\n٣१"
             .chars()
             .collect();
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::testing::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = || rng.next();
         for _ in 0..20_000 {
             let len = (next() % 30) as usize;
             let text: String = (0..len)

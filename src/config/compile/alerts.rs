@@ -47,20 +47,14 @@ impl Compiler<'_> {
             },
             None => (None, String::new()),
         };
-        if let Some(r) = &a.reply {
-            ok &= self.reference("template", r, path, &owner);
-        }
-        if let Some(e) = &a.escalate {
-            ok &= self.reference("escalation", e, path, &owner);
-        }
-        let realert = match &a.realert {
-            Some(r) => {
-                let d = self.duration(r, path, &owner);
-                ok &= d.is_some();
-                d
-            }
-            None => None,
-        };
+        let (targets_ok, realert) = self.alert_targets(
+            a.reply.as_ref(),
+            a.escalate.as_ref(),
+            a.realert.as_ref(),
+            path,
+            &owner,
+        );
+        ok &= targets_ok;
         let every = match &a.every {
             Some(e) => {
                 let every = self.every(a, e, path, &owner);

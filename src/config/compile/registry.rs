@@ -102,6 +102,32 @@ impl Compiler<'_> {
     }
 
     /// Checks a reference; an unknown one is an error with a suggestion.
+    /// What an alert (or a survey item's alert) points at: its `reply:`
+    /// template and `escalate:` policy must exist, its `realert:` must be
+    /// a duration. Whether all are good, and the re-alert window.
+    pub(super) fn alert_targets(
+        &mut self,
+        reply: Option<&Spanned<String>>,
+        escalate: Option<&Spanned<String>>,
+        realert: Option<&Spanned<String>>,
+        path: &Path,
+        owner: &str,
+    ) -> (bool, Option<crate::domain::Duration>) {
+        let mut ok = true;
+        if let Some(r) = reply {
+            ok &= self.reference("template", r, path, owner);
+        }
+        if let Some(e) = escalate {
+            ok &= self.reference("escalation", e, path, owner);
+        }
+        let realert = realert.and_then(|r| {
+            let d = self.duration(r, path, owner);
+            ok &= d.is_some();
+            d
+        });
+        (ok, realert)
+    }
+
     pub(super) fn reference(
         &mut self,
         kind: &'static str,

@@ -279,20 +279,14 @@ impl Compiler<'_> {
                 format!("`above: {}` is not a number", a.above),
             );
         }
-        if let Some(r) = &a.reply {
-            ok &= self.reference("template", r, path, &owner);
-        }
-        if let Some(e) = &a.escalate {
-            ok &= self.reference("escalation", e, path, &owner);
-        }
-        let realert = match &a.realert {
-            Some(r) => {
-                let d = self.duration(r, path, &owner);
-                ok &= d.is_some();
-                d
-            }
-            None => None,
-        };
+        let (targets_ok, realert) = self.alert_targets(
+            a.reply.as_ref(),
+            a.escalate.as_ref(),
+            a.realert.as_ref(),
+            path,
+            &owner,
+        );
+        ok &= targets_ok;
         if a.severity == Severity::Critical && a.escalate.is_none() {
             self.diags
                 .warning(

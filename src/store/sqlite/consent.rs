@@ -13,15 +13,13 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::{SqliteStore, audit, members};
 use crate::domain::member::{ConsentAction, ConsentEvent, ConsentSource, ConsentState, Recorded};
 use crate::store::StoreError;
+use crate::store::sqlite::bad;
 use crate::store::traits::ConsentStore;
 
 fn event(row: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, ConsentEvent)> {
     let action: String = row.get(2)?;
     let source: String = row.get(3)?;
     let at: String = row.get(6)?;
-    let bad = |i: usize, e: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-    };
     Ok((
         row.get(1)?,
         ConsentEvent {

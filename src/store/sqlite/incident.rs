@@ -21,6 +21,7 @@ use crate::domain::incident::{
     fold,
 };
 use crate::store::StoreError;
+use crate::store::sqlite::bad;
 use crate::store::traits::IncidentStore;
 use crate::store::traits::incident::{HitOutcome, IncidentCounts, IncidentFilter};
 
@@ -185,9 +186,6 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
     let subject: String = r.get(1)?;
     let severity: String = r.get(5)?;
     let state: String = r.get(6)?;
-    let bad = |i: usize, what: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
-    };
     Ok(Incident {
         id: r.get(0)?,
         subject: Subject::from_key(&subject)

@@ -12,6 +12,7 @@ use crate::domain::Phone;
 use crate::domain::member::{ConsentState, Member, MemberRecord, MemberStatus, Upserted};
 use crate::store::StoreError;
 use crate::store::import::{ImportOptions, ImportReport, ImportRow, RowError};
+use crate::store::sqlite::bad;
 use crate::store::traits::MemberStore;
 
 const COLUMNS: &str = "id, external_id, first_name, last_name, phone, timezone, language, joined_on, status, attributes";
@@ -21,9 +22,6 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
     let joined: String = row.get(7)?;
     let status: String = row.get(8)?;
     let attrs: String = row.get(9)?;
-    let bad = |i: usize, e: String| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, e.into())
-    };
     Ok(Member {
         id: row.get(0)?,
         external_id: row.get(1)?,

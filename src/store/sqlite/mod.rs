@@ -57,6 +57,12 @@ use readers::Readers;
 /// The schema version a fully migrated database has.
 pub const SCHEMA_VERSION: usize = migrations::LATEST;
 
+/// A stored value that does not read back as its type (column `i`):
+/// the row mapping's error, with what was wrong.
+pub(crate) fn bad(i: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
         use rusqlite::ErrorCode as C;

@@ -18,14 +18,11 @@ use crate::domain::member::{
 };
 use crate::domain::message::{Kind, OutState};
 use crate::store::StoreError;
+use crate::store::sqlite::bad;
 use crate::store::traits::ScheduleStore;
 use crate::store::traits::schedule::{
     FireRecord, FireStatus, RecipientFilter, ScheduleMark, SurveyRun,
 };
-
-fn bad(i: usize, what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
-}
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)

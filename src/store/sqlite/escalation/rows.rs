@@ -4,12 +4,9 @@
 
 use crate::domain::Channel;
 use crate::domain::incident::{IncidentState, Severity, Subject};
+use crate::store::sqlite::bad;
 use crate::store::sqlite::outbox::{get_opt_ts, get_ts};
 use crate::store::traits::escalation::{EscalationRow, Notice, Purpose};
-
-pub(super) fn bad(i: usize, what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, what.into())
-}
 
 pub(super) fn channel_str(c: Channel) -> &'static str {
     match c {

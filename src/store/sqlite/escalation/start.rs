@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
-use super::rows::bad;
 use super::{SYSTEM, incident_subject, limit_of};
 use crate::domain::incident::Subject;
 use crate::store::StoreError;
 use crate::store::sqlite::audit;
+use crate::store::sqlite::bad;
 use crate::store::sqlite::outbox::{get_ts, immediate, ts};
 use crate::store::traits::escalation::Unstarted;
 
