@@ -43,10 +43,10 @@ impl Duration {
 }
 
 impl FromStr for Duration {
-    type Err = String;
+    type Err = Invalid;
 
-    fn from_str(text: &str) -> Result<Duration, String> {
-        Duration::parse(text).map_err(String::from)
+    fn from_str(text: &str) -> Result<Duration, Invalid> {
+        Duration::parse(text)
     }
 }
 
@@ -294,7 +294,7 @@ mod tests {
     fn rejects_malformed_durations_with_the_input_echoed() {
         for text in ["", "90", "m", "1x", "30m2h", "1h1h", "0m", "-5m", "1.5h"] {
             let err = text.parse::<Duration>().unwrap_err();
-            assert!(err.contains(&format!("`{text}`")), "{text}: {err}");
+            assert!(err.message.contains(&format!("`{text}`")), "{text}: {err}");
         }
     }
 

@@ -31,10 +31,10 @@ impl Phone {
 }
 
 impl FromStr for Phone {
-    type Err = String;
+    type Err = Invalid;
 
-    fn from_str(text: &str) -> Result<Phone, String> {
-        Phone::parse(text).map_err(String::from)
+    fn from_str(text: &str) -> Result<Phone, Invalid> {
+        Phone::parse(text)
     }
 }
 

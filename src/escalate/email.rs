@@ -55,6 +55,40 @@ impl ChannelError {
     }
 }
 
+/// Why the SMTP sender could not be built; each message names the setting
+/// to fix (`notify.email.…`).
+#[derive(Debug, thiserror::Error)]
+pub enum EmailSetupError {
+    #[error(
+        "notify.email.from: `{from}` is not an email address: {reason}\n  hint: write `Hearth <hearth@clinic.example>` or `hearth@clinic.example`"
+    )]
+    From { from: String, reason: String },
+    #[error(
+        "notify.email.tls: `none` with host `{host}`: plain SMTP is allowed only to a relay on loopback\n  hint: use `tls: starttls` (the default)"
+    )]
+    PlainSmtp { host: String },
+    #[error("notify.email: cannot set up TLS for `{host}`: {reason}")]
+    Tls { host: String, reason: String },
+    #[error("notify.email.ca_file: cannot read {}: {source}", path.display())]
+    CaUnreadable {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "notify.email.ca_file: {} holds no PEM certificate\n  hint: it should contain `-----BEGIN CERTIFICATE-----` blocks",
+        path.display()
+    )]
+    CaNotPem { path: std::path::PathBuf },
+    #[error("notify.email.password: {0}")]
+    Password(#[source] crate::settings::SecretError),
+    #[error(
+        "notify.email.username is set but notify.email.password is not\n  hint: add `password: env:HEARTH_SMTP_PASSWORD` (or `file:`, `credential:`)"
+    )]
+    UsernameWithoutPassword,
+    #[error("notify.email.password is set but notify.email.username is not")]
+    PasswordWithoutUsername,
+}
+
 /// A connected-on-demand SMTP sender built once from the settings.
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -76,20 +110,20 @@ impl std::fmt::Debug for Mailer {
 impl Mailer {
     /// Resolves the password reference and builds the transport; an error
     /// names the setting (`notify.email.password: …`).
-    pub fn new(settings: &EmailSettings) -> Result<Mailer, String> {
-        let from: Mailbox = settings.from.parse().map_err(|e| {
-            format!(
-                "notify.email.from: `{}` is not an email address: {e}\n  hint: write `Hearth <hearth@clinic.example>` or `hearth@clinic.example`",
-                settings.from
-            )
-        })?;
+    pub fn new(settings: &EmailSettings) -> Result<Mailer, EmailSetupError> {
+        let from: Mailbox = settings
+            .from
+            .parse()
+            .map_err(|e: lettre::address::AddressError| EmailSetupError::From {
+                from: settings.from.clone(),
+                reason: e.to_string(),
+            })?;
         let tls = match settings.tls {
             EmailTls::None => {
                 if !is_loopback_host(&settings.host) {
-                    return Err(format!(
-                        "notify.email.tls: `none` with host `{}`: plain SMTP is allowed only to a relay on loopback\n  hint: use `tls: starttls` (the default)",
-                        settings.host
-                    ));
+                    return Err(EmailSetupError::PlainSmtp {
+                        host: settings.host.clone(),
+                    });
                 }
                 Tls::None
             }
@@ -98,11 +132,9 @@ impl Mailer {
                 if let Some(path) = &settings.ca_file {
                     params = params.add_root_certificate(read_ca_file(path)?);
                 }
-                Tls::Required(params.build_rustls().map_err(|e| {
-                    format!(
-                        "notify.email: cannot set up TLS for `{}`: {e}",
-                        settings.host
-                    )
+                Tls::Required(params.build_rustls().map_err(|e| EmailSetupError::Tls {
+                    host: settings.host.clone(),
+                    reason: e.to_string(),
                 })?)
             }
         };
@@ -112,9 +144,7 @@ impl Mailer {
             .timeout(Some(settings.timeout));
         match (&settings.username, &settings.password) {
             (Some(user), Some(password)) => {
-                let password = password
-                    .resolve()
-                    .map_err(|e| format!("notify.email.password: {e}"))?;
+                let password = password.resolve().map_err(EmailSetupError::Password)?;
                 builder = builder.credentials(Credentials::new(
                     user.clone(),
                     password.expose_secret().to_owned(),
@@ -122,10 +152,10 @@ impl Mailer {
             }
             (None, None) => {}
             (Some(_), None) => {
-                return Err("notify.email.username is set but notify.email.password is not\n  hint: add `password: env:HEARTH_SMTP_PASSWORD` (or `file:`, `credential:`)".into());
+                return Err(EmailSetupError::UsernameWithoutPassword);
             }
             (None, Some(_)) => {
-                return Err("notify.email.password is set but notify.email.username is not".into());
+                return Err(EmailSetupError::PasswordWithoutUsername);
             }
         }
         Ok(Mailer {
@@ -161,19 +191,18 @@ impl Mailer {
     }
 }
 
-fn read_ca_file(path: &std::path::Path) -> Result<Certificate, String> {
-    let pem = std::fs::read(path)
-        .map_err(|e| format!("notify.email.ca_file: cannot read {}: {e}", path.display()))?;
+fn read_ca_file(path: &std::path::Path) -> Result<Certificate, EmailSetupError> {
+    let pem = std::fs::read(path).map_err(|source| EmailSetupError::CaUnreadable {
+        path: path.to_owned(),
+        source,
+    })?;
     let count = pem
         .windows(b"-----BEGIN CERTIFICATE-----".len())
         .filter(|w| *w == b"-----BEGIN CERTIFICATE-----")
         .count();
     let cert = Certificate::from_pem(&pem).ok().filter(|_| count > 0);
-    cert.ok_or_else(|| {
-        format!(
-            "notify.email.ca_file: {} holds no PEM certificate\n  hint: it should contain `-----BEGIN CERTIFICATE-----` blocks",
-            path.display()
-        )
+    cert.ok_or_else(|| EmailSetupError::CaNotPem {
+        path: path.to_owned(),
     })
 }
 
@@ -230,7 +259,7 @@ mod tests {
 
         let mut s = settings();
         s.from = "not an address".into();
-        let err = Mailer::new(&s).unwrap_err();
+        let err = Mailer::new(&s).unwrap_err().to_string();
         assert!(
             err.starts_with("notify.email.from: `not an address`"),
             "{err}"
@@ -238,7 +267,7 @@ mod tests {
 
         let mut s = settings();
         s.tls = EmailTls::None;
-        let err = Mailer::new(&s).unwrap_err();
+        let err = Mailer::new(&s).unwrap_err().to_string();
         assert!(err.starts_with("notify.email.tls:"), "{err}");
         s.host = "127.0.0.1".into();
         assert!(Mailer::new(&s).is_ok());
@@ -246,7 +275,7 @@ mod tests {
         let mut s = settings();
         s.username = Some("hearth".into());
         s.password = Some(SecretRef::Env("HEARTH_TEST_SURELY_UNSET_SMTP".into()));
-        let err = Mailer::new(&s).unwrap_err();
+        let err = Mailer::new(&s).unwrap_err().to_string();
         assert!(err.starts_with("notify.email.password: "), "{err}");
         assert!(err.contains("HEARTH_TEST_SURELY_UNSET_SMTP"), "{err}");
 
@@ -255,11 +284,11 @@ mod tests {
         std::fs::write(&junk, "not a certificate\n").unwrap();
         let mut s = settings();
         s.ca_file = Some(junk);
-        let err = Mailer::new(&s).unwrap_err();
+        let err = Mailer::new(&s).unwrap_err().to_string();
         assert!(err.starts_with("notify.email.ca_file: "), "{err}");
         assert!(err.contains("no PEM certificate"), "{err}");
         s.ca_file = Some(dir.path().join("missing.pem"));
-        let err = Mailer::new(&s).unwrap_err();
+        let err = Mailer::new(&s).unwrap_err().to_string();
         assert!(err.contains("cannot read"), "{err}");
     }
 

@@ -113,13 +113,23 @@ pub(crate) fn check_url(url: &str) -> Result<reqwest::Url, String> {
     Ok(parsed)
 }
 
+/// Why the webhook sender could not be built; the message names the
+/// setting.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookSetupError {
+    #[error("notify.webhook.secret: {0}")]
+    Secret(#[source] crate::settings::SecretError),
+    #[error("notify.webhook: cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
 impl Webhooks {
     /// Resolves the secret; an error names the setting.
-    pub fn new(settings: &WebhookSettings) -> Result<Webhooks, String> {
+    pub fn new(settings: &WebhookSettings) -> Result<Webhooks, WebhookSetupError> {
         let secret = settings
             .secret
             .resolve()
-            .map_err(|e| format!("notify.webhook.secret: {e}"))?;
+            .map_err(WebhookSetupError::Secret)?;
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
@@ -127,7 +137,7 @@ impl Webhooks {
             // notice somewhere the contact did not name.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("notify.webhook: cannot build the HTTP client: {e}"))?;
+            .map_err(|e| WebhookSetupError::Client(e.to_string()))?;
         Ok(Webhooks { secret, client })
     }
 

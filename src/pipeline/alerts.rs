@@ -436,10 +436,7 @@ fn run(rules: &RuleSet, ast: &rhai::AST, what: &str, bound: &Bound) -> Outcome {
             reason: format!("{what}: false"),
         },
         Ok(Err(e)) => Outcome::Failed {
-            error: format!(
-                "{what}: {}",
-                e.strip_prefix("script failed: ").unwrap_or(&e)
-            ),
+            error: format!("{what}: {}", e.detail()),
         },
         Err(panic) => Outcome::Failed {
             error: format!(

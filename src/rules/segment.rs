@@ -9,11 +9,11 @@ use rhai::{Dynamic, Map};
 use serde_json::Value;
 
 use super::model::{ALL_SEGMENT, Condition, Field, Op, Segment};
-use super::script::Sandbox;
+use super::script::{EvalError, Sandbox};
 
 /// Whether the segment selects the member described by `view`
 /// (see [`crate::domain::member::Member::view`]).
-pub fn matches(segment: &Segment, view: &Value, sandbox: &Sandbox) -> Result<bool, String> {
+pub fn matches(segment: &Segment, view: &Value, sandbox: &Sandbox) -> Result<bool, EvalError> {
     if !segment.conditions.iter().all(|c| holds(c, view)) {
         return Ok(false);
     }

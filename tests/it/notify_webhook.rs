@@ -162,7 +162,8 @@ fn a_missing_secret_is_an_error_naming_the_setting() {
         secret: SecretRef::Env("HEARTH_TEST_SURELY_UNSET_WEBHOOK".into()),
         timeout: Duration::from_secs(5),
     })
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(err.starts_with("notify.webhook.secret: "), "{err}");
     assert!(err.contains("HEARTH_TEST_SURELY_UNSET_WEBHOOK"), "{err}");
 }

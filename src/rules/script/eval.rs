@@ -18,7 +18,7 @@ impl Sandbox {
         ast: &AST,
         variables: Vec<(&str, Dynamic)>,
         answers: Map,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, EvalError> {
         self.eval_alert(ast, variables, answers).map(|(b, _)| b)
     }
 
@@ -34,7 +34,7 @@ impl Sandbox {
         ast: &AST,
         variables: Vec<(&str, Dynamic)>,
         answers: Map,
-    ) -> Result<(bool, Option<String>), String> {
+    ) -> Result<(bool, Option<String>), EvalError> {
         let mut scope = Scope::new();
         for (name, value) in variables {
             scope.push_constant_dynamic(name.to_owned(), value);
@@ -49,9 +49,7 @@ impl Sandbox {
         }
         if let Some(map) = value.clone().try_cast::<Map>() {
             let Some(b) = map.get("alert").and_then(|v| v.clone().try_cast::<bool>()) else {
-                return Err(
-                    "script returned a map without `alert: true` or `alert: false`".to_owned(),
-                );
+                return Err(EvalError::MapWithoutAlert);
             };
             let note = map
                 .get("note")
@@ -60,21 +58,48 @@ impl Sandbox {
                 .filter(|n| !n.trim().is_empty());
             return Ok((b, note));
         }
-        Err(format!(
-            "script returned {} where true or false was expected",
-            value.type_name()
-        ))
+        Err(EvalError::NotBoolean(value.type_name().to_owned()))
     }
 }
 
-fn runtime_error(e: &EvalAltResult) -> String {
-    match e {
-        EvalAltResult::ErrorTooManyOperations(_) => {
-            "script stopped: it ran more operations than the sandbox allows".to_owned()
+/// Why one evaluation failed. It fails that evaluation only; the text is
+/// what people read (rhai's own message for a runtime error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    #[error("script stopped: it ran more operations than the sandbox allows")]
+    TooManyOperations,
+    #[error("script stopped: calls nested too deep")]
+    TooDeep,
+    /// A string, array or map past the sandbox's size limit.
+    #[error("script stopped: {0} too large")]
+    TooLarge(String),
+    /// A runtime error, in rhai's words.
+    #[error("script failed: {0}")]
+    Failed(String),
+    #[error("script returned a map without `alert: true` or `alert: false`")]
+    MapWithoutAlert,
+    /// The result's type name.
+    #[error("script returned {0} where true or false was expected")]
+    NotBoolean(String),
+}
+
+impl EvalError {
+    /// The message without the `script failed: ` lead, for a caller that
+    /// names the script itself (`when: Array index -1 out of bounds`).
+    pub fn detail(&self) -> String {
+        match self {
+            EvalError::Failed(what) => what.clone(),
+            other => other.to_string(),
         }
-        EvalAltResult::ErrorStackOverflow(_) => "script stopped: calls nested too deep".to_owned(),
-        EvalAltResult::ErrorDataTooLarge(what, _) => format!("script stopped: {what} too large"),
-        other => format!("script failed: {other}"),
+    }
+}
+
+fn runtime_error(e: &EvalAltResult) -> EvalError {
+    match e {
+        EvalAltResult::ErrorTooManyOperations(_) => EvalError::TooManyOperations,
+        EvalAltResult::ErrorStackOverflow(_) => EvalError::TooDeep,
+        EvalAltResult::ErrorDataTooLarge(what, _) => EvalError::TooLarge(what.clone()),
+        other => EvalError::Failed(other.to_string()),
     }
 }
 
@@ -92,7 +117,7 @@ mod tests {
             .compile_script(ScriptKind::Alert, "let x = 0; loop { x += 1; }")
             .unwrap();
         let err = s.eval_bool(&ast, vec![], Map::new()).unwrap_err();
-        assert!(err.contains("more operations"), "{err}");
+        assert_eq!(err, super::EvalError::TooManyOperations, "{err}");
     }
 
     #[test]
@@ -110,7 +135,10 @@ mod tests {
             .unwrap();
         let err = s.eval_bool(&ast, vec![], Map::new()).unwrap_err();
         assert!(
-            err.contains("too large") || err.contains("operations"),
+            matches!(
+                err,
+                super::EvalError::TooLarge(_) | super::EvalError::TooManyOperations
+            ),
             "{err}"
         );
     }
@@ -155,7 +183,7 @@ mod tests {
         assert_eq!(eval("#{ alert: false, note: \"\" }"), Ok((false, None)));
         assert_eq!(eval("true"), Ok((true, None)));
         assert_eq!(
-            eval("#{ note: \"x\" }"),
+            eval("#{ note: \"x\" }").map_err(|e| e.to_string()),
             Err("script returned a map without `alert: true` or `alert: false`".to_owned())
         );
     }

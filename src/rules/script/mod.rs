@@ -27,6 +27,7 @@ mod sandbox;
 mod tokens;
 
 pub(crate) use checks::answer_calls;
+pub use eval::EvalError;
 pub use sandbox::{Limits, Sandbox};
 
 /// What a script sees, by where it is used.

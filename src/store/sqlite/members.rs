@@ -27,7 +27,9 @@ pub(crate) fn from_row(row: &Row<'_>) -> rusqlite::Result<Member> {
         external_id: row.get(1)?,
         first_name: row.get(2)?,
         last_name: row.get(3)?,
-        phone: phone.parse().map_err(|e| bad(4, e))?,
+        phone: phone
+            .parse()
+            .map_err(|e: crate::domain::Invalid| bad(4, e.into()))?,
         timezone: row.get(5)?,
         language: row.get(6)?,
         joined_on: NaiveDate::parse_from_str(&joined, "%Y-%m-%d")

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::Channel;
-use crate::escalate::email::{ChannelError, Mailer};
-use crate::escalate::webhook::{self, Webhooks};
+use crate::escalate::email::{ChannelError, EmailSetupError, Mailer};
+use crate::escalate::webhook::{self, WebhookSetupError, Webhooks};
 use crate::settings::NotifySettings;
 use crate::store::Backend;
 use crate::store::StoreError;
@@ -20,10 +20,10 @@ use crate::store::traits::escalation::Notice;
 /// the setting.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error("{0}")]
-    Email(String),
-    #[error("{0}")]
-    Webhook(String),
+    #[error(transparent)]
+    Email(#[from] EmailSetupError),
+    #[error(transparent)]
+    Webhook(#[from] WebhookSetupError),
 }
 
 /// The email and webhook senders the settings configure (each optional).
@@ -39,15 +39,13 @@ impl Channels {
             .email
             .as_ref()
             .map(Mailer::new)
-            .transpose()
-            .map_err(SetupError::Email)?
+            .transpose()?
             .map(Arc::new);
         let webhooks = notify
             .webhook
             .as_ref()
             .map(Webhooks::new)
-            .transpose()
-            .map_err(SetupError::Webhook)?
+            .transpose()?
             .map(Arc::new);
         Ok(Channels { mailer, webhooks })
     }
