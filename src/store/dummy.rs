@@ -48,6 +48,9 @@ impl AuditStore for Dummy {
     async fn audit_tail(&self, n: usize) -> Result<Vec<AuditEntry>, StoreError> {
         unreachable!("the dummy backend only proves the seam compiles")
     }
+    async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        unreachable!("the dummy backend only proves the seam compiles")
+    }
 }
 
 impl ConsentStore for Dummy {

@@ -19,9 +19,9 @@ use crate::config::{self, RuleSet};
 use crate::domain::member::{AuditVerified as Verified, MemberStatus};
 use crate::rules::segment;
 use crate::settings::Settings;
-use crate::store::StoreError;
 use crate::store::prelude::*;
 use crate::store::sqlite::{OpenMode, SqliteStore};
+use crate::store::{Backend, StoreError};
 
 #[derive(Debug, Subcommand)]
 pub enum SegmentsCommand {
@@ -50,7 +50,11 @@ pub enum AuditCommand {
 /// Opens the store for a command, saying once if a key was generated.
 /// Only a command that may create the database passes `Create`; the rest
 /// refuse a missing one, naming its path.
-pub(super) fn open(settings: &Settings, mode: OpenMode) -> Result<SqliteStore, ExitCode> {
+///
+/// This is where the CLI chooses its backend, and the only place: the
+/// commands see an `impl Backend`, so each command body compiles against
+/// the store traits alone (what a second backend must provide).
+pub(super) fn open(settings: &Settings, mode: OpenMode) -> Result<impl Backend, ExitCode> {
     match SqliteStore::open_as(&settings.database, mode) {
         Ok((store, report)) => {
             if let Some(key) = &report.generated_key {

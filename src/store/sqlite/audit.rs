@@ -285,6 +285,12 @@ impl AuditStore for SqliteStore {
         .await
     }
 
+    /// Full `integrity_check` on a read connection.
+    async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|c| Ok(super::integrity(c, "integrity_check")?))
+            .await
+    }
+
     /// Walks the whole chain (on a read connection).
     async fn audit_verify(&self) -> Result<Verified, StoreError> {
         self.read(verify).await

@@ -228,10 +228,4 @@ impl SqliteStore {
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
-
-    /// Full `integrity_check` (every page, every index); the problems it
-    /// finds, none when the database is sound. For `hearth db check`.
-    pub(crate) async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
-        self.read(|c| Ok(integrity(c, "integrity_check")?)).await
-    }
 }

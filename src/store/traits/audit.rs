@@ -28,4 +28,9 @@ pub trait AuditStore: Send + Sync {
         &self,
         n: usize,
     ) -> impl Future<Output = Result<Vec<AuditEntry>, StoreError>> + Send;
+
+    /// The backend's own full check of its storage (SQLite: `PRAGMA
+    /// integrity_check`, every page and index); the problems it finds,
+    /// none when the storage is sound. For `hearth db check`.
+    fn integrity_check(&self) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 }
