@@ -56,8 +56,8 @@ pub mod rules;
 pub mod schedule;
 pub mod settings;
 pub mod store;
-pub mod telemetry;
-pub mod text;
+pub(crate) mod telemetry;
+pub(crate) mod text;
 pub mod timers;
 
 #[cfg(test)]

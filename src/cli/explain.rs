@@ -76,7 +76,7 @@ fn usage(message: String) -> ExitCode {
 
 /// `settings`: the global `--settings`, whose `replies:` (program details,
 /// extra keywords, crisis text) apply when it was given or exists.
-pub fn explain(settings: &std::path::Path, args: ExplainArgs) -> ExitCode {
+pub(crate) fn explain(settings: &std::path::Path, args: ExplainArgs) -> ExitCode {
     let rules = tri!(rules_in(&args.rules));
     let replies = tri!(super::optional_settings(settings))
         .map(|s| s.replies)

@@ -220,7 +220,7 @@ fn escalations(
     Ok(out)
 }
 
-pub fn incidents(
+pub(crate) fn incidents(
     settings_path: &Path,
     global_actor: Option<&str>,
     cmd: IncidentsCommand,

@@ -89,7 +89,7 @@ pub struct InjectArgs {
     text: String,
 }
 
-pub fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
+pub(crate) fn send(settings_path: &Path, actor: &str, args: SendArgs) -> ExitCode {
     let settings = tri!(load_settings(settings_path));
     let rules = tri!(rules(&settings));
     tri!(known_template(&rules, &args.template));
@@ -262,7 +262,7 @@ fn kinds() -> String {
     Kind::ALL.map(Kind::as_str).join(", ")
 }
 
-pub fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode {
+pub(crate) fn outbox(settings_path: &Path, actor: &str, cmd: OutboxCommand) -> ExitCode {
     let settings = tri!(load_settings(settings_path));
     match cmd {
         OutboxCommand::List { state, kind, limit } => {
@@ -400,7 +400,7 @@ fn retry_filter(
     Ok(filter)
 }
 
-pub fn inject(settings_path: &Path, args: InjectArgs) -> ExitCode {
+pub(crate) fn inject(settings_path: &Path, args: InjectArgs) -> ExitCode {
     let settings = tri!(load_settings(settings_path));
     if let Err(e) = args.from.parse::<Phone>() {
         eprintln!("error: --from: {e}");

@@ -86,7 +86,7 @@ pub(crate) struct PreviewFire {
     pub sample: Option<String>,
 }
 
-pub fn preview(settings_path: &std::path::Path, args: PreviewArgs) -> ExitCode {
+pub(crate) fn preview(settings_path: &std::path::Path, args: PreviewArgs) -> ExitCode {
     let tz: Tz = match args.timezone.as_deref().unwrap_or("UTC").parse() {
         Ok(tz) => tz,
         Err(_) => {

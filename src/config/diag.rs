@@ -78,7 +78,7 @@ pub(crate) struct Place {
 }
 
 impl Place {
-    pub fn new(path: &Path, line: u64, column: u64) -> Place {
+    pub(crate) fn new(path: &Path, line: u64, column: u64) -> Place {
         Place {
             path: path.to_path_buf(),
             line,
@@ -86,7 +86,7 @@ impl Place {
         }
     }
 
-    pub fn of<T>(path: &Path, spanned: &Spanned<T>) -> Place {
+    pub(crate) fn of<T>(path: &Path, spanned: &Spanned<T>) -> Place {
         Place::new(path, spanned.referenced.line(), spanned.referenced.column())
     }
 }
@@ -104,7 +104,7 @@ pub(crate) struct Diagnostics {
 }
 
 impl Diagnostics {
-    pub fn error(
+    pub(crate) fn error(
         &mut self,
         at: Place,
         rule: Option<&str>,
@@ -113,7 +113,7 @@ impl Diagnostics {
         self.push(Level::Error, at, rule, message.into())
     }
 
-    pub fn warning(
+    pub(crate) fn warning(
         &mut self,
         at: Place,
         rule: Option<&str>,
@@ -122,7 +122,7 @@ impl Diagnostics {
         self.push(Level::Warning, at, rule, message.into())
     }
 
-    pub fn note(&mut self, at: Place, rule: Option<&str>, message: impl Into<String>) {
+    pub(crate) fn note(&mut self, at: Place, rule: Option<&str>, message: impl Into<String>) {
         self.push(Level::Note, at, rule, message.into());
     }
 

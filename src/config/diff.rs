@@ -19,13 +19,13 @@ pub struct KindDiff {
 }
 
 impl RuleDiff {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.kinds.is_empty()
     }
 }
 
 /// Compares two inventories; ids come out sorted.
-pub fn diff(old: &Inventory, new: &Inventory) -> RuleDiff {
+pub(crate) fn diff(old: &Inventory, new: &Inventory) -> RuleDiff {
     let mut out = RuleDiff::default();
     for ((kind, id), fp) in new {
         match old.get(&(*kind, id.clone())) {

@@ -14,9 +14,9 @@
 //!
 //! One validator serves start-up, hot reload, `hearth check` and `hearth test`.
 
-pub mod compile;
+pub(crate) mod compile;
 pub mod diag;
-pub mod diff;
+pub(crate) mod diff;
 mod options;
 pub(crate) mod raw;
 pub mod reload;
@@ -59,7 +59,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// SHA-256 of every file read, by relative path.
-    pub fn hashes(&self) -> std::collections::BTreeMap<PathBuf, String> {
+    pub(crate) fn hashes(&self) -> std::collections::BTreeMap<PathBuf, String> {
         self.sources
             .iter()
             .map(|s| (s.path.clone(), compile::sha256_hex(s.text.as_bytes())))

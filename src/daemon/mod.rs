@@ -25,8 +25,8 @@ use crate::dispatch::worker::Dispatcher;
 use crate::domain::member::AuditVerified as Verified;
 use crate::domain::message::InboundRow;
 use crate::intake::IntakeState;
+use crate::pipeline::InboundWorker;
 use crate::pipeline::handler::ReplyPipeline;
-use crate::pipeline::{InboundHandler, InboundWorker};
 use crate::settings::Settings;
 use crate::store::Backend;
 use crate::store::StoreError;
@@ -55,8 +55,6 @@ pub struct App<S = SqliteStore> {
     notifier: Arc<dyn Notifier>,
     listener: tokio::net::TcpListener,
     provider: Arc<AnyProvider>,
-    /// `None`: the reply pipeline.
-    inbound_handler: Option<Arc<dyn InboundHandler>>,
 }
 
 impl App<SqliteStore> {
@@ -124,7 +122,6 @@ impl<S: Backend> App<S> {
             notifier: Arc::new(SystemdNotifier),
             listener,
             provider: Arc::new(provider),
-            inbound_handler: None,
         })
     }
 
@@ -134,13 +131,6 @@ impl<S: Backend> App<S> {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
-    }
-
-    /// Replaces the reply pipeline as what inbound texts are handed to
-    /// (tests of the queue).
-    pub fn with_inbound_handler(mut self, handler: Arc<dyn InboundHandler>) -> App<S> {
-        self.inbound_handler = Some(handler);
-        self
     }
 
     pub fn store(&self) -> S {
@@ -170,7 +160,6 @@ impl<S: Backend> App<S> {
             notifier,
             listener,
             provider,
-            inbound_handler,
         } = self;
         let parts = Parts {
             settings,
@@ -180,7 +169,7 @@ impl<S: Backend> App<S> {
         parts.spawn_intake(&tracker, &shutdown, &wires, listener)?;
         parts.spawn_dispatcher(&tracker, &shutdown, &wires, provider);
         parts.spawn_timers(&tracker, &shutdown, &wires);
-        parts.spawn_replies(&tracker, &shutdown, &wires, arrivals, inbound_handler);
+        parts.spawn_replies(&tracker, &shutdown, &wires, arrivals);
         parts.spawn_escalations(&tracker, &shutdown, &wires)?;
 
         tracker.close();
@@ -374,26 +363,22 @@ impl<S: Backend> Parts<S> {
         ));
     }
 
-    /// The inbound queue, handed to the reply pipeline (or to the handler
-    /// a test gave).
+    /// The inbound queue, handed to the reply pipeline.
     fn spawn_replies(
         &self,
         tracker: &TaskTracker,
         shutdown: &CancellationToken,
         wires: &Wires,
         arrivals: mpsc::UnboundedReceiver<InboundRow>,
-        handler: Option<Arc<dyn InboundHandler>>,
     ) {
-        let handler = handler.unwrap_or_else(|| {
-            Arc::new(
-                ReplyPipeline::new(
-                    self.store.clone(),
-                    self.rules.clone(),
-                    self.settings.replies.clone(),
-                )
-                .with_escalation_wake(wires.escalation_wake.clone()),
+        let handler = Arc::new(
+            ReplyPipeline::new(
+                self.store.clone(),
+                self.rules.clone(),
+                self.settings.replies.clone(),
             )
-        });
+            .with_escalation_wake(wires.escalation_wake.clone()),
+        );
         let inbound = InboundWorker::new(self.store.clone(), handler, wires.inbound_wake.clone())
             .with_arrivals(arrivals);
         tracker.spawn(inbound.run_until_stopped(shutdown.clone()));

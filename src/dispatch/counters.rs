@@ -22,7 +22,7 @@ pub struct Counters {
 
 impl Counters {
     /// The counts as `/status` shows them.
-    pub fn snapshot(&self) -> serde_json::Value {
+    pub(crate) fn snapshot(&self) -> serde_json::Value {
         let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
         serde_json::json!({
             "ambiguous_resends": n(&self.ambiguous_resends),

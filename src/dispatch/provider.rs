@@ -83,7 +83,7 @@ pub enum Reconciled {
 }
 
 impl SendError {
-    pub fn transient(reason: impl Into<String>) -> SendError {
+    pub(crate) fn transient(reason: impl Into<String>) -> SendError {
         SendError::Transient {
             reason: reason.into(),
             retry_after: None,
@@ -116,7 +116,7 @@ pub enum AnyProvider {
 
 impl AnyProvider {
     /// Builds the provider the settings name, resolving its secrets.
-    pub fn from_settings(settings: &Settings) -> Result<AnyProvider, SetupError> {
+    pub(crate) fn from_settings(settings: &Settings) -> Result<AnyProvider, SetupError> {
         let timeout = settings.dispatch.timeout;
         Ok(match &settings.provider {
             ProviderSettings::Console { output } => {
@@ -134,7 +134,7 @@ impl AnyProvider {
         })
     }
 
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             AnyProvider::Console(p) => p.name(),
             AnyProvider::Twilio(p) => p.name(),
@@ -143,7 +143,7 @@ impl AnyProvider {
         }
     }
 
-    pub async fn send(&self, msg: &Outgoing) -> Result<Accepted, SendError> {
+    pub(crate) async fn send(&self, msg: &Outgoing) -> Result<Accepted, SendError> {
         match self {
             AnyProvider::Console(p) => p.send(msg).await,
             AnyProvider::Twilio(p) => p.send(msg).await,
@@ -154,7 +154,7 @@ impl AnyProvider {
 
     /// Looks up a message whose send was ambiguous, sent no earlier than
     /// `since`. Only Twilio can; an error looking is `Err`.
-    pub async fn reconcile(
+    pub(crate) async fn reconcile(
         &self,
         msg: &Outgoing,
         since: chrono::DateTime<chrono::Utc>,

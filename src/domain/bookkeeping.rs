@@ -73,7 +73,7 @@ pub(crate) fn crisis_not_texted(
 
 /// A consent event a store appends to the member's ledger.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConsentChange {
+pub(crate) struct ConsentChange {
     pub action: ConsentAction,
     pub source: ConsentSource,
     pub text: String,

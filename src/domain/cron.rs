@@ -2,7 +2,6 @@
 //! timezone (0/7 = Sunday, names like `TUE`), with hints that fix common
 //! mistakes (a seconds field, long day names).
 
-use chrono::{DateTime, TimeZone};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
@@ -20,7 +19,7 @@ impl CronSpec {
     /// pattern where it can be worked out: a seconds field dropped
     /// (`0 0 12 * * MON` → `0 12 * * MON`), day and month names shortened to
     /// their three letters (`MONDAY`, `Tues` → `MON`, `TUE`).
-    pub fn parse(text: &str) -> Result<CronSpec, Invalid> {
+    pub(crate) fn parse(text: &str) -> Result<CronSpec, Invalid> {
         CronSpec::parse_strict(text).map_err(|message| Invalid::new(message).with_hint(hint(text)))
     }
 
@@ -55,8 +54,13 @@ impl CronSpec {
         &self.pattern
     }
 
-    /// The first fire strictly after `after`, in `after`'s timezone.
-    pub fn next_after<Tz: TimeZone>(&self, after: &DateTime<Tz>) -> Option<DateTime<Tz>> {
+    /// The first fire strictly after `after`, in `after`'s timezone (the
+    /// tests' reading of a pattern; the scheduler uses [`Self::next_naive`]).
+    #[cfg(test)]
+    pub(crate) fn next_after<Tz: chrono::TimeZone>(
+        &self,
+        after: &chrono::DateTime<Tz>,
+    ) -> Option<chrono::DateTime<Tz>> {
         self.cron.find_next_occurrence(after, false).ok()
     }
 
@@ -216,7 +220,7 @@ fn lowercase_first(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Datelike, Timelike, Weekday};
+    use chrono::{Datelike, TimeZone, Timelike, Weekday};
     use chrono_tz::America::New_York;
 
     #[test]

@@ -20,7 +20,7 @@ impl Duration {
         self.seconds
     }
 
-    pub fn std(self) -> std::time::Duration {
+    pub(crate) fn std(self) -> std::time::Duration {
         std::time::Duration::from_secs(self.seconds)
     }
 
@@ -28,7 +28,7 @@ impl Duration {
     /// that fits in 64 bits, and chrono's `TimeDelta` and date arithmetic
     /// panic long before that. Nothing a schedule, survey or escalation
     /// does is changed by the cap.
-    pub fn chrono(self) -> chrono::TimeDelta {
+    pub(crate) fn chrono(self) -> chrono::TimeDelta {
         chrono::TimeDelta::seconds(self.seconds.min(Self::CHRONO_MAX_SECS) as i64)
     }
 

@@ -35,7 +35,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Severity::Info => "info",
             Severity::Warning => "warning",
@@ -43,7 +43,7 @@ impl Severity {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Severity> {
+    pub(crate) fn parse(s: &str) -> Option<Severity> {
         match s {
             "info" => Some(Severity::Info),
             "warning" => Some(Severity::Warning),
@@ -63,7 +63,7 @@ pub enum Subject {
 
 impl Subject {
     /// As stored: `member:12`, `number:+15555550123`.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         match self {
             Subject::Member(id) => format!("member:{id}"),
             Subject::Number(n) => format!("number:{n}"),
@@ -78,7 +78,7 @@ impl Subject {
             .map(|n| Subject::Number(n.to_owned()))
     }
 
-    pub fn member_id(&self) -> Option<i64> {
+    pub(crate) fn member_id(&self) -> Option<i64> {
         match self {
             Subject::Member(id) => Some(*id),
             Subject::Number(_) => None,
@@ -151,7 +151,7 @@ pub enum HitDecision {
 
 impl HitDecision {
     /// The incident the hit's evidence goes on, when it is not a new one.
-    pub fn incident(self) -> Option<i64> {
+    pub(crate) fn incident(self) -> Option<i64> {
         match self {
             HitDecision::Open => None,
             HitDecision::Join { incident } | HitDecision::Realert { incident } => Some(incident),
@@ -159,7 +159,7 @@ impl HitDecision {
     }
 
     /// Why, in words, for `hearth explain` and the audit trail.
-    pub fn reason(self) -> String {
+    pub(crate) fn reason(self) -> String {
         match self {
             HitDecision::Open => "opens an incident".into(),
             HitDecision::Join { incident } => format!("joins open incident {incident}"),
@@ -176,7 +176,7 @@ impl HitDecision {
 /// critical hit never joins a lesser incident); (3) else within `realert`
 /// of the last incident for this alert it is held back; (4) else it opens
 /// one.
-pub fn fold(hit: &AlertHit, facts: &SubjectIncidents, now: DateTime<Utc>) -> HitDecision {
+pub(crate) fn fold(hit: &AlertHit, facts: &SubjectIncidents, now: DateTime<Utc>) -> HitDecision {
     if let Some((id, _, _)) = facts.open.iter().find(|(_, a, _)| *a == hit.alert) {
         return HitDecision::Join { incident: *id };
     }
@@ -214,7 +214,7 @@ pub enum IncidentState {
 }
 
 impl IncidentState {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             IncidentState::Open => "open",
             IncidentState::Acknowledged => "acknowledged",
@@ -222,7 +222,7 @@ impl IncidentState {
         }
     }
 
-    pub fn parse(s: &str) -> Option<IncidentState> {
+    pub(crate) fn parse(s: &str) -> Option<IncidentState> {
         match s {
             "open" => Some(IncidentState::Open),
             "acknowledged" => Some(IncidentState::Acknowledged),

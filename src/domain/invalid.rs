@@ -15,7 +15,7 @@ pub struct Invalid {
 }
 
 impl Invalid {
-    pub fn new(message: impl Into<String>) -> Invalid {
+    pub(crate) fn new(message: impl Into<String>) -> Invalid {
         Invalid {
             message: message.into(),
             hint: None,

@@ -21,7 +21,7 @@ pub enum MemberStatus {
 }
 
 impl MemberStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             MemberStatus::Active => "active",
             MemberStatus::Inactive => "inactive",
@@ -30,7 +30,7 @@ impl MemberStatus {
 
     /// An empty cell reads as active: a roster that has no status column
     /// lists the members it means to keep.
-    pub fn parse(s: &str) -> Result<MemberStatus, Invalid> {
+    pub(crate) fn parse(s: &str) -> Result<MemberStatus, Invalid> {
         match s.trim().to_lowercase().as_str() {
             "active" | "" => Ok(MemberStatus::Active),
             "inactive" => Ok(MemberStatus::Inactive),
@@ -69,12 +69,12 @@ impl fmt::Debug for Member {
 }
 
 impl Member {
-    pub fn days_since_joined(&self, today: NaiveDate) -> i64 {
+    pub(crate) fn days_since_joined(&self, today: NaiveDate) -> i64 {
         (today - self.joined_on).num_days()
     }
 
     /// Everything rules and scripts may see: no phone number.
-    pub fn view(&self, today: NaiveDate) -> serde_json::Value {
+    pub(crate) fn view(&self, today: NaiveDate) -> serde_json::Value {
         serde_json::json!({
             "id": self.id,
             "external_id": self.external_id,
@@ -127,7 +127,7 @@ pub(crate) enum Upserted {
 }
 
 impl Upserted {
-    pub fn id(self) -> i64 {
+    pub(crate) fn id(self) -> i64 {
         match self {
             Upserted::Inserted(id) | Upserted::Updated(id) | Upserted::Unchanged(id) => id,
         }
@@ -142,14 +142,14 @@ pub enum ConsentAction {
 }
 
 impl ConsentAction {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ConsentAction::Granted => "granted",
             ConsentAction::Revoked => "revoked",
         }
     }
 
-    pub fn parse(s: &str) -> Result<ConsentAction, Invalid> {
+    pub(crate) fn parse(s: &str) -> Result<ConsentAction, Invalid> {
         match s {
             "granted" => Ok(ConsentAction::Granted),
             "revoked" => Ok(ConsentAction::Revoked),
@@ -181,7 +181,7 @@ impl ConsentSource {
         }
     }
 
-    pub fn parse(s: &str) -> Result<ConsentSource, Invalid> {
+    pub(crate) fn parse(s: &str) -> Result<ConsentSource, Invalid> {
         match s {
             "import" => Ok(ConsentSource::Import),
             "keyword" => Ok(ConsentSource::Keyword),

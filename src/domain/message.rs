@@ -42,7 +42,7 @@ impl Kind {
     /// sends in their own lane.
     pub const URGENT: [Kind; 3] = [Kind::Crisis, Kind::Compliance, Kind::Escalation];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::Crisis => "crisis",
             Kind::Compliance => "compliance",
@@ -53,12 +53,12 @@ impl Kind {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Kind> {
+    pub(crate) fn parse(s: &str) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
     /// Lower goes first: crisis > compliance > escalation > replies > the rest.
-    pub fn priority(self) -> i64 {
+    pub(crate) fn priority(self) -> i64 {
         match self {
             Kind::Crisis => 0,
             Kind::Compliance => 1,
@@ -130,12 +130,12 @@ impl OutState {
         }
     }
 
-    pub fn parse(s: &str) -> Option<OutState> {
+    pub(crate) fn parse(s: &str) -> Option<OutState> {
         OutState::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
     /// The state names, for hints.
-    pub fn names() -> String {
+    pub(crate) fn names() -> String {
         OutState::ALL.map(OutState::as_str).join(", ")
     }
 
@@ -181,13 +181,8 @@ impl OutState {
         )
     }
 
-    /// The states from which a message may move to `to`.
-    pub fn sources(to: OutState) -> impl Iterator<Item = OutState> {
-        OutState::ALL.into_iter().filter(move |s| s.may_move(to))
-    }
-
     /// Finished and not held by anyone, but staff may queue it again.
-    pub fn retryable(self) -> bool {
+    pub(crate) fn retryable(self) -> bool {
         self != OutState::Sending && self.may_move(OutState::Queued)
     }
 }
@@ -241,7 +236,12 @@ impl IdempotencyKey {
     /// One escalation notice to a contact: incident, the escalation's
     /// notification number, purpose and contact:
     /// `escalation:<incident>:<seq>:<purpose>:<contact>`.
-    pub fn escalation(incident: i64, seq: u64, purpose: &str, contact: &str) -> IdempotencyKey {
+    pub(crate) fn escalation(
+        incident: i64,
+        seq: u64,
+        purpose: &str,
+        contact: &str,
+    ) -> IdempotencyKey {
         IdempotencyKey(format!(
             "escalation:{incident}:{seq}:{}:{}",
             part(purpose),
@@ -505,7 +505,7 @@ pub enum Report {
 }
 
 impl Report {
-    pub fn state(self) -> OutState {
+    pub(crate) fn state(self) -> OutState {
         match self {
             Report::Sent => OutState::Sent,
             Report::Delivered => OutState::Delivered,
@@ -514,14 +514,14 @@ impl Report {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Report::OptedOut => "opted_out",
             other => other.state().as_str(),
         }
     }
 
-    pub fn parse(s: &str) -> Option<Report> {
+    pub(crate) fn parse(s: &str) -> Option<Report> {
         Some(match s {
             "sent" => Report::Sent,
             "delivered" => Report::Delivered,

@@ -5,7 +5,7 @@
 //! `Phone::parse`, `parse_timezone`) return an [`Invalid`] whose hint is the
 //! fixed input where it can be worked out.
 
-pub mod actor;
+pub(crate) mod actor;
 mod address;
 pub(crate) mod bookkeeping;
 mod channel;
@@ -20,7 +20,7 @@ pub mod message;
 pub mod normalize;
 mod phone;
 mod send_window;
-pub mod session;
+pub(crate) mod session;
 pub mod sms;
 mod timezone;
 

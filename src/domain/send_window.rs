@@ -37,7 +37,7 @@ impl SendWindow {
     }
 
     /// Whether a message may be sent at local time `t`.
-    pub fn contains(&self, t: NaiveTime) -> bool {
+    pub(crate) fn contains(&self, t: NaiveTime) -> bool {
         if self.is_whole_day() {
             true
         } else if self.start < self.end {

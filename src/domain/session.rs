@@ -27,7 +27,7 @@ impl Session {
     /// calendar where the group meets: `today`, `tomorrow`, `on Thursday`
     /// (within the coming week) or `on Tuesday, January 13` (further off).
     /// A session already under way or past is still `today` on its day.
-    pub fn when(&self, now: DateTime<Utc>) -> String {
+    pub(crate) fn when(&self, now: DateTime<Utc>) -> String {
         let today = now
             .with_timezone(&self.local_starts_at.timezone())
             .date_naive();

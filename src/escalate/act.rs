@@ -29,7 +29,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Action::Ack => "ack",
             Action::Resolve => "resolve",
@@ -41,14 +41,14 @@ impl Action {
 /// How the person reached Hearth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum How {
+pub(crate) enum How {
     Sms,
     Api,
     Cli,
 }
 
 impl How {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             How::Sms => "sms",
             How::Api => "api",
@@ -71,7 +71,7 @@ pub enum Actor {
 
 impl Actor {
     /// As audited and stored: `contact:dana`, `api`, `cli:alex`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             Actor::Contact(id) => format!("contact:{id}"),
             Actor::Api => "api".into(),

@@ -12,14 +12,14 @@ use crate::domain::incident::IncidentState;
 
 /// A parsed command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Command {
+pub(crate) struct Command {
     pub action: Action,
     /// `None` for a bare command.
     pub incident: Option<i64>,
 }
 
 /// Reads a command from a text; `None` when it is not one.
-pub fn parse(text: &str) -> Option<Command> {
+pub(crate) fn parse(text: &str) -> Option<Command> {
     let t = text.trim().trim_end_matches(['.', '!']).trim();
     let upper = t.to_uppercase();
     let word_end = upper
@@ -50,7 +50,7 @@ pub fn parse(text: &str) -> Option<Command> {
 }
 
 /// The one-line answer to a contact's command.
-pub fn confirmation(cmd: &Command, result: &Result<Acted, ActError>) -> String {
+pub(crate) fn confirmation(cmd: &Command, result: &Result<Acted, ActError>) -> String {
     match result {
         Ok(Acted::Done {
             incident,

@@ -22,20 +22,20 @@
 //! know escalations; escalations do not know timers).
 
 pub mod act;
-pub mod command;
+pub(crate) mod command;
 pub(crate) mod compose;
 pub mod email;
-pub mod notice;
+pub(crate) mod notice;
 pub mod pinned;
-pub mod queries;
-pub mod rotation;
+pub(crate) mod queries;
+pub(crate) mod rotation;
 pub mod webhook;
 
 use crate::rules::Repeat;
 
 /// One notification of a policy's sequence: which step, in which round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// 0-based index into the steps; the backup step is `steps.len()`.
     pub step: u32,
     /// 0 is the first pass; the backup step's round is the one it follows.

@@ -9,7 +9,7 @@ use crate::domain::incident::Severity;
 
 /// What a notice is about, read once per incident.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct About {
+pub(crate) struct About {
     pub incident: i64,
     pub alert: String,
     pub severity: Severity,
@@ -23,7 +23,7 @@ pub struct About {
 
 /// Why a notice goes out.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     /// A step's notification (1-based step number; round 0 is the first
     /// pass).
     Page { step: u32, round: u32, backup: bool },
@@ -37,7 +37,7 @@ pub enum Event {
 }
 
 impl Event {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Event::Page { .. } => "page",
             Event::Acknowledged { .. } => "acknowledged",
@@ -95,7 +95,7 @@ fn headline(a: &About) -> String {
 }
 
 /// The SMS text.
-pub fn sms(a: &About, e: &Event, phi: bool) -> String {
+pub(crate) fn sms(a: &About, e: &Event, phi: bool) -> String {
     let n = a.incident;
     let mut s = match e {
         Event::Page { step, round, .. } => {
@@ -122,7 +122,7 @@ pub fn sms(a: &About, e: &Event, phi: bool) -> String {
 
 /// The email subject and body. `sms_ack`: the contact can acknowledge by
 /// text (it has an SMS number).
-pub fn email(a: &About, e: &Event, phi: bool, sms_ack: bool) -> (String, String) {
+pub(crate) fn email(a: &About, e: &Event, phi: bool, sms_ack: bool) -> (String, String) {
     let n = a.incident;
     let subject = match e {
         Event::Page { .. } => format!(
@@ -183,7 +183,7 @@ pub fn email(a: &About, e: &Event, phi: bool, sms_ack: bool) -> (String, String)
 }
 
 /// The webhook's JSON body.
-pub fn webhook(a: &About, e: &Event, phi: bool, at: DateTime<Utc>) -> serde_json::Value {
+pub(crate) fn webhook(a: &About, e: &Event, phi: bool, at: DateTime<Utc>) -> serde_json::Value {
     let mut v = serde_json::json!({
         "event": e.name(),
         "incident": a.incident,

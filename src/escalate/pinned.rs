@@ -68,14 +68,14 @@ impl PinnedContact {
 
     /// How notices name this contact to colleagues: its name without
     /// any parenthesis or credentials ("Dana Reyes"), else its id.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         match self.name.as_deref().map(super::notice::staff_name) {
             Some(name) if !name.is_empty() => name,
             _ => self.id.clone(),
         }
     }
 
-    pub fn address(&self, channel: Channel) -> Option<&str> {
+    pub(crate) fn address(&self, channel: Channel) -> Option<&str> {
         match channel {
             Channel::Sms => self.sms.as_deref(),
             Channel::Email => self.email.as_deref(),
@@ -169,7 +169,7 @@ impl Pinned {
     }
 
     /// The sequence's entry at `position`; `None` past its end.
-    pub fn entry(&self, position: u64) -> Option<Entry> {
+    pub(crate) fn entry(&self, position: u64) -> Option<Entry> {
         entry_at(
             self.steps.len() as u32,
             self.repeat,
@@ -178,7 +178,7 @@ impl Pinned {
         )
     }
 
-    pub fn step(&self, e: &Entry) -> Option<&PinnedStep> {
+    pub(crate) fn step(&self, e: &Entry) -> Option<&PinnedStep> {
         if e.backup {
             self.backup.as_ref()
         } else {
@@ -195,7 +195,7 @@ impl Pinned {
     /// Whom `step` reaches at `at`, in target order, each once: named
     /// contacts, the member's groups' facilitators, whoever the rotation
     /// has on call at that moment.
-    pub fn recipients(&self, step: &PinnedStep, at: DateTime<Utc>) -> Vec<&PinnedContact> {
+    pub(crate) fn recipients(&self, step: &PinnedStep, at: DateTime<Utc>) -> Vec<&PinnedContact> {
         let mut ids: Vec<String> = Vec::new();
         for t in &step.targets {
             let more: Vec<String> = match t {
@@ -235,7 +235,7 @@ impl Pinned {
         })
     }
 
-    pub fn resolve_within(&self) -> Option<chrono::TimeDelta> {
+    pub(crate) fn resolve_within(&self) -> Option<chrono::TimeDelta> {
         self.resolve_within_secs
             .map(|s| chrono::TimeDelta::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2_000)))
     }

@@ -26,7 +26,7 @@ pub(crate) enum StateFilter {
 impl StateFilter {
     pub(crate) const NAMES: &'static str = "open, acknowledged, resolved or unresolved";
 
-    pub fn parse(s: &str) -> Option<StateFilter> {
+    pub(crate) fn parse(s: &str) -> Option<StateFilter> {
         match s {
             "open" => Some(StateFilter::Open),
             "acknowledged" => Some(StateFilter::Acknowledged),

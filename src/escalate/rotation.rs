@@ -13,7 +13,7 @@ use crate::rules::{Rotation, Shift};
 /// on the wall clock on both sides of a DST change; a nonexistent local
 /// time (spring forward) begins at the first instant after the gap, and
 /// an ambiguous one (fall back) at its first occurrence.
-pub fn on_call(rotation: &Rotation, at: DateTime<Utc>) -> Vec<String> {
+pub(crate) fn on_call(rotation: &Rotation, at: DateTime<Utc>) -> Vec<String> {
     // The compiler checked the name; UTC only if a hand-built rotation
     // carries a bad one.
     let tz: Tz = rotation.timezone.parse().unwrap_or(Tz::UTC);

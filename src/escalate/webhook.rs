@@ -29,7 +29,7 @@ pub enum VerifyError {
 }
 
 /// The signature header's value for `body` sent at `timestamp`.
-pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+pub(crate) fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("v1={}", hex::encode(mac(secret, timestamp, body)))
 }
 
@@ -200,7 +200,7 @@ impl Webhooks {
 
 /// The delay before attempt `attempt + 1` after `attempt` failures (1-based):
 /// 30 s, 1 min, 2 min, 4 min, 8 min, 16 min; `None` after 6 (give up).
-pub fn backoff(attempt: u32) -> Option<std::time::Duration> {
+pub(crate) fn backoff(attempt: u32) -> Option<std::time::Duration> {
     (1..=6)
         .contains(&attempt)
         .then(|| std::time::Duration::from_secs(30 << (attempt - 1)))

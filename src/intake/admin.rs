@@ -371,7 +371,7 @@ pub(crate) async fn status_incidents(store: &impl Backend) -> Result<Value, Stor
 }
 
 /// The admin API's routes.
-pub fn routes<S: Backend>() -> Router<IntakeState<S>> {
+pub(crate) fn routes<S: Backend>() -> Router<IntakeState<S>> {
     Router::new()
         .route("/api/incidents", get(list::<S>))
         .route("/api/incidents/{id}", get(show::<S>))

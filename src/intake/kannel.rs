@@ -63,7 +63,7 @@ use crate::text::same_secret;
 
 pub(crate) const MO_PATH: &str = "/webhooks/kannel/mo";
 
-pub fn routes<S: Backend>() -> Router<IntakeState<S>> {
+pub(crate) fn routes<S: Backend>() -> Router<IntakeState<S>> {
     Router::new()
         .route(MO_PATH, get(mo_get::<S>).post(mo_post::<S>))
         .route(DLR_PATH, get(dlr_get::<S>).post(dlr_post::<S>))

@@ -15,8 +15,8 @@
 //! Errors choose the status code; a 500 says nothing outside, everything in
 //! the log.
 
-pub mod admin;
-pub mod kannel;
+pub(crate) mod admin;
+pub(crate) mod kannel;
 pub mod twilio;
 
 use std::net::SocketAddr;
@@ -93,7 +93,7 @@ impl IntoResponse for IntakeError {
 impl<S: Backend> IntakeState<S> {
     /// Stores an inbound text (idempotent on the provider's id) and wakes
     /// the pipeline. The one path for every provider and `hearth inject`.
-    pub async fn receive(&self, sms: InboundSms) -> Result<Received, StoreError> {
+    pub(crate) async fn receive(&self, sms: InboundSms) -> Result<Received, StoreError> {
         let provider = sms.provider.clone();
         let copy = self.arrivals.as_ref().map(|_| sms.clone());
         let received = self.store.record_inbound(sms).await?;
@@ -148,12 +148,12 @@ pub fn router<S: Backend>(state: IntakeState<S>) -> Router {
 }
 
 /// Binds the listen address (port 0 picks a free port).
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+pub(crate) async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
 }
 
 /// Serves until `shutdown`, then lets requests in flight finish.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,

@@ -46,7 +46,7 @@ pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response
 pub(crate) const SMS_PATH: &str = "/webhooks/twilio/sms";
 pub(crate) const STATUS_PATH: &str = "/webhooks/twilio/status";
 
-pub fn routes<S: Backend>() -> Router<IntakeState<S>> {
+pub(crate) fn routes<S: Backend>() -> Router<IntakeState<S>> {
     Router::new()
         .route(SMS_PATH, post(sms::<S>))
         .route(STATUS_PATH, post(status::<S>))

@@ -1,6 +1,6 @@
 //! Alert evaluation: keyword/phrase alerts on word boundaries, `when:`
 //! expressions and `script:` files in the Rhai sandbox, over a read-only
-//! context (its shapes: [`crate::rules::script::ALERT_CONTEXT`]). Critical
+//! context (its shapes: `docs/RULES.md`). Critical
 //! keyword alerts are matched first by the crisis check
 //! ([`super::crisis`]); this stage evaluates every alert of its trigger
 //! except the one that check already fired, and reports each, fired or

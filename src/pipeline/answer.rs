@@ -12,7 +12,7 @@ use crate::rules::{Expect, ItemAlert, Survey};
 
 /// A valid answer.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Answer {
+pub(crate) enum Answer {
     Number(f64),
     /// The option's 0-based index and its label as the rules write it.
     Choice {
@@ -26,7 +26,7 @@ pub enum Answer {
 impl Answer {
     /// As stored and as scripts see it: an integer number as an integer,
     /// a choice as its label, yes/no as a boolean, text as a string.
-    pub fn to_json(&self) -> serde_json::Value {
+    pub(crate) fn to_json(&self) -> serde_json::Value {
         match self {
             Answer::Number(n) => number_json(*n),
             Answer::Choice { label, .. } => serde_json::Value::String(label.clone()),

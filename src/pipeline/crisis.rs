@@ -22,7 +22,7 @@ use crate::rules::{RuleSet, Severity};
 /// What kind of signal a floor phrase is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Category {
+pub(crate) enum Category {
     /// Suicidal intent or wish.
     Intent,
     SelfHarm,
@@ -184,7 +184,7 @@ pub enum Source {
 
 /// A crisis phrase found in a text.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct CrisisMatch {
+pub(crate) struct CrisisMatch {
     /// The phrase as the floor or the rule writes it.
     pub phrase: String,
     #[serde(flatten)]
@@ -205,7 +205,7 @@ pub(crate) struct CrisisMatcher {
 
 impl CrisisMatcher {
     /// The floor alone.
-    pub fn floor() -> CrisisMatcher {
+    pub(crate) fn floor() -> CrisisMatcher {
         CrisisMatcher::with_rules(None)
     }
 
@@ -242,7 +242,7 @@ impl CrisisMatcher {
     }
 
     /// The first phrase found (a rule's before the floor's), if any.
-    pub fn find(&self, text: &Normalized) -> Option<CrisisMatch> {
+    pub(crate) fn find(&self, text: &Normalized) -> Option<CrisisMatch> {
         #[cfg(test)]
         FINDS.with(|n| n.set(n.get() + 1));
         self.phrases

@@ -285,7 +285,7 @@ const SCREENED_KEPT: usize = 25_000;
 
 /// What a text gets when deciding it crashed: the built-in crisis check
 /// and the settings' crisis text, nothing else.
-pub fn fallback(
+pub(crate) fn fallback(
     row: &InboundRow,
     member_id: Option<i64>,
     settings: &ReplySettings,

@@ -18,7 +18,7 @@ use crate::domain::normalize::{Normalized, phrase_words};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Keyword {
+pub(crate) enum Keyword {
     /// Revoke consent.
     Stop,
     /// Opt back in: START or UNSTOP.
@@ -67,7 +67,7 @@ pub(crate) const STOP_PHRASES: &[&str] = &[
 /// The keyword sets, with a deployment's additions (Spanish `ALTO`,
 /// `PARAR`, say). Additions extend the standard words, never replace them.
 #[derive(Debug, Clone)]
-pub struct Keywords {
+pub(crate) struct Keywords {
     stop: Vec<Vec<String>>,
     stop_phrases: Vec<Vec<String>>,
     start: Vec<Vec<String>>,

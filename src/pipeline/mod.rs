@@ -21,10 +21,10 @@
 
 pub mod alerts;
 pub mod answer;
-pub mod crisis;
-pub mod decide;
+pub(crate) mod crisis;
+pub(crate) mod decide;
 pub mod handler;
-pub mod keywords;
+pub(crate) mod keywords;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -195,7 +195,7 @@ impl<S: Backend> InboundWorker<S> {
         }
     }
 
-    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+    pub(crate) async fn run_until_stopped(self, shutdown: CancellationToken) {
         loop {
             if let Err(e) = self.drain().await {
                 tracing::error!(error.cause_chain = ?e, "inbound queue step failed");

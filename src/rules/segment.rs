@@ -38,7 +38,7 @@ fn field<'a>(view: &'a Value, f: &Field) -> Option<&'a Value> {
 
 /// One condition against one member. A missing field satisfies only
 /// `exists: false`.
-pub fn holds(c: &Condition, view: &Value) -> bool {
+pub(crate) fn holds(c: &Condition, view: &Value) -> bool {
     let value = field(view, &c.field);
     match (&c.op, value) {
         (Op::Exists(want), v) => v.is_some() == *want,

@@ -169,7 +169,7 @@ fn kind_text(kind: ErrorKind) -> &'static str {
 }
 
 /// Builds the environment every template compiles into.
-pub fn environment() -> Environment<'static> {
+pub(crate) fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -349,7 +349,7 @@ fn weekday_filter(value: String) -> Result<String, Error> {
 impl Templates {
     /// Compiles one template into the environment being built. The error's
     /// line is within `body`.
-    pub fn add(
+    pub(crate) fn add(
         env: &mut Environment<'static>,
         name: &str,
         body: &str,
@@ -390,7 +390,7 @@ impl Templates {
         Ok(())
     }
 
-    pub fn new(env: Environment<'static>) -> Templates {
+    pub(crate) fn new(env: Environment<'static>) -> Templates {
         Templates { env: Arc::new(env) }
     }
 
@@ -420,7 +420,7 @@ impl Templates {
         Ok(text)
     }
 
-    pub fn contains(&self, name: &str) -> bool {
+    pub(crate) fn contains(&self, name: &str) -> bool {
         self.env.get_template(name).is_ok()
     }
 }

@@ -50,7 +50,7 @@ pub fn sessions(group: &Group, from: DateTime<Utc>) -> impl Iterator<Item = Sess
 /// An `extra:` session: its local date and time resolved in the group's
 /// timezone as a fixed-time job is, lasting its own duration or the
 /// group's.
-pub fn extra_session(group: &Group, extra: &ExtraSession) -> Session {
+pub(crate) fn extra_session(group: &Group, extra: &ExtraSession) -> Session {
     let start = crate::domain::local_time::resolve_local(group.timezone, extra.date, extra.at);
     let length = super::span(extra.duration.unwrap_or(group.duration));
     session(group, start, length, true)

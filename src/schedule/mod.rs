@@ -6,8 +6,8 @@
 //! parsed by croner and evaluated in an IANA timezone, so "18:00 every
 //! Tuesday in New York" stays 18:00 local across daylight-saving changes.
 
-pub mod calendar;
-pub mod fire;
+pub(crate) mod calendar;
+pub(crate) mod fire;
 pub mod plan;
 
 pub use calendar::sessions;

@@ -40,7 +40,7 @@ pub enum Scope {
 
 impl Scope {
     /// A short stable name for records: `all`, `tz:Europe/Paris`, `group:ID`.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         match self {
             Scope::Everyone => "all".to_owned(),
             Scope::MembersIn(tz) => format!("tz:{}", tz.name()),
@@ -219,7 +219,7 @@ pub(crate) fn send_at(fire: &Fire, window: Option<&Window>, member_id: i64) -> D
 /// `send_at + expires_after`, and for a `before_session` fire never later
 /// than the session's start (a reminder never arrives after the session,
 /// with or without `expires_after`). `None`: it does not expire.
-pub fn expires_at(
+pub(crate) fn expires_at(
     schedule: &Schedule,
     fire: &Fire,
     send_at: DateTime<Utc>,

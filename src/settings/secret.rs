@@ -66,7 +66,7 @@ pub enum SecretError {
 }
 
 impl SecretRef {
-    pub fn parse(text: &str) -> Result<SecretRef, SecretRefError> {
+    pub(crate) fn parse(text: &str) -> Result<SecretRef, SecretRefError> {
         let bad = |problem: &'static str| SecretRefError::Invalid {
             text: text.to_owned(),
             problem,
@@ -107,7 +107,7 @@ impl SecretRef {
     }
 
     /// Reads the secret. A trailing newline in a file is dropped.
-    pub fn resolve(&self) -> Result<SecretString, SecretError> {
+    pub(crate) fn resolve(&self) -> Result<SecretString, SecretError> {
         let read = |path: &Path| {
             std::fs::read_to_string(path).map_err(|source| SecretError::Read {
                 secret: self.clone(),

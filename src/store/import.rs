@@ -410,7 +410,7 @@ pub struct ImportOptions {
 }
 
 /// The file name to record for an import, without its directories.
-pub fn source_name(path: &Path) -> String {
+pub(crate) fn source_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()

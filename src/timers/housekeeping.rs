@@ -11,7 +11,7 @@ use crate::store::Backend;
 
 /// Every few seconds: survey reminders and expiry, then scheduled alerts.
 /// A failure is logged and tried again on the next round.
-pub async fn run_until_stopped(
+pub(crate) async fn run_until_stopped(
     store: impl Backend,
     rules: Arc<LiveRules>,
     escalation_wake: Arc<tokio::sync::Notify>,

@@ -15,6 +15,6 @@
 
 pub mod alerts;
 pub mod escalations;
-pub mod housekeeping;
+pub(crate) mod housekeeping;
 pub mod schedules;
 pub mod surveys;

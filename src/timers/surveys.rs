@@ -63,7 +63,11 @@ pub async fn tick(
 /// rules) went out at least that long ago, the run was not reminded yet
 /// and has not expired. The question's template is rendered afresh for
 /// the member, as a reply that expires with the run.
-pub fn reminder(waiting: &WaitingRun, rules: &RuleSet, now: DateTime<Utc>) -> Option<NewMessage> {
+pub(crate) fn reminder(
+    waiting: &WaitingRun,
+    rules: &RuleSet,
+    now: DateTime<Utc>,
+) -> Option<NewMessage> {
     let run = &waiting.run;
     let survey = rules.surveys.get(&run.survey)?;
     let remind_after = survey.remind_after?;

@@ -126,7 +126,7 @@ pub(super) fn fail(e: StoreError) -> ExitCode {
     ExitCode::from(store_exit(&e))
 }
 
-pub fn segments(settings_path: &Path, cmd: SegmentsCommand) -> ExitCode {
+pub(crate) fn segments(settings_path: &Path, cmd: SegmentsCommand) -> ExitCode {
     let settings = tri!(load_settings(settings_path));
     let SegmentsCommand::Show { id } = cmd;
     let rules = tri!(rules(&settings));
@@ -198,7 +198,7 @@ fn show_selected(
     ExitCode::SUCCESS
 }
 
-pub fn audit(settings_path: &Path, _actor: &str, cmd: AuditCommand) -> ExitCode {
+pub(crate) fn audit(settings_path: &Path, _actor: &str, cmd: AuditCommand) -> ExitCode {
     let settings = tri!(load_settings(settings_path));
     let store = tri!(open(&settings, OpenMode::Existing));
     match cmd {
@@ -240,7 +240,7 @@ pub fn audit(settings_path: &Path, _actor: &str, cmd: AuditCommand) -> ExitCode 
 }
 
 /// `hearth db check`: `integrity_check` and the whole audit chain.
-pub fn db(settings_path: &Path, cmd: DbCommand) -> ExitCode {
+pub(crate) fn db(settings_path: &Path, cmd: DbCommand) -> ExitCode {
     let settings = tri!(load_settings(settings_path));
     let DbCommand::Check = cmd;
     let store = tri!(open(&settings, OpenMode::Inspect));

@@ -43,7 +43,6 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use self::alerts::COMPLIANCE_KEYWORDS;
 use super::diag::{Diagnostic, Diagnostics, Place};
 use super::options::CompileOptions;
 use super::raw::*;

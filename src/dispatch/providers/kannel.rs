@@ -62,7 +62,7 @@ pub struct KannelProvider {
 }
 
 impl KannelProvider {
-    pub fn from_settings(
+    pub(crate) fn from_settings(
         p: &ProviderSettings,
         s: &Settings,
         timeout: Duration,

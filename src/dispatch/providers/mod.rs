@@ -2,6 +2,6 @@
 //! [`super::provider::Provider`] with the same method shape.
 
 pub mod console;
-pub mod kannel;
+pub(crate) mod kannel;
 pub mod twilio;
 pub mod webhook;

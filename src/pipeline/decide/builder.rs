@@ -89,7 +89,7 @@ impl<'a> Builder<'a> {
             idempotency_key: key.clone(),
             member_id,
             to,
-            body: body.clone(),
+            body,
             kind,
             not_before: self.input.now,
             expires_at,
@@ -100,7 +100,6 @@ impl<'a> Builder<'a> {
             purpose: purpose.to_owned(),
             kind,
             template,
-            body,
         });
         Some(key.as_str().to_owned())
     }

@@ -53,13 +53,11 @@ use crate::rules::RuleSet;
 use crate::settings::ReplySettings;
 use crate::store::traits::reply::{ReplyEffects, ReplyFacts, SurveyUpdate};
 
-pub use self::compliance::{help_text, start_text, stop_text};
-pub use self::sender::member_context;
-pub use self::verdict::{CrisisVerdict, Decision, ReplyVerdict, SenderVerdict, SurveyVerdict};
+pub use self::verdict::{CrisisVerdict, Decision, SurveyVerdict};
 pub use super::alerts::AlertVerdict;
 
 /// What `decide` needs besides the facts.
-pub struct Input<'a> {
+pub(crate) struct Input<'a> {
     pub rules: &'a RuleSet,
     /// What the crisis check found in `text`: the caller runs it once
     /// ([`Screened`]), before the decision.
@@ -107,7 +105,7 @@ pub(crate) fn decide_row(
 }
 
 /// Decides what one text does. Pure: reads nothing but its input.
-pub fn decide(input: &Input<'_>) -> Decision {
+pub(crate) fn decide(input: &Input<'_>) -> Decision {
     let from = Sender::of(input.facts);
     let sender = from.verdict();
     let mut b = Builder::new(input, &from);

@@ -86,6 +86,4 @@ pub struct ReplyVerdict {
     pub kind: Kind,
     /// The template rendered, or null for a text from the settings.
     pub template: Option<String>,
-    #[serde(skip)]
-    pub body: String,
 }

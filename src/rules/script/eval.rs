@@ -86,7 +86,7 @@ pub enum EvalError {
 impl EvalError {
     /// The message without the `script failed: ` lead, for a caller that
     /// names the script itself (`when: Array index -1 out of bounds`).
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             EvalError::Failed(what) => what.clone(),
             other => other.to_string(),

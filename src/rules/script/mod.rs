@@ -37,12 +37,12 @@ pub enum ScriptKind {
     Segment,
     /// An alert's `when:` or `script:`: `member`, `reply`, `survey`,
     /// `answers`, `score`, `history`, `engagement`, and the function
-    /// `answer(id)`. The shapes are [`ALERT_CONTEXT`]'s.
+    /// `answer(id)`. `docs/RULES.md` gives their shapes.
     Alert,
 }
 
 impl ScriptKind {
-    pub fn variables(self) -> &'static [&'static str] {
+    pub(crate) fn variables(self) -> &'static [&'static str] {
         match self {
             ScriptKind::Segment => &["member"],
             ScriptKind::Alert => &[
@@ -57,44 +57,6 @@ impl ScriptKind {
         }
     }
 }
-
-/// What an alert's `when:` or `script:` reads, one line per name; the
-/// documentation (`rules/alerts.yaml`, `rules/scripts/*.rhai`,
-/// `docs/RULES.md`) says the same. Every name is read-only.
-pub const ALERT_CONTEXT: &[(&str, &str)] = &[
-    (
-        "member",
-        "map: the member's roster fields (id, external_id, first_name, last_name, language, timezone, status, joined_on, days_since_joined, groups, attributes); never the phone number",
-    ),
-    (
-        "reply",
-        "string: the text as the member sent it; () for a scheduled (`every:`) alert",
-    ),
-    (
-        "survey",
-        "string: the id of the survey this reply answered; () outside a survey",
-    ),
-    (
-        "answers",
-        "map: this survey's answers so far by question id (numbers, choice labels, true/false, text); () outside a survey",
-    ),
-    (
-        "score",
-        "map #{total, band, complete}: this survey's score when it has `score:`; () otherwise",
-    ),
-    (
-        "history",
-        "array of maps #{survey, question, value, at}: earlier answers (not this one), oldest first, at most 10 per question; `at` is an RFC 3339 string",
-    ),
-    (
-        "engagement",
-        "map #{days_since_last_reply, unanswered_in_a_row, replies_30d}: days as a float, () before a first text",
-    ),
-    (
-        "answer(id)",
-        "this survey's answer to question `id`, or () when it has none",
-    ),
-];
 
 /// The keys of the map-valued context variables, for "not a field" checks.
 const CONTEXT_FIELDS: &[(&str, &[&str])] = &[

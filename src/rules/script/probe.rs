@@ -18,7 +18,7 @@ impl Sandbox {
     /// answers `false` to that, every time). `source` is the text `ast` was
     /// compiled from. Other run-time errors are not reported: sample values
     /// cannot stand for every real one.
-    pub fn probe(
+    pub(crate) fn probe(
         &self,
         kind: ScriptKind,
         ast: &AST,
@@ -173,7 +173,7 @@ fn innermost_missing_function(e: &EvalAltResult) -> Option<(String, rhai::Positi
 }
 
 /// The alert context on sample values, shaped as the daemon binds it
-/// ([`ALERT_CONTEXT`](super::ALERT_CONTEXT)): a reply inside a survey whose answers are
+/// (`docs/RULES.md`): a reply inside a survey whose answers are
 /// `answers`, those answers again in `history`, a score and engagement.
 fn sample_alert_context(answers: &Map) -> Vec<(&'static str, Dynamic)> {
     let history: rhai::Array = answers

@@ -106,7 +106,8 @@ impl Sandbox {
     }
 
     /// The limits every evaluation in this sandbox runs under.
-    pub fn limits(&self) -> Limits {
+    #[cfg(test)]
+    pub(crate) fn limits(&self) -> Limits {
         self.limits
     }
 

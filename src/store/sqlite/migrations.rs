@@ -345,7 +345,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::from_slice(MIGRATIONS)
 }
 
-pub fn version(conn: &Connection) -> Result<usize, rusqlite_migration::Error> {
+pub(crate) fn version(conn: &Connection) -> Result<usize, rusqlite_migration::Error> {
     Ok(match migrations().current_version(conn)? {
         rusqlite_migration::SchemaVersion::NoneSet => 0,
         rusqlite_migration::SchemaVersion::Inside(v)

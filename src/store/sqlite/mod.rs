@@ -204,10 +204,6 @@ impl SqliteStore {
         ))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Runs `f` on the writer thread and awaits its result, carrying the
     /// caller's tracing span along.
     pub(crate) async fn call<T, F>(&self, f: F) -> Result<T, StoreError>

@@ -85,7 +85,7 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Purpose::Page => "page",
             Purpose::Acknowledged => "acknowledged",
@@ -93,7 +93,7 @@ impl Purpose {
             Purpose::Confirm => "confirm",
         }
     }
-    pub fn parse(s: &str) -> Option<Purpose> {
+    pub(crate) fn parse(s: &str) -> Option<Purpose> {
         match s {
             "page" => Some(Purpose::Page),
             "acknowledged" => Some(Purpose::Acknowledged),
@@ -125,15 +125,6 @@ impl NoticeState {
             NoticeState::Pending => "pending",
             NoticeState::Sent => "sent",
             NoticeState::Failed => "failed",
-        }
-    }
-    pub fn parse(s: &str) -> Option<NoticeState> {
-        match s {
-            "queued" => Some(NoticeState::Queued),
-            "pending" => Some(NoticeState::Pending),
-            "sent" => Some(NoticeState::Sent),
-            "failed" => Some(NoticeState::Failed),
-            _ => None,
         }
     }
 }

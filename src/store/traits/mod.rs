@@ -28,7 +28,7 @@
 mod audit;
 mod consent;
 pub mod escalation;
-pub mod inbound;
+pub(crate) mod inbound;
 pub mod incident;
 mod members;
 pub mod outbox;

@@ -54,7 +54,7 @@ impl InstanceId {
             .unwrap_or_else(|| InstanceId("hearth".into()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -151,7 +151,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// The state this outcome moves a message to.
-    pub fn state(&self) -> OutState {
+    pub(crate) fn state(&self) -> OutState {
         match self {
             Outcome::Sent { .. } => OutState::Sent,
             Outcome::Retry { .. } | Outcome::Defer { .. } => OutState::Queued,
@@ -199,7 +199,7 @@ pub struct RetryFilter {
 }
 
 impl RetryFilter {
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.ids.is_empty() && self.state.is_none() && self.kind.is_none() && self.since.is_none()
     }
 }

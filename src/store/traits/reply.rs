@@ -129,7 +129,7 @@ pub enum SurveyClose {
 }
 
 impl SurveyClose {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SurveyClose::Completed => "completed",
             SurveyClose::GaveUp => "gave_up",

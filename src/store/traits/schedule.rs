@@ -32,7 +32,7 @@ pub enum FireStatus {
 }
 
 impl FireStatus {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FireStatus::Started => "started",
             FireStatus::Done => "done",

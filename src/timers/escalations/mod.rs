@@ -85,11 +85,6 @@ impl<S: Backend> Escalator<S> {
         self
     }
 
-    /// Wakes the engine (an incident opened, someone acknowledged).
-    pub fn waker(&self) -> Arc<tokio::sync::Notify> {
-        self.wake.clone()
-    }
-
     /// One pass: start new incidents' policies, make every notification
     /// due, attempt every email and webhook notice due.
     pub async fn tick(&self) -> Result<Tick, StoreError> {
@@ -130,7 +125,7 @@ impl<S: Backend> Escalator<S> {
 
     /// Runs until `cancel`: a pass, then sleep until the earliest due
     /// instant, a wake, or at most [`MAX_SLEEP`].
-    pub async fn run(self, cancel: tokio_util::sync::CancellationToken) {
+    pub(crate) async fn run(self, cancel: tokio_util::sync::CancellationToken) {
         loop {
             match self.tick().await {
                 Ok(t) if t != Tick::default() => {

@@ -75,7 +75,7 @@ impl CapCounts {
         None
     }
 
-    pub fn add(&mut self, member: i64, at: DateTime<Utc>) {
+    pub(crate) fn add(&mut self, member: i64, at: DateTime<Utc>) {
         self.times.entry(member).or_default().push(at);
     }
 }

@@ -521,7 +521,7 @@ fn recipient_filter(
 /// A schedule's version: a fingerprint of its definition and of the
 /// template or survey it sends. Messages record it; a reload that changes
 /// it cancels what the old version queued.
-pub fn version(rules: &RuleSet, schedule: &Schedule) -> String {
+pub(crate) fn version(rules: &RuleSet, schedule: &Schedule) -> String {
     let mut parts: BTreeMap<&str, String> = BTreeMap::new();
     let get = |kind: &'static str, id: &str| {
         rules

@@ -66,7 +66,7 @@ fn insert_row(
     Ok(n == 1)
 }
 
-pub fn start(
+pub(crate) fn start(
     conn: &mut Connection,
     incident_id: i64,
     policy: &str,
