@@ -53,7 +53,6 @@ use crate::rules::RuleSet;
 use crate::settings::ReplySettings;
 use crate::store::traits::reply::{ReplyEffects, ReplyFacts, SurveyUpdate};
 
-pub use self::compliance::{help_text, start_text, stop_text};
 pub use self::sender::member_context;
 pub use self::verdict::{CrisisVerdict, Decision, ReplyVerdict, SenderVerdict, SurveyVerdict};
 pub use super::alerts::AlertVerdict;
