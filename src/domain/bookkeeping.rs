@@ -10,7 +10,7 @@
 //! - [`provider_opt_out`]: the provider saying the number opted out
 //!   revokes the member's consent as if they had texted STOP.
 
-use crate::domain::member::{ConsentAction, ConsentSource};
+use crate::domain::member::{ConsentAction, ConsentSource, PROVIDER_OPT_OUT};
 use crate::domain::message::{Kind, NewMessage, OutState};
 
 /// Why a message cannot be queued; the text names its idempotency key.
@@ -87,7 +87,7 @@ pub(crate) fn provider_opt_out(reason: &str) -> ConsentChange {
     ConsentChange {
         action: ConsentAction::Revoked,
         source: ConsentSource::Keyword,
-        text: format!("provider reported the number opted out: {reason}"),
+        text: format!("{PROVIDER_OPT_OUT}: {reason}"),
         actor: "hearth",
     }
 }

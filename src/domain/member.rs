@@ -224,6 +224,52 @@ impl ConsentState {
             e.action == ConsentAction::Revoked && e.source == ConsentSource::Keyword
         })
     }
+
+    /// Who revoked consent, if it stands revoked.
+    pub fn revoked_by(&self) -> Option<RevokedBy> {
+        let e = self.last.as_ref()?;
+        if e.action != ConsentAction::Revoked {
+            return None;
+        }
+        Some(match e.source {
+            ConsentSource::Keyword if e.text.starts_with(PROVIDER_OPT_OUT) => RevokedBy::Provider,
+            ConsentSource::Keyword => RevokedBy::Stop,
+            ConsentSource::Staff => RevokedBy::Staff,
+            ConsentSource::Import => RevokedBy::Import,
+        })
+    }
+
+    /// Whether a grant from `source` re-grants consent as it stands. A
+    /// revocation stays until a grant at least as explicit: the member's
+    /// own START/YES after their STOP or the provider's opt-out; the
+    /// member's keyword or staff recording new consent after staff
+    /// revoked it. A roster import re-grants only what an import revoked.
+    pub fn may_grant(&self, source: ConsentSource) -> bool {
+        match self.revoked_by() {
+            None | Some(RevokedBy::Import) => true,
+            Some(RevokedBy::Stop | RevokedBy::Provider) => source == ConsentSource::Keyword,
+            Some(RevokedBy::Staff) => source != ConsentSource::Import,
+        }
+    }
+}
+
+/// How a provider's opt-out begins its ledger text
+/// ([`crate::domain::bookkeeping`]), so the ledger can tell it from a STOP.
+pub(crate) const PROVIDER_OPT_OUT: &str = "provider reported the number opted out";
+
+/// Who revoked a member's consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RevokedBy {
+    /// The member texted STOP (or an opt-out sentence).
+    Stop,
+    /// The provider reported the number opted out (carrier STOP, error
+    /// 21610).
+    Provider,
+    /// Staff recorded it (`hearth members consent revoke`).
+    Staff,
+    /// A roster import's `consent` column said no.
+    Import,
 }
 
 impl fmt::Display for ConsentState {
@@ -248,8 +294,12 @@ pub enum Recorded {
     Changed,
     /// Consent already stood that way; nothing written.
     AlreadySo,
-    /// A grant that would override the member's own STOP; refused.
+    /// A grant that would override the member's own STOP (or the
+    /// provider's opt-out); refused.
     RefusedAfterOptOut,
+    /// A roster import's grant that would override staff's revocation;
+    /// refused.
+    RefusedAfterRevocation,
 }
 
 /// One entry of the hash-chained audit trail. Entries carry ids, never

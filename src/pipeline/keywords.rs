@@ -2,17 +2,21 @@
 //!
 //! The reply pipeline checks them right after the crisis check. The classification
 //! follows `COMPLIANCE.md`: STOP, QUIT, END, REVOKE, OPT OUT, CANCEL,
-//! UNSUBSCRIBE (and carriers' STOPALL, OPTOUT) alone are always an opt-out;
-//! START, UNSTOP and YES opt back in; HELP and INFO ask for help. Case,
+//! UNSUBSCRIBE (and carriers' STOPALL, OPTOUT) alone are always an opt-out,
+//! and so are the Spanish BAJA, ALTO, PARAR, CANCELAR and DETENER; START,
+//! UNSTOP and YES opt back in; HELP, INFO and AYUDA ask for help. Case,
 //! width, punctuation, spacing and repeated letters do not matter
 //! (`Stop!!`, `ＳＴＯＰ`, `stopppp`).
 //!
 //! Beyond the bare words, a message that **starts** with an opt-out word
 //! set off by punctuation (`STOP, I can't do this anymore`) is an opt-out,
-//! and so are the common whole-message phrasings in [`STOP_PHRASES`]
-//! (`please stop`, `stop texting me`). A keyword inside ordinary text
-//! (`I can't stop crying`, `cancel my appointment`) is not: it is left to
-//! the rest of the pipeline and to the people who read it.
+//! and so is any sentence that asks, in English or Spanish, for the texts
+//! to stop (`please stop texting me`, `no more texts`, `dejen de
+//! escribirme`): the small grammar in [`optout`]. A keyword inside ordinary
+//! text (`I can't stop crying`, `cancel my appointment`) is not: it is left
+//! to the rest of the pipeline and to the people who read it.
+
+mod optout;
 
 use crate::domain::normalize::{Normalized, phrase_words};
 
@@ -41,37 +45,66 @@ pub(crate) const STOP_WORDS: &[&str] = &[
     "optout",
     "opt out",
 ];
+/// Spanish opt-out words, alone (carriers' and the MMA's practice:
+/// docs/REPLIES.md names the sources).
+pub(crate) const SPANISH_STOP_WORDS: &[&str] = &[
+    "baja",
+    "alto",
+    "parar",
+    "cancelar",
+    "detener",
+    "dar de baja",
+    "darme de baja",
+];
 pub(crate) const START_WORDS: &[&str] = &["start", "unstop"];
 pub(crate) const HELP_WORDS: &[&str] = &["help", "info"];
+pub(crate) const SPANISH_HELP_WORDS: &[&str] = &["ayuda"];
 
-/// Whole messages that mean "stop texting me".
+/// Whole messages that mean "stop" without a texting verb; every other
+/// sentence is the grammar's ([`optout`]).
 pub(crate) const STOP_PHRASES: &[&str] = &[
     "please stop",
     "stop please",
     "stop it",
-    "stop texting me",
-    "stop texting",
-    "stop messaging me",
-    "stop sending me messages",
-    "stop sending me texts",
-    "unsubscribe me",
-    "remove me",
-    "remove me from this list",
-    "take me off this list",
-    "take me off the list",
-    "opt me out",
-    "no more texts",
-    "no more messages",
+    "stop now",
+    "just stop",
+    "stop stop",
 ];
+
+/// A compliance keyword as read from a text: which, and what the answer
+/// to it needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reading {
+    pub(crate) keyword: Keyword,
+    /// Written in Spanish (`BAJA`, `dejen de escribirme`, `AYUDA`): the
+    /// answer to a sender whose language Hearth does not know is Spanish.
+    pub(crate) spanish: bool,
+    /// An opt-out that named one topic or kind of message ("stop texting
+    /// me about the dentist"): it revokes everything, and its confirmation
+    /// says so.
+    pub(crate) scoped: bool,
+}
+
+impl Reading {
+    fn plain(keyword: Keyword) -> Reading {
+        Reading {
+            keyword,
+            spanish: false,
+            scoped: false,
+        }
+    }
+}
 
 /// The keyword sets, with a deployment's additions (Spanish `ALTO`,
 /// `PARAR`, say). Additions extend the standard words, never replace them.
 #[derive(Debug, Clone)]
 pub(crate) struct Keywords {
     stop: Vec<Vec<String>>,
+    spanish_stop: Vec<Vec<String>>,
     stop_phrases: Vec<Vec<String>>,
     start: Vec<Vec<String>>,
     help: Vec<Vec<String>>,
+    spanish_help: Vec<Vec<String>>,
     yes: Vec<String>,
 }
 
@@ -93,27 +126,46 @@ impl Keywords {
         };
         Keywords {
             stop: words(STOP_WORDS, stop),
+            spanish_stop: words(SPANISH_STOP_WORDS, &[]),
             stop_phrases: words(STOP_PHRASES, &[]),
             start: words(START_WORDS, start),
             help: words(HELP_WORDS, help),
+            spanish_help: words(SPANISH_HELP_WORDS, &[]),
             yes: phrase_words("yes"),
         }
     }
 
     /// The keyword a text is, if it is one.
+    #[cfg(test)]
     pub(crate) fn classify(&self, text: &Normalized) -> Option<Keyword> {
+        self.read(text).map(|r| r.keyword)
+    }
+
+    /// The keyword a text is, with its language and scope.
+    pub(crate) fn read(&self, text: &Normalized) -> Option<Reading> {
         let words = &text.words;
+        let spanish = |keyword| Reading {
+            keyword,
+            spanish: true,
+            scoped: false,
+        };
+        if self.spanish_stop.contains(words) {
+            return Some(spanish(Keyword::Stop));
+        }
         if self.stop.contains(words) || self.stop_phrases.contains(words) {
-            return Some(Keyword::Stop);
+            return Some(Reading::plain(Keyword::Stop));
         }
         if self.start.contains(words) {
-            return Some(Keyword::Start);
+            return Some(Reading::plain(Keyword::Start));
         }
         if *words == self.yes {
-            return Some(Keyword::Yes);
+            return Some(Reading::plain(Keyword::Yes));
+        }
+        if self.spanish_help.contains(words) {
+            return Some(spanish(Keyword::Help));
         }
         if self.help.contains(words) {
-            return Some(Keyword::Help);
+            return Some(Reading::plain(Keyword::Help));
         }
         // `STOP, I can't do this anymore`: an opt-out word set off by
         // punctuation at the start of a longer message.
@@ -121,10 +173,20 @@ impl Keywords {
         let set_off = rest
             .trim_start()
             .starts_with([',', '.', '!', ';', ':', '-', '\u{2014}', '\u{2013}']);
-        if set_off && self.stop.contains(&phrase_words(first)) {
-            return Some(Keyword::Stop);
+        if set_off {
+            let first = phrase_words(first);
+            if self.stop.contains(&first) {
+                return Some(Reading::plain(Keyword::Stop));
+            }
+            if self.spanish_stop.contains(&first) {
+                return Some(spanish(Keyword::Stop));
+            }
         }
-        None
+        optout::read(&text.folded).map(|o| Reading {
+            keyword: Keyword::Stop,
+            spanish: o.spanish,
+            scoped: o.scoped,
+        })
     }
 }
 

@@ -36,7 +36,7 @@ pub use intake::IntakeSettings;
 pub(crate) use notify::is_loopback_host;
 pub use notify::{EmailSettings, EmailTls, NotifySettings, WebhookSettings};
 pub use provider::ProviderSettings;
-pub use replies::{DEFAULT_CRISIS_TEXT, ReplySettings};
+pub use replies::{DEFAULT_CRISIS_TEXT, LanguageReplies, ReplySettings, Said};
 pub use secret::{SecretError, SecretRef, SecretRefError};
 
 use env::Overridable;

@@ -92,6 +92,30 @@ pub(super) struct RawReplies {
     pub(super) unknown_sender_reply: Option<String>,
     #[serde(default)]
     pub(super) crisis_text: Option<String>,
+    /// Per-language texts, keyed by language code (`es`, `fr`).
+    #[serde(default)]
+    pub(super) languages: std::collections::BTreeMap<String, RawLanguageReplies>,
+}
+
+/// `replies.languages.<code>`: what HELP and the STOP/START confirmations
+/// say to members whose roster language is `<code>`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLanguageReplies {
+    #[serde(default)]
+    pub(super) program: Option<String>,
+    #[serde(default)]
+    pub(super) contact: Option<String>,
+    #[serde(default)]
+    pub(super) frequency: Option<String>,
+    #[serde(default)]
+    pub(super) help: Option<String>,
+    #[serde(default)]
+    pub(super) stop: Option<String>,
+    #[serde(default)]
+    pub(super) stop_topic: Option<String>,
+    #[serde(default)]
+    pub(super) start: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

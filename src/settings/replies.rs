@@ -1,7 +1,13 @@
 //! `replies:`: what the reply pipeline says on its own behalf (HELP, the
 //! STOP/START confirmations, the crisis reply), with its defaults and
-//! their checks.
+//! their checks. The texts in each language are in [`languages`].
 
+mod languages;
+
+use std::collections::BTreeMap;
+
+use self::languages::{DEFAULT_CONTACT, DEFAULT_FREQUENCY, DEFAULT_PROGRAM};
+pub use self::languages::{LanguageReplies, Said};
 use super::raw::RawReplies;
 
 /// What the reply pipeline says on its own behalf (`replies:`): the
@@ -27,6 +33,10 @@ pub struct ReplySettings {
     /// The crisis reply when the crisis check matched and the rules give
     /// no `reply:` template for it (or it cannot be rendered).
     pub crisis_text: String,
+    /// HELP and the STOP/START confirmations per language
+    /// (`replies.languages`), keyed by [`language_key`]; English and
+    /// Spanish are built in.
+    pub languages: BTreeMap<String, LanguageReplies>,
 }
 
 /// The crisis reply Hearth sends when the rules name none (COMPLIANCE.md:
@@ -36,14 +46,15 @@ pub const DEFAULT_CRISIS_TEXT: &str = "If you are in danger or may act on though
 impl Default for ReplySettings {
     fn default() -> Self {
         ReplySettings {
-            program: "Hearth support group texts".into(),
-            contact: "your group facilitator".into(),
-            frequency: "up to 1 msg/day".into(),
+            program: DEFAULT_PROGRAM.into(),
+            contact: DEFAULT_CONTACT.into(),
+            frequency: DEFAULT_FREQUENCY.into(),
             stop_words: Vec::new(),
             start_words: Vec::new(),
             help_words: Vec::new(),
             unknown_sender_reply: None,
             crisis_text: DEFAULT_CRISIS_TEXT.into(),
+            languages: BTreeMap::new(),
         }
     }
 }
@@ -95,6 +106,7 @@ pub(super) fn reply_settings(raw: RawReplies) -> Result<ReplySettings, String> {
             }
             t
         },
+        languages: languages::languages(raw.languages)?,
     })
 }
 

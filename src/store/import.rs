@@ -50,6 +50,24 @@ impl fmt::Display for RowError {
     }
 }
 
+/// Rows whose `consent` said yes for a member whose consent stands
+/// revoked: an import never re-grants it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KeptRevoked {
+    /// The member texted STOP.
+    pub stop: usize,
+    /// The provider reported the number opted out.
+    pub provider: usize,
+    /// Staff recorded the revocation.
+    pub staff: usize,
+}
+
+impl KeptRevoked {
+    pub fn total(&self) -> usize {
+        self.stop + self.provider + self.staff
+    }
+}
+
 /// What an import found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
@@ -59,8 +77,9 @@ pub struct ImportReport {
     pub unchanged: usize,
     pub consent_granted: usize,
     pub consent_revoked: usize,
-    /// Roster said yes, but the member had texted STOP: not re-granted.
-    pub consent_kept_opted_out: usize,
+    /// Rows that said yes for a member whose consent was revoked, left
+    /// revoked, by who revoked it.
+    pub kept_revoked: KeptRevoked,
     pub invalid: Vec<RowError>,
     /// False when invalid rows stopped the whole import.
     pub applied: bool,

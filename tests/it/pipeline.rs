@@ -709,3 +709,128 @@ async fn a_phq9_answered_by_text_is_recorded_scored_and_item_9_opens_a_critical_
     assert_eq!(scored.band.as_deref(), Some("moderate"));
     assert!(scored.complete);
 }
+
+/// Carla, whose roster language is Spanish, beside Ann and Bo.
+const SPANISH_MEMBER: &str = "external_id,first_name,phone,timezone,language,groups,consent
+M-3,Carla,+15555550103,America/Chicago,es,weekly-support,yes
+";
+const CARLA: &str = "+15555550103";
+
+/// The one reply to a text, which must be a compliance reply.
+async fn compliance_reply(rig: &Rig, inbound: i64) -> String {
+    let r = rig.replies_to(inbound).await;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].kind, Kind::Compliance, "{r:?}");
+    r[0].body.clone()
+}
+
+#[tokio::test]
+async fn help_and_stop_answer_in_the_members_language_and_help_gives_988() {
+    let rig = rig().await;
+    crate::support::import_roster_in(&rig.store, SPANISH_MEMBER, &["weekly-support"]).await;
+
+    let help = compliance_reply(&rig, rig.text(CARLA, "HELP").await).await;
+    for part in [
+        "Ayuda: 555-0100",
+        "555-0100",
+        "tarifas de mensajes y datos",
+        "BAJA",
+        "988",
+    ] {
+        assert!(
+            help.contains(part),
+            "{part:?} missing from Carla's HELP: {help:?}"
+        );
+    }
+    let help = compliance_reply(&rig, rig.text(ANN, "help").await).await;
+    for part in [
+        "Help: 555-0100",
+        "Msg & data rates may apply",
+        "STOP",
+        "If you are in crisis, call or text 988",
+    ] {
+        assert!(
+            help.contains(part),
+            "{part:?} missing from Ann's HELP: {help:?}"
+        );
+    }
+
+    let stop = compliance_reply(&rig, rig.text(CARLA, "STOP").await).await;
+    assert!(
+        stop.contains("se dio de baja") && stop.contains("START"),
+        "{stop:?}"
+    );
+    assert!(!rig.consenting("M-3").await);
+    let stop = compliance_reply(&rig, rig.text(ANN, "no more texts please").await).await;
+    assert!(
+        stop.contains("you are unsubscribed") && stop.contains("START"),
+        "{stop:?}"
+    );
+    assert!(!rig.consenting("M-1").await);
+
+    let start = compliance_reply(&rig, rig.text(CARLA, "START").await).await;
+    assert!(start.contains("suscrito de nuevo"), "{start:?}");
+    assert!(rig.consenting("M-3").await);
+}
+
+#[tokio::test]
+async fn an_opt_out_sentence_revokes_with_one_confirmation_and_a_topic_is_said_to_cover_everything()
+{
+    let rig = rig().await;
+    let id = rig.text(ANN, "pls stop txting me about the dentist").await;
+    let body = compliance_reply(&rig, id).await;
+    assert!(
+        body.contains("all of this program's texts, not only that topic"),
+        "{body:?}"
+    );
+    assert!(body.contains("Reply START"), "{body:?}");
+    assert!(!rig.consenting("M-1").await);
+    let history = rig.store.consent_history("M-1").await.unwrap();
+    assert_eq!(
+        history.last().unwrap().text,
+        "pls stop txting me about the dentist"
+    );
+
+    // Ordinary texts with the same words change nothing.
+    for t in [
+        "I can't stop crying",
+        "cancel my appointment",
+        "stop by after group?",
+    ] {
+        rig.text(BO, t).await;
+    }
+    assert!(rig.consenting("M-2").await);
+}
+
+#[tokio::test]
+async fn an_unknown_numbers_spanish_opt_out_is_confirmed_in_spanish() {
+    let rig = rig().await;
+    let body = compliance_reply(&rig, rig.text(STRANGER, "no me manden más mensajes").await).await;
+    assert!(body.contains("se dio de baja"), "{body:?}");
+    let body = compliance_reply(
+        &rig,
+        rig.text("+15555550198", "please stop texting me").await,
+    )
+    .await;
+    assert!(body.contains("you are unsubscribed"), "{body:?}");
+}
+
+#[tokio::test]
+async fn a_crisis_inside_an_opt_out_sentence_is_both() {
+    let rig = rig().await;
+    let id = rig
+        .text(ANN, "i want to kill myself, stop texting me")
+        .await;
+    let replies = rig.replies_to(id).await;
+    let kinds: Vec<Kind> = replies.iter().map(|m| m.kind).collect();
+    assert!(kinds.contains(&Kind::Crisis), "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| **k == Kind::Compliance).count(),
+        1,
+        "{kinds:?}"
+    );
+    assert!(!rig.consenting("M-1").await, "the opt-out revoked consent");
+    let incidents = rig.incidents().await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert_eq!(incidents[0].severity, Severity::Critical);
+}

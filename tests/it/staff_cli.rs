@@ -1026,3 +1026,128 @@ fn db_check_reports_integrity_and_the_whole_audit_chain_and_exits_1_on_a_problem
     );
     assert!(!db_file(&missing).exists());
 }
+
+#[test]
+fn a_staff_revocation_survives_a_re_import_until_staff_record_new_consent() {
+    let d = Deployment::new();
+    d.import();
+    let revoke = d.hearth(&[
+        "members",
+        "consent",
+        "revoke",
+        "M-001",
+        "--text",
+        "Patient asked by phone",
+    ]);
+    assert_eq!(revoke.status.code(), Some(0), "{}", text(&revoke));
+
+    let again = d.import();
+    let out = stdout(&again);
+    assert!(
+        out.contains(
+            "1 row says consent yes but the member revoked consent (1 by staff); left revoked"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("hearth members consent grant"), "{out}");
+    let show = stdout(&d.hearth(&["members", "show", "M-001"]));
+    assert!(show.contains("consent       revoked (staff"), "{show}");
+    assert!(show.contains("Patient asked by phone"), "{show}");
+
+    // Only the member's own text is a keyword grant.
+    let sneaky = d.hearth(&[
+        "members", "consent", "grant", "M-001", "--source", "keyword", "--text", "START",
+    ]);
+    assert_eq!(sneaky.status.code(), Some(1), "{}", text(&sneaky));
+    assert!(
+        stderr(&sneaky).contains("only the member's own text (START)"),
+        "{}",
+        text(&sneaky)
+    );
+
+    let grant = d.hearth(&[
+        "members",
+        "consent",
+        "grant",
+        "M-001",
+        "--text",
+        "Patient agreed again in person",
+    ]);
+    assert_eq!(grant.status.code(), Some(0), "{}", text(&grant));
+    let third = d.import();
+    assert!(!stdout(&third).contains("left revoked"), "{}", text(&third));
+    let show = stdout(&d.hearth(&["members", "show", "M-001"]));
+    assert!(show.contains("consent       granted (staff"), "{show}");
+}
+
+#[test]
+fn a_stop_texted_through_the_daemon_survives_a_re_import_and_is_confirmed_in_the_members_language()
+{
+    let d = Deployment::new();
+    d.import();
+    // M-001's roster language is English, M-002's Spanish.
+    for (from, body) in [
+        ("+15555550101", "pls stop txting me"),
+        ("+15555550102", "dejen de escribirme por favor"),
+    ] {
+        let out = d.hearth(&["inject", "--from", from, body]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+    let mut daemon = spawn_daemon_in(&d);
+    daemon.wait_notify("READY=1", std::time::Duration::from_secs(20));
+    let console = d.path("console.jsonl");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let sent: Vec<serde_json::Value> = loop {
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&console)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if lines.len() >= 2 {
+            break lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two confirmations did not reach the console provider: {lines:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    daemon.signal(libc::SIGTERM);
+    assert!(
+        daemon
+            .wait_exit(std::time::Duration::from_secs(30))
+            .is_some()
+    );
+    let body_to = |to: &str| {
+        sent.iter()
+            .find(|m| m["to"] == to)
+            .and_then(|m| m["body"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(
+        body_to("+15555550101").contains("you are unsubscribed"),
+        "{sent:?}"
+    );
+    assert!(
+        body_to("+15555550102").contains("se dio de baja"),
+        "{sent:?}"
+    );
+
+    let again = d.import();
+    let out = stdout(&again);
+    assert!(
+        out.contains(
+            "2 rows say consent yes but the member revoked consent (2 by STOP); left revoked"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("opts back in by texting START"), "{out}");
+    for id in ["M-001", "M-002"] {
+        let show = stdout(&d.hearth(&["members", "show", id]));
+        assert!(
+            show.contains("consent       revoked (keyword"),
+            "{id}: {show}"
+        );
+    }
+}

@@ -292,7 +292,7 @@ async fn the_consent_ledger_moves_only_forward_and_stop_is_the_members_to_undo()
         Recorded::RefusedAfterOptOut
     );
     let reimport = import_text(&store, ROSTER).await;
-    assert_eq!(reimport.consent_kept_opted_out, 1);
+    assert_eq!(reimport.kept_revoked.stop, 1);
     assert!(
         !store
             .member("M-001")

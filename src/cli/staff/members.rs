@@ -14,7 +14,7 @@ use crate::domain::member::{ConsentAction, ConsentSource, Member, Recorded};
 use crate::settings::Settings;
 use crate::store::Backend;
 use crate::store::StoreError;
-use crate::store::import::{self, ImportOptions, ImportReport};
+use crate::store::import::{self, ImportOptions, ImportReport, KeptRevoked};
 use crate::store::prelude::*;
 use crate::store::sqlite::OpenMode;
 
@@ -155,7 +155,7 @@ fn report_import(file: &Path, report: &ImportReport) -> ExitCode {
         return ExitCode::from(EXIT_INVALID);
     }
     println!(
-        "imported {} rows: {} new, {} updated, {} unchanged, {} skipped as invalid; consent: {} granted, {} revoked{}",
+        "imported {} rows: {} new, {} updated, {} unchanged, {} skipped as invalid; consent: {} granted, {} revoked",
         report.rows,
         report.inserted,
         report.updated,
@@ -163,20 +163,49 @@ fn report_import(file: &Path, report: &ImportReport) -> ExitCode {
         report.invalid.len(),
         report.consent_granted,
         report.consent_revoked,
-        if report.consent_kept_opted_out > 0 {
-            format!(
-                ", {} kept opted out (they texted STOP)",
-                report.consent_kept_opted_out
-            )
-        } else {
-            String::new()
-        }
     );
+    if let Some(line) = kept_revoked_line(&report.kept_revoked) {
+        println!("{line}");
+    }
     if report.invalid.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_INVALID)
     }
+}
+
+/// The rows an import left revoked, and how each kind is granted again;
+/// `None` when there are none.
+fn kept_revoked_line(kept: &KeptRevoked) -> Option<String> {
+    let total = kept.total();
+    if total == 0 {
+        return None;
+    }
+    let mut why = Vec::new();
+    for (n, by) in [
+        (kept.stop, "by STOP"),
+        (kept.provider, "by the provider"),
+        (kept.staff, "by staff"),
+    ] {
+        if n > 0 {
+            why.push(format!("{n} {by}"));
+        }
+    }
+    let mut hints = Vec::new();
+    if kept.stop + kept.provider > 0 {
+        hints.push(
+            "a member who opted out by text or through the provider opts back in by texting START",
+        );
+    }
+    if kept.staff > 0 {
+        hints.push("record new consent with `hearth members consent grant ID --text \"…\"`");
+    }
+    Some(format!(
+        "{total} {} consent yes but the member revoked consent ({}); left revoked\n  hint: {}",
+        if total == 1 { "row says" } else { "rows say" },
+        why.join(", "),
+        hints.join("; ")
+    ))
 }
 
 /// `members list`: one line each, phones masked unless revealed.
@@ -278,8 +307,9 @@ fn deactivate(settings: &Settings, actor: &str, id: &str) -> ExitCode {
     }
 }
 
-/// `members consent grant|revoke`: staff may not opt back in a member
-/// who texted STOP.
+/// `members consent grant|revoke`: staff record a revocation (a request
+/// by phone, in person) or new consent with its exact words; staff may not
+/// opt back in a member who texted STOP.
 fn consent(settings: &Settings, actor: &str, c: ConsentCommand) -> ExitCode {
     let (action, args) = match c {
         ConsentCommand::Grant(a) => (ConsentAction::Granted, a),
@@ -292,6 +322,12 @@ fn consent(settings: &Settings, actor: &str, c: ConsentCommand) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    if action == ConsentAction::Granted && source == ConsentSource::Keyword {
+        eprintln!(
+            "error: only the member's own text (START) is a keyword grant\n  hint: record the consent they gave you with `--source staff` (the default) and its exact words in --text"
+        );
+        return ExitCode::from(EXIT_INVALID);
+    }
     let store = tri!(open(settings, OpenMode::Existing));
     match block_on(store.record_consent(&args.id, action, source, &args.text, actor)) {
         Ok(Recorded::Changed) => {
@@ -315,8 +351,15 @@ fn consent(settings: &Settings, actor: &str, c: ConsentCommand) -> ExitCode {
         }
         Ok(Recorded::RefusedAfterOptOut) => {
             eprintln!(
-                "error: member {} opted out by text (STOP); only the member can opt back in\n  hint: ask them to text START",
+                "error: member {} opted out by text (STOP, or through the provider); only the member can opt back in\n  hint: ask them to text START",
                 args.id
+            );
+            ExitCode::from(EXIT_INVALID)
+        }
+        Ok(Recorded::RefusedAfterRevocation) => {
+            eprintln!(
+                "error: staff revoked consent for member {}; a roster import never grants it again\n  hint: record the new consent with `hearth members consent grant {} --text \"…\"`",
+                args.id, args.id
             );
             ExitCode::from(EXIT_INVALID)
         }

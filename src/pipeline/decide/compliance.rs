@@ -3,14 +3,18 @@
 //! (Twilio's `OptOutType`). A keyword changes consent, sends the one
 //! confirmation the carrier rules ask for, and ends the pipeline (after
 //! crisis): it is never a survey answer.
+//!
+//! The answer is in the member's language (`member.language`, English when
+//! Hearth has no texts in it); to a number that is no member's, in the
+//! language the text was written in (a Spanish opt-out or AYUDA: Spanish).
 
 use super::builder::Builder;
 use super::sender::Sender;
 use super::verdict::SurveyVerdict;
 use crate::domain::member::{ConsentAction, Member};
 use crate::domain::message::{InboundRow, Kind};
-use crate::pipeline::keywords::Keyword;
-use crate::settings::ReplySettings;
+use crate::pipeline::keywords::{Keyword, Reading};
+use crate::settings::Said;
 use crate::store::traits::reply::{ConsentChange, ReplyFacts, SurveyClose, SurveyUpdate};
 
 /// What the compliance stage found and did.
@@ -27,11 +31,21 @@ pub(super) struct Compliance {
 pub(super) fn stage(b: &mut Builder<'_>, from: &Sender<'_>) -> Compliance {
     let input = b.input;
     let provider_said = provider_reading(input.row).and_then(provider_keyword);
-    let ours = input.keywords.classify(input.text);
-    let keyword = provider_said
-        .or(ours)
-        .filter(|k| is_a_keyword_here(*k, input.facts));
-    let Some(k) = keyword else {
+    let ours = input.keywords.read(input.text);
+    let reading = match (provider_said, ours) {
+        // The provider's keyword, read with our own reading's language
+        // and scope when both say the same.
+        (Some(k), Some(r)) if r.keyword == k => Some(r),
+        (Some(k), _) => Some(Reading {
+            keyword: k,
+            spanish: false,
+            scoped: false,
+        }),
+        (None, r) => r,
+    }
+    .filter(|r| is_a_keyword_here(r.keyword, input.facts));
+    let keyword = reading.map(|r| r.keyword);
+    let Some(reading) = reading else {
         return Compliance {
             keyword: None,
             action: None,
@@ -40,7 +54,8 @@ pub(super) fn stage(b: &mut Builder<'_>, from: &Sender<'_>) -> Compliance {
             survey_update: None,
         };
     };
-    let (action, consent) = act(b, k, from.member(), provider_said.is_some());
+    let k = reading.keyword;
+    let (action, consent) = act(b, reading, from.member(), provider_said.is_some());
     let (survey, survey_update) = survey_after(k, from, input.facts);
     Compliance {
         keyword,
@@ -124,14 +139,35 @@ fn provider_note(answered_by_provider: bool) -> &'static str {
 /// STOP/START/YES/HELP: the consent change and the one confirmation.
 fn act(
     b: &mut Builder<'_>,
-    k: Keyword,
+    reading: Reading,
     member: Option<&Member>,
     answered_by_provider: bool,
 ) -> (String, Option<ConsentChange>) {
-    match k {
-        Keyword::Stop => stop(b, member, answered_by_provider),
-        Keyword::Start | Keyword::Yes => opt_in(b, member, answered_by_provider),
-        Keyword::Help => help(b, answered_by_provider),
+    let language = answer_language(b, &reading, member);
+    match reading.keyword {
+        Keyword::Stop => stop(b, &language, reading.scoped, member, answered_by_provider),
+        Keyword::Start | Keyword::Yes => opt_in(b, &language, member, answered_by_provider),
+        Keyword::Help => help(b, &language, answered_by_provider),
+    }
+}
+
+/// The language of the answer: the member's (English when Hearth has no
+/// texts in it); for anyone else, the text's own (Spanish or English).
+fn answer_language(b: &Builder<'_>, reading: &Reading, member: Option<&Member>) -> String {
+    let settings = b.input.settings;
+    match member {
+        Some(m) => settings.language(&m.language),
+        None if reading.spanish => settings.language("es"),
+        None => "en".into(),
+    }
+}
+
+/// How the action names the answer's language, for people.
+fn in_language(language: &str) -> String {
+    if language == "en" {
+        String::new()
+    } else {
+        format!(" (in `{language}`)")
     }
 }
 
@@ -145,12 +181,31 @@ fn change(b: &Builder<'_>, m: &Member, action: ConsentAction) -> Option<ConsentC
 
 fn stop(
     b: &mut Builder<'_>,
+    language: &str,
+    scoped: bool,
     member: Option<&Member>,
     answered_by_provider: bool,
 ) -> (String, Option<ConsentChange>) {
+    let said = if scoped { Said::StopTopic } else { Said::Stop };
+    let scope = if scoped {
+        "; the request named one topic, and the confirmation says every text stops"
+    } else {
+        ""
+    };
     let Some(m) = member else {
+        // Carriers' practice: an opt-out is confirmed whoever sends it.
+        let sent = !answered_by_provider && {
+            let text = b.input.settings.said(said, language);
+            b.reply("stop", Kind::Compliance, None, Some(&text), None)
+                .is_some()
+        };
+        let note = if sent {
+            format!("; one confirmation{}", in_language(language))
+        } else {
+            String::new()
+        };
         return (
-            "opt-out from a number that is no member's: nothing to revoke".into(),
+            format!("opt-out from a number that is no member's: nothing to revoke{note}"),
             None,
         );
     };
@@ -161,12 +216,13 @@ fn stop(
         );
     }
     if !answered_by_provider {
-        let text = stop_text(b.input.settings);
+        let text = b.input.settings.said(said, language);
         b.reply("stop", Kind::Compliance, None, Some(&text), None);
     }
     (
         format!(
-            "consent revoked; one confirmation{}",
+            "consent revoked; one confirmation{}{scope}{}",
+            in_language(language),
             provider_note(answered_by_provider)
         ),
         change(b, m, ConsentAction::Revoked),
@@ -175,6 +231,7 @@ fn stop(
 
 fn opt_in(
     b: &mut Builder<'_>,
+    language: &str,
     member: Option<&Member>,
     answered_by_provider: bool,
 ) -> (String, Option<ConsentChange>) {
@@ -188,51 +245,33 @@ fn opt_in(
         return ("already subscribed: nothing to change".into(), None);
     }
     if !answered_by_provider {
-        let text = start_text(b.input.settings);
+        let text = b.input.settings.said(Said::Start, language);
         b.reply("start", Kind::Compliance, None, Some(&text), None);
     }
     (
         format!(
-            "consent granted again; one confirmation{}",
+            "consent granted again; one confirmation{}{}",
+            in_language(language),
             provider_note(answered_by_provider)
         ),
         change(b, m, ConsentAction::Granted),
     )
 }
 
-fn help(b: &mut Builder<'_>, answered_by_provider: bool) -> (String, Option<ConsentChange>) {
+fn help(
+    b: &mut Builder<'_>,
+    language: &str,
+    answered_by_provider: bool,
+) -> (String, Option<ConsentChange>) {
     if answered_by_provider {
         return (format!("help{}", provider_note(true)), None);
     }
-    let text = help_text(b.input.settings);
+    let text = b.input.settings.said(Said::Help, language);
     match b.reply("help", Kind::Compliance, None, Some(&text), None) {
-        Some(_) => ("help text sent".into(), None),
+        Some(_) => (format!("help text sent{}", in_language(language)), None),
         None => (
             "help asked by a sender that is not a phone number: no reply possible".into(),
             None,
         ),
     }
-}
-
-/// The one confirmation of an opt-out.
-pub fn stop_text(s: &ReplySettings) -> String {
-    format!(
-        "{}: you are unsubscribed and will get no more messages. Reply START to subscribe again.",
-        s.program
-    )
-}
-
-pub fn start_text(s: &ReplySettings) -> String {
-    format!(
-        "{}: you are subscribed again, {}. Reply HELP for help, STOP to opt out.",
-        s.program, s.frequency
-    )
-}
-
-/// HELP: program, contact, frequency, rates, how to stop (CTIA).
-pub fn help_text(s: &ReplySettings) -> String {
-    format!(
-        "{}: {}. For help contact {}. Msg & data rates may apply. Reply STOP to opt out.",
-        s.program, s.frequency, s.contact
-    )
 }

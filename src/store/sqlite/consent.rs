@@ -2,8 +2,10 @@
 //!
 //! Current consent is derived from the newest event for the member and
 //! channel, never kept as a flag that could drift from its history. A
-//! revocation by text (STOP) can only be undone by the member (START): a
-//! roster import or staff grant does not override it.
+//! revocation stays until a grant at least as explicit
+//! ([`ConsentState::may_grant`]): a STOP or the provider's opt-out only by
+//! the member's START; staff's revocation by the member or by staff
+//! recording new consent, never by a roster import.
 
 use std::collections::BTreeMap;
 
@@ -133,11 +135,12 @@ pub(crate) fn record_unaudited(
     if already {
         return Ok(Recorded::AlreadySo);
     }
-    if action == ConsentAction::Granted
-        && source != ConsentSource::Keyword
-        && now.revoked_by_member()
-    {
-        return Ok(Recorded::RefusedAfterOptOut);
+    if action == ConsentAction::Granted && !now.may_grant(source) {
+        return Ok(if now.revoked_by_member() {
+            Recorded::RefusedAfterOptOut
+        } else {
+            Recorded::RefusedAfterRevocation
+        });
     }
     conn.prepare_cached(
         "INSERT INTO consent_events (member_id, action, channel, source, text, actor, at)

@@ -9,7 +9,7 @@ use rusqlite::{Connection, Transaction};
 
 use super::{SqliteStore, audit, consent, members};
 use crate::domain::member::{
-    ConsentAction, ConsentSource, ConsentState, Member, Recorded, Upserted,
+    ConsentAction, ConsentSource, ConsentState, Member, Recorded, RevokedBy, Upserted,
 };
 use crate::store::StoreError;
 use crate::store::import::{ImportOptions, ImportReport, ImportRow, RowError};
@@ -206,7 +206,14 @@ fn record_consent(
             report.consent_revoked += 1;
             changed.revoked.push(id);
         }
-        Recorded::RefusedAfterOptOut => report.consent_kept_opted_out += 1,
+        Recorded::RefusedAfterOptOut | Recorded::RefusedAfterRevocation => {
+            let kept = &mut report.kept_revoked;
+            match current.revoked_by() {
+                Some(RevokedBy::Provider) => kept.provider += 1,
+                Some(RevokedBy::Staff) => kept.staff += 1,
+                _ => kept.stop += 1,
+            }
+        }
         Recorded::AlreadySo => {}
     }
     Ok(())
@@ -233,6 +240,7 @@ fn audit_import(
             "invalid": report.invalid.len(),
             "consent_granted": report.consent_granted,
             "consent_revoked": report.consent_revoked,
+            "consent_kept_revoked": report.kept_revoked,
             "members": changed.members,
             "consent_granted_members": changed.granted,
             "consent_revoked_members": changed.revoked,
