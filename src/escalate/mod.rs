@@ -25,10 +25,12 @@ pub mod act;
 pub mod command;
 pub(crate) mod compose;
 pub mod email;
+pub(crate) mod follow_up;
 pub mod notice;
 pub mod pinned;
 pub mod queries;
 pub mod rotation;
+pub(crate) mod start;
 pub mod webhook;
 
 use crate::rules::Repeat;

@@ -23,7 +23,10 @@
 //! 5. **survey** ([`survey`]) — an open survey's current question is
 //!    answered, re-prompted or given up on; crisis and keywords pre-empt it;
 //! 6. **alerts** ([`alerts`]) — every other alert, and the survey's
-//!    per-item alerts.
+//!    per-item alerts;
+//! 7. **follow-up** ([`follow_up`]) — a text from a sender with an
+//!    unresolved critical incident is kept on it, forwarded to a person
+//!    and answered (at most once an hour) that a person has been told.
 //!
 //! What the stages write (replies, hits) goes through one [`builder`]; the
 //! verdict types are in [`verdict`].
@@ -32,6 +35,7 @@ mod alerts;
 mod builder;
 mod compliance;
 mod crisis;
+mod follow_up;
 mod sender;
 mod survey;
 mod verdict;
@@ -55,7 +59,9 @@ use crate::store::traits::reply::{ReplyEffects, ReplyFacts, SurveyUpdate};
 
 pub use self::compliance::{help_text, start_text, stop_text};
 pub use self::sender::member_context;
-pub use self::verdict::{CrisisVerdict, Decision, ReplyVerdict, SenderVerdict, SurveyVerdict};
+pub use self::verdict::{
+    CrisisVerdict, Decision, FollowUpVerdict, ReplyVerdict, SenderVerdict, SurveyVerdict,
+};
 pub use super::alerts::AlertVerdict;
 
 /// What `decide` needs besides the facts.
@@ -143,6 +149,7 @@ pub fn decide(input: &Input<'_>) -> Decision {
             (after.survey, after.survey_update, after.alerts)
         }
     };
+    let follow_up = follow_up::stage(&mut b, &from, &crisis, keyword, &mut outcome);
 
     let outcome = outcome.join("; ");
     let text = input.text;
@@ -157,6 +164,7 @@ pub fn decide(input: &Input<'_>) -> Decision {
         sender,
         survey,
         alerts,
+        follow_up: follow_up.as_ref().map(|(_, v)| v.clone()),
         outcome: outcome.clone(),
         effects: ReplyEffects {
             inbound_id: input.row.id,
@@ -165,6 +173,7 @@ pub fn decide(input: &Input<'_>) -> Decision {
             survey: survey_update,
             messages: b.messages,
             hits: b.hits,
+            follow_up: follow_up.map(|(f, _)| f),
             now: input.now,
         },
         replies: b.replies,
