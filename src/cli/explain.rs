@@ -203,6 +203,7 @@ fn made_up_facts(
         survey,
         history: Vec::new(),
         engagement: Default::default(),
+        open_critical: None,
     })
 }
 

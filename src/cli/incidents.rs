@@ -21,10 +21,12 @@ use clap::{Subcommand, ValueEnum};
 
 use super::staff::{block_on, fail, open};
 use super::{EXIT_INVALID, Format, load_settings};
+use crate::config;
 use crate::domain::incident::{Incident, IncidentState};
 use crate::escalate::act::{ActError, Acted, Action, Actor, act};
 use crate::escalate::pinned::Pinned;
 use crate::escalate::queries::{self, StateFilter};
+use crate::settings::Settings;
 use crate::store::Backend;
 use crate::store::sqlite::OpenMode;
 use crate::store::traits::escalation::{EscalationRow, Notice};
@@ -236,9 +238,11 @@ pub(crate) fn incidents(
             format,
         } => list(&store, open, state, member, limit, format),
         IncidentsCommand::Show { id, format } => show(&store, id, format),
-        IncidentsCommand::Ack(a) => act_on(&store, Action::Ack, a, global_actor),
-        IncidentsCommand::Resolve(a) => act_on(&store, Action::Resolve, a, global_actor),
-        IncidentsCommand::Escalate(a) => act_on(&store, Action::Escalate, a, global_actor),
+        IncidentsCommand::Ack(a) => act_on(&store, &settings, Action::Ack, a, global_actor),
+        IncidentsCommand::Resolve(a) => act_on(&store, &settings, Action::Resolve, a, global_actor),
+        IncidentsCommand::Escalate(a) => {
+            act_on(&store, &settings, Action::Escalate, a, global_actor)
+        }
     }
 }
 
@@ -430,10 +434,31 @@ fn cli_actor(as_name: Option<String>, global: Option<&str>) -> Actor {
     Actor::Cli(name)
 }
 
-fn act_on(store: &impl Backend, action: Action, args: ActArgs, global: Option<&str>) -> ExitCode {
+fn act_on(
+    store: &impl Backend,
+    settings: &Settings,
+    action: Action,
+    args: ActArgs,
+    global: Option<&str>,
+) -> ExitCode {
     let actor = cli_actor(args.as_name, global);
     let id = args.id;
-    match block_on(act(store, Some(id), action, &actor, Utc::now())) {
+    // The rules pin the incident's policy if the daemon's timer has not
+    // started its escalation yet. Invalid rules do not block an action on
+    // an escalation already running; `act` refuses only one that would
+    // need them.
+    let rules = match config::load_dir(&settings.rules_dir) {
+        Ok(c) => c.rules,
+        Err(_) => None,
+    };
+    match block_on(act(
+        store,
+        rules.as_ref(),
+        Some(id),
+        action,
+        &actor,
+        Utc::now(),
+    )) {
         Ok(acted) => {
             println!("{}", acted_line(action, &actor, &acted));
             ExitCode::SUCCESS
@@ -448,6 +473,14 @@ fn act_on(store: &impl Backend, action: Action, args: ActArgs, global: Option<&s
         Err(ActError::Resolved(_)) => {
             eprintln!(
                 "error: incident #{id} is resolved; it takes no more actions\n  hint: `hearth incidents show {id}` shows who resolved it"
+            );
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(ActError::NotStarted(_)) => {
+            eprintln!(
+                "error: incident #{id}'s escalation has not started yet, and the rules in {} cannot be read to pin its policy; nothing was changed\n  hint: fix the rules (`hearth check {}`) or start the daemon, which starts the escalation, then try again",
+                settings.rules_dir.display(),
+                settings.rules_dir.display()
             );
             ExitCode::from(EXIT_INVALID)
         }

@@ -118,6 +118,10 @@ pub struct AlertHit {
     /// hit (the crisis reply), so a failed send can be noted on the
     /// incident ("the member could not be texted").
     pub reply_key: Option<String>,
+    /// For a survey item alert: the item and the answer as it reads
+    /// ("item 9 — Thoughts that …: 'more than half the days'"), kept on
+    /// the evidence for pages to quote.
+    pub quote: Option<String>,
 }
 
 /// The alert id of a crisis match from the built-in floor when the rules
@@ -239,10 +243,16 @@ pub struct Evidence {
     pub alert: String,
     pub inbound_id: Option<i64>,
     pub text: String,
-    /// `opened`, `joined`, `realert`, or `not_texted` (the reply to the
-    /// member could not be sent); `inhibited` on evidence recorded before
-    /// grouping (a lesser alert kept on a critical incident).
+    /// `opened`, `joined`, `realert`, `follow_up` (a further text from the
+    /// member while the incident was unresolved), or `not_texted` (the
+    /// reply to the member could not be sent); `inhibited` on evidence
+    /// recorded before grouping (a lesser alert kept on a critical
+    /// incident).
     pub kind: String,
+    /// What the text answered, as its survey item reads (a survey item
+    /// alert's hit): what a page quotes instead of the bare answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quote: Option<String>,
 }
 
 /// An incident as stored.
@@ -287,6 +297,7 @@ mod tests {
             realert: realert.map(Duration::from_secs),
             escalate: None,
             reply_key: None,
+            quote: None,
         }
     }
 

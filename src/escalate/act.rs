@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use super::compose::{about, build_notice, unchanged};
 use super::notice::{About, Event};
 use super::pinned::{Pinned, PinnedContact};
+use super::start::start;
 use crate::domain::Channel;
 use crate::domain::incident::{Incident, IncidentState};
+use crate::rules::RuleSet;
 use crate::store::Backend;
 use crate::store::StoreError;
 use crate::store::traits::escalation::{
@@ -115,6 +117,13 @@ pub enum ActError {
     /// A bare `ACK` from a contact with none.
     #[error("no open incident for you")]
     NoneOpen,
+    /// The incident's escalation has not started and there are no rules
+    /// to pin its policy from (the CLI could not read them): refused, so
+    /// the escalation stays startable rather than being lost.
+    #[error(
+        "incident #{0}'s escalation has not started yet and the rules could not be read to pin its policy"
+    )]
+    NotStarted(i64),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -127,14 +136,22 @@ pub enum ActError {
 /// guarded write. Used alike by the text pipeline, the API and the CLI;
 /// the daemon's engine delivers what it queued. A refusal is audited
 /// (`incident.refused`).
+///
+/// An incident whose escalation the timer has not started yet (the
+/// daemon is down, or the action came within milliseconds of the
+/// incident) has its policy pinned here from `rules` first
+/// ([`super::start`]), so the action never leaves it without one; with
+/// no rules to pin from, the action is refused ([`ActError::NotStarted`])
+/// and the escalation stays startable.
 pub async fn act(
     store: &impl Backend,
+    rules: Option<&RuleSet>,
     incident: Option<i64>,
     action: Action,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<Acted, ActError> {
-    let result = act_inner(store, incident, action, actor, now).await;
+    let result = act_inner(store, rules, incident, action, actor, now).await;
     if let Err(e) = &result
         && !matches!(e, ActError::Store(_))
     {
@@ -156,6 +173,7 @@ pub async fn act(
 
 async fn act_inner(
     store: &impl Backend,
+    rules: Option<&RuleSet>,
     incident: Option<i64>,
     action: Action,
     actor: &Actor,
@@ -167,7 +185,7 @@ async fn act_inner(
     };
     // A guarded write can lose to the timer; read again and retry.
     for _ in 0..8 {
-        if let Some(acted) = attempt(store, id, action, actor, now).await? {
+        if let Some(acted) = attempt(store, rules, id, action, actor, now).await? {
             return Ok(acted);
         }
     }
@@ -180,6 +198,7 @@ async fn act_inner(
 /// `None` when the write lost to another writer.
 async fn attempt(
     store: &impl Backend,
+    rules: Option<&RuleSet>,
     id: i64,
     action: Action,
     actor: &Actor,
@@ -188,7 +207,7 @@ async fn attempt(
     let Some(inc) = store.incident(id).await? else {
         return Err(ActError::NotFound(id));
     };
-    let row = escalation_of(store, id, &inc, now).await?;
+    let row = escalation_of(store, rules, &inc, now).await?;
     let pinned = Pinned::from_json(&row.pinned).unwrap_or_default();
     let notices = store.notices(id).await?;
     if let Actor::Contact(c) = actor
@@ -220,21 +239,31 @@ async fn attempt(
     }))
 }
 
-/// The incident's escalation row; an incident without a policy is given
-/// an empty escalation first, so its state can move like any other.
-async fn escalation_of(
+/// The incident's escalation row, started first when the timer has not
+/// reached it yet: its policy pinned from `rules` (or, with no policy,
+/// an empty row, so its state can move like any other).
+pub(crate) async fn escalation_of(
     store: &impl Backend,
-    id: i64,
+    rules: Option<&RuleSet>,
     inc: &Incident,
     now: DateTime<Utc>,
 ) -> Result<EscalationRow, ActError> {
-    if let Some(r) = store.escalation(id).await? {
+    if let Some(r) = store.escalation(inc.id).await? {
         return Ok(r);
     }
+    match (rules, inc.escalate.is_some()) {
+        (Some(rules), _) => {
+            start(store, rules, inc, now).await?;
+        }
+        (None, false) => {
+            store.mark_escalation_unstartable(inc.id, "", now).await?;
+        }
+        (None, true) => return Err(ActError::NotStarted(inc.id)),
+    }
     store
-        .mark_escalation_unstartable(id, inc.escalate.as_deref().unwrap_or(""), now)
-        .await?;
-    store.escalation(id).await?.ok_or(ActError::NotFound(id))
+        .escalation(inc.id)
+        .await?
+        .ok_or(ActError::NotFound(inc.id))
 }
 
 /// The answer when the incident is already where `action` would take it:

@@ -98,6 +98,9 @@ pub(crate) fn confirmation(cmd: &Command, result: &Result<Acted, ActError>) -> S
         Err(ActError::NotOnChain(id)) => {
             format!("Hearth: you are not on #{id}'s escalation chain, so it was not changed.")
         }
+        Err(ActError::NotStarted(id)) => {
+            format!("Hearth: #{id} could not be changed just now; try again in a minute.")
+        }
         Err(ActError::Store(_)) => "Hearth: that did not go through; please try again.".into(),
     }
 }

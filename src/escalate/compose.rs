@@ -35,7 +35,8 @@ pub(crate) async fn about(
         (Subject::Number(_), _) => "a sender not on the roster".into(),
     };
     let mut words = None;
-    if let Some(inbound) = inc.evidence.iter().rev().find_map(|e| e.inbound_id)
+    let newest = inc.evidence.iter().rev().find(|e| e.inbound_id.is_some());
+    if let Some(inbound) = newest.and_then(|e| e.inbound_id)
         && let Some(row) = store.inbound(inbound).await?
     {
         words = Some(row.sms.body);
@@ -47,6 +48,7 @@ pub(crate) async fn about(
         who,
         groups: pinned.groups.clone(),
         words,
+        quote: newest.and_then(|e| e.quote.clone()),
     })
 }
 
@@ -66,6 +68,7 @@ pub(crate) fn build_notice(
         Event::Page { .. } => Purpose::Page,
         Event::Acknowledged { .. } | Event::Resolved { .. } => Purpose::Acknowledged,
         Event::Reminder { .. } => Purpose::Reminder,
+        Event::FollowUp { .. } => Purpose::FollowUp,
     };
     let (subject, body, message) = match channel {
         Channel::Sms => {

@@ -25,10 +25,12 @@ pub mod act;
 pub(crate) mod command;
 pub(crate) mod compose;
 pub mod email;
+pub(crate) mod follow_up;
 pub(crate) mod notice;
 pub mod pinned;
 pub(crate) mod queries;
 pub(crate) mod rotation;
+pub(crate) mod start;
 pub mod webhook;
 
 use crate::rules::Repeat;

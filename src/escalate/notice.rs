@@ -19,14 +19,30 @@ pub(crate) struct About {
     pub groups: Vec<String>,
     /// The newest text that fed the incident, for `phi: true` contacts.
     pub words: Option<String>,
+    /// What that text answered, as the survey item reads ("item 9 —
+    /// Thoughts that …: 'more than half the days'"), when a survey item
+    /// alert fed the incident: quoted instead of the bare answer, for
+    /// `phi: true` contacts.
+    pub quote: Option<String>,
 }
 
 /// Why a notice goes out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event {
     /// A step's notification (1-based step number; round 0 is the first
-    /// pass).
-    Page { step: u32, round: u32, backup: bool },
+    /// pass). `repeat`: a critical incident's policy ran out with nobody
+    /// acknowledging and this is a repeat page, unacknowledged this many
+    /// minutes.
+    Page {
+        step: u32,
+        round: u32,
+        backup: bool,
+        repeat: Option<i64>,
+    },
+    /// The member (or the unknown sender) texted again while the incident
+    /// is unresolved: forwarded to whoever acknowledged it, or to the
+    /// current step's contacts.
+    FollowUp { acknowledged: bool },
     /// Someone acknowledged: "Dana Reyes (sms)".
     Acknowledged { by: String },
     /// Resolved before anyone acknowledged.
@@ -40,6 +56,7 @@ impl Event {
     pub(crate) fn name(&self) -> &'static str {
         match self {
             Event::Page { .. } => "page",
+            Event::FollowUp { .. } => "follow_up",
             Event::Acknowledged { .. } => "acknowledged",
             Event::Resolved { .. } => "resolved",
             Event::Reminder { .. } => "reminder",
@@ -66,17 +83,40 @@ pub(crate) fn member_display(first_name: &str, last_name: Option<&str>) -> Strin
 
 const MAX_WORDS: usize = 300;
 
+fn clip(w: &str) -> String {
+    let mut w: String = w.chars().take(MAX_WORDS).collect();
+    if w.chars().count() == MAX_WORDS {
+        w.push('…');
+    }
+    w
+}
+
 fn words(about: &About, phi: bool) -> Option<String> {
     if !phi {
         return None;
     }
-    about.words.as_ref().map(|w| {
-        let mut w: String = w.chars().take(MAX_WORDS).collect();
-        if w.chars().count() == MAX_WORDS {
-            w.push('…');
-        }
-        w
-    })
+    about.words.as_deref().map(clip)
+}
+
+/// What a page quotes to a `phi: true` contact: the answer as its survey
+/// item reads, else the member's own words ("They wrote: …").
+fn quoted(about: &About, phi: bool) -> Option<String> {
+    if !phi {
+        return None;
+    }
+    match (&about.quote, &about.words) {
+        (Some(q), _) => Some(format!("They answered {}", clip(q))),
+        (None, Some(w)) => Some(format!("They wrote: \"{}\"", clip(w))),
+        (None, None) => None,
+    }
+}
+
+/// "Repeat page: still unacknowledged after 45 min."
+fn repeat_line(repeat: Option<i64>) -> String {
+    match repeat {
+        Some(m) => format!(" Repeat page: still unacknowledged after {m} min."),
+        None => String::new(),
+    }
 }
 
 fn headline(a: &About) -> String {
@@ -98,13 +138,29 @@ fn headline(a: &About) -> String {
 pub(crate) fn sms(a: &About, e: &Event, phi: bool) -> String {
     let n = a.incident;
     let mut s = match e {
-        Event::Page { step, round, .. } => {
+        Event::Page {
+            step,
+            round,
+            repeat,
+            ..
+        } => {
             let again = if *round > 0 { " (again)" } else { "" };
             format!(
-                "Hearth {}. Step {step}{again}. Reply ACK {n} to take it, ESC {n} to pass it on.",
-                headline(a)
+                "Hearth {}.{} Step {step}{again}. Reply ACK {n} to take it, ESC {n} to pass it on.",
+                headline(a),
+                repeat_line(*repeat)
             )
         }
+        Event::FollowUp { acknowledged: true } => format!(
+            "Hearth #{n} {} texted again; you have it (RESOLVE {n} when handled).",
+            a.who
+        ),
+        Event::FollowUp {
+            acknowledged: false,
+        } => format!(
+            "Hearth {} texted again; nobody has acknowledged. Reply ACK {n} to take it.",
+            headline(a)
+        ),
         Event::Acknowledged { by } => {
             format!("Hearth #{n}: acknowledged by {by}. No action needed from you.")
         }
@@ -114,8 +170,19 @@ pub(crate) fn sms(a: &About, e: &Event, phi: bool) -> String {
             since.format("%H:%M")
         ),
     };
-    if let (Event::Page { .. }, Some(w)) = (e, words(a, phi)) {
-        s.push_str(&format!(" They wrote: \"{w}\""));
+    match e {
+        Event::Page { .. } => {
+            if let Some(q) = quoted(a, phi) {
+                s.push(' ');
+                s.push_str(&q);
+            }
+        }
+        Event::FollowUp { .. } => {
+            if let Some(w) = words(a, phi) {
+                s.push_str(&format!(" They wrote: \"{w}\""));
+            }
+        }
+        _ => {}
     }
     s
 }
@@ -133,6 +200,11 @@ pub(crate) fn email(a: &About, e: &Event, phi: bool, sms_ack: bool) -> (String, 
         Event::Acknowledged { by } => format!("[Hearth #{n}] acknowledged by {by}"),
         Event::Resolved { by } => format!("[Hearth #{n}] resolved by {by}"),
         Event::Reminder { .. } => format!("[Hearth #{n}] acknowledged but not resolved"),
+        Event::FollowUp { .. } => format!(
+            "[Hearth #{n}] {} {}: they texted again",
+            a.severity.as_str(),
+            a.alert
+        ),
     };
     let how = if sms_ack {
         format!(
@@ -143,11 +215,33 @@ pub(crate) fn email(a: &About, e: &Event, phi: bool, sms_ack: bool) -> (String, 
             "To acknowledge, use `hearth incidents ack {n}` or POST /api/incidents/{n}/ack on the admin API."
         )
     };
-    let mut body = match e {
+    let mut body = email_body(a, e, &how);
+    match e {
+        Event::Page { .. } => {
+            if let Some(q) = quoted(a, phi) {
+                body.push_str(&format!("\n{q}\n"));
+            }
+        }
+        Event::FollowUp { .. } => {
+            if let Some(w) = words(a, phi) {
+                body.push_str(&format!("\nThey wrote:\n\n  {w}\n"));
+            }
+        }
+        _ => {}
+    }
+    body.push_str("\n-- \nSent by Hearth. This message is confidential; do not forward it.\n");
+    (subject, body)
+}
+
+/// The email body before the quoted words and the footer.
+fn email_body(a: &About, e: &Event, how: &str) -> String {
+    let n = a.incident;
+    match e {
         Event::Page {
             step,
             round,
             backup,
+            repeat,
         } => {
             let which = if *backup {
                 "the backup step".to_owned()
@@ -156,8 +250,25 @@ pub(crate) fn email(a: &About, e: &Event, phi: bool, sms_ack: bool) -> (String, 
             } else {
                 format!("step {step}")
             };
+            let still = match repeat {
+                Some(m) => format!(
+                    "\nIts escalation policy has run out and it is still unacknowledged after {m} min: this is a repeat page, and it repeats until someone acknowledges."
+                ),
+                None => String::new(),
+            };
             format!(
-                "Incident {}\nThis is {which} of its escalation: nobody has acknowledged it yet.\n\n{how}\n",
+                "Incident {}\nThis is {which} of its escalation: nobody has acknowledged it yet.{still}\n\n{how}\n",
+                headline(a)
+            )
+        }
+        Event::FollowUp { acknowledged } => {
+            let next = if *acknowledged {
+                format!("You acknowledged it. Resolve it (RESOLVE {n}) when it is handled.")
+            } else {
+                format!("Nobody has acknowledged it yet.\n\n{how}")
+            };
+            format!(
+                "Incident {} is not resolved, and they texted again.\n{next}\n",
                 headline(a)
             )
         }
@@ -174,12 +285,7 @@ pub(crate) fn email(a: &About, e: &Event, phi: bool, sms_ack: bool) -> (String, 
             headline(a),
             since.format("%Y-%m-%d %H:%M UTC")
         ),
-    };
-    if let (Event::Page { .. }, Some(w)) = (e, words(a, phi)) {
-        body.push_str(&format!("\nThey wrote:\n\n  {w}\n"));
     }
-    body.push_str("\n-- \nSent by Hearth. This message is confidential; do not forward it.\n");
-    (subject, body)
 }
 
 /// The webhook's JSON body.
@@ -202,10 +308,24 @@ pub(crate) fn webhook(a: &About, e: &Event, phi: bool, at: DateTime<Utc>) -> ser
             step,
             round,
             backup,
+            repeat,
         } => {
             v["step"] = (*step).into();
             v["round"] = (*round).into();
             v["backup"] = (*backup).into();
+            if let Some(m) = repeat {
+                v["repeat"] = true.into();
+                v["unacknowledged_minutes"] = (*m).into();
+            }
+            if let Some(w) = words(a, phi) {
+                v["words"] = w.into();
+            }
+            if let (Some(q), true) = (&a.quote, phi) {
+                v["answered"] = clip(q).into();
+            }
+        }
+        Event::FollowUp { acknowledged } => {
+            v["acknowledged"] = (*acknowledged).into();
             if let Some(w) = words(a, phi) {
                 v["words"] = w.into();
             }
@@ -228,6 +348,7 @@ mod tests {
             who: member_display("Maria", Some("Gonzalez")),
             groups: vec!["Tuesday Evening".into()],
             words: Some("i want to end it".into()),
+            quote: None,
         }
     }
 
@@ -237,6 +358,7 @@ mod tests {
             step: 1,
             round: 0,
             backup: false,
+            repeat: None,
         };
         let s = sms(&about(), &page, false);
         assert_eq!(
@@ -258,6 +380,7 @@ mod tests {
             step: 2,
             round: 1,
             backup: false,
+            repeat: None,
         };
         assert!(sms(&about(), &page, true).ends_with("They wrote: \"i want to end it\""));
         assert!(
@@ -288,5 +411,95 @@ mod tests {
         assert_eq!(member_display("Maria", None), "Maria");
         assert_eq!(member_display("Maria", Some("  ")), "Maria");
         assert_eq!(member_display("Émile", Some("ölund")), "Émile Ö.");
+    }
+
+    #[test]
+    fn a_repeat_page_says_how_long_it_has_gone_unacknowledged() {
+        let page = Event::Page {
+            step: 2,
+            round: 3,
+            backup: false,
+            repeat: Some(45),
+        };
+        let s = sms(&about(), &page, false);
+        assert!(
+            s.contains("still unacknowledged after 45 min") && s.contains("ACK 42"),
+            "{s}"
+        );
+        assert!(
+            email(&about(), &page, false, true)
+                .1
+                .contains("still unacknowledged after 45 min")
+        );
+        let w = webhook(&about(), &page, false, Utc::now());
+        assert_eq!(
+            (w["repeat"].clone(), w["unacknowledged_minutes"].clone()),
+            (true.into(), 45.into())
+        );
+        let first = Event::Page {
+            step: 1,
+            round: 0,
+            backup: false,
+            repeat: None,
+        };
+        assert!(!sms(&about(), &first, false).contains("unacknowledged after"));
+    }
+
+    #[test]
+    fn a_page_for_a_survey_item_quotes_the_item_and_the_answer_not_the_bare_number() {
+        let a = About {
+            alert: "phq9-item9".into(),
+            words: Some("2".into()),
+            quote: Some("item 9 — Thoughts that you would be better off dead or of hurting yourself in some way: 'more than half the days'".into()),
+            ..about()
+        };
+        let page = Event::Page {
+            step: 1,
+            round: 0,
+            backup: false,
+            repeat: None,
+        };
+        let s = sms(&a, &page, true);
+        assert!(
+            s.ends_with("They answered item 9 — Thoughts that you would be better off dead or of hurting yourself in some way: 'more than half the days'"),
+            "{s}"
+        );
+        assert!(!s.contains("They wrote"), "{s}");
+        assert!(!sms(&a, &page, false).contains("better off dead"));
+        assert!(
+            email(&a, &page, true, true)
+                .1
+                .contains("'more than half the days'")
+        );
+    }
+
+    #[test]
+    fn a_follow_up_notice_names_the_incident_and_carries_the_text_only_for_phi_contacts() {
+        let a = About {
+            words: Some("hello? is anyone there?".into()),
+            ..about()
+        };
+        let open = Event::FollowUp {
+            acknowledged: false,
+        };
+        let s = sms(&a, &open, true);
+        assert!(s.contains("#42") && s.contains("ACK 42"), "{s}");
+        assert!(
+            s.ends_with("They wrote: \"hello? is anyone there?\""),
+            "{s}"
+        );
+        let plain = sms(&a, &open, false);
+        assert!(
+            plain.contains("texted again") && !plain.contains("anyone there"),
+            "{plain}"
+        );
+        let mine = sms(&a, &Event::FollowUp { acknowledged: true }, true);
+        assert!(
+            mine.contains("RESOLVE 42") && mine.contains("anyone there"),
+            "{mine}"
+        );
+        let w = webhook(&a, &open, true, Utc::now());
+        assert_eq!(w["event"], "follow_up");
+        assert_eq!(w["words"], "hello? is anyone there?");
     }
 }

@@ -178,6 +178,20 @@ impl Pinned {
         )
     }
 
+    /// The last entry of a finite sequence, with the sequence's length;
+    /// `None` for one that never ends (`until_acknowledged`) or has no
+    /// step.
+    pub(crate) fn last_entry(&self) -> Option<(Entry, u64)> {
+        let Repeat::Times(r) = self.repeat else {
+            return None;
+        };
+        let len = (self.steps.len() as u64)
+            .saturating_mul(u64::from(r) + 1)
+            .saturating_add(u64::from(self.backup.is_some()));
+        let last = self.entry(len.checked_sub(1)?)?;
+        Some((last, len))
+    }
+
     pub(crate) fn step(&self, e: &Entry) -> Option<&PinnedStep> {
         if e.backup {
             self.backup.as_ref()
@@ -233,6 +247,21 @@ impl Pinned {
                 }),
             })
         })
+    }
+
+    /// Every channel the policy pages `c` on that `c` has an address for,
+    /// in step order: where a reminder or a forwarded follow-up reaches
+    /// one contact.
+    pub(crate) fn channels_of(&self, c: &PinnedContact) -> Vec<Channel> {
+        let mut out: Vec<Channel> = Vec::new();
+        for s in self.steps.iter().chain(self.backup.iter()) {
+            for ch in &s.via {
+                if c.address(*ch).is_some() && !out.contains(ch) {
+                    out.push(*ch);
+                }
+            }
+        }
+        out
     }
 
     pub(crate) fn resolve_within(&self) -> Option<chrono::TimeDelta> {

@@ -324,7 +324,18 @@ async fn action<S: Backend>(
             ));
         }
     };
-    let acted = act(&state.store, Some(id), action, &Actor::Api, Utc::now()).await?;
+    // An action that comes before the timer has pinned the incident's
+    // policy pins it from the live rules.
+    let rules = state.rules.current();
+    let acted = act(
+        &state.store,
+        Some(&rules),
+        Some(id),
+        action,
+        &Actor::Api,
+        Utc::now(),
+    )
+    .await?;
     tracing::info!(
         incident = id,
         action = action.as_str(),

@@ -382,12 +382,15 @@ fn item_value(expect: &Expect, answer: &serde_json::Value, reverse: bool) -> Opt
 }
 
 /// The survey's per-item alerts that the answer to `question` fires, with
-/// the evidence text for each ("answer 2 to phq9_9, above 0").
+/// the evidence text for each ("item 9 — Thoughts …: 'more than half the
+/// days' (answer 2 to phq9_9, above 0)", or "answer 2 to phq9_9, above
+/// 0" for a question without `item:`) and what a page quotes (the item
+/// and the answer as they read; `None` without `item:`).
 pub fn item_alerts<'s>(
     survey: &'s Survey,
     question: &str,
     answer: &serde_json::Value,
-) -> Vec<(&'s ItemAlert, String)> {
+) -> Vec<(&'s ItemAlert, String, Option<String>)> {
     let Some(q) = survey.questions.iter().find(|q| q.id == question) else {
         return Vec::new();
     };
@@ -403,10 +406,14 @@ pub fn item_alerts<'s>(
                 serde_json::Value::String(label) => format!("\"{label}\" ({})", show(value)),
                 _ => show(value),
             };
-            (
-                a,
-                format!("answer {given} to {question}, above {}", show(a.above)),
-            )
+            let plain = format!("answer {given} to {question}, above {}", show(a.above));
+            let label = answer.as_str().map_or_else(|| show(value), str::to_owned);
+            let quote = q.quote(value, &label);
+            let evidence = match &quote {
+                Some(quote) => format!("{quote} ({plain})"),
+                None => plain,
+            };
+            (a, evidence, quote)
         })
         .collect()
 }
@@ -644,6 +651,8 @@ mod tests {
                     id: id.clone(),
                     ask: format!("survey/phq9/{id}"),
                     expect: scale(0.0, 3.0),
+                    item: None,
+                    labels: Vec::new(),
                 })
                 .collect(),
             reprompt: None,

@@ -172,7 +172,10 @@ impl<S: Backend> ReplyPipeline<S> {
         let outcome = effects.outcome.clone();
         match self.store.apply_reply(effects).await {
             Ok(applied) => {
-                if !applied.hits.is_empty()
+                if let Some(incident) = applied.follow_up {
+                    self.forward(row, incident, now).await;
+                }
+                if (!applied.hits.is_empty() || applied.follow_up.is_some())
                     && let Some(w) = &self.escalation_wake
                 {
                     w.notify_one();
@@ -192,6 +195,19 @@ impl<S: Backend> ReplyPipeline<S> {
 }
 
 impl<S: Backend> ReplyPipeline<S> {
+    /// Forwards a follow-up the store kept on an unresolved critical
+    /// incident to a person ([`crate::escalate::follow_up`]). The text is
+    /// processed already: a failure here is logged (the incident keeps the
+    /// text, and its escalation goes on).
+    async fn forward(&self, row: &InboundRow, incident: i64, now: chrono::DateTime<chrono::Utc>) {
+        let rules = self.rules.current();
+        if let Err(e) =
+            crate::escalate::follow_up::forward(&self.store, &rules, incident, now).await
+        {
+            tracing::error!(inbound_id = row.id, incident, error.cause_chain = ?e, "cannot forward a follow-up text to a person; it is kept on the incident");
+        }
+    }
+
     /// A text that reads as `ACK 42`, `RESOLVE 42` or `ESC 42`. From a
     /// contact it is applied ([`crate::escalate::act::act`]) and
     /// answered in one line; from anyone else it is refused and audited,
@@ -211,11 +227,13 @@ impl<S: Backend> ReplyPipeline<S> {
         use crate::escalate::act::{ActError, Actor, act};
         match (kind, contact) {
             ("contact", Some(contact)) => {
+                let (rules, actor) = (self.rules.current(), Actor::Contact(contact.clone()));
                 let result = act(
                     &self.store,
+                    Some(&rules),
                     cmd.incident,
                     cmd.action,
-                    &Actor::Contact(contact.clone()),
+                    &actor,
                     now,
                 )
                 .await;
@@ -231,21 +249,7 @@ impl<S: Backend> ReplyPipeline<S> {
                         cmd.action.as_str()
                     ),
                 };
-                if let Ok(to) = Phone::parse(&row.sms.from) {
-                    effects.messages.push(crate::domain::message::NewMessage {
-                        idempotency_key: crate::domain::message::IdempotencyKey::reply(
-                            row.id, "command",
-                        ),
-                        member_id: None,
-                        to: Some(to),
-                        body: line,
-                        kind: crate::domain::message::Kind::Escalation,
-                        not_before: now,
-                        expires_at: None,
-                        plan: None,
-                        suppressed: None,
-                    });
-                }
+                effects.messages.extend(command_reply(row, line, now));
                 if let Some(w) = &self.escalation_wake {
                     w.notify_one();
                 }
@@ -279,6 +283,27 @@ impl<S: Backend> ReplyPipeline<S> {
     }
 }
 
+/// The one-line answer to a contact's command, to the number it came
+/// from; `None` when that is no phone number.
+fn command_reply(
+    row: &InboundRow,
+    line: String,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<crate::domain::message::NewMessage> {
+    let to = Phone::parse(&row.sms.from).ok()?;
+    Some(crate::domain::message::NewMessage {
+        idempotency_key: crate::domain::message::IdempotencyKey::reply(row.id, "command"),
+        member_id: None,
+        to: Some(to),
+        body: line,
+        kind: crate::domain::message::Kind::Escalation,
+        not_before: now,
+        expires_at: None,
+        plan: None,
+        suppressed: None,
+    })
+}
+
 /// The most screenings kept for texts not yet decided: more than one
 /// drain reads ahead; past it they are dropped (and redone if needed).
 const SCREENED_KEPT: usize = 25_000;
@@ -301,6 +326,7 @@ pub(crate) fn fallback(
         survey: None,
         messages: Vec::new(),
         hits: Vec::new(),
+        follow_up: None,
         now,
     };
     if let Some(m) = CrisisMatcher::floor().find(&text) {
@@ -335,6 +361,7 @@ pub(crate) fn fallback(
             realert: None,
             escalate: None,
             reply_key: Some(key.as_str().to_owned()),
+            quote: None,
         });
         effects.outcome = format!("crisis; {}", effects.outcome);
     }

@@ -274,6 +274,32 @@ pub struct Question {
     /// Template name of the question text.
     pub ask: String,
     pub expect: Expect,
+    /// `item:`: the item as published, as notices name it ("item 9 —
+    /// Thoughts that you would be better off dead or of hurting yourself
+    /// in some way").
+    pub item: Option<String>,
+    /// `labels:`: the published wording of each number answer, from
+    /// `min` up ("not at all", "several days", …).
+    pub labels: Vec<String>,
+}
+
+impl Question {
+    /// The answer `value` as a page quotes it: "item 9 — Thoughts …:
+    /// 'more than half the days'"; `None` without an `item:`.
+    pub fn quote(&self, value: f64, given: &str) -> Option<String> {
+        let item = self.item.as_deref()?;
+        let label = match &self.expect {
+            Expect::Number { min, .. } if value.fract() == 0.0 => {
+                let index = value - min.unwrap_or(0.0);
+                (index >= 0.0)
+                    .then(|| self.labels.get(index as usize))
+                    .flatten()
+                    .cloned()
+            }
+            _ => None,
+        };
+        Some(format!("{item}: '{}'", label.as_deref().unwrap_or(given)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -12,10 +12,31 @@ use super::raw::{RawEmail, RawNotify, RawWebhook};
 /// `notify:`: email (SMTP) and webhook settings for escalation notices.
 /// Either may be absent: a notice by a channel that is not configured is
 /// recorded as failed ("not configured") and the others still go.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NotifySettings {
     pub email: Option<EmailSettings>,
     pub webhook: Option<WebhookSettings>,
+    /// `notify.critical_repeat`: how often a critical incident whose
+    /// policy ran out with nobody acknowledging pages its last step (or
+    /// its backup step) again; 15 minutes by default.
+    pub critical_repeat: std::time::Duration,
+}
+
+/// The default of `notify.critical_repeat`.
+pub const DEFAULT_CRITICAL_REPEAT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The longest `notify.critical_repeat` allowed: a critical incident
+/// nobody has taken must not go quiet for longer.
+const MAX_CRITICAL_REPEAT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            email: None,
+            webhook: None,
+            critical_repeat: DEFAULT_CRITICAL_REPEAT,
+        }
+    }
 }
 
 /// `notify.email:` in the settings.
@@ -74,7 +95,33 @@ impl RawNotify {
 pub(super) fn notify_settings(raw: RawNotify, base: &Path) -> Result<NotifySettings, String> {
     let email = raw.email.map(|e| email_settings(e, base)).transpose()?;
     let webhook = raw.webhook.map(|w| webhook_settings(w, base)).transpose()?;
-    Ok(NotifySettings { email, webhook })
+    let critical_repeat = critical_repeat(raw.critical_repeat.as_deref())?;
+    Ok(NotifySettings {
+        email,
+        webhook,
+        critical_repeat,
+    })
+}
+
+/// `notify.critical_repeat`: a duration from 1s to 1h; 15m when left out.
+fn critical_repeat(text: Option<&str>) -> Result<std::time::Duration, String> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_CRITICAL_REPEAT);
+    };
+    let hint = "  hint: how often an unacknowledged critical incident pages again after its policy ran out, like `15m` (the default); at most `1h`";
+    let d = super::parse_millis(text.trim())
+        .map_err(|e| format!("notify.critical_repeat: {e}\n{hint}"))?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err(format!(
+            "notify.critical_repeat: `{text}` is shorter than a second\n{hint}"
+        ));
+    }
+    if d > MAX_CRITICAL_REPEAT {
+        return Err(format!(
+            "notify.critical_repeat: `{text}` is longer than an hour: a critical incident nobody has taken must not go quiet that long\n{hint}"
+        ));
+    }
+    Ok(d)
 }
 
 /// A channel's `timeout:`, 10s when left out; zero is refused.
@@ -382,6 +429,33 @@ mod tests {
                 }
                 Ok(Ok(_)) => {}
             }
+        }
+    }
+
+    #[test]
+    fn critical_repeat_defaults_to_15_minutes_and_refuses_what_would_leave_a_crisis_quiet() {
+        let d = parse("", &[]).unwrap().notify.critical_repeat;
+        assert_eq!(d, std::time::Duration::from_secs(15 * 60));
+        let s = parse("notify: { critical_repeat: 5m }\n", &[]).unwrap();
+        assert_eq!(
+            s.notify.critical_repeat,
+            std::time::Duration::from_secs(300)
+        );
+        for (text, says) in [
+            ("0s", "longer than zero"),
+            ("500ms", "shorter than a second"),
+            ("2h", "longer than an hour"),
+            ("soon", "notify.critical_repeat:"),
+        ] {
+            let err = parse(&format!("notify: {{ critical_repeat: {text} }}\n"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("notify.critical_repeat")
+                    && err.contains(says)
+                    && err.contains("hint:"),
+                "{text}: {err}"
+            );
         }
     }
 }

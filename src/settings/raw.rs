@@ -44,6 +44,8 @@ pub(super) struct RawNotify {
     pub(super) email: Option<RawEmail>,
     #[serde(default)]
     pub(super) webhook: Option<RawWebhook>,
+    #[serde(default)]
+    pub(super) critical_repeat: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +94,10 @@ pub(super) struct RawReplies {
     pub(super) unknown_sender_reply: Option<String>,
     #[serde(default)]
     pub(super) crisis_text: Option<String>,
+    #[serde(default)]
+    pub(super) follow_up_text: Option<String>,
+    #[serde(default)]
+    pub(super) follow_up_text_es: Option<String>,
     /// Per-language texts, keyed by language code (`es`, `fr`).
     #[serde(default)]
     pub(super) languages: std::collections::BTreeMap<String, RawLanguageReplies>,

@@ -37,7 +37,19 @@ pub struct ReplySettings {
     /// (`replies.languages`), keyed by [`language_key`]; English and
     /// Spanish are built in.
     pub languages: BTreeMap<String, LanguageReplies>,
+    /// The reply to a further text while the sender has an unresolved
+    /// critical incident (at most one an hour per incident), in English
+    /// and, for members whose `language` is Spanish, in Spanish.
+    pub follow_up_text: String,
+    pub follow_up_text_es: String,
 }
+
+/// The follow-up reply's default (issue 17).
+pub const DEFAULT_FOLLOW_UP_TEXT: &str =
+    "A person has been told. If you are in danger now, call 911 or call or text 988.";
+
+/// The follow-up reply's default in Spanish.
+pub const DEFAULT_FOLLOW_UP_TEXT_ES: &str = "Ya le avisamos a una persona. Si estás en peligro ahora, llama al 911 o llama o manda un mensaje de texto al 988.";
 
 /// The crisis reply Hearth sends when the rules name none (COMPLIANCE.md:
 /// 988, 911, Crisis Text Line).
@@ -55,6 +67,8 @@ impl Default for ReplySettings {
             unknown_sender_reply: None,
             crisis_text: DEFAULT_CRISIS_TEXT.into(),
             languages: BTreeMap::new(),
+            follow_up_text: DEFAULT_FOLLOW_UP_TEXT.into(),
+            follow_up_text_es: DEFAULT_FOLLOW_UP_TEXT_ES.into(),
         }
     }
 }
@@ -107,7 +121,29 @@ pub(super) fn reply_settings(raw: RawReplies) -> Result<ReplySettings, String> {
             t
         },
         languages: languages::languages(raw.languages)?,
+        follow_up_text: help_now(
+            "follow_up_text",
+            text("follow_up_text", raw.follow_up_text, d.follow_up_text)?,
+        )?,
+        follow_up_text_es: help_now(
+            "follow_up_text_es",
+            text(
+                "follow_up_text_es",
+                raw.follow_up_text_es,
+                d.follow_up_text_es,
+            )?,
+        )?,
     })
+}
+
+/// A follow-up reply must say how to reach help now (988 or 911).
+fn help_now(key: &str, t: String) -> Result<String, String> {
+    if t.contains("988") || t.contains("911") {
+        return Ok(t);
+    }
+    Err(format!(
+        "replies.{key} does not give 988 or 911: `{t}`\n  hint: it answers someone in a crisis conversation; say how to reach help now, like the default: {DEFAULT_FOLLOW_UP_TEXT}"
+    ))
 }
 
 #[cfg(test)]
@@ -121,6 +157,18 @@ mod tests {
         assert_eq!(d, ReplySettings::default());
         assert!(d.crisis_text.contains("988") && d.crisis_text.contains("911"));
         assert_eq!(d.unknown_sender_reply, None);
+        assert_eq!(
+            d.follow_up_text,
+            "A person has been told. If you are in danger now, call 911 or call or text 988."
+        );
+        assert!(d.follow_up_text_es.contains("988") && d.follow_up_text_es.contains("911"));
+        let s = parse(
+            "replies: { follow_up_text: \"We told Dana. Call 988 if you need to.\" }\n",
+            &[],
+        )
+        .unwrap()
+        .replies;
+        assert_eq!(s.follow_up_text, "We told Dana. Call 988 if you need to.");
 
         let s = parse(
             "replies: { program: Maple texts, contact: call 555-0100, stop_words: [ALTO, \"Opt-Out Please\"], unknown_sender_reply: Not monitored. }\n",
@@ -149,6 +197,14 @@ mod tests {
                 "unknown_sender_reply is empty",
             ),
             ("replies: { programme: x }", "programme"),
+            (
+                "replies: { follow_up_text: Someone will call. }",
+                "replies.follow_up_text does not give 988 or 911",
+            ),
+            (
+                "replies: { follow_up_text_es: \"  \" }",
+                "replies.follow_up_text_es is empty",
+            ),
         ] {
             let err = parse(&format!("{yaml}\n"), &[]).unwrap_err().to_string();
             assert!(err.contains(names), "{yaml}: {err}");

@@ -160,6 +160,7 @@ async fn evaluate_due(
                 realert: alert.realert,
                 escalate: alert.escalate.clone(),
                 reply_key: None,
+                quote: None,
             });
         }
     }

@@ -91,6 +91,7 @@ fn hit(alert: &str, severity: Severity, subject: Subject, escalate: Option<&str>
         realert: None,
         escalate: escalate.map(str::to_owned),
         reply_key: None,
+        quote: None,
     }
 }
 

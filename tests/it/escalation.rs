@@ -100,10 +100,15 @@ struct Rig {
 }
 
 async fn rig() -> Rig {
+    rig_with(ESCALATIONS).await
+}
+
+/// The rig with another `escalations.yaml`.
+async fn rig_with(escalations: &str) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let store = crate::support::open_store(dir.path());
     crate::support::import_roster_in(&store, ROSTER, &["weekly-support"]).await;
-    let rules = rules_dir(dir.path(), ESCALATIONS);
+    let rules = rules_dir(dir.path(), escalations);
     let live = Arc::new(LiveRules::load(&rules).unwrap());
     Rig::build(dir, store, live, Arc::new(ManualClock::new(t0())))
 }
@@ -516,8 +521,10 @@ async fn a_reload_never_changes_a_running_escalation() {
 async fn the_api_and_cli_act_like_a_text_and_say_who() {
     let r = rig().await;
     let id = r.crisis().await;
+    let rules = r.live.current();
     let done = act(
         &r.store,
+        Some(&rules),
         Some(id),
         Action::Ack,
         &Actor::Cli("alex".into()),
@@ -544,22 +551,50 @@ async fn the_api_and_cli_act_like_a_text_and_say_who() {
             .iter()
             .any(|n| n.purpose == Purpose::Acknowledged && n.contact == "facilitator")
     );
-    let again = act(&r.store, Some(id), Action::Ack, &Actor::Api, t0())
-        .await
-        .unwrap();
+    let again = act(
+        &r.store,
+        Some(&rules),
+        Some(id),
+        Action::Ack,
+        &Actor::Api,
+        t0(),
+    )
+    .await
+    .unwrap();
     assert!(matches!(again, Acted::Already { .. }));
-    act(&r.store, Some(id), Action::Resolve, &Actor::Api, t0())
-        .await
-        .unwrap();
+    act(
+        &r.store,
+        Some(&rules),
+        Some(id),
+        Action::Resolve,
+        &Actor::Api,
+        t0(),
+    )
+    .await
+    .unwrap();
     assert!(
-        act(&r.store, Some(id), Action::Ack, &Actor::Api, t0())
-            .await
-            .is_err()
+        act(
+            &r.store,
+            Some(&rules),
+            Some(id),
+            Action::Ack,
+            &Actor::Api,
+            t0()
+        )
+        .await
+        .is_err()
     );
     assert!(
-        act(&r.store, Some(999), Action::Ack, &Actor::Api, t0())
-            .await
-            .is_err()
+        act(
+            &r.store,
+            Some(&rules),
+            Some(999),
+            Action::Ack,
+            &Actor::Api,
+            t0()
+        )
+        .await
+        .is_err()
     );
 }
 
@@ -575,4 +610,272 @@ async fn esc_hands_an_acknowledged_incident_on_at_once() {
     assert_eq!(r.incident().await.state, IncidentState::Open);
     r.tick().await;
     assert_eq!(r.pages().await, vec!["facilitator", "clinical-lead"]);
+}
+
+/// A finite policy: the facilitator, then the lead, once each.
+const ONCE: &str = r#"
+escalations:
+  crisis:
+    steps:
+      - notify: [group.facilitators]
+        via: [sms]
+        ack_within: 10m
+      - notify: [clinical-lead]
+        via: [sms]
+        ack_within: 10m
+  facilitators:
+    steps:
+      - notify: [group.facilitators]
+        via: [sms]
+        ack_within: 10m
+contacts:
+  facilitator: { name: Fran Fields, sms: "+15555550100", phi: true }
+  clinical-lead: { name: Lee Lead, sms: "+15555550101" }
+"#;
+
+#[tokio::test]
+async fn issue_17_a_critical_incident_repeats_its_last_step_every_critical_repeat_after_its_policy_ran_out()
+ {
+    let r = rig_with(ONCE).await;
+    let id = r.crisis().await;
+    r.at(10);
+    r.tick().await;
+    assert_eq!(r.pages().await, vec!["facilitator", "clinical-lead"]);
+    // The policy has run out: before, nothing more (a log warning).
+    r.at(20);
+    r.tick().await;
+    let pages = r.sent("page").await;
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert_eq!(pages[2].0, "clinical-lead");
+    assert!(
+        pages[2].1.contains("still unacknowledged after 20 min")
+            && pages[2].1.contains(&format!("ACK {id}")),
+        "{}",
+        pages[2].1
+    );
+    let esc = r.store.escalation(id).await.unwrap().unwrap();
+    assert!(!esc.exhausted);
+    assert_eq!(esc.next_due, Some(t0() + TimeDelta::minutes(35)));
+    // Every 15 minutes (the default), however long the daemon was away.
+    r.at(34);
+    r.tick().await;
+    assert_eq!(r.pages().await.len(), 3);
+    r.at(35);
+    r.tick().await;
+    let pages = r.sent("page").await;
+    assert!(pages[3].1.contains("after 35 min"), "{}", pages[3].1);
+    r.at(200);
+    r.tick().await;
+    assert_eq!(
+        r.pages().await.len(),
+        5,
+        "one repeat at once after downtime"
+    );
+    // An ACK stops it.
+    r.text(LEE, &format!("ACK {id}")).await;
+    r.at(400);
+    r.tick().await;
+    assert_eq!(r.pages().await.len(), 5);
+}
+
+#[tokio::test]
+async fn a_warning_incident_still_stops_paging_when_its_policy_runs_out() {
+    let r = rig_with(ONCE).await;
+    // Three low moods open a warning incident on `facilitators`.
+    let inc = r
+        .store
+        .record_hits(
+            vec![hearth::domain::incident::AlertHit {
+                alert: "low-mood".into(),
+                severity: hearth::domain::incident::Severity::Warning,
+                subject: hearth::domain::incident::Subject::Member(1),
+                inbound_id: None,
+                evidence: "answer 2 to mood".into(),
+                realert: None,
+                escalate: Some("facilitators".into()),
+                reply_key: None,
+                quote: None,
+            }],
+            t0(),
+        )
+        .await
+        .unwrap()[0]
+        .incident;
+    r.tick().await;
+    r.at(10);
+    r.tick().await;
+    r.at(60);
+    r.tick().await;
+    assert_eq!(r.pages().await, vec!["facilitator"]);
+    assert!(r.store.escalation(inc).await.unwrap().unwrap().exhausted);
+}
+
+#[tokio::test]
+async fn issue_17_an_ack_or_esc_before_the_timer_pinned_the_policy_pins_it_and_the_escalation_runs()
+{
+    let r = rig().await;
+    // The crisis text is decided; the timer has not run (the daemon was
+    // stopped when it came, say).
+    r.text(MARIA, "i want to kill myself").await;
+    let id = r.incident().await.id;
+    assert!(r.store.escalation(id).await.unwrap().is_none());
+    let rules = r.live.current();
+    act(
+        &r.store,
+        Some(&rules),
+        Some(id),
+        Action::Escalate,
+        &Actor::Cli("alex".into()),
+        t0(),
+    )
+    .await
+    .unwrap();
+    let esc = r.store.escalation(id).await.unwrap().unwrap();
+    assert_eq!(esc.policy, "crisis", "pinned, not marked unstartable");
+    assert!(!esc.exhausted);
+    r.tick().await;
+    assert_eq!(
+        r.pages().await,
+        vec!["facilitator"],
+        "ESC had a policy to page"
+    );
+
+    // An ACK first: the escalation is pinned and paused, and
+    // resolve_within runs.
+    let r = rig().await;
+    r.text(MARIA, "i want to kill myself").await;
+    let id = r.incident().await.id;
+    let rules = r.live.current();
+    act(
+        &r.store,
+        Some(&rules),
+        Some(id),
+        Action::Ack,
+        &Actor::Api,
+        t0(),
+    )
+    .await
+    .unwrap();
+    let esc = r.store.escalation(id).await.unwrap().unwrap();
+    assert_eq!(esc.policy, "crisis");
+    assert_eq!(esc.lapse_due, Some(t0() + TimeDelta::hours(1)));
+    r.at(61);
+    r.tick().await;
+    r.at(72);
+    r.tick().await;
+    assert_eq!(
+        r.incident().await.state,
+        IncidentState::Open,
+        "the acknowledgement lapsed"
+    );
+    assert_eq!(r.pages().await, vec!["facilitator"]);
+}
+
+#[tokio::test]
+async fn an_action_that_would_need_the_rules_to_start_an_escalation_is_refused_without_them_and_the_escalation_stays_startable()
+ {
+    let r = rig().await;
+    r.text(MARIA, "i want to kill myself").await;
+    let id = r.incident().await.id;
+    let refused = act(
+        &r.store,
+        None,
+        Some(id),
+        Action::Ack,
+        &Actor::Cli("alex".into()),
+        t0(),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(hearth::escalate::act::ActError::NotStarted(n)) if n == id),
+        "{refused:?}"
+    );
+    assert!(r.store.escalation(id).await.unwrap().is_none());
+    assert_eq!(r.incident().await.state, IncidentState::Open);
+    r.tick().await;
+    assert_eq!(r.pages().await, vec!["facilitator"]);
+}
+
+#[tokio::test]
+async fn issue_17_a_follow_up_text_is_kept_on_the_incident_forwarded_and_answered_once_an_hour() {
+    let r = rig_with(ONCE).await;
+    let id = r.crisis().await;
+    // Nobody has acknowledged: the follow-up goes to the step paged last.
+    r.at(3);
+    let first = r
+        .text(MARIA, "hello? is anyone there? nobody has called me")
+        .await;
+    let forwarded = r.sent("follow_up").await;
+    assert_eq!(forwarded.len(), 1, "{forwarded:?}");
+    assert_eq!(forwarded[0].0, "facilitator");
+    assert!(
+        forwarded[0].1.contains(&format!("#{id}")),
+        "{}",
+        forwarded[0].1
+    );
+    assert!(
+        forwarded[0]
+            .1
+            .contains("They wrote: \"hello? is anyone there? nobody has called me\""),
+        "a phi: true contact gets the words: {}",
+        forwarded[0].1
+    );
+    let replies: Vec<String> = r
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|m| m.idempotency_key.as_str().ends_with(":follow_up"))
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(
+        replies,
+        vec!["A person has been told. If you are in danger now, call 911 or call or text 988."]
+    );
+    let inc = r.incident().await;
+    let kept: Vec<_> = inc
+        .evidence
+        .iter()
+        .filter(|e| e.kind == "follow_up")
+        .collect();
+    assert_eq!(kept.len(), 1, "{:?}", inc.evidence);
+    assert_eq!(kept[0].inbound_id, Some(first));
+    assert!(kept[0].text.contains("nobody has called me"));
+
+    // Acknowledged: the next goes to the acknowledger only, and within the
+    // hour no second reply.
+    r.at(10);
+    r.tick().await;
+    r.at(11);
+    r.text(LEE, &format!("ACK {id}")).await;
+    r.at(12);
+    r.text(MARIA, "ok. still here").await;
+    let forwarded = r.sent("follow_up").await;
+    assert_eq!(forwarded.len(), 2, "{forwarded:?}");
+    assert_eq!(forwarded[1].0, "clinical-lead");
+    assert!(
+        !forwarded[1].1.contains("still here"),
+        "clinical-lead is not phi: {}",
+        forwarded[1].1
+    );
+    let replies = r
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|m| m.idempotency_key.as_str().ends_with(":follow_up"))
+        .count();
+    assert_eq!(replies, 1, "once an hour");
+    assert_eq!(
+        r.incident()
+            .await
+            .evidence
+            .iter()
+            .filter(|e| e.kind == "follow_up")
+            .count(),
+        2
+    );
+    // Resolved: an ordinary text again.
+    r.text(LEE, &format!("RESOLVE {id}")).await;
+    r.at(100);
+    r.text(MARIA, "thanks for calling").await;
+    assert_eq!(r.sent("follow_up").await.len(), 2);
 }

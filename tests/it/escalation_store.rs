@@ -45,6 +45,7 @@ fn hit(number: &str, alert: &str, severity: Severity, escalate: Option<&str>) ->
         realert: None,
         escalate: escalate.map(str::to_owned),
         reply_key: None,
+        quote: None,
     }
 }
 

@@ -48,6 +48,7 @@ fn hit(alert: &str, severity: Severity, subject: Subject, evidence: &str) -> Ale
         realert: None,
         escalate: None,
         reply_key: None,
+        quote: None,
     }
 }
 

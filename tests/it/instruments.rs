@@ -225,11 +225,22 @@ fn phq9_item_9_above_zero_opens_a_critical_alert_that_escalates_to_crisis() {
     for v in 1..=3 {
         let fired = item_alerts(phq9, "phq9_9", &json!(v));
         assert_eq!(fired.len(), 1, "answer {v}");
-        let (alert, evidence) = &fired[0];
+        let (alert, evidence, quote) = &fired[0];
         assert_eq!(alert.id, "phq9-item9");
         assert_eq!(alert.severity, Severity::Critical);
         assert_eq!(alert.escalate.as_deref(), Some("crisis"));
-        assert_eq!(evidence, &format!("answer {v} to phq9_9, above 0"));
+        // Issue 17: the page says what was answered, in the published
+        // wording of the item and of the answer.
+        let label = [
+            "several days",
+            "more than half the days",
+            "nearly every day",
+        ][v - 1];
+        let want = format!(
+            "item 9 — Thoughts that you would be better off dead or of hurting yourself in some way: '{label}'"
+        );
+        assert_eq!(quote.as_deref(), Some(want.as_str()));
+        assert_eq!(evidence, &format!("{want} (answer {v} to phq9_9, above 0)"));
         let reply = alert.reply.as_deref().expect("a reply to the member");
         let text = rules
             .renderer

@@ -32,6 +32,7 @@ mod rules_fuzz;
 mod schedule_store;
 mod scheduler;
 mod sessions;
+mod silence_e2e;
 mod staff_cli;
 mod store;
 mod systemd;

@@ -88,6 +88,7 @@ fn hit(alert: &str, severity: Severity, subject: Subject, inbound: Option<i64>) 
         realert: None,
         escalate: Some("clinicians".into()),
         reply_key: None,
+        quote: None,
     }
 }
 
@@ -113,6 +114,7 @@ fn effects(inbound: i64, outcome: &str) -> ReplyEffects {
         survey: None,
         messages: Vec::new(),
         hits: Vec::new(),
+        follow_up: None,
         now: Utc::now(),
     }
 }

@@ -134,10 +134,13 @@ impl Compiler<'_> {
             let qowner = format!("question `{}` of survey `{id}`", q.id.value);
             *ok &= self.add_body(bodies, &name, &q.ask, path, &qowner);
             let expect = self.expect(q, path, &owner, ok);
+            let (item, labels) = self.item_wording(q, &expect, path, &owner, ok);
             questions.push(Question {
                 id: q.id.value.clone(),
                 ask: name,
                 expect,
+                item,
+                labels,
             });
         }
         (questions, seen)
@@ -182,6 +185,62 @@ impl Compiler<'_> {
             RawExpect::YesNo => Expect::YesNo,
             RawExpect::FreeText => Expect::FreeText,
         }
+    }
+
+    /// `item:` and `labels:`: the item's published wording (not empty)
+    /// and one label per whole number from `min` to `max` of a number
+    /// question.
+    fn item_wording(
+        &mut self,
+        q: &RawQuestion,
+        expect: &Expect,
+        path: &Path,
+        owner: &str,
+        ok: &mut bool,
+    ) -> (Option<String>, Vec<String>) {
+        let item = q.item.as_ref().map(|i| i.value.trim().to_owned());
+        if let (Some(raw), Some("")) = (&q.item, item.as_deref()) {
+            *ok = false;
+            self.diags
+                .error(
+                    Place::of(path, raw),
+                    Some(owner),
+                    format!("`item:` of question `{}` is empty", q.id.value),
+                )
+                .with_hint("write the item as published, like `item 9 — Thoughts that you would be better off dead or of hurting yourself in some way`, or leave `item:` out");
+        }
+        let Some(labels) = &q.labels else {
+            return (item, Vec::new());
+        };
+        let want = match expect {
+            Expect::Number {
+                min: Some(lo),
+                max: Some(hi),
+                integer: true,
+            } => Some((hi - lo) as usize + 1),
+            _ => None,
+        };
+        let fits =
+            want == Some(labels.value.len()) && labels.value.iter().all(|l| !l.trim().is_empty());
+        if !fits {
+            *ok = false;
+            self.diags
+                .error(
+                    Place::of(path, labels),
+                    Some(owner),
+                    format!(
+                        "`labels:` of question `{}` must name each whole number from `min` to `max`, in order, none empty ({} given{})",
+                        q.id.value,
+                        labels.value.len(),
+                        want.map(|w| format!(", {w} wanted")).unwrap_or_else(|| "; the question is not `number` with `integer: true`, `min` and `max`".into())
+                    ),
+                )
+                .with_hint("like `labels: [not at all, several days, more than half the days, nearly every day]` for `number: { min: 0, max: 3, integer: true }`");
+        }
+        (
+            item,
+            labels.value.iter().map(|l| l.trim().to_owned()).collect(),
+        )
     }
 
     /// `reprompt:` or `thanks:`: a template body named `survey/ID/KEY`.

@@ -80,6 +80,12 @@ pub(crate) struct RawQuestion {
     pub id: Spanned<String>,
     pub ask: Spanned<String>,
     pub expect: Spanned<RawExpect>,
+    /// The item as published, for notices.
+    #[serde(default)]
+    pub item: Option<Spanned<String>>,
+    /// The published wording of each number answer, from `min` up.
+    #[serde(default)]
+    pub labels: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize, Serialize, Clone, PartialEq)]

@@ -40,6 +40,7 @@ pub(super) fn stage(
                     reply: alert.reply.as_deref(),
                     realert: alert.realert,
                     escalate: alert.escalate.as_deref(),
+                    quote: None,
                 },
                 c.evidence.clone().unwrap_or_else(|| c.reason.clone()),
                 opted_out,
@@ -57,7 +58,9 @@ fn fire_item_alerts(
     opted_out: bool,
 ) -> Vec<AlertVerdict> {
     let mut out = Vec::new();
-    for (ia, evidence) in answer::item_alerts(answered.def, &answered.question, &answered.value) {
+    for (ia, evidence, quote) in
+        answer::item_alerts(answered.def, &answered.question, &answered.value)
+    {
         b.fired(
             Fired {
                 id: &ia.id,
@@ -65,6 +68,7 @@ fn fire_item_alerts(
                 reply: ia.reply.as_deref(),
                 realert: ia.realert,
                 escalate: ia.escalate.as_deref(),
+                quote,
             },
             evidence.clone(),
             opted_out,

@@ -28,6 +28,8 @@ pub(super) struct Fired<'a> {
     pub(super) reply: Option<&'a str>,
     pub(super) realert: Option<crate::domain::Duration>,
     pub(super) escalate: Option<&'a str>,
+    /// A survey item alert's item and answer as they read, for pages.
+    pub(super) quote: Option<String>,
 }
 
 /// How a hit is followed up: realert, escalation, the reply sent with it.
@@ -131,6 +133,18 @@ impl<'a> Builder<'a> {
         evidence: String,
         spec: HitSpec<'_>,
     ) {
+        self.hit_quoted(alert, severity, evidence, spec, None);
+    }
+
+    /// [`Builder::hit`], with what a page quotes instead of the text.
+    fn hit_quoted(
+        &mut self,
+        alert: &str,
+        severity: Severity,
+        evidence: String,
+        spec: HitSpec<'_>,
+        quote: Option<String>,
+    ) {
         self.hits.push(AlertHit {
             alert: alert.to_owned(),
             severity,
@@ -140,6 +154,7 @@ impl<'a> Builder<'a> {
             realert: spec.realert,
             escalate: spec.escalate.map(str::to_owned),
             reply_key: spec.reply_key,
+            quote,
         });
     }
 
@@ -156,7 +171,7 @@ impl<'a> Builder<'a> {
             };
             self.reply(&format!("alert:{}", f.id), kind, f.reply, None, None)
         };
-        self.hit(
+        self.hit_quoted(
             f.id,
             f.severity,
             evidence,
@@ -165,6 +180,7 @@ impl<'a> Builder<'a> {
                 escalate: f.escalate,
                 reply_key,
             },
+            f.quote,
         );
     }
 }

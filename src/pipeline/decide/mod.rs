@@ -23,7 +23,10 @@
 //! 5. **survey** ([`survey`]) — an open survey's current question is
 //!    answered, re-prompted or given up on; crisis and keywords pre-empt it;
 //! 6. **alerts** ([`alerts`]) — every other alert, and the survey's
-//!    per-item alerts.
+//!    per-item alerts;
+//! 7. **follow-up** ([`follow_up`]) — a text from a sender with an
+//!    unresolved critical incident is kept on it, forwarded to a person
+//!    and answered (at most once an hour) that a person has been told.
 //!
 //! What the stages write (replies, hits) goes through one [`builder`]; the
 //! verdict types are in [`verdict`].
@@ -32,6 +35,7 @@ mod alerts;
 mod builder;
 mod compliance;
 mod crisis;
+mod follow_up;
 mod sender;
 mod survey;
 mod verdict;
@@ -141,6 +145,7 @@ pub(crate) fn decide(input: &Input<'_>) -> Decision {
             (after.survey, after.survey_update, after.alerts)
         }
     };
+    let follow_up = follow_up::stage(&mut b, &from, &crisis, keyword, &mut outcome);
 
     let outcome = outcome.join("; ");
     let text = input.text;
@@ -155,6 +160,7 @@ pub(crate) fn decide(input: &Input<'_>) -> Decision {
         sender,
         survey,
         alerts,
+        follow_up: follow_up.as_ref().map(|(_, v)| v.clone()),
         outcome: outcome.clone(),
         effects: ReplyEffects {
             inbound_id: input.row.id,
@@ -163,6 +169,7 @@ pub(crate) fn decide(input: &Input<'_>) -> Decision {
             survey: survey_update,
             messages: b.messages,
             hits: b.hits,
+            follow_up: follow_up.map(|(f, _)| f),
             now: input.now,
         },
         replies: b.replies,

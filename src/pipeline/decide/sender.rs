@@ -75,10 +75,16 @@ pub(super) fn contact_for(rules: &RuleSet, from: &str) -> Option<String> {
 }
 
 /// A number that is nobody's gets the settings' reply, unless it sent
-/// crisis language (the crisis reply went already).
+/// crisis language (the crisis reply went already) or has an unresolved
+/// critical incident (it is in a crisis conversation: the follow-up stage
+/// answers it, and "not monitored" would be untrue).
 pub(super) fn answer_unknown(b: &mut Builder<'_>, crisis_matched: bool) {
     let settings = b.input.settings;
-    if !crisis_matched && let Some(text) = &settings.unknown_sender_reply {
+    let in_crisis = b.input.facts.open_critical.is_some();
+    if !crisis_matched
+        && !in_crisis
+        && let Some(text) = &settings.unknown_sender_reply
+    {
         b.reply("unknown-sender", Kind::Reply, None, Some(text), None);
     }
 }

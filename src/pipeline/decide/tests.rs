@@ -11,7 +11,7 @@ use crate::domain::member::ConsentAction;
 use crate::domain::member::{ConsentEvent, ConsentSource, ConsentState, MemberStatus};
 use crate::domain::message::Kind;
 use crate::pipeline::crisis::CrisisMatcher;
-use crate::store::traits::reply::OpenSurvey;
+use crate::store::traits::reply::{OpenCritical, OpenSurvey};
 use crate::store::traits::schedule::SurveyRun;
 
 const PIECES: &[&str] = &[
@@ -132,6 +132,11 @@ fn no_text_from_any_sender_in_any_survey_state_makes_deciding_panic() {
             survey,
             history: Vec::new(),
             engagement: Default::default(),
+            open_critical: (case % 3 == 0).then(|| OpenCritical {
+                incident: 9,
+                acknowledged: case % 2 == 0,
+                last_reply_at: (case % 5 == 0).then_some(now),
+            }),
         };
         let mut row = stored_text(case, &body);
         row.received_at = now;
@@ -201,6 +206,164 @@ fn assert_what_holds_whatever_the_text(d: &Decision, body: &str) {
     }
     let stops = d.replies.iter().filter(|r| r.purpose == "stop").count();
     assert!(stops <= 1, "{body:?}");
+    // A text on an unresolved critical incident is followed up (unless a
+    // contact's), gets at most one follow-up reply, and never beside a
+    // keyword's answer or the crisis reply.
+    let follow_ups = d
+        .replies
+        .iter()
+        .filter(|r| r.purpose == "follow_up")
+        .count();
+    assert!(follow_ups <= 1, "{body:?}");
+    if follow_ups == 1 {
+        assert!(d.compliance.is_none() && !d.crisis.matched, "{body:?}");
+        assert!(
+            d.follow_up
+                .as_ref()
+                .is_some_and(|f| f.replied && f.evidence)
+        );
+    }
+    if d.follow_up.is_some() {
+        assert_ne!(d.sender.kind, "contact", "{body:?}");
+        assert!(d.effects.follow_up.is_some());
+    }
+}
+
+fn decide_text(
+    body: &str,
+    facts: &ReplyFacts,
+    settings: &ReplySettings,
+    now: DateTime<Utc>,
+) -> Decision {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let rules = crate::config::load_dir(&dir).unwrap().rules.unwrap();
+    let crisis = CrisisMatcher::with_rules(Some(&rules));
+    let keywords = Keywords::with_additions(&[], &[], &[]);
+    let text = crate::domain::normalize::normalize(body);
+    let found = crisis.find(&text);
+    let row = stored_text(40, body);
+    decide(&Input {
+        rules: &rules,
+        crisis: found.as_ref(),
+        keywords: &keywords,
+        settings,
+        row: &row,
+        text: &text,
+        facts,
+        now,
+    })
+}
+
+#[test]
+fn a_text_on_an_open_critical_incident_is_kept_forwarded_and_answered_once_an_hour() {
+    // Issue 17: "hello? is anyone there?" on an open crisis incident.
+    let now = Utc::now();
+    let settings = ReplySettings::default();
+    let mut facts = ReplyFacts {
+        member: Some(member(false)),
+        open_critical: Some(OpenCritical {
+            incident: 3,
+            acknowledged: false,
+            last_reply_at: None,
+        }),
+        ..ReplyFacts::default()
+    };
+    let body = "hello? is anyone there? nobody has called me";
+    let d = decide_text(body, &facts, &settings, now);
+    let f = d.effects.follow_up.clone().expect("a follow-up");
+    assert_eq!(f.incident, 3);
+    assert_eq!(
+        f.evidence.as_deref(),
+        Some("follow-up text: \"hello? is anyone there? nobody has called me\"")
+    );
+    let reply: Vec<_> = d
+        .replies
+        .iter()
+        .filter(|r| r.purpose == "follow_up")
+        .collect();
+    assert_eq!(reply.len(), 1, "{:?}", d.replies);
+    assert_eq!(reply[0].kind, Kind::Crisis);
+    assert_eq!(
+        follow_up_body(&d),
+        "A person has been told. If you are in danger now, call 911 or call or text 988."
+    );
+    assert!(f.reply_key.is_some());
+    assert!(
+        d.outcome.contains("follow-up on incident 3"),
+        "{}",
+        d.outcome
+    );
+
+    // Within the hour of the last follow-up reply: kept, not answered.
+    facts.open_critical.as_mut().unwrap().last_reply_at = Some(now - chrono::Duration::minutes(59));
+    let d = decide_text("are you there", &facts, &settings, now);
+    assert!(
+        d.effects
+            .follow_up
+            .as_ref()
+            .is_some_and(|f| f.evidence.is_some() && f.reply_key.is_none())
+    );
+    assert!(d.replies.iter().all(|r| r.purpose != "follow_up"));
+    // An hour on: answered again, in Spanish for a Spanish speaker.
+    facts.open_critical.as_mut().unwrap().last_reply_at = Some(now - chrono::Duration::minutes(61));
+    facts.member.as_mut().unwrap().language = "es".into();
+    let d = decide_text("hola?", &facts, &settings, now);
+    assert_eq!(follow_up_body(&d), settings.follow_up_text_es);
+
+    keywords_and_crisis_keep_their_own_answers(facts, &settings, now);
+}
+
+/// A crisis text and a keyword on an open critical incident: their own
+/// answers, and the text still followed up.
+fn keywords_and_crisis_keep_their_own_answers(
+    mut facts: ReplyFacts,
+    settings: &ReplySettings,
+    now: DateTime<Utc>,
+) {
+    // A crisis text is the crisis stage's: the crisis reply, its hit
+    // joins the incident; it is only forwarded from here.
+    let d = decide_text("i want to die", &facts, settings, now);
+    assert!(d.crisis.matched);
+    let f = d.effects.follow_up.clone().expect("forwarded");
+    assert!(f.evidence.is_none() && f.reply_key.is_none());
+    assert!(d.replies.iter().any(|r| r.purpose == "crisis"));
+
+    // STOP keeps its one confirmation; the text is still kept.
+    facts.open_critical.as_mut().unwrap().last_reply_at = None;
+    let d = decide_text("STOP", &facts, settings, now);
+    assert!(
+        d.effects
+            .follow_up
+            .as_ref()
+            .is_some_and(|f| f.evidence.is_some() && f.reply_key.is_none())
+    );
+    assert!(d.replies.iter().all(|r| r.purpose != "follow_up"));
+
+    // No open critical incident: nothing of the kind.
+    facts.open_critical = None;
+    let d = decide_text("hello?", &facts, settings, now);
+    assert!(d.effects.follow_up.is_none() && d.follow_up.is_none());
+}
+
+#[test]
+fn an_unknown_number_in_a_crisis_conversation_is_answered_and_not_told_the_number_is_unmonitored() {
+    let now = Utc::now();
+    let settings = ReplySettings {
+        unknown_sender_reply: Some("This number is not monitored.".into()),
+        ..ReplySettings::default()
+    };
+    let facts = ReplyFacts {
+        open_critical: Some(OpenCritical {
+            incident: 4,
+            acknowledged: true,
+            last_reply_at: None,
+        }),
+        ..ReplyFacts::default()
+    };
+    let d = decide_text("please answer", &facts, &settings, now);
+    let purposes: Vec<&str> = d.replies.iter().map(|r| r.purpose.as_str()).collect();
+    assert_eq!(purposes, vec!["follow_up"]);
+    assert_eq!(d.effects.follow_up.as_ref().map(|f| f.incident), Some(4));
 }
 
 fn stored_text(id: i64, body: &str) -> InboundRow {
@@ -254,4 +417,21 @@ fn the_crisis_matcher_runs_once_per_text_from_the_queue_to_the_decision() {
     let decided = pipeline.decide_row(&plain, ReplyFacts::default());
     assert!(!decided.crisis.matched);
     assert_eq!(finds() - before, 1);
+}
+
+/// The body of the follow-up reply a decision queued (its key is the one
+/// the follow-up effect names).
+fn follow_up_body(d: &Decision) -> &str {
+    let key = d
+        .effects
+        .follow_up
+        .as_ref()
+        .and_then(|f| f.reply_key.as_deref())
+        .expect("a follow-up reply was queued");
+    d.effects
+        .messages
+        .iter()
+        .find(|m| m.idempotency_key.as_str() == key)
+        .map(|m| m.body.as_str())
+        .expect("the queued reply is among the decision's messages")
 }

@@ -26,6 +26,8 @@ pub struct Decision {
     pub sender: SenderVerdict,
     pub survey: SurveyVerdict,
     pub alerts: Vec<AlertVerdict>,
+    /// A follow-up on the sender's unresolved critical incident, if any.
+    pub follow_up: Option<FollowUpVerdict>,
     pub replies: Vec<ReplyVerdict>,
     /// The inbound row's outcome.
     pub outcome: String,
@@ -43,6 +45,19 @@ pub struct CrisisVerdict {
     pub source: Option<&'static str>,
     /// The floor's category, for a floor match.
     pub category: Option<Category>,
+}
+
+/// What the follow-up stage did with a text on an unresolved critical
+/// incident.
+#[derive(Debug, Clone, Serialize)]
+pub struct FollowUpVerdict {
+    pub incident: i64,
+    /// Kept as `follow_up` evidence (false when the crisis hit keeps it).
+    pub evidence: bool,
+    /// The follow-up reply was queued.
+    pub replied: bool,
+    /// Why not, when it was not.
+    pub no_reply: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -24,6 +24,7 @@ use crate::store::StoreError;
 use crate::store::sqlite::bad;
 use crate::store::traits::IncidentStore;
 use crate::store::traits::incident::{HitOutcome, IncidentCounts, IncidentFilter};
+use crate::store::traits::reply::{FollowUp, OpenCritical};
 
 /// What the subject has unresolved (open or acknowledged), oldest first,
 /// and the newest incident per alert.
@@ -105,8 +106,8 @@ pub(crate) fn record_hit(
     };
     let kind = kind_of(decision);
     conn.prepare_cached(
-        "INSERT INTO incident_evidence (incident_id, at, alert, inbound_id, text, kind, reply_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO incident_evidence (incident_id, at, alert, inbound_id, text, kind, reply_key, quote)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         incident,
@@ -115,7 +116,8 @@ pub(crate) fn record_hit(
         hit.inbound_id,
         hit.evidence,
         kind,
-        hit.reply_key
+        hit.reply_key,
+        hit.quote
     ])?;
     audit::append(
         conn,
@@ -177,6 +179,78 @@ pub(crate) fn note_not_texted(
     Ok(Some(incident))
 }
 
+/// The subject's oldest unresolved critical incident, whether someone
+/// acknowledged it, and when its follow-up reply last went out.
+pub(crate) fn open_critical(
+    conn: &Connection,
+    subject: &Subject,
+) -> Result<Option<OpenCritical>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT i.id, i.state = 'acknowledged',
+                    (SELECT max(e.at) FROM incident_evidence e
+                     WHERE e.incident_id = i.id AND e.kind = 'follow_up' AND e.reply_key IS NOT NULL)
+             FROM incidents i
+             WHERE i.subject = ?1 AND i.severity = 'critical' AND i.state IN ('open', 'acknowledged')
+             ORDER BY i.id LIMIT 1",
+        )?
+        .query_row([subject.key()], |r| {
+            Ok(OpenCritical {
+                incident: r.get(0)?,
+                acknowledged: r.get(1)?,
+                last_reply_at: get_opt_ts(r, 2)?,
+            })
+        })
+        .optional()?)
+}
+
+/// Keeps a follow-up text on its incident (evidence `follow_up`, audited
+/// `incident.follow_up` without the text) if the incident is still
+/// unresolved; returns the incident then, `None` when it was resolved
+/// meanwhile.
+pub(crate) fn follow_up(
+    conn: &Connection,
+    f: &FollowUp,
+    inbound_id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, StoreError> {
+    let alert: Option<String> = conn
+        .prepare_cached(
+            "SELECT alert FROM incidents WHERE id = ?1 AND state IN ('open', 'acknowledged')",
+        )?
+        .query_row([f.incident], |r| r.get(0))
+        .optional()?;
+    let Some(alert) = alert else {
+        return Ok(None);
+    };
+    let Some(text) = &f.evidence else {
+        return Ok(Some(f.incident));
+    };
+    let at = ts(now);
+    conn.prepare_cached(
+        "INSERT INTO incident_evidence (incident_id, at, alert, inbound_id, text, kind, reply_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'follow_up', ?6)",
+    )?
+    .execute(params![
+        f.incident,
+        at,
+        alert,
+        inbound_id,
+        text,
+        f.reply_key
+    ])?;
+    conn.prepare_cached("UPDATE incidents SET updated_at = ?2 WHERE id = ?1")?
+        .execute(params![f.incident, at])?;
+    audit::append(
+        conn,
+        "hearth",
+        "incident.follow_up",
+        Some(&format!("incident:{}", f.incident)),
+        serde_json::json!({ "inbound": inbound_id, "replied": f.reply_key.is_some() }),
+    )?;
+    Ok(Some(f.incident))
+}
+
 const INCIDENT_COLUMNS: &str =
     "i.id, i.subject, i.member_id, m.external_id, i.alert, i.severity, i.state, i.escalate,
      i.opened_at, i.updated_at, i.acknowledged_by, i.acknowledged_how, i.acknowledged_at,
@@ -212,7 +286,7 @@ fn incident_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Incident> {
 fn evidence(conn: &Connection, incident: i64) -> Result<Vec<Evidence>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT at, alert, inbound_id, text, kind FROM incident_evidence
+            "SELECT at, alert, inbound_id, text, kind, quote FROM incident_evidence
              WHERE incident_id = ?1 ORDER BY id",
         )?
         .query_map([incident], |r| {
@@ -222,6 +296,7 @@ fn evidence(conn: &Connection, incident: i64) -> Result<Vec<Evidence>, StoreErro
                 inbound_id: r.get(2)?,
                 text: r.get(3)?,
                 kind: r.get(4)?,
+                quote: r.get(5)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?)

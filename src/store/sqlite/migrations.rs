@@ -336,6 +336,66 @@ CREATE UNIQUE INDEX incidents_open_once ON incidents(subject, alert)
     WHERE state IN ('open', 'acknowledged');
 "#,
     ),
+    // 9: no crisis conversation left in silence (issue 17). Evidence of
+    // kind `follow_up` (a further text while the incident is unresolved)
+    // and its `quote` (a survey item alert's item and answer as they
+    // read, for pages); notices of purpose `follow_up`. SQLite cannot
+    // change a CHECK, so both tables are rebuilt with their rows. A
+    // critical incident whose escalation ran out unacknowledged before
+    // this version pages again at once (critical incidents now repeat).
+    M::up(
+        r#"
+CREATE TABLE incident_evidence_9 (
+    id          INTEGER PRIMARY KEY,
+    incident_id INTEGER NOT NULL REFERENCES incidents(id),
+    at          TEXT NOT NULL,
+    alert       TEXT NOT NULL,
+    inbound_id  INTEGER REFERENCES inbound(id),
+    text        TEXT NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('opened', 'joined', 'realert', 'inhibited', 'not_texted', 'follow_up')),
+    reply_key   TEXT,
+    quote       TEXT
+) STRICT;
+INSERT INTO incident_evidence_9 (id, incident_id, at, alert, inbound_id, text, kind, reply_key)
+    SELECT id, incident_id, at, alert, inbound_id, text, kind, reply_key FROM incident_evidence;
+DROP TABLE incident_evidence;
+ALTER TABLE incident_evidence_9 RENAME TO incident_evidence;
+CREATE INDEX incident_evidence_by_incident ON incident_evidence(incident_id, id);
+CREATE INDEX incident_evidence_by_reply ON incident_evidence(reply_key) WHERE reply_key IS NOT NULL;
+CREATE INDEX incident_evidence_follow_up ON incident_evidence(incident_id, at) WHERE kind = 'follow_up';
+
+CREATE TABLE escalation_notices_9 (
+    id           INTEGER PRIMARY KEY,
+    incident_id  INTEGER NOT NULL REFERENCES incidents(id),
+    purpose      TEXT NOT NULL CHECK (purpose IN ('page', 'acknowledged', 'reminder', 'confirm', 'follow_up')),
+    seq          INTEGER NOT NULL CHECK (seq >= 0),
+    step         INTEGER,
+    round        INTEGER,
+    contact      TEXT NOT NULL,
+    channel      TEXT NOT NULL CHECK (channel IN ('sms', 'email', 'webhook')),
+    state        TEXT NOT NULL CHECK (state IN ('queued', 'pending', 'sent', 'failed')),
+    outbox_id    INTEGER REFERENCES outbox(id),
+    address      TEXT NOT NULL,
+    subject      TEXT,
+    body         TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    next_attempt TEXT,
+    last_error   TEXT,
+    created_at   TEXT NOT NULL,
+    updated_at   TEXT NOT NULL,
+    UNIQUE (incident_id, seq, contact, channel, purpose)
+) STRICT;
+INSERT INTO escalation_notices_9 SELECT * FROM escalation_notices;
+DROP TABLE escalation_notices;
+ALTER TABLE escalation_notices_9 RENAME TO escalation_notices;
+CREATE INDEX escalation_notices_pending ON escalation_notices(next_attempt) WHERE state = 'pending';
+CREATE INDEX escalation_notices_by_incident ON escalation_notices(incident_id, id);
+
+UPDATE escalations SET exhausted = 0, next_due = updated_at, rev = rev + 1
+ WHERE exhausted = 1 AND policy <> '' AND next_due IS NULL
+   AND incident_id IN (SELECT id FROM incidents WHERE severity = 'critical' AND state = 'open');
+"#,
+    ),
 ];
 
 /// The schema version a fully migrated database has.
@@ -432,7 +492,7 @@ mod tests {
                     (1, 't1', 'low-mood', 'answer 2', 'inhibited');",
         )
         .unwrap();
-        super::to_latest(&mut conn).unwrap();
+        super::to_version(&mut conn, 8).unwrap();
         assert_eq!(super::version(&conn).unwrap(), 8);
         type Row = (i64, String, Option<String>, Option<String>, Option<String>);
         let rows: Vec<Row> = conn
@@ -500,5 +560,65 @@ mod tests {
             .is_err(),
             "an unknown channel"
         );
+    }
+
+    #[test]
+    fn a_version_8_database_migrates_to_9_keeping_evidence_and_notices_and_wakes_a_silent_critical_incident()
+     {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        super::to_version(&mut conn, 8).unwrap();
+        conn.execute_batch(
+            "INSERT INTO incidents (subject, member_id, alert, severity, state, escalate, opened_at, updated_at)
+             VALUES ('number:+15555550101', NULL, 'crisis', 'critical', 'open', 'crisis', 't1', 't1'),
+                    ('number:+15555550102', NULL, 'low-mood', 'warning', 'open', 'f', 't1', 't1');
+             INSERT INTO incident_evidence (incident_id, at, alert, text, kind, reply_key)
+             VALUES (1, 't1', 'crisis', 'matched', 'opened', 'reply:1:crisis');
+             INSERT INTO escalations (incident_id, policy, version, pinned, next_position, exhausted, started_at, updated_at)
+             VALUES (1, 'crisis', 'v1', '{}', 4, 1, 't1', 't2'), (2, 'f', 'v1', '{}', 1, 1, 't1', 't2');
+             INSERT INTO escalation_notices (incident_id, purpose, seq, contact, channel, state, address, body,
+                                             created_at, updated_at)
+             VALUES (1, 'page', 1, 'dana', 'email', 'sent', 'd@x', 'y', 't', 't');",
+        )
+        .unwrap();
+        super::to_latest(&mut conn).unwrap();
+        assert_eq!(super::version(&conn).unwrap(), 9);
+        let kept: (String, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT text, reply_key, quote FROM incident_evidence",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            kept,
+            ("matched".into(), Some("reply:1:crisis".into()), None)
+        );
+        let notice: String = conn
+            .query_row("SELECT contact FROM escalation_notices", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(notice, "dana");
+        conn.execute(
+            "INSERT INTO incident_evidence (incident_id, at, alert, text, kind) VALUES (1, 't3', 'crisis', 'again', 'follow_up')",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO escalation_notices (incident_id, purpose, seq, contact, channel, state, address, body, created_at, updated_at)
+             VALUES (1, 'follow_up', 9, 'dana', 'email', 'pending', 'd@x', 'y', 't', 't')",
+            [],
+        )
+        .unwrap();
+        // The critical incident that went quiet pages again; the warning stays as it was.
+        let rows: Vec<(i64, bool, Option<String>)> = conn
+            .prepare(
+                "SELECT incident_id, exhausted, next_due FROM escalations ORDER BY incident_id",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, vec![(1, false, Some("t2".into())), (2, true, None)]);
     }
 }

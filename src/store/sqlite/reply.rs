@@ -22,6 +22,7 @@ use super::consent;
 use super::outbox::{self, get_opt_ts, get_ts, immediate, ts};
 use super::{SqliteStore, incident, members, schedule};
 use crate::domain::Phone;
+use crate::domain::incident::Subject;
 use crate::domain::member::ConsentSource;
 use crate::domain::member::Member;
 use crate::domain::message::{Enqueued, InboundRow, NewMessage};
@@ -187,12 +188,17 @@ pub(crate) fn facts(
         },
     };
     let Some(member) = member else {
-        return Ok(ReplyFacts::default());
+        let number = Subject::Number(row.sms.from.clone());
+        return Ok(ReplyFacts {
+            open_critical: incident::open_critical(conn, &number)?,
+            ..ReplyFacts::default()
+        });
     };
     Ok(ReplyFacts {
         survey: open_survey(conn, member.id, now)?,
         history: history(conn, member.id, now)?,
         engagement: engagement(conn, member.id, row.id, now)?,
+        open_critical: incident::open_critical(conn, &Subject::Member(member.id))?,
         member: Some(member),
         contact: None,
     })
@@ -291,6 +297,7 @@ pub(crate) fn apply(conn: &mut Connection, e: &ReplyEffects) -> Result<Applied, 
         messages: Vec::new(),
         hits: Vec::new(),
         consent: None,
+        follow_up: None,
     };
     if processed.is_some() {
         return Ok(applied);
@@ -336,6 +343,9 @@ pub(crate) fn apply(conn: &mut Connection, e: &ReplyEffects) -> Result<Applied, 
     }
     for h in &e.hits {
         applied.hits.push(incident::record_hit(&tx, h, e.now)?);
+    }
+    if let Some(f) = &e.follow_up {
+        applied.follow_up = incident::follow_up(&tx, f, e.inbound_id, e.now)?;
     }
     super::inbound::mark_processed_at(&tx, e.inbound_id, &e.outcome, e.now)?;
     tx.commit()?;

@@ -82,6 +82,9 @@ pub enum Purpose {
     /// The one-line answer to a contact's command (`ACK 42` → "Acknowledged
     /// #42"), or its refusal.
     Confirm,
+    /// The member texted again while the incident is unresolved: to
+    /// whoever acknowledged it, else to the current step's contacts.
+    FollowUp,
 }
 
 impl Purpose {
@@ -91,6 +94,7 @@ impl Purpose {
             Purpose::Acknowledged => "acknowledged",
             Purpose::Reminder => "reminder",
             Purpose::Confirm => "confirm",
+            Purpose::FollowUp => "follow_up",
         }
     }
     pub(crate) fn parse(s: &str) -> Option<Purpose> {
@@ -99,6 +103,7 @@ impl Purpose {
             "acknowledged" => Some(Purpose::Acknowledged),
             "reminder" => Some(Purpose::Reminder),
             "confirm" => Some(Purpose::Confirm),
+            "follow_up" => Some(Purpose::FollowUp),
             _ => None,
         }
     }

@@ -38,6 +38,33 @@ pub struct ReplyFacts {
     /// per survey and question, answered by `now`, oldest first.
     pub history: Vec<PastAnswer>,
     pub engagement: Engagement,
+    /// The sender's oldest unresolved critical incident (the member's, or
+    /// for a number that is no member's, the number's): further texts are
+    /// follow-ups on it.
+    pub open_critical: Option<OpenCritical>,
+}
+
+/// An unresolved critical incident a text may follow up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenCritical {
+    pub incident: i64,
+    /// Someone has acknowledged it.
+    pub acknowledged: bool,
+    /// When the sender was last sent the follow-up reply about it.
+    pub last_reply_at: Option<DateTime<Utc>>,
+}
+
+/// A text that follows up on an unresolved critical incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowUp {
+    pub incident: i64,
+    /// Kept on the incident as `follow_up` evidence with this text; `None`
+    /// when a hit of the same text already puts it there (a crisis match
+    /// joins the incident).
+    pub evidence: Option<String>,
+    /// The idempotency key of the follow-up reply queued with it, if one
+    /// was (at most one an hour per incident).
+    pub reply_key: Option<String>,
 }
 
 /// How many earlier answers per question the history holds.
@@ -153,6 +180,9 @@ pub struct ReplyEffects {
     pub messages: Vec<NewMessage>,
     /// Folded into incidents, in order.
     pub hits: Vec<AlertHit>,
+    /// A follow-up on an unresolved critical incident: its evidence, kept
+    /// only while the incident is unresolved.
+    pub follow_up: Option<FollowUp>,
     pub now: DateTime<Utc>,
 }
 
@@ -162,6 +192,9 @@ pub struct Applied {
     pub hits: Vec<HitOutcome>,
     /// `Unchanged` when the consent change changed nothing (already so).
     pub consent: Option<crate::domain::member::Recorded>,
+    /// The incident a follow-up was applied to (still unresolved), to be
+    /// forwarded to a person.
+    pub follow_up: Option<i64>,
 }
 
 /// A survey run waiting for an answer, for reminders and expiry.

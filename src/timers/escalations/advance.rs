@@ -2,16 +2,16 @@
 //! reminder when an acknowledgement was not resolved in time, the pages
 //! of the steps due (catching up, in order, what fell due while the
 //! daemon was down, never more than one round at once), and the end of
-//! the sequence.
+//! the sequence: a critical incident nobody has acknowledged then repeats
+//! its last step every `notify.critical_repeat`; any other stops.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::domain::Channel;
-use crate::domain::incident::IncidentState;
+use crate::domain::incident::{IncidentState, Severity};
 use crate::escalate::Entry;
 use crate::escalate::compose::{about, build_notice, unchanged};
 use crate::escalate::notice::{About, Event};
-use crate::escalate::pinned::{Pinned, PinnedContact, PinnedStep};
+use crate::escalate::pinned::{Pinned, PinnedStep};
 use crate::store::Backend;
 use crate::store::StoreError;
 use crate::store::traits::escalation::{EscalationRow, EscalationWrite, Transition};
@@ -22,6 +22,7 @@ pub(super) async fn advance<S: Backend>(
     store: &S,
     row: EscalationRow,
     now: DateTime<Utc>,
+    critical_repeat: std::time::Duration,
 ) -> Result<Option<usize>, StoreError> {
     let pinned = match Pinned::from_json(&row.pinned) {
         Ok(p) => p,
@@ -57,7 +58,8 @@ pub(super) async fn advance<S: Backend>(
             action: "incident.reopened".into(),
         });
     }
-    let pages = page_due(&row, &pinned, &about, &mut w, due, now);
+    let repeat = TimeDelta::from_std(critical_repeat).unwrap_or(TimeDelta::minutes(15));
+    let pages = page_due(&row, &pinned, &about, &mut w, (due, now), repeat);
     go_on_from_now_if_behind(&pinned, &mut w, now);
     Ok(store.write_escalation(w).await?.then_some(pages))
 }
@@ -85,7 +87,7 @@ fn remind(
         .and_then(|a| a.strip_prefix("contact:"))
         .and_then(|c| pinned.contacts.get(c))
     {
-        for channel in reminder_channels(pinned, c) {
+        for channel in pinned.channels_of(c) {
             if let Some(n) = build_notice(
                 about,
                 &Event::Reminder { since },
@@ -113,33 +115,79 @@ fn remind(
 
 /// Pages every step due from `due` on, in order, but never more than one
 /// full round at once (catching up what fell due while the daemon was
-/// down); ends the escalation when the sequence runs out. Returns the
-/// pages made.
+/// down). When the sequence runs out, a critical incident repeats its
+/// last step every `repeat` (one repeat at once, however long the daemon
+/// was down); any other ends its escalation. Returns the pages made.
 fn page_due(
     row: &EscalationRow,
     pinned: &Pinned,
     about: &About,
     w: &mut EscalationWrite,
-    mut due: DateTime<Utc>,
-    now: DateTime<Utc>,
+    (mut due, now): (DateTime<Utc>, DateTime<Utc>),
+    repeat: TimeDelta,
 ) -> usize {
     let mut pages = 0;
     let cap = pinned.steps.len() + 1;
     while due <= now && pages < cap {
         let Some(entry) = pinned.entry(w.next_position) else {
-            exhaust(row, w);
+            if row.severity == Severity::Critical && repeat_last(row, pinned, about, w, now) {
+                pages += 1;
+                w.next_position += 1;
+                w.next_due = Some(now + repeat);
+            } else {
+                exhaust(row, w);
+            }
             break;
         };
         let Some(step) = pinned.step(&entry) else {
             break;
         };
-        page_step(row, pinned, about, w, entry, step, now);
+        page_step(row, pinned, about, w, entry, step, (now, None));
         pages += 1;
         w.next_position += 1;
         due += secs(step.ack_within_secs);
         w.next_due = Some(due);
     }
     pages
+}
+
+/// A critical incident's policy ran out with nobody acknowledging: its
+/// final step (the backup step, if it has one) is paged again, saying
+/// how long the incident has gone unacknowledged. False when the policy
+/// has no step to repeat.
+fn repeat_last(
+    row: &EscalationRow,
+    pinned: &Pinned,
+    about: &About,
+    w: &mut EscalationWrite,
+    now: DateTime<Utc>,
+) -> bool {
+    let Some((last, len)) = pinned.last_entry() else {
+        return false;
+    };
+    let Some(step) = pinned.step(&last) else {
+        return false;
+    };
+    let extra = w.next_position.saturating_sub(len);
+    let entry = Entry {
+        round: last
+            .round
+            .saturating_add(1)
+            .saturating_add(u32::try_from(extra).unwrap_or(u32::MAX)),
+        ..last
+    };
+    let minutes = (now - row.opened_at).num_minutes().max(0);
+    page_step(row, pinned, about, w, entry, step, (now, Some(minutes)));
+    w.audit.push((
+        "escalation.repeated".into(),
+        serde_json::json!({ "step": last.step + 1, "backup": last.backup, "unacknowledged_minutes": minutes }),
+    ));
+    tracing::warn!(
+        incident = row.incident_id,
+        unacknowledged_minutes = minutes,
+        "a critical incident's escalation ran out with nobody acknowledging; paging its last step again"
+    );
+    true
 }
 
 /// The sequence ran out with nobody acknowledging: no more timer; the
@@ -159,6 +207,8 @@ fn exhaust(row: &EscalationRow, w: &mut EscalationWrite) {
 
 /// One step's page: a notice to each recipient on call now on each of the
 /// step's channels they have an address for, and its audit record.
+/// `repeat`: a critical incident's repeat page, with the minutes it has
+/// gone unacknowledged.
 fn page_step(
     row: &EscalationRow,
     pinned: &Pinned,
@@ -166,13 +216,14 @@ fn page_step(
     w: &mut EscalationWrite,
     entry: Entry,
     step: &PinnedStep,
-    now: DateTime<Utc>,
+    (now, repeat): (DateTime<Utc>, Option<i64>),
 ) {
     w.seq += 1;
     let event = Event::Page {
         step: Pinned::step_number(&entry),
         round: entry.round,
         backup: entry.backup,
+        repeat,
     };
     let recipients = pinned.recipients(step, now);
     let mut reached: Vec<String> = Vec::new();
@@ -212,20 +263,6 @@ fn go_on_from_now_if_behind(pinned: &Pinned, w: &mut EscalationWrite, now: DateT
             .unwrap_or(0);
         w.next_due = Some(now + secs(wait.max(1)));
     }
-}
-
-/// Every channel a reminder goes to: those the policy pages this contact
-/// on that it has an address for.
-fn reminder_channels(pinned: &Pinned, c: &PinnedContact) -> Vec<Channel> {
-    let mut out: Vec<Channel> = Vec::new();
-    for s in pinned.steps.iter().chain(pinned.backup.iter()) {
-        for ch in &s.via {
-            if c.address(*ch).is_some() && !out.contains(ch) {
-                out.push(*ch);
-            }
-        }
-    }
-    out
 }
 
 fn secs(s: u64) -> TimeDelta {

@@ -22,8 +22,7 @@ pub use self::delivery::{SetupError, channel_warnings};
 use crate::config::reload::LiveRules;
 use crate::domain::clock::Clock;
 use crate::domain::clock::SystemClock;
-use crate::domain::incident::Incident;
-use crate::escalate::pinned::Pinned;
+use crate::escalate::start::{self, Started};
 use crate::settings::NotifySettings;
 use crate::store::Backend;
 use crate::store::StoreError;
@@ -55,6 +54,8 @@ pub struct Escalator<S> {
     clock: Arc<dyn Clock>,
     wake: Arc<tokio::sync::Notify>,
     channels: Channels,
+    /// `notify.critical_repeat`.
+    critical_repeat: std::time::Duration,
 }
 
 impl<S: Backend> Escalator<S> {
@@ -70,6 +71,7 @@ impl<S: Backend> Escalator<S> {
             clock: Arc::new(SystemClock),
             wake: Arc::new(tokio::sync::Notify::new()),
             channels: Channels::new(notify)?,
+            critical_repeat: notify.critical_repeat,
         })
     }
 
@@ -102,7 +104,7 @@ impl<S: Backend> Escalator<S> {
             }
             let mut moved = 0;
             for row in due {
-                match advance::advance(&self.store, row, now).await {
+                match advance::advance(&self.store, row, now, self.critical_repeat).await {
                     Ok(Some(n)) => {
                         t.paged += n;
                         moved += 1;
@@ -162,47 +164,17 @@ impl<S: Backend> Escalator<S> {
 
     /// Pins the policy of every incident whose escalation has not
     /// started (as the rules are now, for the member's groups); a policy
-    /// not in the rules is logged and marked unstartable.
+    /// not in the rules is logged and marked unstartable
+    /// ([`crate::escalate::start`]).
     async fn start_new(&self, now: DateTime<Utc>) -> Result<usize, StoreError> {
         let rules = self.rules.current();
         let mut started = 0;
         for u in self.store.unstarted_escalations(BATCH).await? {
-            let groups = match self.store.incident(u.incident_id).await? {
-                Some(Incident {
-                    member_external_id: Some(ext),
-                    ..
-                }) => self
-                    .store
-                    .member(&ext)
-                    .await?
-                    .map(|m| m.groups)
-                    .unwrap_or_default(),
-                _ => Vec::new(),
+            let Some(inc) = self.store.incident(u.incident_id).await? else {
+                continue;
             };
-            match Pinned::pin(&rules, &u.policy, &groups) {
-                Some(p) => {
-                    if self
-                        .store
-                        .start_escalation(
-                            u.incident_id,
-                            &p.policy,
-                            &p.version,
-                            &p.to_json(),
-                            now,
-                            now,
-                        )
-                        .await?
-                    {
-                        tracing::info!(incident = u.incident_id, policy = %p.policy, "escalation started");
-                        started += 1;
-                    }
-                }
-                None => {
-                    tracing::error!(incident = u.incident_id, policy = %u.policy, "escalation `{}` is not in the rules: nobody is notified of this incident; acknowledge it with `hearth incidents ack {}`", u.policy, u.incident_id);
-                    self.store
-                        .mark_escalation_unstartable(u.incident_id, &u.policy, now)
-                        .await?;
-                }
+            if let Started::Now { .. } = start::start(&self.store, &rules, &inc, now).await? {
+                started += 1;
             }
         }
         Ok(started)
