@@ -1,3 +1,7 @@
+//! The audit trail and storage integrity as any backend offers them: a
+//! hash-chained, append-only trail of who did what (ids, never PHI), its
+//! verification, and the backend's own check of its storage.
+
 use std::future::Future;
 
 use crate::domain::member::{AuditEntry, AuditVerified};

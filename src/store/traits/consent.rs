@@ -1,3 +1,6 @@
+//! The consent ledger as any backend offers it: grants and revocations,
+//! append-only, current consent being the newest event.
+
 use std::future::Future;
 
 use crate::domain::member::{ConsentAction, ConsentEvent, ConsentSource, Recorded};

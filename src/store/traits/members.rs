@@ -1,3 +1,7 @@
+//! The roster as any backend offers it: members by external id or phone,
+//! with their groups, attributes and consent, and the roster import that
+//! adds, updates and deactivates them.
+
 use std::future::Future;
 
 use crate::domain::Phone;
