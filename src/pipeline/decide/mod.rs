@@ -54,6 +54,7 @@ use crate::settings::ReplySettings;
 use crate::store::traits::reply::{ReplyEffects, ReplyFacts, SurveyUpdate};
 
 pub use self::compliance::{help_text, start_text, stop_text};
+pub(crate) use self::crisis::evidence as crisis_evidence;
 pub use self::sender::member_context;
 pub use self::verdict::{CrisisVerdict, Decision, ReplyVerdict, SenderVerdict, SurveyVerdict};
 pub use super::alerts::AlertVerdict;
