@@ -213,10 +213,11 @@ fn the_tuning_set_keeps_recall_at_98_percent_and_false_alerts_at_5() {
     );
 }
 
-/// Measured once at the end of issue 17 (see docs/CRISIS.md); the floor
-/// sits a few points below so the test catches a regression, not noise.
-const HELD_OUT_RECALL_FLOOR: f64 = 0.0;
-const HELD_OUT_FALSE_ALERT_CEILING: f64 = 1.0;
+/// Measured once at the end of issue 17 (recall 77.0%, false alerts 7.5%;
+/// see docs/CRISIS.md); the floor sits a few points below so the test
+/// catches a regression, not noise. Never tune the detector to raise it.
+const HELD_OUT_RECALL_FLOOR: f64 = 0.72;
+const HELD_OUT_FALSE_ALERT_CEILING: f64 = 0.12;
 
 #[test]
 fn the_held_out_set_reports_counts_only_and_holds_its_floor() {
