@@ -3,11 +3,12 @@
 //! tense, questions about other people, denials and recovery, a return
 //! named after a goodbye — and the idioms that silence their own words.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use super::Construct;
 use super::classes::CLASSES;
-use super::pattern::Pattern;
+use super::pattern::{Pattern, Vocab};
 use super::tokens::{Lang, Token};
 
 /// Whether an entry stands alone or counts only in a combination.
@@ -108,22 +109,31 @@ pub(crate) enum What {
     Cue(Cue),
 }
 
-/// Every entry of both languages and every cue, compiled.
-pub(crate) static LEXICON: LazyLock<Vec<Compiled>> = LazyLock::new(|| {
+/// Every entry of both languages and every cue, compiled, with the words
+/// they use and, per word, the patterns that start with it.
+pub(crate) struct Lexicon {
+    vocab: Vocab,
+    entries: Vec<Compiled>,
+    /// Word id → the entries whose first element it is.
+    starts: HashMap<u32, Vec<usize>>,
+}
+
+pub(crate) static LEXICON: LazyLock<Lexicon> = LazyLock::new(|| {
     compile().unwrap_or_else(|e| panic!("the built-in crisis lexicon does not compile: {e}"))
 });
 
-pub(crate) fn compile() -> Result<Vec<Compiled>, super::pattern::UnknownClass> {
-    let mut out = Vec::new();
-    for (lang, entries) in [
+pub(crate) fn compile() -> Result<Lexicon, super::pattern::UnknownClass> {
+    let mut vocab = Vocab::default();
+    let mut entries = Vec::new();
+    for (lang, list) in [
         (Lang::En, super::lexicon_en::EN),
         (Lang::En, super::lexicon_en_acts::EN_ACTS),
         (Lang::Es, super::lexicon_es::ES),
     ] {
-        for (src, c, s) in entries {
+        for (src, c, s) in list {
             for one in src.split(" / ") {
-                out.push(Compiled {
-                    pattern: Pattern::compile(one, lang, CLASSES)?,
+                entries.push(Compiled {
+                    pattern: Pattern::compile(one, lang, CLASSES, &mut vocab)?,
                     what: What::Construct(*c, *s),
                 });
             }
@@ -131,13 +141,30 @@ pub(crate) fn compile() -> Result<Vec<Compiled>, super::pattern::UnknownClass> {
     }
     for (src, cue) in CUES {
         for one in src.split(" / ") {
-            out.push(Compiled {
-                pattern: Pattern::compile(one, Lang::En, CLASSES)?,
+            entries.push(Compiled {
+                pattern: Pattern::compile(one, Lang::En, CLASSES, &mut vocab)?,
                 what: What::Cue(*cue),
             });
         }
     }
-    Ok(out)
+    let mut starts: HashMap<u32, Vec<usize>> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        for id in e.pattern.first() {
+            starts.entry(*id).or_default().push(i);
+        }
+    }
+    Ok(Lexicon {
+        vocab,
+        entries,
+        starts,
+    })
+}
+
+impl Lexicon {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
 }
 
 /// Something the lexicon found: what, and which words.
@@ -147,22 +174,35 @@ pub(crate) struct Found {
     pub(crate) at: Vec<usize>,
 }
 
-/// Everything the lexicon finds in `tokens` (each entry once per start).
+/// Everything the lexicon finds in `tokens` (each entry at most once per
+/// word: a match resumes after its last word). Only the entries whose
+/// first word is in the text are tried.
 pub(crate) fn scan(tokens: &[Token]) -> Vec<Found> {
+    let lex = &*LEXICON;
+    let sets: Vec<Vec<u32>> = tokens.iter().map(|t| lex.vocab.matches(t)).collect();
+    let mut tries: Vec<(usize, usize)> = Vec::new();
+    for (i, set) in sets.iter().enumerate() {
+        for id in set {
+            if let Some(entries) = lex.starts.get(id) {
+                tries.extend(entries.iter().map(|&e| (e, i)));
+            }
+        }
+    }
+    tries.sort_unstable();
+    tries.dedup();
     let mut found = Vec::new();
-    for entry in LEXICON.iter() {
-        let mut next = 0;
-        for start in 0..tokens.len() {
-            if start < next {
-                continue;
-            }
-            if let Some(at) = entry.pattern.match_at(tokens, start) {
-                next = at.last().map_or(start + 1, |l| l + 1);
-                found.push(Found {
-                    what: entry.what,
-                    at,
-                });
-            }
+    let mut next: Option<(usize, usize)> = None;
+    for (e, start) in tries {
+        if next.is_some_and(|(ne, at)| ne == e && start < at) {
+            continue;
+        }
+        let entry = &lex.entries[e];
+        if let Some(at) = entry.pattern.match_at(tokens, &sets, start) {
+            next = Some((e, at.last().map_or(start + 1, |l| l + 1)));
+            found.push(Found {
+                what: entry.what,
+                at,
+            });
         }
     }
     found

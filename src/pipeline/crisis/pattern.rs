@@ -12,6 +12,8 @@
 //! - `!for|to` (consumes nothing) the next word is none of these;
 //! - ` / ` between whole patterns: any of them (an entry's alternatives).
 
+use std::collections::HashMap;
+
 use super::tokens::{Lang, Token, stem};
 
 #[derive(Debug, Clone)]
@@ -24,16 +26,15 @@ struct Word {
 
 #[derive(Debug, Clone)]
 enum Elem {
-    Any(Vec<Word>),
+    Any(Vec<u32>),
     Gap(usize),
-    Not(Vec<Word>),
+    Not(Vec<u32>),
 }
 
 /// One compiled lexicon pattern.
 #[derive(Debug, Clone)]
 pub(crate) struct Pattern {
     elems: Vec<Elem>,
-    lang: Lang,
 }
 
 /// The classes a pattern may name, as `(name, words)`.
@@ -49,11 +50,87 @@ pub(crate) struct UnknownClass {
     class: String,
 }
 
+/// Every distinct lexicon word once, indexed so a text word finds the
+/// lexicon words it matches by lookup rather than by comparing with each.
+#[derive(Debug, Default)]
+pub(crate) struct Vocab {
+    words: Vec<Word>,
+    ids: HashMap<(String, Lang, bool, bool), u32>,
+    by_form: HashMap<String, Vec<u32>>,
+    by_stem: HashMap<(Lang, String), Vec<u32>>,
+    prefixes: Vec<u32>,
+    /// Words of six letters or more by first letter, for one-edit slips.
+    fuzzy: HashMap<char, Vec<u32>>,
+    number: Vec<u32>,
+}
+
+impl Vocab {
+    fn intern(&mut self, src: &str, lang: Lang) -> u32 {
+        let w = word(src, lang);
+        let key = (w.form.clone(), lang, w.exact, w.prefix);
+        if let Some(id) = self.ids.get(&key) {
+            return *id;
+        }
+        let id = u32::try_from(self.words.len()).unwrap_or(u32::MAX);
+        if w.form == "#" {
+            self.number.push(id);
+        } else if w.prefix {
+            self.prefixes.push(id);
+        } else {
+            self.by_form.entry(w.form.clone()).or_default().push(id);
+            if !w.exact && w.stem.len() >= 3 {
+                self.by_stem
+                    .entry((lang, w.stem.clone()))
+                    .or_default()
+                    .push(id);
+            }
+            if !w.exact
+                && w.form.len() >= 6
+                && let Some(c) = w.form.chars().next()
+            {
+                self.fuzzy.entry(c).or_default().push(id);
+            }
+        }
+        self.ids.insert(key, id);
+        self.words.push(w);
+        id
+    }
+
+    /// The lexicon words `t` matches, sorted.
+    pub(crate) fn matches(&self, t: &Token) -> Vec<u32> {
+        let mut out: Vec<u32> = Vec::new();
+        let mut add = |ids: Option<&Vec<u32>>| out.extend(ids.into_iter().flatten());
+        add(self.by_form.get(&t.form));
+        add(self.by_stem.get(&(Lang::En, t.en.clone())));
+        add(self.by_stem.get(&(Lang::Es, t.es.clone())));
+        for &id in &self.prefixes {
+            if t.form.starts_with(&self.words[id as usize].form) {
+                out.push(id);
+            }
+        }
+        if t.form.len() >= 5
+            && let Some(ids) = t.form.chars().next().and_then(|c| self.fuzzy.get(&c))
+        {
+            out.extend(
+                ids.iter()
+                    .filter(|&&id| one_edit(&t.form, &self.words[id as usize].form)),
+            );
+        }
+        if is_number(&t.form) {
+            out.extend(&self.number);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
+
 impl Pattern {
     pub(crate) fn compile(
         src: &str,
         lang: Lang,
         classes: Classes,
+        vocab: &mut Vocab,
     ) -> Result<Pattern, UnknownClass> {
         let mut elems = Vec::new();
         for part in src.split_whitespace() {
@@ -76,77 +153,85 @@ impl Pattern {
                             class: name.to_owned(),
                         })?
                         .1;
-                    alts.extend(words.iter().map(|w| word(w, lang)));
+                    alts.extend(words.iter().map(|w| vocab.intern(w, lang)));
                 } else {
-                    alts.push(word(alt, lang));
+                    alts.push(vocab.intern(alt, lang));
                 }
             }
+            alts.sort_unstable();
+            alts.dedup();
             elems.push(if neg {
                 Elem::Not(alts)
             } else {
                 Elem::Any(alts)
             });
         }
-        Ok(Pattern { elems, lang })
+        Ok(Pattern { elems })
+    }
+
+    /// The lexicon words a match must start with (empty: any word).
+    pub(crate) fn first(&self) -> &[u32] {
+        match self.elems.first() {
+            Some(Elem::Any(ids)) => ids,
+            _ => &[],
+        }
     }
 
     /// Where the pattern matches starting at `start`: the matched words'
-    /// indices (gaps left out), all in `start`'s sentence.
-    pub(crate) fn match_at(&self, tokens: &[Token], start: usize) -> Option<Vec<usize>> {
+    /// indices (gaps left out), all in `start`'s sentence. `sets[i]` is
+    /// what [`Vocab::matches`] gave for `tokens[i]`.
+    pub(crate) fn match_at(
+        &self,
+        tokens: &[Token],
+        sets: &[Vec<u32>],
+        start: usize,
+    ) -> Option<Vec<usize>> {
         let mut got = Vec::with_capacity(self.elems.len());
         let sentence = tokens.get(start)?.sentence;
-        self.walk(0, tokens, start, sentence, &mut got)
-            .then_some(got)
+        let m = Matching {
+            tokens,
+            sets,
+            s: sentence,
+        };
+        self.walk(&m, 0, start, &mut got).then_some(got)
     }
 
-    fn walk(&self, e: usize, tokens: &[Token], at: usize, s: u16, got: &mut Vec<usize>) -> bool {
+    fn walk(&self, m: &Matching<'_>, e: usize, at: usize, got: &mut Vec<usize>) -> bool {
         let Some(elem) = self.elems.get(e) else {
             return true;
         };
-        let here = tokens.get(at).filter(|t| t.sentence == s);
+        let here = m.tokens.get(at).is_some_and(|t| t.sentence == m.s);
         match elem {
-            Elem::Any(words) => {
-                let Some(t) = here else { return false };
-                if !words.iter().any(|w| self.same(t, w)) {
+            Elem::Any(ids) => {
+                if !here || !m.any(at, ids) {
                     return false;
                 }
                 got.push(at);
-                if self.walk(e + 1, tokens, at + 1, s, got) {
+                if self.walk(m, e + 1, at + 1, got) {
                     return true;
                 }
                 got.pop();
                 false
             }
-            Elem::Not(words) => {
-                here.is_none_or(|t| !words.iter().any(|w| self.same(t, w)))
-                    && self.walk(e + 1, tokens, at, s, got)
-            }
+            Elem::Not(ids) => (!here || !m.any(at, ids)) && self.walk(m, e + 1, at, got),
             Elem::Gap(n) => (0..=*n).any(|skip| {
-                (0..skip).all(|k| tokens.get(at + k).is_some_and(|t| t.sentence == s))
-                    && self.walk(e + 1, tokens, at + skip, s, got)
+                (0..skip).all(|k| m.tokens.get(at + k).is_some_and(|t| t.sentence == m.s))
+                    && self.walk(m, e + 1, at + skip, got)
             }),
         }
     }
+}
 
-    fn same(&self, t: &Token, w: &Word) -> bool {
-        if t.form == w.form {
-            return true;
-        }
-        if w.form == "#" {
-            return is_number(&t.form);
-        }
-        if w.exact {
-            return false;
-        }
-        if w.prefix {
-            return t.form.starts_with(&w.form);
-        }
-        let stem = match self.lang {
-            Lang::En => &t.en,
-            Lang::Es => &t.es,
-        };
-        (w.stem.len() >= 3 && *stem == w.stem)
-            || (w.form.len() >= 6 && t.form.len() >= 5 && one_edit(&t.form, &w.form))
+struct Matching<'a> {
+    tokens: &'a [Token],
+    sets: &'a [Vec<u32>],
+    s: u16,
+}
+
+impl Matching<'_> {
+    fn any(&self, at: usize, ids: &[u32]) -> bool {
+        let set = &self.sets[at];
+        set.iter().any(|id| ids.binary_search(id).is_ok())
     }
 }
 
@@ -219,9 +304,11 @@ mod tests {
 
     fn hit(p: &str, text: &str) -> Option<Vec<String>> {
         let toks = tokenize(&crate::domain::normalize::normalize(text).folded);
-        let p = Pattern::compile(p, Lang::En, CLASSES).unwrap();
+        let mut vocab = Vocab::default();
+        let p = Pattern::compile(p, Lang::En, CLASSES, &mut vocab).unwrap();
+        let sets: Vec<Vec<u32>> = toks.iter().map(|t| vocab.matches(t)).collect();
         (0..toks.len()).find_map(|i| {
-            p.match_at(&toks, i)
+            p.match_at(&toks, &sets, i)
                 .map(|ix| ix.iter().map(|&i| toks[i].form.clone()).collect())
         })
     }
@@ -246,7 +333,7 @@ mod tests {
 
     #[test]
     fn an_unknown_class_is_an_error_naming_it() {
-        let e = Pattern::compile("<nope> x", Lang::En, CLASSES).unwrap_err();
+        let e = Pattern::compile("<nope> x", Lang::En, CLASSES, &mut Vocab::default()).unwrap_err();
         assert!(e.to_string().contains("`nope`"), "{e}");
     }
 

@@ -27,6 +27,7 @@ fn names(m: &CrisisMatch) -> Vec<Construct> {
 #[test]
 fn the_lexicon_compiles() {
     assert!(lexicon::compile().unwrap().len() > 300);
+    assert!(lexicon::LEXICON.len() > 300);
 }
 
 #[test]

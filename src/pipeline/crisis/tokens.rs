@@ -31,7 +31,7 @@ pub(crate) struct Token {
 }
 
 /// Which stemmer a lexicon word is compared with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Lang {
     En,
     Es,
