@@ -316,7 +316,7 @@ pub(crate) fn fallback(
     settings: &ReplySettings,
     now: chrono::DateTime<chrono::Utc>,
 ) -> ReplyEffects {
-    use crate::domain::incident::{AlertHit, BUILTIN_CRISIS_ALERT, Severity, Subject};
+    use crate::domain::incident::{AlertHit, BUILTIN_CRISIS_ALERT, Subject};
     use crate::domain::message::{IdempotencyKey, Kind, NewMessage};
     let text = normalize(&row.sms.body);
     let mut effects = ReplyEffects {
@@ -350,13 +350,13 @@ pub(crate) fn fallback(
         }
         effects.hits.push(AlertHit {
             alert: BUILTIN_CRISIS_ALERT.into(),
-            severity: Severity::Critical,
+            severity: m.severity.incident(),
             subject: member_id
                 .map_or_else(|| Subject::Number(row.sms.from.clone()), Subject::Member),
             inbound_id: Some(row.id),
             evidence: format!(
-                "crisis phrase `{}` (built-in floor; the pipeline crashed on this text)",
-                m.phrase
+                "{}; the pipeline crashed on this text",
+                super::decide::crisis_evidence(&m)
             ),
             realert: None,
             escalate: None,

@@ -21,7 +21,7 @@
 
 pub mod alerts;
 pub mod answer;
-pub(crate) mod crisis;
+pub mod crisis;
 pub(crate) mod decide;
 pub mod handler;
 pub(crate) mod keywords;

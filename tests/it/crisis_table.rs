@@ -141,6 +141,11 @@ const BENIGN: &[&str] = &[
     "that workout killed me",
     "the plants died while I was away",
     "I'm dying to see the new movie",
+    // Idioms: quiet through the detector's idiom list (issue 17).
+    "my feet are killing me",
+    "dying to see everyone thursday!!",
+    "me muero de risa",
+    "this heat is killing me",
     "you're killing it at group!",
     "I killed it at my job interview",
     "this heat is killing me lol",
@@ -190,12 +195,12 @@ const PINNED_FALSE_ALERTS: &[(&str, &str, &str)] = &[
     (
         "I cut myself a slice of cake",
         "cut myself",
-        "`cut myself` is self-harm in almost every text; telling cake from a blade needs more than words in order",
+        "a keyword of the shipped rules' crisis alert (rules add phrases, matched whole words in order); the detector alone is quiet on it",
     ),
     (
         "my last message was a typo",
-        "my last message",
-        "`this is my last message` is a farewell; the phrase cannot wait for the words after it",
+        "last message",
+        "`this is my last message` is a farewell; the detector cannot tell a typo from a goodbye without a return named",
     ),
 ];
 
@@ -298,19 +303,24 @@ fn every_crisis_phrasing_matches_on_the_built_in_floor_alone() {
 }
 
 #[test]
-fn a_negated_or_past_tense_mention_matches_the_same_phrase_as_the_plain_one() {
+fn a_negated_or_past_tense_mention_is_a_warning_naming_the_same_construct() {
     let pairs = [
         ("I want to kill myself", "I'm not going to kill myself"),
         ("I want to kill myself", "I tried to kill myself last year"),
         ("I want to hurt myself", "I don't want to hurt myself"),
     ];
     let texts: Vec<&str> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
-    let results = crisis_of(&shipped_rules(), &texts);
+    let dir = floor_only_rules();
+    let results = crisis_of(dir.path(), &texts);
     for (i, (plain, other)) in pairs.iter().enumerate() {
         let (a, b) = (&results[2 * i], &results[2 * i + 1]);
         assert_eq!(b["matched"], true, "{other:?}: {b}");
-        assert_eq!(a["phrase"], b["phrase"], "{plain:?} vs {other:?}");
-        assert_eq!(a["source"], b["source"], "{plain:?} vs {other:?}");
+        assert_eq!(a["severity"], "critical", "{plain:?}: {a}");
+        assert_eq!(b["severity"], "warning", "{other:?}: {b}");
+        assert_eq!(
+            a["constructs"][0]["name"], b["constructs"][0]["name"],
+            "{plain:?} vs {other:?}"
+        );
     }
 }
 
@@ -337,8 +347,13 @@ fn the_pinned_false_alerts_still_match_the_phrase_they_are_pinned_for() {
     for ((text, phrase, why), crisis) in PINNED_FALSE_ALERTS.iter().zip(&results) {
         assert!(!why.is_empty());
         assert_eq!(
-            (crisis["matched"].clone(), crisis["phrase"].as_str()),
-            (serde_json::Value::Bool(true), Some(*phrase)),
+            crisis["matched"], true,
+            "{text:?} no longer matches ({crisis}): move it to BENIGN"
+        );
+        assert!(
+            crisis["phrase"]
+                .as_str()
+                .is_some_and(|p| p.contains(phrase)),
             "{text:?} no longer matches `{phrase}` ({crisis}): move it to BENIGN"
         );
     }

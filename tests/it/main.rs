@@ -7,6 +7,7 @@ mod twilio;
 
 mod admin_api;
 mod alert_scripts;
+mod crisis_corpus;
 mod crisis_table;
 mod daemon;
 mod dispatch;

@@ -806,3 +806,71 @@ async fn a_survey_reprompts_banana_stores_4_and_asks_the_next_question_expires_a
     assert_eq!(rig.received_by(s3).len(), 1, "{:#?}", rig.received_by(s3));
     assert_eq!(rig.received_by(s1).len(), 3, "{:#?}", rig.received_by(s1));
 }
+
+/// Issue 17: texts that name no listed phrase — a means in hand with a
+/// time and a goodbye, an attempt under way, a goodbye — each get the
+/// crisis reply and a critical incident from the built-in detector.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_17_plans_attempts_and_goodbyes_get_the_crisis_reply_and_a_critical_incident() {
+    let cases = [
+        (
+            "M-1",
+            "+15555550211",
+            "I have the pills in my hand and I'm going to take them all tonight. goodbye",
+        ),
+        ("M-2", "+15555550212", "took all my seroquel 20 min ago"),
+        (
+            "M-3",
+            "+15555550213",
+            "this is my last message. thank you all for everything. take care of my cat",
+        ),
+    ];
+    let people: Vec<Person> = cases
+        .iter()
+        .map(|(id, phone, _)| person(id, phone, daytime()))
+        .collect();
+    let Some(mut rig) = Rig::start(&rules(""), &people).await else {
+        return;
+    };
+    for (_, phone, text) in cases {
+        rig.text(phone, text).await;
+    }
+    for (id, phone, text) in cases {
+        let got = rig.wait_received_by(phone, 1).await;
+        assert_crisis_reply(&got[0]);
+        let incidents = rig.incidents_of(id).await;
+        assert_critical_crisis_incident(&incidents, text);
+        assert!(
+            incidents[0]
+                .evidence
+                .iter()
+                .any(|e| e.text.contains("constructs:")),
+            "the evidence names the constructs: {incidents:#?}"
+        );
+    }
+}
+
+/// Issue 17: a denial is a warning incident, not silence, and the crisis
+/// reply still goes (a person has been told, which the incident makes true).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_17_a_denial_gets_the_crisis_reply_and_a_warning_incident() {
+    let Some(mut rig) = Rig::start(&rules(""), &[person("M-1", "+15555550221", daytime())]).await
+    else {
+        return;
+    };
+    rig.text("+15555550221", "a year ago i tried to overdose")
+        .await;
+    let got = rig.wait_received_by("+15555550221", 1).await;
+    assert_crisis_reply(&got[0]);
+    let incidents = rig.incidents_of("M-1").await;
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(incidents[0].severity, Severity::Warning, "{incidents:#?}");
+    assert_eq!(incidents[0].alert, "crisis-language");
+    assert!(
+        incidents[0]
+            .evidence
+            .iter()
+            .any(|e| e.text.contains("attempt")),
+        "{incidents:#?}"
+    );
+}

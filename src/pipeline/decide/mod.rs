@@ -57,6 +57,7 @@ use crate::rules::RuleSet;
 use crate::settings::ReplySettings;
 use crate::store::traits::reply::{ReplyEffects, ReplyFacts, SurveyUpdate};
 
+pub(crate) use self::crisis::evidence as crisis_evidence;
 pub use self::verdict::{CrisisVerdict, Decision, SurveyVerdict};
 pub use super::alerts::AlertVerdict;
 

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::super::alerts::AlertVerdict;
-use super::super::crisis::Category;
+use super::super::crisis::{Construct, CrisisSeverity, Fired};
 use super::super::keywords::Keyword;
 use crate::domain::message::Kind;
 use crate::store::traits::reply::ReplyEffects;
@@ -43,8 +43,15 @@ pub struct CrisisVerdict {
     pub phrase: Option<String>,
     /// `rule` (a critical alert's keyword) or `floor` (built in).
     pub source: Option<&'static str>,
-    /// The floor's category, for a floor match.
-    pub category: Option<Category>,
+    /// The first construct named, for a detector match.
+    pub category: Option<Construct>,
+    /// `critical` (the crisis reply and a page) or `warning` (the crisis
+    /// reply and a warning incident).
+    pub severity: Option<CrisisSeverity>,
+    /// The combination rule that decided it.
+    pub rule: Option<String>,
+    /// Every construct that counted, with the words that fired it.
+    pub constructs: Vec<Fired>,
 }
 
 /// What the follow-up stage did with a text on an unresolved critical
