@@ -96,8 +96,6 @@ pub(super) struct RawReplies {
     pub(super) crisis_text: Option<String>,
     #[serde(default)]
     pub(super) follow_up_text: Option<String>,
-    #[serde(default)]
-    pub(super) follow_up_text_es: Option<String>,
     /// Per-language texts, keyed by language code (`es`, `fr`).
     #[serde(default)]
     pub(super) languages: std::collections::BTreeMap<String, RawLanguageReplies>,
@@ -122,6 +120,8 @@ pub(super) struct RawLanguageReplies {
     pub(super) stop_topic: Option<String>,
     #[serde(default)]
     pub(super) start: Option<String>,
+    #[serde(default)]
+    pub(super) follow_up: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

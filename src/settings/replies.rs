@@ -41,15 +41,11 @@ pub struct ReplySettings {
     /// critical incident (at most one an hour per incident), in English
     /// and, for members whose `language` is Spanish, in Spanish.
     pub follow_up_text: String,
-    pub follow_up_text_es: String,
 }
 
 /// The follow-up reply's default (issue 17).
 pub const DEFAULT_FOLLOW_UP_TEXT: &str =
     "A person has been told. If you are in danger now, call 911 or call or text 988.";
-
-/// The follow-up reply's default in Spanish.
-pub const DEFAULT_FOLLOW_UP_TEXT_ES: &str = "Ya le avisamos a una persona. Si estás en peligro ahora, llama al 911 o llama o manda un mensaje de texto al 988.";
 
 /// The crisis reply Hearth sends when the rules name none (COMPLIANCE.md:
 /// 988, 911, Crisis Text Line).
@@ -68,7 +64,6 @@ impl Default for ReplySettings {
             crisis_text: DEFAULT_CRISIS_TEXT.into(),
             languages: BTreeMap::new(),
             follow_up_text: DEFAULT_FOLLOW_UP_TEXT.into(),
-            follow_up_text_es: DEFAULT_FOLLOW_UP_TEXT_ES.into(),
         }
     }
 }
@@ -125,14 +120,6 @@ pub(super) fn reply_settings(raw: RawReplies) -> Result<ReplySettings, String> {
             "follow_up_text",
             text("follow_up_text", raw.follow_up_text, d.follow_up_text)?,
         )?,
-        follow_up_text_es: help_now(
-            "follow_up_text_es",
-            text(
-                "follow_up_text_es",
-                raw.follow_up_text_es,
-                d.follow_up_text_es,
-            )?,
-        )?,
     })
 }
 
@@ -161,7 +148,12 @@ mod tests {
             d.follow_up_text,
             "A person has been told. If you are in danger now, call 911 or call or text 988."
         );
-        assert!(d.follow_up_text_es.contains("988") && d.follow_up_text_es.contains("911"));
+        let es = d.follow_up(&d.language("es-MX"));
+        assert!(
+            es.starts_with("Ya le avisamos") && es.contains("988"),
+            "{es}"
+        );
+        assert_eq!(d.follow_up(&d.language("fr")), d.follow_up_text);
         let s = parse(
             "replies: { follow_up_text: \"We told Dana. Call 988 if you need to.\" }\n",
             &[],
@@ -202,8 +194,8 @@ mod tests {
                 "replies.follow_up_text does not give 988 or 911",
             ),
             (
-                "replies: { follow_up_text_es: \"  \" }",
-                "replies.follow_up_text_es is empty",
+                "replies: { languages: { es: { follow_up: Alguien le llamará. } } }",
+                "replies.languages.es.follow_up does not give 988 or 911",
             ),
         ] {
             let err = parse(&format!("{yaml}\n"), &[]).unwrap_err().to_string();

@@ -72,17 +72,12 @@ pub(super) fn stage(
     Some((effect, verdict))
 }
 
-/// The settings' follow-up reply in the member's language (Spanish for a
-/// `language` of `es`, `es-MX`, …; English otherwise).
+/// The follow-up reply in the member's language (built in: English and
+/// Spanish; more from `replies.languages`); English for an unknown number.
 fn reply_text(b: &Builder<'_>, from: &Sender<'_>) -> String {
     let settings = b.input.settings;
-    let spanish = from.member().is_some_and(|m| {
-        let l = m.language.trim().to_ascii_lowercase();
-        l == "es" || l.starts_with("es-") || l.starts_with("es_") || l == "spanish"
-    });
-    if spanish {
-        settings.follow_up_text_es.clone()
-    } else {
-        settings.follow_up_text.clone()
-    }
+    let language = from
+        .member()
+        .map_or_else(|| "en".to_owned(), |m| settings.language(&m.language));
+    settings.follow_up(&language)
 }

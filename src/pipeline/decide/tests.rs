@@ -308,7 +308,8 @@ fn a_text_on_an_open_critical_incident_is_kept_forwarded_and_answered_once_an_ho
     facts.open_critical.as_mut().unwrap().last_reply_at = Some(now - chrono::Duration::minutes(61));
     facts.member.as_mut().unwrap().language = "es".into();
     let d = decide_text("hola?", &facts, &settings, now);
-    assert_eq!(follow_up_body(&d), settings.follow_up_text_es);
+    assert_eq!(follow_up_body(&d), settings.follow_up("es"));
+    assert!(follow_up_body(&d).starts_with("Ya le avisamos"));
 
     keywords_and_crisis_keep_their_own_answers(facts, &settings, now);
 }

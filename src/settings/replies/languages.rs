@@ -30,6 +30,8 @@ pub struct LanguageReplies {
     pub stop: Option<String>,
     pub stop_topic: Option<String>,
     pub start: Option<String>,
+    /// The reply to a further text on an unresolved critical incident.
+    pub follow_up: Option<String>,
 }
 
 /// A built-in language's texts.
@@ -41,6 +43,7 @@ struct Builtin {
     stop: &'static str,
     stop_topic: &'static str,
     start: &'static str,
+    follow_up: &'static str,
 }
 
 pub(super) const DEFAULT_PROGRAM: &str = "Hearth support group texts";
@@ -55,6 +58,7 @@ const ENGLISH: Builtin = Builtin {
     stop: "{program}: you are unsubscribed and will get no more messages. Reply START to subscribe again.",
     stop_topic: "{program}: you are unsubscribed from all of this program's texts, not only that topic, and will get no more messages. Reply START to subscribe again.",
     start: "{program}: you are subscribed again, {frequency}. Reply HELP for help, STOP to opt out.",
+    follow_up: super::DEFAULT_FOLLOW_UP_TEXT,
 };
 
 const SPANISH: Builtin = Builtin {
@@ -65,6 +69,7 @@ const SPANISH: Builtin = Builtin {
     stop: "{program}: se dio de baja y no recibirá más mensajes. Responda START para volver a suscribirse.",
     stop_topic: "{program}: se dio de baja de todos los mensajes de este programa, no solo de ese tema, y no recibirá más mensajes. Responda START para volver a suscribirse.",
     start: "{program}: está suscrito de nuevo, {frequency}. Responda AYUDA para ayuda, STOP o BAJA para cancelar.",
+    follow_up: "Ya le avisamos a una persona. Si está en peligro ahora, llame al 911 o llame o escriba al 988.",
 };
 
 fn builtin(code: &str) -> Option<&'static Builtin> {
@@ -89,6 +94,22 @@ pub fn language_key(language: &str) -> String {
 }
 
 impl ReplySettings {
+    /// The reply to a further text on an unresolved critical incident, in
+    /// `language` (a key [`ReplySettings::language`] gave): that
+    /// language's `follow_up`, else the built-in one of a language other
+    /// than English, else `replies.follow_up_text`.
+    pub fn follow_up(&self, language: &str) -> String {
+        self.languages
+            .get(language)
+            .and_then(|l| l.follow_up.clone())
+            .or_else(|| {
+                builtin(language)
+                    .filter(|_| language != "en")
+                    .map(|b| b.follow_up.to_owned())
+            })
+            .unwrap_or_else(|| self.follow_up_text.clone())
+    }
+
     /// The language Hearth answers a member whose roster says `language`
     /// in: that language when it is built in (English, Spanish) or set in
     /// `replies.languages`, else English.
@@ -203,7 +224,17 @@ pub(super) fn languages(
             stop: text("stop", r.stop)?,
             stop_topic: text("stop_topic", r.stop_topic)?,
             start: text("start", r.start)?,
+            follow_up: text("follow_up", r.follow_up)?,
         };
+        if let Some(f) = &l.follow_up
+            && !f.contains("988")
+            && !f.contains("911")
+        {
+            return Err(format!(
+                "{} does not give 988 or 911: `{f}`\n  hint: it answers someone in a crisis conversation; say how to reach help now, like \"call 911 or call or text 988\"",
+                at("follow_up")
+            ));
+        }
         if let Some(help) = &l.help
             && !help.contains("988")
         {
