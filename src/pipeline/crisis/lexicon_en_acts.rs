@@ -335,7 +335,9 @@ pub(crate) const EN_ACTS: &[Entry] = &[
         P,
     ),
     (
-        "nobody|no ... one|notice|miss|needs|text|funeral|come",
+        // "nobody would notice / miss me": not "no" alone before any of
+        // these ("no i cant come tonight", "no more texts please").
+        "nobody ... notice|miss|funeral / no one ... notice|miss|funeral / nobody ... come to my funeral / no one ... come to my funeral / nobody needs me / no one needs me / nobody ... text|call if / no one ... text|call if",
         Absence,
         A,
     ),
