@@ -43,12 +43,12 @@ pub struct Args {
         env = "HEARTH_SETTINGS",
         default_value = "/etc/hearth/hearth.yaml"
     )]
-    pub settings: PathBuf,
+    pub(crate) settings: PathBuf,
     /// Who is acting, for the audit trail; defaults to $SUDO_USER or $USER.
     #[arg(long, global = true)]
-    pub actor: Option<String>,
+    pub(crate) actor: Option<String>,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]

@@ -60,30 +60,30 @@ pub struct PreviewArgs {
 /// One line of the preview.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct PreviewFire {
-    pub schedule: String,
+    pub(crate) schedule: String,
     /// `scheduled`, or `cancelled` for a session a `cancelled:` date
     /// removed (nothing is sent for it).
-    pub status: &'static str,
-    pub fire_utc: String,
-    pub fire_local: String,
-    pub timezone: String,
+    pub(crate) status: &'static str,
+    pub(crate) fire_utc: String,
+    pub(crate) fire_local: String,
+    pub(crate) timezone: String,
     /// Who the fire is for: `all` (a cron with its own timezone),
     /// `tz:ZONE` (a cron in members' own timezones: those in ZONE),
     /// `group:ID` (a session fire).
-    pub scope: String,
-    pub group: Option<String>,
-    pub session_utc: Option<String>,
-    pub session_local: Option<String>,
+    pub(crate) scope: String,
+    pub(crate) group: Option<String>,
+    pub(crate) session_utc: Option<String>,
+    pub(crate) session_local: Option<String>,
     /// An `extra:` session.
-    pub extra_session: bool,
+    pub(crate) extra_session: bool,
     /// `template:ID` or `survey:ID`.
-    pub sends: String,
+    pub(crate) sends: String,
     /// Members it would reach (null without a database).
-    pub recipients: Option<usize>,
+    pub(crate) recipients: Option<usize>,
     /// Of those, how many a frequency cap would suppress.
-    pub capped: Option<usize>,
+    pub(crate) capped: Option<usize>,
     /// The message for one recipient, names and text attributes masked.
-    pub sample: Option<String>,
+    pub(crate) sample: Option<String>,
 }
 
 pub(crate) fn preview(settings_path: &std::path::Path, args: PreviewArgs) -> ExitCode {

@@ -72,9 +72,9 @@ impl fmt::Display for Diagnostic {
 /// A place in a file: path plus 1-based line and column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Place {
-    pub path: PathBuf,
-    pub line: u64,
-    pub column: u64,
+    pub(crate) path: PathBuf,
+    pub(crate) line: u64,
+    pub(crate) column: u64,
 }
 
 impl Place {

@@ -8,14 +8,14 @@ use crate::rules::Inventory;
 /// Ids added, changed and removed, by kind (`templates`, `alerts`, …).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct RuleDiff {
-    pub kinds: BTreeMap<&'static str, KindDiff>,
+    pub(crate) kinds: BTreeMap<&'static str, KindDiff>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct KindDiff {
-    pub added: Vec<String>,
-    pub changed: Vec<String>,
-    pub removed: Vec<String>,
+    pub(crate) added: Vec<String>,
+    pub(crate) changed: Vec<String>,
+    pub(crate) removed: Vec<String>,
 }
 
 impl RuleDiff {

@@ -13,7 +13,7 @@ pub struct Counters {
     /// Ambiguous sends the provider's records showed were sent.
     pub reconciled_sent: AtomicU64,
     /// Messages held because a member's timezone could not be read.
-    pub bad_timezone_holds: AtomicU64,
+    pub(crate) bad_timezone_holds: AtomicU64,
     /// Times the circuit breaker opened.
     pub breaker_opened: AtomicU64,
     /// Store errors while recording an outcome (each retried).

@@ -75,9 +75,9 @@ pub(crate) fn crisis_not_texted(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ConsentChange {
     pub action: ConsentAction,
-    pub source: ConsentSource,
+    pub(crate) source: ConsentSource,
     pub text: String,
-    pub actor: &'static str,
+    pub(crate) actor: &'static str,
 }
 
 /// The provider reported the number opted out (a refused send, or a

@@ -136,7 +136,7 @@ pub struct SubjectIncidents {
     pub open: Vec<(i64, String, Severity)>,
     /// The newest incident opened for each alert, open or not:
     /// `(alert, id, opened_at)`.
-    pub last_opened: Vec<(String, i64, DateTime<Utc>)>,
+    pub(crate) last_opened: Vec<(String, i64, DateTime<Utc>)>,
 }
 
 /// What a hit does.
@@ -239,7 +239,7 @@ impl IncidentState {
 /// One piece of evidence on an incident.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Evidence {
-    pub at: DateTime<Utc>,
+    pub(crate) at: DateTime<Utc>,
     pub alert: String,
     pub inbound_id: Option<i64>,
     pub text: String,
@@ -252,7 +252,7 @@ pub struct Evidence {
     /// What the text answered, as its survey item reads (a survey item
     /// alert's hit): what a page quotes instead of the bare answer.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub quote: Option<String>,
+    pub(crate) quote: Option<String>,
 }
 
 /// An incident as stored.
@@ -267,7 +267,7 @@ pub struct Incident {
     pub severity: Severity,
     pub state: IncidentState,
     pub escalate: Option<String>,
-    pub opened_at: DateTime<Utc>,
+    pub(crate) opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// Who acknowledged it (an actor: `contact:dana`, `api:<label>`,
     /// `cli:alex`), how (`sms`, `api`, `cli`) and when; cleared when the

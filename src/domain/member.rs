@@ -46,12 +46,12 @@ impl MemberStatus {
 pub struct Member {
     pub id: i64,
     pub external_id: String,
-    pub first_name: String,
-    pub last_name: Option<String>,
-    pub phone: Phone,
-    pub timezone: String,
+    pub(crate) first_name: String,
+    pub(crate) last_name: Option<String>,
+    pub(crate) phone: Phone,
+    pub(crate) timezone: String,
     pub language: String,
-    pub joined_on: NaiveDate,
+    pub(crate) joined_on: NaiveDate,
     pub status: MemberStatus,
     pub groups: Vec<String>,
     pub attributes: serde_json::Map<String, serde_json::Value>,
@@ -94,20 +94,20 @@ impl Member {
 /// A member's fields as an import or staff edit gives them.
 #[derive(Clone, PartialEq)]
 pub struct MemberRecord {
-    pub external_id: String,
-    pub first_name: String,
-    pub last_name: Option<String>,
-    pub phone: Phone,
-    pub timezone: String,
-    pub language: String,
-    pub joined_on: NaiveDate,
+    pub(crate) external_id: String,
+    pub(crate) first_name: String,
+    pub(crate) last_name: Option<String>,
+    pub(crate) phone: Phone,
+    pub(crate) timezone: String,
+    pub(crate) language: String,
+    pub(crate) joined_on: NaiveDate,
     /// `None`: the roster did not say (no `status` column, or an empty
     /// cell). A new member is then active and an existing one keeps the
     /// status it has, so a re-import never reactivates someone staff
     /// deactivated.
-    pub status: Option<MemberStatus>,
-    pub groups: Vec<String>,
-    pub attributes: serde_json::Map<String, serde_json::Value>,
+    pub(crate) status: Option<MemberStatus>,
+    pub(crate) groups: Vec<String>,
+    pub(crate) attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 impl fmt::Debug for MemberRecord {
@@ -196,12 +196,12 @@ impl ConsentSource {
 /// One row of the consent ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsentEvent {
-    pub id: i64,
+    pub(crate) id: i64,
     pub action: ConsentAction,
     pub source: ConsentSource,
     pub text: String,
     pub actor: String,
-    pub at: DateTime<Utc>,
+    pub(crate) at: DateTime<Utc>,
 }
 
 /// A member's current SMS consent, derived from the ledger.
@@ -306,14 +306,14 @@ pub enum Recorded {
 /// names, phone numbers or message bodies.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
-    pub id: i64,
-    pub at: DateTime<Utc>,
+    pub(crate) id: i64,
+    pub(crate) at: DateTime<Utc>,
     pub actor: String,
     pub action: String,
     pub subject: Option<String>,
     pub detail: serde_json::Value,
-    pub prev_hash: String,
-    pub hash: String,
+    pub(crate) prev_hash: String,
+    pub(crate) hash: String,
 }
 
 /// The outcome of walking the audit chain.

@@ -386,7 +386,7 @@ pub struct OutboxMessage {
     pub reason: Option<String>,
     /// Provider calls made (deferrals do not count).
     pub attempts: i64,
-    pub segments: i64,
+    pub(crate) segments: i64,
     pub not_before: DateTime<Utc>,
     pub next_attempt_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
@@ -396,9 +396,9 @@ pub struct OutboxMessage {
     /// have it already (reconcile before sending again where possible).
     pub possibly_sent: bool,
     /// Who holds (or last held) a claim on it.
-    pub claimed_by: Option<String>,
-    pub lease_until: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
+    pub(crate) claimed_by: Option<String>,
+    pub(crate) lease_until: Option<DateTime<Utc>>,
+    pub(crate) created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
     pub body: String,

@@ -14,13 +14,13 @@ use unicode_normalization::UnicodeNormalization;
 /// A text ready for matching.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Normalized {
-    pub original: String,
+    pub(crate) original: String,
     /// NFKC, lower case, typographic apostrophes and spaces made plain,
     /// whitespace collapsed: readable, for `explain` and keyword checks.
-    pub folded: String,
+    pub(crate) folded: String,
     /// The words for phrase matching: punctuation dropped, leetspeak read
     /// as letters, text-speak spelled out, letter repeats collapsed.
-    pub words: Vec<String>,
+    pub(crate) words: Vec<String>,
 }
 
 pub fn normalize(text: &str) -> Normalized {

@@ -11,8 +11,8 @@ use super::local_time::resolve_local;
 /// means the whole day (no quiet hours); `start > end` wraps midnight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendWindow {
-    pub start: NaiveTime,
-    pub end: NaiveTime,
+    pub(crate) start: NaiveTime,
+    pub(crate) end: NaiveTime,
 }
 
 impl Default for SendWindow {

@@ -7,14 +7,14 @@ use chrono_tz::Tz;
 /// One meeting of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
+    pub(crate) starts_at: DateTime<Utc>,
+    pub(crate) ends_at: DateTime<Utc>,
     /// `starts_at` in the group's timezone.
-    pub local_starts_at: DateTime<Tz>,
+    pub(crate) local_starts_at: DateTime<Tz>,
     /// `ends_at` in the group's timezone.
-    pub local_ends_at: DateTime<Tz>,
+    pub(crate) local_ends_at: DateTime<Tz>,
     /// A one-off session from `extra:`, not the group's pattern.
-    pub extra: bool,
+    pub(crate) extra: bool,
 }
 
 impl Session {

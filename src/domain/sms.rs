@@ -15,7 +15,7 @@ pub enum Encoding {
 pub struct SmsLength {
     pub encoding: Encoding,
     /// Septets for GSM-7, UTF-16 code units for UCS-2.
-    pub units: usize,
+    pub(crate) units: usize,
     pub segments: usize,
 }
 

@@ -13,9 +13,9 @@ use crate::domain::incident::IncidentState;
 /// A parsed command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Command {
-    pub action: Action,
+    pub(crate) action: Action,
     /// `None` for a bare command.
-    pub incident: Option<i64>,
+    pub(crate) incident: Option<i64>,
 }
 
 /// Reads a command from a text; `None` when it is not one.

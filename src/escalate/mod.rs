@@ -39,10 +39,10 @@ use crate::rules::Repeat;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub(crate) struct Entry {
     /// 0-based index into the steps; the backup step is `steps.len()`.
-    pub step: u32,
+    pub(crate) step: u32,
     /// 0 is the first pass; the backup step's round is the one it follows.
-    pub round: u32,
-    pub backup: bool,
+    pub(crate) round: u32,
+    pub(crate) backup: bool,
 }
 
 /// The entry at `position` of the sequence of a policy with `steps`

@@ -10,20 +10,20 @@ use crate::domain::incident::Severity;
 /// What a notice is about, read once per incident.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct About {
-    pub incident: i64,
-    pub alert: String,
-    pub severity: Severity,
+    pub(crate) incident: i64,
+    pub(crate) alert: String,
+    pub(crate) severity: Severity,
     /// "Maria G.", or "a sender not on the roster".
-    pub who: String,
+    pub(crate) who: String,
     /// Group names.
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
     /// The newest text that fed the incident, for `phi: true` contacts.
-    pub words: Option<String>,
+    pub(crate) words: Option<String>,
     /// What that text answered, as the survey item reads ("item 9 —
     /// Thoughts that …: 'more than half the days'"), when a survey item
     /// alert fed the incident: quoted instead of the bare answer, for
     /// `phi: true` contacts.
-    pub quote: Option<String>,
+    pub(crate) quote: Option<String>,
 }
 
 /// Why a notice goes out.

@@ -19,39 +19,39 @@ use crate::rules::{Contact, Repeat, Rotation, RuleSet, Step, Target};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Pinned {
-    pub policy: String,
+    pub(crate) policy: String,
     /// The policy's fingerprint when pinned.
     pub version: String,
-    pub steps: Vec<PinnedStep>,
-    pub backup: Option<PinnedStep>,
-    pub repeat: Repeat,
-    pub resolve_within_secs: Option<u64>,
+    pub(crate) steps: Vec<PinnedStep>,
+    pub(crate) backup: Option<PinnedStep>,
+    pub(crate) repeat: Repeat,
+    pub(crate) resolve_within_secs: Option<u64>,
     /// Every contact a step can reach, by id.
-    pub contacts: BTreeMap<String, PinnedContact>,
-    pub rotations: BTreeMap<String, Rotation>,
+    pub(crate) contacts: BTreeMap<String, PinnedContact>,
+    pub(crate) rotations: BTreeMap<String, Rotation>,
     /// The facilitators of the member's groups (for `group.facilitators`),
     /// in group order, without repeats.
-    pub facilitators: Vec<String>,
+    pub(crate) facilitators: Vec<String>,
     /// The names of the member's groups, for notices.
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PinnedStep {
-    pub targets: Vec<Target>,
-    pub via: Vec<Channel>,
-    pub ack_within_secs: u64,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) via: Vec<Channel>,
+    pub(crate) ack_within_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PinnedContact {
-    pub id: String,
-    pub name: Option<String>,
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
     /// E.164.
-    pub sms: Option<String>,
-    pub email: Option<String>,
-    pub webhook: Option<String>,
-    pub phi: bool,
+    pub(crate) sms: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) webhook: Option<String>,
+    pub(crate) phi: bool,
 }
 
 impl PinnedContact {

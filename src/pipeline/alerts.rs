@@ -48,7 +48,7 @@ pub struct AlertContext<'a> {
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AlertVerdict {
     pub id: String,
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     pub fired: bool,
     /// Why it fired or did not: "keyword `kill myself`", "when: true",
     /// "script note: three low moods in a row: 3, 2, 2", "no keyword",
@@ -61,7 +61,7 @@ pub struct AlertVerdict {
     pub error: Option<String>,
     /// What the hit does to incidents (`hearth explain` fills it from the
     /// facts it is given; the daemon's store decides it when applying).
-    pub incident: Option<String>,
+    pub(crate) incident: Option<String>,
 }
 
 /// Which alerts a stage evaluates.

@@ -29,24 +29,24 @@ pub(crate) const ALL_SEGMENT: &str = "all";
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     pub groups: BTreeMap<String, Group>,
-    pub segments: BTreeMap<String, Segment>,
-    pub templates: BTreeMap<String, TemplateInfo>,
+    pub(crate) segments: BTreeMap<String, Segment>,
+    pub(crate) templates: BTreeMap<String, TemplateInfo>,
     pub schedules: BTreeMap<String, Schedule>,
     pub surveys: BTreeMap<String, Survey>,
     /// Critical alerts first, then in the order the files list them.
     pub alerts: Vec<Alert>,
     pub escalations: BTreeMap<String, Escalation>,
-    pub contacts: BTreeMap<String, Contact>,
-    pub rotations: BTreeMap<String, Rotation>,
+    pub(crate) contacts: BTreeMap<String, Contact>,
+    pub(crate) rotations: BTreeMap<String, Rotation>,
     /// Per-member frequency caps on routine (scheduled) messages; `None`
     /// when no `limits:` document is given.
-    pub limits: Option<Limits>,
-    pub tests: Vec<RuleTest>,
+    pub(crate) limits: Option<Limits>,
+    pub(crate) tests: Vec<RuleTest>,
     pub renderer: Templates,
-    pub sandbox: Sandbox,
+    pub(crate) sandbox: Sandbox,
     /// Every rule by kind and id with a fingerprint of its definition, for
     /// diffs between reloads.
-    pub inventory: Inventory,
+    pub(crate) inventory: Inventory,
 }
 
 /// `(kind, id) → fingerprint`.
@@ -72,16 +72,16 @@ impl RuleSet {
 
 #[derive(Debug, Clone)]
 pub struct Group {
-    pub id: String,
-    pub name: String,
-    pub timezone: Tz,
-    pub sessions: CronSpec,
-    pub duration: Duration,
-    pub cancelled: BTreeSet<NaiveDate>,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) timezone: Tz,
+    pub(crate) sessions: CronSpec,
+    pub(crate) duration: Duration,
+    pub(crate) cancelled: BTreeSet<NaiveDate>,
     /// One-off sessions outside the pattern (`extra:`), in date order.
-    pub extra: Vec<ExtraSession>,
+    pub(crate) extra: Vec<ExtraSession>,
     /// Contact ids.
-    pub facilitators: Vec<String>,
+    pub(crate) facilitators: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -143,19 +143,19 @@ pub struct TemplateInfo {
 
 #[derive(Debug, Clone)]
 pub struct Schedule {
-    pub id: String,
-    pub segment: String,
+    pub(crate) id: String,
+    pub(crate) segment: String,
     /// Empty: every group.
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
     pub content: Content,
-    pub timing: Timing,
-    pub expires_after: Option<Duration>,
+    pub(crate) timing: Timing,
+    pub(crate) expires_after: Option<Duration>,
     /// Spread each recipient's message across this local window.
-    pub window: Option<Window>,
+    pub(crate) window: Option<Window>,
     /// How late a fire missed while the daemon was down may still be
     /// processed; zero means never.
-    pub catch_up: Duration,
-    pub enabled: bool,
+    pub(crate) catch_up: Duration,
+    pub(crate) enabled: bool,
 }
 
 /// The default `catch_up:` of a schedule: one hour.
@@ -166,16 +166,16 @@ pub(crate) const DEFAULT_CATCH_UP: Duration = Duration::from_secs(3600);
 /// differs from the group's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtraSession {
-    pub date: NaiveDate,
-    pub at: NaiveTime,
-    pub duration: Option<Duration>,
+    pub(crate) date: NaiveDate,
+    pub(crate) at: NaiveTime,
+    pub(crate) duration: Option<Duration>,
 }
 
 /// `window: { from: "10:00", to: "14:00" }`: local times, `from < to`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
-    pub from: NaiveTime,
-    pub to: NaiveTime,
+    pub(crate) from: NaiveTime,
+    pub(crate) to: NaiveTime,
 }
 
 /// `limits:`: at most this many routine messages per member per local
@@ -216,13 +216,13 @@ pub enum Timing {
 
 #[derive(Debug, Clone)]
 pub struct Survey {
-    pub id: String,
+    pub(crate) id: String,
     pub questions: Vec<Question>,
     /// Template name of the re-prompt, if any.
-    pub reprompt: Option<String>,
-    pub max_reprompts: u32,
-    pub expires_after: Duration,
-    pub thanks: Option<String>,
+    pub(crate) reprompt: Option<String>,
+    pub(crate) max_reprompts: u32,
+    pub(crate) expires_after: Duration,
+    pub(crate) thanks: Option<String>,
     /// Ask the current question once more after this long without an
     /// answer (`remind_after:`).
     pub remind_after: Option<Duration>,
@@ -249,8 +249,8 @@ pub struct Scoring {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Band {
-    pub from: f64,
-    pub label: String,
+    pub(crate) from: f64,
+    pub(crate) label: String,
 }
 
 /// An alert on one answer of a survey: fires when the answer to
@@ -259,13 +259,13 @@ pub struct Band {
 pub struct ItemAlert {
     /// Its own alert id (incidents are filed under it).
     pub id: String,
-    pub question: String,
-    pub above: f64,
+    pub(crate) question: String,
+    pub(crate) above: f64,
     pub severity: Severity,
     /// Template sent to the member when it fires.
     pub reply: Option<String>,
     pub escalate: Option<String>,
-    pub realert: Option<Duration>,
+    pub(crate) realert: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -273,14 +273,14 @@ pub struct Question {
     pub id: String,
     /// Template name of the question text.
     pub ask: String,
-    pub expect: Expect,
+    pub(crate) expect: Expect,
     /// `item:`: the item as published, as notices name it ("item 9 —
     /// Thoughts that you would be better off dead or of hurting yourself
     /// in some way").
-    pub item: Option<String>,
+    pub(crate) item: Option<String>,
     /// `labels:`: the published wording of each number answer, from
     /// `min` up ("not at all", "several days", …).
-    pub labels: Vec<String>,
+    pub(crate) labels: Vec<String>,
 }
 
 impl Question {
@@ -317,14 +317,14 @@ pub enum Expect {
 #[derive(Debug, Clone)]
 pub struct Alert {
     pub id: String,
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// Lower-cased, trimmed.
-    pub keywords: Vec<String>,
-    pub when: Option<AST>,
+    pub(crate) keywords: Vec<String>,
+    pub(crate) when: Option<AST>,
     pub script: Option<(PathBuf, AST)>,
-    pub reply: Option<String>,
-    pub escalate: Option<String>,
-    pub realert: Option<Duration>,
+    pub(crate) reply: Option<String>,
+    pub(crate) escalate: Option<String>,
+    pub(crate) realert: Option<Duration>,
     /// `every:`: a scheduled alert, evaluated for every active member at
     /// each fire of this cron pattern (in each member's timezone) rather
     /// than on a reply. Only `script:`/`when:` alerts may have it.
@@ -333,17 +333,17 @@ pub struct Alert {
 
 #[derive(Debug, Clone)]
 pub struct Escalation {
-    pub id: String,
+    pub(crate) id: String,
     /// The ordinary steps, in order (not the backup step).
-    pub steps: Vec<Step>,
-    pub repeat: Repeat,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) repeat: Repeat,
     /// The step marked `backup: true` (it must be the last one written):
     /// notified once when the ordinary rounds end (`repeat: N`), or once
     /// after the first round (`repeat: until_acknowledged`).
-    pub backup: Option<Step>,
+    pub(crate) backup: Option<Step>,
     /// An incident acknowledged but not resolved within this long
     /// re-notifies whoever acknowledged it, then escalates again.
-    pub resolve_within: Option<Duration>,
+    pub(crate) resolve_within: Option<Duration>,
 }
 
 /// How many times the whole sequence of steps runs again when nobody
@@ -365,9 +365,9 @@ impl Default for Repeat {
 
 #[derive(Debug, Clone)]
 pub struct Step {
-    pub targets: Vec<Target>,
-    pub via: Vec<Channel>,
-    pub ack_within: Duration,
+    pub(crate) targets: Vec<Target>,
+    pub(crate) via: Vec<Channel>,
+    pub(crate) ack_within: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -383,14 +383,14 @@ pub enum Target {
 
 #[derive(Debug, Clone)]
 pub struct Contact {
-    pub id: String,
-    pub name: Option<String>,
-    pub sms: Option<Phone>,
-    pub email: Option<String>,
-    pub webhook: Option<String>,
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) sms: Option<Phone>,
+    pub(crate) email: Option<String>,
+    pub(crate) webhook: Option<String>,
     /// `phi: true`: this contact's notifications may carry the member's
     /// own words. Off by default (minimum necessary).
-    pub phi: bool,
+    pub(crate) phi: bool,
 }
 
 /// `rotations:`: who is on call when, in one timezone. A moment is
@@ -398,32 +398,32 @@ pub struct Contact {
 /// weekly shift that contains it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rotation {
-    pub id: String,
+    pub(crate) id: String,
     /// IANA name, validated at compile time.
-    pub timezone: String,
-    pub shifts: Vec<Shift>,
-    pub overrides: Vec<Override>,
+    pub(crate) timezone: String,
+    pub(crate) shifts: Vec<Shift>,
+    pub(crate) overrides: Vec<Override>,
 }
 
 /// A weekly shift: on each of `days`, from `from` to `to` local time; a
 /// `to` at or before `from` ends the next day (a night shift).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shift {
-    pub days: Vec<chrono::Weekday>,
-    pub from: chrono::NaiveTime,
-    pub to: chrono::NaiveTime,
+    pub(crate) days: Vec<chrono::Weekday>,
+    pub(crate) from: chrono::NaiveTime,
+    pub(crate) to: chrono::NaiveTime,
     /// Contact ids.
-    pub contacts: Vec<String>,
+    pub(crate) contacts: Vec<String>,
 }
 
 /// A dated override, local time in the rotation's timezone, `from`
 /// inclusive and `to` exclusive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Override {
-    pub from: chrono::NaiveDateTime,
-    pub to: chrono::NaiveDateTime,
+    pub(crate) from: chrono::NaiveDateTime,
+    pub(crate) to: chrono::NaiveDateTime,
     /// Contact ids.
-    pub contacts: Vec<String>,
+    pub(crate) contacts: Vec<String>,
 }
 
 /// A rule unit test, validated; `hearth test` runs it.

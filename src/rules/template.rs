@@ -43,10 +43,10 @@ pub struct Templates {
 /// the template body (1-based) when minijinja knows it.
 #[derive(Debug, Clone)]
 pub struct TemplateError {
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub hint: Option<String>,
+    pub(crate) message: String,
+    pub(crate) line: Option<usize>,
+    pub(crate) column: Option<usize>,
+    pub(crate) hint: Option<String>,
 }
 
 impl TemplateError {

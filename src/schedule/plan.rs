@@ -19,12 +19,12 @@ use crate::rules::{Group, RuleSet, Schedule, Timing, Window};
 /// One fire of one schedule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fire {
-    pub schedule: String,
+    pub(crate) schedule: String,
     /// The instant, the key of everything the fire enqueues.
-    pub at: DateTime<Utc>,
+    pub(crate) at: DateTime<Utc>,
     /// `at` in the fire's timezone (schedule's, recipients', or group's).
-    pub local: DateTime<Tz>,
-    pub scope: Scope,
+    pub(crate) local: DateTime<Tz>,
+    pub(crate) scope: Scope,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

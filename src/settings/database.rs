@@ -11,7 +11,7 @@ pub struct DatabaseSettings {
     pub path: PathBuf,
     /// Where the encryption key comes from; `None` lets the store generate a
     /// key file beside the database on first start.
-    pub key: Option<SecretRef>,
+    pub(crate) key: Option<SecretRef>,
 }
 
 /// The file's database path and key; without a `database:` section,

@@ -7,9 +7,9 @@ use super::raw::RawIntake;
 #[derive(Debug, Clone)]
 pub struct IntakeSettings {
     /// Largest request body accepted, in bytes.
-    pub max_body: usize,
+    pub(crate) max_body: usize,
     /// Addresses Kannel may call the MO and DLR endpoints from.
-    pub kannel_allow: Vec<std::net::IpAddr>,
+    pub(crate) kannel_allow: Vec<std::net::IpAddr>,
 }
 
 impl Default for IntakeSettings {

@@ -44,20 +44,20 @@ use raw::RawSettings;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// The URL providers call us at: Twilio signs over it and sends status
     /// callbacks to it; Kannel's DLR URLs point at it (Kannel must reach it).
-    pub public_url: Option<String>,
+    pub(crate) public_url: Option<String>,
     pub database: DatabaseSettings,
-    pub rules_dir: PathBuf,
+    pub(crate) rules_dir: PathBuf,
     pub provider: ProviderSettings,
-    pub admin_tokens: Vec<SecretRef>,
-    pub log_format: LogFormat,
+    pub(crate) admin_tokens: Vec<SecretRef>,
+    pub(crate) log_format: LogFormat,
     /// Quiet period after a file change before the rules are reloaded.
-    pub reload_debounce: std::time::Duration,
+    pub(crate) reload_debounce: std::time::Duration,
     pub dispatch: DispatchSettings,
-    pub intake: IntakeSettings,
-    pub replies: ReplySettings,
+    pub(crate) intake: IntakeSettings,
+    pub(crate) replies: ReplySettings,
     /// `notify:`: the channels escalations reach contacts on besides SMS.
     pub notify: NotifySettings,
 }

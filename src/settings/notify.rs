@@ -15,11 +15,11 @@ use super::raw::{RawEmail, RawNotify, RawWebhook};
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
     pub email: Option<EmailSettings>,
-    pub webhook: Option<WebhookSettings>,
+    pub(crate) webhook: Option<WebhookSettings>,
     /// `notify.critical_repeat`: how often a critical incident whose
     /// policy ran out with nobody acknowledging pages its last step (or
     /// its backup step) again; 15 minutes by default.
-    pub critical_repeat: std::time::Duration,
+    pub(crate) critical_repeat: std::time::Duration,
 }
 
 /// The default of `notify.critical_repeat`.

@@ -27,18 +27,18 @@ use crate::text::did_you_mean;
 /// One valid row.
 #[derive(Debug, Clone)]
 pub struct ImportRow {
-    pub line: u64,
-    pub record: MemberRecord,
+    pub(crate) line: u64,
+    pub(crate) record: MemberRecord,
     /// `Some(true)`: the roster says the member consented; `Some(false)`: not.
-    pub consent: Option<bool>,
+    pub(crate) consent: Option<bool>,
 }
 
 /// One bad row.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RowError {
     pub line: u64,
-    pub external_id: Option<String>,
-    pub reason: String,
+    pub(crate) external_id: Option<String>,
+    pub(crate) reason: String,
 }
 
 impl fmt::Display for RowError {
@@ -57,9 +57,9 @@ pub struct KeptRevoked {
     /// The member texted STOP.
     pub stop: usize,
     /// The provider reported the number opted out.
-    pub provider: usize,
+    pub(crate) provider: usize,
     /// Staff recorded the revocation.
-    pub staff: usize,
+    pub(crate) staff: usize,
 }
 
 impl KeptRevoked {
@@ -71,7 +71,7 @@ impl KeptRevoked {
 /// What an import found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ImportReport {
-    pub rows: usize,
+    pub(crate) rows: usize,
     pub inserted: usize,
     pub updated: usize,
     pub unchanged: usize,

@@ -16,9 +16,9 @@ const REPEAT_HINT: &str = "write a whole number of extra rounds, like `repeat: 2
 
 /// The contacts and groups a policy's targets resolve against.
 pub(super) struct Known<'r> {
-    pub contacts: &'r BTreeMap<String, Contact>,
-    pub groups: &'r BTreeMap<String, Group>,
-    pub rotations: &'r BTreeMap<String, Rotation>,
+    pub(crate) contacts: &'r BTreeMap<String, Contact>,
+    pub(crate) groups: &'r BTreeMap<String, Group>,
+    pub(crate) rotations: &'r BTreeMap<String, Rotation>,
 }
 
 impl Compiler<'_> {

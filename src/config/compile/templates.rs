@@ -23,8 +23,8 @@ pub(super) type TemplatePlace = (String, PathBuf, Spanned<String>);
 /// The template environment, and where each body compiled into it is
 /// written (to render and measure it once every rule is compiled).
 pub(super) struct Bodies {
-    pub env: minijinja::Environment<'static>,
-    pub places: Vec<TemplatePlace>,
+    pub(crate) env: minijinja::Environment<'static>,
+    pub(crate) places: Vec<TemplatePlace>,
 }
 
 /// A critical alert's `reply:`: its file, the template it names, the alert.

@@ -9,27 +9,27 @@ use super::Severity;
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAlert {
-    pub id: Spanned<String>,
+    pub(crate) id: Spanned<String>,
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(default = "warning")]
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     #[serde(default)]
-    pub keywords: Vec<Spanned<String>>,
+    pub(crate) keywords: Vec<Spanned<String>>,
     #[serde(default)]
-    pub when: Option<Spanned<String>>,
+    pub(crate) when: Option<Spanned<String>>,
     #[serde(default)]
-    pub script: Option<Spanned<String>>,
+    pub(crate) script: Option<Spanned<String>>,
     #[serde(default)]
-    pub reply: Option<Spanned<String>>,
+    pub(crate) reply: Option<Spanned<String>>,
     #[serde(default)]
-    pub escalate: Option<Spanned<String>>,
+    pub(crate) escalate: Option<Spanned<String>>,
     #[serde(default)]
-    pub realert: Option<Spanned<String>>,
+    pub(crate) realert: Option<Spanned<String>>,
     /// A cron pattern: evaluate for every active member at each fire, in
     /// the member's timezone, instead of on a reply.
     #[serde(default)]
-    pub every: Option<Spanned<String>>,
+    pub(crate) every: Option<Spanned<String>>,
 }
 
 pub(super) fn warning() -> Severity {

@@ -11,14 +11,14 @@ use super::Channel;
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawEscalation {
-    pub steps: Vec<Spanned<RawStep>>,
+    pub(crate) steps: Vec<Spanned<RawStep>>,
     /// How many more times the whole sequence runs when nobody
     /// acknowledges: a whole number (0 when absent) or `until_acknowledged`.
     #[serde(default)]
-    pub repeat: Option<Spanned<RawRepeat>>,
+    pub(crate) repeat: Option<Spanned<RawRepeat>>,
     /// An acknowledged incident not resolved within this long re-notifies.
     #[serde(default)]
-    pub resolve_within: Option<Spanned<String>>,
+    pub(crate) resolve_within: Option<Spanned<String>>,
 }
 
 /// `repeat:` as written: checked by the compiler, so a wrong value gets a
@@ -71,12 +71,12 @@ impl<'de> Deserialize<'de> for RawRepeat {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStep {
-    pub notify: Vec<Spanned<RawTarget>>,
-    pub via: Vec<Spanned<Channel>>,
-    pub ack_within: Spanned<String>,
+    pub(crate) notify: Vec<Spanned<RawTarget>>,
+    pub(crate) via: Vec<Spanned<Channel>>,
+    pub(crate) ack_within: Spanned<String>,
     /// `backup: true`: the last step, run once when the rounds end.
     #[serde(default)]
-    pub backup: Option<Spanned<bool>>,
+    pub(crate) backup: Option<Spanned<bool>>,
 }
 
 /// One item of `notify:`: a contact id or `group.facilitators`, or
@@ -92,7 +92,7 @@ pub(crate) enum RawTarget {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawOnCall {
-    pub on_call: Spanned<String>,
+    pub(crate) on_call: Spanned<String>,
 }
 
 impl<'de> Deserialize<'de> for RawTarget {

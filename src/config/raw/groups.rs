@@ -6,25 +6,25 @@ use serde_saphyr::Spanned;
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawGroup {
-    pub id: Spanned<String>,
-    pub name: Spanned<String>,
-    pub timezone: Spanned<String>,
-    pub sessions: Spanned<RawSessions>,
+    pub(crate) id: Spanned<String>,
+    pub(crate) name: Spanned<String>,
+    pub(crate) timezone: Spanned<String>,
+    pub(crate) sessions: Spanned<RawSessions>,
     #[serde(default)]
-    pub facilitators: Vec<Spanned<String>>,
+    pub(crate) facilitators: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSessions {
-    pub cron: Spanned<String>,
-    pub duration: Spanned<String>,
+    pub(crate) cron: Spanned<String>,
+    pub(crate) duration: Spanned<String>,
     /// Dates (`YYYY-MM-DD`, in the group's timezone) on which no session meets.
     #[serde(default)]
-    pub cancelled: Vec<Spanned<String>>,
+    pub(crate) cancelled: Vec<Spanned<String>>,
     /// One-off sessions outside the pattern.
     #[serde(default)]
-    pub extra: Vec<Spanned<RawExtraSession>>,
+    pub(crate) extra: Vec<Spanned<RawExtraSession>>,
 }
 
 /// `{ date: "2026-12-23", at: "18:00", duration: 60m }` under `extra:`;
@@ -32,9 +32,9 @@ pub(crate) struct RawSessions {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawExtraSession {
-    pub date: Spanned<String>,
+    pub(crate) date: Spanned<String>,
     #[serde(alias = "time")]
-    pub at: Spanned<String>,
+    pub(crate) at: Spanned<String>,
     #[serde(default)]
-    pub duration: Option<Spanned<String>>,
+    pub(crate) duration: Option<Spanned<String>>,
 }

@@ -49,29 +49,29 @@ pub use crate::rules::{Channel, Severity};
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawFile {
     #[serde(default)]
-    pub groups: Vec<Spanned<RawGroup>>,
+    pub(crate) groups: Vec<Spanned<RawGroup>>,
     #[serde(default)]
-    pub segments: Vec<Spanned<RawSegment>>,
+    pub(crate) segments: Vec<Spanned<RawSegment>>,
     #[serde(default)]
-    pub templates: Entries<RawTemplate>,
+    pub(crate) templates: Entries<RawTemplate>,
     #[serde(default)]
-    pub schedules: Vec<Spanned<RawSchedule>>,
+    pub(crate) schedules: Vec<Spanned<RawSchedule>>,
     #[serde(default)]
-    pub surveys: Entries<RawSurvey>,
+    pub(crate) surveys: Entries<RawSurvey>,
     #[serde(default)]
-    pub alerts: Vec<Spanned<RawAlert>>,
+    pub(crate) alerts: Vec<Spanned<RawAlert>>,
     #[serde(default)]
-    pub escalations: Entries<RawEscalation>,
+    pub(crate) escalations: Entries<RawEscalation>,
     #[serde(default)]
-    pub contacts: Entries<RawContact>,
+    pub(crate) contacts: Entries<RawContact>,
     /// Who is on call when: targets of `notify: [{ on_call: ID }]`.
     #[serde(default)]
-    pub rotations: Entries<RawRotation>,
+    pub(crate) rotations: Entries<RawRotation>,
     #[serde(default)]
-    pub tests: Vec<Spanned<RawTest>>,
+    pub(crate) tests: Vec<Spanned<RawTest>>,
     /// Per-member frequency caps; at most one in the directory.
     #[serde(default)]
-    pub limits: Option<Spanned<RawLimits>>,
+    pub(crate) limits: Option<Spanned<RawLimits>>,
 }
 
 /// `limits: { per_day: 1, per_week: 3 }`.
@@ -79,9 +79,9 @@ pub(crate) struct RawFile {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLimits {
     #[serde(default)]
-    pub per_day: Option<Spanned<i64>>,
+    pub(crate) per_day: Option<Spanned<i64>>,
     #[serde(default)]
-    pub per_week: Option<Spanned<i64>>,
+    pub(crate) per_week: Option<Spanned<i64>>,
 }
 
 /// A YAML mapping kept in document order, with the location of every key:

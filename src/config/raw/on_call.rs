@@ -7,16 +7,16 @@ use serde_saphyr::Spanned;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawContact {
     #[serde(default)]
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[serde(default)]
-    pub sms: Option<Spanned<String>>,
+    pub(crate) sms: Option<Spanned<String>>,
     #[serde(default)]
-    pub email: Option<Spanned<String>>,
+    pub(crate) email: Option<Spanned<String>>,
     #[serde(default)]
-    pub webhook: Option<Spanned<String>>,
+    pub(crate) webhook: Option<Spanned<String>>,
     /// Notifications to this contact may carry the member's own words.
     #[serde(default)]
-    pub phi: bool,
+    pub(crate) phi: bool,
 }
 
 /// `rotations:`: weekly shifts in one timezone, and dated overrides.
@@ -24,29 +24,29 @@ pub(crate) struct RawContact {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawRotation {
     #[serde(default)]
-    pub description: Option<String>,
-    pub timezone: Spanned<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) timezone: Spanned<String>,
     #[serde(default)]
-    pub shifts: Vec<Spanned<RawShift>>,
+    pub(crate) shifts: Vec<Spanned<RawShift>>,
     #[serde(default)]
-    pub overrides: Vec<Spanned<RawOverride>>,
+    pub(crate) overrides: Vec<Spanned<RawOverride>>,
 }
 
 /// `{ days: [mon, tue], from: "17:00", to: "09:00", contacts: [dana] }`.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawShift {
-    pub days: Vec<Spanned<String>>,
-    pub from: Spanned<String>,
-    pub to: Spanned<String>,
-    pub contacts: Vec<Spanned<String>>,
+    pub(crate) days: Vec<Spanned<String>>,
+    pub(crate) from: Spanned<String>,
+    pub(crate) to: Spanned<String>,
+    pub(crate) contacts: Vec<Spanned<String>>,
 }
 
 /// `{ from: "2026-12-24T17:00", to: "2026-12-26T09:00", contacts: [sam] }`.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawOverride {
-    pub from: Spanned<String>,
-    pub to: Spanned<String>,
-    pub contacts: Vec<Spanned<String>>,
+    pub(crate) from: Spanned<String>,
+    pub(crate) to: Spanned<String>,
+    pub(crate) contacts: Vec<Spanned<String>>,
 }

@@ -9,31 +9,31 @@ use serde_saphyr::Spanned;
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTest {
-    pub name: Spanned<String>,
+    pub(crate) name: Spanned<String>,
     #[serde(default)]
-    pub member: RawTestMember,
+    pub(crate) member: RawTestMember,
     /// RFC 3339 instant the test clock starts at.
-    pub start: Spanned<String>,
-    pub steps: Vec<Spanned<RawTestStep>>,
+    pub(crate) start: Spanned<String>,
+    pub(crate) steps: Vec<Spanned<RawTestStep>>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTestMember {
     #[serde(default)]
-    pub first_name: Option<String>,
+    pub(crate) first_name: Option<String>,
     #[serde(default)]
-    pub last_name: Option<String>,
+    pub(crate) last_name: Option<String>,
     #[serde(default)]
-    pub timezone: Option<Spanned<String>>,
+    pub(crate) timezone: Option<Spanned<String>>,
     #[serde(default)]
-    pub language: Option<String>,
+    pub(crate) language: Option<String>,
     #[serde(default)]
-    pub groups: Vec<Spanned<String>>,
+    pub(crate) groups: Vec<Spanned<String>>,
     #[serde(default)]
-    pub days_since_joined: Option<i64>,
+    pub(crate) days_since_joined: Option<i64>,
     #[serde(default)]
-    pub attributes: BTreeMap<String, serde_json::Value>,
+    pub(crate) attributes: BTreeMap<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -41,12 +41,12 @@ pub(crate) struct RawTestMember {
 pub(crate) struct RawTestStep {
     /// Move the clock forward by this duration, firing what falls due.
     #[serde(default)]
-    pub advance: Option<Spanned<String>>,
+    pub(crate) advance: Option<Spanned<String>>,
     /// The member texts this.
     #[serde(default)]
-    pub reply: Option<Spanned<String>>,
+    pub(crate) reply: Option<Spanned<String>>,
     #[serde(default)]
-    pub expect: RawTestExpect,
+    pub(crate) expect: RawTestExpect,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -54,8 +54,8 @@ pub(crate) struct RawTestStep {
 pub(crate) struct RawTestExpect {
     /// Template or survey ids of the messages sent to the member in this step.
     #[serde(default)]
-    pub messages: Vec<Spanned<String>>,
+    pub(crate) messages: Vec<Spanned<String>>,
     /// Alert ids raised in this step.
     #[serde(default)]
-    pub alerts: Vec<Spanned<String>>,
+    pub(crate) alerts: Vec<Spanned<String>>,
 }

@@ -6,58 +6,58 @@ use serde_saphyr::Spanned;
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawTemplate {
-    pub body: Spanned<String>,
+    pub(crate) body: Spanned<String>,
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSchedule {
-    pub id: Spanned<String>,
+    pub(crate) id: Spanned<String>,
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Who receives it; `all` when absent.
     #[serde(default)]
-    pub segment: Option<Spanned<String>>,
+    pub(crate) segment: Option<Spanned<String>>,
     /// Restrict to members of these groups (and, for session-relative
     /// schedules, to these groups' sessions). Every group when absent.
     #[serde(default)]
-    pub groups: Vec<Spanned<String>>,
+    pub(crate) groups: Vec<Spanned<String>>,
     #[serde(default)]
-    pub template: Option<Spanned<String>>,
+    pub(crate) template: Option<Spanned<String>>,
     #[serde(default)]
-    pub survey: Option<Spanned<String>>,
+    pub(crate) survey: Option<Spanned<String>>,
     #[serde(default)]
-    pub cron: Option<Spanned<String>>,
+    pub(crate) cron: Option<Spanned<String>>,
     /// IANA timezone of `cron`; the recipient's own timezone when absent.
     #[serde(default)]
-    pub timezone: Option<Spanned<String>>,
+    pub(crate) timezone: Option<Spanned<String>>,
     #[serde(default)]
-    pub before_session: Option<Spanned<String>>,
+    pub(crate) before_session: Option<Spanned<String>>,
     #[serde(default)]
-    pub after_session: Option<Spanned<String>>,
+    pub(crate) after_session: Option<Spanned<String>>,
     /// Local time of day (`HH:MM`) on the day `before_session`/`after_session` lands on.
     #[serde(default)]
-    pub at: Option<Spanned<String>>,
+    pub(crate) at: Option<Spanned<String>>,
     #[serde(default)]
-    pub expires_after: Option<Spanned<String>>,
+    pub(crate) expires_after: Option<Spanned<String>>,
     /// Spread each recipient's message across this local window.
     #[serde(default)]
-    pub window: Option<Spanned<RawWindow>>,
+    pub(crate) window: Option<Spanned<RawWindow>>,
     /// How late a missed fire may still be processed (`0`: never).
     #[serde(default)]
-    pub catch_up: Option<Spanned<String>>,
+    pub(crate) catch_up: Option<Spanned<String>>,
     #[serde(default = "yes")]
-    pub enabled: bool,
+    pub(crate) enabled: bool,
 }
 
 /// `window: { from: "10:00", to: "14:00" }`.
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawWindow {
-    pub from: Spanned<String>,
-    pub to: Spanned<String>,
+    pub(crate) from: Spanned<String>,
+    pub(crate) to: Spanned<String>,
 }
 
 fn yes() -> bool {

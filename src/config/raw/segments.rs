@@ -11,31 +11,31 @@ use serde_saphyr::Spanned;
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawSegment {
-    pub id: Spanned<String>,
+    pub(crate) id: Spanned<String>,
     #[serde(default)]
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Field or attribute name → condition; all must hold.
     #[serde(default, rename = "match")]
-    pub match_: Option<Spanned<BTreeMap<String, Spanned<RawCondition>>>>,
+    pub(crate) match_: Option<Spanned<BTreeMap<String, Spanned<RawCondition>>>>,
     /// A Rhai expression over `member`; must be true as well.
     #[serde(default)]
-    pub when: Option<Spanned<String>>,
+    pub(crate) when: Option<Spanned<String>>,
 }
 
 /// A `match:` condition: either a scalar (equality) or a mapping of operators,
 /// all of which must hold (`{ gte: 2, lte: 4 }`).
 #[derive(Debug, Default, Serialize)]
 pub(crate) struct RawCondition {
-    pub eq: Option<serde_json::Value>,
+    pub(crate) eq: Option<serde_json::Value>,
     #[serde(rename = "in")]
-    pub in_: Option<Vec<serde_json::Value>>,
-    pub any_of: Option<Vec<serde_json::Value>>,
-    pub all_of: Option<Vec<serde_json::Value>>,
-    pub lt: Option<serde_json::Value>,
-    pub lte: Option<serde_json::Value>,
-    pub gt: Option<serde_json::Value>,
-    pub gte: Option<serde_json::Value>,
-    pub exists: Option<bool>,
+    pub(crate) in_: Option<Vec<serde_json::Value>>,
+    pub(crate) any_of: Option<Vec<serde_json::Value>>,
+    pub(crate) all_of: Option<Vec<serde_json::Value>>,
+    pub(crate) lt: Option<serde_json::Value>,
+    pub(crate) lte: Option<serde_json::Value>,
+    pub(crate) gt: Option<serde_json::Value>,
+    pub(crate) gte: Option<serde_json::Value>,
+    pub(crate) exists: Option<bool>,
 }
 
 #[derive(Deserialize)]

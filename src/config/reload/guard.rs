@@ -37,7 +37,7 @@ pub type Compile = Arc<dyn Fn(&Snapshot) -> Compiled + Send + Sync>;
 #[error("{message}")]
 pub(super) struct CompilerPanic {
     /// The panic's own text.
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// Compiles a snapshot, turning a compiler panic into an error.

@@ -24,8 +24,8 @@ pub enum Trigger {
 /// The latest reload attempt.
 #[derive(Debug, Clone, Serialize)]
 pub struct Attempt {
-    pub at: DateTime<Utc>,
-    pub trigger: Trigger,
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) trigger: Trigger,
     pub ok: bool,
     /// Errors (and warnings) of the attempt.
     pub diagnostics: Vec<Diagnostic>,
@@ -38,7 +38,7 @@ pub struct Attempt {
 pub struct ReloadStatus {
     /// Increases by one every time a new rule set goes live.
     pub generation: u64,
-    pub live_since: DateTime<Utc>,
+    pub(crate) live_since: DateTime<Utc>,
     /// SHA-256 of every file of the live generation.
     pub files: BTreeMap<PathBuf, String>,
     pub attempts: u64,

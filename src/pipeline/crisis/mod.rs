@@ -126,8 +126,8 @@ pub enum Source {
 /// One construct that fired and the words that fired it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Fired {
-    pub name: Construct,
-    pub words: Vec<String>,
+    pub(crate) name: Construct,
+    pub(crate) words: Vec<String>,
 }
 
 /// Crisis language found in a text.
@@ -136,13 +136,13 @@ pub struct CrisisMatch {
     /// The words that decided it (a rule's phrase as the rule writes it).
     pub phrase: String,
     #[serde(flatten)]
-    pub source: Source,
+    pub(crate) source: Source,
     pub severity: CrisisSeverity,
     /// The combination rule that decided it ("means + immediacy",
     /// "death wish in the first person, negated", "rule keyword").
     pub rule: String,
     /// Every construct that counted, with its words.
-    pub constructs: Vec<Fired>,
+    pub(crate) constructs: Vec<Fired>,
 }
 
 struct Phrase {

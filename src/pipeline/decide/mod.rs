@@ -63,16 +63,16 @@ pub use super::alerts::AlertVerdict;
 
 /// What `decide` needs besides the facts.
 pub(crate) struct Input<'a> {
-    pub rules: &'a RuleSet,
+    pub(crate) rules: &'a RuleSet,
     /// What the crisis check found in `text`: the caller runs it once
     /// ([`Screened`]), before the decision.
-    pub crisis: Option<&'a CrisisMatch>,
-    pub keywords: &'a Keywords,
-    pub settings: &'a ReplySettings,
-    pub row: &'a InboundRow,
-    pub text: &'a Normalized,
-    pub facts: &'a ReplyFacts,
-    pub now: DateTime<Utc>,
+    pub(crate) crisis: Option<&'a CrisisMatch>,
+    pub(crate) keywords: &'a Keywords,
+    pub(crate) settings: &'a ReplySettings,
+    pub(crate) row: &'a InboundRow,
+    pub(crate) text: &'a Normalized,
+    pub(crate) facts: &'a ReplyFacts,
+    pub(crate) now: DateTime<Utc>,
 }
 
 /// The live configuration a decision reads besides the text and its

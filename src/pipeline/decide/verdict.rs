@@ -12,83 +12,83 @@ use crate::store::traits::reply::ReplyEffects;
 /// Every stage's verdict, and what to write.
 #[derive(Debug, Clone, Serialize)]
 pub struct Decision {
-    pub original: String,
-    pub normalised: String,
-    pub words: Vec<String>,
-    pub crisis: CrisisVerdict,
+    pub(crate) original: String,
+    pub(crate) normalised: String,
+    pub(crate) words: Vec<String>,
+    pub(crate) crisis: CrisisVerdict,
     /// What the crisis hit does to incidents (`hearth explain` only).
-    pub crisis_incident: Option<String>,
+    pub(crate) crisis_incident: Option<String>,
     /// `stop`, `start`, `yes`, `help`, or null.
-    pub compliance: Option<Keyword>,
+    pub(crate) compliance: Option<Keyword>,
     /// What the keyword did ("consent revoked", "already opted out: no
     /// second confirmation", …); null without a keyword.
-    pub compliance_action: Option<String>,
-    pub sender: SenderVerdict,
-    pub survey: SurveyVerdict,
-    pub alerts: Vec<AlertVerdict>,
+    pub(crate) compliance_action: Option<String>,
+    pub(crate) sender: SenderVerdict,
+    pub(crate) survey: SurveyVerdict,
+    pub(crate) alerts: Vec<AlertVerdict>,
     /// A follow-up on the sender's unresolved critical incident, if any.
-    pub follow_up: Option<FollowUpVerdict>,
-    pub replies: Vec<ReplyVerdict>,
+    pub(crate) follow_up: Option<FollowUpVerdict>,
+    pub(crate) replies: Vec<ReplyVerdict>,
     /// The inbound row's outcome.
-    pub outcome: String,
+    pub(crate) outcome: String,
     #[serde(skip)]
-    pub effects: ReplyEffects,
+    pub(crate) effects: ReplyEffects,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CrisisVerdict {
-    pub matched: bool,
+    pub(crate) matched: bool,
     /// The alert the incident is filed under.
-    pub alert: Option<String>,
-    pub phrase: Option<String>,
+    pub(crate) alert: Option<String>,
+    pub(crate) phrase: Option<String>,
     /// `rule` (a critical alert's keyword) or `floor` (built in).
-    pub source: Option<&'static str>,
+    pub(crate) source: Option<&'static str>,
     /// The first construct named, for a detector match.
-    pub category: Option<Construct>,
+    pub(crate) category: Option<Construct>,
     /// `critical` (the crisis reply and a page) or `warning` (the crisis
     /// reply and a warning incident).
-    pub severity: Option<CrisisSeverity>,
+    pub(crate) severity: Option<CrisisSeverity>,
     /// The combination rule that decided it.
-    pub rule: Option<String>,
+    pub(crate) rule: Option<String>,
     /// Every construct that counted, with the words that fired it.
-    pub constructs: Vec<Fired>,
+    pub(crate) constructs: Vec<Fired>,
 }
 
 /// What the follow-up stage did with a text on an unresolved critical
 /// incident.
 #[derive(Debug, Clone, Serialize)]
 pub struct FollowUpVerdict {
-    pub incident: i64,
+    pub(crate) incident: i64,
     /// Kept as `follow_up` evidence (false when the crisis hit keeps it).
-    pub evidence: bool,
+    pub(crate) evidence: bool,
     /// The follow-up reply was queued.
-    pub replied: bool,
+    pub(crate) replied: bool,
     /// Why not, when it was not.
-    pub no_reply: Option<String>,
+    pub(crate) no_reply: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct SenderVerdict {
     /// `member`, `contact` or `unknown`.
-    pub kind: &'static str,
-    pub member_id: Option<i64>,
-    pub external_id: Option<String>,
-    pub contact: Option<String>,
+    pub(crate) kind: &'static str,
+    pub(crate) member_id: Option<i64>,
+    pub(crate) external_id: Option<String>,
+    pub(crate) contact: Option<String>,
     /// The member has no current consent (opted out or never consented).
-    pub opted_out: bool,
+    pub(crate) opted_out: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SurveyVerdict {
     /// `none`, `preempted`, `answered`, `completed`, `reprompted`,
     /// `gave_up`, `stopped`, `not_in_rules`.
-    pub state: &'static str,
-    pub survey: Option<String>,
-    pub question: Option<String>,
-    pub answer: Option<serde_json::Value>,
-    pub reason: Option<String>,
-    pub next_question: Option<String>,
-    pub score: Option<serde_json::Value>,
+    pub(crate) state: &'static str,
+    pub(crate) survey: Option<String>,
+    pub(crate) question: Option<String>,
+    pub(crate) answer: Option<serde_json::Value>,
+    pub(crate) reason: Option<String>,
+    pub(crate) next_question: Option<String>,
+    pub(crate) score: Option<serde_json::Value>,
 }
 
 impl SurveyVerdict {
@@ -104,8 +104,8 @@ impl SurveyVerdict {
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplyVerdict {
     /// `crisis`, `stop`, `start`, `help`, `survey:<id>:<n>`, `alert:<id>`, …
-    pub purpose: String,
-    pub kind: Kind,
+    pub(crate) purpose: String,
+    pub(crate) kind: Kind,
     /// The template rendered, or null for a text from the settings.
-    pub template: Option<String>,
+    pub(crate) template: Option<String>,
 }

@@ -74,10 +74,10 @@ const CONTEXT_FIELDS: &[(&str, &[&str])] = &[
 /// A compile error, with its 1-based place inside the script text.
 #[derive(Debug, Clone)]
 pub struct ScriptError {
-    pub message: String,
-    pub hint: Option<String>,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
+    pub(crate) message: String,
+    pub(crate) hint: Option<String>,
+    pub(crate) line: Option<usize>,
+    pub(crate) column: Option<usize>,
 }
 
 /// The one sandbox every test of this module evaluates in.

@@ -18,12 +18,12 @@ use super::{ScriptError, ScriptKind};
 /// the same point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    pub max_operations: u64,
-    pub max_call_levels: usize,
-    pub max_expr_depth: usize,
-    pub max_string_size: usize,
-    pub max_array_size: usize,
-    pub max_map_size: usize,
+    pub(crate) max_operations: u64,
+    pub(crate) max_call_levels: usize,
+    pub(crate) max_expr_depth: usize,
+    pub(crate) max_string_size: usize,
+    pub(crate) max_array_size: usize,
+    pub(crate) max_map_size: usize,
 }
 
 impl Default for Limits {

@@ -23,15 +23,15 @@ pub enum Said {
 /// each may use `{program}`, `{contact}` and `{frequency}`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LanguageReplies {
-    pub program: Option<String>,
-    pub contact: Option<String>,
-    pub frequency: Option<String>,
-    pub help: Option<String>,
-    pub stop: Option<String>,
-    pub stop_topic: Option<String>,
-    pub start: Option<String>,
+    pub(crate) program: Option<String>,
+    pub(crate) contact: Option<String>,
+    pub(crate) frequency: Option<String>,
+    pub(crate) help: Option<String>,
+    pub(crate) stop: Option<String>,
+    pub(crate) stop_topic: Option<String>,
+    pub(crate) start: Option<String>,
     /// The reply to a further text on an unresolved critical incident.
-    pub follow_up: Option<String>,
+    pub(crate) follow_up: Option<String>,
 }
 
 /// A built-in language's texts.

@@ -25,7 +25,7 @@ use crate::store::StoreError;
 pub struct Unstarted {
     pub incident_id: i64,
     pub subject: Subject,
-    pub member_id: Option<i64>,
+    pub(crate) member_id: Option<i64>,
     pub policy: String,
     pub opened_at: DateTime<Utc>,
 }
@@ -54,15 +54,15 @@ pub struct EscalationRow {
     pub exhausted: bool,
     /// Bumped by every write; the guard of the next.
     pub rev: i64,
-    pub started_at: DateTime<Utc>,
+    pub(crate) started_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     // The incident's own columns, read with it:
     pub state: IncidentState,
     pub alert: String,
     pub severity: Severity,
-    pub subject: Subject,
-    pub member_id: Option<i64>,
-    pub opened_at: DateTime<Utc>,
+    pub(crate) subject: Subject,
+    pub(crate) member_id: Option<i64>,
+    pub(crate) opened_at: DateTime<Utc>,
     /// Who acknowledged (an actor string: `contact:dana`, `api`,
     /// `cli:alex`) and how (`sms`, `api`, `cli`).
     pub acknowledged_by: Option<String>,
@@ -163,11 +163,11 @@ pub struct NewNotice {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Notice {
     pub id: i64,
-    pub incident_id: i64,
+    pub(crate) incident_id: i64,
     pub purpose: Purpose,
-    pub seq: u64,
-    pub step: Option<u32>,
-    pub round: Option<u32>,
+    pub(crate) seq: u64,
+    pub(crate) step: Option<u32>,
+    pub(crate) round: Option<u32>,
     pub contact: String,
     pub channel: Channel,
     #[serde(skip)]
@@ -175,7 +175,7 @@ pub struct Notice {
     #[serde(skip)]
     pub subject: Option<String>,
     #[serde(skip)]
-    pub body: String,
+    pub(crate) body: String,
     /// For SMS, the outbox row's state (`queued`, `sent`, `delivered`,
     /// `failed`, …) rather than `queued`.
     pub state: String,
@@ -183,8 +183,8 @@ pub struct Notice {
     pub attempts: u32,
     pub next_attempt: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) updated_at: DateTime<Utc>,
 }
 
 /// A change of the incident's state, with who and how (audited as

@@ -75,20 +75,20 @@ impl fmt::Debug for InstanceId {
 /// again after a lapse gets a new token), and until when.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    pub outbox_id: i64,
+    pub(crate) outbox_id: i64,
     pub holder: InstanceId,
     /// Counts claims of this message; a stale lease's token is older.
     pub token: i64,
-    pub until: DateTime<Utc>,
+    pub(crate) until: DateTime<Utc>,
 }
 
 /// A member as the last gate sees them, read in the claim's transaction.
 #[derive(Debug, Clone)]
 pub struct MemberGate {
     pub id: i64,
-    pub active: bool,
+    pub(crate) active: bool,
     pub consent: bool,
-    pub timezone: String,
+    pub(crate) timezone: String,
 }
 
 /// A claimed message with everything the last gate needs.

@@ -41,30 +41,30 @@ pub struct ReplyFacts {
     /// The sender's oldest unresolved critical incident (the member's, or
     /// for a number that is no member's, the number's): further texts are
     /// follow-ups on it.
-    pub open_critical: Option<OpenCritical>,
+    pub(crate) open_critical: Option<OpenCritical>,
 }
 
 /// An unresolved critical incident a text may follow up on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenCritical {
-    pub incident: i64,
+    pub(crate) incident: i64,
     /// Someone has acknowledged it.
-    pub acknowledged: bool,
+    pub(crate) acknowledged: bool,
     /// When the sender was last sent the follow-up reply about it.
-    pub last_reply_at: Option<DateTime<Utc>>,
+    pub(crate) last_reply_at: Option<DateTime<Utc>>,
 }
 
 /// A text that follows up on an unresolved critical incident.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowUp {
-    pub incident: i64,
+    pub(crate) incident: i64,
     /// Kept on the incident as `follow_up` evidence with this text; `None`
     /// when a hit of the same text already puts it there (a crisis match
     /// joins the incident).
-    pub evidence: Option<String>,
+    pub(crate) evidence: Option<String>,
     /// The idempotency key of the follow-up reply queued with it, if one
     /// was (at most one an hour per incident).
-    pub reply_key: Option<String>,
+    pub(crate) reply_key: Option<String>,
 }
 
 /// How many earlier answers per question the history holds.
@@ -194,7 +194,7 @@ pub struct Applied {
     pub consent: Option<crate::domain::member::Recorded>,
     /// The incident a follow-up was applied to (still unresolved), to be
     /// forwarded to a person.
-    pub follow_up: Option<i64>,
+    pub(crate) follow_up: Option<i64>,
 }
 
 /// A survey run waiting for an answer, for reminders and expiry.
@@ -202,7 +202,7 @@ pub struct Applied {
 pub struct WaitingRun {
     pub run: SurveyRun,
     /// The member it is for.
-    pub member: Member,
+    pub(crate) member: Member,
     /// When the message asking the current question went out (sent), if
     /// it has.
     pub asked_at: Option<DateTime<Utc>>,

@@ -35,8 +35,8 @@ pub struct Tick {
     /// Pages made (one per step notified, whatever the recipients).
     pub paged: usize,
     /// Email and webhook notices delivered, and attempts that failed.
-    pub delivered: usize,
-    pub failed: usize,
+    pub(crate) delivered: usize,
+    pub(crate) failed: usize,
 }
 
 /// How many unstarted incidents, due escalations and pending notices one

@@ -24,7 +24,7 @@ pub struct FanOut {
     /// Members left out because their message could not be made (a
     /// segment script failed for them, the template failed to render):
     /// member id and why. Logged by member id, never by name.
-    pub failed: Vec<(i64, String)>,
+    pub(crate) failed: Vec<(i64, String)>,
 }
 
 /// The routine messages each member already has, by send time: what the
@@ -32,7 +32,7 @@ pub struct FanOut {
 /// in the same pass sees them.
 #[derive(Debug, Default)]
 pub struct CapCounts {
-    pub times: HashMap<i64, Vec<DateTime<Utc>>>,
+    pub(crate) times: HashMap<i64, Vec<DateTime<Utc>>>,
 }
 
 impl CapCounts {
