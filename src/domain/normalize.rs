@@ -126,17 +126,25 @@ fn unleet(token: &str) -> String {
     token
         .chars()
         .map(|c| match c {
-            '0' => 'o',
-            '1' => 'i',
-            '3' => 'e',
-            '4' => 'a',
-            '5' => 's',
-            '7' => 't',
             '@' => 'a',
             '$' => 's',
-            c => c,
+            c => leet_digit(c),
         })
         .collect()
+}
+
+/// The letter a digit stands for in leetspeak (`0` → `o`, `1` → `i`, `3`
+/// → `e`, `4` → `a`, `5` → `s`, `7` → `t`); any other character as it is.
+pub(crate) fn leet_digit(c: char) -> char {
+    match c {
+        '0' => 'o',
+        '1' => 'i',
+        '3' => 'e',
+        '4' => 'a',
+        '5' => 's',
+        '7' => 't',
+        c => c,
+    }
 }
 
 /// Text-speak and contractions, spelled out the way the phrases are

@@ -188,15 +188,7 @@ fn unleet(word: &str) -> String {
         return word.to_owned();
     }
     word.chars()
-        .map(|c| match c {
-            '0' => 'o',
-            '1' => 'i',
-            '3' => 'e',
-            '4' => 'a',
-            '5' => 's',
-            '7' => 't',
-            c => c,
-        })
+        .map(crate::domain::normalize::leet_digit)
         .collect()
 }
 
